@@ -1,0 +1,38 @@
+// Host probes: which QEMU is installed, and whether KVM is usable here.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "skiff/base/status.h"
+
+namespace skiff::qemu {
+
+struct QemuBinary {
+  std::string path;     // e.g. /usr/bin/qemu-system-x86_64
+  std::string version;  // e.g. "7.2.19"
+  int major = 0, minor = 0, micro = 0;
+};
+
+// Finds qemu-system-x86_64 ($SKIFF_QEMU overrides) and asks it for its version.
+Result<QemuBinary> FindQemu();
+
+// Parses the first line of `qemu-system-x86_64 --version`.
+Result<QemuBinary> ParseQemuVersion(const std::string& path, const std::string& output);
+
+struct KvmStatus {
+  bool usable = false;
+  std::string module;  // kvm_intel, kvm_amd, kvm_pvm, or empty
+  std::string reason;  // why not usable, one line; empty when usable
+};
+
+// Decides whether hardware virtualization can run stock guests here. Reads
+// `sys_root`/sys/module to tell real KVM (kvm_intel, kvm_amd) from the
+// paravirtual nested kvm_pvm, and opens `dev_kvm` to check its API version.
+KvmStatus ProbeKvm(const std::filesystem::path& sys_root = "/",
+                   const std::filesystem::path& dev_kvm = "/dev/kvm");
+
+// One line for humans: "usable (kvm_amd)" or "not usable: ...".
+std::string DescribeKvm(const KvmStatus& status);
+
+}  // namespace skiff::qemu

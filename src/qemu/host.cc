@@ -1,0 +1,85 @@
+// Probing the host for QEMU and a usable KVM.
+#include "skiff/qemu/host.h"
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <regex>
+
+#include "skiff/base/fd.h"
+#include "skiff/base/process.h"
+
+namespace skiff::qemu {
+
+Result<QemuBinary> ParseQemuVersion(const std::string& path, const std::string& output) {
+  static const std::regex re(R"(QEMU emulator version (\d+)\.(\d+)\.(\d+))");
+  std::smatch m;
+  if (!std::regex_search(output, m, re)) {
+    return UnavailableError("'{}' did not report a QEMU version", path);
+  }
+  QemuBinary b;
+  b.path = path;
+  b.major = std::atoi(m[1].str().c_str());
+  b.minor = std::atoi(m[2].str().c_str());
+  b.micro = std::atoi(m[3].str().c_str());
+  b.version = fmt::format("{}.{}.{}", b.major, b.minor, b.micro);
+  return b;
+}
+
+Result<QemuBinary> FindQemu() {
+  const char* env = std::getenv("SKIFF_QEMU");
+  std::string name = env && *env ? env : "qemu-system-x86_64";
+  std::string path = FindProgram(name);
+  if (path.empty()) {
+    return NotFoundError("QEMU not found: '{}' is not in PATH (install qemu-system-x86)", name);
+  }
+  SKIFF_ASSIGN_OR_RETURN(RunResult rr, RunCommand({path, "--version"}, std::chrono::seconds(20)));
+  if (!rr.ok()) return UnavailableError("'{} --version' failed: {}", path, rr.err);
+  return ParseQemuVersion(path, rr.out);
+}
+
+KvmStatus ProbeKvm(const std::filesystem::path& sys_root, const std::filesystem::path& dev_kvm) {
+  KvmStatus s;
+  auto has_module = [&](const char* m) {
+    std::error_code ec;
+    return std::filesystem::exists(sys_root / "sys/module" / m, ec);
+  };
+  if (has_module("kvm_pvm")) {
+    s.module = "kvm_pvm";
+    s.reason =
+        "/dev/kvm is the paravirtual nested KVM (kvm_pvm), on which stock guests crash; "
+        "use <domain type='qemu'> (TCG)";
+    return s;
+  }
+  if (has_module("kvm_intel")) s.module = "kvm_intel";
+  if (has_module("kvm_amd")) s.module = "kvm_amd";
+  UniqueFd fd(::open(dev_kvm.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
+    s.reason = fmt::format("cannot open {}: {}", dev_kvm.string(), std::strerror(errno));
+    if (s.module.empty()) s.reason += " (no kvm_intel or kvm_amd module loaded)";
+    return s;
+  }
+  int api = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
+  if (api != KVM_API_VERSION) {
+    s.reason = fmt::format("{} reports KVM API version {}, expected {}", dev_kvm.string(), api,
+                           KVM_API_VERSION);
+    return s;
+  }
+  if (s.module.empty()) {
+    s.reason = "neither kvm_intel nor kvm_amd is loaded";
+    return s;
+  }
+  s.usable = true;
+  return s;
+}
+
+std::string DescribeKvm(const KvmStatus& s) {
+  if (s.usable) return fmt::format("usable ({})", s.module);
+  return "not usable: " + s.reason;
+}
+
+}  // namespace skiff::qemu
