@@ -1,0 +1,47 @@
+// DomainDef -> QEMU command line. The daemon calls BuildQemuArgv to start a domain;
+// `skiff domxml-to-native` prints it; the golden suite pins it.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "skiff/base/status.h"
+#include "skiff/conf/domain.h"
+
+namespace skiff::qemu {
+
+struct ArgvContext {
+  // The QEMU that will run (from FindQemu()); selects version-dependent syntax.
+  int qemu_major = 7, qemu_minor = 2;
+  std::string emulator;  // used when the domain has no <emulator>; default qemu-system-x86_64 path
+  bool kvm_usable = false;  // from ProbeKvm()
+  std::string kvm_reason;   // ProbeKvm().reason, quoted in the error for type='kvm'
+  std::string qmp_socket;   // unix socket path QEMU listens on for QMP; empty: no QMP
+  // serial0 as a unix socket server (the console); with log_file, every byte also
+  // reaches the log (chardev logfile=, logappend=on). Empty: serials as defined.
+  std::string console_socket;
+  std::string log_file;
+  std::map<size_t /*interface index*/, int /*fd number in child*/> tap_fds;
+  std::map<std::string /*disk target*/, std::string /*resolved path*/> volume_paths;
+  bool start_paused = false;  // -S: CPUs stay stopped until QMP 'cont'
+  std::string incoming;  // -incoming value for restore (e.g. "defer"); empty: none
+  std::string pidfile;   // -pidfile; empty: none
+  bool daemonize = false;  // -daemonize
+};
+
+// Builds the argv; argv[0] is the emulator (<emulator>, else ctx.emulator, else
+// /usr/bin/qemu-system-x86_64). Errors:
+//  - kFailedPrecondition: type='kvm' while !ctx.kvm_usable (message quotes ctx.kvm_reason);
+//  - kInvalidArgument: a network/bridge interface without a tap fd in ctx.tap_fds,
+//    a volume disk without a path in ctx.volume_paths.
+// Always: -no-user-config -nodefaults, -accel kvm|tcg, -machine, -cpu, -m, -smp,
+// -display none unless graphics, -blockdev/-device per disk, -netdev tap,fd=N.
+Result<std::vector<std::string>> BuildQemuArgv(const conf::DomainDef& def,
+                                               const ArgvContext& ctx);
+
+// Default QEMU binary path when neither <emulator> nor ctx.emulator is set.
+inline constexpr const char* kDefaultEmulator = "/usr/bin/qemu-system-x86_64";
+
+}  // namespace skiff::qemu
