@@ -22,6 +22,7 @@ function(skiff_module name)
     target_include_directories(${name}_test PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
     target_link_libraries(${name}_test PRIVATE skiff_${name} skiff_testutil ${M_TEST_LIBS}
                           GTest::gtest GTest::gmock GTest::gtest_main)
+    set_property(GLOBAL APPEND PROPERTY SKIFF_UNIT_TESTS ${name}_test)
     add_test(NAME unit.${name} COMMAND ${name}_test)
     set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 600
       ENVIRONMENT "SKIFF_SOURCE_DIR=${PROJECT_SOURCE_DIR};SKIFF_BUILD_DIR=${PROJECT_BINARY_DIR}")
