@@ -204,6 +204,9 @@ struct ControllerDef {
   std::string type;   // pci, usb, ide, sata, scsi, virtio-serial
   unsigned index = 0;
   std::string model;  // pci-root, pcie-root, pcie-root-port, qemu-xhci, virtio-scsi, ...
+  std::optional<unsigned> ports;  // usb (xhci) and virtio-serial
+  std::string model_name;         // <model name=.../> (pci controllers)
+  std::optional<unsigned> chassis, port;  // <target chassis= port=/> (pci controllers)
   DeviceAddress address;
   bool operator==(const ControllerDef&) const = default;
 };
@@ -225,6 +228,7 @@ struct CharDevDef {
   std::string mode;         // unix: bind|connect
   std::string append;       // file: "", on, off
   std::string target_type;  // serial: isa-serial|pci-serial; console: serial|virtio; channel: virtio
+  std::string target_model; // serial: <model name=.../> inside <target>
   std::optional<unsigned> target_port;
   std::string target_name;  // channel: e.g. org.qemu.guest_agent.0
   bool operator==(const CharDevDef&) const = default;
@@ -243,7 +247,7 @@ struct GraphicsDef {
 
 struct VideoDef {
   VideoModel model = VideoModel::kVga;
-  std::optional<uint64_t> vram_kib;
+  std::optional<uint64_t> vram_kib, ram_kib, vgamem_kib;
   std::optional<unsigned> heads;
   bool primary = false;
   DeviceAddress address;

@@ -1,0 +1,164 @@
+// Domain XML: parsing, errors with positions, refusal of unknown elements, round trip.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "skiff/conf/domain.h"
+#include "skiff/conf/mac.h"
+
+namespace skiff::conf {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kMinimal = R"(<domain type='qemu'>
+  <name>vm1</name>
+  <memory unit='MiB'>128</memory>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/images/vm1.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='network'>
+      <source network='default'/>
+      <mac address='52:54:00:AA:bb:01'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>
+</domain>
+)";
+
+std::string Replace(std::string s, std::string_view from, std::string_view to) {
+  size_t p = s.find(from);
+  EXPECT_NE(p, std::string::npos) << from;
+  if (p != std::string::npos) s.replace(p, from.size(), to);
+  return s;
+}
+
+TEST(DomainParse, Minimal) {
+  auto r = ParseDomainXml(kMinimal, "vm1.xml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->type, DomainType::kQemu);
+  EXPECT_EQ(r->name, "vm1");
+  EXPECT_FALSE(r->uuid.is_nil());  // generated
+  EXPECT_EQ(r->memory_kib, 131072u);
+  EXPECT_EQ(r->current_memory_kib, 131072u);
+  EXPECT_EQ(r->vcpus, 1u);
+  ASSERT_EQ(r->devices.disks.size(), 1u);
+  EXPECT_EQ(r->devices.disks[0].source_path, "/images/vm1.qcow2");
+  EXPECT_EQ(r->devices.disks[0].format(), "qcow2");
+  EXPECT_EQ(r->devices.disks[0].bus, DiskBus::kVirtio);
+  ASSERT_EQ(r->devices.interfaces.size(), 1u);
+  EXPECT_EQ(r->devices.interfaces[0].mac, "52:54:00:aa:bb:01");
+  EXPECT_EQ(r->devices.interfaces[0].source, "default");
+}
+
+TEST(DomainParse, RoundTripIsStable) {
+  auto r = ParseDomainXml(kMinimal, "vm1.xml");
+  ASSERT_TRUE(r.ok());
+  std::string x1 = FormatDomainXml(*r);
+  auto r2 = ParseDomainXml(x1, "formatted");
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString() << "\n" << x1;
+  EXPECT_EQ(*r, *r2);
+  EXPECT_EQ(FormatDomainXml(*r2), x1);
+  EXPECT_THAT(x1, HasSubstr("<memory unit='KiB'>131072</memory>"));
+}
+
+TEST(DomainParse, SyntaxErrorHasLineAndColumn) {
+  auto r = ParseDomainXml("<domain type='qemu'>\n  <name>x</name\n</domain>", "bad.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("bad.xml:3:1: "));
+  EXPECT_THAT(r.status().message(), HasSubstr("xml syntax error"));
+}
+
+TEST(DomainParse, UnknownElementIsRefusedByNameAndLine) {
+  std::string xml = Replace(kMinimal, "  </devices>", "    <hostdev mode='subsystem'/>\n  </devices>");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnsupported);
+  EXPECT_THAT(r.status().message(), HasSubstr("d.xml:16:5: unsupported element <hostdev>"));
+}
+
+TEST(DomainParse, UnknownAttributeIsRefused) {
+  std::string xml = Replace(kMinimal, "<driver name='qemu' type='qcow2'/>",
+                            "<driver name='qemu' type='qcow2' iothread='1'/>");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("unsupported attribute 'iothread' of <driver>"));
+}
+
+TEST(DomainParse, BadMacNamesPathAndValue) {
+  std::string xml = Replace(kMinimal, "52:54:00:AA:bb:01", "52:54:zz:00:00:01");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("d.xml:13:7: /domain/devices/interface[1]/mac"));
+  EXPECT_THAT(r.status().message(), HasSubstr("'52:54:zz:00:00:01'"));
+}
+
+TEST(DomainParse, DuplicateDiskTarget) {
+  std::string disk = "<disk type='file'><source file='/b.raw'/><target dev='vda'/></disk>\n";
+  std::string xml = Replace(kMinimal, "    <interface", "    " + disk + "    <interface");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("/domain/devices/disk[2]/target: duplicate disk target 'vda'"));
+}
+
+TEST(DomainParse, BadSizeUnit) {
+  std::string xml = Replace(kMinimal, "unit='MiB'", "unit='parsecs'");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("/domain/memory: invalid size '128' with unit 'parsecs'"));
+}
+
+TEST(DomainParse, UnsupportedArch) {
+  std::string xml = Replace(kMinimal, "arch='x86_64' machine='pc'", "arch='aarch64' machine='virt'");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnsupported);
+  EXPECT_THAT(r.status().message(), HasSubstr("unsupported arch 'aarch64'"));
+}
+
+TEST(DomainParse, DuplicateSingletonElement) {
+  std::string xml = Replace(kMinimal, "<name>vm1</name>", "<name>vm1</name><name>vm2</name>");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("duplicate element <name>"));
+}
+
+TEST(DomainParse, MissingMacIsGenerated) {
+  std::string xml = Replace(kMinimal, "<mac address='52:54:00:AA:bb:01'/>", "");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->devices.interfaces[0].mac.substr(0, 9), "52:54:00:");
+}
+
+TEST(DomainParse, TopologyMustMatchVcpus) {
+  std::string xml = Replace(kMinimal, "<os>",
+                            "<vcpu>4</vcpu><cpu><topology sockets='1' cores='2' threads='1'/></cpu><os>");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("does not match vcpu count 4"));
+}
+
+TEST(DomainParse, NeverCrashesOnTruncatedInput) {
+  std::string x = kMinimal;
+  for (size_t n = 0; n < x.size(); n += 7) {
+    auto r = ParseDomainXml(std::string_view(x).substr(0, n), "t.xml");
+    EXPECT_FALSE(r.ok());
+  }
+}
+
+TEST(Mac, ParseAndGenerate) {
+  EXPECT_EQ(*ParseMac("52:54:0:a:B:c"), "52:54:00:0a:0b:0c");
+  EXPECT_FALSE(ParseMac("01:00:5e:00:00:01").ok());  // multicast
+  EXPECT_FALSE(ParseMac("52:54:00:00:00").ok());
+  EXPECT_FALSE(ParseMac("52:54:00:00:00:001").ok());
+  std::string m = GenerateMac();
+  EXPECT_TRUE(ParseMac(m).ok());
+  EXPECT_EQ(m.substr(0, 9), "52:54:00:");
+}
+
+}  // namespace
+}  // namespace skiff::conf

@@ -1,0 +1,803 @@
+// DomainDef -> qemu-system-x86_64 command line (QEMU 7.2 syntax: -blockdev, -accel,
+// keyval -object). PCI addresses are left to QEMU; aliases follow libvirt's names.
+#include "skiff/qemu/argv.h"
+
+#include <cstdlib>
+#include <ctime>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace skiff::qemu {
+
+namespace {
+
+using conf::DiskBus;
+using conf::DiskDef;
+using conf::DiskDevice;
+using conf::DiskType;
+using conf::DomainDef;
+
+// QEMU's keyval syntax doubles commas inside values.
+std::string Esc(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+// Index of the unit named by a target dev's letters: vda -> 0, sdb -> 1, vdaa -> 26.
+unsigned DiskUnit(std::string_view dev) {
+  unsigned idx = 0;
+  for (char c : dev.substr(2)) idx = idx * 26 + static_cast<unsigned>(c - 'a' + 1);
+  return idx - 1;
+}
+
+uint64_t AlignMiB(uint64_t kib) { return (kib + 1023) / 1024 * 1024; }
+
+class Builder {
+ public:
+  Builder(const DomainDef& def, const ArgvContext& ctx) : def_(def), ctx_(ctx) {}
+
+  Result<std::vector<std::string>> Build() {
+    if (def_.type == conf::DomainType::kKvm && !ctx_.kvm_usable) {
+      return FailedPreconditionError(
+          "domain '{}' has type 'kvm' but kvm is not usable on this host: {} (use "
+          "<domain type='qemu'> to run it under tcg)",
+          def_.name, ctx_.kvm_reason.empty() ? "unknown reason" : ctx_.kvm_reason);
+    }
+    std::string emulator = def_.devices.emulator;
+    if (emulator.empty()) emulator = ctx_.emulator.empty() ? kDefaultEmulator : ctx_.emulator;
+    Add(emulator);
+    Add("-name", "guest=" + Esc(def_.name) + ",debug-threads=on");
+    if (ctx_.start_paused) Add("-S");
+    Add("-no-user-config");
+    Add("-nodefaults");
+    if (!ctx_.qmp_socket.empty()) {
+      Add("-chardev", "socket,id=charmonitor,path=" + Esc(ctx_.qmp_socket) + ",server=on,wait=off");
+      Add("-mon", "chardev=charmonitor,id=monitor,mode=control");
+    }
+    SKIFF_TRY(Machine());
+    SKIFF_TRY(Cpu());
+    SKIFF_TRY(Memory());
+    Add("-uuid", def_.uuid.ToString());
+    SKIFF_TRY(Firmware());
+    SKIFF_TRY(Clock());
+    Lifecycle();
+    SKIFF_TRY(Controllers());
+    SKIFF_TRY(Disks());
+    SKIFF_TRY(Interfaces());
+    SKIFF_TRY(Serials());
+    SKIFF_TRY(Channels());
+    SKIFF_TRY(Inputs());
+    SKIFF_TRY(Graphics());
+    SKIFF_TRY(Videos());
+    Watchdog();
+    Balloon();
+    Rngs();
+    if (!ctx_.incoming.empty()) Add("-incoming", ctx_.incoming);
+    if (!ctx_.pidfile.empty()) Add("-pidfile", ctx_.pidfile);
+    if (ctx_.daemonize) Add("-daemonize");
+    Add("-msg", "timestamp=on");
+    return std::move(argv_);
+  }
+
+ private:
+  void Add(std::string a) { argv_.push_back(std::move(a)); }
+  void Add(std::string a, std::string b) {
+    argv_.push_back(std::move(a));
+    argv_.push_back(std::move(b));
+  }
+  bool Kvm() const { return def_.type == conf::DomainType::kKvm; }
+  bool Q35() const { return def_.IsQ35(); }
+  std::string RootBus() const { return Q35() ? "pcie.0" : "pci.0"; }
+
+  Status Machine() {
+    std::string m = def_.os.machine.empty() ? "pc" : def_.os.machine;
+    std::string opts = Esc(m) + ",usb=off,dump-guest-core=off";
+    opts += def_.features.acpi ? ",acpi=on" : ",acpi=off";
+    if (def_.features.vmport) opts += *def_.features.vmport ? ",vmport=on" : ",vmport=off";
+    for (const auto& t : def_.clock.timers) {
+      if (t.name == "hpet" && t.present) opts += *t.present ? ",hpet=on" : ",hpet=off";
+    }
+    Add("-machine", opts);
+    Add("-accel", Kvm() ? "kvm" : "tcg");
+    return Status::Ok();
+  }
+
+  Status Cpu() {
+    std::string model;
+    bool i686 = def_.os.arch == "i686";
+    std::string extra;
+    if (!def_.cpu) {
+      model = i686 ? "qemu32" : "qemu64";
+    } else {
+      const conf::CpuDef& c = *def_.cpu;
+      switch (c.mode) {
+        case conf::CpuMode::kHostPassthrough:
+          if (!Kvm()) {
+            return FailedPreconditionError(
+                "domain '{}': cpu mode 'host-passthrough' needs kvm, but the domain type is "
+                "'qemu' (use mode 'maximum' under tcg)",
+                def_.name);
+          }
+          model = "host";
+          if (c.migratable == "off") extra += ",migratable=off";
+          break;
+        case conf::CpuMode::kHostModel:
+          model = Kvm() ? "host" : "max";
+          break;
+        case conf::CpuMode::kMaximum:
+          model = "max";
+          if (c.migratable == "off") extra += ",migratable=off";
+          break;
+        case conf::CpuMode::kCustom:
+          model = c.model.empty() ? (i686 ? "qemu32" : "qemu64") : c.model;
+          break;
+      }
+      for (const auto& f : c.features) {
+        bool on = f.policy != "disable" && f.policy != "forbid";
+        extra += "," + Esc(f.name) + (on ? "=on" : "=off");
+      }
+    }
+    if (def_.features.pmu) extra += *def_.features.pmu ? ",pmu=on" : ",pmu=off";
+    for (const auto& t : def_.clock.timers) {
+      if (t.name == "kvmclock" && t.present) extra += *t.present ? ",kvmclock=on" : ",kvmclock=off";
+    }
+    Add("-cpu", Esc(model) + extra);
+    return Status::Ok();
+  }
+
+  Status Memory() {
+    const std::vector<conf::NumaCell>* cells = def_.cpu ? &def_.cpu->numa : nullptr;
+    uint64_t total = 0;
+    if (cells && !cells->empty()) {
+      for (const auto& c : *cells) total += AlignMiB(c.memory_kib);
+    } else {
+      total = AlignMiB(def_.memory_kib);
+    }
+    std::string m = fmt::format("size={}k", total);
+    if (def_.max_memory_kib) {
+      m += fmt::format(",slots={},maxmem={}k", def_.max_memory_slots, AlignMiB(*def_.max_memory_kib));
+    }
+    Add("-m", m);
+    // SMP
+    unsigned n = def_.vcpus;
+    std::string smp = def_.current_vcpus ? fmt::format("{},maxcpus={}", *def_.current_vcpus, n)
+                                         : std::to_string(n);
+    if (def_.cpu && def_.cpu->topology) {
+      const auto& t = *def_.cpu->topology;
+      smp += fmt::format(",sockets={}", t.sockets);
+      if (t.dies > 1) smp += fmt::format(",dies={}", t.dies);
+      smp += fmt::format(",cores={},threads={}", t.cores, t.threads);
+    } else {
+      smp += fmt::format(",sockets={},cores=1,threads=1", n);
+    }
+    Add("-smp", smp);
+    if (cells && !cells->empty()) {
+      for (size_t i = 0; i < cells->size(); ++i) {
+        const auto& c = (*cells)[i];
+        std::string backend = c.mem_access == "shared" ? "memory-backend-memfd" : "memory-backend-ram";
+        std::string obj = fmt::format("{},id=ram-node{},size={}", backend, c.id,
+                                      AlignMiB(c.memory_kib) * 1024);
+        if (c.mem_access == "shared") obj += ",share=on";
+        if (def_.numatune) {
+          for (const auto& mn : def_.numatune->memnodes) {
+            if (mn.cellid != c.id) continue;
+            std::string policy = mn.mode == "preferred"    ? "preferred"
+                                 : mn.mode == "interleave" ? "interleave"
+                                                           : "bind";
+            obj += ",host-nodes=" + Esc(mn.nodeset) + ",policy=" + policy;
+            if (mn.nodeset.find(',') != std::string::npos) {
+              return UnsupportedError(
+                  "domain '{}': numatune memnode nodeset '{}' with several ranges is not supported",
+                  def_.name, mn.nodeset);
+            }
+          }
+        }
+        Add("-object", obj);
+        std::string node = fmt::format("node,nodeid={}", c.id);
+        if (!c.cpus.empty()) {
+          size_t pos = 0;
+          while (pos <= c.cpus.size()) {
+            size_t comma = c.cpus.find(',', pos);
+            std::string part = c.cpus.substr(pos, comma == std::string::npos ? comma : comma - pos);
+            if (part.find('^') != std::string::npos) {
+              return UnsupportedError("domain '{}': numa cell cpus '{}' with exclusions", def_.name,
+                                      c.cpus);
+            }
+            node += ",cpus=" + part;
+            if (comma == std::string::npos) break;
+            pos = comma + 1;
+          }
+        }
+        node += fmt::format(",memdev=ram-node{}", c.id);
+        Add("-numa", node);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Firmware() {
+    const conf::OsDef& os = def_.os;
+    if (os.loader) {
+      if (os.loader->type == "pflash") {
+        std::string ro = os.loader->readonly == "no" ? "off" : "on";
+        Add("-drive", "if=pflash,format=raw,unit=0,file=" + Esc(os.loader->path) + ",readonly=" + ro);
+        if (!os.nvram.empty()) Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(os.nvram));
+      } else {
+        Add("-bios", os.loader->path);
+      }
+    }
+    if (!os.kernel.empty()) Add("-kernel", os.kernel);
+    if (!os.initrd.empty()) Add("-initrd", os.initrd);
+    if (!os.cmdline.empty()) Add("-append", os.cmdline);
+    std::string boot;
+    if (os.bootmenu) {
+      boot = *os.bootmenu ? "menu=on" : "menu=off";
+      if (os.bootmenu_timeout_ms) boot += fmt::format(",splash-time={}", *os.bootmenu_timeout_ms);
+    }
+    if (os.reboot_timeout_ms) {
+      if (!boot.empty()) boot += ",";
+      boot += fmt::format("reboot-timeout={}", *os.reboot_timeout_ms);
+    }
+    if (!boot.empty()) Add("-boot", boot);
+    return Status::Ok();
+  }
+
+  Status Clock() {
+    const conf::ClockDef& c = def_.clock;
+    std::string rtc;
+    if (c.offset == "utc") {
+      rtc = "base=utc";
+    } else if (c.offset == "localtime") {
+      rtc = "base=localtime";
+    } else if (c.offset == "variable") {
+      // The guest clock starts at now + adjustment (in the basis' time zone).
+      time_t now = time(nullptr) + static_cast<time_t>(c.adjustment.value_or(0));
+      struct tm tm_buf;
+      if (c.basis == "localtime") {
+        localtime_r(&now, &tm_buf);
+      } else {
+        gmtime_r(&now, &tm_buf);
+      }
+      char buf[32];
+      strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm_buf);
+      rtc = std::string("base=") + buf;
+    } else {
+      return UnsupportedError("domain '{}': clock offset '{}' is not supported", def_.name, c.offset);
+    }
+    for (const auto& t : c.timers) {
+      if (t.name == "rtc" && t.tickpolicy == "catchup") rtc += ",driftfix=slew";
+      if (t.name == "pit" && !t.tickpolicy.empty() && Kvm()) {
+        std::string p = t.tickpolicy == "catchup" ? "slew" : t.tickpolicy;
+        if (p == "merge") {
+          return UnsupportedError("domain '{}': pit tickpolicy 'merge' is not supported", def_.name);
+        }
+        Add("-global", "kvm-pit.lost_tick_policy=" + p);
+      }
+    }
+    Add("-rtc", rtc);
+    return Status::Ok();
+  }
+
+  void Lifecycle() {
+    if (def_.on_reboot == conf::LifecycleAction::kDestroy) Add("-no-reboot");
+    if (def_.on_poweroff == conf::LifecycleAction::kPreserve) Add("-no-shutdown");
+    std::string lpc = Q35() ? "ICH9-LPC" : "PIIX4_PM";
+    if (def_.pm_suspend_to_mem) Add("-global", fmt::format("{}.disable_s3={}", lpc, *def_.pm_suspend_to_mem ? 0 : 1));
+    if (def_.pm_suspend_to_disk) Add("-global", fmt::format("{}.disable_s4={}", lpc, *def_.pm_suspend_to_disk ? 0 : 1));
+  }
+
+  const conf::ControllerDef* FindController(std::string_view type, unsigned index) const {
+    for (const auto& c : def_.devices.controllers) {
+      if (c.type == type && c.index == index) return &c;
+    }
+    return nullptr;
+  }
+
+  Status Controllers() {
+    const auto& dv = def_.devices;
+    // PCI controllers first: other devices may sit behind them.
+    for (const auto& c : dv.controllers) {
+      if (c.type != "pci" || c.index == 0) continue;
+      std::string parent = RootBus();
+      for (const auto& [k, v] : c.address) {
+        if (k == "bus") {
+          char* end = nullptr;
+          unsigned long bus = std::strtoul(v.c_str(), &end, 0);
+          if (end == v.c_str() || *end != '\0' || bus > 255) {
+            return InvalidArgumentError("pci controller {}: invalid address bus '{}'", c.index, v);
+          }
+          if (bus != 0) parent = fmt::format("pci.{}", bus);
+        }
+      }
+      if (c.model == "pcie-root-port") {
+        unsigned port = c.port.value_or(0x10 + c.index - 1);
+        unsigned chassis = c.chassis.value_or(c.index);
+        Add("-device", fmt::format("pcie-root-port,port={},chassis={},id=pci.{},bus={}", port,
+                                   chassis, c.index, parent));
+      } else if (c.model == "pci-bridge") {
+        Add("-device", fmt::format("pci-bridge,chassis_nr={},id=pci.{},bus={}",
+                                   c.chassis.value_or(c.index), c.index, parent));
+      } else if (c.model == "dmi-to-pci-bridge") {
+        Add("-device", fmt::format("i82801b11-bridge,id=pci.{},bus={}", c.index, parent));
+      } else if (c.model == "pcie-to-pci-bridge") {
+        Add("-device", fmt::format("pcie-pci-bridge,id=pci.{},bus={}", c.index, parent));
+      } else {
+        return UnsupportedError("domain '{}': pci controller model '{}' is not supported",
+                                def_.name, c.model);
+      }
+    }
+    // USB: libvirt's default controller unless model='none'.
+    bool usb_seen = false;
+    for (const auto& c : dv.controllers) {
+      if (c.type != "usb") continue;
+      usb_seen = true;
+      if (c.model == "none") continue;
+      SKIFF_TRY(UsbController(c));
+    }
+    if (!usb_seen) {
+      conf::ControllerDef c;
+      c.type = "usb";
+      SKIFF_TRY(UsbController(c));
+    }
+    has_usb_ = UsbPresent();
+    for (const auto& c : dv.controllers) {
+      if (c.type == "sata" && !(Q35() && c.index == 0)) {
+        Add("-device", fmt::format("ich9-ahci,id=sata{}", c.index));
+      } else if (c.type == "scsi") {
+        Add("-device", fmt::format("virtio-scsi-pci,id=scsi{}", c.index));
+      } else if (c.type == "virtio-serial") {
+        std::string d = fmt::format("virtio-serial-pci,id=virtio-serial{}", c.index);
+        if (c.ports) d += fmt::format(",max_ports={}", *c.ports);
+        Add("-device", d);
+      }
+    }
+    // Implicit controllers for devices that need them.
+    bool need_scsi = false, need_sata = false;
+    for (const auto& d : dv.disks) {
+      need_scsi |= d.bus == DiskBus::kScsi;
+      need_sata |= d.bus == DiskBus::kSata;
+    }
+    if (need_scsi && !FindController("scsi", 0)) Add("-device", "virtio-scsi-pci,id=scsi0");
+    if (need_sata && !Q35() && !FindController("sata", 0)) Add("-device", "ich9-ahci,id=sata0");
+    bool need_vserial = !dv.channels.empty();
+    for (const auto& c : dv.consoles) need_vserial |= c.target_type == "virtio";
+    if (need_vserial && !FindController("virtio-serial", 0)) {
+      Add("-device", "virtio-serial-pci,id=virtio-serial0");
+    }
+    return Status::Ok();
+  }
+
+  bool UsbPresent() const {
+    for (const auto& c : def_.devices.controllers) {
+      if (c.type == "usb" && c.index == 0) return c.model != "none";
+    }
+    return true;
+  }
+
+  Status UsbController(const conf::ControllerDef& c) {
+    std::string model = c.model;
+    if (model.empty()) model = Q35() ? "qemu-xhci" : "piix3-uhci";
+    std::string dev;
+    if (model == "piix3-uhci") dev = "piix3-usb-uhci";
+    else if (model == "piix4-uhci") dev = "piix4-usb-uhci";
+    else if (model == "ehci") dev = "usb-ehci";
+    else if (model == "ich9-ehci1") dev = "ich9-usb-ehci1";
+    else if (model == "qemu-xhci") dev = "qemu-xhci";
+    else if (model == "nec-xhci") dev = "nec-usb-xhci";
+    else return UnsupportedError("domain '{}': usb controller model '{}'", def_.name, model);
+    std::string id = c.index == 0 ? "usb" : fmt::format("usb{}", c.index);
+    dev += ",id=" + id;
+    if (c.ports) {
+      if (model != "qemu-xhci" && model != "nec-xhci") {
+        return InvalidArgumentError("domain '{}': usb controller model '{}' has no ports setting",
+                                    def_.name, model);
+      }
+      dev += fmt::format(",p2={},p3={}", *c.ports, *c.ports);
+    }
+    Add("-device", dev);
+    return Status::Ok();
+  }
+
+  // Boot indexes from <os><boot dev=.../> (first disk/cdrom/nic of each kind in order) or
+  // from per-device <boot order=.../>.
+  void ComputeBootOrder() {
+    const auto& dv = def_.devices;
+    disk_boot_.assign(dv.disks.size(), std::nullopt);
+    nic_boot_.assign(dv.interfaces.size(), std::nullopt);
+    for (size_t i = 0; i < dv.disks.size(); ++i) disk_boot_[i] = dv.disks[i].boot_order;
+    for (size_t i = 0; i < dv.interfaces.size(); ++i) nic_boot_[i] = dv.interfaces[i].boot_order;
+    unsigned next = 1;
+    for (conf::BootDevice b : def_.os.boot) {
+      if (b == conf::BootDevice::kNetwork) {
+        if (!dv.interfaces.empty() && !nic_boot_[0]) nic_boot_[0] = next++;
+        continue;
+      }
+      DiskDevice want = b == conf::BootDevice::kCdrom ? DiskDevice::kCdrom : DiskDevice::kDisk;
+      if (b == conf::BootDevice::kFd) continue;  // no floppies
+      for (size_t i = 0; i < dv.disks.size(); ++i) {
+        if (dv.disks[i].device == want && !disk_boot_[i]) {
+          disk_boot_[i] = next++;
+          break;
+        }
+      }
+    }
+  }
+
+  std::string CacheOpts(const DiskDef& d) const {
+    const std::string& c = d.driver.cache;
+    if (c.empty() || c == "default") return "";
+    bool direct = c == "none" || c == "directsync";
+    bool noflush = c == "unsafe";
+    return fmt::format(",cache.direct={},cache.no-flush={}", direct ? "on" : "off",
+                       noflush ? "on" : "off");
+  }
+
+  Status Disks() {
+    ComputeBootOrder();
+    const auto& disks = def_.devices.disks;
+    for (size_t i = 0; i < disks.size(); ++i) {
+      const DiskDef& d = disks[i];
+      std::string path = d.source_path;
+      if (d.type == DiskType::kVolume) {
+        auto it = ctx_.volume_paths.find(d.target_dev);
+        if (it == ctx_.volume_paths.end() || it->second.empty()) {
+          return InvalidArgumentError("disk '{}': volume '{}' of pool '{}' was not resolved to a path",
+                                      d.target_dev, d.source_volume, d.source_pool);
+        }
+        path = it->second;
+      }
+      std::string fmt_node;
+      if (!path.empty()) {
+        fmt_node = "fmt-" + d.target_dev;
+        std::string cache = CacheOpts(d);
+        std::string discard = d.driver.discard == "unmap" ? ",discard=unmap" : "";
+        // Backing chain from the bottom up, so that each layer can name the one below.
+        std::string below;
+        for (size_t b = d.backing_chain.size(); b-- > 0;) {
+          const conf::BackingStore& bs = d.backing_chain[b];
+          std::string file = fmt::format("file-{}-{}", d.target_dev, b + 1);
+          std::string fmtn = fmt::format("fmt-{}-{}", d.target_dev, b + 1);
+          Add("-blockdev", fmt::format("driver={},filename={},node-name={},read-only=on{}",
+                                       bs.type == DiskType::kBlock ? "host_device" : "file",
+                                       Esc(bs.path), file, cache));
+          std::string f = fmt::format("driver={},file={},node-name={},read-only=on{}",
+                                      bs.format.empty() ? "raw" : bs.format, file, fmtn, cache);
+          if (!below.empty()) f += ",backing=" + below;
+          Add("-blockdev", f);
+          below = fmtn;
+        }
+        std::string proto = "file";
+        if (d.type == DiskType::kBlock) proto = d.device == DiskDevice::kCdrom ? "host_cdrom" : "host_device";
+        std::string aio;
+        if (d.driver.io == "native") {
+          if (d.driver.cache != "none" && d.driver.cache != "directsync") {
+            return InvalidArgumentError("disk '{}': io 'native' needs cache 'none' or 'directsync'",
+                                        d.target_dev);
+          }
+          aio = ",aio=native";
+        } else if (d.driver.io == "io_uring") {
+          aio = ",aio=io_uring";
+        } else if (d.driver.io == "threads") {
+          aio = ",aio=threads";
+        }
+        std::string ro = d.readonly || d.device == DiskDevice::kCdrom ? "on" : "off";
+        Add("-blockdev", fmt::format("driver={},filename={},node-name=file-{},auto-read-only=on{}{}{}",
+                                     proto, Esc(path), d.target_dev, discard, cache, aio));
+        std::string f = fmt::format("driver={},file=file-{},node-name={},read-only={}{}{}",
+                                    d.format(), d.target_dev, fmt_node, ro, discard, cache);
+        if (!below.empty()) f += ",backing=" + below;
+        Add("-blockdev", f);
+      }
+      SKIFF_ASSIGN_OR_RETURN(std::string dev, DiskFrontend(d, fmt_node, disk_boot_[i]));
+      Add("-device", dev);
+    }
+    return Status::Ok();
+  }
+
+  Result<std::string> DiskFrontend(const DiskDef& d, const std::string& node,
+                                 std::optional<unsigned> boot) {
+    unsigned unit = DiskUnit(d.target_dev);
+    bool cd = d.device == DiskDevice::kCdrom;
+    std::string dev;
+    switch (d.bus) {
+      case DiskBus::kVirtio:
+        dev = fmt::format("virtio-blk-pci,id=virtio-disk{}", unit);
+        break;
+      case DiskBus::kIde:
+        if (d.readonly && !cd) {
+          return InvalidArgumentError("disk '{}': readonly ide disks are not supported by qemu",
+                                      d.target_dev);
+        }
+        dev = fmt::format("{},bus=ide.{},unit={},id=ide0-{}-{}", cd ? "ide-cd" : "ide-hd", unit / 2,
+                          unit % 2, unit / 2, unit % 2);
+        break;
+      case DiskBus::kSata:
+        if (d.readonly && !cd) {
+          return InvalidArgumentError("disk '{}': readonly sata disks are not supported by qemu",
+                                      d.target_dev);
+        }
+        dev = fmt::format("{},bus={}.{},id=sata0-0-{}", cd ? "ide-cd" : "ide-hd",
+                          Q35() ? "ide" : "sata0", unit, unit);
+        break;
+      case DiskBus::kScsi:
+        dev = fmt::format("{},bus=scsi0.0,channel=0,scsi-id=0,lun={},id=scsi0-0-0-{}",
+                          cd ? "scsi-cd" : "scsi-hd", unit, unit);
+        break;
+    }
+    if (!node.empty()) dev += ",drive=" + node;
+    if (!d.serial.empty()) dev += ",serial=" + Esc(d.serial);
+    if (d.shareable) dev += ",share-rw=on";
+    const std::string& c = d.driver.cache;
+    if (!c.empty() && c != "default" && !cd) {
+      bool wc = c == "none" || c == "writeback" || c == "unsafe";
+      dev += wc ? ",write-cache=on" : ",write-cache=off";
+    }
+    if (boot) dev += fmt::format(",bootindex={}", *boot);
+    return dev;
+  }
+
+  Status Interfaces() {
+    const auto& nics = def_.devices.interfaces;
+    for (size_t i = 0; i < nics.size(); ++i) {
+      const conf::InterfaceDef& n = nics[i];
+      if (n.type == conf::InterfaceType::kUser) {
+        Add("-netdev", fmt::format("user,id=hostnet{}", i));
+      } else {
+        auto it = ctx_.tap_fds.find(i);
+        if (it == ctx_.tap_fds.end()) {
+          return InvalidArgumentError("interface {} ({}): no tap file descriptor was provided", i,
+                                      n.mac);
+        }
+        Add("-netdev", fmt::format("tap,fd={},id=hostnet{}", it->second, i));
+      }
+      std::string model;
+      switch (n.model) {
+        case conf::NicModel::kVirtio: model = "virtio-net-pci"; break;
+        case conf::NicModel::kE1000: model = "e1000"; break;
+        case conf::NicModel::kE1000e: model = "e1000e"; break;
+        case conf::NicModel::kRtl8139: model = "rtl8139"; break;
+      }
+      std::string dev = fmt::format("{},netdev=hostnet{},id=net{},mac={}", model, i, i, n.mac);
+      if (nic_boot_[i]) dev += fmt::format(",bootindex={}", *nic_boot_[i]);
+      Add("-device", dev);
+    }
+    return Status::Ok();
+  }
+
+  std::string CharBackend(const conf::CharDevDef& c, const std::string& id) {
+    switch (c.type) {
+      case conf::CharSourceType::kPty: return "pty,id=" + id;
+      case conf::CharSourceType::kNull: return "null,id=" + id;
+      case conf::CharSourceType::kFile: {
+        std::string s = "file,id=" + id + ",path=" + Esc(c.path);
+        if (c.append == "on") s += ",append=on";
+        return s;
+      }
+      case conf::CharSourceType::kUnix:
+        return "socket,id=" + id + ",path=" + Esc(c.path) +
+               (c.mode == "connect" ? ",server=off" : ",server=on,wait=off");
+    }
+    return "null,id=" + id;
+  }
+
+  Status Serials() {
+    const auto& dv = def_.devices;
+    std::vector<conf::CharDevDef> serials = dv.serials;
+    // A <console> of target type serial without any <serial> stands for serial0.
+    if (serials.empty()) {
+      for (const auto& c : dv.consoles) {
+        if (c.target_type.empty() || c.target_type == "serial") {
+          conf::CharDevDef s = c;
+          s.target_type.clear();
+          serials.push_back(s);
+          break;
+        }
+      }
+    }
+    if (serials.empty() && !ctx_.console_socket.empty()) serials.emplace_back();
+    for (size_t i = 0; i < serials.size(); ++i) {
+      const auto& s = serials[i];
+      unsigned port = s.target_port.value_or(static_cast<unsigned>(i));
+      std::string id = fmt::format("charserial{}", i);
+      std::string backend;
+      if (i == 0 && !ctx_.console_socket.empty()) {
+        backend = "socket,id=" + id + ",path=" + Esc(ctx_.console_socket) + ",server=on,wait=off";
+        if (!ctx_.log_file.empty()) backend += ",logfile=" + Esc(ctx_.log_file) + ",logappend=on";
+      } else {
+        backend = CharBackend(s, id);
+      }
+      Add("-chardev", backend);
+      if (s.target_type == "pci-serial") {
+        Add("-device", fmt::format("pci-serial,chardev={},id=serial{}", id, i));
+      } else {
+        Add("-device", fmt::format("isa-serial,chardev={},id=serial{},index={}", id, i, port));
+      }
+    }
+    // Virtio consoles.
+    unsigned nr = 0;
+    for (size_t i = 0; i < dv.consoles.size(); ++i) {
+      const auto& c = dv.consoles[i];
+      if (c.target_type != "virtio") continue;
+      std::string id = fmt::format("charconsole{}", i);
+      Add("-chardev", CharBackend(c, id));
+      Add("-device", fmt::format("virtconsole,bus=virtio-serial0.0,nr={},chardev={},id=console{}",
+                                 nr++, id, i));
+    }
+    vserial_next_ = nr == 0 ? 1 : nr;
+    return Status::Ok();
+  }
+
+  Status Channels() {
+    const auto& dv = def_.devices;
+    unsigned nr = vserial_next_;
+    for (size_t i = 0; i < dv.channels.size(); ++i) {
+      const auto& c = dv.channels[i];
+      std::string id = fmt::format("charchannel{}", i);
+      Add("-chardev", CharBackend(c, id));
+      std::string dev = fmt::format("virtserialport,bus=virtio-serial0.0,nr={},chardev={},id=channel{}",
+                                    nr++, id, i);
+      if (!c.target_name.empty()) dev += ",name=" + Esc(c.target_name);
+      Add("-device", dev);
+    }
+    return Status::Ok();
+  }
+
+  Status Inputs() {
+    const auto& ins = def_.devices.inputs;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      const auto& in = ins[i];
+      std::string kind = in.type == conf::InputType::kMouse      ? "mouse"
+                         : in.type == conf::InputType::kKeyboard ? "kbd"
+                                                                 : "tablet";
+      switch (in.bus) {
+        case conf::InputBus::kPs2:
+          if (in.type == conf::InputType::kTablet) {
+            return InvalidArgumentError("input {}: a tablet cannot use bus 'ps2'", i);
+          }
+          break;  // built into the i8042 controller
+        case conf::InputBus::kUsb:
+          if (!has_usb_) {
+            return InvalidArgumentError("input {}: usb {} needs a usb controller", i, kind);
+          }
+          Add("-device", fmt::format("usb-{},id=input{},bus=usb.0", kind, i));
+          break;
+        case conf::InputBus::kVirtio:
+          Add("-device", fmt::format("virtio-{}-pci,id=input{}",
+                                     kind == "kbd" ? "keyboard" : kind, i));
+          break;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Graphics() {
+    const auto& gs = def_.devices.graphics;
+    if (gs.empty()) {
+      Add("-display", "none");
+      return Status::Ok();
+    }
+    for (size_t i = 0; i < gs.size(); ++i) {
+      const auto& g = gs[i];
+      std::string listen = g.listen.empty() ? "127.0.0.1" : g.listen;
+      bool v6 = listen.find(':') != std::string::npos;
+      std::string secret;
+      if (!g.passwd.empty()) {
+        secret = fmt::format("{}{}-secret", ToString(g.type), i);
+        Add("-object", fmt::format("secret,id={},data={},format=raw", secret, Esc(g.passwd)));
+      }
+      if (g.type == conf::GraphicsType::kVnc) {
+        std::string host = v6 ? "[" + listen + "]" : listen;
+        std::string v = g.autoport ? host + ":0,to=99" : fmt::format("{}:{}", host, g.port - 5900);
+        if (!secret.empty()) v += ",password-secret=" + secret;
+        Add("-vnc", v);
+      } else {
+        if (g.autoport) {
+          return InvalidArgumentError(
+              "graphics {}: spice with autoport needs a port chosen by the daemon", i);
+        }
+        std::string s = fmt::format("port={},addr={}", g.port, Esc(listen));
+        if (g.tls_port >= 0) s += fmt::format(",tls-port={}", g.tls_port);
+        s += secret.empty() ? ",disable-ticketing=on" : ",password-secret=" + secret;
+        Add("-spice", s);
+      }
+      if (!g.keymap.empty()) Add("-k", g.keymap);
+    }
+    return Status::Ok();
+  }
+
+  Status Videos() {
+    const auto& vs = def_.devices.videos;
+    if (vs.empty()) {
+      // libvirt gives a graphical domain a VGA adapter when none is defined.
+      Add("-device", "VGA,id=video0");
+      return Status::Ok();
+    }
+    for (size_t i = 0; i < vs.size(); ++i) {
+      const auto& v = vs[i];
+      bool primary = i == 0;
+      std::string dev;
+      switch (v.model) {
+        case conf::VideoModel::kNone: continue;
+        case conf::VideoModel::kVga: dev = "VGA"; break;
+        case conf::VideoModel::kCirrus: dev = "cirrus-vga"; break;
+        case conf::VideoModel::kBochs: dev = "bochs-display"; break;
+        case conf::VideoModel::kQxl: dev = primary ? "qxl-vga" : "qxl"; break;
+        case conf::VideoModel::kVirtio: dev = primary ? "virtio-vga" : "virtio-gpu-pci"; break;
+      }
+      dev += fmt::format(",id=video{}", i);
+      if (v.model == conf::VideoModel::kQxl) {
+        if (v.ram_kib) dev += fmt::format(",ram_size={}", *v.ram_kib * 1024);
+        if (v.vram_kib) dev += fmt::format(",vram_size={}", *v.vram_kib * 1024);
+        if (v.vgamem_kib && primary) dev += fmt::format(",vgamem_mb={}", *v.vgamem_kib / 1024);
+        if (v.heads) dev += fmt::format(",max_outputs={}", *v.heads);
+      } else if (v.model == conf::VideoModel::kVga || v.model == conf::VideoModel::kBochs) {
+        uint64_t kib = v.vgamem_kib ? *v.vgamem_kib : v.vram_kib.value_or(0);
+        if (kib) dev += fmt::format(",vgamem_mb={}", kib / 1024);
+      } else if (v.model == conf::VideoModel::kVirtio && v.heads) {
+        dev += fmt::format(",max_outputs={}", *v.heads);
+      }
+      Add("-device", dev);
+    }
+    return Status::Ok();
+  }
+
+  void Watchdog() {
+    for (size_t i = 0; i < def_.devices.watchdogs.size(); ++i) {
+      const auto& w = def_.devices.watchdogs[i];
+      switch (w.model) {
+        case conf::WatchdogModel::kI6300esb: Add("-device", fmt::format("i6300esb,id=watchdog{}", i)); break;
+        case conf::WatchdogModel::kIb700: Add("-device", fmt::format("ib700,id=watchdog{}", i)); break;
+        case conf::WatchdogModel::kItco: Add("-global", "ICH9-LPC.noreboot=off"); break;
+      }
+      // QEMU cannot dump by itself: pause, so that the daemon can take the dump.
+      std::string action = w.action == "dump" ? "pause" : w.action;
+      Add("-action", "watchdog=" + action);
+    }
+  }
+
+  void Balloon() {
+    const auto& m = def_.devices.memballoon;
+    if (!m || m->model != "virtio") return;
+    std::string dev = "virtio-balloon-pci,id=balloon0";
+    if (m->autodeflate) dev += *m->autodeflate ? ",deflate-on-oom=on" : ",deflate-on-oom=off";
+    Add("-device", dev);
+  }
+
+  void Rngs() {
+    const auto& rs = def_.devices.rngs;
+    for (size_t i = 0; i < rs.size(); ++i) {
+      const auto& r = rs[i];
+      if (r.backend == "builtin") {
+        Add("-object", fmt::format("rng-builtin,id=objrng{}", i));
+      } else {
+        Add("-object", fmt::format("rng-random,id=objrng{},filename={}", i, Esc(r.source)));
+      }
+      std::string dev = fmt::format("virtio-rng-pci,rng=objrng{},id=rng{}", i, i);
+      if (r.rate_bytes) {
+        dev += fmt::format(",max-bytes={},period={}", *r.rate_bytes, r.rate_period_ms.value_or(1000));
+      }
+      Add("-device", dev);
+    }
+  }
+
+  const DomainDef& def_;
+  const ArgvContext& ctx_;
+  std::vector<std::string> argv_;
+  std::vector<std::optional<unsigned>> disk_boot_, nic_boot_;
+  bool has_usb_ = true;
+  unsigned vserial_next_ = 1;
+};
+
+}  // namespace
+
+Result<std::vector<std::string>> BuildQemuArgv(const conf::DomainDef& def, const ArgvContext& ctx) {
+  Builder b(def, ctx);
+  return b.Build();
+}
+
+}  // namespace skiff::qemu

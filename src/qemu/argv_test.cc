@@ -1,0 +1,132 @@
+// DomainDef -> QEMU argv: the rules the daemon relies on (accelerator, QMP, console, taps).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "skiff/qemu/argv.h"
+
+namespace skiff::qemu {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+conf::DomainDef Parse(std::string_view type, std::string_view extra_devices = "") {
+  std::string xml = std::string("<domain type='") + std::string(type) + R"('>
+  <name>t</name><uuid>00000000-0000-0000-0000-000000000001</uuid>
+  <memory unit='MiB'>64</memory><vcpu>2</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <devices>)" + std::string(extra_devices) + "</devices></domain>";
+  auto r = conf::ParseDomainXml(xml, "t.xml");
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : conf::DomainDef();
+}
+
+// The value following `opt`, or "" when absent.
+std::string ValueOf(const std::vector<std::string>& argv, std::string_view opt) {
+  auto it = std::find(argv.begin(), argv.end(), opt);
+  if (it == argv.end() || it + 1 == argv.end()) return "";
+  return *(it + 1);
+}
+
+TEST(Argv, KvmUnusableIsFailedPreconditionWithReason) {
+  ArgvContext ctx;
+  ctx.kvm_usable = false;
+  ctx.kvm_reason = "kvm_pvm is a paravirtual nested kvm";
+  auto r = BuildQemuArgv(Parse("kvm"), ctx);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("kvm_pvm is a paravirtual nested kvm"));
+}
+
+TEST(Argv, KvmUsable) {
+  ArgvContext ctx;
+  ctx.kvm_usable = true;
+  auto r = BuildQemuArgv(Parse("kvm"), ctx);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(ValueOf(*r, "-accel"), "kvm");
+}
+
+TEST(Argv, TcgBasics) {
+  ArgvContext ctx;
+  ctx.qmp_socket = "/run/t.qmp";
+  auto r = BuildQemuArgv(Parse("qemu"), ctx);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& a = *r;
+  EXPECT_EQ(a[0], kDefaultEmulator);
+  EXPECT_EQ(ValueOf(a, "-accel"), "tcg");
+  EXPECT_THAT(a, Contains("-no-user-config"));
+  EXPECT_THAT(a, Contains("-nodefaults"));
+  EXPECT_EQ(ValueOf(a, "-display"), "none");
+  EXPECT_EQ(ValueOf(a, "-m"), "size=65536k");
+  EXPECT_EQ(ValueOf(a, "-smp"), "2,sockets=2,cores=1,threads=1");
+  EXPECT_THAT(a, Contains("socket,id=charmonitor,path=/run/t.qmp,server=on,wait=off"));
+  EXPECT_THAT(a, Contains("chardev=charmonitor,id=monitor,mode=control"));
+  EXPECT_THAT(ValueOf(a, "-machine"), HasSubstr("q35"));
+}
+
+TEST(Argv, ConsoleSocketWithLogfile) {
+  ArgvContext ctx;
+  ctx.console_socket = "/run/t.console";
+  ctx.log_file = "/var/log/t.log";
+  auto r = BuildQemuArgv(Parse("qemu", "<serial type='pty'/>"), ctx);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(*r, Contains("socket,id=charserial0,path=/run/t.console,server=on,wait=off,"
+                           "logfile=/var/log/t.log,logappend=on"));
+  EXPECT_THAT(*r, Contains("isa-serial,chardev=charserial0,id=serial0,index=0"));
+  EXPECT_THAT(*r, Not(Contains("pty,id=charserial0")));
+}
+
+TEST(Argv, TapFdIsRequiredAndUsed) {
+  auto def = Parse("qemu",
+                   "<interface type='bridge'><source bridge='br0'/>"
+                   "<mac address='52:54:00:00:00:09'/><model type='virtio'/></interface>");
+  ArgvContext ctx;
+  auto missing = BuildQemuArgv(def, ctx);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("no tap file descriptor"));
+  ctx.tap_fds[0] = 7;
+  auto r = BuildQemuArgv(def, ctx);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(ValueOf(*r, "-netdev"), "tap,fd=7,id=hostnet0");
+  EXPECT_THAT(*r, Contains("virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:00:00:09"));
+}
+
+TEST(Argv, VolumeDiskUsesResolvedPath) {
+  auto def = Parse("qemu",
+                   "<disk type='volume'><source pool='default' volume='a.qcow2'/>"
+                   "<driver type='qcow2'/><target dev='vda' bus='virtio'/></disk>");
+  ArgvContext ctx;
+  EXPECT_FALSE(BuildQemuArgv(def, ctx).ok());
+  ctx.volume_paths["vda"] = "/pool/a,b.qcow2";
+  auto r = BuildQemuArgv(def, ctx);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(*r, Contains("driver=file,filename=/pool/a,,b.qcow2,node-name=file-vda,auto-read-only=on"));
+}
+
+TEST(Argv, HostPassthroughNeedsKvm) {
+  std::string xml = R"(<domain type='qemu'><name>t</name><memory>65536</memory>
+    <cpu mode='host-passthrough'/><os><type>hvm</type></os></domain>)";
+  auto def = conf::ParseDomainXml(xml, "t.xml");
+  ASSERT_TRUE(def.ok());
+  auto r = BuildQemuArgv(*def, ArgvContext{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+}
+
+TEST(Argv, PausedIncomingAndEmulator) {
+  ArgvContext ctx;
+  ctx.start_paused = true;
+  ctx.incoming = "defer";
+  ctx.emulator = "/opt/qemu/bin/qemu-system-x86_64";
+  auto r = BuildQemuArgv(Parse("qemu"), ctx);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0], "/opt/qemu/bin/qemu-system-x86_64");
+  EXPECT_THAT(*r, Contains("-S"));
+  EXPECT_EQ(ValueOf(*r, "-incoming"), "defer");
+}
+
+}  // namespace
+}  // namespace skiff::qemu
