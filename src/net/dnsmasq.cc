@@ -203,7 +203,7 @@ Result<Child> RestartDnsmasq(const NetworkPlan& plan, const DnsmasqFiles& files,
 }
 
 Status RemoveDnsmasqFiles(const DnsmasqFiles& files) {
-  for (const auto& f : {files.conf, files.pid, files.hostsfile, files.addnhosts}) {
+  for (const auto& f : {files.conf, files.pid, files.hostsfile, files.addnhosts, files.log}) {
     SKIFF_TRY(RemoveFileIfExists(f));
   }
   return Status::Ok();

@@ -18,7 +18,9 @@
 namespace skiff::net {
 
 // The files of one network's dnsmasq, all in one state directory (the daemon
-// passes ROOT/var/lib/skiff/dnsmasq).
+// passes ROOT/var/lib/skiff/dnsmasq). dnsmasq reads the hosts files after it
+// has dropped root for user "nobody", so the directory and its parents must be
+// searchable by everyone.
 struct DnsmasqFiles {
   std::filesystem::path conf;       // <dir>/<net>.conf
   std::filesystem::path pid;        // <dir>/<net>.pid
@@ -66,7 +68,7 @@ Status StopDnsmasq(const DnsmasqFiles& files);
 Result<Child> RestartDnsmasq(const NetworkPlan& plan, const DnsmasqFiles& files,
                              const std::string& program = "");
 
-// Removes conf, pid, hostsfile and addnhosts (the lease file is kept, as
+// Removes conf, pid, hostsfile, addnhosts and log (the lease file is kept, as
 // libvirt keeps it, so that guests keep their addresses across restarts).
 Status RemoveDnsmasqFiles(const DnsmasqFiles& files);
 
