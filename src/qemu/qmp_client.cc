@@ -317,6 +317,11 @@ bool QmpClient::closed() const {
   return closed_;
 }
 
+bool QmpClient::WaitForClose(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return closed_; });
+}
+
 std::shared_ptr<QmpEventWatch> QmpClient::WatchEvent(
     const std::string& name, std::function<bool(const nlohmann::json&)> filter) {
   auto w = std::make_shared<QmpEventWatch>();

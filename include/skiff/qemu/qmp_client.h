@@ -110,6 +110,9 @@ class QmpClient {
 
   // True once the connection has ended (closed by either side).
   bool closed() const;
+  // Blocks until the connection has ended (all messages before the end were
+  // handled) or `timeout` passed. True when it has ended.
+  bool WaitForClose(std::chrono::milliseconds timeout);
   // The "QMP" object of QEMU's greeting ({"version": {...}, "capabilities": [...]}).
   const nlohmann::json& greeting() const { return greeting_; }
 

@@ -1,0 +1,141 @@
+// Operations on a running QEMU, each one QMP command or a short sequence of them.
+// All functions take the process's QmpClient (QemuProcess::qmp()); they may be
+// called from any thread except the QMP event callback, and never throw.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "skiff/base/status.h"
+#include "skiff/qemu/qmp_client.h"
+
+namespace skiff::qemu {
+
+// Domain states in libvirt's terms, derived from QEMU's RunState.
+enum class RunState { kRunning, kPaused, kShutdown, kCrashed, kPmSuspended, kUnknown };
+std::string_view RunStateName(RunState state);  // "running", "paused", ...
+
+struct RunStatus {
+  RunState state = RunState::kUnknown;
+  // Why, in libvirt's words: "user" (paused by stop), "starting-up" (-S, not yet
+  // resumed), "migration", "saved", "io-error", "crashed", "panicked",
+  // "shutdown", "watchdog", "booted" (running), or QEMU's status for others.
+  std::string reason;
+  std::string qemu_status;  // QEMU's RunState as reported ("prelaunch", "paused", ...)
+  bool running = false;     // QEMU's "running" flag
+};
+
+// query-status. kCorruption when the reply lacks "status".
+Result<RunStatus> QueryStatus(QmpClient& qmp);
+// Maps QEMU's status string (as query-status reports it) to a RunStatus.
+RunStatus RunStatusFromQemu(std::string_view qemu_status, bool running);
+
+Status SystemPowerdown(QmpClient& qmp);  // ACPI power button
+Status SystemReset(QmpClient& qmp);
+Status Pause(QmpClient& qmp);   // stop
+Status Resume(QmpClient& qmp);  // cont
+// quit: QEMU exits right after replying (watch the process for the exit).
+Status Quit(QmpClient& qmp);
+
+// balloon: sets the guest's target memory in bytes. kFailedPrecondition
+// (DeviceNotActive) when the domain has no balloon device.
+Status SetBalloon(QmpClient& qmp, uint64_t bytes);
+// query-balloon: the guest's current memory ("actual") in bytes.
+Result<uint64_t> QueryBalloon(QmpClient& qmp);
+
+struct VcpuInfo {
+  int cpu_index = -1;
+  int64_t thread_id = -1;  // host thread id of the vCPU
+  std::string qom_path;
+  nlohmann::json props = nlohmann::json::object();  // socket-id, core-id, thread-id, ...
+};
+// query-cpus-fast, in QEMU's order.
+Result<std::vector<VcpuInfo>> QueryCpusFast(QmpClient& qmp);
+
+struct HotpluggableCpu {
+  std::string type;  // driver for device_add, e.g. "qemu64-x86_64-cpu"
+  int vcpus_count = 1;
+  std::string qom_path;  // empty when not plugged
+  nlohmann::json props = nlohmann::json::object();
+  bool plugged() const { return !qom_path.empty(); }
+};
+// query-hotpluggable-cpus (needs -smp N,maxcpus=M with M > N).
+Result<std::vector<HotpluggableCpu>> QueryHotpluggableCpus(QmpClient& qmp);
+// Plugs vCPUs with device_add of free query-hotpluggable-cpus slots, lowest
+// first, until `target` vCPUs are present; their ids are "vcpu<index>". Returns
+// the number of vCPUs present after. kInvalidArgument when `target` exceeds the
+// slots (maxcpus); kUnsupported when `target` is below the current count
+// (unplugging vCPUs is not supported).
+Result<int> SetVcpuCount(QmpClient& qmp, int target);
+
+// Disk hotplug: blockdev-add `blockdev` (QEMU's BlockdevOptions, which must carry
+// "node-name"), then device_add `device` (which must carry "id" and "drive" =
+// node-name). When device_add fails the node is removed again (blockdev-del).
+Status AttachDisk(QmpClient& qmp, const nlohmann::json& blockdev, const nlohmann::json& device);
+// Disk unplug: device_del `device_id`, waits up to `timeout` for DEVICE_DELETED
+// (the guest must release the device), then blockdev-del `node_name`.
+// kUnavailable naming the device when the guest does not release it in time.
+Status DetachDisk(QmpClient& qmp, const std::string& device_id, const std::string& node_name,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// NIC hotplug: passes `tap_fd` with getfd (fdname "fd-<netdev id>"), netdev_add
+// `netdev` (QEMU's Netdev, with "id" and "type":"tap"; "fd" is filled in), then
+// device_add `device` (with "id" and "netdev"). Failures undo the earlier steps
+// (netdev_del, closefd). The caller keeps its copy of `tap_fd`.
+Status AttachNic(QmpClient& qmp, int tap_fd, const nlohmann::json& netdev,
+                 const nlohmann::json& device);
+// NIC unplug: device_del, wait for DEVICE_DELETED (as DetachDisk), netdev_del.
+Status DetachNic(QmpClient& qmp, const std::string& device_id, const std::string& netdev_id,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+struct BlockStats {
+  std::string device;     // legacy drive name (often empty with -blockdev)
+  std::string qdev;       // the device's id or QOM path
+  std::string node_name;  // top node
+  uint64_t rd_bytes = 0, wr_bytes = 0;
+  uint64_t rd_operations = 0, wr_operations = 0, flush_operations = 0;
+  uint64_t rd_total_time_ns = 0, wr_total_time_ns = 0;
+};
+// query-blockstats (top-level entries; backing/parent nodes are not listed).
+Result<std::vector<BlockStats>> QueryBlockStats(QmpClient& qmp);
+
+struct MigrationProgress {
+  std::string status;  // QEMU's MigrationStatus: "setup", "active", "completed", ...
+  uint64_t transferred = 0;
+  uint64_t remaining = 0;
+  uint64_t total = 0;
+};
+using ProgressCallback = std::function<void(const MigrationProgress&)>;
+
+// query-migrate.
+Result<MigrationProgress> QueryMigrate(QmpClient& qmp);
+
+struct SaveOptions {
+  bool pause_first = true;  // stop the guest first so the state is consistent
+  std::chrono::milliseconds timeout = std::chrono::minutes(10);
+  std::chrono::milliseconds poll_interval = std::chrono::milliseconds(100);
+};
+// Saves the machine state into `fd` (a file opened for writing; QEMU writes from
+// its current offset, so the caller may put a header first): lifts the migration
+// bandwidth limit, passes `fd` with getfd, runs migrate "fd:NAME" and polls
+// query-migrate until "completed", calling `progress` at each poll. Afterwards QEMU
+// is paused ("postmigrate"); the caller normally destroys it. On failure or
+// timeout the migration is cancelled and the error carries QEMU's error-desc.
+Status SaveState(QmpClient& qmp, int fd, const SaveOptions& options = {},
+                 const ProgressCallback& progress = nullptr);
+
+// Loads state saved by SaveState into a QEMU started with "-incoming defer" (and
+// -S / start_paused): passes `fd` (positioned at the state) with getfd, runs
+// migrate-incoming "fd:NAME" and polls query-migrate until "completed". QEMU is
+// then paused; Resume() starts the guest.
+Status RestoreState(QmpClient& qmp, int fd,
+                    std::chrono::milliseconds timeout = std::chrono::minutes(10),
+                    const ProgressCallback& progress = nullptr);
+
+}  // namespace skiff::qemu

@@ -1,0 +1,363 @@
+// QMP operations on a running QEMU: run state, power, balloon, vCPUs, disk and
+// NIC hotplug, block stats, save/restore of the machine state through an fd.
+#include "skiff/qemu/qmp_commands.h"
+
+#include <algorithm>
+#include <thread>
+
+namespace skiff::qemu {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::string StrOr(const json& j, const char* key, std::string dflt = "") {
+  if (!j.is_object()) return dflt;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : dflt;
+}
+
+int64_t IntOr(const json& j, const char* key, int64_t dflt) {
+  if (!j.is_object()) return dflt;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : dflt;
+}
+
+uint64_t UintOr(const json& j, const char* key) {
+  int64_t v = IntOr(j, key, 0);
+  return v < 0 ? 0 : static_cast<uint64_t>(v);
+}
+
+Status Simple(QmpClient& qmp, const char* cmd) { return qmp.Execute(cmd).status(); }
+
+Status RequireString(const json& obj, const char* key, const char* what) {
+  if (!obj.is_object() || StrOr(obj, key).empty()) {
+    return InvalidArgumentError("{} needs a string '{}'", what, key);
+  }
+  return Status::Ok();
+}
+
+// device_del and the wait for the guest to release the device.
+Status DeleteDevice(QmpClient& qmp, const std::string& id, std::chrono::milliseconds timeout) {
+  auto watch = qmp.WatchEvent("DEVICE_DELETED",
+                              [id](const json& d) { return StrOr(d, "device") == id; });
+  SKIFF_TRY(qmp.Execute("device_del", json{{"id", id}}));
+  auto ev = watch->Wait(timeout);
+  if (!ev.ok()) {
+    if (qmp.closed()) return ev.status().WithContext(fmt::format("device '{}'", id));
+    return UnavailableError("device '{}' was not released by the guest within {} ms", id,
+                            timeout.count());
+  }
+  return Status::Ok();
+}
+
+MigrationProgress ProgressFrom(const json& info) {
+  MigrationProgress p;
+  p.status = StrOr(info, "status");
+  if (info.is_object()) {
+    if (auto it = info.find("ram"); it != info.end() && it->is_object()) {
+      p.transferred = UintOr(*it, "transferred");
+      p.remaining = UintOr(*it, "remaining");
+      p.total = UintOr(*it, "total");
+    }
+  }
+  return p;
+}
+
+// Polls query-migrate until the migration completes, fails or `timeout` passes.
+Status WaitForMigration(QmpClient& qmp, const char* what, std::chrono::milliseconds timeout,
+                        std::chrono::milliseconds interval, const ProgressCallback& progress) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    SKIFF_ASSIGN_OR_RETURN(json info, qmp.Execute("query-migrate"));
+    MigrationProgress p = ProgressFrom(info);
+    if (progress) progress(p);
+    if (p.status == "completed") return Status::Ok();
+    if (p.status == "failed" || p.status == "cancelled") {
+      std::string desc = StrOr(info, "error-desc", "no reason given");
+      return FailedPreconditionError("{} failed: migration {}: {}", what, p.status, desc);
+    }
+    if (Clock::now() >= deadline) {
+      (void)qmp.Execute("migrate_cancel");
+      return UnavailableError("{} did not complete within {} ms (migration '{}')", what,
+                              timeout.count(), p.status);
+    }
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+}  // namespace
+
+std::string_view RunStateName(RunState state) {
+  switch (state) {
+    case RunState::kRunning: return "running";
+    case RunState::kPaused: return "paused";
+    case RunState::kShutdown: return "shutdown";
+    case RunState::kCrashed: return "crashed";
+    case RunState::kPmSuspended: return "pmsuspended";
+    case RunState::kUnknown: break;
+  }
+  return "unknown";
+}
+
+RunStatus RunStatusFromQemu(std::string_view s, bool running) {
+  RunStatus r;
+  r.qemu_status = std::string(s);
+  r.running = running;
+  auto set = [&](RunState st, const char* reason) {
+    r.state = st;
+    r.reason = reason;
+  };
+  if (s == "running") {
+    set(RunState::kRunning, "booted");
+  } else if (s == "paused") {
+    set(RunState::kPaused, "user");
+  } else if (s == "prelaunch") {
+    set(RunState::kPaused, "starting-up");
+  } else if (s == "inmigrate" || s == "finish-migrate" || s == "colo") {
+    set(RunState::kPaused, "migration");
+  } else if (s == "postmigrate") {
+    set(RunState::kPaused, "saved");
+  } else if (s == "save-vm" || s == "restore-vm") {
+    set(RunState::kPaused, "snapshot");
+  } else if (s == "io-error") {
+    set(RunState::kPaused, "io-error");
+  } else if (s == "debug") {
+    set(RunState::kPaused, "debug");
+  } else if (s == "watchdog") {
+    set(RunState::kPaused, "watchdog");
+  } else if (s == "shutdown") {
+    set(RunState::kShutdown, "shutdown");
+  } else if (s == "internal-error") {
+    set(RunState::kCrashed, "crashed");
+  } else if (s == "guest-panicked") {
+    set(RunState::kCrashed, "panicked");
+  } else if (s == "suspended") {
+    set(RunState::kPmSuspended, "suspended");
+  } else {
+    r.state = running ? RunState::kRunning : RunState::kUnknown;
+    r.reason = std::string(s);
+  }
+  return r;
+}
+
+Result<RunStatus> QueryStatus(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-status"));
+  std::string s = StrOr(r, "status");
+  if (s.empty()) return CorruptionError("qmp 'query-status': reply has no 'status'");
+  bool running = r.is_object() && r.contains("running") && r["running"].is_boolean() &&
+                 r["running"].get<bool>();
+  return RunStatusFromQemu(s, running);
+}
+
+Status SystemPowerdown(QmpClient& qmp) { return Simple(qmp, "system_powerdown"); }
+Status SystemReset(QmpClient& qmp) { return Simple(qmp, "system_reset"); }
+Status Pause(QmpClient& qmp) { return Simple(qmp, "stop"); }
+Status Resume(QmpClient& qmp) { return Simple(qmp, "cont"); }
+Status Quit(QmpClient& qmp) { return Simple(qmp, "quit"); }
+
+Status SetBalloon(QmpClient& qmp, uint64_t bytes) {
+  if (bytes == 0 || bytes > static_cast<uint64_t>(INT64_MAX)) {
+    return InvalidArgumentError("balloon target {} bytes is out of range", bytes);
+  }
+  return qmp.Execute("balloon", json{{"value", static_cast<int64_t>(bytes)}}).status();
+}
+
+Result<uint64_t> QueryBalloon(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-balloon"));
+  int64_t actual = IntOr(r, "actual", -1);
+  if (actual < 0) return CorruptionError("qmp 'query-balloon': reply has no valid 'actual'");
+  return static_cast<uint64_t>(actual);
+}
+
+Result<std::vector<VcpuInfo>> QueryCpusFast(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-cpus-fast"));
+  if (!r.is_array()) return CorruptionError("qmp 'query-cpus-fast': reply is not a list");
+  std::vector<VcpuInfo> out;
+  for (const auto& e : r) {
+    if (!e.is_object()) return CorruptionError("qmp 'query-cpus-fast': entry is not an object");
+    VcpuInfo v;
+    v.cpu_index = static_cast<int>(IntOr(e, "cpu-index", -1));
+    v.thread_id = IntOr(e, "thread-id", -1);
+    v.qom_path = StrOr(e, "qom-path");
+    if (auto it = e.find("props"); it != e.end() && it->is_object()) v.props = *it;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<std::vector<HotpluggableCpu>> QueryHotpluggableCpus(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-hotpluggable-cpus"));
+  if (!r.is_array()) {
+    return CorruptionError("qmp 'query-hotpluggable-cpus': reply is not a list");
+  }
+  std::vector<HotpluggableCpu> out;
+  for (const auto& e : r) {
+    HotpluggableCpu c;
+    c.type = StrOr(e, "type");
+    if (c.type.empty()) {
+      return CorruptionError("qmp 'query-hotpluggable-cpus': entry without 'type'");
+    }
+    c.vcpus_count = static_cast<int>(IntOr(e, "vcpus-count", 1));
+    c.qom_path = StrOr(e, "qom-path");
+    if (auto it = e.find("props"); it != e.end() && it->is_object()) c.props = *it;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<int> SetVcpuCount(QmpClient& qmp, int target) {
+  SKIFF_ASSIGN_OR_RETURN(auto slots, QueryHotpluggableCpus(qmp));
+  int present = 0, max = 0;
+  for (const auto& s : slots) {
+    max += s.vcpus_count;
+    if (s.plugged()) present += s.vcpus_count;
+  }
+  if (target < 1 || target > max) {
+    return InvalidArgumentError("vcpu count {} is out of range 1..{} (maxcpus)", target, max);
+  }
+  if (target < present) {
+    return UnsupportedError("vcpu count {}: unplugging vcpus ({} present) is not supported",
+                            target, present);
+  }
+  // QEMU lists slots highest first; plug the lowest free ones first.
+  std::vector<const HotpluggableCpu*> free;
+  for (const auto& s : slots) {
+    if (!s.plugged()) free.push_back(&s);
+  }
+  std::reverse(free.begin(), free.end());
+  for (const HotpluggableCpu* s : free) {
+    if (present >= target) break;
+    json dev = s->props;
+    dev["driver"] = s->type;
+    // The id names the slot: its position in QEMU's (socket, core, thread) order.
+    dev["id"] = fmt::format("vcpu{}", present);
+    auto r = qmp.Execute("device_add", dev);
+    if (!r.ok()) return r.status().WithContext(fmt::format("vcpu {}", present));
+    present += s->vcpus_count;
+  }
+  return present;
+}
+
+Status AttachDisk(QmpClient& qmp, const json& blockdev, const json& device) {
+  SKIFF_TRY(RequireString(blockdev, "node-name", "disk hotplug blockdev"));
+  SKIFF_TRY(RequireString(device, "id", "disk hotplug device"));
+  SKIFF_TRY(RequireString(device, "driver", "disk hotplug device"));
+  const std::string node = StrOr(blockdev, "node-name");
+  const std::string id = StrOr(device, "id");
+  auto added = qmp.Execute("blockdev-add", blockdev);
+  if (!added.ok()) return added.status().WithContext(fmt::format("disk '{}'", id));
+  auto dev = qmp.Execute("device_add", device);
+  if (!dev.ok()) {
+    (void)qmp.Execute("blockdev-del", json{{"node-name", node}});
+    return dev.status().WithContext(fmt::format("disk '{}'", id));
+  }
+  return Status::Ok();
+}
+
+Status DetachDisk(QmpClient& qmp, const std::string& device_id, const std::string& node_name,
+                  std::chrono::milliseconds timeout) {
+  SKIFF_TRY(DeleteDevice(qmp, device_id, timeout));
+  auto r = qmp.Execute("blockdev-del", json{{"node-name", node_name}});
+  if (!r.ok()) return r.status().WithContext(fmt::format("disk '{}'", device_id));
+  return Status::Ok();
+}
+
+Status AttachNic(QmpClient& qmp, int tap_fd, const json& netdev, const json& device) {
+  SKIFF_TRY(RequireString(netdev, "id", "nic hotplug netdev"));
+  SKIFF_TRY(RequireString(netdev, "type", "nic hotplug netdev"));
+  SKIFF_TRY(RequireString(device, "id", "nic hotplug device"));
+  SKIFF_TRY(RequireString(device, "driver", "nic hotplug device"));
+  const std::string netdev_id = StrOr(netdev, "id");
+  const std::string id = StrOr(device, "id");
+  const std::string fdname = "fd-" + netdev_id;
+  auto got = qmp.ExecuteWithFd("getfd", json{{"fdname", fdname}}, tap_fd);
+  if (!got.ok()) return got.status().WithContext(fmt::format("nic '{}'", id));
+  json nd = netdev;
+  nd["fd"] = fdname;
+  auto added = qmp.Execute("netdev_add", nd);
+  if (!added.ok()) {
+    (void)qmp.Execute("closefd", json{{"fdname", fdname}});
+    return added.status().WithContext(fmt::format("nic '{}'", id));
+  }
+  auto dev = qmp.Execute("device_add", device);
+  if (!dev.ok()) {
+    (void)qmp.Execute("netdev_del", json{{"id", netdev_id}});
+    return dev.status().WithContext(fmt::format("nic '{}'", id));
+  }
+  return Status::Ok();
+}
+
+Status DetachNic(QmpClient& qmp, const std::string& device_id, const std::string& netdev_id,
+                 std::chrono::milliseconds timeout) {
+  SKIFF_TRY(DeleteDevice(qmp, device_id, timeout));
+  auto r = qmp.Execute("netdev_del", json{{"id", netdev_id}});
+  if (!r.ok()) return r.status().WithContext(fmt::format("nic '{}'", device_id));
+  return Status::Ok();
+}
+
+Result<std::vector<BlockStats>> QueryBlockStats(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-blockstats"));
+  if (!r.is_array()) return CorruptionError("qmp 'query-blockstats': reply is not a list");
+  std::vector<BlockStats> out;
+  for (const auto& e : r) {
+    if (!e.is_object()) continue;
+    BlockStats b;
+    b.device = StrOr(e, "device");
+    b.qdev = StrOr(e, "qdev");
+    b.node_name = StrOr(e, "node-name");
+    auto st = e.find("stats");
+    if (st == e.end() || !st->is_object()) {
+      return CorruptionError("qmp 'query-blockstats': entry without 'stats'");
+    }
+    b.rd_bytes = UintOr(*st, "rd_bytes");
+    b.wr_bytes = UintOr(*st, "wr_bytes");
+    b.rd_operations = UintOr(*st, "rd_operations");
+    b.wr_operations = UintOr(*st, "wr_operations");
+    b.flush_operations = UintOr(*st, "flush_operations");
+    b.rd_total_time_ns = UintOr(*st, "rd_total_time_ns");
+    b.wr_total_time_ns = UintOr(*st, "wr_total_time_ns");
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+Result<MigrationProgress> QueryMigrate(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-migrate"));
+  return ProgressFrom(r);
+}
+
+Status SaveState(QmpClient& qmp, int fd, const SaveOptions& options,
+                 const ProgressCallback& progress) {
+  if (fd < 0) return InvalidArgumentError("save: invalid fd {}", fd);
+  if (options.pause_first) SKIFF_TRY(Pause(qmp).WithContext("save"));
+  // QEMU's default limit (32 MiB/s) is meant for live migration over a network.
+  auto bw = qmp.Execute("migrate-set-parameters", json{{"max-bandwidth", int64_t{1} << 40}});
+  if (!bw.ok()) return bw.status().WithContext("save");
+  constexpr const char* kFdName = "skiff-save";
+  auto got = qmp.ExecuteWithFd("getfd", json{{"fdname", kFdName}}, fd);
+  if (!got.ok()) return got.status().WithContext("save");
+  auto mig = qmp.Execute("migrate", json{{"uri", fmt::format("fd:{}", kFdName)}});
+  if (!mig.ok()) {
+    (void)qmp.Execute("closefd", json{{"fdname", kFdName}});
+    return mig.status().WithContext("save");
+  }
+  return WaitForMigration(qmp, "save", options.timeout, options.poll_interval, progress);
+}
+
+Status RestoreState(QmpClient& qmp, int fd, std::chrono::milliseconds timeout,
+                    const ProgressCallback& progress) {
+  if (fd < 0) return InvalidArgumentError("restore: invalid fd {}", fd);
+  constexpr const char* kFdName = "skiff-restore";
+  auto got = qmp.ExecuteWithFd("getfd", json{{"fdname", kFdName}}, fd);
+  if (!got.ok()) return got.status().WithContext("restore");
+  auto mig = qmp.Execute("migrate-incoming", json{{"uri", fmt::format("fd:{}", kFdName)}});
+  if (!mig.ok()) {
+    (void)qmp.Execute("closefd", json{{"fdname", kFdName}});
+    return mig.status().WithContext("restore");
+  }
+  return WaitForMigration(qmp, "restore", timeout, 100ms, progress);
+}
+
+}  // namespace skiff::qemu

@@ -1,0 +1,394 @@
+// Tests for the QMP operations, each against a scripted FakeQmpServer.
+#include "skiff/qemu/qmp_commands.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "testutil/fake_qmp_server.h"
+#include "testutil/temp_dir.h"
+
+namespace skiff::qemu {
+namespace {
+
+using nlohmann::json;
+using skiff::testing::FakeQmpServer;
+using Cmd = FakeQmpServer::Command;
+using namespace std::chrono_literals;
+
+class QmpCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.Start().ok()); }
+  QmpClient& qmp() {
+    if (!client_) {
+      auto c = QmpClient::Connect(server_.socket_path());
+      EXPECT_TRUE(c.ok()) << c.status().ToString();
+      client_ = std::move(c).value();
+    }
+    return *client_;
+  }
+  // Commands after negotiation.
+  std::vector<std::string> Sent() {
+    auto n = server_.command_names();
+    n.erase(n.begin());
+    return n;
+  }
+
+  skiff::testing::TempDir dir_;
+  FakeQmpServer server_{dir_ / "qmp.sock"};
+  std::unique_ptr<QmpClient> client_;
+};
+
+TEST(RunStatusFromQemu, MapsQemuStates) {
+  EXPECT_EQ(RunStatusFromQemu("running", true).state, RunState::kRunning);
+  auto pre = RunStatusFromQemu("prelaunch", false);
+  EXPECT_EQ(pre.state, RunState::kPaused);
+  EXPECT_EQ(pre.reason, "starting-up");
+  EXPECT_EQ(RunStatusFromQemu("paused", false).reason, "user");
+  EXPECT_EQ(RunStatusFromQemu("postmigrate", false).reason, "saved");
+  EXPECT_EQ(RunStatusFromQemu("inmigrate", false).reason, "migration");
+  EXPECT_EQ(RunStatusFromQemu("io-error", false).state, RunState::kPaused);
+  EXPECT_EQ(RunStatusFromQemu("shutdown", false).state, RunState::kShutdown);
+  EXPECT_EQ(RunStatusFromQemu("guest-panicked", false).state, RunState::kCrashed);
+  EXPECT_EQ(RunStatusFromQemu("internal-error", false).state, RunState::kCrashed);
+  EXPECT_EQ(RunStatusFromQemu("suspended", false).state, RunState::kPmSuspended);
+  auto odd = RunStatusFromQemu("brand-new-state", false);
+  EXPECT_EQ(odd.state, RunState::kUnknown);
+  EXPECT_EQ(odd.reason, "brand-new-state");
+  EXPECT_EQ(RunStateName(RunState::kPmSuspended), "pmsuspended");
+}
+
+TEST_F(QmpCommandsTest, QueryStatus) {
+  server_.ReturnFor("query-status", json{{"status", "paused"}, {"running", false}, {"singlestep", false}});
+  auto s = QueryStatus(qmp());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->state, RunState::kPaused);
+  EXPECT_EQ(s->reason, "user");
+  EXPECT_EQ(s->qemu_status, "paused");
+  EXPECT_FALSE(s->running);
+}
+
+TEST_F(QmpCommandsTest, QueryStatusWithoutStatusIsCorruption) {
+  server_.ReturnFor("query-status", json{{"running", true}});
+  EXPECT_EQ(QueryStatus(qmp()).status().code(), Code::kCorruption);
+  server_.ReturnFor("query-status", json::array());
+  EXPECT_EQ(QueryStatus(qmp()).status().code(), Code::kCorruption);
+}
+
+TEST_F(QmpCommandsTest, PowerCommands) {
+  for (const char* c : {"system_powerdown", "system_reset", "stop", "cont", "quit"}) {
+    server_.ReturnFor(c, json::object());
+  }
+  EXPECT_TRUE(SystemPowerdown(qmp()).ok());
+  EXPECT_TRUE(SystemReset(qmp()).ok());
+  EXPECT_TRUE(Pause(qmp()).ok());
+  EXPECT_TRUE(Resume(qmp()).ok());
+  EXPECT_TRUE(Quit(qmp()).ok());
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"system_powerdown", "system_reset", "stop", "cont",
+                                              "quit"}));
+}
+
+TEST_F(QmpCommandsTest, Balloon) {
+  server_.ReturnFor("balloon", json::object());
+  server_.ReturnFor("query-balloon", json{{"actual", 268435456}});
+  ASSERT_TRUE(SetBalloon(qmp(), 128 << 20).ok());
+  EXPECT_EQ(server_.commands().back().args["value"], 128 << 20);
+  auto b = QueryBalloon(qmp());
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*b, 268435456u);
+  EXPECT_EQ(SetBalloon(qmp(), 0).code(), Code::kInvalidArgument);
+}
+
+TEST_F(QmpCommandsTest, BalloonWithoutDevice) {
+  server_.ErrorFor("balloon", "DeviceNotActive", "No balloon device has been activated");
+  Status s = SetBalloon(qmp(), 1 << 20);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("No balloon device"), std::string::npos);
+  server_.ReturnFor("query-balloon", json{{"actual", "lots"}});
+  EXPECT_EQ(QueryBalloon(qmp()).status().code(), Code::kCorruption);
+}
+
+TEST_F(QmpCommandsTest, QueryCpusFast) {
+  server_.ReturnFor("query-cpus-fast", json::parse(R"([
+    {"cpu-index": 0, "qom-path": "/machine/unattached/device[0]", "thread-id": 4242,
+     "props": {"core-id": 0, "thread-id": 0, "socket-id": 0}, "target": "x86_64"},
+    {"cpu-index": 1, "qom-path": "/machine/peripheral/vcpu1", "thread-id": 4243,
+     "props": {"core-id": 0, "thread-id": 0, "socket-id": 1}, "target": "x86_64"}])"));
+  auto v = QueryCpusFast(qmp());
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(v->size(), 2u);
+  EXPECT_EQ((*v)[1].cpu_index, 1);
+  EXPECT_EQ((*v)[1].thread_id, 4243);
+  EXPECT_EQ((*v)[1].props["socket-id"], 1);
+  server_.ReturnFor("query-cpus-fast", json{{"not", "a list"}});
+  EXPECT_EQ(QueryCpusFast(qmp()).status().code(), Code::kCorruption);
+}
+
+json Slots(int plugged, int total) {
+  json out = json::array();
+  for (int i = total - 1; i >= 0; --i) {  // QEMU lists the highest slot first
+    json e = {{"type", "qemu64-x86_64-cpu"},
+              {"vcpus-count", 1},
+              {"props", {{"socket-id", i}, {"core-id", 0}, {"thread-id", 0}}}};
+    if (i < plugged) e["qom-path"] = fmt::format("/machine/unattached/device[{}]", i);
+    out.push_back(e);
+  }
+  return out;
+}
+
+TEST_F(QmpCommandsTest, SetVcpuCountPlugsLowestFreeSlots) {
+  server_.ReturnFor("query-hotpluggable-cpus", Slots(1, 4));
+  server_.ReturnFor("device_add", json::object());
+  auto n = SetVcpuCount(qmp(), 3);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 3);
+  auto cmds = server_.commands();
+  ASSERT_EQ(cmds.size(), 4u);
+  EXPECT_EQ(cmds[2].args["driver"], "qemu64-x86_64-cpu");
+  EXPECT_EQ(cmds[2].args["socket-id"], 1);
+  EXPECT_EQ(cmds[2].args["id"], "vcpu1");
+  EXPECT_EQ(cmds[3].args["socket-id"], 2);
+  EXPECT_EQ(cmds[3].args["id"], "vcpu2");
+}
+
+TEST_F(QmpCommandsTest, SetVcpuCountLimits) {
+  server_.ReturnFor("query-hotpluggable-cpus", Slots(2, 4));
+  EXPECT_EQ(SetVcpuCount(qmp(), 5).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(SetVcpuCount(qmp(), 1).status().code(), Code::kUnsupported);
+  auto same = SetVcpuCount(qmp(), 2);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(*same, 2);
+  server_.ErrorFor("device_add", "GenericError", "CPU hotplug failed");
+  auto bad = SetVcpuCount(qmp(), 3);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("vcpu 2"), std::string::npos);
+}
+
+TEST_F(QmpCommandsTest, AttachDiskAddsNodeThenDevice) {
+  server_.ReturnFor("blockdev-add", json::object());
+  server_.ReturnFor("device_add", json::object());
+  json bd = {{"node-name", "drive-vdb"},
+             {"driver", "raw"},
+             {"file", {{"driver", "file"}, {"filename", "/x.img"}}}};
+  json dev = {{"driver", "virtio-blk-pci"}, {"id", "vdb"}, {"drive", "drive-vdb"}};
+  ASSERT_TRUE(AttachDisk(qmp(), bd, dev).ok());
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"blockdev-add", "device_add"}));
+  auto cmds = server_.commands();
+  EXPECT_EQ(cmds[1].args, bd);
+  EXPECT_EQ(cmds[2].args, dev);
+}
+
+TEST_F(QmpCommandsTest, AttachDiskRollsBackNodeWhenDeviceFails) {
+  server_.ReturnFor("blockdev-add", json::object());
+  server_.ErrorFor("device_add", "GenericError", "Bus 'rp9' not found");
+  server_.ReturnFor("blockdev-del", json::object());
+  json bd = {{"node-name", "drive-vdb"}, {"driver", "null-co"}};
+  json dev = {{"driver", "virtio-blk-pci"}, {"id", "vdb"}, {"drive", "drive-vdb"}, {"bus", "rp9"}};
+  Status s = AttachDisk(qmp(), bd, dev);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("disk 'vdb'"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("Bus 'rp9' not found"), std::string::npos);
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"blockdev-add", "device_add", "blockdev-del"}));
+  EXPECT_EQ(server_.commands().back().args["node-name"], "drive-vdb");
+  EXPECT_EQ(AttachDisk(qmp(), json{{"driver", "raw"}}, dev).code(), Code::kInvalidArgument);
+}
+
+TEST_F(QmpCommandsTest, DetachDiskWaitsForDeviceDeleted) {
+  server_.OnCommand("device_del", [](FakeQmpServer& s, const Cmd& c) {
+    s.Reply(c, json::object());
+    s.SendEvent("DEVICE_DELETED", json{{"path", "/machine/peripheral/vdb/virtio-backend"}});
+    s.SendEvent("DEVICE_DELETED", json{{"device", "vdb"}, {"path", "/machine/peripheral/vdb"}});
+  });
+  server_.ReturnFor("blockdev-del", json::object());
+  ASSERT_TRUE(DetachDisk(qmp(), "vdb", "drive-vdb", 2s).ok());
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"device_del", "blockdev-del"}));
+}
+
+TEST_F(QmpCommandsTest, DetachDiskTimesOutWhenGuestKeepsDevice) {
+  server_.ReturnFor("device_del", json::object());
+  Status s = DetachDisk(qmp(), "vdb", "drive-vdb", 100ms);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_EQ(s.message(), "device 'vdb' was not released by the guest within 100 ms");
+  EXPECT_EQ(Sent(), std::vector<std::string>{"device_del"});  // node kept: still in use
+}
+
+TEST_F(QmpCommandsTest, DetachDiskUnknownDevice) {
+  server_.ErrorFor("device_del", "DeviceNotFound", "Device 'vdz' not found");
+  EXPECT_EQ(DetachDisk(qmp(), "vdz", "drive-vdz", 1s).code(), Code::kNotFound);
+}
+
+TEST_F(QmpCommandsTest, AttachNicPassesTapFd) {
+  server_.OnCommand("getfd", [](FakeQmpServer& s, const Cmd& c) {
+    if (c.fds.size() == 1) {
+      s.Reply(c, json::object());
+    } else {
+      s.ReplyError(c, "GenericError", "No file descriptor supplied via SCM_RIGHTS");
+    }
+  });
+  server_.ReturnFor("netdev_add", json::object());
+  server_.ReturnFor("device_add", json::object());
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  ASSERT_TRUE(AttachNic(qmp(), w.get(), json{{"type", "tap"}, {"id", "net1"}},
+                        json{{"driver", "virtio-net-pci"}, {"id", "nic1"}, {"netdev", "net1"}})
+                  .ok());
+  auto cmds = server_.commands();
+  ASSERT_EQ(cmds.size(), 4u);
+  EXPECT_EQ(cmds[1].args["fdname"], "fd-net1");
+  EXPECT_EQ(cmds[2].args["fd"], "fd-net1");
+  EXPECT_EQ(cmds[2].args["type"], "tap");
+  // The passed fd is the pipe's write end.
+  struct stat a {}, b {};
+  ASSERT_EQ(::fstat(cmds[1].fds[0]->get(), &a), 0);
+  ASSERT_EQ(::fstat(w.get(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+}
+
+TEST_F(QmpCommandsTest, AttachNicUndoesOnFailure) {
+  server_.ReturnFor("getfd", json::object());
+  server_.ErrorFor("netdev_add", "GenericError", "Duplicate ID 'net1' for netdev");
+  server_.ReturnFor("closefd", json::object());
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  json nd = {{"type", "tap"}, {"id", "net1"}};
+  json dev = {{"driver", "virtio-net-pci"}, {"id", "nic1"}, {"netdev", "net1"}};
+  EXPECT_FALSE(AttachNic(qmp(), w.get(), nd, dev).ok());
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"getfd", "netdev_add", "closefd"}));
+
+  server_.ReturnFor("netdev_add", json::object());
+  server_.ErrorFor("device_add", "GenericError", "Bus 'pcie.0' does not support hotplugging");
+  server_.ReturnFor("netdev_del", json::object());
+  Status s = AttachNic(qmp(), w.get(), nd, dev);
+  EXPECT_NE(s.message().find("does not support hotplugging"), std::string::npos);
+  auto names = Sent();
+  EXPECT_EQ(std::vector<std::string>(names.end() - 4, names.end()),
+            (std::vector<std::string>{"getfd", "netdev_add", "device_add", "netdev_del"}));
+}
+
+TEST_F(QmpCommandsTest, DetachNic) {
+  server_.OnCommand("device_del", [](FakeQmpServer& s, const Cmd& c) {
+    s.Reply(c, json::object());
+    s.SendEvent("DEVICE_DELETED", json{{"device", c.args["id"]}, {"path", "/x"}});
+  });
+  server_.ReturnFor("netdev_del", json::object());
+  ASSERT_TRUE(DetachNic(qmp(), "nic1", "net1", 2s).ok());
+  EXPECT_EQ(server_.commands().back().args["id"], "net1");
+}
+
+TEST_F(QmpCommandsTest, QueryBlockStats) {
+  server_.ReturnFor("query-blockstats", json::parse(R"([
+    {"device": "", "qdev": "/machine/peripheral/vda/virtio-backend", "node-name": "drive-vda",
+     "stats": {"rd_bytes": 4096, "wr_bytes": 512, "rd_operations": 2, "wr_operations": 1,
+               "flush_operations": 3, "rd_total_time_ns": 100, "wr_total_time_ns": 200}}])"));
+  auto v = QueryBlockStats(qmp());
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(v->size(), 1u);
+  EXPECT_EQ((*v)[0].node_name, "drive-vda");
+  EXPECT_EQ((*v)[0].rd_bytes, 4096u);
+  EXPECT_EQ((*v)[0].flush_operations, 3u);
+  server_.ReturnFor("query-blockstats", json::parse(R"([{"device": "x"}])"));
+  EXPECT_EQ(QueryBlockStats(qmp()).status().code(), Code::kCorruption);
+}
+
+TEST_F(QmpCommandsTest, SaveStatePollsUntilCompleted) {
+  server_.ReturnFor("stop", json::object());
+  server_.ReturnFor("migrate-set-parameters", json::object());
+  server_.OnCommand("getfd", [](FakeQmpServer& s, const Cmd& c) {
+    if (c.fds.size() == 1) (void)!::write(c.fds[0]->get(), "QEVM", 4);
+    s.Reply(c, json::object());
+  });
+  server_.ReturnFor("migrate", json::object());
+  int polls = 0;
+  server_.OnCommand("query-migrate", [&polls](FakeQmpServer& s, const Cmd& c) {
+    ++polls;
+    if (polls < 3) {
+      s.Reply(c, json{{"status", "active"},
+                      {"ram", {{"transferred", polls * 100}, {"remaining", 300 - polls * 100},
+                               {"total", 300}}}});
+    } else {
+      s.Reply(c, json{{"status", "completed"}, {"ram", {{"transferred", 300}, {"total", 300}}}});
+    }
+  });
+  skiff::testing::TempDir d;
+  UniqueFd f(::open((d / "save").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(f);
+  std::vector<MigrationProgress> seen;
+  SaveOptions o;
+  o.poll_interval = 1ms;
+  Status s = SaveState(qmp(), f.get(), o, [&](const MigrationProgress& p) { seen.push_back(p); });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].status, "active");
+  EXPECT_EQ(seen[0].transferred, 100u);
+  EXPECT_EQ(seen[2].status, "completed");
+  auto cmds = server_.commands();
+  EXPECT_EQ(cmds[1].name, "stop");
+  EXPECT_EQ(cmds[4].name, "migrate");
+  EXPECT_EQ(cmds[4].args["uri"], "fd:" + cmds[3].args["fdname"].get<std::string>());
+  EXPECT_EQ(std::filesystem::file_size(d / "save"), 4u);
+}
+
+TEST_F(QmpCommandsTest, SaveStateFailureCarriesQemuError) {
+  server_.ReturnFor("stop", json::object());
+  server_.ReturnFor("migrate-set-parameters", json::object());
+  server_.ReturnFor("getfd", json::object());
+  server_.ReturnFor("migrate", json::object());
+  server_.ReturnFor("query-migrate",
+                    json{{"status", "failed"}, {"error-desc", "Unable to write to file"}});
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  Status s = SaveState(qmp(), w.get());
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(s.message(), "save failed: migration failed: Unable to write to file");
+}
+
+TEST_F(QmpCommandsTest, SaveStateTimeoutCancels) {
+  server_.ReturnFor("migrate-set-parameters", json::object());
+  server_.ReturnFor("getfd", json::object());
+  server_.ReturnFor("migrate", json::object());
+  server_.ReturnFor("migrate_cancel", json::object());
+  server_.ReturnFor("query-migrate", json{{"status", "active"}});
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  SaveOptions o;
+  o.pause_first = false;
+  o.timeout = 50ms;
+  o.poll_interval = 5ms;
+  Status s = SaveState(qmp(), w.get(), o);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_EQ(server_.command_names().back(), "migrate_cancel");
+}
+
+TEST_F(QmpCommandsTest, RestoreStateUsesMigrateIncoming) {
+  server_.ReturnFor("getfd", json::object());
+  server_.ReturnFor("migrate-incoming", json::object());
+  server_.ReturnFor("query-migrate", json{{"status", "completed"}});
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  ASSERT_TRUE(RestoreState(qmp(), r.get(), 2s).ok());
+  auto cmds = server_.commands();
+  EXPECT_EQ(cmds[2].name, "migrate-incoming");
+  EXPECT_EQ(cmds[2].args["uri"], "fd:" + cmds[1].args["fdname"].get<std::string>());
+  EXPECT_EQ(cmds[1].fds.size(), 1u);
+}
+
+TEST_F(QmpCommandsTest, RestoreStateWhenQemuDies) {
+  server_.ReturnFor("getfd", json::object());
+  server_.OnCommand("migrate-incoming", [](FakeQmpServer& s, const Cmd&) { s.Disconnect(); });
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  Status s = RestoreState(qmp(), r.get(), 2s);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_NE(s.message().find("restore"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace skiff::qemu
