@@ -81,6 +81,17 @@ def test_nat_lease_static_host_and_cleanup(world):
     svg = w.tool(host, "diagram-svg", plan, w.state).stdout
     assert svg.startswith("<svg") and "skiff_natnet" in svg
 
+    # dnsmasq dies: the network is incomplete until the daemon restarts it;
+    # the guests keep their addresses (the lease file survives).
+    old = int(probe(w, host, plan)["dnsmasq"])
+    os.kill(old, 9)
+    assert wait_for(lambda: probe(w, host, plan)["complete"] == "0")
+    assert probe(w, host, plan)["dnsmasq"] == "0"
+    assert w.tool(host, "restart-dnsmasq", plan, w.state).stdout.startswith("dnsmasq ")
+    p = probe(w, host, plan)
+    assert p["complete"] == "1" and int(p["dnsmasq"]) != old, p
+    assert w.dhcp(g1, hostname="dyn1") == ip1
+
     # Destroy: VM stop removes its tap, net-destroy removes the rest.
     conf = os.path.join(w.state, "dnsmasq", "natnet.conf")
     pid = int(probe(w, host, plan)["dnsmasq"])

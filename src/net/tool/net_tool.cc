@@ -1,6 +1,6 @@
 // skiff-net-tool: drives the net library by hand and for the integration
 // tests (tests/integration/test_net_*.py), one network plan file at a time.
-//   skiff-net-tool start|stop|probe|leases|diagram|diagram-svg PLAN STATEDIR [TAP=GUEST...]
+//   skiff-net-tool start|stop|restart-dnsmasq|probe|leases|diagram|diagram-svg PLAN STATEDIR [TAP=GUEST...]
 //   skiff-net-tool render-nft|render-dnsmasq PLAN
 //   skiff-net-tool tap-add NAME BRIDGE | tap-del NAME | pick-subnet
 // STATEDIR holds dnsmasq's files (STATEDIR/dnsmasq) and the forwarding state.
@@ -28,7 +28,7 @@ int Fail(const Status& st) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: skiff-net-tool start|stop|probe|leases|diagram|diagram-svg PLAN STATEDIR "
+               "usage: skiff-net-tool start|stop|restart-dnsmasq|probe|leases|diagram|diagram-svg PLAN STATEDIR "
                "[TAP=GUEST...]\n"
                "       skiff-net-tool render-nft|render-dnsmasq PLAN\n"
                "       skiff-net-tool tap-add NAME BRIDGE | tap-del NAME | pick-subnet\n");
@@ -88,6 +88,12 @@ int Run(const std::vector<std::string>& a) {
     if (!r.ok()) return Fail(r.status());
     // dnsmasq runs in its own session and is left to init when this tool exits.
     if (r->dnsmasq) std::printf("dnsmasq %d\n", r->dnsmasq->pid);
+    return 0;
+  }
+  if (cmd == "restart-dnsmasq") {
+    auto r = RestartDnsmasq(*plan, env.files(*plan), env.dnsmasq_program);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("dnsmasq %d\n", r->pid);
     return 0;
   }
   if (cmd == "stop") {
