@@ -126,7 +126,7 @@ Result<std::string> Elem::EnumAttr(std::string_view name,
     if (!list.empty()) list += ", ";
     list += a;
   }
-  return Error("unsupported {} '{}' (supported: {})", name, *v, list);
+  return Unsupported("unsupported {} '{}' (supported: {})", name, *v, list);
 }
 
 Result<uint64_t> Elem::SizeKiB(std::string_view default_unit) const {

@@ -58,6 +58,8 @@ struct NetworkDef {
   std::string domain_name;  // <domain name=...>
   std::string domain_local; // "", yes, no
   std::string dns_enable;   // "", yes, no
+  std::string dns_forward_plain_names;  // "", yes, no
+  std::string ipv6;         // <network ipv6=...>: "", yes, no (guest-to-guest ipv6 without an address)
   std::vector<DnsHost> dns_hosts;
   std::vector<NetworkIp> ips;
   bool operator==(const NetworkDef&) const = default;

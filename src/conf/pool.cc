@@ -1,0 +1,89 @@
+// <pool type='dir'> XML: parse, validate, format.
+#include "conf/storage_common.h"
+#include "skiff/conf/pool.h"
+
+namespace skiff::conf {
+
+namespace {
+
+Result<PoolDef> ParsePoolElem(const Elem& root) {
+  PoolDef p;
+  auto type = root.Attr("type");
+  if (!type) return root.Error("pool without a type");
+  if (*type != "dir") return root.Unsupported("unsupported pool type '{}' (supported: dir)", *type);
+  p.type = *type;
+  Elem name = root.Child("name");
+  if (!name || name.Text().empty()) return root.Error("missing <name>");
+  p.name = name.Text();
+  if (Elem u = root.Child("uuid")) {
+    auto uuid = Uuid::Parse(u.Text());
+    if (!uuid.ok()) return u.Error("invalid uuid '{}'", u.Text());
+    p.uuid = *uuid;
+  } else {
+    p.uuid = Uuid::Generate();
+  }
+  if (Elem c = root.Child("capacity")) {
+    SKIFF_ASSIGN_OR_RETURN(p.capacity, c.SizeBytes());
+  }
+  if (Elem c = root.Child("allocation")) {
+    SKIFF_ASSIGN_OR_RETURN(p.allocation, c.SizeBytes());
+  }
+  if (Elem c = root.Child("available")) {
+    SKIFF_ASSIGN_OR_RETURN(p.available, c.SizeBytes());
+  }
+  if (Elem s = root.Child("source")) {
+    if (s.node().first_child() && s.node().first_child().type() == pugi::node_element) {
+      return s.Unsupported("a dir pool takes no source");
+    }
+  }
+  Elem t = root.Child("target");
+  if (!t) return root.Error("missing <target>");
+  auto path = t.ChildText("path");
+  if (!path || path->empty()) return t.Error("missing <path>");
+  p.target_path = NormalizePath(*path);
+  if (Elem perm = t.Child("permissions")) {
+    SKIFF_ASSIGN_OR_RETURN(p.permissions, ParsePermissions(perm));
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<PoolDef> ParsePoolXml(std::string_view xml, std::string_view source_name) {
+  SKIFF_ASSIGN_OR_RETURN(auto doc, XmlDoc::Parse(xml, source_name));
+  SKIFF_ASSIGN_OR_RETURN(Elem root, doc->Root("pool"));
+  SKIFF_ASSIGN_OR_RETURN(PoolDef def, ParsePoolElem(root));
+  SKIFF_TRY(doc->CheckAllUnderstood());
+  Status st = ValidatePool(def);
+  if (!st.ok()) return Status(st.code(), fmt::format("{}: {}", source_name, st.message()));
+  return def;
+}
+
+Status ValidatePool(const PoolDef& p) {
+  if (p.type != "dir") return UnsupportedError("/pool: unsupported pool type '{}'", p.type);
+  if (p.name.empty() || p.name.find('/') != std::string::npos) {
+    return InvalidArgumentError("/pool/name: invalid name '{}'", p.name);
+  }
+  if (p.target_path.empty() || p.target_path[0] != '/') {
+    return InvalidArgumentError("/pool/target/path: path '{}' is not absolute", p.target_path);
+  }
+  return Status::Ok();
+}
+
+std::string FormatPoolXml(const PoolDef& p) {
+  XmlWriter w;
+  w.Open("pool", {{"type", p.type}});
+  w.Text("name", p.name);
+  w.Text("uuid", p.uuid.ToString());
+  w.Text("capacity", std::to_string(p.capacity), {{"unit", "bytes"}});
+  w.Text("allocation", std::to_string(p.allocation), {{"unit", "bytes"}});
+  w.Text("available", std::to_string(p.available), {{"unit", "bytes"}});
+  w.Open("target");
+  w.Text("path", p.target_path);
+  WritePermissions(w, p.permissions);
+  w.Close("target");
+  w.Close("pool");
+  return w.Take();
+}
+
+}  // namespace skiff::conf
