@@ -29,9 +29,15 @@ struct Box {
   std::vector<std::string> lines;
 };
 
-std::string DhcpSource(const NetworkPlan& p, const LiveState& l) {
+std::string DhcpSource(const NetworkPlan& p, const LiveState& l,
+                       const std::map<std::string, std::string>& guests) {
   if (p.mode == Mode::kBridge) {
-    return fmt::format("DHCP: from the LAN behind bridge {} (Skiff runs no DHCP here)", p.bridge);
+    std::vector<std::string> lan;
+    for (const auto& port : l.ports) {
+      if (!guests.count(port)) lan.push_back(port);
+    }
+    return fmt::format("DHCP: from the LAN behind bridge {}{} (Skiff runs no DHCP here)",
+                       p.bridge, lan.empty() ? "" : fmt::format(" via {}", fmt::join(lan, ", ")));
   }
   if (!NeedsDnsmasq(p)) return "DHCP: none (the network has no IPv4 address)";
   std::string what = p.dhcp_ranges.empty() && p.dhcp_hosts.empty() ? "DNS" : "DHCP + DNS";
@@ -48,7 +54,8 @@ std::string DhcpSource(const NetworkPlan& p, const LiveState& l) {
                      p.ipv4->addr.ToString(), detail);
 }
 
-std::vector<Box> Boxes(const NetworkPlan& p, const LiveState& l) {
+std::vector<Box> Boxes(const NetworkPlan& p, const LiveState& l,
+                       const std::map<std::string, std::string>& guests) {
   std::vector<Box> out;
   Box br;
   br.title = fmt::format("bridge {} ({}{})", p.bridge,
@@ -57,7 +64,7 @@ std::vector<Box> Boxes(const NetworkPlan& p, const LiveState& l) {
                                           : "down",
                          p.mode == Mode::kBridge ? ", host bridge" : "");
   if (!l.bridge_addresses.empty()) br.lines.push_back("address " + Addresses(l.bridge_addresses));
-  br.lines.push_back(DhcpSource(p, l));
+  br.lines.push_back(DhcpSource(p, l, guests));
   out.push_back(br);
   if (HasRules(p)) {
     Box f;
@@ -80,8 +87,9 @@ std::vector<Box> Boxes(const NetworkPlan& p, const LiveState& l) {
   if (p.mode == Mode::kNat || p.mode == Mode::kRoute || p.mode == Mode::kOpen) {
     Box u;
     u.title = l.uplink.empty() ? std::string("uplink: none (no default route)")
-                               : fmt::format("uplink {}{}", l.uplink,
-                                             p.uplink.empty() ? " (default route)" : "");
+                               : fmt::format("uplink {}{}{}", l.uplink,
+                                             p.uplink.empty() ? " (default route)" : "",
+                                             l.uplink_exists ? "" : " (MISSING)");
     if (!l.uplink_addresses.empty()) u.lines.push_back("address " + Addresses(l.uplink_addresses));
     out.push_back(u);
     out.push_back(Box{"(outside)", {}});
@@ -151,8 +159,9 @@ Result<LiveState> CollectLiveState(const NetworkPlan& p, const NetworkEnv& env) 
       SKIFF_ASSIGN_OR_RETURN(l.uplink, DefaultRouteDevice());
     }
     if (!l.uplink.empty()) {
+      SKIFF_ASSIGN_OR_RETURN(l.uplink_exists, LinkExists(l.uplink));
       auto addrs = ListIpv4Addresses(l.uplink);
-      if (addrs.ok()) {
+      if (l.uplink_exists && addrs.ok()) {
         for (const auto& a : *addrs) l.uplink_addresses.push_back(a.addr);
       }
     }
@@ -187,7 +196,7 @@ std::string RenderDiagramText(const NetworkPlan& p, const LiveState& l,
   for (const auto& s : left) add(fmt::format("  {:<{}} --+", s, width));
   if (ports.empty()) add("  (no guests attached)");
   std::string bar = fmt::format("  {:>{}}", "|", ports.empty() ? 1 : width + 4);
-  std::vector<Box> boxes = Boxes(p, l);
+  std::vector<Box> boxes = Boxes(p, l, guests);
   for (size_t i = 0; i < boxes.size(); ++i) {
     add(bar);
     add("  " + boxes[i].title);
@@ -198,9 +207,16 @@ std::string RenderDiagramText(const NetworkPlan& p, const LiveState& l,
 
 std::string RenderDiagramSvg(const NetworkPlan& p, const LiveState& l,
                              const std::map<std::string, std::string>& guests) {
-  const int kBoxW = 560, kLine = 16, kPad = 10, kGap = 30, kGuestW = 170, kGuestH = 44;
+  const int kLine = 16, kPad = 10, kGap = 30, kGuestW = 170, kGuestH = 44;
   std::vector<Port> ports = Ports(l, guests);
-  std::vector<Box> boxes = Boxes(p, l);
+  std::vector<Box> boxes = Boxes(p, l, guests);
+  // Monospace at 12-13 px is about 8 px a character: the widest line sets the width.
+  size_t longest = 0;
+  for (const auto& b : boxes) {
+    longest = std::max(longest, b.title.size());
+    for (const auto& line : b.lines) longest = std::max(longest, line.size() + 2);
+  }
+  const int kBoxW = std::max(560, static_cast<int>(longest) * 8 + 2 * kPad);
   int cols = std::max<int>(1, static_cast<int>(ports.size()));
   int width = std::max(kBoxW + 40, cols * (kGuestW + 20) + 20);
   int y = 40;

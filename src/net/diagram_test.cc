@@ -24,6 +24,7 @@ LiveState NatLive() {
   l.nat_rules = {"ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade"};
   l.dnsmasq_pid = 4242;
   l.uplink = "eth0";
+  l.uplink_exists = true;
   l.uplink_addresses = {*Ipv4Net::Parse("10.0.0.5/24")};
   l.ip_forward = true;
   return l;
@@ -68,7 +69,7 @@ TEST(DiagramText, BridgeModeSaysDhcpComesFromTheLan) {
   EXPECT_NE(t.find("network 'lan': bridge, active"), std::string::npos) << t;
   EXPECT_NE(t.find("  (port)   -- eth0  --+\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  guest vm -- vnet3 --+\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("DHCP: from the LAN behind bridge br0 (Skiff runs no DHCP here)"),
+  EXPECT_NE(t.find("DHCP: from the LAN behind bridge br0 via eth0 (Skiff runs no DHCP here)"),
             std::string::npos);
   EXPECT_EQ(t.find("nftables"), std::string::npos);
   EXPECT_EQ(t.find("uplink"), std::string::npos);
@@ -83,6 +84,9 @@ TEST(DiagramText, MissingPartsAreShown) {
   EXPECT_NE(t.find("table ip skiff_default (MISSING)"), std::string::npos);
   EXPECT_NE(t.find("dnsmasq NOT RUNNING"), std::string::npos);
   EXPECT_NE(t.find("(port) -- vnet0 --+"), std::string::npos) << t;
+  l.uplink_exists = false;
+  EXPECT_NE(RenderDiagramText(Nat(), l, {}).find("uplink eth0 (default route) (MISSING)"),
+            std::string::npos);
   t = RenderDiagramText(Nat(), LiveState{}, {});
   EXPECT_NE(t.find("nat, inactive"), std::string::npos);
   EXPECT_NE(t.find("(no guests attached)"), std::string::npos);

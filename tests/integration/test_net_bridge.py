@@ -47,7 +47,7 @@ def test_bridge_mode_guest_gets_lan_dhcp(world):
     w.tool(host, "tap-add", "sktap1", "sklan0")
     assert run("ip", "-n", host, "-o", "link", "show", "sktap1").stdout.count("master sklan0") == 1
     diagram = w.tool(host, "diagram", plan, w.state, "sktap1=vm1", f"{port}=g1").stdout
-    assert "DHCP: from the LAN behind bridge sklan0 (Skiff runs no DHCP here)" in diagram
+    assert "DHCP: from the LAN behind bridge sklan0 via vlan0 (Skiff runs no DHCP here)" in diagram
     assert re.search(r"\(port\) +-- vlan0 ", diagram), diagram
     assert re.search(r"guest vm1 +-- sktap1 ", diagram), diagram
 
