@@ -240,6 +240,8 @@ void QmpClient::HandleLine(std::string_view line) {
       ev.data = std::move(m.value);
       ev.seconds = m.seconds;
       ev.microseconds = m.microseconds;
+      // on_event first: when a watcher wakes up, the event has been delivered.
+      if (options_.on_event) options_.on_event(ev);
       {
         std::lock_guard lock(mu_);
         for (auto it = watches_.begin(); it != watches_.end();) {
@@ -268,7 +270,6 @@ void QmpClient::HandleLine(std::string_view line) {
           }
         }
       }
-      if (options_.on_event) options_.on_event(ev);
       return;
     }
   }

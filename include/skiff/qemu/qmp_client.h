@@ -36,6 +36,7 @@ struct QmpClientOptions {
   // how long it waits for the greeting and the capabilities negotiation.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
   // Called on the client's reader thread for every event, in arrival order.
+  // It runs before any QmpEventWatch for the same event wakes up.
   // It must not call Execute() on the same client (that returns
   // kFailedPrecondition) and must not destroy the client.
   std::function<void(const QmpEvent&)> on_event;
