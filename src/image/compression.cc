@@ -1,0 +1,81 @@
+// zlib (raw deflate, window 2^12 as QEMU writes) and zstd cluster codecs.
+#include "image/compression.h"
+
+#include <zlib.h>
+#include <zstd.h>
+
+namespace skiff::image {
+
+Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t max_out,
+                       std::vector<uint8_t>& out, bool* fits) {
+  *fits = false;
+  if (type == CompressionType::kZlib) {
+    z_stream s{};
+    if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+      return InternalError("deflateInit2 failed");
+    }
+    out.resize(max_out);
+    s.next_in = const_cast<Bytef*>(in.data());
+    s.avail_in = static_cast<uInt>(in.size());
+    s.next_out = out.data();
+    s.avail_out = static_cast<uInt>(out.size());
+    int r = deflate(&s, Z_FINISH);
+    size_t produced = out.size() - s.avail_out;
+    deflateEnd(&s);
+    if (r == Z_STREAM_END && produced < max_out) {
+      out.resize(produced);
+      *fits = true;
+    }
+    return Status::Ok();
+  }
+  out.resize(std::max(max_out, ZSTD_compressBound(in.size())));
+  size_t r = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), ZSTD_CLEVEL_DEFAULT);
+  if (ZSTD_isError(r)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(r));
+  if (r < max_out) {
+    out.resize(r);
+    *fits = true;
+  }
+  return Status::Ok();
+}
+
+Status DecompressCluster(CompressionType type, std::span<const uint8_t> in, std::span<uint8_t> out) {
+  if (type == CompressionType::kZlib) {
+    z_stream s{};
+    if (inflateInit2(&s, -15) != Z_OK) return InternalError("inflateInit2 failed");
+    s.next_in = const_cast<Bytef*>(in.data());
+    s.avail_in = static_cast<uInt>(in.size());
+    s.next_out = out.data();
+    s.avail_out = static_cast<uInt>(out.size());
+    int r = inflate(&s, Z_FINISH);
+    bool full = s.avail_out == 0;
+    inflateEnd(&s);
+    if (!((r == Z_STREAM_END || r == Z_BUF_ERROR) && full)) {
+      return CorruptionError("invalid deflate data (zlib status {})", r);
+    }
+    return Status::Ok();
+  }
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  if (d == nullptr) return InternalError("ZSTD_createDCtx failed");
+  ZSTD_inBuffer ib{in.data(), in.size(), 0};
+  ZSTD_outBuffer ob{out.data(), out.size(), 0};
+  Status st;
+  while (ob.pos < ob.size) {
+    size_t r = ZSTD_decompressStream(d, &ob, &ib);
+    if (ZSTD_isError(r)) {
+      st = CorruptionError("invalid zstd data: {}", ZSTD_getErrorName(r));
+      break;
+    }
+    if (r == 0 && ob.pos < ob.size) {
+      st = CorruptionError("zstd frame ends after {} of {} bytes", ob.pos, ob.size);
+      break;
+    }
+    if (ib.pos == ib.size && ob.pos < ob.size && r != 0) {
+      st = CorruptionError("compressed data is truncated");
+      break;
+    }
+  }
+  ZSTD_freeDCtx(d);
+  return st;
+}
+
+}  // namespace skiff::image
