@@ -1,21 +1,98 @@
 // skiffd: the Skiff daemon. Flags -> modules -> run.
+#include <grp.h>
+#include <sys/prctl.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstring>
 #include <string>
 
+#include "skiff/base/log.h"
+#include "skiff/daemon/daemon.h"
+#include "skiff/daemon/rest.h"
+#include "skiff/daemon/server.h"
 #include "skiff/qemu/host.h"
 
+namespace sd = skiff::daemon;
+
+static int PrintVersion() {
+  std::printf("skiffd %s\n", SKIFF_VERSION);
+  auto q = skiff::qemu::FindQemu();
+  std::printf("QEMU: %s\n",
+              q.ok() ? (q->version + " (" + q->path + ")").c_str() : q.status().message().c_str());
+  std::printf("KVM: %s\n", skiff::qemu::DescribeKvm(skiff::qemu::ProbeKvm()).c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--version") == 0 || std::strcmp(argv[i], "-V") == 0) {
-      std::printf("skiffd %s\n", SKIFF_VERSION);
-      auto q = skiff::qemu::FindQemu();
-      std::printf("QEMU: %s\n",
-                  q.ok() ? (q->version + " (" + q->path + ")").c_str() : q.status().message().c_str());
-      std::printf("KVM: %s\n", skiff::qemu::DescribeKvm(skiff::qemu::ProbeKvm()).c_str());
-      return 0;
+  CLI::App app{"skiffd: the Skiff virtualization daemon"};
+  std::string root = "/", group = "skiff", tls_cert, tls_key, token_file;
+  std::vector<std::string> listen;
+  bool version = false, fake = false, verbose = false, log_stderr = false;
+  app.add_flag("-V,--version", version, "print versions and exit");
+  app.add_option("--root", root, "state root (default /)");
+  app.add_option("--listen", listen, "unix:PATH or tcp:HOST:PORT (repeatable)");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate for tcp listeners");
+  app.add_option("--tls-key", tls_key, "PEM private key for tcp listeners");
+  app.add_option("--token-file", token_file, "bearer tokens for tcp clients, one a line");
+  app.add_option("--socket-group", group, "group with read-only access to the socket");
+  app.add_flag("--verbose", verbose, "log debug lines");
+  app.add_flag("--log-stderr", log_stderr, "log to stderr instead of the log file");
+  app.add_flag("--fake-hypervisor", fake, "")->group("");  // hidden: tests only
+  CLI11_PARSE(app, argc, argv);
+  if (version) return PrintVersion();
+
+  sd::Paths paths(root);
+  if (auto st = paths.Create(); !st.ok()) {
+    std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  skiff::InitLogging(log_stderr ? "" : paths.log_dir / "skiffd.log", verbose);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+  sd::ServerOptions so;
+  so.tls_cert = tls_cert;
+  so.tls_key = tls_key;
+  so.token_file = token_file;
+  if (struct group* g = ::getgrnam(group.c_str())) {
+    so.socket_gid = g->gr_gid;
+    so.have_read_group = true;
+  }
+  if (listen.empty()) listen.push_back("unix:" + paths.socket.string());
+  for (const auto& l : listen) {
+    if (l.rfind("unix:", 0) == 0) {
+      so.unix_path = l.substr(5);
+    } else if (l.rfind("tcp:", 0) == 0 && l.rfind(':') > 4) {
+      so.tcp_host = l.substr(4, l.rfind(':') - 4);
+      so.tcp_port = std::atoi(l.c_str() + l.rfind(':') + 1);
+    } else {
+      std::fprintf(stderr, "error: --listen '%s': expected unix:PATH or tcp:HOST:PORT\n", l.c_str());
+      return 1;
     }
   }
-  std::fprintf(stderr, "error: skiffd: the daemon is not built yet (see issue 5)\n");
-  return 1;
+
+  auto hv = sd::MakeHypervisor(fake, paths);
+  if (!hv.ok()) {
+    std::fprintf(stderr, "error: %s\n", hv.status().message().c_str());
+    return 1;
+  }
+  sd::EventBus events;
+  sd::Service service(paths, **hv, events);
+  if (auto st = service.Load(); !st.ok()) {
+    spdlog::error("load: {}", st.ToString());
+    std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  sd::Api api(service);
+  auto server = sd::Server::Create(api, events, so);
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().ToString());
+    std::fprintf(stderr, "error: %s\n", server.status().message().c_str());
+    return 1;
+  }
+  spdlog::info("skiffd {} listening (root {}, hypervisor {})", SKIFF_VERSION, root,
+               (*hv)->Describe());
+  if ((*server)->tcp_port()) spdlog::info("tls listener on port {}", (*server)->tcp_port());
+  (*server)->Run();
+  spdlog::info("skiffd stopped");
+  return 0;
 }

@@ -1,0 +1,141 @@
+// Shared helpers of the daemon command groups: virsh-style arguments, connection, tables.
+#include "daemon_cli.h"
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "skiff/base/fs.h"
+
+namespace skiff::app {
+
+bool ParseArgs(const std::string& verb, const ArgSpec& spec, const std::vector<std::string>& args,
+               Args* out) {
+  size_t pos = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() > 2 && a.rfind("--", 0) == 0) {
+      std::string name = a.substr(2), value;
+      bool has_value = false;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+      bool is_positional_name =
+          std::find(spec.positional.begin(), spec.positional.end(), name) != spec.positional.end();
+      if (spec.flags.count(name) && !has_value) {
+        out->flags.insert(name);
+        continue;
+      }
+      if (spec.options.count(name) || is_positional_name) {
+        if (!has_value) {
+          if (i + 1 >= args.size()) {
+            Fail("command '" + verb + "' requires a value for option --" + name);
+            return false;
+          }
+          value = args[++i];
+        }
+        out->values[name] = value;
+        continue;
+      }
+      Fail("command '" + verb + "' doesn't support option --" + name);
+      return false;
+    }
+    while (pos < spec.positional.size() && out->values.count(spec.positional[pos])) ++pos;
+    if (pos >= spec.positional.size()) {
+      Fail("unexpected data '" + a + "'");
+      return false;
+    }
+    out->values[spec.positional[pos++]] = a;
+  }
+  for (size_t i = 0; i < spec.required; ++i) {
+    if (!out->values.count(spec.positional[i])) {
+      Fail("command '" + verb + "' requires <" + spec.positional[i] + "> option");
+      return false;
+    }
+  }
+  return true;
+}
+
+std::unique_ptr<api::Client> ConnectOrFail(const GlobalOptions& g) {
+  auto c = api::Client::Connect(g.uri);
+  if (!c.ok()) {
+    Fail("failed to connect to the daemon: " + c.status().message());
+    return nullptr;
+  }
+  return std::move(*c);
+}
+
+bool CallOrFail(api::Client& c, const std::string& method, const std::string& target,
+                const nlohmann::json& body, nlohmann::json* out) {
+  auto r = c.Call(method, target, body);
+  if (!r.ok()) {
+    Fail(r.status().message());
+    return false;
+  }
+  if (out) *out = std::move(*r);
+  return true;
+}
+
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  std::string out;
+  auto row = [&](const std::vector<std::string>& cells) {
+    std::string line;
+    for (size_t i = 0; i < w.size(); ++i) {
+      const std::string& c = i < cells.size() ? cells[i] : std::string();
+      line += " " + c;
+      if (i + 1 < w.size()) line += std::string(w[i] - c.size() + 2, ' ');
+    }
+    out += line + "\n";
+  };
+  row(header);
+  size_t dashes = 0;
+  for (size_t x : w) dashes += x + 3;
+  out += std::string(dashes, '-') + "\n";
+  for (const auto& r : rows) row(r);
+  out += "\n";
+  std::fputs(out.c_str(), stdout);
+}
+
+bool ReadInputFile(const std::string& path, std::string* out) {
+  auto r = ReadFile(path);
+  if (!r.ok()) {
+    Fail("failed to read '" + path + "': " + r.status().message());
+    return false;
+  }
+  *out = std::move(*r);
+  return true;
+}
+
+bool WaitForJob(api::Client& c, const nlohmann::json& job) {
+  std::string target = "/v1/jobs/" + std::to_string(job.value("id", 0)) + "?wait=true";
+  nlohmann::json j;
+  if (!CallOrFail(c, "GET", target, nullptr, &j)) return false;
+  if (j.value("state", "") != "completed") {
+    std::string msg = j.contains("error") ? j["error"].value("message", "") : "job failed";
+    Fail(msg);
+    return false;
+  }
+  return true;
+}
+
+std::string DomainPath(const std::string& ref, const std::string& suffix) {
+  return "/v1/domains/" + api::UrlEncode(ref) + suffix;
+}
+
+void AddDaemonCommands(std::vector<Command>& out) {
+  AddDomainCommands(out);
+  AddNetCommands(out);
+  AddPoolCommands(out);
+  AddVolCommands(out);
+  AddHostCommands(out);
+}
+
+}  // namespace skiff::app

@@ -1,0 +1,97 @@
+// The Hypervisor seam: what the daemon asks of the thing that runs guests, in the
+// shape of libvirt's driver table. QemuHypervisor drives QEMU; FakeHypervisor
+// (src/fake/) is deterministic and backs the API and CLI tests.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "skiff/base/status.h"
+#include "skiff/conf/domain.h"
+
+namespace skiff::daemon {
+
+// libvirt's virDomainState and its reasons, with the same numbers (domstats prints them).
+enum class DomainState { kNoState = 0, kRunning = 1, kBlocked = 2, kPaused = 3, kShutdown = 4,
+                         kShutoff = 5, kCrashed = 6, kPmSuspended = 7 };
+
+struct StartOptions {
+  bool paused = false;
+  std::string restore_from;  // a save file to load the guest's state from; empty: boot
+};
+
+struct RuntimeStats {
+  uint64_t cpu_time_ns = 0;
+  uint64_t balloon_current_kib = 0;
+  uint64_t balloon_maximum_kib = 0;
+  unsigned vcpus_current = 0;
+  unsigned vcpus_maximum = 0;
+  int pid = 0;
+};
+
+struct InterfaceAddress {
+  std::string name;      // tap device, e.g. vnet0
+  std::string mac;
+  std::string protocol;  // ipv4 | ipv6
+  std::string address;   // 192.168.122.10/24
+};
+
+// Why a running domain stopped, reported by the driver on its own thread.
+enum class ExitReason { kShutdown, kDestroyed, kCrashed, kSaved, kFailed };
+
+// Progress of a long operation (0..100) and a flag that asks it to stop.
+struct JobControl {
+  std::function<void(int percent)> progress = [](int) {};
+  const std::atomic<bool>* cancelled = nullptr;
+  bool is_cancelled() const { return cancelled && cancelled->load(); }
+};
+
+// Implementations are thread-safe for calls on different domains; the daemon
+// never issues two calls on the same domain at once (its per-object lock).
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+
+  // "QEMU 7.2.19" or "fake".
+  virtual std::string Describe() const = 0;
+
+  // Boots `def` (or restores it from options.restore_from). Returns once the guest
+  // runs (or is paused with options.paused). Returns the process id (or 0).
+  virtual Result<int> Start(const conf::DomainDef& def, const StartOptions& options) = 0;
+
+  // Re-attaches to a domain that was running when the daemon stopped.
+  // kNotFound when it is not running any more.
+  virtual Status Attach(const conf::DomainDef& def) = 0;
+
+  virtual Status Shutdown(const std::string& name) = 0;  // ACPI power button; returns at once
+  virtual Status Destroy(const std::string& name) = 0;   // kills at once; no exit notice follows
+  virtual Status Reboot(const std::string& name) = 0;
+  virtual Status Reset(const std::string& name) = 0;
+  virtual Status Suspend(const std::string& name) = 0;
+  virtual Status Resume(const std::string& name) = 0;
+  virtual Result<RuntimeStats> Stats(const std::string& name) = 0;
+  virtual Result<std::vector<InterfaceAddress>> Addresses(const std::string& name) = 0;
+
+  virtual Status SetMemory(const std::string& name, uint64_t kib) = 0;
+  virtual Status SetVcpus(const std::string& name, unsigned count) = 0;
+  virtual Status AttachDisk(const std::string& name, const conf::DiskDef& disk) = 0;
+  virtual Status DetachDisk(const std::string& name, const conf::DiskDef& disk) = 0;
+  virtual Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic) = 0;
+  virtual Status DetachInterface(const std::string& name, const conf::InterfaceDef& nic) = 0;
+
+  // Writes the guest's state to `path` and stops it; no exit notice follows.
+  virtual Status Save(const std::string& name, const std::string& path, const JobControl& job) = 0;
+
+  // The unix socket of the domain's serial console, for `skiff console`.
+  virtual Result<std::string> ConsoleSocket(const std::string& name) = 0;
+
+  // Called (from any thread) when a running guest stops on its own: shutdown from
+  // inside, crash, QEMU killed. Set once, before the first Start.
+  using ExitCallback = std::function<void(const std::string& name, ExitReason reason)>;
+  virtual void SetExitCallback(ExitCallback cb) = 0;
+};
+
+}  // namespace skiff::daemon

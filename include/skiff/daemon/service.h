@@ -1,0 +1,203 @@
+// START HERE. daemon::Service is the core of skiffd: it owns the object registry
+// (domains, networks, pools), persists definitions, tracks running state, and runs
+// every action the REST layer asks for on a Hypervisor (QEMU or the fake).
+//
+// Threads: any worker thread may call any method. Each object has its own lock, so
+// actions on one domain serialise and actions on different domains run in parallel.
+// The registry's own lock is held only to look objects up, add or remove them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "skiff/base/status.h"
+#include "skiff/conf/domain.h"
+#include "skiff/daemon/events.h"
+#include "skiff/daemon/hypervisor.h"
+#include "skiff/daemon/jobs.h"
+
+namespace skiff::daemon {
+
+// Where state lives under the root (DESIGN.md "Processes and state").
+struct Paths {
+  explicit Paths(const std::filesystem::path& root = "/");
+  std::filesystem::path root;
+  std::filesystem::path domains_dir;    // ROOT/etc/skiff/domains
+  std::filesystem::path autostart_dir;  // ROOT/etc/skiff/domains/autostart
+  std::filesystem::path networks_dir;   // ROOT/etc/skiff/networks
+  std::filesystem::path pools_dir;      // ROOT/etc/skiff/pools
+  std::filesystem::path run_dir;        // ROOT/run/skiff
+  std::filesystem::path run_domains;    // ROOT/run/skiff/domains: live status
+  std::filesystem::path lib_dir;        // ROOT/var/lib/skiff
+  std::filesystem::path save_dir;       // ROOT/var/lib/skiff/save: managed save
+  std::filesystem::path log_dir;        // ROOT/var/log/skiff
+  std::filesystem::path socket;         // ROOT/run/skiff/skiffd.sock
+  Status Create() const;                // mkdir -p all of the above
+};
+
+// "running", "paused", "shut off", ... as virsh prints them.
+std::string_view StateName(DomainState s);
+
+struct DomainSummary {
+  int id = -1;  // -1 when inactive
+  std::string name;
+  Uuid uuid;
+  DomainState state = DomainState::kShutoff;
+  int reason = 0;           // libvirt's reason number for `state`
+  std::string reason_name;  // "booted", "destroyed", ...
+  bool persistent = true;
+  bool autostart = false;
+  bool managed_save = false;
+};
+
+struct DomainInfo {
+  DomainSummary summary;
+  std::string os_type;
+  unsigned vcpus = 0;
+  uint64_t max_memory_kib = 0;
+  uint64_t used_memory_kib = 0;
+  uint64_t cpu_time_ns = 0;  // running only
+};
+
+struct UndefineOptions {
+  bool remove_all_storage = false;
+  bool snapshots_metadata = false;
+  bool managed_save = false;
+};
+
+// Which definition a device or resource change applies to (virsh's --live/--config).
+struct Scope {
+  bool live = false;
+  bool config = false;
+  // Neither flag: the running guest when it runs, else the definition (--current).
+};
+
+struct DiskRequest {
+  std::string source, target, bus, driver, subdriver, type, mode, cache;
+};
+struct InterfaceRequest {
+  std::string type, source, model, mac, target;
+};
+
+// A stored network or pool definition (their machinery lives in other modules).
+struct NetworkSummary {
+  std::string name;
+  Uuid uuid;
+  bool active = false, autostart = false, persistent = true;
+  std::string bridge;
+};
+struct PoolSummary {
+  std::string name;
+  Uuid uuid;
+  bool active = false, autostart = false, persistent = true;
+  std::string type, target;
+};
+
+class Service {
+ public:
+  Service(Paths paths, Hypervisor& hypervisor, EventBus& events);
+  ~Service();
+
+  // Reads the definitions under ROOT/etc/skiff (a file that does not parse is logged
+  // and kept), re-attaches domains that were running, then starts autostart ones.
+  Status Load();
+
+  const Paths& paths() const { return paths_; }
+  Hypervisor& hypervisor() { return hv_; }
+  JobManager& jobs() { return jobs_; }
+  EventBus& events() { return events_; }
+
+  // --- domains. `ref` is a name, a UUID or a numeric id, as virsh accepts. ---
+  std::vector<DomainSummary> ListDomains();
+  Result<DomainInfo> GetDomain(const std::string& ref);
+  // Defines (or redefines) from XML; `source` names the input in errors.
+  Result<DomainSummary> DefineDomain(const std::string& xml, const std::string& source);
+  // Starts a transient domain from XML.
+  Result<DomainSummary> CreateDomain(const std::string& xml, const std::string& source,
+                                     bool paused);
+  Status UndefineDomain(const std::string& ref, const UndefineOptions& options);
+  Result<DomainSummary> StartDomain(const std::string& ref, bool paused);
+  Status ShutdownDomain(const std::string& ref);
+  Status DestroyDomain(const std::string& ref);
+  Status RebootDomain(const std::string& ref);
+  Status ResetDomain(const std::string& ref);
+  Status SuspendDomain(const std::string& ref);
+  Status ResumeDomain(const std::string& ref);
+  Result<std::string> DomainXml(const std::string& ref, bool inactive);
+  Status SetAutostart(const std::string& ref, bool enabled);
+  Result<RuntimeStats> DomainStats(const std::string& ref, DomainSummary* summary);
+  Result<std::vector<conf::DiskDef>> DomainDisks(const std::string& ref, bool inactive);
+  // Interfaces with their tap names when running ("-" otherwise).
+  Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> DomainInterfaces(
+      const std::string& ref, bool inactive);
+  Result<std::vector<InterfaceAddress>> DomainAddresses(const std::string& ref);
+  Status SetMemory(const std::string& ref, uint64_t kib, bool maximum, const Scope& scope);
+  Status SetVcpus(const std::string& ref, unsigned count, bool maximum, const Scope& scope);
+  Status AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope);
+  Status DetachDisk(const std::string& ref, const std::string& target, const Scope& scope);
+  Status AttachInterface(const std::string& ref, const InterfaceRequest& req, const Scope& scope);
+  Status DetachInterface(const std::string& ref, const std::string& type, const std::string& mac,
+                         const Scope& scope);
+  Result<std::string> ConsoleSocket(const std::string& ref);
+  // Long operations: each returns a job id at once.
+  Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file);
+  Result<uint64_t> ManagedSave(const std::string& ref);
+  Result<uint64_t> RestoreDomain(const std::string& file, bool paused);
+
+  // --- networks and pools: definitions stored, listed and dumped. ---
+  std::vector<NetworkSummary> ListNetworks();
+  Result<NetworkSummary> DefineNetwork(const std::string& xml, const std::string& source);
+  Result<NetworkSummary> GetNetwork(const std::string& ref);
+  Result<std::string> NetworkXml(const std::string& ref);
+  Status UndefineNetwork(const std::string& ref);
+  Status SetNetworkAutostart(const std::string& ref, bool enabled);
+  std::vector<PoolSummary> ListPools();
+  Result<PoolSummary> DefinePool(const std::string& xml, const std::string& source);
+  Result<PoolSummary> GetPool(const std::string& ref);
+  Result<std::string> PoolXml(const std::string& ref);
+  Status UndefinePool(const std::string& ref);
+  Status SetPoolAutostart(const std::string& ref, bool enabled);
+
+  // Called by the hypervisor when a guest stops on its own.
+  void OnDomainExit(const std::string& name, ExitReason reason);
+
+  struct DomainObj;
+  struct NetObj;
+  struct PoolObj;
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+  // Finds `ref` and locks it; kNotFound when absent or removed meanwhile.
+  Result<std::pair<std::shared_ptr<DomainObj>, Lock>> Acquire(const std::string& ref);
+  std::shared_ptr<DomainObj> FindLocked(const std::string& ref);  // needs mu_
+  void Forget(const std::shared_ptr<DomainObj>& obj);             // takes mu_
+  Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
+  void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
+  Status WriteDefinition(const conf::DomainDef& def);
+  Status WriteLiveStatus(const DomainObj& obj);
+  void RemoveLiveStatus(const std::string& name);
+  void Emit(const DomainObj& obj, const std::string& event, const std::string& detail);
+  DomainSummary Summarize(const DomainObj& obj);
+  void LoadDomains();
+  void LoadNetworksAndPools();
+
+  Paths paths_;
+  Hypervisor& hv_;
+  EventBus& events_;
+  JobManager jobs_;
+
+  std::mutex mu_;  // guards the maps and next_id_
+  std::map<std::string, std::shared_ptr<DomainObj>> domains_;        // by name
+  std::map<Uuid, std::shared_ptr<DomainObj>> domains_by_uuid_;
+  std::map<std::string, std::shared_ptr<NetObj>> networks_;
+  std::map<std::string, std::shared_ptr<PoolObj>> pools_;
+  int next_id_ = 1;
+};
+
+}  // namespace skiff::daemon

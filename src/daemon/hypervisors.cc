@@ -1,0 +1,12 @@
+// Driver choice for skiffd: FakeHypervisor for tests, QemuHypervisor otherwise.
+#include "fake/fake_hypervisor.h"
+#include "skiff/daemon/daemon.h"
+
+namespace skiff::daemon {
+
+Result<std::unique_ptr<Hypervisor>> MakeHypervisor(bool fake, const Paths& paths) {
+  if (fake) return std::unique_ptr<Hypervisor>(std::make_unique<fake::FakeHypervisor>());
+  return UnsupportedError("the qemu driver is not wired yet; run skiffd --fake-hypervisor");
+}
+
+}  // namespace skiff::daemon

@@ -1,0 +1,1105 @@
+// Service: the registry of domains, their persistence and their life cycle.
+#include "skiff/daemon/service.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "skiff/base/fs.h"
+#include "skiff/conf/mac.h"
+
+namespace skiff::daemon {
+
+namespace fs = std::filesystem;
+
+// Reason numbers follow libvirt's virDomain*Reason enums.
+namespace reason {
+constexpr int kRunningBooted = 1, kRunningRestored = 3, kRunningUnpaused = 5;
+constexpr int kPausedUser = 2;
+constexpr int kShutoffUnknown = 0, kShutoffShutdown = 1, kShutoffDestroyed = 2,
+              kShutoffCrashed = 3, kShutoffSaved = 5, kShutoffFailed = 6;
+}  // namespace reason
+
+struct Service::DomainObj {
+  std::mutex mu;
+  bool removed = false;  // dropped from the registry; lookups that race with it fail
+  conf::DomainDef def;   // the persistent definition (or, transient, the started one)
+  std::optional<conf::DomainDef> live;  // while running
+  bool persistent = true;
+  bool autostart = false;
+  DomainState state = DomainState::kShutoff;
+  int reason = reason::kShutoffUnknown;
+  std::string reason_name = "unknown";
+  int id = -1;
+  int pid = 0;
+};
+
+Paths::Paths(const fs::path& r) : root(r) {
+  domains_dir = root / "etc/skiff/domains";
+  autostart_dir = domains_dir / "autostart";
+  networks_dir = root / "etc/skiff/networks";
+  pools_dir = root / "etc/skiff/pools";
+  run_dir = root / "run/skiff";
+  run_domains = run_dir / "domains";
+  lib_dir = root / "var/lib/skiff";
+  save_dir = lib_dir / "save";
+  log_dir = root / "var/log/skiff";
+  socket = run_dir / "skiffd.sock";
+}
+
+Status Paths::Create() const {
+  for (const auto& d : {domains_dir, autostart_dir, networks_dir, pools_dir, run_domains, save_dir,
+                        lib_dir / "images", log_dir / "domains"}) {
+    SKIFF_TRY(MakeDirs(d, 0755));
+  }
+  return Status::Ok();
+}
+
+std::string_view StateName(DomainState s) {
+  switch (s) {
+    case DomainState::kNoState: return "no state";
+    case DomainState::kRunning: return "running";
+    case DomainState::kBlocked: return "idle";
+    case DomainState::kPaused: return "paused";
+    case DomainState::kShutdown: return "in shutdown";
+    case DomainState::kShutoff: return "shut off";
+    case DomainState::kCrashed: return "crashed";
+    case DomainState::kPmSuspended: return "pmsuspended";
+  }
+  return "no state";
+}
+
+namespace {
+
+bool IsActive(DomainState s) { return s != DomainState::kShutoff && s != DomainState::kCrashed; }
+
+Status NotRunning(const std::string& name) {
+  return FailedPreconditionError("domain '{}' is not running", name);
+}
+
+bool AllDigits(const std::string& s) {
+  return !s.empty() && s.size() < 9 && std::all_of(s.begin(), s.end(), ::isdigit);
+}
+
+fs::path XmlPath(const fs::path& dir, const std::string& name) { return dir / (name + ".xml"); }
+
+}  // namespace
+
+Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events)
+    : paths_(std::move(paths)), hv_(hypervisor), events_(events), jobs_(events) {
+  hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
+}
+
+Service::~Service() { hv_.SetExitCallback(nullptr); }
+
+// ---------------------------------------------------------------- lookup
+
+std::shared_ptr<Service::DomainObj> Service::FindLocked(const std::string& ref) {
+  auto it = domains_.find(ref);
+  if (it != domains_.end()) return it->second;
+  if (auto u = Uuid::Parse(ref); u.ok()) {
+    auto ut = domains_by_uuid_.find(*u);
+    if (ut != domains_by_uuid_.end()) return ut->second;
+  }
+  if (AllDigits(ref)) {
+    int id = std::stoi(ref);
+    for (auto& [n, o] : domains_) {
+      // The id is read without the object's lock: a stale match is re-checked by Acquire.
+      if (o->id == id && id > 0) return o;
+    }
+  }
+  return nullptr;
+}
+
+Result<std::pair<std::shared_ptr<Service::DomainObj>, Service::Lock>> Service::Acquire(
+    const std::string& ref) {
+  std::shared_ptr<DomainObj> obj;
+  {
+    std::lock_guard l(mu_);
+    obj = FindLocked(ref);
+  }
+  if (!obj) return NotFoundError("domain '{}' not found", ref);
+  Lock lock(obj->mu);
+  if (obj->removed) return NotFoundError("domain '{}' not found", ref);
+  return std::make_pair(std::move(obj), std::move(lock));
+}
+
+void Service::Forget(const std::shared_ptr<DomainObj>& obj) {
+  std::lock_guard l(mu_);
+  obj->removed = true;
+  auto it = domains_.find(obj->def.name);
+  if (it != domains_.end() && it->second == obj) domains_.erase(it);
+  auto ut = domains_by_uuid_.find(obj->def.uuid);
+  if (ut != domains_by_uuid_.end() && ut->second == obj) domains_by_uuid_.erase(ut);
+}
+
+DomainSummary Service::Summarize(const DomainObj& o) {
+  DomainSummary s;
+  s.id = o.id;
+  s.name = o.def.name;
+  s.uuid = o.def.uuid;
+  s.state = o.state;
+  s.reason = o.reason;
+  s.reason_name = o.reason_name;
+  s.persistent = o.persistent;
+  s.autostart = o.autostart;
+  std::error_code ec;
+  s.managed_save = fs::exists(paths_.save_dir / (o.def.name + ".save"), ec);
+  return s;
+}
+
+void Service::Emit(const DomainObj& o, const std::string& event, const std::string& detail) {
+  events_.Publish({{"type", "lifecycle"},
+                   {"kind", "domain"},
+                   {"name", o.def.name},
+                   {"uuid", o.def.uuid.ToString()},
+                   {"event", event},
+                   {"detail", detail}});
+}
+
+// ---------------------------------------------------------------- persistence
+
+Status Service::WriteDefinition(const conf::DomainDef& def) {
+  return WriteFileAtomic(XmlPath(paths_.domains_dir, def.name), conf::FormatDomainXml(def), 0600)
+      .WithContext(fmt::format("save definition of domain '{}'", def.name));
+}
+
+Status Service::WriteLiveStatus(const DomainObj& o) {
+  const conf::DomainDef& d = o.live ? *o.live : o.def;
+  SKIFF_TRY(WriteFileAtomic(XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
+  nlohmann::json j = {{"id", o.id},          {"pid", o.pid},
+                      {"state", static_cast<int>(o.state)},
+                      {"reason", o.reason},  {"reason_name", o.reason_name},
+                      {"persistent", o.persistent}};
+  return WriteFileAtomic(paths_.run_domains / (d.name + ".status.json"), j.dump() + "\n", 0600);
+}
+
+void Service::RemoveLiveStatus(const std::string& name) {
+  (void)RemoveFileIfExists(XmlPath(paths_.run_domains, name));
+  (void)RemoveFileIfExists(paths_.run_domains / (name + ".status.json"));
+}
+
+void Service::LoadDomains() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(paths_.domains_dir, ec)) {
+    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
+    auto text = ReadFile(e.path());
+    Result<conf::DomainDef> def = text.ok() ? conf::ParseDomainXml(*text, e.path().string())
+                                            : Result<conf::DomainDef>(text.status());
+    if (!def.ok()) {
+      spdlog::error("skipping domain definition '{}': {} (the file is kept)", e.path().string(),
+                    def.status().ToString());
+      continue;
+    }
+    if (def->name != e.path().stem().string()) {
+      spdlog::warn("domain definition '{}' names domain '{}'", e.path().string(), def->name);
+    }
+    std::lock_guard l(mu_);
+    if (domains_.count(def->name) || domains_by_uuid_.count(def->uuid)) {
+      spdlog::error("skipping domain definition '{}': name or uuid already used (the file is kept)",
+                    e.path().string());
+      continue;
+    }
+    auto obj = std::make_shared<DomainObj>();
+    obj->def = std::move(*def);
+    obj->autostart = fs::exists(XmlPath(paths_.autostart_dir, obj->def.name), ec);
+    domains_[obj->def.name] = obj;
+    domains_by_uuid_[obj->def.uuid] = obj;
+  }
+  // Re-attach the domains that were running when the daemon stopped.
+  for (const auto& e : fs::directory_iterator(paths_.run_domains, ec)) {
+    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
+    std::string name = e.path().stem().string();
+    auto text = ReadFile(e.path());
+    auto status_text = ReadFile(paths_.run_domains / (name + ".status.json"));
+    Result<conf::DomainDef> def = text.ok() ? conf::ParseDomainXml(*text, e.path().string())
+                                            : Result<conf::DomainDef>(text.status());
+    nlohmann::json st = status_text.ok() ? nlohmann::json::parse(*status_text, nullptr, false)
+                                         : nlohmann::json();
+    if (!def.ok() || !st.is_object()) {
+      spdlog::error("dropping live status of domain '{}': {}", name,
+                    def.ok() ? "status file is unreadable" : def.status().ToString());
+      RemoveLiveStatus(name);
+      continue;
+    }
+    Status a = hv_.Attach(*def);
+    std::shared_ptr<DomainObj> obj;
+    {
+      std::lock_guard l(mu_);
+      auto it = domains_.find(name);
+      if (it != domains_.end()) obj = it->second;
+    }
+    if (!a.ok()) {
+      spdlog::info("domain '{}' stopped while skiffd was down: {}", name, a.ToString());
+      RemoveLiveStatus(name);
+      continue;
+    }
+    bool fresh = !obj;
+    if (fresh) {
+      obj = std::make_shared<DomainObj>();
+      obj->def = *def;
+      obj->persistent = false;
+    }
+    obj->live = std::move(*def);
+    obj->id = st.value("id", -1);
+    obj->pid = st.value("pid", 0);
+    obj->state = static_cast<DomainState>(st.value("state", 1));
+    obj->reason = st.value("reason", reason::kRunningBooted);
+    obj->reason_name = st.value("reason_name", "booted");
+    std::lock_guard l(mu_);
+    if (fresh) {
+      domains_[name] = obj;
+      domains_by_uuid_[obj->def.uuid] = obj;
+    }
+    next_id_ = std::max(next_id_, obj->id + 1);
+    spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id, obj->pid);
+  }
+}
+
+Status Service::Load() {
+  SKIFF_TRY(paths_.Create());
+  LoadDomains();
+  LoadNetworksAndPools();
+  std::vector<std::string> autostart;
+  {
+    std::lock_guard l(mu_);
+    for (auto& [name, o] : domains_) {
+      if (o->autostart && !IsActive(o->state)) autostart.push_back(name);
+    }
+  }
+  for (const auto& name : autostart) {
+    auto r = StartDomain(name, false);
+    if (!r.ok()) spdlog::error("autostart of domain '{}' failed: {}", name, r.status().ToString());
+  }
+  spdlog::info("loaded {} domains, {} networks, {} pools", domains_.size(), networks_.size(),
+               pools_.size());
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- queries
+
+std::vector<DomainSummary> Service::ListDomains() {
+  std::vector<std::shared_ptr<DomainObj>> objs;
+  {
+    std::lock_guard l(mu_);
+    objs.reserve(domains_.size());
+    for (auto& [n, o] : domains_) objs.push_back(o);
+  }
+  std::vector<DomainSummary> out;
+  out.reserve(objs.size());
+  for (auto& o : objs) {
+    std::lock_guard l(o->mu);
+    if (!o->removed) out.push_back(Summarize(*o));
+  }
+  return out;
+}
+
+Result<DomainInfo> Service::GetDomain(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  DomainInfo info;
+  info.summary = Summarize(o);
+  const conf::DomainDef& d = o.live ? *o.live : o.def;
+  info.os_type = d.os.type;
+  info.vcpus = d.current_vcpus.value_or(d.vcpus);
+  info.max_memory_kib = d.memory_kib;
+  info.used_memory_kib = d.current_memory_kib ? d.current_memory_kib : d.memory_kib;
+  if (IsActive(o.state)) {
+    auto st = hv_.Stats(o.def.name);
+    if (st.ok()) {
+      info.cpu_time_ns = st->cpu_time_ns;
+      if (st->balloon_current_kib) info.used_memory_kib = st->balloon_current_kib;
+      if (st->vcpus_current) info.vcpus = st->vcpus_current;
+    }
+  }
+  return info;
+}
+
+Result<std::string> Service::DomainXml(const std::string& ref, bool inactive) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (o.live && !inactive) return conf::FormatDomainXml(*o.live);
+  return conf::FormatDomainXml(o.def);
+}
+
+Result<RuntimeStats> Service::DomainStats(const std::string& ref, DomainSummary* summary) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  *summary = Summarize(o);
+  RuntimeStats s;
+  const conf::DomainDef& d = o.live ? *o.live : o.def;
+  s.vcpus_maximum = d.vcpus;
+  s.vcpus_current = d.current_vcpus.value_or(d.vcpus);
+  s.balloon_maximum_kib = d.memory_kib;
+  s.balloon_current_kib = d.current_memory_kib ? d.current_memory_kib : d.memory_kib;
+  if (IsActive(o.state)) {
+    SKIFF_ASSIGN_OR_RETURN(s, hv_.Stats(o.def.name));
+  }
+  return s;
+}
+
+Result<std::vector<conf::DiskDef>> Service::DomainDisks(const std::string& ref, bool inactive) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  return (o.live && !inactive ? *o.live : o.def).devices.disks;
+}
+
+Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> Service::DomainInterfaces(
+    const std::string& ref, bool inactive) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  bool live = o.live && !inactive;
+  std::vector<std::pair<std::string, conf::InterfaceDef>> out;
+  int i = 0;
+  for (const auto& nic : (live ? *o.live : o.def).devices.interfaces) {
+    std::string dev = "-";
+    if (live) dev = nic.target_dev.empty() ? fmt::format("vnet{}", i) : nic.target_dev;
+    out.emplace_back(dev, nic);
+    ++i;
+  }
+  return out;
+}
+
+Result<std::vector<InterfaceAddress>> Service::DomainAddresses(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  return hv_.Addresses(o.def.name);
+}
+
+Result<std::string> Service::ConsoleSocket(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  return hv_.ConsoleSocket(o.def.name);
+}
+
+// ---------------------------------------------------------------- define / undefine
+
+Result<DomainSummary> Service::DefineDomain(const std::string& xml, const std::string& source) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def, conf::ParseDomainXml(xml, source));
+  std::shared_ptr<DomainObj> obj;
+  bool fresh = false;
+  {
+    std::lock_guard l(mu_);
+    auto byname = domains_.find(def.name);
+    auto byuuid = domains_by_uuid_.find(def.uuid);
+    if (byname != domains_.end()) {
+      if (byname->second->def.uuid != def.uuid) {
+        if (xml.find("<uuid") == std::string::npos) {
+          // No uuid in the input: redefine keeps the existing one, as libvirt does.
+          def.uuid = byname->second->def.uuid;
+        } else {
+          return AlreadyExistsError("domain '{}' already exists with uuid {}", def.name,
+                                    byname->second->def.uuid.ToString());
+        }
+      }
+      obj = byname->second;
+    } else if (byuuid != domains_by_uuid_.end()) {
+      return AlreadyExistsError("domain '{}' is already defined with uuid {}",
+                                byuuid->second->def.name, def.uuid.ToString());
+    } else {
+      obj = std::make_shared<DomainObj>();
+      fresh = true;
+      obj->def = def;
+      domains_[def.name] = obj;
+      domains_by_uuid_[def.uuid] = obj;
+    }
+  }
+  Lock lock(obj->mu);
+  if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile; retry", def.name);
+  Status st = WriteDefinition(def);
+  if (!st.ok()) {
+    if (fresh) {
+      lock.unlock();
+      Forget(obj);
+    }
+    return st;
+  }
+  obj->def = std::move(def);
+  obj->persistent = true;
+  if (IsActive(obj->state)) (void)WriteLiveStatus(*obj);
+  spdlog::info("domain '{}' defined", obj->def.name);
+  Emit(*obj, "defined", fresh ? "added" : "updated");
+  return Summarize(*obj);
+}
+
+Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& options) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  auto& [obj, lock] = held;
+  if (!obj->persistent) {
+    return FailedPreconditionError("cannot undefine transient domain '{}'", obj->def.name);
+  }
+  std::error_code ec;
+  fs::path managed = paths_.save_dir / (obj->def.name + ".save");
+  if (fs::exists(managed, ec) && !options.managed_save) {
+    return FailedPreconditionError(
+        "domain '{}' has a managed save image; use --managed-save to remove it", obj->def.name);
+  }
+  std::vector<std::string> removed_storage;
+  if (options.remove_all_storage) {
+    for (const auto& d : obj->def.devices.disks) {
+      if (d.device == conf::DiskDevice::kDisk && d.type == conf::DiskType::kFile &&
+          !d.source_path.empty() && !d.readonly && !d.shareable) {
+        removed_storage.push_back(d.source_path);
+      }
+    }
+  }
+  SKIFF_TRY(RemoveFileIfExists(XmlPath(paths_.domains_dir, obj->def.name)));
+  (void)RemoveFileIfExists(XmlPath(paths_.autostart_dir, obj->def.name));
+  (void)RemoveFileIfExists(managed);
+  for (const auto& p : removed_storage) {
+    Status st = RemoveFileIfExists(p);
+    if (!st.ok()) spdlog::warn("undefine '{}': {}", obj->def.name, st.ToString());
+  }
+  obj->autostart = false;
+  spdlog::info("domain '{}' undefined", obj->def.name);
+  Emit(*obj, "undefined", "removed");
+  if (IsActive(obj->state)) {
+    obj->persistent = false;  // keeps running as a transient domain
+    (void)WriteLiveStatus(*obj);
+    return Status::Ok();
+  }
+  lock.unlock();
+  Forget(obj);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- life cycle
+
+Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
+                                           const std::string& restore_from) {
+  if (IsActive(o.state)) {
+    return FailedPreconditionError("domain '{}' is already running", o.def.name);
+  }
+  StartOptions opts;
+  opts.paused = paused;
+  opts.restore_from = restore_from;
+  fs::path managed = paths_.save_dir / (o.def.name + ".save");
+  std::error_code ec;
+  bool from_managed = restore_from.empty() && fs::exists(managed, ec);
+  if (from_managed) opts.restore_from = managed.string();
+  SKIFF_ASSIGN_OR_RETURN(int pid, hv_.Start(o.def, opts));
+  if (from_managed) (void)RemoveFileIfExists(managed);
+  {
+    std::lock_guard l(mu_);
+    o.id = next_id_++;
+  }
+  o.pid = pid;
+  o.live = o.def;
+  bool restored = !opts.restore_from.empty();
+  if (paused) {
+    o.state = DomainState::kPaused;
+    o.reason = reason::kPausedUser;
+    o.reason_name = "user";
+  } else {
+    o.state = DomainState::kRunning;
+    o.reason = restored ? reason::kRunningRestored : reason::kRunningBooted;
+    o.reason_name = restored ? "restored" : "booted";
+  }
+  Status st = WriteLiveStatus(o);
+  if (!st.ok()) spdlog::error("domain '{}': {}", o.def.name, st.ToString());
+  spdlog::info("domain '{}' started (id {}, pid {})", o.def.name, o.id, pid);
+  Emit(o, "started", restored ? "restored" : "booted");
+  if (paused) Emit(o, "suspended", "paused");
+  return Summarize(o);
+}
+
+Result<DomainSummary> Service::CreateDomain(const std::string& xml, const std::string& source,
+                                            bool paused) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def, conf::ParseDomainXml(xml, source));
+  std::shared_ptr<DomainObj> obj;
+  bool fresh = false;
+  {
+    std::lock_guard l(mu_);
+    auto byname = domains_.find(def.name);
+    auto byuuid = domains_by_uuid_.find(def.uuid);
+    if (byname != domains_.end()) {
+      if (byname->second->def.uuid != def.uuid && xml.find("<uuid") != std::string::npos) {
+        return AlreadyExistsError("domain '{}' already exists with uuid {}", def.name,
+                                  byname->second->def.uuid.ToString());
+      }
+      obj = byname->second;
+    } else if (byuuid != domains_by_uuid_.end()) {
+      return AlreadyExistsError("domain '{}' is already defined with uuid {}",
+                                byuuid->second->def.name, def.uuid.ToString());
+    } else {
+      obj = std::make_shared<DomainObj>();
+      obj->def = def;
+      obj->persistent = false;
+      fresh = true;
+      domains_[def.name] = obj;
+      domains_by_uuid_[def.uuid] = obj;
+    }
+  }
+  Lock lock(obj->mu);
+  if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile; retry", def.name);
+  if (!fresh) {
+    // Starting a defined domain from new XML runs that XML and keeps the definition.
+    if (IsActive(obj->state)) {
+      return FailedPreconditionError("domain '{}' is already running", def.name);
+    }
+    def.uuid = obj->def.uuid;
+    conf::DomainDef saved = obj->def;
+    obj->def = def;
+    auto r = StartLocked(*obj, paused, "");
+    obj->def = std::move(saved);
+    if (r.ok()) (void)WriteLiveStatus(*obj);
+    return r;
+  }
+  auto r = StartLocked(*obj, paused, "");
+  if (!r.ok()) {
+    lock.unlock();
+    Forget(obj);
+  }
+  return r;
+}
+
+Result<DomainSummary> Service::StartDomain(const std::string& ref, bool paused) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  return StartLocked(*held.first, paused, "");
+}
+
+void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::string& why) {
+  o.state = state;
+  o.reason = rsn;
+  o.reason_name = why;
+  o.id = -1;
+  o.pid = 0;
+  o.live.reset();
+  RemoveLiveStatus(o.def.name);
+  spdlog::info("domain '{}' stopped ({})", o.def.name, why);
+  Emit(o, "stopped", why);
+}
+
+Status Service::ShutdownDomain(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  SKIFF_TRY(hv_.Shutdown(o.def.name));
+  Emit(o, "shutdown", "requested");
+  return Status::Ok();
+}
+
+Status Service::DestroyDomain(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  auto& [obj, lock] = held;
+  if (!IsActive(obj->state)) return NotRunning(obj->def.name);
+  SKIFF_TRY(hv_.Destroy(obj->def.name));
+  MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffDestroyed, "destroyed");
+  if (!obj->persistent) {
+    lock.unlock();
+    Forget(obj);
+  }
+  return Status::Ok();
+}
+
+Status Service::RebootDomain(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  SKIFF_TRY(hv_.Reboot(o.def.name));
+  Emit(o, "rebooted", "requested");
+  return Status::Ok();
+}
+
+Status Service::ResetDomain(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  SKIFF_TRY(hv_.Reset(o.def.name));
+  Emit(o, "reset", "reset");
+  return Status::Ok();
+}
+
+Status Service::SuspendDomain(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (o.state == DomainState::kPaused) return Status::Ok();
+  SKIFF_TRY(hv_.Suspend(o.def.name));
+  o.state = DomainState::kPaused;
+  o.reason = reason::kPausedUser;
+  o.reason_name = "user";
+  (void)WriteLiveStatus(o);
+  Emit(o, "suspended", "paused");
+  return Status::Ok();
+}
+
+Status Service::ResumeDomain(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (o.state != DomainState::kPaused) {
+    return FailedPreconditionError("domain '{}' is not paused", o.def.name);
+  }
+  SKIFF_TRY(hv_.Resume(o.def.name));
+  o.state = DomainState::kRunning;
+  o.reason = reason::kRunningUnpaused;
+  o.reason_name = "unpaused";
+  (void)WriteLiveStatus(o);
+  Emit(o, "resumed", "unpaused");
+  return Status::Ok();
+}
+
+void Service::OnDomainExit(const std::string& name, ExitReason why) {
+  auto held = Acquire(name);
+  if (!held.ok()) return;
+  auto& [obj, lock] = *held;
+  if (!IsActive(obj->state)) return;
+  switch (why) {
+    case ExitReason::kShutdown:
+      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffShutdown, "shutdown");
+      break;
+    case ExitReason::kDestroyed:
+      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffDestroyed, "destroyed");
+      break;
+    case ExitReason::kCrashed:
+      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffCrashed, "crashed");
+      break;
+    case ExitReason::kSaved:
+      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+      break;
+    case ExitReason::kFailed:
+      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffFailed, "failed");
+      break;
+  }
+  if (!obj->persistent) {
+    lock.unlock();
+    Forget(obj);
+  }
+}
+
+Status Service::SetAutostart(const std::string& ref, bool enabled) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!o.persistent) {
+    return FailedPreconditionError("cannot set autostart for transient domain '{}'", o.def.name);
+  }
+  fs::path link = XmlPath(paths_.autostart_dir, o.def.name);
+  if (enabled) {
+    std::error_code ec;
+    fs::remove(link, ec);
+    fs::create_symlink(XmlPath(paths_.domains_dir, o.def.name), link, ec);
+    if (ec) return IoError("autostart link '{}': {}", link.string(), ec.message());
+  } else {
+    SKIFF_TRY(RemoveFileIfExists(link));
+  }
+  o.autostart = enabled;
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- resources and devices
+
+namespace {
+
+// Resolves --live/--config/--current against the domain's state.
+Result<std::pair<bool, bool>> ResolveScope(const Scope& s, bool active, bool persistent,
+                                           const std::string& name) {
+  bool live = s.live, config = s.config;
+  if (!live && !config) {
+    live = active;
+    config = !active;
+  }
+  if (live && !active) return NotRunning(name);
+  if (config && !persistent) {
+    return FailedPreconditionError("cannot change the definition of transient domain '{}'", name);
+  }
+  return std::make_pair(live, config);
+}
+
+std::string BusForTarget(const std::string& target) {
+  if (target.rfind("vd", 0) == 0) return "virtio";
+  if (target.rfind("sd", 0) == 0) return "scsi";
+  if (target.rfind("hd", 0) == 0) return "ide";
+  return "virtio";
+}
+
+}  // namespace
+
+Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (kib == 0) return InvalidArgumentError("memory size must be greater than zero");
+  bool active = IsActive(o.state);
+  if (maximum) {
+    if (scope.live || (!scope.config && active)) {
+      return FailedPreconditionError(
+          "cannot resize the maximum memory of running domain '{}'; use --config", o.def.name);
+    }
+    SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(Scope{false, true}, active, o.persistent, o.def.name));
+    (void)sc;
+    conf::DomainDef d = o.def;
+    d.memory_kib = kib;
+    if (d.current_memory_kib > kib || d.current_memory_kib == 0) d.current_memory_kib = kib;
+    SKIFF_TRY(conf::ValidateDomain(d));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+    return Status::Ok();
+  }
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, active, o.persistent, o.def.name));
+  auto [live, config] = sc;
+  if (live) {
+    if (kib > o.live->memory_kib) {
+      return InvalidArgumentError("requested memory {} KiB exceeds the maximum {} KiB", kib,
+                                  o.live->memory_kib);
+    }
+    SKIFF_TRY(hv_.SetMemory(o.def.name, kib));
+    o.live->current_memory_kib = kib;
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    if (kib > o.def.memory_kib) {
+      return InvalidArgumentError("requested memory {} KiB exceeds the maximum {} KiB", kib,
+                                  o.def.memory_kib);
+    }
+    conf::DomainDef d = o.def;
+    d.current_memory_kib = kib;
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  return Status::Ok();
+}
+
+Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (count == 0) return InvalidArgumentError("vcpu count must be greater than zero");
+  bool active = IsActive(o.state);
+  if (maximum) {
+    if (scope.live || (!scope.config && active)) {
+      return FailedPreconditionError(
+          "cannot change the maximum vcpus of running domain '{}'; use --config", o.def.name);
+    }
+    conf::DomainDef d = o.def;
+    d.vcpus = count;
+    if (d.current_vcpus && *d.current_vcpus > count) d.current_vcpus = count;
+    if (d.current_vcpus == d.vcpus) d.current_vcpus.reset();
+    SKIFF_TRY(conf::ValidateDomain(d));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+    return Status::Ok();
+  }
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, active, o.persistent, o.def.name));
+  auto [live, config] = sc;
+  if (live) {
+    if (count > o.live->vcpus) {
+      return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, o.live->vcpus);
+    }
+    SKIFF_TRY(hv_.SetVcpus(o.def.name, count));
+    o.live->current_vcpus = count == o.live->vcpus ? std::nullopt : std::optional<unsigned>(count);
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    if (count > o.def.vcpus) {
+      return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, o.def.vcpus);
+    }
+    conf::DomainDef d = o.def;
+    d.current_vcpus = count == d.vcpus ? std::nullopt : std::optional<unsigned>(count);
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  return Status::Ok();
+}
+
+Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (req.target.empty()) return InvalidArgumentError("disk target is required");
+  conf::DiskDef disk;
+  disk.source_path = req.source;
+  disk.target_dev = req.target;
+  std::string bus = req.bus.empty() ? BusForTarget(req.target) : req.bus;
+  if (bus == "virtio") disk.bus = conf::DiskBus::kVirtio;
+  else if (bus == "sata") disk.bus = conf::DiskBus::kSata;
+  else if (bus == "scsi") disk.bus = conf::DiskBus::kScsi;
+  else if (bus == "ide") disk.bus = conf::DiskBus::kIde;
+  else return InvalidArgumentError("unsupported disk bus '{}'", bus);
+  if (req.type.empty() || req.type == "disk") disk.device = conf::DiskDevice::kDisk;
+  else if (req.type == "cdrom") disk.device = conf::DiskDevice::kCdrom;
+  else return InvalidArgumentError("unsupported disk type '{}'", req.type);
+  if (!req.driver.empty() && req.driver != "qemu") {
+    return InvalidArgumentError("unsupported disk driver '{}'", req.driver);
+  }
+  disk.driver.name = "qemu";
+  disk.driver.type = req.subdriver.empty() ? "raw" : req.subdriver;
+  disk.driver.cache = req.cache;
+  if (req.mode == "readonly") disk.readonly = true;
+  else if (req.mode == "shareable") disk.shareable = true;
+  else if (!req.mode.empty()) return InvalidArgumentError("unsupported disk mode '{}'", req.mode);
+  if (disk.device == conf::DiskDevice::kCdrom) disk.readonly = true;
+  if (!disk.source_path.empty() && disk.source_path.find("/dev/") == 0) {
+    disk.type = conf::DiskType::kBlock;
+  }
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto add = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
+    for (const auto& x : d.devices.disks) {
+      if (x.target_dev == disk.target_dev) {
+        return AlreadyExistsError("domain '{}' already has a disk '{}'", d.name, disk.target_dev);
+      }
+    }
+    d.devices.disks.push_back(disk);
+    SKIFF_TRY(conf::ValidateDomain(d));
+    return d;
+  };
+  std::optional<conf::DomainDef> new_live, new_config;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def)); }
+  if (live) {
+    SKIFF_TRY(hv_.AttachDisk(o.def.name, disk));
+    o.live = std::move(new_live);
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    SKIFF_TRY(WriteDefinition(*new_config));
+    o.def = std::move(*new_config);
+  }
+  Emit(o, "device-added", disk.target_dev);
+  return Status::Ok();
+}
+
+Status Service::DetachDisk(const std::string& ref, const std::string& target, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
+    for (size_t i = 0; i < d.devices.disks.size(); ++i) {
+      if (d.devices.disks[i].target_dev == target || d.devices.disks[i].source_path == target) {
+        return i;
+      }
+    }
+    return NotFoundError("domain '{}' has no disk '{}'", d.name, target);
+  };
+  std::optional<size_t> li, ci;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
+  std::string dev = target;
+  if (live) {
+    conf::DiskDef disk = o.live->devices.disks[*li];
+    dev = disk.target_dev;
+    SKIFF_TRY(hv_.DetachDisk(o.def.name, disk));
+    o.live->devices.disks.erase(o.live->devices.disks.begin() + static_cast<long>(*li));
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    conf::DomainDef d = o.def;
+    dev = d.devices.disks[*ci].target_dev;
+    d.devices.disks.erase(d.devices.disks.begin() + static_cast<long>(*ci));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  Emit(o, "device-removed", dev);
+  return Status::Ok();
+}
+
+Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& req,
+                                const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  conf::InterfaceDef nic;
+  if (req.type == "network") nic.type = conf::InterfaceType::kNetwork;
+  else if (req.type == "bridge") nic.type = conf::InterfaceType::kBridge;
+  else if (req.type == "user") nic.type = conf::InterfaceType::kUser;
+  else return InvalidArgumentError("unsupported interface type '{}'", req.type);
+  if (nic.type != conf::InterfaceType::kUser && req.source.empty()) {
+    return InvalidArgumentError("interface of type '{}' needs a source", req.type);
+  }
+  nic.source = req.source;
+  std::string model = req.model.empty() ? "virtio" : req.model;
+  if (model == "virtio") nic.model = conf::NicModel::kVirtio;
+  else if (model == "e1000") nic.model = conf::NicModel::kE1000;
+  else if (model == "e1000e") nic.model = conf::NicModel::kE1000e;
+  else if (model == "rtl8139") nic.model = conf::NicModel::kRtl8139;
+  else return InvalidArgumentError("unsupported interface model '{}'", model);
+  if (req.mac.empty()) {
+    nic.mac = conf::GenerateMac();
+  } else {
+    SKIFF_ASSIGN_OR_RETURN(nic.mac, conf::ParseMac(req.mac));
+  }
+  nic.target_dev = req.target;
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto add = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
+    d.devices.interfaces.push_back(nic);
+    SKIFF_TRY(conf::ValidateDomain(d));
+    return d;
+  };
+  std::optional<conf::DomainDef> new_live, new_config;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def)); }
+  if (live) {
+    SKIFF_TRY(hv_.AttachInterface(o.def.name, nic));
+    o.live = std::move(new_live);
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    SKIFF_TRY(WriteDefinition(*new_config));
+    o.def = std::move(*new_config);
+  }
+  Emit(o, "device-added", nic.mac);
+  return Status::Ok();
+}
+
+Status Service::DetachInterface(const std::string& ref, const std::string& type,
+                                const std::string& mac, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  std::string want_mac;
+  if (!mac.empty()) { SKIFF_ASSIGN_OR_RETURN(want_mac, conf::ParseMac(mac)); }
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
+    std::optional<size_t> found;
+    for (size_t i = 0; i < d.devices.interfaces.size(); ++i) {
+      const auto& n = d.devices.interfaces[i];
+      if (conf::ToString(n.type) != type) continue;
+      if (!want_mac.empty() && n.mac != want_mac) continue;
+      if (found) {
+        return InvalidArgumentError("domain '{}' has several interfaces of type '{}'; give --mac",
+                                    d.name, type);
+      }
+      found = i;
+    }
+    if (!found) {
+      return NotFoundError("domain '{}' has no interface of type '{}'{}", d.name, type,
+                           want_mac.empty() ? "" : " with mac " + want_mac);
+    }
+    return *found;
+  };
+  std::optional<size_t> li, ci;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
+  if (live) {
+    conf::InterfaceDef nic = o.live->devices.interfaces[*li];
+    SKIFF_TRY(hv_.DetachInterface(o.def.name, nic));
+    o.live->devices.interfaces.erase(o.live->devices.interfaces.begin() + static_cast<long>(*li));
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    conf::DomainDef d = o.def;
+    d.devices.interfaces.erase(d.devices.interfaces.begin() + static_cast<long>(*ci));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  Emit(o, "device-removed", want_mac.empty() ? type : want_mac);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- save / restore (jobs)
+
+// A save file is a small JSON header line (magic, domain XML) followed by the
+// hypervisor's state stream in a sidecar file FILE.state.
+namespace {
+constexpr std::string_view kSaveMagic = "skiff-save-v1";
+}
+
+Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file) {
+  if (file.empty() || file[0] != '/') {
+    return InvalidArgumentError("save file '{}' must be an absolute path", file);
+  }
+  std::string name;
+  {
+    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+    if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
+    name = held.first->def.name;
+  }
+  return jobs_.Start("save", name, [this, name, file](const JobControl& job) -> Status {
+    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
+    auto& [obj, lock] = held;
+    if (!IsActive(obj->state)) return NotRunning(name);
+    nlohmann::json header = {{"magic", kSaveMagic},
+                             {"xml", conf::FormatDomainXml(obj->live ? *obj->live : obj->def)},
+                             {"paused", obj->state == DomainState::kPaused}};
+    SKIFF_TRY(WriteFileAtomic(file, header.dump() + "\n", 0600));
+    Status st = hv_.Save(name, file + ".state", job);
+    if (!st.ok()) {
+      (void)RemoveFileIfExists(file);
+      return st;
+    }
+    MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+    if (!obj->persistent) {
+      lock.unlock();
+      Forget(obj);
+    }
+    return Status::Ok();
+  });
+}
+
+Result<uint64_t> Service::ManagedSave(const std::string& ref) {
+  std::string name;
+  {
+    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+    if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
+    if (!held.first->persistent) {
+      return FailedPreconditionError("cannot do managed save for transient domain '{}'",
+                                     held.first->def.name);
+    }
+    name = held.first->def.name;
+  }
+  std::string file = (paths_.save_dir / (name + ".save")).string();
+  return jobs_.Start("managedsave", name, [this, name, file](const JobControl& job) -> Status {
+    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
+    auto& [obj, lock] = held;
+    if (!IsActive(obj->state)) return NotRunning(name);
+    SKIFF_TRY(hv_.Save(name, file, job));
+    MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+    return Status::Ok();
+  });
+}
+
+Result<uint64_t> Service::RestoreDomain(const std::string& file, bool paused) {
+  SKIFF_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+  auto header = nlohmann::json::parse(text, nullptr, false);
+  if (!header.is_object() || header.value("magic", "") != kSaveMagic ||
+      !header.contains("xml") || !header["xml"].is_string()) {
+    return InvalidArgumentError("'{}' is not a skiff save file", file);
+  }
+  SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def,
+                         conf::ParseDomainXml(header["xml"].get<std::string>(), file));
+  std::string name = def.name;
+  return jobs_.Start("restore", name, [this, def, file, paused](const JobControl& job) -> Status {
+    job.progress(10);
+    std::shared_ptr<DomainObj> obj;
+    bool fresh = false;
+    {
+      std::lock_guard l(mu_);
+      auto it = domains_.find(def.name);
+      if (it != domains_.end()) {
+        obj = it->second;
+      } else if (domains_by_uuid_.count(def.uuid)) {
+        return AlreadyExistsError("uuid {} is used by another domain", def.uuid.ToString());
+      } else {
+        obj = std::make_shared<DomainObj>();
+        obj->def = def;
+        obj->persistent = false;
+        fresh = true;
+        domains_[def.name] = obj;
+        domains_by_uuid_[def.uuid] = obj;
+      }
+    }
+    Lock lock(obj->mu);
+    if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile", def.name);
+    conf::DomainDef saved = obj->def;
+    obj->def = def;
+    obj->def.uuid = saved.uuid;
+    auto r = StartLocked(*obj, paused, file + ".state");
+    if (!fresh) obj->def = std::move(saved);
+    if (!r.ok()) {
+      if (fresh) {
+        lock.unlock();
+        Forget(obj);
+      }
+      return r.status();
+    }
+    if (!fresh) (void)WriteLiveStatus(*obj);
+    return Status::Ok();
+  });
+}
+
+}  // namespace skiff::daemon

@@ -1,0 +1,231 @@
+// Service: network and pool definitions (stored, listed, dumped; their machinery
+// lives in the net and storage modules).
+#include <spdlog/spdlog.h>
+
+#include "skiff/base/fs.h"
+#include "skiff/conf/network.h"
+#include "skiff/conf/pool.h"
+#include "skiff/daemon/service.h"
+
+namespace skiff::daemon {
+
+namespace fs = std::filesystem;
+
+struct Service::NetObj {
+  conf::NetworkDef def;
+  bool autostart = false;
+};
+
+struct Service::PoolObj {
+  conf::PoolDef def;
+  bool autostart = false;
+};
+
+namespace {
+
+template <typename Map>
+auto FindByRef(Map& m, const std::string& ref) -> typename Map::mapped_type {
+  auto it = m.find(ref);
+  if (it != m.end()) return it->second;
+  if (auto u = Uuid::Parse(ref); u.ok()) {
+    for (auto& [n, o] : m) {
+      if (o->def.uuid == *u) return o;
+    }
+  }
+  return nullptr;
+}
+
+NetworkSummary SummarizeNet(const Service::NetObj& o) {
+  return {o.def.name, o.def.uuid, false, o.autostart, true, o.def.bridge};
+}
+
+PoolSummary SummarizePool(const Service::PoolObj& o) {
+  return {o.def.name, o.def.uuid, false, o.autostart, true, o.def.type, o.def.target_path};
+}
+
+Status SetAutostartLink(const fs::path& dir, const std::string& name, bool enabled) {
+  fs::path link = dir / "autostart" / (name + ".xml");
+  if (!enabled) return RemoveFileIfExists(link);
+  SKIFF_TRY(MakeDirs(link.parent_path()));
+  std::error_code ec;
+  fs::remove(link, ec);
+  fs::create_symlink(dir / (name + ".xml"), link, ec);
+  if (ec) return IoError("autostart link '{}': {}", link.string(), ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+void Service::LoadNetworksAndPools() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(paths_.networks_dir, ec)) {
+    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
+    auto text = ReadFile(e.path());
+    auto def = text.ok() ? conf::ParseNetworkXml(*text, e.path().string())
+                         : Result<conf::NetworkDef>(text.status());
+    if (!def.ok()) {
+      spdlog::error("skipping network definition '{}': {} (the file is kept)", e.path().string(),
+                    def.status().ToString());
+      continue;
+    }
+    auto o = std::make_shared<NetObj>();
+    o->def = std::move(*def);
+    o->autostart = fs::exists(paths_.networks_dir / "autostart" / (o->def.name + ".xml"), ec);
+    std::lock_guard l(mu_);
+    networks_[o->def.name] = o;
+  }
+  for (const auto& e : fs::directory_iterator(paths_.pools_dir, ec)) {
+    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
+    auto text = ReadFile(e.path());
+    auto def = text.ok() ? conf::ParsePoolXml(*text, e.path().string())
+                         : Result<conf::PoolDef>(text.status());
+    if (!def.ok()) {
+      spdlog::error("skipping pool definition '{}': {} (the file is kept)", e.path().string(),
+                    def.status().ToString());
+      continue;
+    }
+    auto o = std::make_shared<PoolObj>();
+    o->def = std::move(*def);
+    o->autostart = fs::exists(paths_.pools_dir / "autostart" / (o->def.name + ".xml"), ec);
+    std::lock_guard l(mu_);
+    pools_[o->def.name] = o;
+  }
+}
+
+std::vector<NetworkSummary> Service::ListNetworks() {
+  std::lock_guard l(mu_);
+  std::vector<NetworkSummary> out;
+  for (auto& [n, o] : networks_) out.push_back(SummarizeNet(*o));
+  return out;
+}
+
+Result<NetworkSummary> Service::DefineNetwork(const std::string& xml, const std::string& source) {
+  SKIFF_ASSIGN_OR_RETURN(conf::NetworkDef def, conf::ParseNetworkXml(xml, source));
+  std::lock_guard l(mu_);
+  auto it = networks_.find(def.name);
+  for (auto& [n, o] : networks_) {
+    if (o->def.uuid == def.uuid && n != def.name) {
+      return AlreadyExistsError("network '{}' is already defined with uuid {}", n,
+                                def.uuid.ToString());
+    }
+  }
+  if (it != networks_.end() && it->second->def.uuid != def.uuid) {
+    if (xml.find("<uuid") != std::string::npos) {
+      return AlreadyExistsError("network '{}' already exists with uuid {}", def.name,
+                                it->second->def.uuid.ToString());
+    }
+    def.uuid = it->second->def.uuid;
+  }
+  SKIFF_TRY(WriteFileAtomic(paths_.networks_dir / (def.name + ".xml"), conf::FormatNetworkXml(def),
+                            0600));
+  auto o = it != networks_.end() ? it->second : std::make_shared<NetObj>();
+  o->def = std::move(def);
+  networks_[o->def.name] = o;
+  events_.Publish({{"type", "lifecycle"}, {"kind", "network"}, {"name", o->def.name},
+                   {"event", "defined"}, {"detail", "added"}});
+  return SummarizeNet(*o);
+}
+
+Result<NetworkSummary> Service::GetNetwork(const std::string& ref) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(networks_, ref);
+  if (!o) return NotFoundError("network '{}' not found", ref);
+  return SummarizeNet(*o);
+}
+
+Result<std::string> Service::NetworkXml(const std::string& ref) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(networks_, ref);
+  if (!o) return NotFoundError("network '{}' not found", ref);
+  return conf::FormatNetworkXml(o->def);
+}
+
+Status Service::UndefineNetwork(const std::string& ref) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(networks_, ref);
+  if (!o) return NotFoundError("network '{}' not found", ref);
+  SKIFF_TRY(RemoveFileIfExists(paths_.networks_dir / (o->def.name + ".xml")));
+  (void)SetAutostartLink(paths_.networks_dir, o->def.name, false);
+  networks_.erase(o->def.name);
+  events_.Publish({{"type", "lifecycle"}, {"kind", "network"}, {"name", o->def.name},
+                   {"event", "undefined"}, {"detail", "removed"}});
+  return Status::Ok();
+}
+
+Status Service::SetNetworkAutostart(const std::string& ref, bool enabled) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(networks_, ref);
+  if (!o) return NotFoundError("network '{}' not found", ref);
+  SKIFF_TRY(SetAutostartLink(paths_.networks_dir, o->def.name, enabled));
+  o->autostart = enabled;
+  return Status::Ok();
+}
+
+std::vector<PoolSummary> Service::ListPools() {
+  std::lock_guard l(mu_);
+  std::vector<PoolSummary> out;
+  for (auto& [n, o] : pools_) out.push_back(SummarizePool(*o));
+  return out;
+}
+
+Result<PoolSummary> Service::DefinePool(const std::string& xml, const std::string& source) {
+  SKIFF_ASSIGN_OR_RETURN(conf::PoolDef def, conf::ParsePoolXml(xml, source));
+  std::lock_guard l(mu_);
+  auto it = pools_.find(def.name);
+  for (auto& [n, o] : pools_) {
+    if (o->def.uuid == def.uuid && n != def.name) {
+      return AlreadyExistsError("pool '{}' is already defined with uuid {}", n, def.uuid.ToString());
+    }
+  }
+  if (it != pools_.end() && it->second->def.uuid != def.uuid) {
+    if (xml.find("<uuid") != std::string::npos) {
+      return AlreadyExistsError("pool '{}' already exists with uuid {}", def.name,
+                                it->second->def.uuid.ToString());
+    }
+    def.uuid = it->second->def.uuid;
+  }
+  SKIFF_TRY(WriteFileAtomic(paths_.pools_dir / (def.name + ".xml"), conf::FormatPoolXml(def), 0600));
+  auto o = it != pools_.end() ? it->second : std::make_shared<PoolObj>();
+  o->def = std::move(def);
+  pools_[o->def.name] = o;
+  events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", o->def.name},
+                   {"event", "defined"}, {"detail", "added"}});
+  return SummarizePool(*o);
+}
+
+Result<PoolSummary> Service::GetPool(const std::string& ref) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(pools_, ref);
+  if (!o) return NotFoundError("pool '{}' not found", ref);
+  return SummarizePool(*o);
+}
+
+Result<std::string> Service::PoolXml(const std::string& ref) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(pools_, ref);
+  if (!o) return NotFoundError("pool '{}' not found", ref);
+  return conf::FormatPoolXml(o->def);
+}
+
+Status Service::UndefinePool(const std::string& ref) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(pools_, ref);
+  if (!o) return NotFoundError("pool '{}' not found", ref);
+  SKIFF_TRY(RemoveFileIfExists(paths_.pools_dir / (o->def.name + ".xml")));
+  (void)SetAutostartLink(paths_.pools_dir, o->def.name, false);
+  pools_.erase(o->def.name);
+  events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", o->def.name},
+                   {"event", "undefined"}, {"detail", "removed"}});
+  return Status::Ok();
+}
+
+Status Service::SetPoolAutostart(const std::string& ref, bool enabled) {
+  std::lock_guard l(mu_);
+  auto o = FindByRef(pools_, ref);
+  if (!o) return NotFoundError("pool '{}' not found", ref);
+  SKIFF_TRY(SetAutostartLink(paths_.pools_dir, o->def.name, enabled));
+  o->autostart = enabled;
+  return Status::Ok();
+}
+
+}  // namespace skiff::daemon

@@ -1,0 +1,249 @@
+// FakeHypervisor: guests as map entries; exit notices on a helper thread, like a real driver.
+#include "fake/fake_hypervisor.h"
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "skiff/base/fs.h"
+
+namespace skiff::fake {
+
+namespace {
+constexpr std::string_view kSaveMagic = "SKIFF-FAKE-SAVE\n";
+}
+
+FakeHypervisor::FakeHypervisor() {
+  notifier_ = std::thread([this] {
+    std::unique_lock l(notice_mu_);
+    while (true) {
+      notice_cv_.wait(l, [this] { return stopping_ || !notices_.empty(); });
+      if (notices_.empty()) return;
+      auto [name, reason] = notices_.front();
+      notices_.pop_front();
+      ExitCallback cb;
+      {
+        std::lock_guard g(mu_);
+        cb = exit_cb_;
+      }
+      l.unlock();
+      if (cb) cb(name, reason);
+      l.lock();
+    }
+  });
+}
+
+FakeHypervisor::~FakeHypervisor() {
+  {
+    std::lock_guard l(notice_mu_);
+    stopping_ = true;
+  }
+  notice_cv_.notify_all();
+  notifier_.join();
+}
+
+Result<FakeHypervisor::Vm*> FakeHypervisor::Find(const std::string& name) {
+  auto it = vms_.find(name);
+  if (it == vms_.end()) return FailedPreconditionError("domain '{}' is not running", name);
+  return &it->second;
+}
+
+Result<int> FakeHypervisor::Start(const conf::DomainDef& def, const daemon::StartOptions& o) {
+  std::lock_guard l(mu_);
+  if (!fail_start_.ok()) return fail_start_;
+  if (vms_.count(def.name)) return FailedPreconditionError("domain '{}' is already running", def.name);
+  if (!o.restore_from.empty()) {
+    auto data = ReadFile(o.restore_from);
+    if (!data.ok()) return data.status();
+    if (data->rfind(kSaveMagic, 0) != 0) {
+      return InvalidArgumentError("'{}' is not a saved guest state", o.restore_from);
+    }
+  }
+  Vm vm;
+  vm.def = def;
+  vm.pid = next_pid_++;
+  vm.paused = o.paused;
+  vm.memory_kib = def.current_memory_kib ? def.current_memory_kib : def.memory_kib;
+  vm.vcpus = def.current_vcpus.value_or(def.vcpus);
+  int pid = vm.pid;
+  vms_[def.name] = std::move(vm);
+  return pid;
+}
+
+Status FakeHypervisor::Attach(const conf::DomainDef& def) {
+  std::lock_guard l(mu_);
+  if (!vms_.count(def.name)) return NotFoundError("domain '{}' is not running", def.name);
+  return Status::Ok();
+}
+
+void FakeHypervisor::NotifyExitLater(const std::string& name, daemon::ExitReason reason) {
+  // The callback runs on the notifier thread so that it may take the daemon's
+  // object lock, which our caller holds.
+  {
+    std::lock_guard l(notice_mu_);
+    notices_.emplace_back(name, reason);
+  }
+  notice_cv_.notify_one();
+}
+
+Status FakeHypervisor::Shutdown(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  if (vm->paused) return Status::Ok();  // a paused guest ignores the power button
+  vms_.erase(name);
+  NotifyExitLater(name, daemon::ExitReason::kShutdown);
+  return Status::Ok();
+}
+
+Status FakeHypervisor::Destroy(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  (void)vm;
+  vms_.erase(name);
+  return Status::Ok();
+}
+
+Status FakeHypervisor::Reboot(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  (void)vm;
+  return Status::Ok();
+}
+
+Status FakeHypervisor::Reset(const std::string& name) { return Reboot(name); }
+
+Status FakeHypervisor::Suspend(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  vm->paused = true;
+  return Status::Ok();
+}
+
+Status FakeHypervisor::Resume(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  vm->paused = false;
+  return Status::Ok();
+}
+
+Result<daemon::RuntimeStats> FakeHypervisor::Stats(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  daemon::RuntimeStats s;
+  s.cpu_time_ns = 1500000000ull;  // 1.5 s, fixed so that transcripts are stable
+  s.balloon_current_kib = vm->memory_kib;
+  s.balloon_maximum_kib = vm->def.memory_kib;
+  s.vcpus_current = vm->vcpus;
+  s.vcpus_maximum = vm->def.vcpus;
+  s.pid = vm->pid;
+  return s;
+}
+
+Result<std::vector<daemon::InterfaceAddress>> FakeHypervisor::Addresses(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  std::vector<daemon::InterfaceAddress> out;
+  int i = 0;
+  for (const auto& nic : vm->def.devices.interfaces) {
+    out.push_back({fmt::format("vnet{}", i), nic.mac, "ipv4",
+                   fmt::format("192.168.122.{}/24", 10 + i)});
+    ++i;
+  }
+  return out;
+}
+
+Status FakeHypervisor::SetMemory(const std::string& name, uint64_t kib) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  vm->memory_kib = kib;
+  return Status::Ok();
+}
+
+Status FakeHypervisor::SetVcpus(const std::string& name, unsigned count) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  if (count > vm->def.vcpus) {
+    return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, vm->def.vcpus);
+  }
+  vm->vcpus = count;
+  return Status::Ok();
+}
+
+Status FakeHypervisor::AttachDisk(const std::string& name, const conf::DiskDef& disk) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  vm->def.devices.disks.push_back(disk);
+  return Status::Ok();
+}
+
+Status FakeHypervisor::DetachDisk(const std::string& name, const conf::DiskDef& disk) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  std::erase_if(vm->def.devices.disks, [&](const auto& d) { return d.target_dev == disk.target_dev; });
+  return Status::Ok();
+}
+
+Status FakeHypervisor::AttachInterface(const std::string& name, const conf::InterfaceDef& nic) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  vm->def.devices.interfaces.push_back(nic);
+  return Status::Ok();
+}
+
+Status FakeHypervisor::DetachInterface(const std::string& name, const conf::InterfaceDef& nic) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  std::erase_if(vm->def.devices.interfaces, [&](const auto& n) { return n.mac == nic.mac; });
+  return Status::Ok();
+}
+
+Status FakeHypervisor::Save(const std::string& name, const std::string& path,
+                            const daemon::JobControl& job) {
+  int step_ms;
+  {
+    std::lock_guard l(mu_);
+    SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+    (void)vm;
+    step_ms = save_step_ms_;
+  }
+  for (int p = 0; p <= 100; p += 10) {
+    if (job.is_cancelled()) return CancelledError("save of domain '{}' was cancelled", name);
+    job.progress(p);
+    std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
+  }
+  SKIFF_TRY(WriteFileAtomic(path, std::string(kSaveMagic) + name + "\n", 0600));
+  std::lock_guard l(mu_);
+  vms_.erase(name);
+  return Status::Ok();
+}
+
+Result<std::string> FakeHypervisor::ConsoleSocket(const std::string& name) {
+  return UnsupportedError("domain '{}': the fake hypervisor has no console", name);
+}
+
+void FakeHypervisor::SetExitCallback(ExitCallback cb) {
+  std::lock_guard l(mu_);
+  exit_cb_ = std::move(cb);
+}
+
+void FakeHypervisor::CrashForTest(const std::string& name) {
+  std::lock_guard l(mu_);
+  if (vms_.erase(name)) NotifyExitLater(name, daemon::ExitReason::kCrashed);
+}
+
+void FakeHypervisor::FailStartForTest(Status status) {
+  std::lock_guard l(mu_);
+  fail_start_ = std::move(status);
+}
+
+void FakeHypervisor::SetSaveStepMsForTest(int ms) {
+  std::lock_guard l(mu_);
+  save_step_ms_ = ms;
+}
+
+size_t FakeHypervisor::RunningCountForTest() {
+  std::lock_guard l(mu_);
+  return vms_.size();
+}
+
+}  // namespace skiff::fake
