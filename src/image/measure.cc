@@ -3,6 +3,7 @@
 
 #include "image/chain_status.h"
 #include "image/endian.h"
+#include "image/qcow2_image.h"
 #include "skiff/image/ops.h"
 
 namespace skiff::image {
@@ -69,7 +70,8 @@ Result<MeasureResult> MeasureImage(const CreateOptions& target, const std::strin
       }
       pos += run.length;
     }
-    if (src->format() == "qcow2") r.bitmaps = 0;
+    auto* q = dynamic_cast<Qcow2Image*>(src.get());
+    if (q != nullptr && q->header().version >= 3 && target.version >= 3) r.bitmaps = 0;
   }
   r.fully_allocated = Qcow2FullSize(size, cs, order, target.extended_l2);
   r.required = r.fully_allocated - AlignUp(size, cs) + data;

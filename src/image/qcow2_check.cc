@@ -190,8 +190,13 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
     }
   }
 
-  // Stored refcounts against references.
-  for (uint64_t c = 0; c < st.nclusters; ++c) {
+  // Stored refcounts against references, including refcounts past the end of
+  // the file (which can only be leaks).
+  uint64_t covered = st.nclusters;
+  for (size_t b = 0; b < table.size(); ++b) {
+    if (table[b] != 0) covered = std::max<uint64_t>(covered, (b + 1) * refcounts_->entries_per_block());
+  }
+  for (uint64_t c = 0; c < covered; ++c) {
     auto rc_or = refcounts_->Get(c);
     if (!rc_or.ok()) {
       error(fmt::format("ERROR cannot read the refcount of cluster {}: {}", c, rc_or.status().message()));
@@ -199,7 +204,7 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
       c = (c / refcounts_->entries_per_block() + 1) * refcounts_->entries_per_block() - 1;
       continue;
     }
-    uint64_t rc = *rc_or, refs = st.refs[c];
+    uint64_t rc = *rc_or, refs = c < st.nclusters ? st.refs[c] : 0;
     if (rc == refs) continue;
     if (rc < refs) {
       error(fmt::format("ERROR cluster {} refcount={} reference={}", c, rc, refs));
@@ -241,6 +246,17 @@ Status Qcow2Image::RebuildRefcountsLocked(CheckReport* report) {
   const uint64_t cs = cluster_size_;
   const uint64_t per_block = refcounts_->entries_per_block();
   const uint64_t max = refcounts_->max_refcount();
+  // The old refcount table and blocks are replaced: they must end up free.
+  auto drop = [&](uint64_t off, uint64_t len) {
+    for (uint64_t c = off / cs; c < DivRoundUp(off + len, cs) && c < st.nclusters; ++c) {
+      if (st.refs[c] > 0) --st.refs[c];
+    }
+  };
+  drop(header_.refcount_table_offset, uint64_t{header_.refcount_table_clusters} * cs);
+  for (uint64_t e : refcounts_->table()) {
+    uint64_t off = e & ~0x1ffull;
+    if (e != 0 && off % cs == 0 && off < st.nclusters * cs) drop(off, cs);
+  }
   for (uint64_t c = 0; c < st.nclusters; ++c) {
     if (st.refs[c] > max) {
       return FailedPreconditionError("'{}': cluster at 0x{:x} has {} references, more than {}-bit refcounts hold",
@@ -327,9 +343,17 @@ Result<CheckReport> Qcow2Image::Check(RepairMode repair) {
     SKIFF_TRY(WriteHeaderLocked());
   } else {
     // Leaks only: lower each leaked refcount to its reference count.
-    for (uint64_t c = 0; c < st.nclusters; ++c) {
-      SKIFF_ASSIGN_OR_RETURN(uint64_t rc, refcounts_->Get(c));
-      if (rc > st.refs[c]) SKIFF_TRY(refcounts_->Add(c, 1, -static_cast<int64_t>(rc - st.refs[c])));
+    uint64_t covered = st.nclusters;
+    for (size_t b = 0; b < refcounts_->table().size(); ++b) {
+      if (refcounts_->table()[b] != 0) {
+        covered = std::max<uint64_t>(covered, (b + 1) * refcounts_->entries_per_block());
+      }
+    }
+    for (uint64_t c = 0; c < covered; ++c) {
+      auto rc_or = refcounts_->Get(c);
+      if (!rc_or.ok()) continue;
+      uint64_t refs = c < st.nclusters ? st.refs[c] : 0;
+      if (*rc_or > refs) SKIFF_TRY(refcounts_->Add(c, 1, -static_cast<int64_t>(*rc_or - refs)));
     }
     SKIFF_TRY(refcounts_->WriteDirty());
     SKIFF_TRY(file_.Sync());

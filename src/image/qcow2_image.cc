@@ -617,6 +617,13 @@ Status Qcow2Image::Discard(uint64_t offset, uint64_t length) {
 Result<uint64_t> Qcow2Image::AllocateBytesLocked(uint64_t len) {
   // Pack compressed data after the previous compressed cluster when it fits
   // in the same host cluster or the next clusters are free and contiguous.
+  bool can_share = false;
+  if (compressed_cursor_ != 0 && compressed_cursor_ % cluster_size_ != 0) {
+    // A cluster whose refcount is at the maximum cannot take one more user.
+    SKIFF_ASSIGN_OR_RETURN(uint64_t rc, refcounts_->Get(compressed_cursor_ / cluster_size_));
+    can_share = rc < refcounts_->max_refcount();
+  }
+  if (!can_share) compressed_cursor_ = 0;
   if (compressed_cursor_ != 0) {
     uint64_t used_end = compressed_cursor_;
     uint64_t cl_end = AlignUp(used_end, cluster_size_);
