@@ -1,10 +1,10 @@
 // net-diagram: live state collection and the text and SVG drawings.
 #include "skiff/net/diagram.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <sstream>
-
-#include <fmt/ranges.h>
 
 #include "skiff/base/fs.h"
 #include "skiff/net/netlink.h"
@@ -36,8 +36,8 @@ std::string DhcpSource(const NetworkPlan& p, const LiveState& l,
     for (const auto& port : l.ports) {
       if (!guests.count(port)) lan.push_back(port);
     }
-    return fmt::format("DHCP: from the LAN behind bridge {}{} (Skiff runs no DHCP here)",
-                       p.bridge, lan.empty() ? "" : fmt::format(" via {}", fmt::join(lan, ", ")));
+    return fmt::format("DHCP: from the LAN behind bridge {}{} (Skiff runs no DHCP here)", p.bridge,
+                       lan.empty() ? "" : fmt::format(" via {}", fmt::join(lan, ", ")));
   }
   if (!NeedsDnsmasq(p)) return "DHCP: none (the network has no IPv4 address)";
   std::string what = p.dhcp_ranges.empty() && p.dhcp_hosts.empty() ? "DNS" : "DHCP + DNS";
@@ -50,8 +50,8 @@ std::string DhcpSource(const NetworkPlan& p, const LiveState& l,
   std::string detail;
   if (!ranges.empty()) detail += fmt::format(", range {}", fmt::join(ranges, " "));
   if (!p.dhcp_hosts.empty()) detail += fmt::format(", {} static host(s)", p.dhcp_hosts.size());
-  return fmt::format("{}: {} on {} at {}{}", what, state, p.bridge,
-                     p.ipv4->addr.ToString(), detail);
+  return fmt::format("{}: {} on {} at {}{}", what, state, p.bridge, p.ipv4->addr.ToString(),
+                     detail);
 }
 
 std::vector<Box> Boxes(const NetworkPlan& p, const LiveState& l,
@@ -72,8 +72,8 @@ std::vector<Box> Boxes(const NetworkPlan& p, const LiveState& l,
                           l.nft_table_exists ? "loaded" : "MISSING");
     const std::string subnet = p.ipv4 ? p.ipv4->NetworkString() : std::string("-");
     if (p.mode == Mode::kNat) {
-      f.lines.push_back(fmt::format("forward: {} -> out accepted; in -> {} only established,related",
-                                    subnet, p.bridge));
+      f.lines.push_back(fmt::format(
+          "forward: {} -> out accepted; in -> {} only established,related", subnet, p.bridge));
       f.lines.push_back(fmt::format("nat: masquerade {} to the uplink's address", subnet));
       for (const auto& r : l.nat_rules) f.lines.push_back("  rule: " + r);
     } else if (p.mode == Mode::kRoute) {
@@ -81,7 +81,8 @@ std::vector<Box> Boxes(const NetworkPlan& p, const LiveState& l,
     } else {
       f.lines.push_back(fmt::format("forward: only within {}; to and from it rejected", p.bridge));
     }
-    if (l.ip_forward) f.lines.push_back(fmt::format("ip_forward: {}", *l.ip_forward ? "on" : "off"));
+    if (l.ip_forward)
+      f.lines.push_back(fmt::format("ip_forward: {}", *l.ip_forward ? "on" : "off"));
     out.push_back(f);
   }
   if (p.mode == Mode::kNat || p.mode == Mode::kRoute || p.mode == Mode::kOpen) {
@@ -115,11 +116,20 @@ std::string Xml(std::string_view s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -189,8 +199,8 @@ std::string RenderDiagramText(const NetworkPlan& p, const LiveState& l,
   std::vector<std::string> left;
   for (const auto& port : ports) {
     left.push_back(fmt::format("{:<{}} -- {:<{}}",
-                               port.guest.empty() ? "(port)" : "guest " + port.guest, gw,
-                               port.name, tw));
+                               port.guest.empty() ? "(port)" : "guest " + port.guest, gw, port.name,
+                               tw));
   }
   size_t width = ports.empty() ? 0 : gw + 4 + tw;
   for (const auto& s : left) add(fmt::format("  {:<{}} --+", s, width));
@@ -221,9 +231,8 @@ std::string RenderDiagramSvg(const NetworkPlan& p, const LiveState& l,
   int width = std::max(kBoxW + 40, cols * (kGuestW + 20) + 20);
   int y = 40;
   std::string body;
-  body += fmt::format(
-      "  <text x=\"20\" y=\"24\" font-weight=\"bold\">network {} ({})</text>\n", Xml(p.name),
-      ModeName(p.mode));
+  body += fmt::format("  <text x=\"20\" y=\"24\" font-weight=\"bold\">network {} ({})</text>\n",
+                      Xml(p.name), ModeName(p.mode));
   int center = width / 2;
   std::vector<int> port_x;
   for (int i = 0; i < static_cast<int>(ports.size()); ++i) {
@@ -247,9 +256,8 @@ std::string RenderDiagramSvg(const NetworkPlan& p, const LiveState& l,
     int x = center - kBoxW / 2;
     if (b == 0) {
       for (int px : port_x) {
-        body += fmt::format(
-            "  <line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#333\"/>\n", px,
-            y - kGap, center, y);
+        body += fmt::format("  <line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#333\"/>\n",
+                            px, y - kGap, center, y);
       }
     } else {
       body += fmt::format(

@@ -2,6 +2,7 @@
 #include "skiff/net/dnsmasq.h"
 
 #include <fcntl.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <chrono>
 #include <sstream>
 #include <thread>
-
-#include <fmt/ranges.h>
 
 #include "skiff/base/fs.h"
 #include "skiff/base/size.h"
@@ -155,7 +154,8 @@ Result<Child> StartDnsmasq(const DnsmasqFiles& files, const std::string& program
     if (std::chrono::steady_clock::now() > deadline) {
       ::kill(child.pid, SIGKILL);
       (void)WaitForExit(child.pid);
-      return UnavailableError("dnsmasq for '{}' wrote no pid file within 10 s", files.conf.string());
+      return UnavailableError("dnsmasq for '{}' wrote no pid file within 10 s",
+                              files.conf.string());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -109,7 +109,8 @@ TEST(DnsmasqProcess, ExitAtStartIsReported) {
   ASSERT_TRUE(WriteDnsmasqFiles(Plan(), f).ok());
   // A stand-in that fails the way dnsmasq does on a bad option.
   std::filesystem::path fake = d / "fake-dnsmasq";
-  ASSERT_TRUE(WriteFileAtomic(fake, "#!/bin/sh\necho 'bad option at line 3' >&2\nexit 1\n", 0755).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(fake, "#!/bin/sh\necho 'bad option at line 3' >&2\nexit 1\n", 0755).ok());
   auto r = StartDnsmasq(f, fake.string());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kUnavailable);

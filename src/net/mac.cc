@@ -1,11 +1,10 @@
 // MAC address parsing, formatting and generation in the 52:54:00 prefix.
 #include "skiff/net/mac.h"
 
+#include <fmt/format.h>
 #include <sys/random.h>
 
 #include <cctype>
-
-#include <fmt/format.h>
 
 namespace skiff::net {
 

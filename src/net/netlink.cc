@@ -50,13 +50,18 @@ Status NlError(int err, const std::string& what) {
   int e = err < 0 ? -err : err;
   std::string msg = fmt::format("{}: {}", what, nl_geterror(e));
   switch (e) {
-    case NLE_EXIST: return AlreadyExistsError(msg);
+    case NLE_EXIST:
+      return AlreadyExistsError(msg);
     case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV: return NotFoundError(msg);
-    case NLE_PERM: return PermissionDeniedError(msg);
+    case NLE_NODEV:
+      return NotFoundError(msg);
+    case NLE_PERM:
+      return PermissionDeniedError(msg);
     case NLE_INVAL:
-    case NLE_RANGE: return InvalidArgumentError(msg);
-    default: return UnavailableError(msg);
+    case NLE_RANGE:
+      return InvalidArgumentError(msg);
+    default:
+      return UnavailableError(msg);
   }
 }
 
@@ -162,7 +167,9 @@ Status SetLinkUp(const std::string& name, bool up) {
                     fmt::format("set link '{}' {}", name, up ? "up" : "down"));
 }
 
-static Status AddressOp(const std::string& dev, const Ipv4Net& n, bool add) {
+namespace {
+
+Status AddressOp(const std::string& dev, const Ipv4Net& n, bool add) {
   SKIFF_ASSIGN_OR_RETURN(Sock sk, Connect());
   SKIFF_ASSIGN_OR_RETURN(Link l, GetKernelLink(sk.get(), dev));
   std::unique_ptr<rtnl_addr, AddrDeleter> a(rtnl_addr_alloc());
@@ -190,6 +197,8 @@ static Status AddressOp(const std::string& dev, const Ipv4Net& n, bool add) {
   }
   return Status::Ok();
 }
+
+}  // namespace
 
 Status AddIpv4Address(const std::string& dev, const Ipv4Net& addr) {
   return AddressOp(dev, addr, true);

@@ -25,8 +25,8 @@ Status StartOwned(const NetworkPlan& p, const NetworkEnv& env, StartedNetwork& o
   if (HasRules(p)) SKIFF_TRY(ApplyNftRuleset(p));
   if (NeedsForwarding(p)) {
     if (env.forwarding == nullptr) {
-      return InvalidArgumentError("{} mode needs IP forwarding, but no forwarding control was given",
-                                  ModeName(p.mode));
+      return InvalidArgumentError(
+          "{} mode needs IP forwarding, but no forwarding control was given", ModeName(p.mode));
     }
     SKIFF_TRY(env.forwarding->Acquire(p.name));
   }

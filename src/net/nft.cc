@@ -36,11 +36,10 @@ Result<std::string> RenderNftRuleset(const NetworkPlan& p) {
   if (p.mode == Mode::kNat || p.mode == Mode::kRoute) {
     const std::string subnet = p.ipv4->NetworkString();
     const std::string up_in = p.uplink.empty() ? "" : fmt::format("iifname {} ", Quote(p.uplink));
-    const std::string up_out =
-        p.uplink.empty() ? "" : fmt::format(" oifname {}", Quote(p.uplink));
+    const std::string up_out = p.uplink.empty() ? "" : fmt::format(" oifname {}", Quote(p.uplink));
     if (p.mode == Mode::kNat) {
-      line(2, fmt::format("{}oifname {} ip daddr {} ct state established,related accept", up_in,
-                          br, subnet));
+      line(2, fmt::format("{}oifname {} ip daddr {} ct state established,related accept", up_in, br,
+                          subnet));
     } else {
       line(2, fmt::format("{}oifname {} ip daddr {} accept", up_in, br, subnet));
     }

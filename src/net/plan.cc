@@ -104,11 +104,16 @@ std::string Ipv4Net::NetworkString() const {
 
 std::string_view ModeName(Mode mode) {
   switch (mode) {
-    case Mode::kNat: return "nat";
-    case Mode::kRoute: return "route";
-    case Mode::kIsolated: return "isolated";
-    case Mode::kOpen: return "open";
-    case Mode::kBridge: return "bridge";
+    case Mode::kNat:
+      return "nat";
+    case Mode::kRoute:
+      return "route";
+    case Mode::kIsolated:
+      return "isolated";
+    case Mode::kOpen:
+      return "open";
+    case Mode::kBridge:
+      return "bridge";
   }
   return "?";
 }
@@ -122,12 +127,15 @@ Result<Mode> ParseMode(std::string_view text) {
 }
 
 Status ValidatePlan(const NetworkPlan& p) {
-  if (p.name.empty() || p.name.size() > 64 || !std::isalnum(static_cast<unsigned char>(p.name[0]))) {
-    return InvalidArgumentError("network name '{}' must start with a letter or digit and have 1 to 64 characters", p.name);
+  if (p.name.empty() || p.name.size() > 64 ||
+      !std::isalnum(static_cast<unsigned char>(p.name[0]))) {
+    return InvalidArgumentError(
+        "network name '{}' must start with a letter or digit and have 1 to 64 characters", p.name);
   }
   for (char c : p.name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
-      return InvalidArgumentError("network name '{}' has character '{}' (allowed: letters, digits, _ . -)", p.name, c);
+      return InvalidArgumentError(
+          "network name '{}' has character '{}' (allowed: letters, digits, _ . -)", p.name, c);
     }
   }
   const std::string ctx = fmt::format("network '{}'", p.name);
@@ -135,7 +143,8 @@ Status ValidatePlan(const NetworkPlan& p) {
     return InvalidArgumentError("{}: bridge name '{}' must have 1 to 15 characters", ctx, p.bridge);
   }
   for (char c : p.bridge) {
-    if (c == '/' || c == ':' || c == '%' || std::isspace(static_cast<unsigned char>(c)) || !std::isprint(static_cast<unsigned char>(c))) {
+    if (c == '/' || c == ':' || c == '%' || std::isspace(static_cast<unsigned char>(c)) ||
+        !std::isprint(static_cast<unsigned char>(c))) {
       return InvalidArgumentError("{}: bridge name '{}' has character '{}'", ctx, p.bridge, c);
     }
   }
@@ -155,7 +164,8 @@ Status ValidatePlan(const NetworkPlan& p) {
   }
   if (p.mode == Mode::kBridge) {
     if (p.ipv4 || !p.dhcp_ranges.empty() || !p.dhcp_hosts.empty() || !p.dns_hosts.empty()) {
-      return InvalidArgumentError("{}: bridge mode takes no address, DHCP or DNS (the LAN serves them)", ctx);
+      return InvalidArgumentError(
+          "{}: bridge mode takes no address, DHCP or DNS (the LAN serves them)", ctx);
     }
     return Status::Ok();
   }
@@ -170,10 +180,12 @@ Status ValidatePlan(const NetworkPlan& p) {
   }
   const Ipv4Net& net = *p.ipv4;
   if (net.prefix < 8 || net.prefix > 30) {
-    return InvalidArgumentError("{}: prefix /{} of '{}' is outside /8../30", ctx, net.prefix, net.ToString());
+    return InvalidArgumentError("{}: prefix /{} of '{}' is outside /8../30", ctx, net.prefix,
+                                net.ToString());
   }
   if (net.addr == net.network() || net.addr == net.broadcast()) {
-    return InvalidArgumentError("{}: address '{}' is the subnet's network or broadcast address", ctx, net.ToString());
+    return InvalidArgumentError("{}: address '{}' is the subnet's network or broadcast address",
+                                ctx, net.ToString());
   }
   auto usable = [&](Ipv4Addr a) {
     return net.Contains(a) && a != net.network() && a != net.broadcast();
@@ -181,13 +193,15 @@ Status ValidatePlan(const NetworkPlan& p) {
   for (const auto& r : p.dhcp_ranges) {
     std::string rs = fmt::format("{}-{}", r.start.ToString(), r.end.ToString());
     if (!usable(r.start) || !usable(r.end)) {
-      return InvalidArgumentError("{}: dhcp range {} is not inside {}", ctx, rs, net.NetworkString());
+      return InvalidArgumentError("{}: dhcp range {} is not inside {}", ctx, rs,
+                                  net.NetworkString());
     }
     if (r.end < r.start) {
       return InvalidArgumentError("{}: dhcp range {} ends before it starts", ctx, rs);
     }
     if (r.start <= net.addr && net.addr <= r.end) {
-      return InvalidArgumentError("{}: dhcp range {} contains the host address {}", ctx, rs, net.addr.ToString());
+      return InvalidArgumentError("{}: dhcp range {} contains the host address {}", ctx, rs,
+                                  net.addr.ToString());
     }
   }
   std::set<std::string> macs;
@@ -207,10 +221,12 @@ Status ValidatePlan(const NetworkPlan& p) {
       return InvalidArgumentError("{}: dhcp host name '{}' is not a host name", ctx, h.name);
     }
     if (h.ip && !usable(*h.ip)) {
-      return InvalidArgumentError("{}: dhcp host address {} is not inside {}", ctx, h.ip->ToString(), net.NetworkString());
+      return InvalidArgumentError("{}: dhcp host address {} is not inside {}", ctx,
+                                  h.ip->ToString(), net.NetworkString());
     }
     if (h.ip && *h.ip == net.addr) {
-      return InvalidArgumentError("{}: dhcp host address {} is the host's own address", ctx, h.ip->ToString());
+      return InvalidArgumentError("{}: dhcp host address {} is the host's own address", ctx,
+                                  h.ip->ToString());
     }
   }
   for (const auto& d : p.dns_hosts) {

@@ -23,7 +23,8 @@ TEST(Ipv4, ParseAndFormat) {
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->value, 0xC0A87A01u);
   EXPECT_EQ(a->ToString(), "192.168.122.1");
-  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", "1.2.3.4 ", "1.2.3.-4"}) {
+  for (const char* bad :
+       {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", "1.2.3.4 ", "1.2.3.-4"}) {
     EXPECT_FALSE(Ipv4Addr::Parse(bad).ok()) << bad;
   }
   auto err = Ipv4Addr::Parse("300.1.1.1");
@@ -60,8 +61,9 @@ TEST(ValidatePlan, RejectsBadNames) {
   EXPECT_FALSE(ValidatePlan(p).ok());
   p = NatPlan();
   p.bridge = "averyveryverylongbridge";
-  EXPECT_EQ(ValidatePlan(p).message(),
-            "network 'default': bridge name 'averyveryverylongbridge' must have 1 to 15 characters");
+  EXPECT_EQ(
+      ValidatePlan(p).message(),
+      "network 'default': bridge name 'averyveryverylongbridge' must have 1 to 15 characters");
 }
 
 TEST(ValidatePlan, RangeOutsideSubnet) {
@@ -135,7 +137,8 @@ TEST(PlanText, ErrorsNameTheLine) {
   EXPECT_EQ(r.status().message(),
             "plan line 3: network mode 'tunnel' is not nat, route, isolated, open or bridge");
   EXPECT_EQ(ParsePlanText("colour = red").status().message(), "plan line 1: unknown key 'colour'");
-  EXPECT_EQ(ParsePlanText("name x").status().message(), "plan line 1: 'name x' is not 'key = value'");
+  EXPECT_EQ(ParsePlanText("name x").status().message(),
+            "plan line 1: 'name x' is not 'key = value'");
 }
 
 TEST(Mac, ParseFormatGenerate) {

@@ -21,13 +21,14 @@ struct LiveState {
   bool bridge_exists = false;
   bool bridge_up = false;
   std::vector<Ipv4Net> bridge_addresses;
-  std::vector<std::string> ports;    // the bridge's ports, sorted
+  std::vector<std::string> ports;  // the bridge's ports, sorted
   bool nft_table_exists = false;
   std::vector<std::string> nat_rules;  // the live table's masquerade rules, trimmed
   std::optional<pid_t> dnsmasq_pid;
-  std::string uplink;                 // the plan's uplink, else the default route's device
+  std::string uplink;  // the plan's uplink, else the default route's device
+  bool uplink_exists = false;
   std::vector<Ipv4Net> uplink_addresses;
-  std::optional<bool> ip_forward;     // /proc/sys/net/ipv4/ip_forward when readable
+  std::optional<bool> ip_forward;  // /proc/sys/net/ipv4/ip_forward when readable
 };
 
 // Reads the state of `plan`'s network in the caller's network namespace.

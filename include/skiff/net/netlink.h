@@ -86,8 +86,8 @@ struct AddressInfo {
 Result<std::vector<AddressInfo>> ListIpv4Addresses(const std::string& dev = "");
 
 struct RouteInfo {
-  Ipv4Net dst;                     // 0.0.0.0/0 for the default route
-  std::string dev;                 // the first next hop's device
+  Ipv4Net dst;      // 0.0.0.0/0 for the default route
+  std::string dev;  // the first next hop's device
   std::optional<Ipv4Addr> gateway;
 };
 // The IPv4 unicast routes of the main table.

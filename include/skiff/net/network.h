@@ -19,7 +19,7 @@
 namespace skiff::net {
 
 struct NetworkEnv {
-  std::filesystem::path dnsmasq_dir;  // ROOT/var/lib/skiff/dnsmasq
+  std::filesystem::path dnsmasq_dir;   // ROOT/var/lib/skiff/dnsmasq
   IpForwarding* forwarding = nullptr;  // shared by all networks; must outlive the calls
   std::string dnsmasq_program;         // empty: "dnsmasq" from PATH
 

@@ -82,14 +82,14 @@ struct NetworkPlan {
   Mode mode = Mode::kNat;
   std::string bridge;  // bridge device: created by Skiff, or the existing one in kBridge mode
   bool stp = true;
-  unsigned delay_s = 0;  // bridge forward delay in seconds (<bridge delay='N'/>)
-  std::string mac;       // bridge MAC; empty: the kernel picks one
+  unsigned delay_s = 0;         // bridge forward delay in seconds (<bridge delay='N'/>)
+  std::string mac;              // bridge MAC; empty: the kernel picks one
   std::optional<Ipv4Net> ipv4;  // the host's address on the bridge with the subnet's prefix
   std::vector<DhcpRange> dhcp_ranges;
   std::vector<DhcpHost> dhcp_hosts;
   std::vector<DnsHost> dns_hosts;
-  std::string domain;  // DNS domain of the guests; empty: none
-  std::string uplink;  // nat/route: only forward through this device; empty: any device
+  std::string domain;       // DNS domain of the guests; empty: none
+  std::string uplink;       // nat/route: only forward through this device; empty: any device
   bool dns_forward = true;  // false: dnsmasq answers local names only (no-resolv)
 
   bool operator==(const NetworkPlan&) const = default;

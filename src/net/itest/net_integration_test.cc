@@ -1,12 +1,11 @@
 // Integration tests of the net library against the kernel, run as root in a
 // private network namespace that the binary enters first (unshare), so the
 // host's interfaces, rules and sysctls are never touched.
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <cstdlib>
-
-#include <gtest/gtest.h>
 
 #include "skiff/base/fs.h"
 #include "skiff/base/process.h"
@@ -187,8 +186,9 @@ TEST_F(NetIntegration, FailedStartIsUndone) {
   IpForwarding fwd(d / "ip_forward", d / "fwd.state");
   // dnsmasq that cannot start: everything done before it must be undone.
   NetworkEnv env{d / "dnsmasq", &fwd, "/bin/false"};
-  NetworkPlan p = Plan("name = failing\nmode = nat\nbridge = skfail0\nipv4 = 10.43.0.1/24\n"
-                       "dhcp_range = 10.43.0.10 10.43.0.20\n");
+  NetworkPlan p = Plan(
+      "name = failing\nmode = nat\nbridge = skfail0\nipv4 = 10.43.0.1/24\n"
+      "dhcp_range = 10.43.0.10 10.43.0.20\n");
   auto s = StartNetwork(p, env);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), Code::kUnavailable);

@@ -1,8 +1,8 @@
 // skiff-net-tool: drives the net library by hand and for the integration
 // tests (tests/integration/test_net_*.py), one network plan file at a time.
-//   skiff-net-tool start|stop|restart-dnsmasq|probe|leases|diagram|diagram-svg PLAN STATEDIR [TAP=GUEST...]
-//   skiff-net-tool render-nft|render-dnsmasq PLAN
-//   skiff-net-tool tap-add NAME BRIDGE | tap-del NAME | pick-subnet
+//   skiff-net-tool start|stop|restart-dnsmasq|probe|leases|diagram|diagram-svg PLAN STATEDIR
+//   [TAP=GUEST...] skiff-net-tool render-nft|render-dnsmasq PLAN skiff-net-tool tap-add NAME BRIDGE
+//   | tap-del NAME | pick-subnet
 // STATEDIR holds dnsmasq's files (STATEDIR/dnsmasq) and the forwarding state.
 #include <cstdio>
 #include <ctime>
@@ -28,7 +28,8 @@ int Fail(const Status& st) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: skiff-net-tool start|stop|restart-dnsmasq|probe|leases|diagram|diagram-svg PLAN STATEDIR "
+               "usage: skiff-net-tool start|stop|restart-dnsmasq|probe|leases|diagram|diagram-svg "
+               "PLAN STATEDIR "
                "[TAP=GUEST...]\n"
                "       skiff-net-tool render-nft|render-dnsmasq PLAN\n"
                "       skiff-net-tool tap-add NAME BRIDGE | tap-del NAME | pick-subnet\n");
