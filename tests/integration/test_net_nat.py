@@ -66,6 +66,15 @@ def test_nat_lease_static_host_and_cleanup(world):
     assert by_mac["52:54:00:00:77:99"][3] == "dyn1"
     assert by_mac["52:54:00:00:77:01"][2] == "10.77.0.10"
 
+    # DNS from the network's dnsmasq: DNS host entries, with the domain, and
+    # names of DHCP clients.
+    def lookup(name):
+        r = w.sh(g1, BUSYBOX, "nslookup", name, "10.77.0.1", check=False, timeout=20)
+        return r.stdout if r.returncode == 0 else ""
+    assert "10.77.0.1" in lookup("gateway.nat.test").split("Name:", 1)[-1]
+    assert "10.77.0.10" in lookup("fixed.nat.test").split("Name:", 1)[-1]
+    assert lookup("nosuchname.nat.test") == ""
+
     # Guests reach each other and the host over the bridge.
     assert w.ping(g1, "10.77.0.10")
     assert w.ping(g1, "10.77.0.1")

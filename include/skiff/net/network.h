@@ -46,7 +46,10 @@ Result<StartedNetwork> StartNetwork(const NetworkPlan& plan, const NetworkEnv& e
 // after an error and returns the first one.
 Status StopNetwork(const NetworkPlan& plan, const NetworkEnv& env);
 
-// What of a network exists right now.
+// What of a network exists right now. After a daemon restart, networks whose
+// probe is complete are still up (their dnsmasq is no longer the daemon's
+// child: watch it through its pid, or RestartDnsmasq to adopt a new one); an
+// incomplete one is best stopped (StopNetwork) and started again.
 struct NetworkProbe {
   bool bridge_exists = false;
   bool nft_table_exists = false;
