@@ -5,6 +5,7 @@ guest namespaces:   eth0, a veth whose peer is a port of skbr0
 upstream namespace: eth0 10.99.0.2/24, the peer of up0: the "outside"
 """
 import os
+import re
 
 from netns_helpers import BUSYBOX, run, running_pids, wait_for, world  # noqa: F401
 
@@ -22,8 +23,8 @@ dns_forward = off
 """
 
 
-def start_nat(w):
-    host = w.ns("host")
+def start_nat(w, host=None):
+    host = host or w.ns("host")
     up = w.ns("up")
     w.veth(host, "up0", up, "eth0")
     run("ip", "-n", host, "addr", "add", "10.99.0.1/24", "dev", "up0")
@@ -122,9 +123,24 @@ def test_nat_lease_static_host_and_cleanup(world):
     w.tool(host, "stop", plan, w.state)
 
 
+HOST_FIREWALL = """table inet hostfw {
+ chain host_forward {
+  type filter hook forward priority 10; policy accept;
+  counter comment "seen_by_host_firewall"
+ }
+}
+"""
+
+
 def test_nat_masquerades_to_uplink_address(world):
     w = world
-    host, up, plan = start_nat(w)
+    host = w.ns("host")
+    # The host's own firewall, loaded before Skiff's rules, must stay as it is.
+    fw = os.path.join(w.tmp, "hostfw.nft")
+    with open(fw, "w") as f:
+        f.write(HOST_FIREWALL)
+    w.sh(host, "nft", "-f", fw)
+    host, up, plan = start_nat(w, host)
     g1, _ = w.guest(host, "skbr0", "g1")
     ip1 = w.dhcp(g1)
     assert ip1 is not None
@@ -146,6 +162,10 @@ def test_nat_masquerades_to_uplink_address(world):
     assert c["from_host"] >= 3, c
     assert c["from_guest_subnet"] == 0, c
 
-    # Without Skiff's table the guest's own address would arrive (and get no answer).
+    # The forwarded packets passed the host's firewall too.
+    text = w.sh(host, "nft", "list", "table", "inet", "hostfw").stdout
+    assert int(re.search(r"counter packets (\d+)", text).group(1)) >= 6, text
+
     w.tool(host, "stop", plan, w.state)
-    assert "skiff" not in w.sh(host, "nft", "list", "tables").stdout
+    assert w.sh(host, "nft", "list", "tables").stdout.split() == ["table", "inet", "hostfw"]
+    assert "seen_by_host_firewall" in w.sh(host, "nft", "list", "table", "inet", "hostfw").stdout
