@@ -275,7 +275,9 @@ Result<ClockDef> ParseClock(const Elem& e) {
     c.adjustment = neg ? -static_cast<int64_t>(*v) : static_cast<int64_t>(*v);
   }
   c.timezone = e.Attr("timezone").value_or("");
-  if (c.offset == "timezone" && c.timezone.empty()) return e.Error("offset 'timezone' needs timezone");
+  if (c.offset == "timezone") {
+    return e.Unsupported("clock offset 'timezone' is not supported (use utc, localtime or variable)");
+  }
   for (const Elem& t : e.Children("timer")) {
     ClockTimer timer;
     SKIFF_ASSIGN_OR_RETURN(timer.name, t.EnumAttr("name", {"rtc", "pit", "hpet", "kvmclock",
@@ -374,7 +376,7 @@ Result<ControllerDef> ParseController(const Elem& e) {
   std::vector<std::string_view> models;
   if (c.type == "pci") {
     models = {"pci-root", "pcie-root", "pci-bridge", "pcie-root-port", "dmi-to-pci-bridge",
-              "pcie-to-pci-bridge", "pcie-switch-upstream-port", "pcie-switch-downstream-port"};
+              "pcie-to-pci-bridge"};
   } else if (c.type == "usb") {
     models = {"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "qemu-xhci", "nec-xhci", "none"};
   } else if (c.type == "scsi") {

@@ -63,6 +63,11 @@ Status CheckCpu(const DomainDef& def) {
         c.features.empty()) {
       // <cpu/> with nothing in it: harmless.
     }
+    if (c.mode == CpuMode::kHostPassthrough && def.type != DomainType::kKvm) {
+      return UnsupportedError(
+          "/domain/cpu: cpu mode 'host-passthrough' needs <domain type='kvm'> (use 'maximum' under "
+          "type 'qemu')");
+    }
     if (c.mode == CpuMode::kCustom && c.model.empty() && !c.features.empty()) {
       return InvalidArgumentError("/domain/cpu: features need a cpu model in custom mode");
     }
@@ -192,6 +197,15 @@ Status CheckDisks(const DomainDef& def, std::set<unsigned>& boot_orders) {
       return InvalidArgumentError("{}: sata disk '{}' is beyond the 6 sata ports (sda-sdf)",
                                   DevPath("disk", i, "target"), d.target_dev);
     }
+    if (d.readonly && d.device == DiskDevice::kDisk &&
+        (d.bus == DiskBus::kIde || d.bus == DiskBus::kSata)) {
+      return UnsupportedError("{}: readonly disk '{}' on bus '{}' is not supported by qemu (use virtio or scsi)",
+                              DevPath("disk", i), d.target_dev, ToString(d.bus));
+    }
+    if (d.driver.io == "native" && d.driver.cache != "none" && d.driver.cache != "directsync") {
+      return InvalidArgumentError("{}: io 'native' of disk '{}' needs cache 'none' or 'directsync'",
+                                  DevPath("disk", i, "driver"), d.target_dev);
+    }
     if (d.tray.size() && d.device != DiskDevice::kCdrom) {
       return InvalidArgumentError("{}: tray is only valid for cdroms", DevPath("disk", i, "target"));
     }
@@ -260,6 +274,20 @@ Status CheckDevices(const DomainDef& def) {
     if (c.type == "ide" && def.IsQ35()) {
       return UnsupportedError("{}: ide controllers are not available on q35 machines",
                               DevPath("controller", i));
+    }
+  }
+  bool usb = true;
+  for (const auto& c : dv.controllers) {
+    if (c.type == "usb" && c.index == 0 && c.model == "none") usb = false;
+  }
+  for (size_t i = 0; i < dv.inputs.size(); ++i) {
+    const InputDef& in = dv.inputs[i];
+    if (in.type == InputType::kTablet && in.bus == InputBus::kPs2) {
+      return InvalidArgumentError("{}: a tablet cannot use bus 'ps2'", DevPath("input", i));
+    }
+    if (in.bus == InputBus::kUsb && !usb) {
+      return InvalidArgumentError("{}: usb {} needs a usb controller (usb model is 'none')",
+                                  DevPath("input", i), ToString(in.type));
     }
   }
   std::set<unsigned> serial_ports;

@@ -93,7 +93,20 @@ Status Elem::Unsupported(std::string message) const {
 Result<std::optional<uint64_t>> Elem::UintAttr(std::string_view name) const {
   auto v = Attr(name);
   if (!v) return std::optional<uint64_t>();
-  auto r = ParseUint(*v);
+  // libvirt accepts hexadecimal ("0x10") wherever it accepts a number.
+  Result<uint64_t> r = InvalidArgumentError("not a number");
+  if (v->size() > 2 && (*v)[0] == '0' && ((*v)[1] == 'x' || (*v)[1] == 'X')) {
+    uint64_t val = 0;
+    bool okhex = v->size() <= 18;
+    for (size_t i = 2; okhex && i < v->size(); ++i) {
+      char c = static_cast<char>(std::tolower(static_cast<unsigned char>((*v)[i])));
+      if (!std::isxdigit(static_cast<unsigned char>(c))) okhex = false;
+      val = val * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    if (okhex) r = val;
+  } else {
+    r = ParseUint(*v);
+  }
   if (!r.ok()) return Error("invalid {} '{}': expected an unsigned integer", name, *v);
   return std::optional<uint64_t>(*r);
 }

@@ -692,15 +692,24 @@ class Builder {
       }
       if (g.type == conf::GraphicsType::kVnc) {
         std::string host = v6 ? "[" + listen + "]" : listen;
-        std::string v = g.autoport ? host + ":0,to=99" : fmt::format("{}:{}", host, g.port - 5900);
+        auto chosen = ctx_.graphics_ports.find(i);
+        std::string v = !g.autoport ? fmt::format("{}:{}", host, g.port - 5900)
+                        : chosen != ctx_.graphics_ports.end()
+                            ? fmt::format("{}:{}", host, chosen->second - 5900)
+                            : host + ":0,to=99";
         if (!secret.empty()) v += ",password-secret=" + secret;
         Add("-vnc", v);
       } else {
+        int port = g.port;
         if (g.autoport) {
-          return InvalidArgumentError(
-              "graphics {}: spice with autoport needs a port chosen by the daemon", i);
+          auto chosen = ctx_.graphics_ports.find(i);
+          if (chosen == ctx_.graphics_ports.end()) {
+            return InvalidArgumentError(
+                "graphics {}: spice with autoport needs a port chosen by the daemon", i);
+          }
+          port = chosen->second;
         }
-        std::string s = fmt::format("port={},addr={}", g.port, Esc(listen));
+        std::string s = fmt::format("port={},addr={}", port, Esc(listen));
         if (g.tls_port >= 0) s += fmt::format(",tls-port={}", g.tls_port);
         s += secret.empty() ? ",disable-ticketing=on" : ",password-secret=" + secret;
         Add("-spice", s);
@@ -735,9 +744,12 @@ class Builder {
         if (v.vram_kib) dev += fmt::format(",vram_size={}", *v.vram_kib * 1024);
         if (v.vgamem_kib && primary) dev += fmt::format(",vgamem_mb={}", *v.vgamem_kib / 1024);
         if (v.heads) dev += fmt::format(",max_outputs={}", *v.heads);
-      } else if (v.model == conf::VideoModel::kVga || v.model == conf::VideoModel::kBochs) {
+      } else if (v.model == conf::VideoModel::kVga) {
         uint64_t kib = v.vgamem_kib ? *v.vgamem_kib : v.vram_kib.value_or(0);
         if (kib) dev += fmt::format(",vgamem_mb={}", kib / 1024);
+      } else if (v.model == conf::VideoModel::kBochs) {
+        uint64_t kib = v.vgamem_kib ? *v.vgamem_kib : v.vram_kib.value_or(0);
+        if (kib) dev += fmt::format(",vgamem={}", kib * 1024);
       } else if (v.model == conf::VideoModel::kVirtio && v.heads) {
         dev += fmt::format(",max_outputs={}", *v.heads);
       }

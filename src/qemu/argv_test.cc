@@ -110,10 +110,17 @@ TEST(Argv, HostPassthroughNeedsKvm) {
   std::string xml = R"(<domain type='qemu'><name>t</name><memory>65536</memory>
     <cpu mode='host-passthrough'/><os><type>hvm</type></os></domain>)";
   auto def = conf::ParseDomainXml(xml, "t.xml");
-  ASSERT_TRUE(def.ok());
-  auto r = BuildQemuArgv(*def, ArgvContext{});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  ASSERT_FALSE(def.ok());
+  EXPECT_THAT(def.status().message(), HasSubstr("'host-passthrough' needs <domain type='kvm'>"));
+  std::string kvm = xml;
+  kvm.replace(kvm.find("'qemu'"), 6, "'kvm'");
+  auto def2 = conf::ParseDomainXml(kvm, "t.xml");
+  ASSERT_TRUE(def2.ok()) << def2.status().ToString();
+  ArgvContext ctx;
+  ctx.kvm_usable = true;
+  auto r = BuildQemuArgv(*def2, ctx);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(ValueOf(*r, "-cpu"), "host");
 }
 
 TEST(Argv, PausedIncomingAndEmulator) {

@@ -26,6 +26,10 @@ struct ArgvContext {
   std::map<size_t /*interface index*/, int /*fd number in child*/> tap_fds;
   std::map<std::string /*disk target*/, std::string /*resolved path*/> volume_paths;
   bool start_paused = false;  // -S: CPUs stay stopped until QMP 'cont'
+  // Ports the daemon chose for graphics with autoport='yes' (index into
+  // devices.graphics). VNC without an entry lets QEMU pick (display :0 to :99);
+  // SPICE cannot pick, so an autoport SPICE display needs an entry.
+  std::map<size_t, int> graphics_ports;
   std::string incoming;  // -incoming value for restore (e.g. "defer"); empty: none
   std::string pidfile;   // -pidfile; empty: none
   bool daemonize = false;  // -daemonize
