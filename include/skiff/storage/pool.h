@@ -1,0 +1,94 @@
+// Storage pools of type dir and their volumes, on top of the image engine.
+// A pool is a directory; a volume is an image file in it (raw, qcow2 or iso).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "skiff/base/status.h"
+#include "skiff/conf/pool.h"
+#include "skiff/conf/volume.h"
+
+namespace skiff::storage {
+
+// What vol-info / vol-list --details show.
+struct VolumeInfo {
+  std::string name;
+  std::string path;
+  std::string type = "file";
+  std::string format;       // raw, qcow2, iso
+  uint64_t capacity = 0;    // guest-visible bytes
+  uint64_t allocation = 0;  // bytes the file occupies on the host (du)
+  std::string backing_path;
+  std::string backing_format;
+};
+
+// What pool-info shows.
+struct PoolStats {
+  uint64_t capacity = 0;    // file system size
+  uint64_t allocation = 0;  // used (capacity - available)
+  uint64_t available = 0;   // free to unprivileged users
+};
+
+// Options of vol-create-as beyond the XML: `--prealloc-metadata`.
+struct CreateVolumeOptions {
+  bool prealloc_metadata = false;
+};
+
+// Checks a volume name: not empty, no '/', not "." or "..", no NUL, at most 255
+// bytes. Returns kInvalidArgument naming the name.
+Status ValidateVolumeName(std::string_view name);
+
+// A directory pool. Not thread-safe: the daemon holds the pool's lock around calls.
+class DirPool {
+ public:
+  explicit DirPool(conf::PoolDef def) : def_(std::move(def)) {}
+
+  const conf::PoolDef& def() const { return def_; }
+  const std::string& path() const { return def_.target_path; }
+
+  // pool-build: creates the target directory (and parents) with the
+  // definition's mode (default 0755), owner and group.
+  Status Build() const;
+  // pool-delete: removes the target directory; kFailedPrecondition when it is not empty.
+  Status Delete() const;
+  // pool-start: the target must exist and be a directory.
+  Status CheckTarget() const;
+  // pool-info: statvfs of the target.
+  Result<PoolStats> Stats() const;
+
+  // pool-refresh / vol-list: every regular file in the target, probed.
+  // Files that cannot be probed are listed as raw.
+  Result<std::vector<VolumeInfo>> ListVolumes() const;
+  Result<VolumeInfo> GetVolume(std::string_view name) const;
+  // vol-dumpxml: the volume as libvirt's <volume> XML, from the file itself.
+  Result<std::string> VolumeXml(std::string_view name) const;
+
+  // vol-create / vol-create-as. The allocation, when given, selects thick
+  // provisioning: allocation >= capacity gives preallocation=full (falloc for
+  // qcow2 metadata + data), otherwise thin. kAlreadyExists when the name is taken.
+  Result<VolumeInfo> CreateVolume(const conf::VolumeDef& def, const CreateVolumeOptions& opts = {});
+  // vol-create-from / vol-clone: a new volume whose content equals `source_path`
+  // (any format), written sparse, in def.format (default: the source's format).
+  Result<VolumeInfo> CreateVolumeFrom(const conf::VolumeDef& def, const std::string& source_path,
+                                      const std::function<void(double)>& progress = {});
+  // vol-delete: removes the file.
+  Status DeleteVolume(std::string_view name);
+  // vol-wipe: afterwards the guest reads zeroes everywhere; the format, size
+  // and allocation mode of the volume are kept.
+  Status WipeVolume(std::string_view name);
+  // vol-resize: grows (or with `shrink`, shrinks) to `capacity` bytes. Shrinking a
+  // qcow2 with data beyond the new end is refused by the engine.
+  Status ResizeVolume(std::string_view name, uint64_t capacity, bool shrink);
+  // The file of a volume, for vol-path, vol-upload and vol-download.
+  Result<std::string> VolumePath(std::string_view name) const;
+
+ private:
+  std::string PathOf(std::string_view name) const;
+  conf::PoolDef def_;
+};
+
+}  // namespace skiff::storage
