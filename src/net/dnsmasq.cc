@@ -68,7 +68,7 @@ Result<std::string> RenderDnsmasqConf(const NetworkPlan& p, const DnsmasqFiles& 
   if (!p.domain.empty()) {
     add("domain=" + p.domain);
     add("expand-hosts");
-    add("local=/" + p.domain + "/");
+    if (p.domain_local_only) add("local=/" + p.domain + "/");
   }
   if (!p.dns_forward) add("no-resolv");
   const Ipv4Net& net = *p.ipv4;

@@ -38,7 +38,6 @@ TEST(DnsmasqConf, LikeLibvirts) {
             "interface=virbr0\n"
             "domain=example.test\n"
             "expand-hosts\n"
-            "local=/example.test/\n"
             "dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0\n"
             "dhcp-no-override\n"
             "dhcp-authoritative\n"
@@ -61,6 +60,15 @@ TEST(DnsmasqConf, IsolatedStaticOnlyNoResolv) {
   EXPECT_NE(conf->find("dhcp-option=3\n"), std::string::npos);
   EXPECT_NE(conf->find("dhcp-lease-max=2\n"), std::string::npos);
   EXPECT_EQ(conf->find("domain="), std::string::npos);
+}
+
+TEST(DnsmasqConf, LocalOnlyDomain) {
+  NetworkPlan p = Plan();
+  p.domain_local_only = true;
+  auto conf = RenderDnsmasqConf(p, DnsmasqFilesFor("/s", "default"));
+  ASSERT_TRUE(conf.ok());
+  EXPECT_NE(conf->find("domain=example.test\nexpand-hosts\nlocal=/example.test/\n"),
+            std::string::npos);
 }
 
 TEST(DnsmasqConf, DnsOnlyWithoutDhcp) {

@@ -307,6 +307,8 @@ Result<NetworkPlan> ParsePlanText(std::string_view text) {
         p.dns_hosts.push_back(d);
       } else if (key == "domain") {
         p.domain = value;
+      } else if (key == "domain_local_only") {
+        SKIFF_ASSIGN_OR_RETURN(p.domain_local_only, ParseOnOff(key, value));
       } else if (key == "uplink") {
         p.uplink = value;
       } else if (key == "dns_forward") {
@@ -343,6 +345,7 @@ std::string FormatPlanText(const NetworkPlan& p) {
     kv("dns_host", v);
   }
   if (!p.domain.empty()) kv("domain", p.domain);
+  if (p.domain_local_only) kv("domain_local_only", "on");
   if (!p.uplink.empty()) kv("uplink", p.uplink);
   if (!p.dns_forward) kv("dns_forward", "off");
   return s;

@@ -123,6 +123,7 @@ TEST(PlanText, RoundTrip) {
   p.dhcp_hosts.push_back({"", "vm2", *Ipv4Addr::Parse("192.168.122.11")});
   p.dns_hosts.push_back({*Ipv4Addr::Parse("192.168.122.1"), {"gateway", "gw"}});
   p.domain = "example";
+  p.domain_local_only = true;
   p.uplink = "eth0";
   p.dns_forward = false;
   p.mac = "52:54:00:12:34:56";

@@ -18,6 +18,7 @@ dhcp_range = 10.77.0.100 10.77.0.150
 host = 52:54:00:00:77:01 fixed 10.77.0.10
 dns_host = 10.77.0.1 gateway
 domain = nat.test
+domain_local_only = on
 uplink = up0
 dns_forward = off
 """

@@ -88,9 +88,10 @@ struct NetworkPlan {
   std::vector<DhcpRange> dhcp_ranges;
   std::vector<DhcpHost> dhcp_hosts;
   std::vector<DnsHost> dns_hosts;
-  std::string domain;       // DNS domain of the guests; empty: none
-  std::string uplink;       // nat/route: only forward through this device; empty: any device
-  bool dns_forward = true;  // false: dnsmasq answers local names only (no-resolv)
+  std::string domain;              // DNS domain of the guests; empty: none
+  bool domain_local_only = false;  // <domain localOnly='yes'>: never forward the domain upstream
+  std::string uplink;              // nat/route: only forward through this device; empty: any device
+  bool dns_forward = true;         // false: dnsmasq answers local names only (no-resolv)
 
   bool operator==(const NetworkPlan&) const = default;
 };
@@ -112,8 +113,9 @@ inline bool NeedsDnsmasq(const NetworkPlan& p) { return OwnsBridge(p) && p.ipv4.
 // A line-oriented text form of a plan, used by the golden tests and the test
 // tool: one `key = value` per line, '#' comments, keys: name, mode, bridge,
 // stp (on|off), delay, mac, ipv4 (a.b.c.d/n), dhcp_range (START END),
-// host (MAC NAME [IP]; '-' for no MAC), dns_host (IP NAME...), domain, uplink,
-// dns_forward (on|off). kInvalidArgument names the line.
+// host (MAC NAME [IP]; '-' for no MAC), dns_host (IP NAME...), domain,
+// domain_local_only (on|off), uplink, dns_forward (on|off).
+// kInvalidArgument names the line.
 Result<NetworkPlan> ParsePlanText(std::string_view text);
 // The inverse of ParsePlanText.
 std::string FormatPlanText(const NetworkPlan& plan);
