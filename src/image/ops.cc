@@ -46,6 +46,7 @@ Result<CheckReport> CheckImage(const std::string& path, const std::string& forma
   OpenOptions o;
   o.format = "qcow2";
   o.writable = repair != RepairMode::kNone;
+  o.repair = o.writable;
   o.open_backing = false;
   SKIFF_ASSIGN_OR_RETURN(auto img, Qcow2Image::Open(path, o));
   SKIFF_ASSIGN_OR_RETURN(CheckReport r, img->Check(repair));

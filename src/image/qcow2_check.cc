@@ -312,6 +312,11 @@ Result<CheckReport> Qcow2Image::Check(RepairMode repair) {
   st.report.filename = path();
   st.report.format = "qcow2";
   if (repair == RepairMode::kNone || (st.report.corruptions == 0 && st.report.leaks == 0)) {
+    if (repair == RepairMode::kAll && (header_.incompatible_features & kIncompatCorrupt)) {
+      // Nothing is wrong after all: the image may be written again.
+      header_.incompatible_features &= ~kIncompatCorrupt;
+      SKIFF_TRY(WriteHeaderLocked());
+    }
     return st.report;
   }
   const uint64_t before_corrupt = st.report.corruptions, before_leaks = st.report.leaks;

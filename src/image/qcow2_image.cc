@@ -44,7 +44,7 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path, co
   SKIFF_TRY(f.ReadExact(0, head));
   SKIFF_ASSIGN_OR_RETURN(Qcow2Header h, ParseQcow2Header(head, file_size, path));
   if (opts.writable) {
-    if (h.incompatible_features & kIncompatCorrupt) {
+    if ((h.incompatible_features & kIncompatCorrupt) && !opts.repair) {
       return FailedPreconditionError(
           "'{}': image is marked corrupt; repair it with 'skiff img check -r all'", path);
     }

@@ -33,7 +33,9 @@ struct OpenOptions {
   std::string format;        // "raw", "qcow2", or empty to probe
   bool writable = false;     // never writes to the file when false
   bool open_backing = true;  // false: reads of unallocated ranges give zeroes
-  // Internal: chain depth guard. Opening deeper than this fails.
+  // Opens an image marked corrupt for writing, to repair it (check -r).
+  bool repair = false;
+  // Chain depth guard. Opening deeper than this fails.
   int max_chain_depth = 64;
 };
 
