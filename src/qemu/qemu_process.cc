@@ -300,6 +300,8 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
         break;
       }
       last_connect = c.status();
+      // QEMU may accept the connection and die in machine set-up: report its exit.
+      if (Readable(p->pidfd_.get(), 1000)) continue;
       if (c.status().code() != Code::kUnavailable) {
         abort_start(true);
         return c.status().WithContext("qemu start");
@@ -311,7 +313,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   if (!o.start_paused) {
     auto r = p->qmp_->Execute("cont");
     if (!r.ok()) {
-      bool died = Readable(p->pidfd_.get(), 0);
+      bool died = Readable(p->pidfd_.get(), 1000);
       int st = abort_start(!died);
       std::string tail = LogTail(o.log_file, log_offset);
       return FailedPreconditionError("qemu start: cont failed: {} ({}){}{}",

@@ -116,6 +116,15 @@ TEST_F(QemuProcessTest, ErrorTailIsFromThisRunOnly) {
   EXPECT_NE(Log().find("yesterday"), std::string::npos);  // appended, not truncated
 }
 
+TEST_F(QemuProcessTest, DeathDuringNegotiationReportsQemuMessage) {
+  auto p = QemuProcess::Start(Options({"--die-on-negotiate"}));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(p.status().message().find("could not open kernel file 'x'"), std::string::npos)
+      << p.status().message();
+  ExpectNothingLeft();
+}
+
 TEST_F(QemuProcessTest, MissingBinary) {
   auto o = Options();
   o.argv[0] = (dir_ / "no-such-qemu").string();

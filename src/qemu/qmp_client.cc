@@ -177,6 +177,10 @@ void QmpClient::ReaderLoop() {
   for (;;) {
     ssize_t n = ::read(fd_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ECONNRESET) {
+      Finish(UnavailableError("qmp connection reset by qemu"), true);
+      return;
+    }
     if (n < 0) {
       Finish(ErrnoError(errno, "qmp read"), true);
       return;

@@ -2,6 +2,8 @@
 // (through FakeQmpServer) on --qmp PATH and acts out start-up failures, hangs and
 // stubborn exits on request. Not a product binary.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +21,7 @@ using skiff::testing::FakeQmpServer;
 int main(int argc, char** argv) {
   std::string qmp, fail;
   bool no_qmp = false, ignore_term = false, ignore_quit = false, paused = false;
+  bool die_on_negotiate = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--qmp" && i + 1 < argc) {
@@ -31,6 +34,8 @@ int main(int argc, char** argv) {
       ignore_term = true;
     } else if (a == "--ignore-quit") {
       ignore_quit = true;
+    } else if (a == "--die-on-negotiate") {
+      die_on_negotiate = true;
     } else if (a == "-S") {
       paused = true;
     }
@@ -44,6 +49,23 @@ int main(int argc, char** argv) {
   if (ignore_term) ::signal(SIGTERM, SIG_IGN);
   if (no_qmp || qmp.empty()) {
     for (;;) ::pause();
+  }
+  if (die_on_negotiate) {
+    // As QEMU does when machine set-up fails after the monitor came up: greet, then
+    // exit with the client's qmp_capabilities unread (the client sees a reset).
+    int l = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", qmp.c_str());
+    if (::bind(l, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(l, 1) != 0) {
+      return 1;
+    }
+    int c = ::accept(l, nullptr, nullptr);
+    const char greeting[] = "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n";
+    (void)!::write(c, greeting, sizeof greeting - 1);
+    ::usleep(300 * 1000);
+    std::fprintf(stderr, "qemu-system-fake: could not open kernel file 'x'\n");
+    ::_exit(1);
   }
   std::atomic<bool> running{!paused};
   FakeQmpServer server(qmp);
