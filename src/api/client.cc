@@ -1,6 +1,7 @@
 // API client: a small blocking HTTP/1.1 client over a unix socket or TLS (OpenSSL).
 #include "skiff/api/client.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -364,9 +365,16 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view uri_text,
   }
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd.get());
-  SSL_set_tlsext_host_name(ssl, uri.host.c_str());
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  X509_VERIFY_PARAM_set1_host(param, uri.host.c_str(), 0);
+  unsigned char ipbuf[16];
+  bool is_ip = ::inet_pton(AF_INET, uri.host.c_str(), ipbuf) == 1 ||
+               ::inet_pton(AF_INET6, uri.host.c_str(), ipbuf) == 1;
+  if (is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, uri.host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, uri.host.c_str());
+    X509_VERIFY_PARAM_set1_host(param, uri.host.c_str(), 0);
+  }
   if (SSL_connect(ssl) != 1) {
     std::string why = TlsErrorText();
     long v = SSL_get_verify_result(ssl);

@@ -42,9 +42,16 @@ template <Status (Service::*Fn)(const std::string&)>
 Response Action(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   TRY_RESPONSE(ParseBody(r, {}));
-  TRY_RESPONSE((s.*Fn)(p.at("id")));
-  ASSIGN_OR_RESPONSE(auto info, s.GetDomain(p.at("id")));
-  return JsonResponse(ToJson(info.summary));
+  ASSIGN_OR_RESPONSE(auto before, s.GetDomain(p.at("id")));
+  TRY_RESPONSE((s.*Fn)(before.summary.uuid.ToString()));
+  auto after = s.GetDomain(before.summary.uuid.ToString());
+  if (after.ok()) return JsonResponse(ToJson(after->summary));
+  // A transient domain is gone once it stopped: answer with its last state.
+  before.summary.id = -1;
+  before.summary.state = DomainState::kShutoff;
+  before.summary.reason_name = "destroyed";
+  before.summary.reason = 2;
+  return JsonResponse(ToJson(before.summary));
 }
 
 Response ListDomains(Service& s, const Request& r, const Params&) {

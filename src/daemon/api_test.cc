@@ -1,0 +1,455 @@
+// API tests against FakeHypervisor: every route, its errors, roles, persistence and reload.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "fake/fake_hypervisor.h"
+#include "skiff/base/fs.h"
+#include "skiff/daemon/rest.h"
+#include "testutil/temp_dir.h"
+
+namespace skiff::daemon {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kUuid = "4dea22b3-1d52-d8f3-2516-782e98ab3fa0";
+
+std::string DomainXml(const std::string& name, const std::string& uuid = "") {
+  std::string u = uuid.empty() ? "" : "<uuid>" + uuid + "</uuid>";
+  return "<domain type='qemu'><name>" + name + "</name>" + u +
+         "<memory unit='MiB'>256</memory><vcpu>2</vcpu>"
+         "<os><type arch='x86_64' machine='q35'>hvm</type></os>"
+         "<devices><disk type='file' device='disk'><source file='/var/lib/x/" + name +
+         ".img'/><target dev='vda' bus='virtio'/></disk>"
+         "<interface type='network'><source network='default'/>"
+         "<mac address='52:54:00:00:00:01'/></interface></devices></domain>";
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  ApiTest() { Restart(); }
+
+  void Restart() {
+    api_.reset();
+    service_.reset();
+    service_ = std::make_unique<Service>(Paths(dir_.path()), hv_, events_);
+    ASSERT_TRUE(service_->Load().ok());
+    api_ = std::make_unique<Api>(*service_);
+  }
+
+  Response Call(const std::string& method, const std::string& target, const json& body = nullptr,
+                Role role = Role::kAdmin) {
+    Request r;
+    r.method = method;
+    EXPECT_TRUE(ParseTarget(target, &r.path, &r.query).ok()) << target;
+    if (!body.is_null()) r.body = body.dump();
+    r.role = role;
+    r.peer = "uid 1000";
+    return api_->Handle(r);
+  }
+  json Body(const Response& r) { return json::parse(r.body); }
+  std::string Code(const Response& r) { return Body(r)["error"]["code"]; }
+
+  void Define(const std::string& name, const std::string& uuid = "") {
+    auto r = Call("POST", "/v1/domains", {{"xml", DomainXml(name, uuid)}});
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  testing::TempDir dir_;
+  fake::FakeHypervisor hv_;
+  EventBus events_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<Api> api_;
+};
+
+TEST_F(ApiTest, DefineListGetUndefine) {
+  Define("web1", kUuid);
+  auto l = Body(Call("GET", "/v1/domains"));
+  ASSERT_EQ(l["domains"].size(), 1u);
+  EXPECT_EQ(l["domains"][0]["name"], "web1");
+  EXPECT_EQ(l["domains"][0]["state"], "shut off");
+  EXPECT_EQ(l["domains"][0]["id"], -1);
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "etc/skiff/domains/web1.xml"));
+  for (std::string ref : {std::string("web1"), std::string(kUuid)}) {
+    auto g = Call("GET", "/v1/domains/" + ref);
+    ASSERT_EQ(g.status, 200) << g.body;
+    EXPECT_EQ(Body(g)["max_memory_kib"], 262144);
+    EXPECT_EQ(Body(g)["vcpus"], 2);
+  }
+  auto x = Body(Call("GET", "/v1/domains/web1/xml"));
+  EXPECT_NE(x["xml"].get<std::string>().find("<name>web1</name>"), std::string::npos);
+  EXPECT_EQ(Call("DELETE", "/v1/domains/web1").status, 200);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "etc/skiff/domains/web1.xml"));
+  EXPECT_EQ(Call("GET", "/v1/domains/web1").status, 404);
+  EXPECT_EQ(Code(Call("DELETE", "/v1/domains/web1")), "not_found");
+}
+
+TEST_F(ApiTest, NameAndUuidAreUnique) {
+  Define("a", kUuid);
+  auto r = Call("POST", "/v1/domains", {{"xml", DomainXml("b", kUuid)}});
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(Code(r), "already_exists");
+  r = Call("POST", "/v1/domains", {{"xml", DomainXml("a", "11111111-2222-3333-4444-555555555555")}});
+  EXPECT_EQ(r.status, 409);
+  EXPECT_NE(Body(r)["error"]["message"].get<std::string>().find("already exists"), std::string::npos);
+  // Redefining with the same name and uuid updates.
+  EXPECT_EQ(Call("POST", "/v1/domains", {{"xml", DomainXml("a", kUuid)}}).status, 201);
+}
+
+TEST_F(ApiTest, BadRequestsAreRefused) {
+  Request r;
+  r.method = "POST";
+  r.path = "/v1/domains";
+  r.role = Role::kAdmin;
+  r.body = "{not json";
+  auto resp = api_->Handle(r);
+  EXPECT_EQ(resp.status, 400);
+  EXPECT_EQ(Code(resp), "invalid_argument");
+  r.body = R"({"xml":"<domain/>","bogus":1})";
+  resp = api_->Handle(r);
+  EXPECT_EQ(resp.status, 400);
+  EXPECT_NE(resp.body.find("unknown field 'bogus'"), std::string::npos);
+  r.body = R"([1,2])";
+  EXPECT_EQ(api_->Handle(r).status, 400);
+  r.body = R"({"xml": 5})";
+  EXPECT_EQ(api_->Handle(r).status, 400);
+  r.body = R"({"xml": "<domain"})";
+  EXPECT_EQ(api_->Handle(r).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/domains?bogus=1").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/nothing").status, 404);
+  EXPECT_EQ(Call("PUT", "/v1/domains").status, 400);
+  std::string p;
+  std::map<std::string, std::string> q;
+  EXPECT_FALSE(ParseTarget("/v1/domains/%zz", &p, &q).ok());
+  EXPECT_FALSE(ParseTarget("/v1/domains/%2", &p, &q).ok());
+  EXPECT_FALSE(ParseTarget("v1", &p, &q).ok());
+}
+
+TEST_F(ApiTest, RolesAreChecked) {
+  Define("a");
+  auto r = Call("GET", "/v1/domains", nullptr, Role::kReadOnly);
+  EXPECT_EQ(r.status, 200);
+  r = Call("POST", "/v1/domains/a/start", json::object(), Role::kReadOnly);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(Code(r), "permission_denied");
+  EXPECT_NE(Body(r)["error"]["message"].get<std::string>().find("read-only"), std::string::npos);
+  r = Call("GET", "/v1/domains", nullptr, Role::kNone);
+  EXPECT_EQ(r.status, 403);
+}
+
+TEST_F(ApiTest, LifeCycle) {
+  Define("a");
+  auto r = Call("POST", "/v1/domains/a/start", json::object());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["state"], "running");
+  EXPECT_EQ(Body(r)["reason"], "booted");
+  EXPECT_EQ(Body(r)["id"], 1);
+  EXPECT_EQ(Call("GET", "/v1/domains/1").status, 200);  // by id
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/start", json::object())), "failed_precondition");
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "run/skiff/domains/a.xml"));
+  EXPECT_EQ(Body(Call("POST", "/v1/domains/a/suspend"))["state"], "paused");
+  EXPECT_EQ(Body(Call("POST", "/v1/domains/a/resume"))["state"], "running");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/resume")), "failed_precondition");
+  EXPECT_EQ(Call("POST", "/v1/domains/a/reboot").status, 200);
+  EXPECT_EQ(Call("POST", "/v1/domains/a/reset").status, 200);
+  auto st = Body(Call("GET", "/v1/domains/a/stats"));
+  EXPECT_EQ(st["stats"]["cpu.time"], 1500000000);
+  EXPECT_EQ(st["stats"]["state.state"], 1);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a/addresses"))["addresses"][0]["address"],
+            "192.168.122.10/24");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a/interfaces"))["interfaces"][0]["interface"], "vnet0");
+  r = Call("POST", "/v1/domains/a/destroy");
+  EXPECT_EQ(Body(r)["state"], "shut off");
+  EXPECT_EQ(Body(r)["reason"], "destroyed");
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "run/skiff/domains/a.xml"));
+  for (auto v : {"shutdown", "destroy", "reboot", "reset", "suspend", "resume"}) {
+    EXPECT_EQ(Code(Call("POST", std::string("/v1/domains/a/") + v)), "failed_precondition") << v;
+  }
+  EXPECT_EQ(Code(Call("GET", "/v1/domains/a/addresses")), "failed_precondition");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/nope/start")), "not_found");
+}
+
+TEST_F(ApiTest, ShutdownAndCrashNoticesArrive) {
+  Define("a");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  ASSERT_EQ(Call("POST", "/v1/domains/a/shutdown").status, 200);
+  for (int i = 0; i < 200 && Body(Call("GET", "/v1/domains/a"))["state"] != "shut off"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["reason"], "shutdown");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  hv_.CrashForTest("a");
+  for (int i = 0; i < 200 && Body(Call("GET", "/v1/domains/a"))["state"] != "shut off"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["reason"], "crashed");
+}
+
+TEST_F(ApiTest, TransientDomainsVanishWhenStopped) {
+  auto r = Call("POST", "/v1/domains", {{"xml", DomainXml("t")}, {"persistent", false}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["persistent"], false);
+  EXPECT_EQ(Body(r)["state"], "running");
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "etc/skiff/domains/t.xml"));
+  EXPECT_EQ(Code(Call("DELETE", "/v1/domains/t")), "failed_precondition");
+  EXPECT_EQ(Call("POST", "/v1/domains/t/destroy").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/domains/t").status, 404);
+}
+
+TEST_F(ApiTest, StartFailureIsReported) {
+  Define("a");
+  hv_.FailStartForTest(UnavailableError("qemu exploded"));
+  auto r = Call("POST", "/v1/domains/a/start");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("qemu exploded"), std::string::npos);
+  hv_.FailStartForTest(Status::Ok());
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["state"], "shut off");
+}
+
+TEST_F(ApiTest, AutostartAndReload) {
+  Define("a", kUuid);
+  Define("b");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/autostart", {{"enabled", true}}).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["autostart"], true);
+  // A broken file is logged and kept, not deleted.
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() / "etc/skiff/domains/broken.xml", "<domain").ok());
+  Restart();
+  auto l = Body(Call("GET", "/v1/domains"));
+  EXPECT_EQ(l["domains"].size(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "etc/skiff/domains/broken.xml"));
+  auto a = Body(Call("GET", "/v1/domains/a"));
+  EXPECT_EQ(a["uuid"], kUuid);
+  EXPECT_EQ(a["state"], "running");  // autostarted
+  ASSERT_EQ(Call("POST", "/v1/domains/a/autostart", {{"enabled", false}}).status, 200);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "etc/skiff/domains/autostart/a.xml"));
+}
+
+TEST_F(ApiTest, RunningDomainsAreReattachedAfterRestart) {
+  Define("a");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  Restart();  // the fake keeps "a" running, like a QEMU that outlives skiffd
+  auto a = Body(Call("GET", "/v1/domains/a"));
+  EXPECT_EQ(a["state"], "running");
+  EXPECT_EQ(a["id"], 1);
+  EXPECT_EQ(Body(Call("POST", "/v1/domains/a/destroy"))["state"], "shut off");
+}
+
+TEST_F(ApiTest, UndefineRunningKeepsItTransientAndRemovesStorage) {
+  Define("a");
+  auto img = dir_.path() / "a.img";
+  ASSERT_TRUE(WriteFileAtomic(img, "x").ok());
+  std::string xml = DomainXml("a");
+  auto pos = xml.find("/var/lib/x/a.img");
+  xml.replace(pos, 16, img.string());
+  ASSERT_EQ(Call("POST", "/v1/domains", {{"xml", xml}}).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  ASSERT_EQ(Call("DELETE", "/v1/domains/a?remove_all_storage=true").status, 200);
+  EXPECT_FALSE(std::filesystem::exists(img));
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["persistent"], false);
+  EXPECT_EQ(Call("POST", "/v1/domains/a/destroy").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/domains/a").status, 404);
+  EXPECT_EQ(Call("DELETE", "/v1/domains/x?bogus=1").status, 400);
+}
+
+TEST_F(ApiTest, MemoryAndVcpus) {
+  Define("a");
+  EXPECT_EQ(Call("POST", "/v1/domains/a/memory", {{"kib", 131072}}).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["used_memory_kib"], 131072);
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/memory", {{"kib", 999999999}})), "invalid_argument");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/memory", {{"kib", -1}})), "invalid_argument");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/memory", json::object())), "invalid_argument");
+  EXPECT_EQ(Call("POST", "/v1/domains/a/memory", {{"kib", 524288}, {"maximum", true}}).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["max_memory_kib"], 524288);
+  EXPECT_EQ(Call("POST", "/v1/domains/a/vcpus", {{"count", 1}}).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["vcpus"], 1);
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/vcpus", {{"count", 9}})), "invalid_argument");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  EXPECT_EQ(Call("POST", "/v1/domains/a/memory", {{"kib", 262144}, {"live", true}}).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["used_memory_kib"], 262144);
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/memory", {{"kib", 1024}, {"maximum", true}})),
+            "failed_precondition");
+  EXPECT_EQ(Call("POST", "/v1/domains/a/vcpus", {{"count", 2}, {"live", true}}).status, 200);
+}
+
+TEST_F(ApiTest, DiskAndInterfaceHotplug) {
+  Define("a");
+  auto r = Call("POST", "/v1/domains/a/disks", {{"source", "/tmp/b.qcow2"}, {"target", "vdb"},
+                                                {"subdriver", "qcow2"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto d = Body(Call("GET", "/v1/domains/a/disks"))["disks"];
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[1]["target"], "vdb");
+  EXPECT_EQ(d[1]["format"], "qcow2");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks", {{"source", "/x"}, {"target", "vdb"}})),
+            "already_exists");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks", {{"source", "/x"}, {"target", "vdc"},
+                                                      {"bus", "floppy"}})),
+            "invalid_argument");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks", {{"source", "/x"}, {"target", "vdc"},
+                                                      {"live", true}})),
+            "failed_precondition");
+  EXPECT_EQ(Call("DELETE", "/v1/domains/a/disks/vdb").status, 200);
+  EXPECT_EQ(Code(Call("DELETE", "/v1/domains/a/disks/vdb")), "not_found");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  r = Call("POST", "/v1/domains/a/interfaces",
+           {{"type", "bridge"}, {"source", "br0"}, {"mac", "52:54:00:aa:bb:cc"}, {"live", true},
+            {"config", true}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a/interfaces"))["interfaces"].size(), 2u);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a/interfaces?inactive=true"))["interfaces"].size(), 2u);
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/interfaces", {{"type", "direct"}, {"source", "x"}})),
+            "invalid_argument");
+  EXPECT_EQ(Call("DELETE", "/v1/domains/a/interfaces?type=bridge&mac=52:54:00:aa:bb:cc&live=true&config=true").status,
+            200);
+  EXPECT_EQ(Code(Call("DELETE", "/v1/domains/a/interfaces")), "invalid_argument");
+  EXPECT_EQ(Code(Call("DELETE", "/v1/domains/a/interfaces?type=bridge")), "not_found");
+}
+
+TEST_F(ApiTest, SaveRestoreManagedSaveJobs) {
+  Define("a");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  std::string file = (dir_.path() / "a.save").string();
+  auto r = Call("POST", "/v1/domains/a/save", {{"file", file}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto id = Body(r)["job"]["id"].get<uint64_t>();
+  auto j = Body(Call("GET", "/v1/jobs/" + std::to_string(id) + "?wait=true"));
+  EXPECT_EQ(j["state"], "completed");
+  EXPECT_EQ(j["progress"], 100);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["reason"], "saved");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/save", {{"file", "relative"}})), "invalid_argument");
+  r = Call("POST", "/v1/domains/restore", {{"file", file}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  id = Body(r)["job"]["id"].get<uint64_t>();
+  EXPECT_EQ(Body(Call("GET", "/v1/jobs/" + std::to_string(id) + "?wait=1"))["state"], "completed");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["reason"], "restored");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/restore", {{"file", "/nonexistent"}})), "not_found");
+  // managed save, then start restores from it
+  r = Call("POST", "/v1/domains/a/managedsave");
+  ASSERT_EQ(r.status, 202);
+  id = Body(r)["job"]["id"].get<uint64_t>();
+  Call("GET", "/v1/jobs/" + std::to_string(id) + "?wait=true");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["managed_save"], true);
+  EXPECT_EQ(Code(Call("DELETE", "/v1/domains/a")), "failed_precondition");
+  EXPECT_EQ(Body(Call("POST", "/v1/domains/a/start"))["reason"], "restored");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["managed_save"], false);
+  EXPECT_GE(Body(Call("GET", "/v1/jobs"))["jobs"].size(), 3u);
+  EXPECT_EQ(Call("GET", "/v1/jobs/999").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/jobs/abc").status, 404);
+}
+
+TEST_F(ApiTest, JobsCanBeCancelled) {
+  Define("a");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  hv_.SetSaveStepMsForTest(100);
+  std::vector<json> seen;
+  std::mutex mu;
+  uint64_t sub = events_.Subscribe([&](const json& e) {
+    std::lock_guard l(mu);
+    seen.push_back(e);
+  });
+  auto r = Call("POST", "/v1/domains/a/save", {{"file", (dir_.path() / "x.save").string()}});
+  auto id = std::to_string(Body(r)["job"]["id"].get<uint64_t>());
+  EXPECT_EQ(Call("POST", "/v1/jobs/" + id + "/cancel").status, 200);
+  auto j = Body(Call("GET", "/v1/jobs/" + id + "?wait=true"));
+  EXPECT_EQ(j["state"], "cancelled");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["state"], "running");
+  EXPECT_EQ(Code(Call("POST", "/v1/jobs/" + id + "/cancel")), "failed_precondition");
+  events_.Unsubscribe(sub);
+  std::lock_guard l(mu);
+  bool saw_job = false;
+  for (const auto& e : seen) saw_job |= e["type"] == "job";
+  EXPECT_TRUE(saw_job);
+}
+
+TEST_F(ApiTest, LifecycleEventsArePublished) {
+  std::vector<std::string> names;
+  std::mutex mu;
+  events_.Subscribe([&](const json& e) {
+    std::lock_guard l(mu);
+    if (e["type"] == "lifecycle") names.push_back(e["event"]);
+  });
+  Define("a");
+  Call("POST", "/v1/domains/a/start");
+  Call("POST", "/v1/domains/a/destroy");
+  std::lock_guard l(mu);
+  EXPECT_EQ(names, (std::vector<std::string>{"defined", "started", "stopped"}));
+  EXPECT_TRUE(Call("GET", "/v1/events").event_stream);
+}
+
+TEST_F(ApiTest, HostRoutes) {
+  auto v = Body(Call("GET", "/v1/version"));
+  EXPECT_EQ(v["hypervisor"], "fake");
+  EXPECT_EQ(v["api"], 1);
+  auto c = Body(Call("GET", "/v1/host/capabilities"));
+  EXPECT_TRUE(c["host"]["cpus"].get<int>() > 0);
+  auto h = Body(Call("GET", "/v1/host/validate"));
+  EXPECT_GE(h["checks"].size(), 4u);
+}
+
+TEST_F(ApiTest, NetworksAndPoolsAreStored) {
+  std::string net = "<network><name>n1</name><bridge name='virbr9'/>"
+                    "<ip address='192.168.150.1' netmask='255.255.255.0'/></network>";
+  auto r = Call("POST", "/v1/networks", {{"xml", net}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(Call("GET", "/v1/networks"))["networks"].size(), 1u);
+  EXPECT_EQ(Call("GET", "/v1/networks/n1/xml").status, 200);
+  EXPECT_EQ(Call("POST", "/v1/networks/n1/autostart", {{"enabled", true}}).status, 200);
+  EXPECT_EQ(Code(Call("POST", "/v1/networks/n1/start")), "unsupported");
+  Restart();
+  EXPECT_EQ(Body(Call("GET", "/v1/networks/n1"))["autostart"], true);
+  EXPECT_EQ(Call("DELETE", "/v1/networks/n1").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/networks/n1").status, 404);
+  std::string pool = "<pool type='dir'><name>p1</name><target><path>/var/lib/p1</path></target></pool>";
+  r = Call("POST", "/v1/pools", {{"xml", pool}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(Call("GET", "/v1/pools/p1"))["target"], "/var/lib/p1");
+  EXPECT_EQ(Code(Call("GET", "/v1/pools/p1/volumes")), "unsupported");
+  EXPECT_EQ(Code(Call("GET", "/v1/pools/zz/volumes")), "not_found");
+  EXPECT_EQ(Call("DELETE", "/v1/pools/p1").status, 200);
+}
+
+TEST_F(ApiTest, ParallelRequestsOnManyDomains) {
+  for (int i = 0; i < 8; ++i) Define("d" + std::to_string(i));
+  std::vector<std::thread> ts;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    ts.emplace_back([&, t] {
+      std::string n = "/v1/domains/d" + std::to_string(t);
+      for (int k = 0; k < 20; ++k) {
+        if (Call("POST", n + "/start").status != 200) ++failures;
+        if (Call("GET", "/v1/domains").status != 200) ++failures;
+        if (Call("POST", n + "/destroy").status != 200) ++failures;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(hv_.RunningCountForTest(), 0u);
+}
+
+}  // namespace
+}  // namespace skiff::daemon
+
+namespace skiff::daemon {
+namespace {
+
+TEST(ApiDocTest, EveryRouteIsDocumented) {
+  auto doc = ReadFile(testing::SourceDir() / "docs/api.md");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  fake::FakeHypervisor hv;
+  EventBus events;
+  testing::TempDir dir;
+  Service s(Paths(dir.path()), hv, events);
+  Api api(s);
+  ASSERT_GT(api.routes().size(), 40u);
+  for (const auto& r : api.routes()) {
+    std::string row = "`" + r.method + " " + r.pattern + "` | " + (r.write ? "admin" : "read");
+    EXPECT_NE(doc->find(row), std::string::npos) << "docs/api.md lacks: " << row;
+  }
+}
+
+}  // namespace
+}  // namespace skiff::daemon

@@ -1,0 +1,62 @@
+// QemuHypervisor: the Hypervisor driver that runs each domain as one QEMU process,
+// built on qemu::BuildQemuArgv and qemu::QemuProcess.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "skiff/daemon/hypervisor.h"
+#include "skiff/daemon/service.h"
+#include "skiff/qemu/qemu_process.h"
+
+namespace skiff::daemon {
+
+class QemuHypervisor : public Hypervisor {
+ public:
+  explicit QemuHypervisor(Paths paths);
+  ~QemuHypervisor() override;  // detaches: QEMUs keep running
+
+  std::string Describe() const override;
+  Result<int> Start(const conf::DomainDef& def, const StartOptions& options) override;
+  Status Attach(const conf::DomainDef& def) override;
+  Status Shutdown(const std::string& name) override;
+  Status Destroy(const std::string& name) override;
+  Status Reboot(const std::string& name) override;
+  Status Reset(const std::string& name) override;
+  Status Suspend(const std::string& name) override;
+  Status Resume(const std::string& name) override;
+  Result<RuntimeStats> Stats(const std::string& name) override;
+  Result<std::vector<InterfaceAddress>> Addresses(const std::string& name) override;
+  Status SetMemory(const std::string& name, uint64_t kib) override;
+  Status SetVcpus(const std::string& name, unsigned count) override;
+  Status AttachDisk(const std::string& name, const conf::DiskDef& disk) override;
+  Status DetachDisk(const std::string& name, const conf::DiskDef& disk) override;
+  Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic) override;
+  Status DetachInterface(const std::string& name, const conf::InterfaceDef& nic) override;
+  Status Save(const std::string& name, const std::string& path, const JobControl& job) override;
+  Result<std::string> ConsoleSocket(const std::string& name) override;
+  void SetExitCallback(ExitCallback cb) override;
+
+ private:
+  struct Vm {
+    std::unique_ptr<qemu::QemuProcess> proc;
+    std::shared_ptr<std::atomic<bool>> callback_done = std::make_shared<std::atomic<bool>>(false);
+    uint64_t max_memory_kib = 0;
+    unsigned vcpus = 0;
+  };
+  Result<std::shared_ptr<Vm>> Find(const std::string& name);
+  qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done);
+  void Bury(std::shared_ptr<Vm> vm);  // needs mu_; frees finished processes
+  std::filesystem::path StatusFile(const std::string& name) const;
+
+  Paths paths_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Vm>> vms_;
+  std::vector<std::shared_ptr<Vm>> graveyard_;
+  ExitCallback exit_cb_;
+};
+
+}  // namespace skiff::daemon
