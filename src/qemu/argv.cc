@@ -44,8 +44,7 @@ class Builder {
   Result<std::vector<std::string>> Build() {
     if (def_.type == conf::DomainType::kKvm && !ctx_.kvm_usable) {
       return FailedPreconditionError(
-          "domain '{}' has type 'kvm' but kvm is not usable on this host: {} (use "
-          "<domain type='qemu'> to run it under tcg)",
+          "domain '{}' has type 'kvm' but kvm is not usable on this host: {}",
           def_.name, ctx_.kvm_reason.empty() ? "unknown reason" : ctx_.kvm_reason);
     }
     std::string emulator = def_.devices.emulator;
@@ -723,7 +722,7 @@ class Builder {
     const auto& vs = def_.devices.videos;
     if (vs.empty()) {
       // libvirt gives a graphical domain a VGA adapter when none is defined.
-      Add("-device", "VGA,id=video0");
+      if (!def_.devices.graphics.empty()) Add("-device", "VGA,id=video0");
       return Status::Ok();
     }
     for (size_t i = 0; i < vs.size(); ++i) {
