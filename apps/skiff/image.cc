@@ -14,6 +14,7 @@
 #include "command.h"
 #include "skiff/base/size.h"
 #include "skiff/image/image.h"
+#include "skiff/image/iso.h"
 #include "skiff/image/ops.h"
 
 namespace skiff::app {
@@ -417,7 +418,10 @@ void Usage(FILE* to) {
       "  measure [--output=human|json] [-O fmt] [-o opts] (--size N | [-f fmt] file)\n"
       "  compare [-f fmt] [-F fmt] [-p] [-q] [-s] file1 file2\n"
       "  bench [-c count] [-d depth] [-f fmt] [-o offset] [-s size] [-S step] [-w] [--pattern=p] file\n"
-      ,
+      "\nISO 9660 (skiff extensions):\n"
+      "  iso-ls file.iso\n"
+      "  iso-extract file.iso /path/in/iso dest\n"
+      "  iso-create [-V volume_id] [--no-joliet] [--no-rock-ridge] -o out.iso source_dir\n",
       to);
 }
 
@@ -462,6 +466,38 @@ int CmdBench(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int CmdIsoLs(const std::vector<std::string>& argv) {
+  if (argv.size() != 1) return Fail("iso-ls: expecting one ISO file");
+  auto list = ListIso(argv[0]);
+  if (!list.ok()) return Err(list.status());
+  for (const auto& e : *list) {
+    if (e.is_dir) {
+      std::printf("%s/\n", e.path.c_str());
+    } else {
+      std::printf("%s\t%llu\n", e.path.c_str(), static_cast<unsigned long long>(e.size));
+    }
+  }
+  return 0;
+}
+
+int CmdIsoExtract(const std::vector<std::string>& argv) {
+  if (argv.size() != 3) return Fail("iso-extract: expecting ISO, path in the image and destination");
+  Status st = ExtractIsoFile(argv[0], argv[1], argv[2]);
+  return st.ok() ? 0 : Err(st);
+}
+
+int CmdIsoCreate(const std::vector<std::string>& argv) {
+  auto a = Parse(argv, {"o", "V"}, {"no-joliet", "no-rock-ridge", "q"});
+  if (!a.ok()) return Err(a.status());
+  if (a->pos.size() != 1 || !a->has("o")) return Fail("iso-create: expecting -o OUT.iso and one source directory");
+  IsoCreateOptions o;
+  o.volume_id = a->get("V", "cidata");
+  o.joliet = !a->has("no-joliet");
+  o.rock_ridge = !a->has("no-rock-ridge");
+  Status st = CreateIso(a->get("o"), a->pos[0], o);
+  return st.ok() ? 0 : Err(st);
+}
+
 int RunImg(const GlobalOptions&, const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
     Usage(args.empty() ? stderr : stdout);
@@ -481,6 +517,9 @@ int RunImg(const GlobalOptions&, const std::vector<std::string>& args) {
   if (sub == "measure") return CmdMeasure(rest);
   if (sub == "compare") return CmdCompare(rest);
   if (sub == "bench") return CmdBench(rest);
+  if (sub == "iso-ls") return CmdIsoLs(rest);
+  if (sub == "iso-extract") return CmdIsoExtract(rest);
+  if (sub == "iso-create") return CmdIsoCreate(rest);
   return Fail("img: unknown command '" + sub + "' (see 'skiff img help')");
 }
 
