@@ -331,19 +331,35 @@ Result<MigrationProgress> QueryMigrate(QmpClient& qmp) {
 Status SaveState(QmpClient& qmp, int fd, const SaveOptions& options,
                  const ProgressCallback& progress) {
   if (fd < 0) return InvalidArgumentError("save: invalid fd {}", fd);
-  if (options.pause_first) SKIFF_TRY(Pause(qmp).WithContext("save"));
-  // QEMU's default limit (32 MiB/s) is meant for live migration over a network.
-  auto bw = qmp.Execute("migrate-set-parameters", json{{"max-bandwidth", int64_t{1} << 40}});
-  if (!bw.ok()) return bw.status().WithContext("save");
-  constexpr const char* kFdName = "skiff-save";
-  auto got = qmp.ExecuteWithFd("getfd", json{{"fdname", kFdName}}, fd);
-  if (!got.ok()) return got.status().WithContext("save");
-  auto mig = qmp.Execute("migrate", json{{"uri", fmt::format("fd:{}", kFdName)}});
-  if (!mig.ok()) {
-    (void)qmp.Execute("closefd", json{{"fdname", kFdName}});
-    return mig.status().WithContext("save");
+  bool paused_by_us = false;
+  if (options.pause_first) {
+    SKIFF_ASSIGN_OR_RETURN(RunStatus st, QueryStatus(qmp));
+    if (st.running) {
+      SKIFF_TRY(Pause(qmp).WithContext("save"));
+      paused_by_us = true;
+    }
   }
-  return WaitForMigration(qmp, "save", options.timeout, options.poll_interval, progress);
+  Status s = [&]() -> Status {
+    // QEMU's default limit (32 MiB/s) is meant for live migration over a network.
+    auto bw = qmp.Execute("migrate-set-parameters", json{{"max-bandwidth", int64_t{1} << 40}});
+    if (!bw.ok()) return bw.status();
+    constexpr const char* kFdName = "skiff-save";
+    auto got = qmp.ExecuteWithFd("getfd", json{{"fdname", kFdName}}, fd);
+    if (!got.ok()) return got.status();
+    auto mig = qmp.Execute("migrate", json{{"uri", fmt::format("fd:{}", kFdName)}});
+    if (!mig.ok()) {
+      (void)qmp.Execute("closefd", json{{"fdname", kFdName}});
+      return mig.status();
+    }
+    return WaitForMigration(qmp, "save", options.timeout, options.poll_interval, progress);
+  }();
+  if (!s.ok()) {
+    // The guest was running before: leave it running, as it was.
+    if (paused_by_us && !qmp.closed()) (void)Resume(qmp);
+    if (s.message().rfind("save", 0) == 0) return s;
+    return s.WithContext("save");
+  }
+  return Status::Ok();
 }
 
 Status RestoreState(QmpClient& qmp, int fd, std::chrono::milliseconds timeout,

@@ -295,6 +295,7 @@ TEST_F(QmpCommandsTest, QueryBlockStats) {
 }
 
 TEST_F(QmpCommandsTest, SaveStatePollsUntilCompleted) {
+  server_.ReturnFor("query-status", json{{"status", "running"}, {"running", true}});
   server_.ReturnFor("stop", json::object());
   server_.ReturnFor("migrate-set-parameters", json::object());
   server_.OnCommand("getfd", [](FakeQmpServer& s, const Cmd& c) {
@@ -326,14 +327,16 @@ TEST_F(QmpCommandsTest, SaveStatePollsUntilCompleted) {
   EXPECT_EQ(seen[0].transferred, 100u);
   EXPECT_EQ(seen[2].status, "completed");
   auto cmds = server_.commands();
-  EXPECT_EQ(cmds[1].name, "stop");
-  EXPECT_EQ(cmds[4].name, "migrate");
-  EXPECT_EQ(cmds[4].args["uri"], "fd:" + cmds[3].args["fdname"].get<std::string>());
+  EXPECT_EQ(cmds[2].name, "stop");
+  EXPECT_EQ(cmds[5].name, "migrate");
+  EXPECT_EQ(cmds[5].args["uri"], "fd:" + cmds[4].args["fdname"].get<std::string>());
   EXPECT_EQ(std::filesystem::file_size(d / "save"), 4u);
 }
 
-TEST_F(QmpCommandsTest, SaveStateFailureCarriesQemuError) {
+TEST_F(QmpCommandsTest, SaveStateFailureCarriesQemuErrorAndResumes) {
+  server_.ReturnFor("query-status", json{{"status", "running"}, {"running", true}});
   server_.ReturnFor("stop", json::object());
+  server_.ReturnFor("cont", json::object());
   server_.ReturnFor("migrate-set-parameters", json::object());
   server_.ReturnFor("getfd", json::object());
   server_.ReturnFor("migrate", json::object());
@@ -345,6 +348,18 @@ TEST_F(QmpCommandsTest, SaveStateFailureCarriesQemuError) {
   Status s = SaveState(qmp(), w.get());
   EXPECT_EQ(s.code(), Code::kFailedPrecondition);
   EXPECT_EQ(s.message(), "save failed: migration failed: Unable to write to file");
+  EXPECT_EQ(server_.command_names().back(), "cont");
+}
+
+TEST_F(QmpCommandsTest, SaveStateOfPausedGuestDoesNotResumeIt) {
+  server_.ReturnFor("query-status", json{{"status", "paused"}, {"running", false}});
+  server_.ErrorFor("migrate-set-parameters", "GenericError", "nope");
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  Status s = SaveState(qmp(), w.get());
+  EXPECT_EQ(s.message(), "save: qmp 'migrate-set-parameters': nope (GenericError)");
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"query-status", "migrate-set-parameters"}));
 }
 
 TEST_F(QmpCommandsTest, SaveStateTimeoutCancels) {

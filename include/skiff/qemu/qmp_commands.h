@@ -117,7 +117,9 @@ using ProgressCallback = std::function<void(const MigrationProgress&)>;
 Result<MigrationProgress> QueryMigrate(QmpClient& qmp);
 
 struct SaveOptions {
-  bool pause_first = true;  // stop the guest first so the state is consistent
+  // Stop a running guest first so the saved state is consistent; it is resumed
+  // again when the save fails.
+  bool pause_first = true;
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
   std::chrono::milliseconds poll_interval = std::chrono::milliseconds(100);
 };

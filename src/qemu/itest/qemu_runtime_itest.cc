@@ -3,6 +3,7 @@
 // Needs $SKIFF_BUILD_DIR/guest/{vmlinuz,initrd.img} (or $SKIFF_GUEST_DIR); with
 // CI=true a missing guest fails the test instead of skipping it.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -330,6 +331,29 @@ TEST_F(QemuRuntimeTest, DiskHotplugAndBlockStats) {
   nodes = (*p)->qmp().Execute("query-named-block-nodes");
   ASSERT_TRUE(nodes.ok());
   EXPECT_EQ(nodes->dump().find("drive-vdb"), std::string::npos);
+  ASSERT_TRUE((*p)->Destroy().ok());
+}
+
+TEST_F(QemuRuntimeTest, NicHotplugWithPassedFd) {
+  auto p = QemuProcess::Start(Options());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE(WaitForLog(kReady)) << ReadFile(Log()).value_or("");
+  // A unix socketpair stands in for the tap fd: the guest's NIC reaches nothing
+  // but this test's end of the pair.
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  json netdev = {{"type", "socket"}, {"id", "net1"}};
+  json dev = {{"driver", "virtio-net-pci"}, {"id", "nic1"}, {"netdev", "net1"}, {"bus", "rp1"},
+              {"mac", "52:54:00:12:34:56"}};
+  Status s = AttachNic((*p)->qmp(), theirs.get(), netdev, dev);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto dup = AttachNic((*p)->qmp(), theirs.get(), netdev, dev);
+  EXPECT_FALSE(dup.ok());
+  Status d = DetachNic((*p)->qmp(), "nic1", "net1", 60s);
+  ASSERT_TRUE(d.ok()) << d.ToString();
+  // The netdev is gone: its id can be used again.
+  ASSERT_TRUE(AttachNic((*p)->qmp(), theirs.get(), netdev, dev).ok());
   ASSERT_TRUE((*p)->Destroy().ok());
 }
 
