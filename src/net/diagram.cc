@@ -39,8 +39,10 @@ std::string DhcpSource(const NetworkPlan& p, const LiveState& l,
     return fmt::format("DHCP: from the LAN behind bridge {}{} (Skiff runs no DHCP here)", p.bridge,
                        lan.empty() ? "" : fmt::format(" via {}", fmt::join(lan, ", ")));
   }
-  if (!NeedsDnsmasq(p)) return "DHCP: none (the network has no IPv4 address)";
-  std::string what = p.dhcp_ranges.empty() && p.dhcp_hosts.empty() ? "DNS" : "DHCP + DNS";
+  if (!p.ipv4) return "DHCP: none (the network has no IPv4 address)";
+  if (!NeedsDnsmasq(p)) return "DHCP: none (DNS is off and there is nothing to hand out)";
+  bool dhcp = !p.dhcp_ranges.empty() || !p.dhcp_hosts.empty();
+  std::string what = dhcp && p.dns_enable ? "DHCP + DNS" : dhcp ? "DHCP" : "DNS";
   std::string state = l.dnsmasq_pid ? fmt::format("dnsmasq pid {}", *l.dnsmasq_pid)
                                     : std::string("dnsmasq NOT RUNNING");
   std::vector<std::string> ranges;

@@ -92,6 +92,18 @@ TEST(DiagramText, MissingPartsAreShown) {
   EXPECT_NE(t.find("(no guests attached)"), std::string::npos);
 }
 
+TEST(DiagramText, DhcpOnlyWhenDnsIsOff) {
+  NetworkPlan p = Nat();
+  p.dns_enable = false;
+  std::string t = RenderDiagramText(p, NatLive(), {});
+  EXPECT_NE(t.find("      DHCP: dnsmasq pid 4242 on virbr0"), std::string::npos) << t;
+  p.dhcp_ranges.clear();
+  p.dhcp_hosts.clear();
+  t = RenderDiagramText(p, NatLive(), {});
+  EXPECT_NE(t.find("DHCP: none (DNS is off and there is nothing to hand out)"), std::string::npos)
+      << t;
+}
+
 TEST(DiagramSvg, HasTheBoxesAndEscapes) {
   std::string s = RenderDiagramSvg(Nat(), NatLive(), {{"vnet0", "a<b"}});
   EXPECT_EQ(s.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);

@@ -54,8 +54,9 @@ DnsmasqFiles DnsmasqFilesFor(const std::filesystem::path& dir, const std::string
 Result<std::string> RenderDnsmasqConf(const NetworkPlan& p, const DnsmasqFiles& files) {
   SKIFF_TRY(ValidatePlan(p));
   if (!NeedsDnsmasq(p)) {
-    return InvalidArgumentError("network '{}': {} mode without an IPv4 address runs no dnsmasq",
-                                p.name, ModeName(p.mode));
+    return InvalidArgumentError(
+        "network '{}': {} mode without an IPv4 address, or without DNS and DHCP, runs no dnsmasq",
+        p.name, ModeName(p.mode));
   }
   std::string c;
   auto add = [&](const std::string& s) { c += s + "\n"; };
@@ -65,6 +66,8 @@ Result<std::string> RenderDnsmasqConf(const NetworkPlan& p, const DnsmasqFiles& 
   add("except-interface=lo");
   add("bind-dynamic");
   add("interface=" + p.bridge);
+  // DNS off: dnsmasq still serves DHCP, but listens on no DNS port.
+  if (!p.dns_enable) add("port=0");
   if (!p.domain.empty()) {
     add("domain=" + p.domain);
     add("expand-hosts");

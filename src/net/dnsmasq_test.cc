@@ -62,6 +62,20 @@ TEST(DnsmasqConf, IsolatedStaticOnlyNoResolv) {
   EXPECT_EQ(conf->find("domain="), std::string::npos);
 }
 
+TEST(DnsmasqConf, DnsDisabled) {
+  NetworkPlan p = Plan();
+  p.dns_enable = false;
+  auto conf = RenderDnsmasqConf(p, DnsmasqFilesFor("/s", "default"));
+  ASSERT_TRUE(conf.ok());
+  EXPECT_NE(conf->find("interface=virbr0\nport=0\n"), std::string::npos);
+  EXPECT_TRUE(NeedsDnsmasq(p));
+  p.dhcp_ranges.clear();
+  p.dhcp_hosts.clear();
+  EXPECT_FALSE(NeedsDnsmasq(p));
+  EXPECT_EQ(RenderDnsmasqConf(p, DnsmasqFilesFor("/s", "default")).status().code(),
+            Code::kInvalidArgument);
+}
+
 TEST(DnsmasqConf, LocalOnlyDomain) {
   NetworkPlan p = Plan();
   p.domain_local_only = true;
@@ -89,7 +103,8 @@ TEST(DnsmasqConf, NoneForBridgeMode) {
   auto conf = RenderDnsmasqConf(p, DnsmasqFilesFor("/s", "lan"));
   EXPECT_EQ(conf.status().code(), Code::kInvalidArgument);
   EXPECT_EQ(conf.status().message(),
-            "network 'lan': bridge mode without an IPv4 address runs no dnsmasq");
+            "network 'lan': bridge mode without an IPv4 address, or without DNS and DHCP, runs no "
+            "dnsmasq");
 }
 
 TEST(DnsmasqHosts, Files) {

@@ -134,6 +134,7 @@ Status CreateBridge(const BridgeOptions& o) {
   if (nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) return put_failed();
   if (nla_put_string(msg.get(), IFLA_IFNAME, o.name.c_str()) < 0) return put_failed();
   if (!o.mac.empty() && nla_put(msg.get(), IFLA_ADDRESS, 6, mac.data()) < 0) return put_failed();
+  if (o.mtu != 0 && nla_put_u32(msg.get(), IFLA_MTU, o.mtu) < 0) return put_failed();
   nlattr* info = nla_nest_start(msg.get(), IFLA_LINKINFO);
   if (!info || nla_put_string(msg.get(), IFLA_INFO_KIND, "bridge") < 0) return put_failed();
   nlattr* data = nla_nest_start(msg.get(), IFLA_INFO_DATA);

@@ -18,7 +18,7 @@ Status StartOwned(const NetworkPlan& p, const NetworkEnv& env, StartedNetwork& o
     return AlreadyExistsError("bridge '{}' already exists (used by another network or the host)",
                               p.bridge);
   }
-  SKIFF_TRY(CreateBridge(BridgeOptions{p.bridge, p.stp, p.delay_s, p.mac}));
+  SKIFF_TRY(CreateBridge(BridgeOptions{p.bridge, p.stp, p.delay_s, p.mac, p.mtu}));
   created_bridge = true;
   if (p.ipv4) SKIFF_TRY(AddIpv4Address(p.bridge, *p.ipv4));
   SKIFF_TRY(SetLinkUp(p.bridge));

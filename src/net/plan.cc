@@ -151,6 +151,9 @@ Status ValidatePlan(const NetworkPlan& p) {
   if (!p.mac.empty() && !ParseMac(p.mac).ok()) {
     return InvalidArgumentError("{}: bridge mac '{}' is not a MAC address", ctx, p.mac);
   }
+  if (p.mtu != 0 && (p.mtu < 68 || p.mtu > 65535)) {
+    return InvalidArgumentError("{}: mtu {} is outside 68..65535", ctx, p.mtu);
+  }
   if (p.delay_s > 30) {
     return InvalidArgumentError("{}: bridge delay {} is above 30 seconds", ctx, p.delay_s);
   }
@@ -311,6 +314,12 @@ Result<NetworkPlan> ParsePlanText(std::string_view text) {
         SKIFF_ASSIGN_OR_RETURN(p.domain_local_only, ParseOnOff(key, value));
       } else if (key == "uplink") {
         p.uplink = value;
+      } else if (key == "dns") {
+        SKIFF_ASSIGN_OR_RETURN(p.dns_enable, ParseOnOff(key, value));
+      } else if (key == "mtu") {
+        SKIFF_ASSIGN_OR_RETURN(uint64_t m, ParseUint(value));
+        if (m > 65535) return InvalidArgumentError("mtu '{}' is too large", value);
+        p.mtu = static_cast<unsigned>(m);
       } else if (key == "dns_forward") {
         SKIFF_ASSIGN_OR_RETURN(p.dns_forward, ParseOnOff(key, value));
       } else {
@@ -348,6 +357,8 @@ std::string FormatPlanText(const NetworkPlan& p) {
   if (p.domain_local_only) kv("domain_local_only", "on");
   if (!p.uplink.empty()) kv("uplink", p.uplink);
   if (!p.dns_forward) kv("dns_forward", "off");
+  if (!p.dns_enable) kv("dns", "off");
+  if (p.mtu != 0) kv("mtu", std::to_string(p.mtu));
   return s;
 }
 

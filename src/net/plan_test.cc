@@ -126,6 +126,8 @@ TEST(PlanText, RoundTrip) {
   p.domain_local_only = true;
   p.uplink = "eth0";
   p.dns_forward = false;
+  p.dns_enable = false;
+  p.mtu = 9000;
   p.mac = "52:54:00:12:34:56";
   auto back = ParsePlanText(FormatPlanText(p));
   ASSERT_TRUE(back.ok()) << back.status().ToString();

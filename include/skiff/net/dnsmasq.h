@@ -33,8 +33,8 @@ DnsmasqFiles DnsmasqFilesFor(const std::filesystem::path& dir, const std::string
 
 // The dnsmasq.conf text: strict-order, pid-file, except-interface=lo,
 // bind-dynamic, interface=<bridge>, domain and expand-hosts when a domain is
-// set (and local=/domain/ when it is local only), no-resolv when DNS forwarding is off, dhcp-range per range (a static-only
-// range when there are hosts but no range), dhcp-no-override,
+// set (and local=/domain/ when it is local only), no-resolv when DNS forwarding is off, dhcp-range
+// per range (a static-only range when there are hosts but no range), dhcp-no-override,
 // dhcp-authoritative, dhcp-lease-max, dhcp-hostsfile, addn-hosts,
 // dhcp-leasefile, and dhcp-option=3 (no router) on isolated networks.
 // kInvalidArgument for an invalid plan or one without dnsmasq (NeedsDnsmasq).

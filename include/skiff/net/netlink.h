@@ -20,6 +20,7 @@ struct BridgeOptions {
   bool stp = true;
   unsigned delay_s = 0;  // forward delay
   std::string mac;       // empty: the kernel's choice, which changes as ports join
+  unsigned mtu = 0;      // 0: the kernel's default
 };
 
 // Creates a bridge (down, no address). kAlreadyExists when a link has the name.

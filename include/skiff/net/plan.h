@@ -84,6 +84,7 @@ struct NetworkPlan {
   bool stp = true;
   unsigned delay_s = 0;         // bridge forward delay in seconds (<bridge delay='N'/>)
   std::string mac;              // bridge MAC; empty: the kernel picks one
+  unsigned mtu = 0;             // bridge MTU; 0: the kernel's default
   std::optional<Ipv4Net> ipv4;  // the host's address on the bridge with the subnet's prefix
   std::vector<DhcpRange> dhcp_ranges;
   std::vector<DhcpHost> dhcp_hosts;
@@ -92,6 +93,7 @@ struct NetworkPlan {
   bool domain_local_only = false;  // <domain localOnly='yes'>: never forward the domain upstream
   std::string uplink;              // nat/route: only forward through this device; empty: any device
   bool dns_forward = true;         // false: dnsmasq answers local names only (no-resolv)
+  bool dns_enable = true;          // false (<dns enable='no'>): dnsmasq serves DHCP only
 
   bool operator==(const NetworkPlan&) const = default;
 };
@@ -107,14 +109,18 @@ inline bool OwnsBridge(const NetworkPlan& p) { return p.mode != Mode::kBridge; }
 inline bool NeedsForwarding(const NetworkPlan& p) {
   return p.mode == Mode::kNat || p.mode == Mode::kRoute || p.mode == Mode::kOpen;
 }
-// Whether a dnsmasq serves the network (an address on a bridge that Skiff owns).
-inline bool NeedsDnsmasq(const NetworkPlan& p) { return OwnsBridge(p) && p.ipv4.has_value(); }
+// Whether a dnsmasq serves the network: an address on a bridge that Skiff
+// owns, with DNS on or something for DHCP to hand out.
+inline bool NeedsDnsmasq(const NetworkPlan& p) {
+  return OwnsBridge(p) && p.ipv4.has_value() &&
+         (p.dns_enable || !p.dhcp_ranges.empty() || !p.dhcp_hosts.empty());
+}
 
 // A line-oriented text form of a plan, used by the golden tests and the test
 // tool: one `key = value` per line, '#' comments, keys: name, mode, bridge,
 // stp (on|off), delay, mac, ipv4 (a.b.c.d/n), dhcp_range (START END),
 // host (MAC NAME [IP]; '-' for no MAC), dns_host (IP NAME...), domain,
-// domain_local_only (on|off), uplink, dns_forward (on|off).
+// domain_local_only (on|off), uplink, dns_forward (on|off), dns (on|off), mtu.
 // kInvalidArgument names the line.
 Result<NetworkPlan> ParsePlanText(std::string_view text);
 // The inverse of ParsePlanText.

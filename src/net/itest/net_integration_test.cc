@@ -46,7 +46,7 @@ NetworkPlan Plan(const std::string& text) {
 }
 
 TEST_F(NetIntegration, BridgeWithStpDelayMacAndAddress) {
-  ASSERT_TRUE(CreateBridge({"skbr1", true, 2, "52:54:00:12:34:56"}).ok());
+  ASSERT_TRUE(CreateBridge({"skbr1", true, 2, "52:54:00:12:34:56", 1400}).ok());
   Status again = CreateBridge({"skbr1", true, 0, ""});
   EXPECT_EQ(again.code(), Code::kAlreadyExists);
   EXPECT_EQ(again.message(), "link 'skbr1' already exists");
@@ -55,6 +55,7 @@ TEST_F(NetIntegration, BridgeWithStpDelayMacAndAddress) {
   EXPECT_EQ(l->kind, "bridge");
   EXPECT_EQ(l->mac, "52:54:00:12:34:56");
   EXPECT_FALSE(l->up);
+  EXPECT_EQ(l->mtu, 1400u);
   std::string details = Ip({"-d", "link", "show", "skbr1"});
   EXPECT_NE(details.find("forward_delay 200 "), std::string::npos) << details;
   EXPECT_NE(details.find("stp_state 1 "), std::string::npos) << details;
