@@ -5,14 +5,36 @@
 #include <zstd.h>
 
 namespace skiff::image {
+namespace {
+
+// Per-thread codec state: set up once, reset per cluster.
+struct Codecs {
+  z_stream deflate{};
+  bool deflate_ready = false;
+  ZSTD_CCtx* zc = nullptr;
+  ZSTD_DCtx* zd = nullptr;
+  ~Codecs() {
+    if (deflate_ready) deflateEnd(&deflate);
+    ZSTD_freeCCtx(zc);
+    ZSTD_freeDCtx(zd);
+  }
+};
+thread_local Codecs codecs;
+
+}  // namespace
 
 Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t max_out,
                        std::vector<uint8_t>& out, bool* fits) {
   *fits = false;
   if (type == CompressionType::kZlib) {
-    z_stream s{};
-    if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
-      return InternalError("deflateInit2 failed");
+    z_stream& s = codecs.deflate;
+    if (!codecs.deflate_ready) {
+      if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return InternalError("deflateInit2 failed");
+      }
+      codecs.deflate_ready = true;
+    } else if (deflateReset(&s) != Z_OK) {
+      return InternalError("deflateReset failed");
     }
     out.resize(max_out);
     s.next_in = const_cast<Bytef*>(in.data());
@@ -21,7 +43,6 @@ Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t
     s.avail_out = static_cast<uInt>(out.size());
     int r = deflate(&s, Z_FINISH);
     size_t produced = out.size() - s.avail_out;
-    deflateEnd(&s);
     if (r == Z_STREAM_END && produced < max_out) {
       out.resize(produced);
       *fits = true;
@@ -29,7 +50,9 @@ Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t
     return Status::Ok();
   }
   out.resize(std::max(max_out, ZSTD_compressBound(in.size())));
-  size_t r = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), ZSTD_CLEVEL_DEFAULT);
+  if (codecs.zc == nullptr) codecs.zc = ZSTD_createCCtx();
+  if (codecs.zc == nullptr) return InternalError("ZSTD_createCCtx failed");
+  size_t r = ZSTD_compressCCtx(codecs.zc, out.data(), out.size(), in.data(), in.size(), ZSTD_CLEVEL_DEFAULT);
   if (ZSTD_isError(r)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(r));
   if (r < max_out) {
     out.resize(r);
@@ -54,8 +77,10 @@ Status DecompressCluster(CompressionType type, std::span<const uint8_t> in, std:
     }
     return Status::Ok();
   }
-  ZSTD_DCtx* d = ZSTD_createDCtx();
+  if (codecs.zd == nullptr) codecs.zd = ZSTD_createDCtx();
+  ZSTD_DCtx* d = codecs.zd;
   if (d == nullptr) return InternalError("ZSTD_createDCtx failed");
+  ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
   ZSTD_outBuffer ob{out.data(), out.size(), 0};
   Status st;
@@ -74,7 +99,6 @@ Status DecompressCluster(CompressionType type, std::span<const uint8_t> in, std:
       break;
     }
   }
-  ZSTD_freeDCtx(d);
   return st;
 }
 

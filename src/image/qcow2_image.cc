@@ -448,10 +448,29 @@ Status Qcow2Image::WriteLocked(uint64_t offset, std::span<const uint8_t> buf) {
       pos += k * cluster_size_;
       continue;
     }
+    const uint64_t base = gc << cluster_bits_;
+    const bool was_zero = !compressed && host == 0 &&
+                          (zero || header_.backing_file.empty() || (backing_ && base >= backing_->size()));
+    if (was_zero) {
+      // Nothing to copy: a cluster never written before (past the used end of
+      // the file) reads as zeroes already, so only the new bytes are written.
+      const uint64_t end_before = refcounts_->end_cluster();
+      SKIFF_ASSIGN_OR_RETURN(uint64_t off, refcounts_->Allocate(1));
+      if (off / cluster_size_ >= end_before) {
+        SKIFF_TRY(file_.WriteAll(off + cin, buf.subspan(pos, n)));
+      } else {
+        cl.assign(cluster_size_, 0);
+        std::memcpy(cl.data() + cin, buf.data() + pos, n);
+        SKIFF_TRY(file_.WriteAll(off, cl));
+      }
+      words[slot.index] = off | kOflagCopied;
+      slot.table->dirty = true;
+      pos += n;
+      continue;
+    }
     // Copy-on-write / read-modify-write of one cluster.
     cl.assign(cluster_size_, 0);
     if (n < cluster_size_) {
-      uint64_t base = gc << cluster_bits_;
       uint64_t valid = std::min<uint64_t>(cluster_size_, size() - base);
       SKIFF_TRY(ReadImpl(base, std::span<uint8_t>(cl.data(), valid), true));
     }
