@@ -24,7 +24,7 @@ void WriteAddress(XmlWriter& w, const DeviceAddress& a) {
 
 void WriteCpu(XmlWriter& w, const CpuDef& c) {
   std::string mode(ToString(c.mode));
-  bool has_children = !c.model.empty() || !c.vendor.empty() || !c.features.empty() ||
+  bool has_children = !c.model.empty() || !c.model_fallback.empty() || !c.vendor.empty() || !c.features.empty() ||
                       c.topology || !c.numa.empty();
   std::initializer_list<std::pair<std::string_view, std::string>> attrs = {
       {"mode", mode}, {"match", c.match}, {"check", c.check}, {"migratable", c.migratable}};
@@ -33,7 +33,11 @@ void WriteCpu(XmlWriter& w, const CpuDef& c) {
     return;
   }
   w.Open("cpu", attrs);
-  if (!c.model.empty()) w.Text("model", c.model, {{"fallback", c.model_fallback}});
+  if (!c.model.empty()) {
+    w.Text("model", c.model, {{"fallback", c.model_fallback}});
+  } else if (!c.model_fallback.empty()) {
+    w.Empty("model", {{"fallback", c.model_fallback}});
+  }
   if (!c.vendor.empty()) w.Text("vendor", c.vendor);
   if (c.topology) {
     const CpuTopology& t = *c.topology;
@@ -79,7 +83,7 @@ void WriteFeatures(XmlWriter& w, const Features& f) {
   if (!f.acpi && !f.apic && !f.pae && !f.vmport && !f.pmu) return;
   w.Open("features");
   if (f.acpi) w.Empty("acpi");
-  if (f.apic) w.Empty("apic");
+  if (f.apic) w.Empty("apic", {{"eoi", OnOff(f.apic_eoi)}});
   if (f.pae) w.Empty("pae");
   if (f.pmu) w.Empty("pmu", {{"state", OnOff(f.pmu)}});
   if (f.vmport) w.Empty("vmport", {{"state", OnOff(f.vmport)}});
@@ -187,6 +191,7 @@ void WriteCharDev(XmlWriter& w, std::string_view elem, const CharDevDef& c) {
   } else if (!c.target_type.empty() || !c.target_name.empty() || c.target_port) {
     w.Empty("target", tattrs);
   }
+  WriteAddress(w, c.address);
   w.Close(elem);
 }
 
@@ -240,7 +245,7 @@ std::string FormatDomainXml(const DomainDef& def) {
     w.Text("maxMemory", Num(*def.max_memory_kib),
            {{"slots", Num(def.max_memory_slots)}, {"unit", "KiB"}});
   }
-  w.Text("memory", Num(def.memory_kib), {{"unit", "KiB"}});
+  w.Text("memory", Num(def.memory_kib), {{"dumpCore", OnOff(def.dump_core)}, {"unit", "KiB"}});
   w.Text("currentMemory", Num(def.current_memory_kib), {{"unit", "KiB"}});
   w.Text("vcpu", Num(def.vcpus), {{"placement", def.vcpu_placement},
                                   {"cpuset", def.vcpu_cpuset},

@@ -77,7 +77,7 @@ Result<CpuDef> ParseCpu(const Elem& e) {
   if (Elem m = e.Child("model")) {
     cpu.model = m.Text();
     SKIFF_ASSIGN_OR_RETURN(cpu.model_fallback, m.EnumAttr("fallback", {"allow", "forbid"}));
-    if (cpu.model.empty()) return m.Error("empty cpu model");
+    if (cpu.model.empty() && cpu.mode == CpuMode::kCustom) return m.Error("empty cpu model");
   }
   if (auto v = e.ChildText("vendor")) cpu.vendor = *v;
   for (const Elem& f : e.Children("feature")) {
@@ -247,7 +247,10 @@ Result<OsDef> ParseOs(const Elem& e) {
 Result<Features> ParseFeatures(const Elem& e) {
   Features f;
   f.acpi = static_cast<bool>(e.Child("acpi"));
-  f.apic = static_cast<bool>(e.Child("apic"));
+  if (Elem a = e.Child("apic")) {
+    f.apic = true;
+    SKIFF_ASSIGN_OR_RETURN(f.apic_eoi, a.OnOffAttr("eoi"));
+  }
   f.pae = static_cast<bool>(e.Child("pae"));
   if (Elem v = e.Child("vmport")) {
     SKIFF_ASSIGN_OR_RETURN(f.vmport, v.OnOffAttr("state"));
@@ -455,7 +458,10 @@ Result<CharDevDef> ParseCharDev(const Elem& e, CharKind kind) {
       SKIFF_ASSIGN_OR_RETURN(c.append, src.EnumAttr("append", {"on", "off"}));
     }
   }
-  if ((c.type == CharSourceType::kUnix || c.type == CharSourceType::kFile) && c.path.empty()) {
+  bool auto_path = kind == CharKind::kChannel && c.type == CharSourceType::kUnix &&
+                   c.mode != "connect";
+  if ((c.type == CharSourceType::kUnix || c.type == CharSourceType::kFile) && c.path.empty() &&
+      !auto_path) {
     return e.Error("{} character device needs <source path=.../>", ToString(c.type));
   }
   if (Elem t = e.Child("target")) {
@@ -484,10 +490,7 @@ Result<CharDevDef> ParseCharDev(const Elem& e, CharKind kind) {
     return e.Error("channel without <target>");
   }
   if (Elem a = e.Child("alias")) a.MarkSubtree();
-  if (Elem a = e.Child("address")) {
-    // Only virtio-serial port addresses exist here; they are recomputed at start.
-    a.MarkSubtree();
-  }
+  SKIFF_ASSIGN_OR_RETURN(c.address, ReadAddress(e));
   return c;
 }
 
@@ -705,6 +708,7 @@ Result<DomainDef> ParseDomainElem(Elem root) {
   Elem mem = root.Child("memory");
   if (!mem) return root.Error("missing <memory>");
   SKIFF_ASSIGN_OR_RETURN(def.memory_kib, mem.SizeKiB());
+  SKIFF_ASSIGN_OR_RETURN(def.dump_core, mem.OnOffAttr("dumpCore"));
   if (Elem cm = root.Child("currentMemory")) {
     SKIFF_ASSIGN_OR_RETURN(def.current_memory_kib, cm.SizeKiB());
   } else {

@@ -95,7 +95,8 @@ class Builder {
 
   Status Machine() {
     std::string m = def_.os.machine.empty() ? "pc" : def_.os.machine;
-    std::string opts = Esc(m) + ",usb=off,dump-guest-core=off";
+    std::string opts = Esc(m) + ",usb=off";
+    opts += def_.dump_core.value_or(false) ? ",dump-guest-core=on" : ",dump-guest-core=off";
     opts += def_.features.acpi ? ",acpi=on" : ",acpi=off";
     if (def_.features.vmport) opts += *def_.features.vmport ? ",vmport=on" : ",vmport=off";
     for (const auto& t : def_.clock.timers) {
@@ -142,6 +143,7 @@ class Builder {
       }
     }
     if (def_.features.pmu) extra += *def_.features.pmu ? ",pmu=on" : ",pmu=off";
+    if (def_.features.apic_eoi) extra += *def_.features.apic_eoi ? ",kvm-pv-eoi=on" : ",kvm-pv-eoi=off";
     for (const auto& t : def_.clock.timers) {
       if (t.name == "kvmclock" && t.present) extra += *t.present ? ",kvmclock=on" : ",kvmclock=off";
     }
@@ -637,7 +639,19 @@ class Builder {
     for (size_t i = 0; i < dv.channels.size(); ++i) {
       const auto& c = dv.channels[i];
       std::string id = fmt::format("charchannel{}", i);
-      Add("-chardev", CharBackend(c, id));
+      if (c.type == conf::CharSourceType::kUnix && c.path.empty()) {
+        // libvirt generates the path of an unnamed agent socket; ours sits beside QMP.
+        conf::CharDevDef named = c;
+        std::string dir = ctx_.qmp_socket.empty()
+                              ? std::string("/run/skiff")
+                              : ctx_.qmp_socket.substr(0, ctx_.qmp_socket.rfind('/'));
+        if (dir.empty()) dir = "/";
+        named.path = fmt::format("{}/{}.{}", dir, def_.name,
+                                 c.target_name.empty() ? id : c.target_name);
+        Add("-chardev", CharBackend(named, id));
+      } else {
+        Add("-chardev", CharBackend(c, id));
+      }
       std::string dev = fmt::format("virtserialport,bus=virtio-serial0.0,nr={},chardev={},id=channel{}",
                                     nr++, id, i);
       if (!c.target_name.empty()) dev += ",name=" + Esc(c.target_name);

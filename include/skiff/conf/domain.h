@@ -143,6 +143,7 @@ struct OsDef {
 
 struct Features {
   bool acpi = false, apic = false, pae = false;
+  std::optional<bool> apic_eoi;  // <apic eoi='on|off'/>: KVM paravirtual end-of-interrupt
   std::optional<bool> vmport, pmu;
   bool operator==(const Features&) const = default;
 };
@@ -224,13 +225,15 @@ struct InterfaceDef {
 
 struct CharDevDef {
   CharSourceType type = CharSourceType::kPty;
-  std::string path;         // unix socket or file
+  std::string path;         // unix socket or file (a unix channel may leave it empty:
+                            // QEMU then listens next to the QMP socket)
   std::string mode;         // unix: bind|connect
   std::string append;       // file: "", on, off
   std::string target_type;  // serial: isa-serial|pci-serial; console: serial|virtio; channel: virtio
   std::string target_model; // serial: <model name=.../> inside <target>
   std::optional<unsigned> target_port;
   std::string target_name;  // channel: e.g. org.qemu.guest_agent.0
+  DeviceAddress address;    // e.g. virtio-serial port address (kept)
   bool operator==(const CharDevDef&) const = default;
 };
 
@@ -308,6 +311,7 @@ struct DomainDef {
   std::string title, description;
   std::string metadata;  // children of <metadata>, verbatim XML (kept, never interpreted)
   uint64_t memory_kib = 0;          // <memory>
+  std::optional<bool> dump_core;    // <memory dumpCore='on|off'>
   uint64_t current_memory_kib = 0;  // <currentMemory>; equals memory_kib when absent
   std::optional<uint64_t> max_memory_kib;  // <maxMemory>
   unsigned max_memory_slots = 0;
