@@ -42,6 +42,8 @@ class Builder {
   Builder(const DomainDef& def, const ArgvContext& ctx) : def_(def), ctx_(ctx) {}
 
   Result<std::vector<std::string>> Build() {
+    // Definitions built in code (not parsed) get the same checks as parsed ones.
+    SKIFF_TRY(conf::ValidateDomain(def_));
     if (def_.type == conf::DomainType::kKvm && !ctx_.kvm_usable) {
       return FailedPreconditionError(
           "domain '{}' has type 'kvm' but kvm is not usable on this host: {}",

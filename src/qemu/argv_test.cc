@@ -135,5 +135,16 @@ TEST(Argv, PausedIncomingAndEmulator) {
   EXPECT_EQ(ValueOf(*r, "-incoming"), "defer");
 }
 
+TEST(Argv, RejectsUnvalidatedDefinitions) {
+  auto def = Parse("qemu");
+  conf::DiskDef d;
+  d.target_dev = "x";  // not vdX/sdX/hdX
+  d.source_path = "/a.raw";
+  def.devices.disks.push_back(d);
+  auto r = BuildQemuArgv(def, ArgvContext{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("invalid disk target 'x'"));
+}
+
 }  // namespace
 }  // namespace skiff::qemu
