@@ -66,7 +66,7 @@ Status IpForwarding::Acquire(const std::string& network) {
   SKIFF_ASSIGN_OR_RETURN(State s, Load());
   if (s.holders.empty()) {
     SKIFF_ASSIGN_OR_RETURN(std::string cur, ReadFile(sysctl_));
-    s.saved = cur.substr(0, 1) == "1" ? "1" : "0";
+    s.saved.assign(1, !cur.empty() && cur[0] == '1' ? '1' : '0');
   }
   bool first = s.holders.empty();
   s.holders.insert(network);
