@@ -86,7 +86,7 @@ for fmt in raw qcow2; do
     bench -q -f $fmt -w -s 4k -S 64k -c $N4 "$I"
   PREP=$mk pair "bench $fmt 64k allocating writes (sequential)" -- bench -q -f $fmt -w -s 64k -c $N64 "$I" -- \
     bench -q -f $fmt -w -s 64k -c $N64 "$I"
-  eval "$mk"; qemu-img bench -q -f $fmt -w -s 64k -c $N64 "$I"
+  eval "$mk"; qemu-img bench -q -f $fmt -w -s 64k -c $N64 "$I" > /dev/null
   pair "bench $fmt 4k overwrites" -- bench -q -f $fmt -w -s 4k -c $N4 "$I" -- bench -q -f $fmt -w -s 4k -c $N4 "$I"
   pair "bench $fmt 64k overwrites" -- bench -q -f $fmt -w -s 64k -c $N64 "$I" -- bench -q -f $fmt -w -s 64k -c $N64 "$I"
   pair "bench $fmt 4k reads" -- bench -q -f $fmt -s 4k -c $N4 "$I" -- bench -q -f $fmt -s 4k -c $N4 "$I"

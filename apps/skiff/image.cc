@@ -230,6 +230,12 @@ int CmdConvert(const std::vector<std::string>& argv) {
     if (!s.ok()) return Err(s.status());
     o.sparse_size = *s;
   }
+  std::string cache = a->get("t", "unsafe");
+  if (cache != "unsafe" && cache != "writeback" && cache != "writethrough" && cache != "none" &&
+      cache != "directsync") {
+    return Fail("convert: invalid cache mode '" + cache + "'");
+  }
+  o.unsafe_cache = cache == "unsafe";
   bool progress = a->has("p") && !a->has("q");
   o.progress = MakeProgress(progress);
   Status st = ConvertImage(a->pos[0], a->pos[1], o);

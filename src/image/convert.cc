@@ -22,12 +22,14 @@ constexpr uint64_t kChunk = 2ull << 20;
 
 struct Op {
   enum Kind { kData, kZero, kCompressed } kind;
-  uint64_t offset;
+  uint64_t offset;             // guest offset
   uint64_t length;
-  std::vector<uint8_t> bytes;  // kData: `length` bytes; kCompressed: the compressed cluster
+  std::vector<uint8_t> bytes;  // kCompressed: the compressed cluster
 };
 
 struct ChunkResult {
+  uint64_t base = 0;
+  std::vector<uint8_t> buf;  // the chunk's guest bytes; kData ops point into it
   std::vector<Op> ops;
   Status status;
 };
@@ -54,6 +56,7 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
   to.format = t.format;
   to.writable = true;
   to.open_backing = false;
+  to.unsafe_cache = opts.unsafe_cache;
   SKIFF_ASSIGN_OR_RETURN(auto dst, OpenImage(target, to));
   auto* qdst = dynamic_cast<Qcow2Image*>(dst.get());
   const bool has_backing = !t.backing_file.empty();
@@ -72,9 +75,9 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
     const uint64_t base = idx * kChunk;
     const uint64_t len = std::min(kChunk, size - base);
     // Source status runs: 0 = skip (backing provides), 1 = zero, 2 = data.
-    std::vector<uint8_t> cls;
-    std::vector<std::pair<uint64_t, uint64_t>> data_runs;
-    std::vector<uint8_t> buf(len, 0);
+    res.base = base;
+    std::vector<uint8_t>& buf = res.buf;
+    buf.assign(len, 0);
     std::vector<int8_t> kind(DivRoundUp(len, gran), -1);
     uint64_t pos = 0;
     while (pos < len) {
@@ -109,10 +112,10 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
         if (fits) {
           res.ops.push_back(Op{Op::kCompressed, base + bo, bl, comp});
         } else {
-          res.ops.push_back(Op{Op::kData, base + bo, bl, std::vector<uint8_t>(buf.begin() + bo, buf.begin() + bo + bl)});
+          res.ops.push_back(Op{Op::kData, base + bo, bl, {}});
         }
       } else if (kind[b] == 2) {
-        res.ops.push_back(Op{Op::kData, base + bo, bl, std::vector<uint8_t>(buf.begin() + bo, buf.begin() + bo + bl)});
+        res.ops.push_back(Op{Op::kData, base + bo, bl, {}});
       }
       b = e;
     }
@@ -159,7 +162,7 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
     for (auto& op : res.ops) {
       if (!st.ok()) break;
       if (op.kind == Op::kData) {
-        st = dst->Write(op.offset, op.bytes);
+        st = dst->Write(op.offset, std::span<const uint8_t>(res.buf.data() + (op.offset - res.base), op.length));
       } else if (op.kind == Op::kCompressed) {
         st = qdst->WriteCompressedCluster(op.offset, op.bytes);
       } else if (has_backing) {

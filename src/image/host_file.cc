@@ -149,7 +149,7 @@ Status HostFile::ZeroRange(uint64_t offset, uint64_t length, bool may_unmap) con
 }
 
 Status HostFile::Sync() const {
-  if (!writable_) return Status::Ok();
+  if (!writable_ || unsafe_) return Status::Ok();
   if (::fdatasync(fd_.get()) != 0) return ErrnoError(errno, fmt::format("fsync '{}'", path_));
   return Status::Ok();
 }

@@ -42,6 +42,8 @@ class HostFile {
   // Makes the range read as zeroes, preferring FALLOC_FL_ZERO_RANGE.
   Status ZeroRange(uint64_t offset, uint64_t length, bool may_unmap) const;
   Status Sync() const;
+  // cache=unsafe: Sync() does nothing (qemu-img convert's default for targets).
+  void set_unsafe(bool unsafe) { unsafe_ = unsafe; }
   // st_blocks * 512.
   Result<uint64_t> AllocatedBytes() const;
   // Next data / hole at or after `offset` (SEEK_DATA / SEEK_HOLE); `size` when none.
@@ -52,6 +54,7 @@ class HostFile {
   UniqueFd fd_;
   std::string path_;
   bool writable_ = false;
+  bool unsafe_ = false;
 };
 
 }  // namespace skiff::image

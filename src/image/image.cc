@@ -30,7 +30,7 @@ Result<std::unique_ptr<Image>> OpenImageInChain(const std::string& path, const O
     SKIFF_ASSIGN_OR_RETURN(fmt, ProbeFormat(path));
   }
   if (fmt == "raw") {
-    SKIFF_ASSIGN_OR_RETURN(auto img, RawImage::Open(path, options.writable));
+    SKIFF_ASSIGN_OR_RETURN(auto img, RawImage::Open(path, options.writable, options.unsafe_cache));
     return std::unique_ptr<Image>(std::move(img));
   }
   if (fmt == "qcow2") {

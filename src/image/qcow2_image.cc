@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -39,6 +40,7 @@ Qcow2Image::~Qcow2Image() {
 Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path, const OpenOptions& opts,
                                                      std::set<std::string> chain) {
   SKIFF_ASSIGN_OR_RETURN(HostFile f, HostFile::Open(path, opts.writable));
+  f.set_unsafe(opts.unsafe_cache);
   SKIFF_ASSIGN_OR_RETURN(uint64_t file_size, f.Size());
   std::vector<uint8_t> head(std::min(file_size, kMaxHeaderRead));
   SKIFF_TRY(f.ReadExact(0, head));
@@ -407,11 +409,61 @@ Status Qcow2Image::Write(uint64_t offset, std::span<const uint8_t> buf) {
     return InvalidArgumentError("'{}': write at 0x{:x} of {} bytes is beyond the end of the image",
                                 path(), offset, buf.size());
   }
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   SKIFF_TRY(CheckWritable());
   SKIFF_TRY(MarkDirtyForLazy());
   if (extended_l2_) return WriteExtendedLocked(offset, buf);
-  return WriteLocked(offset, buf);
+  // Fast path: every cluster is ours alone (COPIED) and plain data, so the
+  // mapping cannot change under us; write without holding the lock. Frees
+  // and snapshot operations wait for such writes (WaitForInflightLocked).
+  std::vector<std::pair<uint64_t, uint64_t>> segs;  // (host offset, buffer offset)
+  bool in_place = true;
+  for (uint64_t pos = 0; pos < buf.size() && in_place;) {
+    const uint64_t cur = offset + pos;
+    const uint64_t gc = cur >> cluster_bits_;
+    const uint64_t cin = cur & (cluster_size_ - 1);
+    const uint64_t n = std::min<uint64_t>(cluster_size_ - cin, buf.size() - pos);
+    const uint64_t l1i = gc / l2_entries_;
+    if (l1i >= l1_.size() || !(l1_[l1i] & kOflagCopied) || (l1_[l1i] & kL1OffsetMask) == 0) {
+      in_place = false;
+      break;
+    }
+    SKIFF_ASSIGN_OR_RETURN(L2Slot slot, LookupL2Locked(gc));
+    const uint64_t e = slot.table->words[slot.index];
+    const uint64_t host = e & kL2OffsetMask;
+    if ((e & kOflagCompressed) || !(e & kOflagCopied) || host == 0 || (e & kOflagZero) ||
+        host % cluster_size_ != 0) {
+      in_place = false;
+      break;
+    }
+    segs.emplace_back(host + cin, pos);
+    pos += n;
+  }
+  if (!in_place) return WriteLocked(offset, buf);
+  ++inflight_;
+  lk.unlock();
+  Status st;
+  for (size_t i = 0; i < segs.size() && st.ok(); ++i) {
+    // Merge runs that are contiguous on the host into one write.
+    size_t j = i;
+    uint64_t end_buf = (j + 1 < segs.size()) ? segs[j + 1].second : buf.size();
+    while (j + 1 < segs.size() && segs[j + 1].first == segs[i].first + (segs[j + 1].second - segs[i].second)) {
+      ++j;
+      end_buf = (j + 1 < segs.size()) ? segs[j + 1].second : buf.size();
+    }
+    st = file_.WriteAll(segs[i].first, buf.subspan(segs[i].second, end_buf - segs[i].second));
+    i = j;
+  }
+  --inflight_;
+  return st;
+}
+
+void Qcow2Image::WaitForInflightLocked() {
+  while (inflight_.load() > 0) {
+    mu_.unlock();
+    std::this_thread::yield();
+    mu_.lock();
+  }
 }
 
 Status Qcow2Image::WriteLocked(uint64_t offset, std::span<const uint8_t> buf) {
@@ -707,6 +759,7 @@ Status Qcow2Image::WriteL1Locked() {
 
 Status Qcow2Image::FlushLocked() {
   if (closed_ || !file_.writable()) return Status::Ok();
+  WaitForInflightLocked();
   bool synced = false;
   if (!lazy_ && refcounts_->dirty()) {
     SKIFF_TRY(refcounts_->WriteDirty());
@@ -904,6 +957,7 @@ Status Qcow2Image::SetBacking(const std::string& name, const std::string& format
 Status Qcow2Image::MakeEmpty() {
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
+  WaitForInflightLocked();
   const uint64_t clusters = DivRoundUp(header_.size, cluster_size_);
   const uint64_t stride = extended_l2_ ? 2 : 1;
   for (uint64_t l1i = 0; l1i < l1_.size() && l1i * l2_entries_ < clusters; ++l1i) {

@@ -3,6 +3,7 @@
 // lazy refcounts) with crash-consistent metadata ordering.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -127,7 +128,12 @@ class Qcow2Image final : public Image {
   Status RebuildRefcountsLocked(CheckReport* report);
   Result<uint64_t> AllocateBytesLocked(uint64_t len);
 
+  // Waits (dropping mu_ meanwhile) until no unlocked in-place write is running.
+  void WaitForInflightLocked();
+
   mutable std::mutex mu_;
+  // In-place data writes to clusters we own (COPIED), done without mu_.
+  std::atomic<int> inflight_{0};
   HostFile file_;
   Qcow2Header header_;
   uint32_t cluster_bits_;

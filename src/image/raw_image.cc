@@ -3,8 +3,9 @@
 
 namespace skiff::image {
 
-Result<std::unique_ptr<RawImage>> RawImage::Open(const std::string& path, bool writable) {
+Result<std::unique_ptr<RawImage>> RawImage::Open(const std::string& path, bool writable, bool unsafe_cache) {
   SKIFF_ASSIGN_OR_RETURN(HostFile f, HostFile::Open(path, writable));
+  f.set_unsafe(unsafe_cache);
   SKIFF_ASSIGN_OR_RETURN(uint64_t size, f.Size());
   return std::unique_ptr<RawImage>(new RawImage(std::move(f), size));
 }

@@ -33,6 +33,8 @@ struct OpenOptions {
   std::string format;        // "raw", "qcow2", or empty to probe
   bool writable = false;     // never writes to the file when false
   bool open_backing = true;  // false: reads of unallocated ranges give zeroes
+  // cache=unsafe: never fsync (fast, but a host crash may lose or tear the image).
+  bool unsafe_cache = false;
   // Opens an image marked corrupt for writing, to repair it (check -r).
   bool repair = false;
   // Chain depth guard. Opening deeper than this fails.

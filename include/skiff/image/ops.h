@@ -73,6 +73,9 @@ struct ConvertOptions {
   std::string target_backing_format;  // -F
   uint64_t sparse_size = 4096;        // -S; 0 writes every byte
   int threads = 0;                    // 0: one per core
+  // -t unsafe (qemu-img convert's default): no fsync of the target. Any other
+  // cache mode makes the target durable before convert returns.
+  bool unsafe_cache = true;
   ProgressFn progress;
 };
 Status ConvertImage(const std::string& source, const std::string& target, const ConvertOptions& opts);
