@@ -315,6 +315,7 @@ std::string FormatDomainXml(const DomainDef& def) {
       w.Close("watchdog");
     }
   }
+  for (const auto& a : d.audios) w.Empty("audio", {{"id", Num(a.id)}, {"type", a.type}});
   if (d.memballoon) {
     const MemballoonDef& m = *d.memballoon;
     std::initializer_list<std::pair<std::string_view, std::string>> a = {

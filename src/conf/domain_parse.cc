@@ -650,6 +650,15 @@ Status ParseDevices(const Elem& e, DevicesDef& d) {
     SKIFF_ASSIGN_OR_RETURN(auto v, ParseMemballoon(x));
     d.memballoon = std::move(v);
   }
+  for (const Elem& x : e.Children("audio")) {
+    AudioDef a;
+    SKIFF_ASSIGN_OR_RETURN(auto id, ReadUnsigned(x, "id", 255));
+    if (!id || *id == 0) return x.Error("audio needs a positive id");
+    a.id = *id;
+    SKIFF_ASSIGN_OR_RETURN(a.type, x.EnumAttr("type", {"none", "spice"}));
+    if (a.type.empty()) return x.Error("audio needs a type");
+    d.audios.push_back(a);
+  }
   for (const Elem& x : e.Children("watchdog")) {
     SKIFF_ASSIGN_OR_RETURN(auto v, ParseWatchdog(x));
     d.watchdogs.push_back(std::move(v));

@@ -343,6 +343,15 @@ Status CheckDevices(const DomainDef& def) {
     }
   }
   if (primaries > 1) return InvalidArgumentError("/domain/devices/video: more than one primary video");
+  std::set<unsigned> audio_ids;
+  for (size_t i = 0; i < dv.audios.size(); ++i) {
+    if (!audio_ids.insert(dv.audios[i].id).second) {
+      return InvalidArgumentError("{}: duplicate audio id {}", DevPath("audio", i), dv.audios[i].id);
+    }
+    if (dv.audios[i].type == "spice" && !gtypes.count(GraphicsType::kSpice)) {
+      return InvalidArgumentError("{}: audio type 'spice' needs spice graphics", DevPath("audio", i));
+    }
+  }
   if (dv.watchdogs.size() > 1) {
     return UnsupportedError("{}: only one watchdog is supported", DevPath("watchdog", 1));
   }

@@ -75,6 +75,7 @@ class Builder {
     SKIFF_TRY(Inputs());
     SKIFF_TRY(Graphics());
     SKIFF_TRY(Videos());
+    for (const auto& a : def_.devices.audios) Add("-audiodev", fmt::format("{},id=audio{}", a.type, a.id));
     Watchdog();
     Balloon();
     Rngs();
@@ -725,7 +726,15 @@ class Builder {
           port = chosen->second;
         }
         std::string s = fmt::format("port={},addr={}", port, Esc(listen));
-        if (g.tls_port >= 0) s += fmt::format(",tls-port={}", g.tls_port);
+        if (g.tls_port >= 0) {
+          if (ctx_.spice_x509_dir.empty()) {
+            return FailedPreconditionError(
+                "graphics {}: spice tlsPort {} needs TLS certificates, and no spice certificate "
+                "directory is configured",
+                i, g.tls_port);
+          }
+          s += fmt::format(",tls-port={},x509-dir={}", g.tls_port, Esc(ctx_.spice_x509_dir));
+        }
         s += secret.empty() ? ",disable-ticketing=on" : ",password-secret=" + secret;
         Add("-spice", s);
       }

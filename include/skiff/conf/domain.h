@@ -287,6 +287,12 @@ struct WatchdogDef {
   bool operator==(const WatchdogDef&) const = default;
 };
 
+struct AudioDef {
+  unsigned id = 1;
+  std::string type = "none";  // none | spice (sound cards are not supported, so no other backend)
+  bool operator==(const AudioDef&) const = default;
+};
+
 struct DevicesDef {
   std::string emulator;  // empty: the host's qemu-system-x86_64
   std::vector<DiskDef> disks;
@@ -301,6 +307,7 @@ struct DevicesDef {
   std::vector<RngDef> rngs;
   std::optional<MemballoonDef> memballoon;
   std::vector<WatchdogDef> watchdogs;
+  std::vector<AudioDef> audios;
   bool operator==(const DevicesDef&) const = default;
 };
 

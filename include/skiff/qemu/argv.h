@@ -30,6 +30,9 @@ struct ArgvContext {
   // devices.graphics). VNC without an entry lets QEMU pick (display :0 to :99);
   // SPICE cannot pick, so an autoport SPICE display needs an entry.
   std::map<size_t, int> graphics_ports;
+  // Directory with the SPICE TLS certificates (ca-cert.pem, server-cert.pem,
+  // server-key.pem); a SPICE display with tlsPort fails without it.
+  std::string spice_x509_dir;
   std::string incoming;  // -incoming value for restore (e.g. "defer"); empty: none
   std::string pidfile;   // -pidfile; empty: none
   bool daemonize = false;  // -daemonize
