@@ -238,7 +238,7 @@ std::string FormatDomainXml(const DomainDef& def) {
   if (!def.description.empty()) w.Text("description", def.description);
   if (!def.metadata.empty()) {
     w.Open("metadata");
-    w.Raw(def.metadata);
+    w.RawLine(def.metadata);
     w.Close("metadata");
   }
   if (def.max_memory_kib) {

@@ -688,7 +688,9 @@ std::string InnerXml(pugi::xml_node node) {
     }
   } w;
   for (pugi::xml_node c = node.first_child(); c; c = c.next_sibling()) {
-    if (c.type() == pugi::node_element) c.print(w, "  ", pugi::format_indent);
+    // Raw (unindented) printing keeps text content byte-exact, so that the
+    // stored metadata is stable across parse/format cycles.
+    if (c.type() == pugi::node_element) c.print(w, "", pugi::format_raw);
   }
   return w.out;
 }

@@ -150,6 +150,21 @@ TEST(DomainParse, NeverCrashesOnTruncatedInput) {
   }
 }
 
+// Found by domain_xml_fuzz: text with newlines inside <metadata> grew by one
+// indentation level per parse/format cycle.
+TEST(DomainParse, MetadataWithTextRoundTripsStably) {
+  std::string xml = Replace(kMinimal, "<memory",
+                            "<metadata><a:x xmlns:a='urn:a'>\n   \xb3\xb3 text\n  <a:y>1</a:y></a:x>"
+                            "<a:z/></metadata><memory");
+  auto r = ParseDomainXml(xml, "m.xml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string x1 = FormatDomainXml(*r);
+  auto r2 = ParseDomainXml(x1, "m2.xml");
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2->metadata, r->metadata);
+  EXPECT_EQ(FormatDomainXml(*r2), x1);
+}
+
 TEST(Mac, ParseAndGenerate) {
   EXPECT_EQ(*ParseMac("52:54:0:a:B:c"), "52:54:00:0a:0b:0c");
   EXPECT_FALSE(ParseMac("01:00:5e:00:00:01").ok());  // multicast

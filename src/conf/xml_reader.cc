@@ -327,19 +327,10 @@ void XmlWriter::Text(std::string_view name, std::string_view text,
   out_ += ">\n";
 }
 
-void XmlWriter::Raw(std::string_view xml) {
-  size_t pos = 0;
-  while (pos < xml.size()) {
-    size_t nl = xml.find('\n', pos);
-    std::string_view line = xml.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-    if (!line.empty()) {
-      Indent();
-      out_ += line;
-      out_ += '\n';
-    }
-    if (nl == std::string_view::npos) break;
-    pos = nl + 1;
-  }
+void XmlWriter::RawLine(std::string_view xml) {
+  Indent();
+  out_ += xml;
+  out_ += '\n';
 }
 
 }  // namespace skiff::conf

@@ -122,8 +122,8 @@ class XmlWriter {
   // <name attrs...>text</name>.
   void Text(std::string_view name, std::string_view text,
             std::initializer_list<std::pair<std::string_view, std::string>> attrs = {});
-  // Raw lines (already well-formed XML), re-indented at the current depth.
-  void Raw(std::string_view xml);
+  // Already well-formed XML, written verbatim after the current indentation.
+  void RawLine(std::string_view xml);
   std::string Take() { return std::move(out_); }
 
  private:
