@@ -119,6 +119,37 @@ class QemuRuntimeTest : public ::testing::Test {
     EXPECT_EQ(errno, ECHILD);
   }
 
+  // Starts QEMU; the fixture destroys it at the end even when the test failed.
+  Result<QemuProcess*> Start(QemuStartOptions o) {
+    SKIFF_ASSIGN_OR_RETURN(auto p, QemuProcess::Start(std::move(o)));
+    procs_.push_back(std::move(p));
+    return procs_.back().get();
+  }
+  Result<QemuProcess*> Attach(const QemuStatus& s) {
+    SKIFF_ASSIGN_OR_RETURN(auto p, QemuProcess::Attach(s, {}));
+    procs_.push_back(std::move(p));
+    return procs_.back().get();
+  }
+  void TearDown() override {
+    for (auto& p : procs_) {
+      if (!p->exited()) (void)p->Destroy(1s, 1s);
+    }
+  }
+
+  // The guest's acpid may not be listening yet when it prints its marker (more so
+  // on a loaded host): press the power button again until QEMU exits.
+  Result<QemuExit> PowerdownAndWait(QemuProcess& q, std::chrono::seconds timeout = 120s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Status s = SystemPowerdown(q.qmp());
+      if (!s.ok() && !q.exited()) return s;
+      auto e = q.WaitForExit(5s);
+      if (e.ok()) return e;
+    }
+    return q.WaitForExit(1s);
+  }
+
+  std::vector<std::unique_ptr<QemuProcess>> procs_;
   skiff::testing::TempDir dir_;
   std::string qemu_;
   std::filesystem::path kernel_, initrd_;
@@ -132,7 +163,7 @@ TEST_F(QemuRuntimeTest, StartPauseResumeDestroy) {
     std::lock_guard lock(mu);
     events.push_back(e.name);
   };
-  auto p = QemuProcess::Start(std::move(o));
+  auto p = Start(std::move(o));
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   QemuProcess& q = **p;
   EXPECT_EQ(ReadFile(PidFile()).value_or(""), std::to_string(q.pid()) + "\n");
@@ -172,11 +203,10 @@ TEST_F(QemuRuntimeTest, PowerdownMakesQemuExit) {
   std::atomic<int> exits{0};
   auto o = Options();
   o.callbacks.on_exit = [&](const QemuExit&) { ++exits; };
-  auto p = QemuProcess::Start(std::move(o));
+  auto p = Start(std::move(o));
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   ASSERT_TRUE(WaitForLog(kReady)) << ReadFile(Log()).value_or("");
-  ASSERT_TRUE(SystemPowerdown((*p)->qmp()).ok());
-  auto e = (*p)->WaitForExit(60s);
+  auto e = PowerdownAndWait(**p);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_EQ(e->exit_code, 0);
   EXPECT_TRUE(e->guest_initiated);
@@ -188,7 +218,7 @@ TEST_F(QemuRuntimeTest, PowerdownMakesQemuExit) {
 
 TEST_F(QemuRuntimeTest, FailingStartReturnsQemuMessageAndLeavesNothing) {
   auto start = std::chrono::steady_clock::now();
-  auto p = QemuProcess::Start(Options({"-bogus-option"}));
+  auto p = Start(Options({"-bogus-option"}));
   ASSERT_FALSE(p.ok());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   EXPECT_EQ(p.status().code(), Code::kFailedPrecondition);
@@ -199,7 +229,7 @@ TEST_F(QemuRuntimeTest, FailingStartReturnsQemuMessageAndLeavesNothing) {
   auto o = Options();
   o.argv[std::find(o.argv.begin(), o.argv.end(), "-kernel") - o.argv.begin() + 1] =
       (dir_ / "missing-vmlinuz").string();
-  auto k = QemuProcess::Start(std::move(o));
+  auto k = Start(std::move(o));
   ASSERT_FALSE(k.ok());
   EXPECT_NE(k.status().message().find("missing-vmlinuz"), std::string::npos)
       << k.status().message();
@@ -207,19 +237,18 @@ TEST_F(QemuRuntimeTest, FailingStartReturnsQemuMessageAndLeavesNothing) {
 }
 
 TEST_F(QemuRuntimeTest, AttachFromSecondObject) {
-  auto p = QemuProcess::Start(Options());
+  auto p = Start(Options());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   QemuStatus status = (*p)->status();
   ASSERT_TRUE(WriteFileAtomic(dir_ / "run/vm.status", QemuStatusToJson(status).dump()).ok());
   (*p)->Detach();
-  p->reset();
   ASSERT_EQ(::kill(status.pid, 0), 0);  // still running, unsupervised
 
   auto text = ReadFile(dir_ / "run/vm.status");
   ASSERT_TRUE(text.ok());
   auto back = ParseQemuStatus(*text);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  auto a = QemuProcess::Attach(*back, {});
+  auto a = Attach(*back);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   auto st = QueryStatus((*a)->qmp());
   ASSERT_TRUE(st.ok()) << st.status().ToString();
@@ -229,7 +258,7 @@ TEST_F(QemuRuntimeTest, AttachFromSecondObject) {
 }
 
 TEST_F(QemuRuntimeTest, SaveToFileAndRestore) {
-  auto p = QemuProcess::Start(Options());
+  auto p = Start(Options());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   ASSERT_TRUE(WaitForLog(kReady)) << ReadFile(Log()).value_or("");
 
@@ -256,7 +285,7 @@ TEST_F(QemuRuntimeTest, SaveToFileAndRestore) {
   const size_t log_before = LogSize();
   auto o = Options({"-incoming", "defer"});
   o.start_paused = true;
-  auto r = QemuProcess::Start(std::move(o));
+  auto r = Start(std::move(o));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   UniqueFd in(::open(save_path.c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(in);
@@ -271,8 +300,7 @@ TEST_F(QemuRuntimeTest, SaveToFileAndRestore) {
   EXPECT_EQ(QueryStatus((*r)->qmp())->state, RunState::kRunning);
   // The restored guest is the booted one (it did not boot again): it still
   // reacts to the power button and powers off.
-  ASSERT_TRUE(SystemPowerdown((*r)->qmp()).ok());
-  auto e = (*r)->WaitForExit(60s);
+  auto e = PowerdownAndWait(**r);
   ASSERT_TRUE(e.ok()) << e.status().ToString() << "\n" << ReadFile(Log()).value_or("");
   EXPECT_EQ(e->shutdown_reason, "guest-shutdown");
   auto log = ReadFile(Log()).value_or("");
@@ -281,7 +309,7 @@ TEST_F(QemuRuntimeTest, SaveToFileAndRestore) {
 }
 
 TEST_F(QemuRuntimeTest, VcpuHotplug) {
-  auto p = QemuProcess::Start(Options());
+  auto p = Start(Options());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   auto slots = QueryHotpluggableCpus((*p)->qmp());
   ASSERT_TRUE(slots.ok()) << slots.status().ToString();
@@ -297,7 +325,7 @@ TEST_F(QemuRuntimeTest, VcpuHotplug) {
 }
 
 TEST_F(QemuRuntimeTest, DiskHotplugAndBlockStats) {
-  auto p = QemuProcess::Start(Options());
+  auto p = Start(Options());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   ASSERT_TRUE(WaitForLog(kReady)) << ReadFile(Log()).value_or("");
   const auto img = dir_ / "disk.img";
@@ -335,7 +363,7 @@ TEST_F(QemuRuntimeTest, DiskHotplugAndBlockStats) {
 }
 
 TEST_F(QemuRuntimeTest, NicHotplugWithPassedFd) {
-  auto p = QemuProcess::Start(Options());
+  auto p = Start(Options());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   ASSERT_TRUE(WaitForLog(kReady)) << ReadFile(Log()).value_or("");
   // A unix socketpair stands in for the tap fd: the guest's NIC reaches nothing
