@@ -42,7 +42,13 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path, co
   SKIFF_ASSIGN_OR_RETURN(HostFile f, HostFile::Open(path, opts.writable));
   f.set_unsafe(opts.unsafe_cache);
   SKIFF_ASSIGN_OR_RETURN(uint64_t file_size, f.Size());
-  std::vector<uint8_t> head(std::min(file_size, kMaxHeaderRead));
+  // Cluster 0 only: its size comes from cluster_bits (clamped; the parser
+  // rejects out-of-range values).
+  uint8_t first[24] = {};
+  SKIFF_TRY(f.ReadZeroFill(0, first));
+  uint32_t bits = LoadBe32(first + 20);
+  uint64_t want = (bits >= 9 && bits <= 21) ? (1ull << bits) : kMaxHeaderRead;
+  std::vector<uint8_t> head(std::min(file_size, std::max<uint64_t>(want, 512)));
   SKIFF_TRY(f.ReadExact(0, head));
   SKIFF_ASSIGN_OR_RETURN(Qcow2Header h, ParseQcow2Header(head, file_size, path));
   if (opts.writable) {
