@@ -25,7 +25,7 @@ void WriteAddress(XmlWriter& w, const DeviceAddress& a) {
 void WriteCpu(XmlWriter& w, const CpuDef& c) {
   std::string mode(ToString(c.mode));
   bool has_children = !c.model.empty() || !c.model_fallback.empty() || !c.vendor.empty() || !c.features.empty() ||
-                      c.topology || !c.numa.empty();
+                      c.topology || !c.numa.empty() || !c.cache_mode.empty();
   std::initializer_list<std::pair<std::string_view, std::string>> attrs = {
       {"mode", mode}, {"match", c.match}, {"check", c.check}, {"migratable", c.migratable}};
   if (!has_children) {
@@ -45,6 +45,9 @@ void WriteCpu(XmlWriter& w, const CpuDef& c) {
                          {"dies", Num(t.dies)},
                          {"cores", Num(t.cores)},
                          {"threads", Num(t.threads)}});
+  }
+  if (!c.cache_mode.empty()) {
+    w.Empty("cache", {{"level", c.cache_mode == "emulate" ? "3" : ""}, {"mode", c.cache_mode}});
   }
   for (const CpuFeature& f : c.features) w.Empty("feature", {{"policy", f.policy}, {"name", f.name}});
   if (!c.numa.empty()) {

@@ -107,6 +107,18 @@ Result<CpuDef> ParseCpu(const Elem& e) {
     }
     cpu.topology = topo;
   }
+  if (Elem c = e.Child("cache")) {
+    SKIFF_ASSIGN_OR_RETURN(cpu.cache_mode, c.EnumAttr("mode", {"emulate", "passthrough", "disable"}));
+    if (cpu.cache_mode.empty()) return c.Error("cache needs a mode");
+    SKIFF_ASSIGN_OR_RETURN(auto level, ReadUnsigned(c, "level", 3));
+    // QEMU can only emulate an L3 cache; passthrough and disable concern all levels.
+    if (cpu.cache_mode == "emulate" && level != 3u) {
+      return c.Unsupported("cache mode 'emulate' needs level='3'");
+    }
+    if (cpu.cache_mode != "emulate" && level) {
+      return c.Unsupported("cache mode '{}' with a level is not supported", cpu.cache_mode);
+    }
+  }
   if (Elem n = e.Child("numa")) {
     for (const Elem& c : n.Children("cell")) {
       NumaCell cell;

@@ -68,6 +68,11 @@ Status CheckCpu(const DomainDef& def) {
           "/domain/cpu: cpu mode 'host-passthrough' needs <domain type='kvm'> (use 'maximum' under "
           "type 'qemu')");
     }
+    if (c.cache_mode == "passthrough" && c.mode != CpuMode::kHostPassthrough &&
+        c.mode != CpuMode::kMaximum) {
+      return InvalidArgumentError(
+          "/domain/cpu/cache: mode 'passthrough' needs cpu mode 'host-passthrough' or 'maximum'");
+    }
     if (c.mode == CpuMode::kCustom && c.model.empty() && !c.features.empty()) {
       return InvalidArgumentError("/domain/cpu: features need a cpu model in custom mode");
     }

@@ -140,6 +140,9 @@ class Builder {
           model = c.model.empty() ? (i686 ? "qemu32" : "qemu64") : c.model;
           break;
       }
+      if (c.cache_mode == "passthrough") extra += ",host-cache-info=on,l3-cache=off";
+      if (c.cache_mode == "emulate") extra += ",l3-cache=on";
+      if (c.cache_mode == "disable") extra += ",l3-cache=off";
       for (const auto& f : c.features) {
         bool on = f.policy != "disable" && f.policy != "forbid";
         extra += "," + Esc(f.name) + (on ? "=on" : "=off");

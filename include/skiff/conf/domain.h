@@ -87,6 +87,7 @@ struct CpuDef {
   std::string vendor;
   std::vector<CpuFeature> features;
   std::optional<CpuTopology> topology;
+  std::string cache_mode;  // <cache mode=...>: "", emulate (level 3 only), passthrough, disable
   std::vector<NumaCell> numa;
   bool operator==(const CpuDef&) const = default;
 };
