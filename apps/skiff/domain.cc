@@ -218,12 +218,11 @@ int Edit(const Args& a, api::Client& c) {
     std::printf("Domain '%s' XML configuration not changed.\n\n", dom.c_str());
     return 0;
   }
-  json d;
-  if (!CallOrFail(c, "POST", "/v1/domains", {{"xml", *edited}, {"source", "edited.xml"}}, &d)) {
-    std::fprintf(stderr, "error: the old definition of '%s' is kept\n", dom.c_str());
-    return 1;
+  auto d = c.Call("POST", "/v1/domains", {{"xml", *edited}, {"source", "edited.xml"}});
+  if (!d.ok()) {
+    return Fail(d.status().message() + " (the old definition of '" + dom + "' is kept)");
   }
-  std::printf("Domain '%s' XML configuration edited.\n\n", d.value("name", dom).c_str());
+  std::printf("Domain '%s' XML configuration edited.\n\n", d->value("name", dom).c_str());
   return 0;
 }
 

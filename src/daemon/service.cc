@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -34,7 +35,7 @@ struct Service::DomainObj {
   DomainState state = DomainState::kShutoff;
   int reason = reason::kShutoffUnknown;
   std::string reason_name = "unknown";
-  int id = -1;
+  std::atomic<int> id{-1};  // also read by id lookups without the object's lock
   int pid = 0;
 };
 
@@ -171,7 +172,7 @@ Status Service::WriteDefinition(const conf::DomainDef& def) {
 Status Service::WriteLiveStatus(const DomainObj& o) {
   const conf::DomainDef& d = o.live ? *o.live : o.def;
   SKIFF_TRY(WriteFileAtomic(XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
-  nlohmann::json j = {{"id", o.id},          {"pid", o.pid},
+  nlohmann::json j = {{"id", o.id.load()},          {"pid", o.pid},
                       {"state", static_cast<int>(o.state)},
                       {"reason", o.reason},  {"reason_name", o.reason_name},
                       {"persistent", o.persistent}};
@@ -255,8 +256,8 @@ void Service::LoadDomains() {
       domains_[name] = obj;
       domains_by_uuid_[obj->def.uuid] = obj;
     }
-    next_id_ = std::max(next_id_, obj->id + 1);
-    spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id, obj->pid);
+    next_id_ = std::max(next_id_, obj->id.load() + 1);
+    spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id.load(), obj->pid);
   }
 }
 
@@ -503,7 +504,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   }
   Status st = WriteLiveStatus(o);
   if (!st.ok()) spdlog::error("domain '{}': {}", o.def.name, st.ToString());
-  spdlog::info("domain '{}' started (id {}, pid {})", o.def.name, o.id, pid);
+  spdlog::info("domain '{}' started (id {}, pid {})", o.def.name, o.id.load(), pid);
   Emit(o, "started", restored ? "restored" : "booted");
   if (paused) Emit(o, "suspended", "paused");
   return Summarize(o);
