@@ -19,6 +19,46 @@ Command PoolVerb(std::string name, std::string help, ArgSpec spec,
           }};
 }
 
+// virsh's size: two decimals and a binary unit ("1.00 GiB").
+std::string VirshSize(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 6) {
+    v /= 1024.0;
+    ++u;
+  }
+  return fmt::format("{:.2f} {}", v, kUnits[u]);
+}
+
+std::string XmlEscape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    if (ch == '<') o += "&lt;";
+    else if (ch == '>') o += "&gt;";
+    else if (ch == '&') o += "&amp;";
+    else if (ch == '\'') o += "&apos;";
+    else o += ch;
+  }
+  return o;
+}
+
+// pool-define-as / pool-create-as: the XML of a pool from its arguments.
+bool PoolXmlFromArgs(const Args& a, std::string* xml) {
+  std::string type = a.get("type");
+  if (type != "dir") {
+    Fail("pool type '" + type + "' is not supported (dir)");
+    return false;
+  }
+  if (a.get("target").empty()) {
+    Fail("pool type 'dir' needs --target PATH");
+    return false;
+  }
+  *xml = fmt::format("<pool type='dir'>\n  <name>{}</name>\n  <target>\n    <path>{}</path>\n"
+                     "  </target>\n</pool>\n", XmlEscape(a.get("name")), XmlEscape(a.get("target")));
+  return true;
+}
+
 std::string PoolPath(const std::string& n, const std::string& suffix = "") {
   return "/v1/pools/" + api::UrlEncode(n) + suffix;
 }
@@ -61,10 +101,28 @@ void AddPoolCommands(std::vector<Command>& out) {
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : shown) {
-      rows.push_back({p.value("name", ""), p.value("active", false) ? "active" : "inactive",
-                      p.value("autostart", false) ? "yes" : "no"});
+      std::vector<std::string> row = {p.value("name", ""),
+                                      p.value("active", false) ? (a.has("details") ? "running" : "active") : "inactive",
+                                      p.value("autostart", false) ? "yes" : "no"};
+      if (a.has("details")) {
+        row.push_back(p.value("persistent", true) ? "yes" : "no");
+        json info;
+        bool active = p.value("active", false);
+        if (active && CallOrFail(c, "GET", PoolPath(p.value("name", ""), "/info"), nullptr, &info)) {
+          for (const char* k : {"capacity", "allocation", "available"}) {
+            row.push_back(VirshSize(info.value(k, uint64_t{0})));
+          }
+        } else {
+          row.insert(row.end(), {"-", "-", "-"});
+        }
+      }
+      rows.push_back(row);
     }
-    PrintTable({"Name", "State", "Autostart"}, rows);
+    if (a.has("details")) {
+      PrintTable({"Name", "State", "Autostart", "Persistent", "Capacity", "Allocation", "Available"}, rows);
+    } else {
+      PrintTable({"Name", "State", "Autostart"}, rows);
+    }
     return 0;
   }));
   out.push_back(PoolVerb("pool-define", "define an inactive persistent storage pool from an XML file",
@@ -92,7 +150,7 @@ void AddPoolCommands(std::vector<Command>& out) {
   out.push_back(PoolVerb("pool-info", "storage pool information", {{"pool"}, 1, {"json"}, {}},
                          [](const Args& a, api::Client& c) {
     json p;
-    if (!CallOrFail(c, "GET", PoolPath(a.get("pool")), nullptr, &p)) return 1;
+    if (!CallOrFail(c, "GET", PoolPath(a.get("pool"), "/info"), nullptr, &p)) return 1;
     if (a.has("json")) {
       std::printf("%s\n", p.dump(2).c_str());
       return 0;
@@ -101,7 +159,13 @@ void AddPoolCommands(std::vector<Command>& out) {
     std::printf("%-15s %s\n", "UUID:", p.value("uuid", "").c_str());
     std::printf("%-15s %s\n", "State:", p.value("active", false) ? "running" : "inactive");
     std::printf("%-15s %s\n", "Persistent:", p.value("persistent", true) ? "yes" : "no");
-    std::printf("%-15s %s\n\n", "Autostart:", p.value("autostart", false) ? "yes" : "no");
+    std::printf("%-15s %s\n", "Autostart:", p.value("autostart", false) ? "yes" : "no");
+    if (p.value("active", false)) {
+      std::printf("%-15s %s\n", "Capacity:", VirshSize(p.value("capacity", uint64_t{0})).c_str());
+      std::printf("%-15s %s\n", "Allocation:", VirshSize(p.value("allocation", uint64_t{0})).c_str());
+      std::printf("%-15s %s\n", "Available:", VirshSize(p.value("available", uint64_t{0})).c_str());
+    }
+    std::printf("\n");
     return 0;
   }));
   out.push_back(PoolVerb("pool-autostart", "autostart a pool", {{"pool"}, 1, {"disable"}, {}},
@@ -113,6 +177,31 @@ void AddPoolCommands(std::vector<Command>& out) {
     std::printf("Pool %s %s as autostarted\n\n", a.get("pool").c_str(), en ? "marked" : "unmarked");
     return 0;
   }));
+  out.push_back(PoolVerb("pool-define-as", "define a pool from a set of args",
+                         {{"name", "type"}, 2, {}, {"target", "source-path", "source-dev"}},
+                         [](const Args& a, api::Client& c) {
+    std::string xml;
+    if (!PoolXmlFromArgs(a, &xml)) return 1;
+    if (!CallOrFail(c, "POST", "/v1/pools", {{"xml", xml}, {"source", "pool-define-as"}}, nullptr)) return 1;
+    std::printf("Pool %s defined\n\n", a.get("name").c_str());
+    return 0;
+  }));
+  out.push_back(PoolVerb("pool-create-as", "create a pool from a set of args",
+                         {{"name", "type"}, 2, {"build"}, {"target", "source-path", "source-dev"}},
+                         [](const Args& a, api::Client& c) {
+    std::string xml;
+    if (!PoolXmlFromArgs(a, &xml)) return 1;
+    // libvirt's transient pool: here a definition that is started at once.
+    if (!CallOrFail(c, "POST", "/v1/pools", {{"xml", xml}, {"source", "pool-create-as"}}, nullptr)) return 1;
+    if (a.has("build") &&
+        !CallOrFail(c, "POST", PoolPath(a.get("name"), "/build"), json::object(), nullptr)) {
+      return 1;
+    }
+    if (!CallOrFail(c, "POST", PoolPath(a.get("name"), "/start"), json::object(), nullptr)) return 1;
+    std::printf("Pool %s created\n\n", a.get("name").c_str());
+    return 0;
+  }));
+  out.push_back(PoolAction("pool-delete", "delete", "delete a pool's (empty) directory", "deleted"));
   out.push_back(PoolAction("pool-start", "start", "start a (previously defined) inactive pool", "started"));
   out.push_back(PoolAction("pool-destroy", "destroy", "destroy (stop) a pool", "destroyed"));
   out.push_back(PoolAction("pool-build", "build", "build a pool", "built"));

@@ -406,9 +406,65 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
   r = Call("POST", "/v1/pools", {{"xml", pool}});
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Body(Call("GET", "/v1/pools/p1"))["target"], "/var/lib/p1");
-  EXPECT_EQ(Code(Call("GET", "/v1/pools/p1/volumes")), "unsupported");
+  EXPECT_EQ(Code(Call("GET", "/v1/pools/p1/volumes")), "failed_precondition");
   EXPECT_EQ(Code(Call("GET", "/v1/pools/zz/volumes")), "not_found");
   EXPECT_EQ(Call("DELETE", "/v1/pools/p1").status, 200);
+}
+
+TEST_F(ApiTest, DefaultPoolIsMadeOnceAndVolumesWork) {
+  // The first start defined, built and started `default` under the root.
+  auto d = Body(Call("GET", "/v1/pools/default/info"));
+  EXPECT_EQ(d["active"], true);
+  EXPECT_EQ(d["target"], (dir_.path() / "var/lib/skiff/images").string());
+  EXPECT_GT(d["capacity"].get<uint64_t>(), 0u);
+  std::string vol = "<volume><name>v1.qcow2</name><capacity unit='M'>16</capacity>"
+                    "<target><format type='qcow2'/></target></volume>";
+  auto r = Call("POST", "/v1/pools/default/volumes", {{"xml", vol}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["format"], "qcow2");
+  EXPECT_EQ(Body(r)["capacity"], 16u << 20);
+  EXPECT_EQ(Call("POST", "/v1/pools/default/volumes", {{"xml", vol}}).status, 409);
+  // A raw volume round-trips bytes through upload and download, holes included.
+  std::string raw = "<volume><name>r.img</name><capacity>1</capacity></volume>";
+  ASSERT_EQ(Call("POST", "/v1/pools/default/volumes", {{"xml", raw}}).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/pools/default/volumes/r.img/upload",
+                 {{"offset", 0}, {"first", true}, {"data", "aGVsbG8="}}).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/pools/default/volumes/r.img/upload",
+                 {{"offset", 5}, {"zero", 1 << 20}}).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/pools/default/volumes/r.img/upload",
+                 {{"offset", (1 << 20) + 5}, {"final_size", (1 << 20) + 5}}).status, 200);
+  auto dl = Body(Call("GET", "/v1/pools/default/volumes/r.img/download?offset=0&length=5"));
+  EXPECT_EQ(dl["data"], "aGVsbG8=");
+  EXPECT_EQ(dl["size"], (1 << 20) + 5);
+  dl = Body(Call("GET", "/v1/pools/default/volumes/r.img/download?offset=4096&length=65536"));
+  EXPECT_EQ(dl["zero"], 65536);
+  EXPECT_FALSE(dl.contains("data"));
+  EXPECT_EQ(Code(Call("GET", "/v1/pools/default/volumes/r.img/download", nullptr, Role::kReadOnly)),
+            "permission_denied");
+  // Clone, resize guard, wipe, lookups by path, delete.
+  r = Call("POST", "/v1/pools/default/volumes",
+           {{"xml", "<volume><name>c.img</name><capacity>1</capacity></volume>"},
+            {"clone_of", {{"pool", "default"}, {"volume", "r.img"}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["capacity"], (1 << 20) + 5);
+  EXPECT_EQ(Code(Call("POST", "/v1/pools/default/volumes/v1.qcow2/resize", {{"capacity", 1024}})),
+            "invalid_argument");
+  EXPECT_EQ(Call("POST", "/v1/pools/default/volumes/v1.qcow2/resize", {{"capacity", 32u << 20}}).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/pools/default/volumes/v1.qcow2"))["capacity"], 32u << 20);
+  EXPECT_EQ(Call("POST", "/v1/pools/default/volumes/c.img/wipe").status, 200);
+  auto path = Body(Call("GET", "/v1/pools/default/volumes/c.img"))["path"].get<std::string>();
+  EXPECT_EQ(Body(Call("GET", "/v1/volumes?path=" + path))["name"], "c.img");
+  EXPECT_EQ(Call("DELETE", "/v1/pools/default/volumes/c.img").status, 200);
+  EXPECT_EQ(Code(Call("GET", "/v1/pools/default/volumes/c.img")), "not_found");
+  EXPECT_EQ(Code(Call("POST", "/v1/pools/default/volumes", {{"xml", "<volume><name>a/b</name><capacity>1</capacity></volume>"}})),
+            "invalid_argument");
+  // An active pool can be neither undefined nor deleted; undefined, it is not recreated.
+  EXPECT_EQ(Code(Call("DELETE", "/v1/pools/default")), "failed_precondition");
+  EXPECT_EQ(Call("POST", "/v1/pools/default/destroy").status, 200);
+  EXPECT_EQ(Code(Call("POST", "/v1/pools/default/delete")), "failed_precondition");  // not empty
+  EXPECT_EQ(Call("DELETE", "/v1/pools/default").status, 200);
+  Restart();
+  EXPECT_EQ(Call("GET", "/v1/pools/default").status, 404);
 }
 
 TEST_F(ApiTest, ParallelRequestsOnManyDomains) {

@@ -107,6 +107,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   ctx.console_socket = (paths_.run_domains / (def.name + ".console")).string();
   ctx.log_file = (paths_.log_dir / "domains" / (def.name + ".log")).string();
   ctx.start_paused = true;
+  ctx.volume_paths = options.volume_paths;
   ctx.pidfile = (paths_.run_domains / (def.name + ".pid")).string();
   SKIFF_TRY(MakeDirs(paths_.log_dir / "domains"));
   SKIFF_ASSIGN_OR_RETURN(std::vector<std::string> argv, qemu::BuildQemuArgv(def, ctx));

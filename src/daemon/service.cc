@@ -265,6 +265,10 @@ Status Service::Load() {
   SKIFF_TRY(paths_.Create());
   LoadDomains();
   LoadNetworksAndPools();
+  LoadPoolState();
+  if (Status st = EnsureDefaultPool(); !st.ok()) {
+    spdlog::error("cannot set up the default storage pool: {}", st.ToString());
+  }
   std::vector<std::string> autostart;
   {
     std::lock_guard l(mu_);
@@ -480,6 +484,24 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   StartOptions opts;
   opts.paused = paused;
   opts.restore_from = restore_from;
+  for (const auto& d : o.def.devices.disks) {
+    if (d.type != conf::DiskType::kVolume) continue;
+    auto path = ResolveVolume(d.source_pool, d.source_volume);
+    if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", d.target_dev));
+    opts.volume_paths[d.target_dev] = *path;
+  }
+  // Two running domains never write one image (QEMU's own locking is the second line).
+  for (const auto& d : o.def.devices.disks) {
+    std::string path = d.type == conf::DiskType::kVolume ? opts.volume_paths[d.target_dev]
+                                                         : d.source_path;
+    if (path.empty()) continue;
+    bool writes = !d.readonly && !d.shareable;
+    std::string other = writes ? RunningDomainUsing(path) : RunningDomainWriting(path);
+    if (!other.empty() && other != o.def.name) {
+      return FailedPreconditionError("disk '{}': image '{}' is in use by running domain '{}'",
+                                     d.target_dev, path, other);
+    }
+  }
   fs::path managed = paths_.save_dir / (o.def.name + ".save");
   std::error_code ec;
   bool from_managed = restore_from.empty() && fs::exists(managed, ec);
@@ -492,6 +514,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   }
   o.pid = pid;
   o.live = o.def;
+  TrackDisks(o.def.name, &*o.live);
   bool restored = !opts.restore_from.empty();
   if (paused) {
     o.state = DomainState::kPaused;
@@ -572,6 +595,7 @@ void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::s
   o.id = -1;
   o.pid = 0;
   o.live.reset();
+  TrackDisks(o.def.name, nullptr);
   RemoveLiveStatus(o.def.name);
   spdlog::info("domain '{}' stopped ({})", o.def.name, why);
   Emit(o, "stopped", why);

@@ -6,6 +6,7 @@
 #include "skiff/conf/network.h"
 #include "skiff/conf/pool.h"
 #include "skiff/daemon/service.h"
+#include "daemon/pool_obj.h"
 
 namespace skiff::daemon {
 
@@ -16,10 +17,6 @@ struct Service::NetObj {
   bool autostart = false;
 };
 
-struct Service::PoolObj {
-  conf::PoolDef def;
-  bool autostart = false;
-};
 
 namespace {
 
@@ -40,7 +37,7 @@ NetworkSummary SummarizeNet(const Service::NetObj& o) {
 }
 
 PoolSummary SummarizePool(const Service::PoolObj& o) {
-  return {o.def.name, o.def.uuid, false, o.autostart, true, o.def.type, o.def.target_path};
+  return {o.def.name, o.def.uuid, o.active, o.autostart, true, o.def.type, o.def.target_path};
 }
 
 Status SetAutostartLink(const fs::path& dir, const std::string& name, bool enabled) {
@@ -211,6 +208,9 @@ Status Service::UndefinePool(const std::string& ref) {
   std::lock_guard l(mu_);
   auto o = FindByRef(pools_, ref);
   if (!o) return NotFoundError("pool '{}' not found", ref);
+  if (o->active) {
+    return FailedPreconditionError("storage pool '{}' is active: destroy it first", o->def.name);
+  }
   SKIFF_TRY(RemoveFileIfExists(paths_.pools_dir / (o->def.name + ".xml")));
   (void)SetAutostartLink(paths_.pools_dir, o->def.name, false);
   pools_.erase(o->def.name);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ enum class DomainState { kNoState = 0, kRunning = 1, kBlocked = 2, kPaused = 3, 
 struct StartOptions {
   bool paused = false;
   std::string restore_from;  // a save file to load the guest's state from; empty: boot
+  // Files of the disks of type volume, by target dev, resolved by the daemon.
+  std::map<std::string, std::string> volume_paths;
 };
 
 struct RuntimeStats {

@@ -81,6 +81,7 @@ void AddDomainRoutes(Api& api);
 void AddObjectRoutes(Api& api);  // networks, pools, volumes
 void AddHostRoutes(Api& api);    // version, capabilities, host-validate, events
 void AddJobRoutes(Api& api);
+void AddStorageRoutes(Api& api);  // pool machinery and volumes (storage.cc)
 
 // JSON shapes shared by handlers.
 nlohmann::json ToJson(const DomainSummary& s);

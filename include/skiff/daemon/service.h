@@ -21,6 +21,7 @@
 #include "skiff/daemon/events.h"
 #include "skiff/daemon/hypervisor.h"
 #include "skiff/daemon/jobs.h"
+#include "skiff/storage/pool.h"
 
 namespace skiff::daemon {
 
@@ -99,6 +100,20 @@ struct PoolSummary {
   std::string type, target;
 };
 
+// pool-info: the summary plus the file system's figures (zero while inactive).
+struct PoolDetails {
+  PoolSummary summary;
+  storage::PoolStats stats;
+};
+
+// One piece of a volume's file for vol-download: bytes, or a run of zeroes
+// (a hole) that the client need not receive.
+struct VolumeChunk {
+  std::string data;
+  uint64_t zero_length = 0;
+  uint64_t file_size = 0;
+};
+
 class Service {
  public:
   Service(Paths paths, Hypervisor& hypervisor, EventBus& events);
@@ -164,6 +179,37 @@ class Service {
   Status UndefinePool(const std::string& ref);
   Status SetPoolAutostart(const std::string& ref, bool enabled);
 
+  // --- pool and volume machinery (service_storage.cc) ---
+  Status StartPool(const std::string& ref);
+  Status DestroyPool(const std::string& ref);
+  Status BuildPool(const std::string& ref);
+  Status DeletePool(const std::string& ref);  // removes the (empty) target directory
+  Result<PoolDetails> PoolInfo(const std::string& ref);
+  Result<std::vector<storage::VolumeInfo>> ListVolumes(const std::string& pool);
+  Result<storage::VolumeInfo> GetVolume(const std::string& pool, const std::string& vol);
+  Result<std::string> VolumeXml(const std::string& pool, const std::string& vol);
+  // The pool and volume whose file is `path` (vol-name, vol-info by key or path).
+  Result<std::pair<std::string, storage::VolumeInfo>> FindVolumeByPath(const std::string& path);
+  // The file behind pool/vol; the pool must be active. Used for disks of type volume.
+  Result<std::string> ResolveVolume(const std::string& pool, const std::string& vol);
+  Result<storage::VolumeInfo> CreateVolume(const std::string& pool, const std::string& xml,
+                                           bool prealloc_metadata);
+  // vol-clone / vol-create-from: a copy of src_pool/src_vol in dst_pool named by `xml`.
+  Result<storage::VolumeInfo> CloneVolume(const std::string& src_pool, const std::string& src_vol,
+                                          const std::string& dst_pool, const std::string& xml);
+  // Delete, wipe and resize refuse a volume that a running domain uses.
+  Status DeleteVolume(const std::string& pool, const std::string& vol);
+  Status WipeVolume(const std::string& pool, const std::string& vol);
+  Status ResizeVolume(const std::string& pool, const std::string& vol, uint64_t capacity,
+                      bool shrink);
+  // vol-download / vol-upload, one chunk at a time. The first upload chunk
+  // (`truncate_first`) empties the file; `final_size` ends the upload.
+  Result<VolumeChunk> ReadVolume(const std::string& pool, const std::string& vol, uint64_t offset,
+                                 uint64_t length);
+  Status WriteVolume(const std::string& pool, const std::string& vol, uint64_t offset,
+                     std::string_view data, uint64_t zero_length, bool truncate_first,
+                     std::optional<uint64_t> final_size);
+
   // Called by the hypervisor when a guest stops on its own.
   void OnDomainExit(const std::string& name, ExitReason reason);
 
@@ -186,6 +232,14 @@ class Service {
   DomainSummary Summarize(const DomainObj& obj);
   void LoadDomains();
   void LoadNetworksAndPools();
+  Result<std::shared_ptr<PoolObj>> FindPool(const std::string& ref);
+  Result<std::shared_ptr<PoolObj>> FindActivePool(const std::string& ref);
+  void LoadPoolState();       // active markers and pool autostart
+  Status EnsureDefaultPool();  // `default` at ROOT/var/lib/skiff/images, once
+  // Name of a running domain with a disk on `path` (any mode), or empty.
+  std::string RunningDomainUsing(const std::string& path);
+  // Name of a running domain writing `path` (not readonly, not shareable), or empty.
+  std::string RunningDomainWriting(const std::string& path);
 
   Paths paths_;
   Hypervisor& hv_;
@@ -197,6 +251,12 @@ class Service {
   std::map<Uuid, std::shared_ptr<DomainObj>> domains_by_uuid_;
   std::map<std::string, std::shared_ptr<NetObj>> networks_;
   std::map<std::string, std::shared_ptr<PoolObj>> pools_;
+  // Image files held by running domains: path -> {domain, writes it}. Guarded by mu_.
+  std::multimap<std::string, std::pair<std::string, bool>> disks_in_use_;
+  // Paths of the disks of `def` (volumes resolved through their pools), with
+  // whether the domain writes them.
+  std::vector<std::pair<std::string, bool>> DiskPaths(const conf::DomainDef& def);
+  void TrackDisks(const std::string& domain, const conf::DomainDef* running_def);
   int next_id_ = 1;
 };
 

@@ -117,11 +117,6 @@ Response PoolAutostart(Service& s, const Request& r, const Params& p) {
   return JsonResponse(nlohmann::json::object());
 }
 
-Response PoolMachinery(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(s.GetPool(p.at("name")));
-  return ErrorResponse(UnsupportedError("storage pools and volumes are not implemented yet"));
-}
 
 }  // namespace
 
@@ -142,14 +137,6 @@ void AddObjectRoutes(Api& api) {
   api.Add("DELETE", "/v1/pools/{name}", W, UndefinePool);
   api.Add("GET", "/v1/pools/{name}/xml", R, PoolXml);
   api.Add("POST", "/v1/pools/{name}/autostart", W, PoolAutostart);
-  api.Add("POST", "/v1/pools/{name}/start", W, PoolMachinery);
-  api.Add("POST", "/v1/pools/{name}/destroy", W, PoolMachinery);
-  api.Add("POST", "/v1/pools/{name}/build", W, PoolMachinery);
-  api.Add("POST", "/v1/pools/{name}/refresh", W, PoolMachinery);
-  api.Add("GET", "/v1/pools/{name}/volumes", R, PoolMachinery);
-  api.Add("POST", "/v1/pools/{name}/volumes", W, PoolMachinery);
-  api.Add("GET", "/v1/pools/{name}/volumes/{vol}", R, PoolMachinery);
-  api.Add("DELETE", "/v1/pools/{name}/volumes/{vol}", W, PoolMachinery);
 }
 
 }  // namespace skiff::daemon

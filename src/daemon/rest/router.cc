@@ -144,6 +144,7 @@ Api::Api(Service& service) : service_(service) {
   AddObjectRoutes(*this);
   AddHostRoutes(*this);
   AddJobRoutes(*this);
+  AddStorageRoutes(*this);
 }
 
 void Api::Add(std::string method, std::string pattern, bool write, Handler handler) {
