@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The demo: installs dependencies, builds Skiff and the test guest, and boots the
-# guest as a VM (TCG where KVM is not usable), showing its console lines; then
-# presses the ACPI power button and shows the guest shutting down.
+# The demo: installs dependencies, builds Skiff and the test guest, starts skiffd
+# on a private state root, and through `skiff` creates a disk volume in the
+# default pool, defines the test guest as a VM (TCG where KVM is not usable),
+# boots it showing its console lines, then shuts it down with the ACPI power button.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+src=$(pwd)
 jobs=$(nproc)
 
 bash scripts/install-deps.sh
@@ -11,34 +13,61 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 cmake --build build --target guest
 
-echo
-./build/bin/skiff version
-accel=tcg
-if ./build/bin/skiff version | grep -q '^KVM: usable'; then accel=kvm; fi
+root=$(mktemp -d /tmp/skiff-demo-XXXXXX)
+export SKIFF_URI="unix://$root/run/skiff/skiffd.sock"
+skiff() { "$src/build/bin/skiff" "$@"; }
+step() { printf '\n\033[1m$ skiff %s\033[0m\n' "$*"; skiff "$@"; }
+cleanup() {
+  skiff destroy demo >/dev/null 2>&1 || true
+  [[ -n ${daemon:-} ]] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  rm -rf "$root"
+}
+trap cleanup EXIT
 
-run=$(mktemp -d)
-trap 'kill "$qemu" 2>/dev/null || true; rm -rf "$run"' EXIT
-echo
-echo "== booting the test guest (accel=$accel); console follows"
-qemu-system-x86_64 -accel "$accel" -machine q35 -m 256 -nodefaults -no-user-config \
-  -display none -kernel build/guest/vmlinuz -initrd build/guest/initrd.img \
-  -append "console=ttyS0 quiet skiff.hostname=demo" -serial "file:$run/console.log" \
-  -qmp "unix:$run/qmp.sock,server=on,wait=off" \
-  -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0 &
-qemu=$!
-for _ in $(seq 1 300); do
-  grep -aq -e SKIFF-GUEST-IP -e SKIFF-GUEST-NO-LEASE "$run/console.log" 2>/dev/null && break
-  sleep 0.2
-done
-grep -a SKIFF "$run/console.log" | sed 's/^/  console: /'
-echo "== pressing the ACPI power button (QMP system_powerdown)"
-python3 - "$run/qmp.sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-f.readline()
-for cmd in ("qmp_capabilities", "system_powerdown"):
-    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush(); f.readline()
-PY
-wait "$qemu" || true
-grep -a -e SKIFF-GUEST-POWERDOWN -e "reboot: Power down" "$run/console.log" | sed 's/^/  console: /'
-echo "== the guest powered off cleanly"
+echo "== starting skiffd --root $root"
+"$src/build/bin/skiffd" --root "$root" &
+daemon=$!
+for _ in $(seq 1 100); do [[ -S $root/run/skiff/skiffd.sock ]] && break; sleep 0.1; done
+
+step version
+type=qemu
+if skiff version | grep -q '^KVM: usable'; then type=kvm; fi
+step pool-list --all --details
+step vol-create-as default demo-disk.img 64M
+cat > "$root/demo.xml" <<XML
+<domain type='$type'>
+  <name>demo</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>$src/build/guest/vmlinuz</kernel>
+    <initrd>$src/build/guest/initrd.img</initrd>
+    <cmdline>console=ttyS0 quiet skiff.hostname=demo skiff.mkfs=1 skiff.write=hello.txt:written-by-the-demo-guest</cmdline>
+  </os>
+  <devices>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source pool='default' volume='demo-disk.img'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+  </devices>
+</domain>
+XML
+step define "$root/demo.xml"
+step start demo
+log="$root/var/log/skiff/domains/demo.log"
+for _ in $(seq 1 300); do grep -aq SKIFF-WROTE "$log" 2>/dev/null && break; sleep 0.2; done
+echo "== the guest's console (from $log):"
+grep -a SKIFF "$log" | sed 's/^/  console: /'
+step list --all
+step dominfo demo
+step domblklist demo
+step shutdown demo
+for _ in $(seq 1 150); do [[ $(skiff domstate demo) == "shut off" ]] && break; sleep 0.2; done
+grep -a -e SKIFF-GUEST-POWERDOWN "$log" | sed 's/^/  console: /'
+step domstate demo --reason
+step vol-info demo-disk.img --pool default
+echo "== the demo's state root $root is removed on exit"
