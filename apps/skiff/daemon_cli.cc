@@ -1,6 +1,11 @@
 // Shared helpers of the daemon command groups: virsh-style arguments, connection, tables.
 #include "daemon_cli.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -124,6 +129,37 @@ bool WaitForJob(api::Client& c, const nlohmann::json& job) {
     return false;
   }
   return true;
+}
+
+int EditXml(api::Client& c, const std::string& kind, const std::string& name,
+            const std::string& get_target, const std::string& define_target) {
+  nlohmann::json r;
+  if (!CallOrFail(c, "GET", get_target, nullptr, &r)) return 1;
+  std::string original = r.value("xml", "");
+  char tmpl[] = "/tmp/skiff-edit-XXXXXX.xml";
+  int fd = ::mkstemps(tmpl, 4);
+  if (fd < 0) return Fail("cannot create a temporary file");
+  ::close(fd);
+  std::string path = tmpl;
+  (void)WriteFileAtomic(path, original, 0600);
+  const char* ed = std::getenv("VISUAL");
+  if (!ed || !*ed) ed = std::getenv("EDITOR");
+  std::string editor = ed && *ed ? ed : "vi";
+  int rc = std::system((editor + " '" + path + "'").c_str());
+  auto edited = ReadFile(path);
+  std::filesystem::remove(path);
+  if (rc != 0 || !edited.ok()) return Fail("editor '" + editor + "' failed; definition unchanged");
+  if (*edited == original) {
+    std::printf("%s '%s' XML configuration not changed.\n\n", kind.c_str(), name.c_str());
+    return 0;
+  }
+  auto d = c.Call("POST", define_target, {{"xml", *edited}, {"source", "edited.xml"}});
+  if (!d.ok()) {
+    return Fail(d.status().message() + " (the old definition of '" + name + "' is kept)");
+  }
+  std::printf("%s '%s' XML configuration edited.\n\n", kind.c_str(),
+              d->value("name", name).c_str());
+  return 0;
 }
 
 std::string DomainPath(const std::string& ref, const std::string& suffix) {

@@ -50,6 +50,12 @@ void PrintTable(const std::vector<std::string>& header,
 // Reads a file for define/create; prints the error and returns false.
 bool ReadInputFile(const std::string& path, std::string* out);
 
+// virsh's edit: GETs {"xml"} from `get_target`, opens it in $VISUAL/$EDITOR (vi),
+// and when it changed POSTs {"xml", "source"} to `define_target`. `kind` is
+// "Domain" or "Network" in the messages. Returns the exit code.
+int EditXml(api::Client& c, const std::string& kind, const std::string& name,
+            const std::string& get_target, const std::string& define_target);
+
 // Waits for job `job` (polling), returns true when it completed; prints the error.
 bool WaitForJob(api::Client& c, const nlohmann::json& job);
 

@@ -198,32 +198,7 @@ int DumpXml(const Args& a, api::Client& c) {
 
 int Edit(const Args& a, api::Client& c) {
   std::string dom = a.get("domain");
-  json r;
-  if (!CallOrFail(c, "GET", DomainPath(dom, "/xml?inactive=true"), nullptr, &r)) return 1;
-  std::string original = r.value("xml", "");
-  char tmpl[] = "/tmp/skiff-edit-XXXXXX.xml";
-  int fd = ::mkstemps(tmpl, 4);
-  if (fd < 0) return Fail("cannot create a temporary file");
-  ::close(fd);
-  std::string path = tmpl;
-  (void)WriteFileAtomic(path, original, 0600);
-  const char* ed = std::getenv("VISUAL");
-  if (!ed || !*ed) ed = std::getenv("EDITOR");
-  std::string editor = ed && *ed ? ed : "vi";
-  int rc = std::system((editor + " '" + path + "'").c_str());
-  auto edited = ReadFile(path);
-  std::filesystem::remove(path);
-  if (rc != 0 || !edited.ok()) return Fail("editor '" + editor + "' failed; definition unchanged");
-  if (*edited == original) {
-    std::printf("Domain '%s' XML configuration not changed.\n\n", dom.c_str());
-    return 0;
-  }
-  auto d = c.Call("POST", "/v1/domains", {{"xml", *edited}, {"source", "edited.xml"}});
-  if (!d.ok()) {
-    return Fail(d.status().message() + " (the old definition of '" + dom + "' is kept)");
-  }
-  std::printf("Domain '%s' XML configuration edited.\n\n", d->value("name", dom).c_str());
-  return 0;
+  return EditXml(c, "Domain", dom, DomainPath(dom, "/xml?inactive=true"), "/v1/domains");
 }
 
 int Autostart(const Args& a, api::Client& c) {

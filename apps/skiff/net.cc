@@ -1,5 +1,6 @@
-// Network verbs (net-*): definitions through the daemon; the machinery is the net module's.
+// Network verbs (net-*) and their virsh layouts; the daemon runs the networks.
 #include <cstdio>
+#include <ctime>
 
 #include "daemon_cli.h"
 
@@ -82,7 +83,8 @@ void AddNetCommands(std::vector<Command>& out) {
   out.push_back(NetVerb("net-dumpxml", "network information in XML",
                         {{"network"}, 1, {"inactive"}, {}}, [](const Args& a, api::Client& c) {
     json r;
-    if (!CallOrFail(c, "GET", NetPath(a.get("network"), "/xml"), nullptr, &r)) return 1;
+    std::string q = a.has("inactive") ? "?inactive=true" : "";
+    if (!CallOrFail(c, "GET", NetPath(a.get("network"), "/xml" + q), nullptr, &r)) return 1;
     std::fputs(r.value("xml", "").c_str(), stdout);
     return 0;
   }));
@@ -124,6 +126,47 @@ void AddNetCommands(std::vector<Command>& out) {
       return 1;
     }
     std::printf("Network %s destroyed\n\n", a.get("network").c_str());
+    return 0;
+  }));
+
+  out.push_back(NetVerb("net-edit", "edit XML configuration for a network", {{"network"}, 1, {}, {}},
+                        [](const Args& a, api::Client& c) {
+    return EditXml(c, "Network", a.get("network"), NetPath(a.get("network"), "/xml?inactive=true"),
+                   "/v1/networks");
+  }));
+  out.push_back(NetVerb("net-dhcp-leases", "print lease info for a given network",
+                        {{"network"}, 1, {"json"}, {"mac"}}, [](const Args& a, api::Client& c) {
+    std::string q = a.get("mac").empty() ? "" : "?mac=" + api::UrlEncode(a.get("mac"));
+    json r;
+    if (!CallOrFail(c, "GET", NetPath(a.get("network"), "/leases" + q), nullptr, &r)) return 1;
+    if (a.has("json")) {
+      std::printf("%s\n", r["leases"].dump(2).c_str());
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& l : r["leases"]) {
+      std::string expiry = "-";
+      if (int64_t t = l.value("expiry", int64_t{0}); t > 0) {
+        std::time_t tt = static_cast<std::time_t>(t);
+        char buf[32];
+        std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&tt));
+        expiry = buf;
+      }
+      auto dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+      rows.push_back({expiry, l.value("mac", ""), l.value("type", "ipv4"),
+                      l.value("ip", "") + "/" + std::to_string(l.value("prefix", 24)),
+                      dash(l.value("hostname", "")), dash(l.value("client_id", ""))});
+    }
+    PrintTable({"Expiry Time", "MAC address", "Protocol", "IP address", "Hostname",
+                "Client ID or DUID"}, rows);
+    return 0;
+  }));
+  out.push_back(NetVerb("net-diagram", "draw a network: guests, taps, bridge, firewall, uplink",
+                        {{"network"}, 1, {"svg"}, {}}, [](const Args& a, api::Client& c) {
+    json r;
+    std::string q = a.has("svg") ? "?format=svg" : "";
+    if (!CallOrFail(c, "GET", NetPath(a.get("network"), "/diagram" + q), nullptr, &r)) return 1;
+    std::fputs(r.value("diagram", "").c_str(), stdout);
     return 0;
   }));
 }

@@ -8,6 +8,7 @@
 
 #include "skiff/base/log.h"
 #include "skiff/daemon/daemon.h"
+#include "skiff/daemon/network.h"
 #include "skiff/daemon/rest.h"
 #include "skiff/daemon/server.h"
 #include "skiff/qemu/host.h"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   std::string root = "/", group = "skiff", tls_cert, tls_key, token_file;
   std::vector<std::string> listen;
   bool version = false, fake = false, verbose = false, log_stderr = false;
+  bool default_net = false, no_default_net = false;
   app.add_flag("-V,--version", version, "print versions and exit");
   app.add_option("--root", root, "state root (default /)");
   app.add_option("--listen", listen, "unix:PATH or tcp:HOST:PORT (repeatable)");
@@ -37,6 +39,9 @@ int main(int argc, char** argv) {
   app.add_option("--socket-group", group, "group with read-only access to the socket");
   app.add_flag("--verbose", verbose, "log debug lines");
   app.add_flag("--log-stderr", log_stderr, "log to stderr instead of the log file");
+  app.add_flag("--default-network", default_net,
+               "define the 'default' NAT network on the first start even when --root is not /");
+  app.add_flag("--no-default-network", no_default_net, "never define the 'default' network");
   app.add_flag("--fake-hypervisor", fake, "")->group("");  // hidden: tests only
   CLI11_PARSE(app, argc, argv);
   if (version) return PrintVersion();
@@ -76,7 +81,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   sd::EventBus events;
-  sd::Service service(paths, **hv, events);
+  auto net_backend = fake ? sd::MakeFakeNetworkBackend() : sd::MakeHostNetworkBackend(paths);
+  sd::NetworkOptions net_options;
+  net_options.default_network = no_default_net ? sd::DefaultNetwork::kNo
+                                : default_net  ? sd::DefaultNetwork::kYes
+                                               : sd::DefaultNetwork::kAuto;
+  sd::Service service(paths, **hv, events, net_backend.get(), net_options);
   if (auto st = service.Load(); !st.ok()) {
     spdlog::error("load: {}", st.ToString());
     std::fprintf(stderr, "error: %s\n", st.ToString().c_str());

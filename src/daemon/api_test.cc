@@ -394,12 +394,19 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
                     "<ip address='192.168.150.1' netmask='255.255.255.0'/></network>";
   auto r = Call("POST", "/v1/networks", {{"xml", net}});
   ASSERT_EQ(r.status, 201) << r.body;
-  EXPECT_EQ(Body(Call("GET", "/v1/networks"))["networks"].size(), 1u);
+  EXPECT_EQ(Body(Call("GET", "/v1/networks"))["networks"].size(), 2u);  // and `default`
   EXPECT_EQ(Call("GET", "/v1/networks/n1/xml").status, 200);
   EXPECT_EQ(Call("POST", "/v1/networks/n1/autostart", {{"enabled", true}}).status, 200);
-  EXPECT_EQ(Code(Call("POST", "/v1/networks/n1/start")), "unsupported");
+  // Service's own backend is the in-memory fake: starting touches nothing on the host.
+  auto st = Call("POST", "/v1/networks/n1/start");
+  EXPECT_EQ(st.status, 200) << st.body;
+  EXPECT_EQ(Body(Call("GET", "/v1/networks/n1"))["active"], true);
+  EXPECT_EQ(Code(Call("POST", "/v1/networks/n1/start")), "failed_precondition");
+  EXPECT_EQ(Body(Call("GET", "/v1/networks/n1/leases"))["leases"].size(), 0u);
   Restart();
   EXPECT_EQ(Body(Call("GET", "/v1/networks/n1"))["autostart"], true);
+  EXPECT_EQ(Call("POST", "/v1/networks/n1/destroy").status, 200);
+  EXPECT_EQ(Code(Call("GET", "/v1/networks/n1/leases")), "failed_precondition");
   EXPECT_EQ(Call("DELETE", "/v1/networks/n1").status, 200);
   EXPECT_EQ(Call("GET", "/v1/networks/n1").status, 404);
   std::string pool = "<pool type='dir'><name>p1</name><target><path>/var/lib/p1</path></target></pool>";

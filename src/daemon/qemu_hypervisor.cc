@@ -110,6 +110,15 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   ctx.volume_paths = options.volume_paths;
   ctx.pidfile = (paths_.run_domains / (def.name + ".pid")).string();
   SKIFF_TRY(MakeDirs(paths_.log_dir / "domains"));
+  // Taps: fd numbers from 100 up in QEMU, clear of stdio and whatever else it inherits.
+  std::vector<std::pair<int, int>> pass_fds;
+  std::vector<std::string> taps;
+  for (const auto& t : options.taps) {
+    int child_fd = 100 + static_cast<int>(pass_fds.size());
+    ctx.tap_fds[t.index] = child_fd;
+    pass_fds.emplace_back(t.fd, child_fd);
+    taps.push_back(t.name);
+  }
   SKIFF_ASSIGN_OR_RETURN(std::vector<std::string> argv, qemu::BuildQemuArgv(def, ctx));
 
   qemu::QemuStartOptions so;
@@ -118,6 +127,8 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   so.console_socket = ctx.console_socket;
   so.log_file = ctx.log_file;
   so.start_paused = options.paused;
+  so.pass_fds = std::move(pass_fds);
+  so.taps = std::move(taps);
   auto vm = std::make_shared<Vm>();
   vm->max_memory_kib = def.memory_kib;
   vm->vcpus = def.current_vcpus.value_or(def.vcpus);
@@ -234,7 +245,8 @@ Result<RuntimeStats> QemuHypervisor::Stats(const std::string& name) {
 Result<std::vector<InterfaceAddress>> QemuHypervisor::Addresses(const std::string& name) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
   (void)vm;
-  return UnsupportedError("interface addresses need the net module's leases (not wired yet)");
+  // The daemon answers domifaddr from the networks' DHCP leases (NetworkDriver).
+  return UnsupportedError("domain '{}': addresses come from the networks' leases", name);
 }
 
 Status QemuHypervisor::SetMemory(const std::string& name, uint64_t kib) {

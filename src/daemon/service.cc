@@ -12,6 +12,7 @@
 
 #include "skiff/base/fs.h"
 #include "skiff/conf/mac.h"
+#include "daemon/network/driver.h"
 
 namespace skiff::daemon {
 
@@ -90,8 +91,16 @@ fs::path XmlPath(const fs::path& dir, const std::string& name) { return dir / (n
 
 }  // namespace
 
-Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events)
+Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
+                 NetworkBackend* network_backend, NetworkOptions network_options)
     : paths_(std::move(paths)), hv_(hypervisor), events_(events), jobs_(events) {
+  if (network_backend == nullptr) {
+    // Tests that build a Service by hand: the fake backend, with libvirt's `default`.
+    own_network_backend_ = MakeFakeNetworkBackend();
+    network_backend = own_network_backend_.get();
+    network_options.default_network = DefaultNetwork::kAuto;
+  }
+  net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options);
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
 }
 
@@ -265,6 +274,8 @@ Status Service::Load() {
   SKIFF_TRY(paths_.Create());
   LoadDomains();
   LoadNetworksAndPools();
+  // Networks are adopted or autostarted before autostart domains need them.
+  if (Status st = net_->Load(); !st.ok()) spdlog::error("networks: {}", st.ToString());
   LoadPoolState();
   if (Status st = EnsureDefaultPool(); !st.ok()) {
     spdlog::error("cannot set up the default storage pool: {}", st.ToString());
@@ -280,7 +291,7 @@ Status Service::Load() {
     auto r = StartDomain(name, false);
     if (!r.ok()) spdlog::error("autostart of domain '{}' failed: {}", name, r.status().ToString());
   }
-  spdlog::info("loaded {} domains, {} networks, {} pools", domains_.size(), networks_.size(),
+  spdlog::info("loaded {} domains, {} networks, {} pools", domains_.size(), net_->List().size(),
                pools_.size());
   return Status::Ok();
 }
@@ -362,7 +373,9 @@ Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> Service::DomainI
   int i = 0;
   for (const auto& nic : (live ? *o.live : o.def).devices.interfaces) {
     std::string dev = "-";
-    if (live) dev = nic.target_dev.empty() ? fmt::format("vnet{}", i) : nic.target_dev;
+    if (live && nic.type != conf::InterfaceType::kUser) {
+      dev = nic.target_dev.empty() ? fmt::format("vnet{}", i) : nic.target_dev;
+    }
     out.emplace_back(dev, nic);
     ++i;
   }
@@ -373,7 +386,26 @@ Result<std::vector<InterfaceAddress>> Service::DomainAddresses(const std::string
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   if (!IsActive(o.state)) return NotRunning(o.def.name);
-  return hv_.Addresses(o.def.name);
+  // From the DHCP leases of the guest's networks, matched by MAC (virsh's --source lease).
+  return net_->Addresses(o.live ? *o.live : o.def);
+}
+
+Result<std::string> Service::NetworkDiagram(const std::string& ref, bool svg) {
+  // Tap -> guest names from the running domains, taken before the network's lock.
+  std::map<std::string, std::string> guests;
+  std::vector<std::shared_ptr<DomainObj>> objs;
+  {
+    std::lock_guard l(mu_);
+    for (auto& [n, o] : domains_) objs.push_back(o);
+  }
+  for (auto& o : objs) {
+    std::lock_guard l(o->mu);
+    if (o->removed || !o->live) continue;
+    for (const auto& nic : o->live->devices.interfaces) {
+      if (!nic.target_dev.empty()) guests[nic.target_dev] = o->live->name;
+    }
+  }
+  return net_->Diagram(ref, svg, guests);
 }
 
 Result<std::string> Service::ConsoleSocket(const std::string& ref) {
@@ -506,14 +538,24 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   std::error_code ec;
   bool from_managed = restore_from.empty() && fs::exists(managed, ec);
   if (from_managed) opts.restore_from = managed.string();
-  SKIFF_ASSIGN_OR_RETURN(int pid, hv_.Start(o.def, opts));
+  // Taps for the guest's network interfaces: QEMU gets their fds; ours close when
+  // `taps` goes out of scope, so the kernel removes them once QEMU is gone.
+  conf::DomainDef live = o.def;
+  SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, net_->PrepareInterfaces(live));
+  opts.taps = taps.taps;
+  auto started = hv_.Start(live, opts);
+  if (!started.ok()) {
+    net_->ReleaseInterfaces(live);
+    return started.status();
+  }
+  int pid = *started;
   if (from_managed) (void)RemoveFileIfExists(managed);
   {
     std::lock_guard l(mu_);
     o.id = next_id_++;
   }
   o.pid = pid;
-  o.live = o.def;
+  o.live = std::move(live);
   TrackDisks(o.def.name, &*o.live);
   bool restored = !opts.restore_from.empty();
   if (paused) {
@@ -594,6 +636,7 @@ void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::s
   o.reason_name = why;
   o.id = -1;
   o.pid = 0;
+  if (o.live) net_->ReleaseInterfaces(*o.live);
   o.live.reset();
   TrackDisks(o.def.name, nullptr);
   RemoveLiveStatus(o.def.name);

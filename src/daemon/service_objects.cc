@@ -1,9 +1,7 @@
-// Service: network and pool definitions (stored, listed, dumped; their machinery
-// lives in the net and storage modules).
+// Service: pool definitions (stored, listed, dumped). Networks: service_networks.cc.
 #include <spdlog/spdlog.h>
 
 #include "skiff/base/fs.h"
-#include "skiff/conf/network.h"
 #include "skiff/conf/pool.h"
 #include "skiff/daemon/service.h"
 #include "daemon/pool_obj.h"
@@ -11,11 +9,6 @@
 namespace skiff::daemon {
 
 namespace fs = std::filesystem;
-
-struct Service::NetObj {
-  conf::NetworkDef def;
-  bool autostart = false;
-};
 
 
 namespace {
@@ -30,10 +23,6 @@ auto FindByRef(Map& m, const std::string& ref) -> typename Map::mapped_type {
     }
   }
   return nullptr;
-}
-
-NetworkSummary SummarizeNet(const Service::NetObj& o) {
-  return {o.def.name, o.def.uuid, false, o.autostart, true, o.def.bridge};
 }
 
 PoolSummary SummarizePool(const Service::PoolObj& o) {
@@ -55,22 +44,6 @@ Status SetAutostartLink(const fs::path& dir, const std::string& name, bool enabl
 
 void Service::LoadNetworksAndPools() {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(paths_.networks_dir, ec)) {
-    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
-    auto text = ReadFile(e.path());
-    auto def = text.ok() ? conf::ParseNetworkXml(*text, e.path().string())
-                         : Result<conf::NetworkDef>(text.status());
-    if (!def.ok()) {
-      spdlog::error("skipping network definition '{}': {} (the file is kept)", e.path().string(),
-                    def.status().ToString());
-      continue;
-    }
-    auto o = std::make_shared<NetObj>();
-    o->def = std::move(*def);
-    o->autostart = fs::exists(paths_.networks_dir / "autostart" / (o->def.name + ".xml"), ec);
-    std::lock_guard l(mu_);
-    networks_[o->def.name] = o;
-  }
   for (const auto& e : fs::directory_iterator(paths_.pools_dir, ec)) {
     if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
     auto text = ReadFile(e.path());
@@ -87,75 +60,6 @@ void Service::LoadNetworksAndPools() {
     std::lock_guard l(mu_);
     pools_[o->def.name] = o;
   }
-}
-
-std::vector<NetworkSummary> Service::ListNetworks() {
-  std::lock_guard l(mu_);
-  std::vector<NetworkSummary> out;
-  for (auto& [n, o] : networks_) out.push_back(SummarizeNet(*o));
-  return out;
-}
-
-Result<NetworkSummary> Service::DefineNetwork(const std::string& xml, const std::string& source) {
-  SKIFF_ASSIGN_OR_RETURN(conf::NetworkDef def, conf::ParseNetworkXml(xml, source));
-  std::lock_guard l(mu_);
-  auto it = networks_.find(def.name);
-  for (auto& [n, o] : networks_) {
-    if (o->def.uuid == def.uuid && n != def.name) {
-      return AlreadyExistsError("network '{}' is already defined with uuid {}", n,
-                                def.uuid.ToString());
-    }
-  }
-  if (it != networks_.end() && it->second->def.uuid != def.uuid) {
-    if (xml.find("<uuid") != std::string::npos) {
-      return AlreadyExistsError("network '{}' already exists with uuid {}", def.name,
-                                it->second->def.uuid.ToString());
-    }
-    def.uuid = it->second->def.uuid;
-  }
-  SKIFF_TRY(WriteFileAtomic(paths_.networks_dir / (def.name + ".xml"), conf::FormatNetworkXml(def),
-                            0600));
-  auto o = it != networks_.end() ? it->second : std::make_shared<NetObj>();
-  o->def = std::move(def);
-  networks_[o->def.name] = o;
-  events_.Publish({{"type", "lifecycle"}, {"kind", "network"}, {"name", o->def.name},
-                   {"event", "defined"}, {"detail", "added"}});
-  return SummarizeNet(*o);
-}
-
-Result<NetworkSummary> Service::GetNetwork(const std::string& ref) {
-  std::lock_guard l(mu_);
-  auto o = FindByRef(networks_, ref);
-  if (!o) return NotFoundError("network '{}' not found", ref);
-  return SummarizeNet(*o);
-}
-
-Result<std::string> Service::NetworkXml(const std::string& ref) {
-  std::lock_guard l(mu_);
-  auto o = FindByRef(networks_, ref);
-  if (!o) return NotFoundError("network '{}' not found", ref);
-  return conf::FormatNetworkXml(o->def);
-}
-
-Status Service::UndefineNetwork(const std::string& ref) {
-  std::lock_guard l(mu_);
-  auto o = FindByRef(networks_, ref);
-  if (!o) return NotFoundError("network '{}' not found", ref);
-  SKIFF_TRY(RemoveFileIfExists(paths_.networks_dir / (o->def.name + ".xml")));
-  (void)SetAutostartLink(paths_.networks_dir, o->def.name, false);
-  networks_.erase(o->def.name);
-  events_.Publish({{"type", "lifecycle"}, {"kind", "network"}, {"name", o->def.name},
-                   {"event", "undefined"}, {"detail", "removed"}});
-  return Status::Ok();
-}
-
-Status Service::SetNetworkAutostart(const std::string& ref, bool enabled) {
-  std::lock_guard l(mu_);
-  auto o = FindByRef(networks_, ref);
-  if (!o) return NotFoundError("network '{}' not found", ref);
-  SKIFF_TRY(SetAutostartLink(paths_.networks_dir, o->def.name, enabled));
-  o->autostart = enabled;
-  return Status::Ok();
 }
 
 std::vector<PoolSummary> Service::ListPools() {

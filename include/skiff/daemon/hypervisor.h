@@ -19,8 +19,17 @@ namespace skiff::daemon {
 enum class DomainState { kNoState = 0, kRunning = 1, kBlocked = 2, kPaused = 3, kShutdown = 4,
                          kShutoff = 5, kCrashed = 6, kPmSuspended = 7 };
 
+// A tap made for one guest interface, handed to the hypervisor at start.
+struct GuestTap {
+  size_t index = 0;  // index into the domain's <interface> list
+  int fd = -1;       // the tap queue, owned by the caller until Start returns (-1: fake)
+  std::string name;  // vnet0, ...
+};
+
 struct StartOptions {
   bool paused = false;
+  // One per <interface type='network'|'bridge'>: QEMU gets the fds (-netdev tap,fd=N).
+  std::vector<GuestTap> taps;
   std::string restore_from;  // a save file to load the guest's state from; empty: boot
   // Files of the disks of type volume, by target dev, resolved by the daemon.
   std::map<std::string, std::string> volume_paths;

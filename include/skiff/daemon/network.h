@@ -12,6 +12,7 @@
 
 #include "skiff/base/process.h"
 #include "skiff/base/status.h"
+#include "skiff/daemon/hypervisor.h"
 #include "skiff/net/diagram.h"
 #include "skiff/net/dnsmasq.h"
 #include "skiff/net/netlink.h"
@@ -21,13 +22,6 @@
 namespace skiff::daemon {
 
 struct Paths;
-
-// A tap made for one guest interface, handed to the hypervisor at start.
-struct GuestTap {
-  size_t index = 0;  // index into the domain's <interface> list
-  int fd = -1;       // the tap queue, owned by whoever made it (-1 with the fake backend)
-  std::string name;  // vnet0, ...
-};
 
 // Implementations are thread-safe; the driver serialises calls per network.
 class NetworkBackend {

@@ -78,7 +78,8 @@ class Api {
 
 // Defined in src/daemon/rest/<resource>.cc.
 void AddDomainRoutes(Api& api);
-void AddObjectRoutes(Api& api);  // networks, pools, volumes
+void AddObjectRoutes(Api& api);  // pools, volumes
+void AddNetworkRoutes(Api& api);
 void AddHostRoutes(Api& api);    // version, capabilities, host-validate, events
 void AddJobRoutes(Api& api);
 void AddStorageRoutes(Api& api);  // pool machinery and volumes (storage.cc)

@@ -21,9 +21,12 @@
 #include "skiff/daemon/events.h"
 #include "skiff/daemon/hypervisor.h"
 #include "skiff/daemon/jobs.h"
+#include "skiff/daemon/network.h"
 #include "skiff/storage/pool.h"
 
 namespace skiff::daemon {
+
+class NetworkDriver;
 
 // Where state lives under the root (DESIGN.md "Processes and state").
 struct Paths {
@@ -86,12 +89,24 @@ struct InterfaceRequest {
   std::string type, source, model, mac, target;
 };
 
-// A stored network or pool definition (their machinery lives in other modules).
+// A virtual network (its machinery: src/daemon/network/ on the net module).
 struct NetworkSummary {
   std::string name;
   Uuid uuid;
   bool active = false, autostart = false, persistent = true;
   std::string bridge;
+};
+// What net-info and GET /v1/networks/{name} show beyond the summary.
+struct NetworkDetails {
+  NetworkSummary summary;
+  std::string mode;              // nat, route, isolated, open, bridge
+  std::string ipv4;              // "192.168.122.1/24", or empty
+  std::optional<pid_t> dnsmasq;  // while active
+};
+// One DHCP lease of a network (net-dhcp-leases).
+struct NetworkLease {
+  net::Lease lease;
+  int prefix = 24;  // the network's prefix length
 };
 struct PoolSummary {
   std::string name;
@@ -116,7 +131,10 @@ struct VolumeChunk {
 
 class Service {
  public:
-  Service(Paths paths, Hypervisor& hypervisor, EventBus& events);
+  // `network_backend` builds virtual networks and taps; it must outlive the
+  // Service. Null: an in-memory fake with a started `default` network (tests).
+  Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
+          NetworkBackend* network_backend = nullptr, NetworkOptions network_options = {});
   ~Service();
 
   // Reads the definitions under ROOT/etc/skiff (a file that does not parse is logged
@@ -165,13 +183,23 @@ class Service {
   Result<uint64_t> ManagedSave(const std::string& ref);
   Result<uint64_t> RestoreDomain(const std::string& file, bool paused);
 
-  // --- networks and pools: definitions stored, listed and dumped. ---
+  // --- virtual networks (NetworkDriver). `ref` is a name or a UUID. ---
   std::vector<NetworkSummary> ListNetworks();
   Result<NetworkSummary> DefineNetwork(const std::string& xml, const std::string& source);
+  // Starts a transient network from XML (net-create).
+  Result<NetworkSummary> CreateNetwork(const std::string& xml, const std::string& source);
   Result<NetworkSummary> GetNetwork(const std::string& ref);
-  Result<std::string> NetworkXml(const std::string& ref);
+  Result<NetworkDetails> NetworkInfo(const std::string& ref);
+  Result<std::string> NetworkXml(const std::string& ref, bool inactive = false);
   Status UndefineNetwork(const std::string& ref);
   Status SetNetworkAutostart(const std::string& ref, bool enabled);
+  Result<NetworkSummary> StartNetwork(const std::string& ref);
+  Status DestroyNetwork(const std::string& ref);
+  Result<std::vector<NetworkLease>> NetworkLeases(const std::string& ref, const std::string& mac);
+  // Text or SVG, with the running guests' names on their taps.
+  Result<std::string> NetworkDiagram(const std::string& ref, bool svg);
+
+  // --- storage pools: definitions stored, listed and dumped. ---
   std::vector<PoolSummary> ListPools();
   Result<PoolSummary> DefinePool(const std::string& xml, const std::string& source);
   Result<PoolSummary> GetPool(const std::string& ref);
@@ -214,7 +242,6 @@ class Service {
   void OnDomainExit(const std::string& name, ExitReason reason);
 
   struct DomainObj;
-  struct NetObj;
   struct PoolObj;
 
  private:
@@ -249,7 +276,6 @@ class Service {
   std::mutex mu_;  // guards the maps and next_id_
   std::map<std::string, std::shared_ptr<DomainObj>> domains_;        // by name
   std::map<Uuid, std::shared_ptr<DomainObj>> domains_by_uuid_;
-  std::map<std::string, std::shared_ptr<NetObj>> networks_;
   std::map<std::string, std::shared_ptr<PoolObj>> pools_;
   // Image files held by running domains: path -> {domain, writes it}. Guarded by mu_.
   std::multimap<std::string, std::pair<std::string, bool>> disks_in_use_;
@@ -258,6 +284,9 @@ class Service {
   std::vector<std::pair<std::string, bool>> DiskPaths(const conf::DomainDef& def);
   void TrackDisks(const std::string& domain, const conf::DomainDef* running_def);
   int next_id_ = 1;
+
+  std::unique_ptr<NetworkBackend> own_network_backend_;  // when none was given
+  std::unique_ptr<NetworkDriver> net_;
 };
 
 }  // namespace skiff::daemon

@@ -41,19 +41,7 @@ Result<net::NetworkPlan> PlanFromDef(const conf::NetworkDef& def);
 // The inverse for the default network: libvirt's default.xml on `plan`.
 conf::NetworkDef DefFromDefaultPlan(const net::NetworkPlan& plan, const Uuid& uuid);
 
-// What net-info and GET /v1/networks/{name} show beyond the summary.
-struct NetworkDetails {
-  NetworkSummary summary;
-  std::string mode;              // nat, route, isolated, open, bridge
-  std::string ipv4;              // "192.168.122.1/24", or empty
-  std::optional<pid_t> dnsmasq;  // while active
-};
-
-// One DHCP lease of a network (net-dhcp-leases).
-struct NetworkLease {
-  net::Lease lease;
-  int prefix = 24;  // the network's prefix length
-};
+// NetworkDetails and NetworkLease: see skiff/daemon/service.h.
 
 // Taps made for a starting domain; they close (and, being non-persistent, the
 // kernel removes them) when this object is destroyed, unless QEMU holds them.

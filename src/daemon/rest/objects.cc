@@ -1,73 +1,14 @@
-// REST handlers for /v1/networks, /v1/pools and their volumes.
+// REST handlers for /v1/pools and their volumes (networks: rest/networks.cc).
 #include "daemon/rest/fields.h"
 #include "skiff/daemon/rest.h"
 
 namespace skiff::daemon {
 namespace {
 
-nlohmann::json NetJson(const NetworkSummary& n) {
-  return {{"name", n.name},           {"uuid", n.uuid.ToString()}, {"active", n.active},
-          {"autostart", n.autostart}, {"persistent", n.persistent}, {"bridge", n.bridge}};
-}
-
 nlohmann::json PoolJson(const PoolSummary& p) {
   return {{"name", p.name},          {"uuid", p.uuid.ToString()}, {"active", p.active},
           {"autostart", p.autostart}, {"persistent", p.persistent}, {"type", p.type},
           {"target", p.target}};
-}
-
-Response ListNetworks(Service& s, const Request& r, const Params&) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& n : s.ListNetworks()) arr.push_back(NetJson(n));
-  return JsonResponse({{"networks", arr}});
-}
-
-Response DefineNetwork(Service& s, const Request& r, const Params&) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"xml", "source", "start", "persistent"}));
-  ASSIGN_OR_RESPONSE(std::string xml, GetString(body, "xml", true));
-  ASSIGN_OR_RESPONSE(std::string source, GetString(body, "source"));
-  ASSIGN_OR_RESPONSE(bool start, GetBool(body, "start"));
-  ASSIGN_OR_RESPONSE(bool persistent, GetBool(body, "persistent", true));
-  if (start || !persistent) {
-    return ErrorResponse(UnsupportedError("networks are not implemented yet: cannot start one"));
-  }
-  ASSIGN_OR_RESPONSE(auto n, s.DefineNetwork(xml, source.empty() ? "network.xml" : source));
-  return JsonResponse(NetJson(n), 201);
-}
-
-Response GetNetwork(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto n, s.GetNetwork(p.at("name")));
-  return JsonResponse(NetJson(n));
-}
-
-Response NetworkXml(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"inactive"}));
-  ASSIGN_OR_RESPONSE(std::string xml, s.NetworkXml(p.at("name")));
-  return JsonResponse({{"xml", xml}});
-}
-
-Response UndefineNetwork(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(s.UndefineNetwork(p.at("name")));
-  return JsonResponse(nlohmann::json::object());
-}
-
-Response NetworkAutostart(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"enabled"}));
-  ASSIGN_OR_RESPONSE(bool enabled, GetBool(body, "enabled", true));
-  TRY_RESPONSE(s.SetNetworkAutostart(p.at("name"), enabled));
-  return JsonResponse(nlohmann::json::object());
-}
-
-Response NetworkMachinery(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(ParseBody(r, {}));
-  TRY_RESPONSE(s.GetNetwork(p.at("name")));
-  return ErrorResponse(UnsupportedError("networks are not implemented yet"));
 }
 
 Response ListPools(Service& s, const Request& r, const Params&) {
@@ -122,15 +63,6 @@ Response PoolAutostart(Service& s, const Request& r, const Params& p) {
 
 void AddObjectRoutes(Api& api) {
   const bool R = false, W = true;
-  api.Add("GET", "/v1/networks", R, ListNetworks);
-  api.Add("POST", "/v1/networks", W, DefineNetwork);
-  api.Add("GET", "/v1/networks/{name}", R, GetNetwork);
-  api.Add("DELETE", "/v1/networks/{name}", W, UndefineNetwork);
-  api.Add("GET", "/v1/networks/{name}/xml", R, NetworkXml);
-  api.Add("POST", "/v1/networks/{name}/autostart", W, NetworkAutostart);
-  api.Add("POST", "/v1/networks/{name}/start", W, NetworkMachinery);
-  api.Add("POST", "/v1/networks/{name}/destroy", W, NetworkMachinery);
-  api.Add("GET", "/v1/networks/{name}/leases", R, NetworkMachinery);
   api.Add("GET", "/v1/pools", R, ListPools);
   api.Add("POST", "/v1/pools", W, DefinePool);
   api.Add("GET", "/v1/pools/{name}", R, GetPool);

@@ -142,6 +142,7 @@ Result<bool> QueryBool(const Request& req, const std::string& name) {
 Api::Api(Service& service) : service_(service) {
   AddDomainRoutes(*this);
   AddObjectRoutes(*this);
+  AddNetworkRoutes(*this);
   AddHostRoutes(*this);
   AddJobRoutes(*this);
   AddStorageRoutes(*this);
