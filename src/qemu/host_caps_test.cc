@@ -65,7 +65,9 @@ TEST(ValidateHost, CgroupV2Controllers) {
   std::filesystem::create_directories(d.path() / "sys/fs/cgroup");
   std::ofstream(d.path() / "sys/fs/cgroup/cgroup.controllers") << "cpuset cpu io memory pids\n";
   for (const auto& c : ValidateHost(d.path())) {
-    if (c.area == "CGROUP") EXPECT_EQ(c.result, CheckResult::kPass) << c.what;
+    if (c.area == "CGROUP") {
+      EXPECT_EQ(c.result, CheckResult::kPass) << c.what;
+    }
   }
 }
 
