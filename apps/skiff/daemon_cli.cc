@@ -174,4 +174,40 @@ void AddDaemonCommands(std::vector<Command>& out) {
   AddHostCommands(out);
 }
 
+Command DaemonVerb(std::string name, std::string help, ArgSpec spec,
+                   std::function<int(const Args&, api::Client&)> fn) {
+  return {name, help, [=](const GlobalOptions& g, const std::vector<std::string>& args) {
+            Args a;
+            if (!ParseArgs(name, spec, args, &a)) return 1;
+            auto c = ConnectOrFail(g);
+            if (!c) return 1;
+            return fn(a, *c);
+          }};
+}
+
+std::string VirshSize(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 6) {
+    v /= 1024.0;
+    ++u;
+  }
+  return fmt::format("{:.2f} {}", v, kUnits[u]);
+}
+
+std::string XmlEscape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    switch (ch) {
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '&': o += "&amp;"; break;
+      case '\'': o += "&apos;"; break;
+      default: o += ch;
+    }
+  }
+  return o;
+}
+
 }  // namespace skiff::app

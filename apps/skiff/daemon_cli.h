@@ -65,6 +65,16 @@ void AddPoolCommands(std::vector<Command>& out);
 void AddVolCommands(std::vector<Command>& out);
 void AddHostCommands(std::vector<Command>& out);
 
+// A verb that parses its arguments, connects to the daemon and runs `fn`.
+Command DaemonVerb(std::string name, std::string help, ArgSpec spec,
+                   std::function<int(const Args&, api::Client&)> fn);
+
+// virsh's size: two decimals and a binary unit ("1.00 GiB", "196.00 KiB").
+std::string VirshSize(uint64_t bytes);
+
+// Escapes text for an XML attribute or element ("&", "<", ">", "'").
+std::string XmlEscape(const std::string& s);
+
 // "web1" -> "/v1/domains/web1"
 std::string DomainPath(const std::string& ref, const std::string& suffix = "");
 

@@ -9,18 +9,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// Runs `fn` after parsing and connecting.
-Command NetVerb(std::string name, std::string help, ArgSpec spec,
-                std::function<int(const Args&, api::Client&)> fn) {
-  return {name, help, [=](const GlobalOptions& g, const std::vector<std::string>& args) {
-            Args a;
-            if (!ParseArgs(name, spec, args, &a)) return 1;
-            auto c = ConnectOrFail(g);
-            if (!c) return 1;
-            return fn(a, *c);
-          }};
-}
-
 std::string NetPath(const std::string& n, const std::string& suffix = "") {
   return "/v1/networks/" + api::UrlEncode(n) + suffix;
 }
@@ -28,7 +16,7 @@ std::string NetPath(const std::string& n, const std::string& suffix = "") {
 }  // namespace
 
 void AddNetCommands(std::vector<Command>& out) {
-  out.push_back(NetVerb("net-list", "list networks",
+  out.push_back(DaemonVerb("net-list", "list networks",
                         {{}, 0, {"all", "inactive", "name", "uuid", "json", "persistent",
                                  "transient", "autostart", "no-autostart"}, {}},
                         [](const Args& a, api::Client& c) {
@@ -59,7 +47,7 @@ void AddNetCommands(std::vector<Command>& out) {
     return 0;
   }));
   for (bool create : {false, true}) {
-    out.push_back(NetVerb(create ? "net-create" : "net-define",
+    out.push_back(DaemonVerb(create ? "net-create" : "net-define",
                           create ? "create a network from an XML file"
                                  : "define an inactive persistent virtual network from an XML file",
                           {{"file"}, 1, {"validate"}, {}}, [create](const Args& a, api::Client& c) {
@@ -74,13 +62,13 @@ void AddNetCommands(std::vector<Command>& out) {
       return 0;
     }));
   }
-  out.push_back(NetVerb("net-undefine", "undefine a persistent network", {{"network"}, 1, {}, {}},
+  out.push_back(DaemonVerb("net-undefine", "undefine a persistent network", {{"network"}, 1, {}, {}},
                         [](const Args& a, api::Client& c) {
     if (!CallOrFail(c, "DELETE", NetPath(a.get("network")), nullptr, nullptr)) return 1;
     std::printf("Network %s has been undefined\n\n", a.get("network").c_str());
     return 0;
   }));
-  out.push_back(NetVerb("net-dumpxml", "network information in XML",
+  out.push_back(DaemonVerb("net-dumpxml", "network information in XML",
                         {{"network"}, 1, {"inactive"}, {}}, [](const Args& a, api::Client& c) {
     json r;
     std::string q = a.has("inactive") ? "?inactive=true" : "";
@@ -88,7 +76,7 @@ void AddNetCommands(std::vector<Command>& out) {
     std::fputs(r.value("xml", "").c_str(), stdout);
     return 0;
   }));
-  out.push_back(NetVerb("net-info", "network information", {{"network"}, 1, {"json"}, {}},
+  out.push_back(DaemonVerb("net-info", "network information", {{"network"}, 1, {"json"}, {}},
                         [](const Args& a, api::Client& c) {
     json n;
     if (!CallOrFail(c, "GET", NetPath(a.get("network")), nullptr, &n)) return 1;
@@ -104,7 +92,7 @@ void AddNetCommands(std::vector<Command>& out) {
     std::printf("%-15s %s\n\n", "Bridge:", n.value("bridge", "").c_str());
     return 0;
   }));
-  out.push_back(NetVerb("net-autostart", "autostart a network", {{"network"}, 1, {"disable"}, {}},
+  out.push_back(DaemonVerb("net-autostart", "autostart a network", {{"network"}, 1, {"disable"}, {}},
                         [](const Args& a, api::Client& c) {
     bool en = !a.has("disable");
     if (!CallOrFail(c, "POST", NetPath(a.get("network"), "/autostart"), {{"enabled", en}}, nullptr)) {
@@ -114,13 +102,13 @@ void AddNetCommands(std::vector<Command>& out) {
                 en ? "marked" : "unmarked");
     return 0;
   }));
-  out.push_back(NetVerb("net-start", "start a (previously defined) inactive network",
+  out.push_back(DaemonVerb("net-start", "start a (previously defined) inactive network",
                         {{"network"}, 1, {}, {}}, [](const Args& a, api::Client& c) {
     if (!CallOrFail(c, "POST", NetPath(a.get("network"), "/start"), json::object(), nullptr)) return 1;
     std::printf("Network %s started\n\n", a.get("network").c_str());
     return 0;
   }));
-  out.push_back(NetVerb("net-destroy", "destroy (stop) a network", {{"network"}, 1, {}, {}},
+  out.push_back(DaemonVerb("net-destroy", "destroy (stop) a network", {{"network"}, 1, {}, {}},
                         [](const Args& a, api::Client& c) {
     if (!CallOrFail(c, "POST", NetPath(a.get("network"), "/destroy"), json::object(), nullptr)) {
       return 1;
@@ -129,12 +117,12 @@ void AddNetCommands(std::vector<Command>& out) {
     return 0;
   }));
 
-  out.push_back(NetVerb("net-edit", "edit XML configuration for a network", {{"network"}, 1, {}, {}},
+  out.push_back(DaemonVerb("net-edit", "edit XML configuration for a network", {{"network"}, 1, {}, {}},
                         [](const Args& a, api::Client& c) {
     return EditXml(c, "Network", a.get("network"), NetPath(a.get("network"), "/xml?inactive=true"),
                    "/v1/networks");
   }));
-  out.push_back(NetVerb("net-dhcp-leases", "print lease info for a given network",
+  out.push_back(DaemonVerb("net-dhcp-leases", "print lease info for a given network",
                         {{"network"}, 1, {"json"}, {"mac"}}, [](const Args& a, api::Client& c) {
     std::string q = a.get("mac").empty() ? "" : "?mac=" + api::UrlEncode(a.get("mac"));
     json r;
@@ -161,7 +149,7 @@ void AddNetCommands(std::vector<Command>& out) {
                 "Client ID or DUID"}, rows);
     return 0;
   }));
-  out.push_back(NetVerb("net-diagram", "draw a network: guests, taps, bridge, firewall, uplink",
+  out.push_back(DaemonVerb("net-diagram", "draw a network: guests, taps, bridge, firewall, uplink",
                         {{"network"}, 1, {"svg"}, {}}, [](const Args& a, api::Client& c) {
     json r;
     std::string q = a.has("svg") ? "?format=svg" : "";

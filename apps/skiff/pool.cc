@@ -8,41 +8,6 @@ namespace {
 
 using json = nlohmann::json;
 
-Command PoolVerb(std::string name, std::string help, ArgSpec spec,
-                 std::function<int(const Args&, api::Client&)> fn) {
-  return {name, help, [=](const GlobalOptions& g, const std::vector<std::string>& args) {
-            Args a;
-            if (!ParseArgs(name, spec, args, &a)) return 1;
-            auto c = ConnectOrFail(g);
-            if (!c) return 1;
-            return fn(a, *c);
-          }};
-}
-
-// virsh's size: two decimals and a binary unit ("1.00 GiB").
-std::string VirshSize(uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 6) {
-    v /= 1024.0;
-    ++u;
-  }
-  return fmt::format("{:.2f} {}", v, kUnits[u]);
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    if (ch == '<') o += "&lt;";
-    else if (ch == '>') o += "&gt;";
-    else if (ch == '&') o += "&amp;";
-    else if (ch == '\'') o += "&apos;";
-    else o += ch;
-  }
-  return o;
-}
-
 // pool-define-as / pool-create-as: the XML of a pool from its arguments.
 bool PoolXmlFromArgs(const Args& a, std::string* xml) {
   std::string type = a.get("type");
@@ -66,7 +31,7 @@ std::string PoolPath(const std::string& n, const std::string& suffix = "") {
 // pool-start, pool-destroy, pool-build, pool-refresh: one POST and a message.
 Command PoolAction(const std::string& verb, const std::string& action, const std::string& help,
                    const std::string& done) {
-  return PoolVerb(verb, help, {{"pool"}, 1, {}, {}}, [=](const Args& a, api::Client& c) {
+  return DaemonVerb(verb, help, {{"pool"}, 1, {}, {}}, [=](const Args& a, api::Client& c) {
     if (!CallOrFail(c, "POST", PoolPath(a.get("pool"), "/" + action), json::object(), nullptr)) {
       return 1;
     }
@@ -78,7 +43,7 @@ Command PoolAction(const std::string& verb, const std::string& action, const std
 }  // namespace
 
 void AddPoolCommands(std::vector<Command>& out) {
-  out.push_back(PoolVerb("pool-list", "list pools",
+  out.push_back(DaemonVerb("pool-list", "list pools",
                          {{}, 0, {"all", "inactive", "details", "name", "uuid", "json"}, {"type"}},
                          [](const Args& a, api::Client& c) {
     json r;
@@ -125,7 +90,7 @@ void AddPoolCommands(std::vector<Command>& out) {
     }
     return 0;
   }));
-  out.push_back(PoolVerb("pool-define", "define an inactive persistent storage pool from an XML file",
+  out.push_back(DaemonVerb("pool-define", "define an inactive persistent storage pool from an XML file",
                          {{"file"}, 1, {"validate"}, {}}, [](const Args& a, api::Client& c) {
     std::string xml;
     if (!ReadInputFile(a.get("file"), &xml)) return 1;
@@ -134,20 +99,20 @@ void AddPoolCommands(std::vector<Command>& out) {
     std::printf("Pool %s defined from %s\n\n", r.value("name", "").c_str(), a.get("file").c_str());
     return 0;
   }));
-  out.push_back(PoolVerb("pool-undefine", "undefine an inactive pool", {{"pool"}, 1, {}, {}},
+  out.push_back(DaemonVerb("pool-undefine", "undefine an inactive pool", {{"pool"}, 1, {}, {}},
                          [](const Args& a, api::Client& c) {
     if (!CallOrFail(c, "DELETE", PoolPath(a.get("pool")), nullptr, nullptr)) return 1;
     std::printf("Pool %s has been undefined\n\n", a.get("pool").c_str());
     return 0;
   }));
-  out.push_back(PoolVerb("pool-dumpxml", "pool information in XML", {{"pool"}, 1, {"inactive"}, {}},
+  out.push_back(DaemonVerb("pool-dumpxml", "pool information in XML", {{"pool"}, 1, {"inactive"}, {}},
                          [](const Args& a, api::Client& c) {
     json r;
     if (!CallOrFail(c, "GET", PoolPath(a.get("pool"), "/xml"), nullptr, &r)) return 1;
     std::fputs(r.value("xml", "").c_str(), stdout);
     return 0;
   }));
-  out.push_back(PoolVerb("pool-info", "storage pool information", {{"pool"}, 1, {"json"}, {}},
+  out.push_back(DaemonVerb("pool-info", "storage pool information", {{"pool"}, 1, {"json"}, {}},
                          [](const Args& a, api::Client& c) {
     json p;
     if (!CallOrFail(c, "GET", PoolPath(a.get("pool"), "/info"), nullptr, &p)) return 1;
@@ -168,7 +133,7 @@ void AddPoolCommands(std::vector<Command>& out) {
     std::printf("\n");
     return 0;
   }));
-  out.push_back(PoolVerb("pool-autostart", "autostart a pool", {{"pool"}, 1, {"disable"}, {}},
+  out.push_back(DaemonVerb("pool-autostart", "autostart a pool", {{"pool"}, 1, {"disable"}, {}},
                          [](const Args& a, api::Client& c) {
     bool en = !a.has("disable");
     if (!CallOrFail(c, "POST", PoolPath(a.get("pool"), "/autostart"), {{"enabled", en}}, nullptr)) {
@@ -177,7 +142,7 @@ void AddPoolCommands(std::vector<Command>& out) {
     std::printf("Pool %s %s as autostarted\n\n", a.get("pool").c_str(), en ? "marked" : "unmarked");
     return 0;
   }));
-  out.push_back(PoolVerb("pool-define-as", "define a pool from a set of args",
+  out.push_back(DaemonVerb("pool-define-as", "define a pool from a set of args",
                          {{"name", "type"}, 2, {}, {"target", "source-path", "source-dev"}},
                          [](const Args& a, api::Client& c) {
     std::string xml;
@@ -186,7 +151,7 @@ void AddPoolCommands(std::vector<Command>& out) {
     std::printf("Pool %s defined\n\n", a.get("name").c_str());
     return 0;
   }));
-  out.push_back(PoolVerb("pool-create-as", "create a pool from a set of args",
+  out.push_back(DaemonVerb("pool-create-as", "create a pool from a set of args",
                          {{"name", "type"}, 2, {"build"}, {"target", "source-path", "source-dev"}},
                          [](const Args& a, api::Client& c) {
     std::string xml;

@@ -20,35 +20,12 @@ using json = nlohmann::json;
 
 constexpr uint64_t kChunk = 512 * 1024;
 
-Command VolVerb(std::string name, std::string help, ArgSpec spec,
-                std::function<int(const Args&, api::Client&)> fn) {
-  return {name, help, [=](const GlobalOptions& g, const std::vector<std::string>& args) {
-            Args a;
-            if (!ParseArgs(name, spec, args, &a)) return 1;
-            auto c = ConnectOrFail(g);
-            if (!c) return 1;
-            return fn(a, *c);
-          }};
-}
-
 std::string PoolVols(const std::string& pool) {
   return "/v1/pools/" + api::UrlEncode(pool) + "/volumes";
 }
 
 std::string VolPath(const std::string& pool, const std::string& vol, const std::string& suffix = "") {
   return PoolVols(pool) + "/" + api::UrlEncode(vol) + suffix;
-}
-
-// virsh's size: two decimals and a binary unit ("1.00 GiB", "196.00 KiB").
-std::string VirshSize(uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 6) {
-    v /= 1024.0;
-    ++u;
-  }
-  return fmt::format("{:.2f} {}", v, kUnits[u]);
 }
 
 // Finds the volume's pool and name: with --pool as given; otherwise `vol` must
@@ -62,18 +39,6 @@ bool Locate(api::Client& c, const Args& a, std::string* pool, std::string* vol) 
   *pool = r.value("pool", "");
   *vol = r.value("name", "");
   return true;
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    if (ch == '<') o += "&lt;";
-    else if (ch == '>') o += "&gt;";
-    else if (ch == '&') o += "&amp;";
-    else if (ch == '\'') o += "&apos;";
-    else o += ch;
-  }
-  return o;
 }
 
 int Upload(api::Client& c, const std::string& pool, const std::string& vol, const std::string& file) {
@@ -141,7 +106,7 @@ int Download(api::Client& c, const std::string& pool, const std::string& vol, co
 }  // namespace
 
 void AddVolCommands(std::vector<Command>& out) {
-  out.push_back(VolVerb("vol-list", "list volumes", {{"pool"}, 1, {"details", "json"}, {}},
+  out.push_back(DaemonVerb("vol-list", "list volumes", {{"pool"}, 1, {"details", "json"}, {}},
                         [](const Args& a, api::Client& c) {
     json r;
     if (!CallOrFail(c, "GET", PoolVols(a.get("pool")), nullptr, &r)) return 1;
@@ -166,7 +131,7 @@ void AddVolCommands(std::vector<Command>& out) {
     }
     return 0;
   }));
-  out.push_back(VolVerb("vol-create-as", "create a volume from a set of args",
+  out.push_back(DaemonVerb("vol-create-as", "create a volume from a set of args",
                         {{"pool", "name", "capacity"}, 3, {"prealloc-metadata"},
                          {"format", "allocation", "backing-vol", "backing-vol-format"}},
                         [](const Args& a, api::Client& c) {
@@ -195,7 +160,7 @@ void AddVolCommands(std::vector<Command>& out) {
     std::printf("Vol %s created\n\n", a.get("name").c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-create", "create a volume from an XML file",
+  out.push_back(DaemonVerb("vol-create", "create a volume from an XML file",
                         {{"pool", "file"}, 2, {"prealloc-metadata"}, {}},
                         [](const Args& a, api::Client& c) {
     std::string xml;
@@ -206,7 +171,7 @@ void AddVolCommands(std::vector<Command>& out) {
     std::printf("Vol %s created from %s\n\n", r.value("name", "").c_str(), a.get("file").c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-create-from", "create a vol, using another volume as input",
+  out.push_back(DaemonVerb("vol-create-from", "create a vol, using another volume as input",
                         {{"pool", "file", "vol"}, 3, {"prealloc-metadata"}, {"inputpool"}},
                         [](const Args& a, api::Client& c) {
     std::string xml;
@@ -219,7 +184,7 @@ void AddVolCommands(std::vector<Command>& out) {
                 a.get("vol").c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-clone", "clone a volume", {{"vol", "newname"}, 2, {"prealloc-metadata"}, {"pool"}},
+  out.push_back(DaemonVerb("vol-clone", "clone a volume", {{"vol", "newname"}, 2, {"prealloc-metadata"}, {"pool"}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
@@ -231,7 +196,7 @@ void AddVolCommands(std::vector<Command>& out) {
     std::printf("Vol %s cloned from %s\n\n", a.get("newname").c_str(), vol.c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-delete", "delete a volume", {{"vol", "pool"}, 1, {}, {}},
+  out.push_back(DaemonVerb("vol-delete", "delete a volume", {{"vol", "pool"}, 1, {}, {}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
@@ -239,7 +204,7 @@ void AddVolCommands(std::vector<Command>& out) {
     std::printf("Vol %s deleted\n\n", a.get("vol").c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-wipe", "wipe a volume", {{"vol", "pool"}, 1, {}, {}},
+  out.push_back(DaemonVerb("vol-wipe", "wipe a volume", {{"vol", "pool"}, 1, {}, {}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
@@ -247,7 +212,7 @@ void AddVolCommands(std::vector<Command>& out) {
     std::printf("Vol %s wiped\n\n", a.get("vol").c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-resize", "resize a vol", {{"vol", "capacity", "pool"}, 2, {"shrink", "delta", "allocate"}, {}},
+  out.push_back(DaemonVerb("vol-resize", "resize a vol", {{"vol", "capacity", "pool"}, 2, {"shrink", "delta", "allocate"}, {}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
@@ -273,7 +238,7 @@ void AddVolCommands(std::vector<Command>& out) {
                 a.get("capacity").c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-info", "storage vol information", {{"vol", "pool"}, 1, {"bytes", "json"}, {}},
+  out.push_back(DaemonVerb("vol-info", "storage vol information", {{"vol", "pool"}, 1, {"bytes", "json"}, {}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
@@ -293,7 +258,7 @@ void AddVolCommands(std::vector<Command>& out) {
     std::printf("%-15s %s\n\n", "Allocation:", sz("allocation").c_str());
     return 0;
   }));
-  out.push_back(VolVerb("vol-dumpxml", "vol information in XML", {{"vol", "pool"}, 1, {}, {}},
+  out.push_back(DaemonVerb("vol-dumpxml", "vol information in XML", {{"vol", "pool"}, 1, {}, {}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
@@ -304,7 +269,7 @@ void AddVolCommands(std::vector<Command>& out) {
   }));
   for (const char* verb : {"vol-path", "vol-key", "vol-name"}) {
     std::string v = verb;
-    out.push_back(VolVerb(v, v == "vol-name" ? "returns the volume name for a given volume key or path"
+    out.push_back(DaemonVerb(v, v == "vol-name" ? "returns the volume name for a given volume key or path"
                                              : "returns the volume " + v.substr(4) + " for a given volume name",
                           {{"vol", "pool"}, 1, {}, {}}, [v](const Args& a, api::Client& c) {
       std::string pool, vol;
@@ -315,14 +280,14 @@ void AddVolCommands(std::vector<Command>& out) {
       return 0;
     }));
   }
-  out.push_back(VolVerb("vol-upload", "upload file contents to a volume",
+  out.push_back(DaemonVerb("vol-upload", "upload file contents to a volume",
                         {{"vol", "file", "pool"}, 2, {"sparse"}, {}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
     return Upload(c, pool, vol, a.get("file"));
   }));
-  out.push_back(VolVerb("vol-download", "download volume contents to a file",
+  out.push_back(DaemonVerb("vol-download", "download volume contents to a file",
                         {{"vol", "file", "pool"}, 2, {"sparse"}, {}},
                         [](const Args& a, api::Client& c) {
     std::string pool, vol;
