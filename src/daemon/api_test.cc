@@ -418,6 +418,19 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
   EXPECT_EQ(Call("DELETE", "/v1/pools/p1").status, 200);
 }
 
+// Found by rest_body_fuzz: an error naming a path with invalid UTF-8 threw from json::dump.
+TEST_F(ApiTest, InvalidUtf8InPathGetsJsonError) {
+  Request r;
+  r.method = "POST";
+  r.path = "/\xad" "1/domains/f/memory";
+  r.body = R"({"kib":1024,"live":true})";
+  r.role = Role::kAdmin;
+  Response resp = api_->Handle(r);
+  EXPECT_EQ(resp.status, 404);
+  EXPECT_NE(Body(resp)["error"]["message"].get<std::string>().find("domains/f/memory"),
+            std::string::npos);
+}
+
 TEST_F(ApiTest, DefaultPoolIsMadeOnceAndVolumesWork) {
   // The first start defined, built and started `default` under the root.
   auto d = Body(Call("GET", "/v1/pools/default/info"));

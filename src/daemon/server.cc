@@ -70,7 +70,7 @@ bool ConstantTimeEqual(const std::string& a, const std::string& b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string ErrorText(const Status& st) { return api::ErrorBody(st).dump(); }
+std::string ErrorText(const Status& st) { return DumpJson(api::ErrorBody(st)); }
 
 template <typename Stream>
 void CloseStream(Stream& s) {
@@ -220,7 +220,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     std::weak_ptr<Session> weak = this->shared_from_this();
     auto exec = stream_.get_executor();
     sub_id_ = shared_.events.Subscribe([weak, exec](const nlohmann::json& ev) {
-      std::string line = "data: " + ev.dump() + "\n\n";
+      std::string line = "data: " + DumpJson(ev) + "\n\n";
       asio::post(exec, [weak, line = std::move(line)]() mutable {
         if (auto s = weak.lock()) s->Queue(std::move(line));
       });

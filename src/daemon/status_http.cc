@@ -23,12 +23,17 @@ int HttpStatusFor(Code code) {
   return 500;
 }
 
+std::string DumpJson(const nlohmann::json& j) {
+  // Client bytes (a path, a name) may be invalid UTF-8: replace them rather than throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Response ErrorResponse(const Status& status) {
-  return Response{HttpStatusFor(status.code()), api::ErrorBody(status).dump()};
+  return Response{HttpStatusFor(status.code()), DumpJson(api::ErrorBody(status))};
 }
 
 Response JsonResponse(const nlohmann::json& body, int status) {
-  return Response{status, body.dump()};
+  return Response{status, DumpJson(body)};
 }
 
 }  // namespace skiff::daemon

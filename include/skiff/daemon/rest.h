@@ -37,6 +37,8 @@ struct Response {
 // Maps a code to its HTTP status (kNotFound -> 404, ...). The CLI exits 1 on any error.
 int HttpStatusFor(Code code);
 Response ErrorResponse(const Status& status);
+// JSON text of `j`; invalid UTF-8 in strings is replaced (U+FFFD), never thrown.
+std::string DumpJson(const nlohmann::json& j);
 Response JsonResponse(const nlohmann::json& body, int status = 200);
 
 // Splits "a/b?x=1&y=%20" into a decoded path and query map. kInvalidArgument on bad
