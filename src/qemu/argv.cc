@@ -2,6 +2,7 @@
 // keyval -object). PCI addresses are left to QEMU; aliases follow libvirt's names.
 #include "skiff/qemu/argv.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <set>
@@ -837,6 +838,70 @@ class Builder {
 Result<std::vector<std::string>> BuildQemuArgv(const conf::DomainDef& def, const ArgvContext& ctx) {
   Builder b(def, ctx);
   return b.Build();
+}
+
+std::string DiskDeviceId(const conf::DiskDef& d) {
+  unsigned unit = d.target_dev.size() > 2 ? DiskUnit(d.target_dev) : 0;
+  switch (d.bus) {
+    case DiskBus::kVirtio: return fmt::format("virtio-disk{}", unit);
+    case DiskBus::kIde: return fmt::format("ide0-{}-{}", unit / 2, unit % 2);
+    case DiskBus::kSata: return fmt::format("sata0-0-{}", unit);
+    case DiskBus::kScsi: return fmt::format("scsi0-0-0-{}", unit);
+  }
+  return fmt::format("virtio-disk{}", unit);
+}
+
+std::vector<std::string> DiskNodeNames(const conf::DiskDef& d) {
+  std::vector<std::string> out = {"fmt-" + d.target_dev, "file-" + d.target_dev};
+  for (size_t b = 1; b <= d.backing_chain.size(); ++b) {
+    out.push_back(fmt::format("fmt-{}-{}", d.target_dev, b));
+    out.push_back(fmt::format("file-{}-{}", d.target_dev, b));
+  }
+  return out;
+}
+
+Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& path) {
+  if (d.target_dev.size() < 3 ||
+      !std::all_of(d.target_dev.begin() + 2, d.target_dev.end(),
+                   [](char c) { return c >= 'a' && c <= 'z'; })) {
+    return InvalidArgumentError("disk target '{}' is not a disk name like vdb", d.target_dev);
+  }
+  if (d.bus != DiskBus::kVirtio || d.device != DiskDevice::kDisk) {
+    return UnsupportedError("disk '{}': only virtio disks can be attached to a running domain",
+                            d.target_dev);
+  }
+  if (path.empty()) return InvalidArgumentError("disk '{}' has no source", d.target_dev);
+  bool ro = d.readonly;
+  nlohmann::json file = {{"driver", d.type == DiskType::kBlock ? "host_device" : "file"},
+                         {"filename", path},
+                         {"node-name", "file-" + d.target_dev},
+                         {"auto-read-only", true}};
+  nlohmann::json fmtnode = {{"driver", d.format()},
+                            {"node-name", "fmt-" + d.target_dev},
+                            {"read-only", ro},
+                            {"file", file}};
+  const std::string& c = d.driver.cache;
+  if (!c.empty() && c != "default") {
+    nlohmann::json cache = {{"direct", c == "none" || c == "directsync"},
+                            {"no-flush", c == "unsafe"}};
+    fmtnode["cache"] = cache;
+    fmtnode["file"]["cache"] = cache;
+  }
+  if (d.driver.discard == "unmap") {
+    fmtnode["discard"] = "unmap";
+    fmtnode["file"]["discard"] = "unmap";
+  }
+  DiskHotplug h;
+  h.device_id = DiskDeviceId(d);
+  h.node_name = "fmt-" + d.target_dev;
+  h.device = {{"driver", "virtio-blk-pci"}, {"id", h.device_id}, {"drive", h.node_name}};
+  if (!d.serial.empty()) h.device["serial"] = d.serial;
+  if (d.shareable) h.device["share-rw"] = true;
+  if (!c.empty() && c != "default") {
+    h.device["write-cache"] = c == "none" || c == "writeback" || c == "unsafe" ? "on" : "off";
+  }
+  h.blockdev = std::move(fmtnode);
+  return h;
 }
 
 }  // namespace skiff::qemu

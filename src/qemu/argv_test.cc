@@ -146,5 +146,42 @@ TEST(Argv, RejectsUnvalidatedDefinitions) {
   EXPECT_THAT(r.status().message(), HasSubstr("invalid disk target 'x'"));
 }
 
+// A hot-plugged disk gets the names a boot-time disk gets, so detach finds either.
+TEST(Argv, DiskHotplugUsesBootTimeNames) {
+  auto def = Parse("qemu", "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                           "<source file='/i/b.qcow2'/><target dev='vdb' bus='virtio'/></disk>");
+  ASSERT_EQ(def.devices.disks.size(), 1u);
+  const conf::DiskDef& d = def.devices.disks[0];
+  auto argv = BuildQemuArgv(def, ArgvContext{});
+  ASSERT_TRUE(argv.ok());
+  auto h = BuildDiskHotplug(d, "/i/b.qcow2");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->device_id, "virtio-disk1");
+  EXPECT_EQ(h->node_name, "fmt-vdb");
+  EXPECT_EQ(h->blockdev["driver"], "qcow2");
+  EXPECT_EQ(h->blockdev["file"]["filename"], "/i/b.qcow2");
+  EXPECT_EQ(h->blockdev["file"]["node-name"], "file-vdb");
+  EXPECT_EQ(h->device["driver"], "virtio-blk-pci");
+  EXPECT_EQ(h->device["drive"], "fmt-vdb");
+  EXPECT_THAT(*argv, Contains(HasSubstr("virtio-blk-pci,id=virtio-disk1,drive=fmt-vdb")));
+  EXPECT_THAT(*argv, Contains(HasSubstr("node-name=file-vdb")));
+  EXPECT_EQ(DiskDeviceId(d), "virtio-disk1");
+  EXPECT_EQ(DiskNodeNames(d), (std::vector<std::string>{"fmt-vdb", "file-vdb"}));
+}
+
+TEST(Argv, DiskHotplugOnlyVirtio) {
+  conf::DiskDef d;
+  d.target_dev = "sdb";
+  d.bus = conf::DiskBus::kSata;
+  d.source_path = "/i/b.raw";
+  auto h = BuildDiskHotplug(d, d.source_path);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), Code::kUnsupported);
+  EXPECT_THAT(h.status().message(), HasSubstr("only virtio disks"));
+  d.target_dev = "vd";
+  d.bus = conf::DiskBus::kVirtio;
+  EXPECT_EQ(BuildDiskHotplug(d, d.source_path).status().code(), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace skiff::qemu

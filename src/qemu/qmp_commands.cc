@@ -3,6 +3,7 @@
 #include "skiff/qemu/qmp_commands.h"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace skiff::qemu {
@@ -67,9 +68,14 @@ MigrationProgress ProgressFrom(const json& info) {
 
 // Polls query-migrate until the migration completes, fails or `timeout` passes.
 Status WaitForMigration(QmpClient& qmp, const char* what, std::chrono::milliseconds timeout,
-                        std::chrono::milliseconds interval, const ProgressCallback& progress) {
+                        std::chrono::milliseconds interval, const ProgressCallback& progress,
+                        const std::atomic<bool>* cancelled = nullptr) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
+    if (cancelled && cancelled->load()) {
+      (void)qmp.Execute("migrate_cancel");
+      return CancelledError("{} was cancelled", what);
+    }
     SKIFF_ASSIGN_OR_RETURN(json info, qmp.Execute("query-migrate"));
     MigrationProgress p = ProgressFrom(info);
     if (progress) progress(p);
@@ -351,7 +357,8 @@ Status SaveState(QmpClient& qmp, int fd, const SaveOptions& options,
       (void)qmp.Execute("closefd", json{{"fdname", kFdName}});
       return mig.status();
     }
-    return WaitForMigration(qmp, "save", options.timeout, options.poll_interval, progress);
+    return WaitForMigration(qmp, "save", options.timeout, options.poll_interval, progress,
+                            options.cancelled);
   }();
   if (!s.ok()) {
     // The guest was running before: leave it running, as it was.

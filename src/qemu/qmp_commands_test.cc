@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include <gtest/gtest.h>
 
 #include "testutil/fake_qmp_server.h"
@@ -378,6 +380,34 @@ TEST_F(QmpCommandsTest, SaveStateTimeoutCancels) {
   Status s = SaveState(qmp(), w.get(), o);
   EXPECT_EQ(s.code(), Code::kUnavailable);
   EXPECT_EQ(server_.command_names().back(), "migrate_cancel");
+}
+
+TEST_F(QmpCommandsTest, SaveStateCancelledByFlagCancelsAndResumes) {
+  server_.ReturnFor("query-status", json{{"status", "running"}, {"running", true}});
+  server_.ReturnFor("stop", json::object());
+  server_.ReturnFor("cont", json::object());
+  server_.ReturnFor("migrate-set-parameters", json::object());
+  server_.ReturnFor("getfd", json::object());
+  server_.ReturnFor("migrate", json::object());
+  server_.ReturnFor("migrate_cancel", json::object());
+  std::atomic<bool> cancel{false};
+  server_.OnCommand("query-migrate", [&cancel](FakeQmpServer& s, const Cmd& c) {
+    cancel = true;  // the user cancels while the stream is being written
+    s.Reply(c, json{{"status", "active"}});
+  });
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  SaveOptions o;
+  o.poll_interval = 1ms;
+  o.cancelled = &cancel;
+  Status s = SaveState(qmp(), w.get(), o);
+  EXPECT_EQ(s.code(), Code::kCancelled);
+  EXPECT_EQ(s.message(), "save was cancelled");
+  auto names = server_.command_names();
+  ASSERT_GE(names.size(), 2u);
+  EXPECT_EQ(names[names.size() - 2], "migrate_cancel");
+  EXPECT_EQ(names.back(), "cont");
 }
 
 TEST_F(QmpCommandsTest, RestoreStateUsesMigrateIncoming) {

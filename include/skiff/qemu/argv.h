@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
 
@@ -47,6 +49,25 @@ struct ArgvContext {
 // -display none unless graphics, -blockdev/-device per disk, -netdev tap,fd=N.
 Result<std::vector<std::string>> BuildQemuArgv(const conf::DomainDef& def,
                                                const ArgvContext& ctx);
+
+// What QMP needs to hot-plug one disk into a running QEMU. The node names and the
+// device id are the ones BuildQemuArgv gives the disk at boot (file-vdb, fmt-vdb,
+// virtio-disk1), so a disk is found the same way however it was attached.
+struct DiskHotplug {
+  nlohmann::json blockdev;  // blockdev-add: the format node with its file node nested
+  nlohmann::json device;    // device_add
+  std::string device_id;
+  std::string node_name;    // the top (format) node
+};
+// `path` is the disk's resolved source. kUnsupported for anything but a virtio
+// disk with a source (the bus the pc and q35 machines hot-plug without a
+// controller); kInvalidArgument for a target that is not a disk name (vdb).
+Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& disk, const std::string& path);
+// The QEMU device id of a disk: virtio-disk1, sata0-0-1, scsi0-0-0-1, ide0-0-1.
+std::string DiskDeviceId(const conf::DiskDef& disk);
+// The node names BuildQemuArgv and BuildDiskHotplug create for a disk, top first
+// (fmt-vdb, file-vdb, then its backing chain's nodes).
+std::vector<std::string> DiskNodeNames(const conf::DiskDef& disk);
 
 // Default QEMU binary path when neither <emulator> nor ctx.emulator is set.
 inline constexpr const char* kDefaultEmulator = "/usr/bin/qemu-system-x86_64";

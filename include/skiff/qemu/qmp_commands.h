@@ -3,6 +3,7 @@
 // called from any thread except the QMP event callback, and never throw.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -122,6 +123,9 @@ struct SaveOptions {
   bool pause_first = true;
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
   std::chrono::milliseconds poll_interval = std::chrono::milliseconds(100);
+  // When set and it becomes true, the migration is cancelled (migrate_cancel), the
+  // guest resumed if it was running, and SaveState returns kCancelled.
+  const std::atomic<bool>* cancelled = nullptr;
 };
 // Saves the machine state into `fd` (a file opened for writing; QEMU writes from
 // its current offset, so the caller may put a header first): lifts the migration
