@@ -12,6 +12,7 @@
 
 #include "skiff/base/fs.h"
 #include "skiff/conf/mac.h"
+#include "daemon/definitions.h"
 #include "daemon/network/driver.h"
 
 namespace skiff::daemon {
@@ -195,31 +196,23 @@ void Service::RemoveLiveStatus(const std::string& name) {
 
 void Service::LoadDomains() {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(paths_.domains_dir, ec)) {
-    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
-    auto text = ReadFile(e.path());
-    Result<conf::DomainDef> def = text.ok() ? conf::ParseDomainXml(*text, e.path().string())
-                                            : Result<conf::DomainDef>(text.status());
-    if (!def.ok()) {
-      spdlog::error("skipping domain definition '{}': {} (the file is kept)", e.path().string(),
-                    def.status().ToString());
-      continue;
-    }
-    if (def->name != e.path().stem().string()) {
-      spdlog::warn("domain definition '{}' names domain '{}'", e.path().string(), def->name);
+  LoadDefinitionFiles(paths_.domains_dir, "domain", conf::ParseDomainXml,
+                      [&](conf::DomainDef def, const fs::path& file) {
+    if (def.name != file.stem().string()) {
+      spdlog::warn("domain definition '{}' names domain '{}'", file.string(), def.name);
     }
     std::lock_guard l(mu_);
-    if (domains_.count(def->name) || domains_by_uuid_.count(def->uuid)) {
+    if (domains_.count(def.name) || domains_by_uuid_.count(def.uuid)) {
       spdlog::error("skipping domain definition '{}': name or uuid already used (the file is kept)",
-                    e.path().string());
-      continue;
+                    file.string());
+      return;
     }
     auto obj = std::make_shared<DomainObj>();
-    obj->def = std::move(*def);
+    obj->def = std::move(def);
     obj->autostart = fs::exists(XmlPath(paths_.autostart_dir, obj->def.name), ec);
     domains_[obj->def.name] = obj;
     domains_by_uuid_[obj->def.uuid] = obj;
-  }
+  });
   // Re-attach the domains that were running when the daemon stopped.
   for (const auto& e : fs::directory_iterator(paths_.run_domains, ec)) {
     if (!e.is_regular_file() || e.path().extension() != ".xml") continue;

@@ -4,6 +4,7 @@
 #include "skiff/base/fs.h"
 #include "skiff/conf/pool.h"
 #include "skiff/daemon/service.h"
+#include "daemon/definitions.h"
 #include "daemon/pool_obj.h"
 
 namespace skiff::daemon {
@@ -43,23 +44,15 @@ Status SetAutostartLink(const fs::path& dir, const std::string& name, bool enabl
 }  // namespace
 
 void Service::LoadNetworksAndPools() {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(paths_.pools_dir, ec)) {
-    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
-    auto text = ReadFile(e.path());
-    auto def = text.ok() ? conf::ParsePoolXml(*text, e.path().string())
-                         : Result<conf::PoolDef>(text.status());
-    if (!def.ok()) {
-      spdlog::error("skipping pool definition '{}': {} (the file is kept)", e.path().string(),
-                    def.status().ToString());
-      continue;
-    }
+  LoadDefinitionFiles(paths_.pools_dir, "pool", conf::ParsePoolXml,
+                      [&](conf::PoolDef def, const fs::path&) {
+    std::error_code ec;
     auto o = std::make_shared<PoolObj>();
-    o->def = std::move(*def);
+    o->def = std::move(def);
     o->autostart = fs::exists(paths_.pools_dir / "autostart" / (o->def.name + ".xml"), ec);
     std::lock_guard l(mu_);
     pools_[o->def.name] = o;
-  }
+  });
 }
 
 std::vector<PoolSummary> Service::ListPools() {

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "skiff/base/fs.h"
+#include "daemon/definitions.h"
 #include "skiff/net/mac.h"
 #include "skiff/net/subnet.h"
 
@@ -225,22 +226,14 @@ NetworkDriver::Acquire(const std::string& ref) {
 Status NetworkDriver::Load() {
   SKIFF_TRY(MakeDirs(paths_.networks_dir));
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(paths_.networks_dir, ec)) {
-    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
-    auto text = ReadFile(e.path());
-    auto def = text.ok() ? conf::ParseNetworkXml(*text, e.path().string())
-                         : Result<conf::NetworkDef>(text.status());
-    if (!def.ok()) {
-      spdlog::error("skipping network definition '{}': {} (the file is kept)", e.path().string(),
-                    def.status().ToString());
-      continue;
-    }
+  LoadDefinitionFiles(paths_.networks_dir, "network", conf::ParseNetworkXml,
+                      [&](conf::NetworkDef def, const fs::path&) {
     auto n = std::make_shared<Net>();
-    n->def = std::move(*def);
+    n->def = std::move(def);
     n->autostart = fs::exists(paths_.networks_dir / "autostart" / (n->def.name + ".xml"), ec);
     std::lock_guard l(mu_);
     networks_[n->def.name] = n;
-  }
+  });
   // Networks that were active when the daemon stopped (transient ones only live here).
   for (const auto& e : fs::directory_iterator(status_dir_, ec)) {
     if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
