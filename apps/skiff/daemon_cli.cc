@@ -176,13 +176,15 @@ void AddDaemonCommands(std::vector<Command>& out) {
 
 Command DaemonVerb(std::string name, std::string help, ArgSpec spec,
                    std::function<int(const Args&, api::Client&)> fn) {
-  return {name, help, [=](const GlobalOptions& g, const std::vector<std::string>& args) {
+  return {name, help,
+          [=](const GlobalOptions& g, const std::vector<std::string>& args) {
             Args a;
             if (!ParseArgs(name, spec, args, &a)) return 1;
             auto c = ConnectOrFail(g);
             if (!c) return 1;
             return fn(a, *c);
-          }};
+          },
+          spec};
 }
 
 std::string VirshSize(uint64_t bytes) {

@@ -15,13 +15,6 @@
 
 namespace skiff::app {
 
-struct ArgSpec {
-  std::vector<std::string> positional;  // names in order, e.g. {"domain", "file"}
-  size_t required = 0;                  // how many positionals must be present
-  std::set<std::string> flags;          // "--all" style, without the dashes
-  std::set<std::string> options;        // take a value: "--mode readonly" or "--mode=readonly"
-};
-
 struct Args {
   std::map<std::string, std::string> values;  // positionals and options by name
   std::set<std::string> flags;

@@ -22,13 +22,15 @@ using Run = std::function<int(const GlobalOptions&, const Args&, api::Client&)>;
 
 // A verb: parse its arguments, connect, run.
 Command Verb(std::string name, std::string help, ArgSpec spec, Run run) {
-  return {name, help, [name, spec, run](const GlobalOptions& g, const std::vector<std::string>& a) {
+  return {name, help,
+          [name, spec, run](const GlobalOptions& g, const std::vector<std::string>& a) {
             Args args;
             if (!ParseArgs(name, spec, a, &args)) return 1;
             auto c = ConnectOrFail(g);
             if (!c) return 1;
             return run(g, args, *c);
-          }};
+          },
+          spec};
 }
 
 std::string IdText(const json& d) {

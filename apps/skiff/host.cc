@@ -8,9 +8,12 @@ namespace {
 
 using json = nlohmann::json;
 
+const ArgSpec kCapabilitiesArgs{{}, 0, {"json", "xml"}, {}};
+const ArgSpec kHostValidateArgs{{"hypervisor"}, 0, {"json", "quiet"}, {}};
+
 int Capabilities(const GlobalOptions& g, const std::vector<std::string>& args) {
   Args a;
-  if (!ParseArgs("capabilities", {{}, 0, {"json", "xml"}, {}}, args, &a)) return 1;
+  if (!ParseArgs("capabilities", kCapabilitiesArgs, args, &a)) return 1;
   auto c = ConnectOrFail(g);
   if (!c) return 1;
   json r;
@@ -42,7 +45,7 @@ int Capabilities(const GlobalOptions& g, const std::vector<std::string>& args) {
 
 int Validate(const GlobalOptions& g, const std::vector<std::string>& args) {
   Args a;
-  if (!ParseArgs("host-validate", {{"hypervisor"}, 0, {"json", "quiet"}, {}}, args, &a)) return 1;
+  if (!ParseArgs("host-validate", kHostValidateArgs, args, &a)) return 1;
   auto c = ConnectOrFail(g);
   if (!c) return 1;
   json r;
@@ -66,8 +69,10 @@ int Validate(const GlobalOptions& g, const std::vector<std::string>& args) {
 }  // namespace
 
 void AddHostCommands(std::vector<Command>& out) {
-  out.push_back({"capabilities", "capabilities of the host (from the daemon)", Capabilities});
-  out.push_back({"host-validate", "validate the host for running guests", Validate});
+  out.push_back({"capabilities", "capabilities of the host (from the daemon)", Capabilities,
+                 kCapabilitiesArgs});
+  out.push_back({"host-validate", "validate the host for running guests", Validate,
+                 kHostValidateArgs});
 }
 
 }  // namespace skiff::app

@@ -1,29 +1,50 @@
-// skiff: the command-line client. Parses global options and dispatches on the verb.
-#include <cstdio>
-#include <cstdlib>
+// skiff: the command-line client. The daemon verbs run here; the offline verbs
+// (offline_verbs.h) exec the helper skiff-offline, so that this binary stays small
+// and starts fast (it links neither the image engine nor the XML library).
+#include <limits.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "command.h"
+#include "offline_verbs.h"
 
 namespace skiff::app {
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-  return 1;
-}
-
-// Groups not built yet register nothing: weak defaults keep main.cc stable.
-__attribute__((weak)) void AddImageCommands(std::vector<Command>&) {}
-__attribute__((weak)) void AddConfCommands(std::vector<Command>&) {}
+// Built without the daemon module, the client has no daemon verbs.
 __attribute__((weak)) void AddDaemonCommands(std::vector<Command>&) {}
 
 namespace {
 
-void Usage(const std::vector<Command>& cmds, FILE* to) {
-  std::fprintf(to, "usage: skiff [-c URI] COMMAND [ARGS...]\n\ncommands:\n");
-  for (const auto& c : cmds) std::fprintf(to, "  %-22s %s\n", c.name.c_str(), c.help.c_str());
+// The helper next to this binary (build tree, /usr/bin), else ../libexec/skiff/.
+std::string FindOfflineHelper() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string self(buf, static_cast<size_t>(n));
+  std::string dir = self.substr(0, self.rfind('/') + 1);
+  for (std::string p : {dir + kOfflineHelper, dir + "../libexec/skiff/" + kOfflineHelper}) {
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+int ExecOffline(const std::string& verb, const std::vector<std::string>& args) {
+  std::string helper = FindOfflineHelper();
+  if (helper.empty()) {
+    return Fail("'" + verb + "' needs " + kOfflineHelper +
+                ", which is installed neither next to skiff nor in ../libexec/skiff/");
+  }
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(helper.c_str()));
+  argv.push_back(const_cast<char*>(verb.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(helper.c_str(), argv.data());
+  return Fail("cannot run " + helper + ": " + std::strerror(errno));
 }
 
 }  // namespace
@@ -32,40 +53,12 @@ void Usage(const std::vector<Command>& cmds, FILE* to) {
 int main(int argc, char** argv) {
   using namespace skiff::app;
   std::vector<Command> cmds;
-  AddVersionCommands(cmds);
-  AddImageCommands(cmds);
-  AddConfCommands(cmds);
+  for (const auto& v : kOfflineVerbs) {
+    std::string name = v.name;
+    cmds.push_back({name, v.help, [name](const GlobalOptions&, const std::vector<std::string>& a) {
+                      return ExecOffline(name, a);
+                    }});
+  }
   AddDaemonCommands(cmds);
-
-  GlobalOptions g;
-  if (const char* u = std::getenv("SKIFF_URI")) g.uri = u;
-  int i = 1;
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if ((a == "-c" || a == "--connect") && i + 1 < argc) {
-      g.uri = argv[++i];
-    } else if (a.rfind("--connect=", 0) == 0) {
-      g.uri = a.substr(10);
-    } else if (a == "-h" || a == "--help" || a == "help") {
-      Usage(cmds, stdout);
-      return 0;
-    } else if (a == "-V" || a == "--version") {
-      a = "version";
-      break;
-    } else {
-      break;
-    }
-  }
-  if (i >= argc) {
-    Usage(cmds, stderr);
-    return 1;
-  }
-  std::string verb = std::strcmp(argv[i], "-V") == 0 || std::strcmp(argv[i], "--version") == 0
-                         ? "version"
-                         : argv[i];
-  std::vector<std::string> args(argv + i + 1, argv + argc);
-  for (const auto& c : cmds) {
-    if (c.name == verb) return c.run(g, args);
-  }
-  return Fail("unknown command '" + verb + "' (see 'skiff help')");
+  return RunCli(argc, argv, cmds);
 }

@@ -1,7 +1,10 @@
 // API client: a small blocking HTTP/1.1 client over a unix socket or TLS (OpenSSL).
+// OpenSSL is loaded with dlopen on the first tls:// connection, so that a client on
+// the unix socket (the `skiff` CLI, whose start-up time counts) never loads it.
 #include "skiff/api/client.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,7 +15,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <mutex>
+
 #include <openssl/err.h>
+#include <openssl/opensslv.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -22,6 +28,51 @@
 
 namespace skiff::api {
 namespace {
+
+// The OpenSSL functions the client calls, resolved from libssl (and libcrypto, its
+// dependency) at run time. Typed from the headers, so a mismatch fails to compile.
+#define SKIFF_OPENSSL_FUNCTIONS(X)                                                          \
+  X(TLS_client_method) X(SSL_CTX_new) X(SSL_CTX_free) X(SSL_CTX_ctrl) X(SSL_CTX_set_verify) \
+  X(SSL_CTX_load_verify_locations) X(SSL_CTX_set_default_verify_paths) X(SSL_new)         \
+  X(SSL_free) X(SSL_set_fd) X(SSL_get0_param) X(SSL_ctrl) X(SSL_connect) X(SSL_shutdown)    \
+  X(SSL_read) X(SSL_write) X(SSL_get_error) X(SSL_get_verify_result) X(ERR_get_error)      \
+  X(ERR_error_string_n) X(X509_verify_cert_error_string) X(X509_VERIFY_PARAM_set1_host)    \
+  X(X509_VERIFY_PARAM_set1_ip_asc)
+
+struct OpenSsl {
+#define SKIFF_OPENSSL_MEMBER(f) decltype(&::f) f = nullptr;
+  SKIFF_OPENSSL_FUNCTIONS(SKIFF_OPENSSL_MEMBER)
+#undef SKIFF_OPENSSL_MEMBER
+};
+
+#define SKIFF_STR2(x) #x
+#define SKIFF_STR(x) SKIFF_STR2(x)
+
+// Loads libssl once; null and `error` set when it is missing or lacks a function.
+const OpenSsl* LoadOpenSsl(std::string* error) {
+  static std::once_flag once;
+  static OpenSsl ssl;
+  static std::string load_error;
+  std::call_once(once, [] {
+    const char* lib = "libssl.so." SKIFF_STR(OPENSSL_SHLIB_VERSION);
+    void* h = ::dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = ::dlerror();
+      load_error = std::string("tls: cannot load OpenSSL: ") + (e ? e : lib);
+      return;
+    }
+#define SKIFF_OPENSSL_LOAD(f)                                                   \
+  ssl.f = reinterpret_cast<decltype(&::f)>(::dlsym(h, #f));                     \
+  if (!ssl.f && load_error.empty()) load_error = "tls: OpenSSL lacks " #f;
+    SKIFF_OPENSSL_FUNCTIONS(SKIFF_OPENSSL_LOAD)
+#undef SKIFF_OPENSSL_LOAD
+  });
+  if (!load_error.empty()) {
+    *error = load_error;
+    return nullptr;
+  }
+  return &ssl;
+}
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -37,14 +88,20 @@ std::string Lower(std::string s) {
 
 class ClientImpl : public Client {
  public:
-  ClientImpl(UniqueFd fd, std::string host, std::string token, SSL_CTX* ctx, SSL* ssl)
-      : fd_(std::move(fd)), host_(std::move(host)), token_(std::move(token)), ctx_(ctx), ssl_(ssl) {}
+  ClientImpl(UniqueFd fd, std::string host, std::string token, const OpenSsl* o, SSL_CTX* ctx,
+             SSL* ssl)
+      : fd_(std::move(fd)),
+        host_(std::move(host)),
+        token_(std::move(token)),
+        o_(o),
+        ctx_(ctx),
+        ssl_(ssl) {}
   ~ClientImpl() override {
     if (ssl_) {
-      SSL_shutdown(ssl_);
-      SSL_free(ssl_);
+      o_->SSL_shutdown(ssl_);
+      o_->SSL_free(ssl_);
     }
-    if (ctx_) SSL_CTX_free(ctx_);
+    if (ctx_) o_->SSL_CTX_free(ctx_);
   }
 
   Result<HttpResponse> Raw(std::string_view method, std::string_view target,
@@ -105,7 +162,7 @@ class ClientImpl : public Client {
     while (!data.empty()) {
       ssize_t n;
       if (ssl_) {
-        n = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
+        n = o_->SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
         if (n <= 0) return UnavailableError("tls write to daemon failed");
       } else {
         n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
@@ -128,9 +185,9 @@ class ClientImpl : public Client {
     }
     while (true) {
       if (ssl_) {
-        int n = SSL_read(ssl_, buf, static_cast<int>(len));
+        int n = o_->SSL_read(ssl_, buf, static_cast<int>(len));
         if (n > 0) return static_cast<size_t>(n);
-        int err = SSL_get_error(ssl_, n);
+        int err = o_->SSL_get_error(ssl_, n);
         if (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL) return size_t{0};
         return UnavailableError("tls read from daemon failed");
       }
@@ -232,6 +289,7 @@ class ClientImpl : public Client {
   UniqueFd fd_;
   std::string host_;
   std::string token_;
+  const OpenSsl* o_ = nullptr;  // set for tls
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   std::string pending_;
@@ -244,11 +302,11 @@ void SetTimeout(int fd, int ms) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-std::string TlsErrorText() {
-  unsigned long e = ERR_get_error();
+std::string TlsErrorText(const OpenSsl& o) {
+  unsigned long e = o.ERR_get_error();
   if (e == 0) return "handshake failed";
   char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
+  o.ERR_error_string_n(e, buf, sizeof buf);
   return buf;
 }
 
@@ -309,7 +367,7 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view uri_text,
     }
     SetTimeout(fd.get(), options.timeout_ms);
     return std::unique_ptr<Client>(
-        std::make_unique<ClientImpl>(std::move(fd), "localhost", "", nullptr, nullptr));
+        std::make_unique<ClientImpl>(std::move(fd), "localhost", "", nullptr, nullptr, nullptr));
   }
 
   std::string token = options.token;
@@ -327,6 +385,10 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view uri_text,
   if (ca.empty()) {
     if (const char* c = std::getenv("SKIFF_TLS_CA")) ca = c;
   }
+
+  std::string load_error;
+  const OpenSsl* o = LoadOpenSsl(&load_error);
+  if (!o) return UnavailableError("{}", load_error);
 
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -351,40 +413,42 @@ Result<std::unique_ptr<Client>> Client::Connect(std::string_view uri_text,
   }
   SetTimeout(fd.get(), options.timeout_ms);
 
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX* ctx = o->SSL_CTX_new(o->TLS_client_method());
   if (!ctx) return InternalError("tls: cannot create a context");
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  // SSL_CTX_set_min_proto_version and SSL_set_tlsext_host_name are macros over *_ctrl.
+  o->SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);
+  o->SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (!ca.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1) {
-      SSL_CTX_free(ctx);
+    if (o->SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1) {
+      o->SSL_CTX_free(ctx);
       return InvalidArgumentError("tls: cannot load ca file '{}'", ca);
     }
   } else {
-    SSL_CTX_set_default_verify_paths(ctx);
+    o->SSL_CTX_set_default_verify_paths(ctx);
   }
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd.get());
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  SSL* ssl = o->SSL_new(ctx);
+  o->SSL_set_fd(ssl, fd.get());
+  X509_VERIFY_PARAM* param = o->SSL_get0_param(ssl);
   unsigned char ipbuf[16];
   bool is_ip = ::inet_pton(AF_INET, uri.host.c_str(), ipbuf) == 1 ||
                ::inet_pton(AF_INET6, uri.host.c_str(), ipbuf) == 1;
   if (is_ip) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, uri.host.c_str());
+    o->X509_VERIFY_PARAM_set1_ip_asc(param, uri.host.c_str());
   } else {
-    SSL_set_tlsext_host_name(ssl, uri.host.c_str());
-    X509_VERIFY_PARAM_set1_host(param, uri.host.c_str(), 0);
+    o->SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                const_cast<char*>(uri.host.c_str()));
+    o->X509_VERIFY_PARAM_set1_host(param, uri.host.c_str(), 0);
   }
-  if (SSL_connect(ssl) != 1) {
-    std::string why = TlsErrorText();
-    long v = SSL_get_verify_result(ssl);
-    if (v != X509_V_OK) why = X509_verify_cert_error_string(v);
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
+  if (o->SSL_connect(ssl) != 1) {
+    std::string why = TlsErrorText(*o);
+    long v = o->SSL_get_verify_result(ssl);
+    if (v != X509_V_OK) why = o->X509_verify_cert_error_string(v);
+    o->SSL_free(ssl);
+    o->SSL_CTX_free(ctx);
     return UnavailableError("tls handshake with '{}:{}' failed: {}", uri.host, uri.port, why);
   }
   return std::unique_ptr<Client>(
-      std::make_unique<ClientImpl>(std::move(fd), uri.host, token, ctx, ssl));
+      std::make_unique<ClientImpl>(std::move(fd), uri.host, token, o, ctx, ssl));
 }
 
 Result<nlohmann::json> Client::Call(std::string_view method, std::string_view target,
