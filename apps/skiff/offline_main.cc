@@ -1,7 +1,7 @@
 // skiff-offline: the verbs of `skiff` that run without the daemon (offline_verbs.h).
 // `skiff VERB ...` execs it as `skiff-offline VERB ...`; it can also be run directly.
 // skiff lists these verbs from kOfflineVerbs without running this binary;
-// tests/golden/cli/completion_test.py checks that the table matches `skiff-offline help`.
+// tests/golden/cli/client_test.py checks that the table matches `skiff-offline help`.
 #include <string>
 #include <vector>
 

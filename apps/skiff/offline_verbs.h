@@ -3,7 +3,7 @@
 // runs the daemon verbs, loads none of their libraries (zlib, zstd, libisofs,
 // pugixml, spdlog); `skiff VERB ...` execs the helper for them. Both binaries
 // list them: skiff from this table, skiff-offline from its commands; a test checks
-// that the two agree (tests/golden/cli/completion_test.py).
+// that the two agree (tests/golden/cli/client_test.py).
 #pragma once
 
 namespace skiff::app {
