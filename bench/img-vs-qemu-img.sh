@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # Image engine benchmark: `skiff img` and `qemu-img` side by side, same machine,
-# same data, one run. Writes the "Image engine" section of docs/performance.md.
+# same data, one run. Prints the markdown table and an ASCII plot of the ratios,
+# and writes them as the "Image engine" section of docs/performance.md.
 #
-#   bench/img-vs-qemu-img.sh            # 1 GiB of test data, best of 3
-#   SIZE_MIB=2048 REPS=5 bench/img-vs-qemu-img.sh
+#   bench/img-vs-qemu-img.sh            # 1 GiB of test data, median of 5
+#   SIZE_MIB=2048 REPS=7 bench/img-vs-qemu-img.sh
+#   ROWS='convert|info' NO_DOC=1 bench/img-vs-qemu-img.sh   # only matching rows
 #
+# Each row runs REPS times, skiff and qemu-img interleaved (the order swaps every
+# repetition) so that a load spike hits both; the row reports the medians. Dirty
+# pages are written back (sync, untimed) before each timed command.
 # Env: SKIFF (default build/bin/skiff), WORK (scratch dir, default under /var/tmp),
-# SIZE_MIB, REPS, NO_DOC=1 (print the section instead of updating the doc),
-# RENDER_ONLY=results.tsv (re-render a previous run's results; LOAD, DD_W, DD_R describe it).
+# SIZE_MIB, REPS, ROWS (extended regex over row names), NICE (command prefix for
+# both tools, default `nice -n -5` as root), NO_DOC=1 (print the section instead
+# of updating the doc), RENDER_ONLY=results.tsv (re-render a previous run's
+# results; LOAD, DD_W, DD_R describe it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SKIFF=${SKIFF:-$ROOT/build/bin/skiff}
 SIZE_MIB=${SIZE_MIB:-1024}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
+ROWS=${ROWS:-}
+if [ -z "${NICE+x}" ]; then NICE=""; [ "$(id -u)" = 0 ] && NICE="nice -n -5"; fi
 WORK=${WORK:-$(mktemp -d /var/tmp/skiff-img-bench.XXXXXX)}
 RESULTS=$WORK/results.tsv
 trap 'rm -rf "$WORK"/*.qcow2 "$WORK"/*.raw "$WORK"/dd.tmp' EXIT
@@ -44,26 +53,30 @@ PY
 cat "$WORK/data.raw" > /dev/null  # cached, as in the issue's reference numbers
 
 now() { date +%s.%N; }
-# best TOOL NAME -- command... : best wall time of REPS runs; PREP runs before each.
-best() {
-  local tool=$1 name=$2; shift 3
-  local b=""
-  for _ in $(seq "$REPS"); do
-    [ -n "${PREP:-}" ] && eval "$PREP"
-    local t0 t1 d
-    t0=$(now); "$@" > /dev/null; t1=$(now)
-    d=$(echo "$t1 - $t0" | bc -l)
-    if [ -z "$b" ] || [ "$(echo "$d < $b" | bc -l)" = 1 ]; then b=$d; fi
-  done
-  printf '%s\t%s\t%.4f\n' "$name" "$tool" "$b" >> "$RESULTS"
+# timeit CMD...: wall seconds of one run (sync first, untimed).
+timeit() {
+  sync
+  local t0 t1
+  t0=$(now); $NICE "$@" > /dev/null; t1=$(now)
+  echo "$t1 - $t0" | bc -l
 }
-pair() {  # pair NAME -- skiff-args... -- qemu-img-args...
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+pair() {  # pair NAME -- skiff-args... -- qemu-img-args...   (PREP runs before each command)
   local name=$1; shift 2
   local s=() q=()
   while [ "$1" != "--" ]; do s+=("$1"); shift; done; shift
   q=("$@")
-  best skiff "$name" -- "$SKIFF" img "${s[@]}"
-  best qemu-img "$name" -- qemu-img "${q[@]}"
+  if [ -n "$ROWS" ] && ! [[ $name =~ $ROWS ]]; then return 0; fi
+  local ts=() tq=() i
+  for i in $(seq "$REPS"); do
+    for tool in $( ((i % 2)) && echo "skiff qemu" || echo "qemu skiff"); do
+      [ -n "${PREP:-}" ] && eval "$PREP"
+      if [ "$tool" = skiff ]; then ts+=("$(timeit "$SKIFF" img "${s[@]}")"); else tq+=("$(timeit qemu-img "${q[@]}")"); fi
+    done
+  done
+  printf '%s\tskiff\t%.4f\n' "$name" "$(printf '%s\n' "${ts[@]}" | median)" >> "$RESULTS"
+  printf '%s\tqemu-img\t%.4f\n' "$name" "$(printf '%s\n' "${tq[@]}" | median)" >> "$RESULTS"
+  echo "$name: skiff ${ts[*]} | qemu-img ${tq[*]}" >&2
 }
 
 D=$WORK/data.raw
@@ -122,10 +135,10 @@ out = []
 out.append("## Image engine (`skiff img` vs `qemu-img`)\n")
 out.append(f"Measured {datetime.date.today().isoformat()} by `bench/img-vs-qemu-img.sh` on {ncpu} cores ({cpu}), "
            f"{qver}; {size} MiB of test data (64 MiB segments cycling hole / written zeroes / random / text), "
-           f"input in the page cache, best of {reps} runs. Raw disk throughput (dd, O_DIRECT, 1 GiB): "
+           f"input in the page cache, median of {reps} runs per tool (interleaved). Raw disk throughput (dd, O_DIRECT, 1 GiB): "
            f"write {ddw}, read {ddr}. Load average during the run: {load0} at the start, {load1} at the end "
-           "(the build machine is shared with other builds), so single rows can swing by 2-5x between runs; "
-           "both tools ran back to back on the same files.\n")
+           "(the build machine is shared with other builds, so single rows can swing between runs); "
+           "both tools ran interleaved on the same files.\n")
 out.append("| operation | skiff img (s) | qemu-img (s) | ratio (qemu-img / skiff) |")
 out.append("|---|---:|---:|---:|")
 ratios = []

@@ -13,6 +13,7 @@ struct Codecs {
   bool deflate_ready = false;
   ZSTD_CCtx* zc = nullptr;
   ZSTD_DCtx* zd = nullptr;
+  std::vector<uint8_t> probe;
   ~Codecs() {
     if (deflate_ready) deflateEnd(&deflate);
     ZSTD_freeCCtx(zc);
@@ -27,6 +28,16 @@ Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t
                        std::vector<uint8_t>& out, bool* fits) {
   *fits = false;
   if (type == CompressionType::kZlib) {
+    // Early abort, as ZFS does before its slow compressors: deflate spends as
+    // long on incompressible data (random, encrypted, already compressed) as
+    // on text, only to find it does not fit. A zstd level-1 pass costs a few
+    // percent of that; when even it cannot shrink the cluster below
+    // `max_out`, the cluster is stored uncompressed without trying deflate.
+    if (codecs.zc == nullptr) codecs.zc = ZSTD_createCCtx();
+    if (codecs.zc == nullptr) return InternalError("ZSTD_createCCtx failed");
+    codecs.probe.resize(ZSTD_compressBound(in.size()));
+    size_t pr = ZSTD_compressCCtx(codecs.zc, codecs.probe.data(), codecs.probe.size(), in.data(), in.size(), 1);
+    if (!ZSTD_isError(pr) && pr >= max_out) return Status::Ok();
     z_stream& s = codecs.deflate;
     if (!codecs.deflate_ready) {
       if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "image/test_util.h"
 
 namespace skiff::image {
@@ -24,6 +26,26 @@ TEST(Compression, RoundTripsAndRefusesIncompressibleData) {
     auto noise = testing::Pattern(65536, 7);
     ASSERT_TRUE(CompressCluster(t, noise, 65535, out, &fits).ok());
     EXPECT_FALSE(fits);
+  }
+}
+
+TEST(Compression, EarlyAbortKeepsClustersThatDeflateShrinks) {
+  // The zlib early abort (a fast zstd pass) must not give up on a cluster
+  // that is mostly noise but still fits compressed, nor on a short noise
+  // pattern repeated within deflate's 4 KiB window.
+  auto noise = testing::Pattern(65536, 9);
+  std::vector<uint8_t> mostly(noise);
+  std::fill(mostly.begin() + 60000, mostly.end(), 0);
+  std::vector<uint8_t> repeated(65536);
+  for (size_t i = 0; i < repeated.size(); ++i) repeated[i] = noise[i % 1000];
+  for (const auto* in : {&mostly, &repeated}) {
+    std::vector<uint8_t> out;
+    bool fits = false;
+    ASSERT_TRUE(CompressCluster(CompressionType::kZlib, *in, 65535, out, &fits).ok());
+    ASSERT_TRUE(fits);
+    std::vector<uint8_t> back(65536);
+    ASSERT_TRUE(DecompressCluster(CompressionType::kZlib, out, back).ok());
+    EXPECT_EQ(back, *in);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -27,9 +28,72 @@ struct Op {
   std::vector<uint8_t> bytes;  // kCompressed: the compressed cluster
 };
 
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+using ChunkBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
+
+// Page-aligned chunk buffers, reused from chunk to chunk: a fresh 2 MiB
+// allocation per chunk costs a page fault and a clear per 4 KiB page, more
+// than the copy itself.
+class BufferPool {
+ public:
+  ChunkBuffer Get() {
+    {
+      std::lock_guard lk(mu_);
+      if (!free_.empty()) {
+        ChunkBuffer b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+      }
+    }
+    void* p = std::aligned_alloc(4096, kChunk);
+    SKIFF_CHECK(p != nullptr);
+    return ChunkBuffer(static_cast<uint8_t*>(p));
+  }
+  void Put(ChunkBuffer b) {
+    if (!b) return;
+    std::lock_guard lk(mu_);
+    free_.push_back(std::move(b));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<ChunkBuffer> free_;
+};
+
+// The source's allocation runs, asked for up to the end of the image and
+// remembered: a raw source answers with lseek(SEEK_DATA/SEEK_HOLE), which
+// costs as much as copying a chunk, so one query serves every chunk of a run.
+class StatusCache {
+ public:
+  StatusCache(Image& src, bool top_only) : src_(src), top_only_(top_only) {}
+
+  Result<ChainRun> Get(uint64_t offset, uint64_t max_len) {
+    {
+      std::lock_guard lk(mu_);
+      if (offset >= start_ && offset < end_) return ChainRun{kind_, std::min(end_ - offset, max_len)};
+    }
+    SKIFF_ASSIGN_OR_RETURN(ChainRun run, GetChainStatus(src_, offset, src_.size() - offset, top_only_));
+    if (run.length == 0) return InternalError("'{}': empty allocation run at 0x{:x}", src_.path(), offset);
+    std::lock_guard lk(mu_);
+    start_ = offset;
+    end_ = offset + run.length;
+    kind_ = run.kind;
+    return ChainRun{run.kind, std::min(run.length, max_len)};
+  }
+
+ private:
+  Image& src_;
+  const bool top_only_;
+  std::mutex mu_;
+  uint64_t start_ = 0, end_ = 0;
+  ChainKind kind_ = ChainKind::kZero;
+};
+
 struct ChunkResult {
   uint64_t base = 0;
-  std::vector<uint8_t> buf;  // the chunk's guest bytes; kData ops point into it
+  ChunkBuffer buf;  // the chunk's guest bytes; kData ops point into it
   std::vector<Op> ops;
   Status status;
 };
@@ -70,33 +134,57 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
   const CompressionType ctype = qdst != nullptr ? qdst->compression_type() : CompressionType::kZlib;
   const uint64_t size = src->size();
   const uint64_t nchunks = DivRoundUp(size, kChunk);
+  BufferPool pool;
+  StatusCache status(*src, top_only);
 
   auto process = [&](uint64_t idx, ChunkResult& res) -> Status {
     const uint64_t base = idx * kChunk;
     const uint64_t len = std::min(kChunk, size - base);
-    // Source status runs: 0 = skip (backing provides), 1 = zero, 2 = data.
     res.base = base;
-    std::vector<uint8_t>& buf = res.buf;
-    buf.assign(len, 0);
+    res.buf = pool.Get();
+    uint8_t* buf = res.buf.get();
+    // Source status runs: 0 = skip (backing provides), 1 = zero, 2 = data.
     std::vector<int8_t> kind(DivRoundUp(len, gran), -1);
+    std::vector<std::pair<uint64_t, uint64_t>> zero_runs;  // (pos, length) of kind 0/1
     uint64_t pos = 0;
     while (pos < len) {
-      SKIFF_ASSIGN_OR_RETURN(ChainRun run, GetChainStatus(*src, base + pos, len - pos, top_only));
+      SKIFF_ASSIGN_OR_RETURN(ChainRun run, status.Get(base + pos, len - pos));
       int k = run.kind == ChainKind::kData ? 2 : run.kind == ChainKind::kZero ? 1 : 0;
-      if (k == 2) SKIFF_TRY(src->Read(base + pos, std::span<uint8_t>(buf.data() + pos, run.length)));
+      if (k == 2) {
+        SKIFF_TRY(src->Read(base + pos, std::span<uint8_t>(buf + pos, run.length)));
+      } else {
+        zero_runs.emplace_back(pos, run.length);
+      }
       for (uint64_t b = pos / gran; b <= (pos + run.length - 1) / gran; ++b) {
         kind[b] = std::max<int8_t>(kind[b], static_cast<int8_t>(k));
       }
       pos += run.length;
     }
-    // A block partly unallocated-in-top and partly data must be written whole:
-    // read it through the chain.
-    for (uint64_t b = 0; b < kind.size(); ++b) {
-      uint64_t bo = b * gran, bl = std::min(gran, len - bo);
-      if (kind[b] == 2 && top_only) SKIFF_TRY(src->Read(base + bo, std::span<uint8_t>(buf.data() + bo, bl)));
-      if (kind[b] == 2 && detect_zero && IsZero(buf.data() + bo, bl)) kind[b] = 1;
+    if (top_only) {
+      // A block partly unallocated-in-top and partly data must be written
+      // whole: read it through the chain.
+      for (uint64_t b = 0; b < kind.size(); ++b) {
+        uint64_t bo = b * gran, bl = std::min(gran, len - bo);
+        if (kind[b] == 2) SKIFF_TRY(src->Read(base + bo, std::span<uint8_t>(buf + bo, bl)));
+      }
+    } else {
+      // The buffer is not cleared between chunks: zero the parts of data
+      // blocks that the source holds as zeroes (whole zero blocks are not
+      // written from the buffer).
+      for (auto [zp, zl] : zero_runs) {
+        for (uint64_t b = zp / gran; b <= (zp + zl - 1) / gran; ++b) {
+          if (kind[b] != 2) continue;
+          uint64_t a = std::max(zp, b * gran), e = std::min({zp + zl, (b + 1) * gran, len});
+          std::memset(buf + a, 0, e - a);
+        }
+      }
     }
-    std::vector<uint8_t> comp;
+    if (detect_zero) {
+      for (uint64_t b = 0; b < kind.size(); ++b) {
+        uint64_t bo = b * gran, bl = std::min(gran, len - bo);
+        if (kind[b] == 2 && IsZero(buf + bo, bl)) kind[b] = 1;
+      }
+    }
     std::vector<uint8_t> padded;
     for (uint64_t b = 0; b < kind.size();) {
       uint64_t e = b + 1;
@@ -105,12 +193,20 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
       if (kind[b] == 1) {
         res.ops.push_back(Op{Op::kZero, base + bo, bl, {}});
       } else if (kind[b] == 2 && opts.compress) {
-        padded.assign(tcs, 0);
-        std::memcpy(padded.data(), buf.data() + bo, bl);
+        std::span<const uint8_t> in(buf + bo, bl);
+        if (bl < tcs) {  // the image's last, partial cluster
+          padded.assign(tcs, 0);
+          std::memcpy(padded.data(), buf + bo, bl);
+          in = padded;
+        }
         bool fits = false;
-        SKIFF_TRY(CompressCluster(ctype, padded, tcs - 1, comp, &fits));
+        std::vector<uint8_t> comp;
+        SKIFF_TRY(CompressCluster(ctype, in, tcs - 1, comp, &fits));
         if (fits) {
-          res.ops.push_back(Op{Op::kCompressed, base + bo, bl, comp});
+          res.ops.push_back(Op{Op::kCompressed, base + bo, bl, std::move(comp)});
+        } else if (!res.ops.empty() && res.ops.back().kind == Op::kData &&
+                   res.ops.back().offset + res.ops.back().length == base + bo) {
+          res.ops.back().length += bl;  // incompressible runs: one write
         } else {
           res.ops.push_back(Op{Op::kData, base + bo, bl, {}});
         }
@@ -124,7 +220,9 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
 
   int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, std::min<int>(threads, 16));
-  const uint64_t window = static_cast<uint64_t>(threads) * 4;
+  // Chunks done ahead of the writer: enough that a writer held up (by a busy
+  // machine or a slow write) does not stall the compressing workers.
+  const uint64_t window = static_cast<uint64_t>(threads) * 8;
   std::mutex mu;
   std::condition_variable cv;
   std::map<uint64_t, ChunkResult> ready;
@@ -159,16 +257,29 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
       ready.erase(i);
     }
     st = res.status;
+    // Consecutive compressed clusters go to the image as one batch (one
+    // write for the lot: they pack back to back in the file).
+    std::vector<Qcow2Image::CompressedWrite> batch;
+    auto write_batch = [&] {
+      if (!batch.empty() && st.ok()) st = qdst->WriteCompressedClusters(batch);
+      batch.clear();
+    };
     for (auto& op : res.ops) {
       if (!st.ok()) break;
+      if (op.kind == Op::kCompressed) {
+        batch.push_back(Qcow2Image::CompressedWrite{op.offset, op.bytes});
+        continue;
+      }
+      write_batch();
+      if (!st.ok()) break;
       if (op.kind == Op::kData) {
-        st = dst->Write(op.offset, std::span<const uint8_t>(res.buf.data() + (op.offset - res.base), op.length));
-      } else if (op.kind == Op::kCompressed) {
-        st = qdst->WriteCompressedCluster(op.offset, op.bytes);
+        st = dst->Write(op.offset, std::span<const uint8_t>(res.buf.get() + (op.offset - res.base), op.length));
       } else if (has_backing) {
         st = dst->WriteZeroes(op.offset, op.length, true);
       }
     }
+    write_batch();
+    pool.Put(std::move(res.buf));
     {
       std::lock_guard lk(mu);
       written = i + 1;

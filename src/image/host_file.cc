@@ -80,6 +80,11 @@ Status HostFile::WriteAll(uint64_t offset, std::span<const uint8_t> buf) const {
     }
     done += static_cast<size_t>(n);
   }
+  if (!unsafe_ && unkicked_->fetch_add(buf.size()) + buf.size() >= kWritebackKick) {
+    unkicked_->store(0);
+    // Only a hint: errors surface at Sync().
+    (void)::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+  }
   return Status::Ok();
 }
 

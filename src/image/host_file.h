@@ -2,7 +2,9 @@
 // reads/writes, preallocation, hole punching and allocation queries.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -43,7 +45,11 @@ class HostFile {
   Status ZeroRange(uint64_t offset, uint64_t length, bool may_unmap) const;
   Status Sync() const;
   // cache=unsafe: Sync() does nothing (qemu-img convert's default for targets).
+  // Otherwise writes start the write-back of the file's dirty pages every
+  // kWritebackKick bytes (sync_file_range, asynchronous), so that the disk
+  // works while we copy and the final Sync() finds little left to write.
   void set_unsafe(bool unsafe) { unsafe_ = unsafe; }
+  static constexpr uint64_t kWritebackKick = 16ull << 20;
   // st_blocks * 512.
   Result<uint64_t> AllocatedBytes() const;
   // Next data / hole at or after `offset` (SEEK_DATA / SEEK_HOLE); `size` when none.
@@ -55,6 +61,8 @@ class HostFile {
   std::string path_;
   bool writable_ = false;
   bool unsafe_ = false;
+  // Bytes written since the last write-back kick (shared by writer threads).
+  std::unique_ptr<std::atomic<uint64_t>> unkicked_ = std::make_unique<std::atomic<uint64_t>>(0);
 };
 
 }  // namespace skiff::image

@@ -731,27 +731,64 @@ Result<uint64_t> Qcow2Image::AllocateBytesLocked(uint64_t len) {
 }
 
 Status Qcow2Image::WriteCompressedCluster(uint64_t offset, std::span<const uint8_t> data) {
+  const CompressedWrite one{offset, data};
+  return WriteCompressedClusters(std::span<const CompressedWrite>(&one, 1));
+}
+
+Status Qcow2Image::WriteCompressedClusters(std::span<const CompressedWrite> clusters) {
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
   SKIFF_TRY(MarkDirtyForLazy());
-  if (offset % cluster_size_ != 0 || offset >= size()) {
-    return InvalidArgumentError("'{}': compressed write at 0x{:x} is not a cluster of the image", path(),
-                                offset);
+  struct Placed {
+    L2Slot slot;
+    uint64_t wi;
+    uint64_t host;
+    std::span<const uint8_t> data;
+  };
+  std::vector<Placed> placed;
+  placed.reserve(clusters.size());
+  for (size_t i = 0; i < clusters.size(); ++i) {
+    const uint64_t offset = clusters[i].offset;
+    if (offset % cluster_size_ != 0 || offset >= size()) {
+      return InvalidArgumentError("'{}': compressed write at 0x{:x} is not a cluster of the image", path(),
+                                  offset);
+    }
+    if (i > 0 && offset <= clusters[i - 1].offset) {
+      return InvalidArgumentError("'{}': compressed writes at 0x{:x} are not in increasing order", path(),
+                                  offset);
+    }
+    SKIFF_ASSIGN_OR_RETURN(L2Slot slot, WritableL2Locked(offset >> cluster_bits_));
+    const uint64_t wi = extended_l2_ ? slot.index * 2 : slot.index;
+    const uint64_t old = slot.table->words[wi];
+    if ((old & kL2OffsetMask) != 0 || (old & kOflagCompressed)) {
+      return FailedPreconditionError("'{}': compressed write to allocated cluster at 0x{:x}", path(), offset);
+    }
+    SKIFF_ASSIGN_OR_RETURN(uint64_t host, AllocateBytesLocked(clusters[i].data.size()));
+    placed.push_back(Placed{std::move(slot), wi, host, clusters[i].data});
   }
-  const uint64_t gc = offset >> cluster_bits_;
-  SKIFF_ASSIGN_OR_RETURN(L2Slot slot, WritableL2Locked(gc));
-  const uint64_t wi = extended_l2_ ? slot.index * 2 : slot.index;
-  const uint64_t old = slot.table->words[wi];
-  if ((old & kL2OffsetMask) != 0 || (old & kOflagCompressed)) {
-    return FailedPreconditionError("'{}': compressed write to allocated cluster at 0x{:x}", path(), offset);
+  // Compressed clusters pack back to back: one write per contiguous run. The
+  // L2 entries change only after their data is written.
+  std::vector<uint8_t> run;
+  for (size_t i = 0; i < placed.size();) {
+    size_t j = i + 1;
+    uint64_t end = placed[i].host + placed[i].data.size();
+    while (j < placed.size() && placed[j].host == end) end += placed[j++].data.size();
+    if (j == i + 1) {
+      SKIFF_TRY(file_.WriteAll(placed[i].host, placed[i].data));
+    } else {
+      run.clear();
+      for (size_t k = i; k < j; ++k) run.insert(run.end(), placed[k].data.begin(), placed[k].data.end());
+      SKIFF_TRY(file_.WriteAll(placed[i].host, run));
+    }
+    i = j;
   }
-  SKIFF_ASSIGN_OR_RETURN(uint64_t host, AllocateBytesLocked(data.size()));
-  SKIFF_TRY(file_.WriteAll(host, data));
   const uint32_t shift = 62 - (cluster_bits_ - 8);
-  uint64_t nb = ((host + data.size() - 1) >> 9) - (host >> 9);
-  slot.table->words[wi] = kOflagCompressed | (nb << shift) | host;
-  if (extended_l2_) slot.table->words[wi + 1] = 0;
-  slot.table->dirty = true;
+  for (auto& p : placed) {
+    uint64_t nb = ((p.host + p.data.size() - 1) >> 9) - (p.host >> 9);
+    p.slot.table->words[p.wi] = kOflagCompressed | (nb << shift) | p.host;
+    if (extended_l2_) p.slot.table->words[p.wi + 1] = 0;
+    p.slot.table->dirty = true;
+  }
   return Status::Ok();
 }
 
@@ -852,6 +889,9 @@ Status Qcow2Image::Preallocate(uint64_t offset, uint64_t length, Preallocation m
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
   if (mode == Preallocation::kOff || length == 0) return Status::Ok();
+  // With lazy refcounts the new clusters' refcounts are written only on close,
+  // when the dirty bit says they are pending.
+  SKIFF_TRY(MarkDirtyForLazy());
   uint64_t first = offset >> cluster_bits_;
   uint64_t end = DivRoundUp(offset + length, cluster_size_);
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // host ranges to fill

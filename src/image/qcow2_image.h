@@ -65,6 +65,14 @@ class Qcow2Image final : public Image {
   // Stores one guest cluster (cluster-aligned `offset`, currently unallocated in
   // this image) as compressed bytes from CompressCluster.
   Status WriteCompressedCluster(uint64_t offset, std::span<const uint8_t> compressed);
+  struct CompressedWrite {
+    uint64_t offset;                 // guest offset, cluster-aligned
+    std::span<const uint8_t> data;   // from CompressCluster
+  };
+  // Stores several clusters as WriteCompressedCluster does (offsets strictly
+  // increasing), packed back to back in the file with one write per
+  // contiguous run.
+  Status WriteCompressedClusters(std::span<const CompressedWrite> clusters);
   // Grows (or with `shrink`, shrinks) the virtual size.
   Status Resize(uint64_t new_size, bool shrink, Preallocation prealloc);
   // Rewrites the backing file name and format in the header (no data changes).

@@ -253,5 +253,18 @@ TEST(Qcow2Image, LazyRefcountsSetTheDirtyBitUntilClose) {
   ExpectClean(p);
 }
 
+TEST(Qcow2Image, LazyRefcountsWithPreallocationWriteTheRefcounts) {
+  // Preallocation used to skip the dirty bit, so with lazy refcounts the new
+  // clusters' refcounts were never written (qemu-img check: refcount=0).
+  skiff::testing::TempDir dir;
+  for (const char* mode : {"metadata", "falloc", "full"}) {
+    std::string p = (dir / (std::string(mode) + ".qcow2")).string();
+    Make(p, 3 << 20, std::string("lazy_refcounts=on,preallocation=") + mode, false).reset();
+    ExpectClean(p);
+    auto img = Reopen(p, false);
+    EXPECT_FALSE(dynamic_cast<Qcow2Image*>(img.get())->header().incompatible_features & kIncompatDirty);
+  }
+}
+
 }  // namespace
 }  // namespace skiff::image
