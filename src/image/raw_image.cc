@@ -28,6 +28,9 @@ Status RawImage::Resize(uint64_t new_size, Preallocation prealloc) {
   }
   SKIFF_TRY(file_.Truncate(new_size));
   size_ = new_size;
+  // Only a preallocation has blocks worth a sync (a disk cache flush, slow on
+  // a busy host); a sparse size change is metadata, as qemu-img leaves it.
+  if (prealloc == Preallocation::kOff) return Status::Ok();
   return file_.Sync();
 }
 
