@@ -117,11 +117,18 @@ Status HostFile::Allocate(uint64_t offset, uint64_t length) const {
 
 Status HostFile::WriteZeroBytes(uint64_t offset, uint64_t length) const {
   static const std::vector<uint8_t> zeros(1 << 20, 0);
+  uint64_t since_kick = 0;
   while (length > 0) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(length, zeros.size()));
     SKIFF_TRY(WriteAll(offset, std::span<const uint8_t>(zeros.data(), n)));
     offset += n;
     length -= n;
+    // Zero fills (preallocation=full) are synced by their caller even on an
+    // unsafe file: start the write-back as they go, as WriteAll does.
+    if (unsafe_ && (since_kick += n) >= kWritebackKick) {
+      since_kick = 0;
+      (void)::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
   }
   return Status::Ok();
 }
