@@ -319,7 +319,27 @@ TEST_F(ApiTest, SaveRestoreManagedSaveJobs) {
   EXPECT_EQ(j["state"], "completed");
   EXPECT_EQ(j["progress"], 100);
   EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["reason"], "saved");
+  // One file: the header line, then the hypervisor's state.
+  {
+    auto text = ReadFile(file);
+    ASSERT_TRUE(text.ok());
+    size_t nl = text->find('\n');
+    ASSERT_NE(nl, std::string::npos);
+    auto header = json::parse(text->substr(0, nl));
+    EXPECT_EQ(header["magic"], "skiff-save-v1");
+    EXPECT_NE(header["xml"].get<std::string>().find("<name>a</name>"), std::string::npos);
+    EXPECT_EQ(text->substr(nl + 1, 16), "SKIFF-FAKE-SAVE\n");
+    EXPECT_FALSE(std::filesystem::exists(file + ".state"));
+  }
   EXPECT_EQ(Code(Call("POST", "/v1/domains/a/save", {{"file", "relative"}})), "invalid_argument");
+  {
+    // Not a save file: refused before any job starts.
+    std::string bogus = (dir_.path() / "bogus.save").string();
+    ASSERT_TRUE(WriteFileAtomic(bogus, "{\"magic\":\"nope\"}\nxxxx", 0600).ok());
+    auto b = Call("POST", "/v1/domains/restore", {{"file", bogus}});
+    EXPECT_EQ(Code(b), "invalid_argument");
+    EXPECT_NE(b.body.find("is not a skiff save file"), std::string::npos) << b.body;
+  }
   r = Call("POST", "/v1/domains/restore", {{"file", file}});
   ASSERT_EQ(r.status, 202) << r.body;
   id = Body(r)["job"]["id"].get<uint64_t>();

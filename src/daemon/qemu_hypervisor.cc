@@ -2,7 +2,11 @@
 // ROOT/run/skiff/domains/NAME.qemu.json so that a restarted daemon re-attaches.
 #include "daemon/qemu_hypervisor.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include <spdlog/spdlog.h>
 
@@ -92,8 +96,21 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
     Bury(nullptr);
     if (vms_.count(def.name)) return FailedPreconditionError("domain '{}' is already running", def.name);
   }
-  if (!options.restore_from.empty()) {
-    return UnsupportedError("restoring a saved qemu guest is not implemented yet");
+  const bool restore = !options.restore_from.empty();
+  UniqueFd state_fd;
+  if (restore) {
+    // Opened before QEMU starts: a missing or short file fails without a QEMU.
+    state_fd = UniqueFd(::open(options.restore_from.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!state_fd.valid()) {
+      return ErrnoError(errno, fmt::format("open save file '{}'", options.restore_from));
+    }
+    off_t end = ::lseek(state_fd.get(), 0, SEEK_END);
+    if (end < 0 || static_cast<uint64_t>(end) <= options.restore_offset) {
+      return InvalidArgumentError("save file '{}' holds no guest state", options.restore_from);
+    }
+    if (::lseek(state_fd.get(), static_cast<off_t>(options.restore_offset), SEEK_SET) < 0) {
+      return ErrnoError(errno, fmt::format("seek in save file '{}'", options.restore_from));
+    }
   }
   SKIFF_ASSIGN_OR_RETURN(qemu::QemuBinary bin, qemu::FindQemu());
   qemu::KvmStatus kvm = qemu::ProbeKvm();
@@ -109,6 +126,8 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   ctx.start_paused = true;
   ctx.volume_paths = options.volume_paths;
   ctx.pidfile = (paths_.run_domains / (def.name + ".pid")).string();
+  // A restore starts QEMU waiting for the state (migrate-incoming below).
+  if (restore) ctx.incoming = "defer";
   SKIFF_TRY(MakeDirs(paths_.log_dir / "domains"));
   // Taps: fd numbers from 100 up in QEMU, clear of stdio and whatever else it inherits.
   std::vector<std::pair<int, int>> pass_fds;
@@ -126,7 +145,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   so.qmp_socket = ctx.qmp_socket;
   so.console_socket = ctx.console_socket;
   so.log_file = ctx.log_file;
-  so.start_paused = options.paused;
+  so.start_paused = options.paused || restore;
   so.pass_fds = std::move(pass_fds);
   so.taps = std::move(taps);
   auto vm = std::make_shared<Vm>();
@@ -147,6 +166,21 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   {
     std::lock_guard l(mu_);
     vm->proc = std::move(*proc);
+  }
+  if (restore) {
+    Status st = qemu::RestoreState(vm->proc->qmp(), state_fd.get());
+    if (st.ok() && !options.paused) st = qemu::Resume(vm->proc->qmp());
+    if (!st.ok()) {
+      {
+        std::lock_guard l(mu_);
+        vms_.erase(def.name);  // its exit callback now stays silent
+      }
+      (void)vm->proc->Destroy(std::chrono::milliseconds(0), std::chrono::seconds(3));
+      std::lock_guard l(mu_);
+      Bury(vm);
+      return st.WithContext(
+          fmt::format("restore domain '{}' from '{}'", def.name, options.restore_from));
+    }
   }
   SKIFF_TRY(WriteFileAtomic(StatusFile(def.name),
                             qemu::QemuStatusToJson(vm->proc->status()).dump() + "\n", 0600));
@@ -225,6 +259,8 @@ Result<RuntimeStats> QemuHypervisor::Stats(const std::string& name) {
   s.balloon_current_kib = vm->max_memory_kib;
   auto bal = qemu::QueryBalloon(vm->proc->qmp());
   if (bal.ok()) s.balloon_current_kib = *bal / 1024;
+  auto cpus = qemu::QueryCpusFast(vm->proc->qmp());
+  if (cpus.ok() && !cpus->empty()) s.vcpus_current = static_cast<unsigned>(cpus->size());
   // utime + stime of the QEMU process, in clock ticks (fields 14 and 15 of stat).
   auto stat = ReadFile("/proc/" + std::to_string(s.pid) + "/stat");
   if (stat.ok()) {
@@ -251,7 +287,13 @@ Result<std::vector<InterfaceAddress>> QemuHypervisor::Addresses(const std::strin
 
 Status QemuHypervisor::SetMemory(const std::string& name, uint64_t kib) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
-  return qemu::SetBalloon(vm->proc->qmp(), kib * 1024);
+  Status st = qemu::SetBalloon(vm->proc->qmp(), kib * 1024);
+  if (st.code() == Code::kFailedPrecondition) {
+    return FailedPreconditionError(
+        "domain '{}' has no balloon device; its memory can change while it runs only with "
+        "<memballoon model='virtio'/>", name);
+  }
+  return st;
 }
 
 Status QemuHypervisor::SetVcpus(const std::string& name, unsigned count) {
@@ -261,29 +303,169 @@ Status QemuHypervisor::SetVcpus(const std::string& name, unsigned count) {
   return Status::Ok();
 }
 
-Status QemuHypervisor::AttachDisk(const std::string& name, const conf::DiskDef&) {
-  SKIFF_TRY(Find(name));
-  return UnsupportedError("live disk attach is not wired yet; use --config");
+namespace {
+
+// QEMU's refusal to hot-plug, with what the definition needs for it.
+Status HotplugHint(Status st) {
+  if (st.ok() || st.message().find("does not support hotplugging") == std::string::npos) {
+    return st;
+  }
+  return Status(st.code(), st.message() +
+                               " (hot-plug needs <acpi/> in <features> on machine pc, and a "
+                               "free pcie-root-port controller on q35)");
 }
 
-Status QemuHypervisor::DetachDisk(const std::string& name, const conf::DiskDef&) {
-  SKIFF_TRY(Find(name));
-  return UnsupportedError("live disk detach is not wired yet; use --config");
+// The id of a hot-plugged NIC's device, from its MAC ("net-525400a1b2c3"); its
+// netdev is "host" + the device id, as for the boot-time net0/hostnet0.
+std::string HotplugNicId(const std::string& mac) {
+  std::string id = "net-";
+  for (char c : mac) {
+    if (c != ':') id += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return id;
 }
 
-Status QemuHypervisor::AttachInterface(const std::string& name, const conf::InterfaceDef&) {
-  SKIFF_TRY(Find(name));
-  return UnsupportedError("live interface attach is not wired yet; use --config");
+bool SameMac(std::string a, std::string b) {
+  auto low = [](std::string& s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  };
+  low(a);
+  low(b);
+  return a == b;
 }
 
-Status QemuHypervisor::DetachInterface(const std::string& name, const conf::InterfaceDef&) {
-  SKIFF_TRY(Find(name));
-  return UnsupportedError("live interface detach is not wired yet; use --config");
+// Finds the device id of the NIC with `mac` among QEMU's user-created devices.
+Result<std::string> FindNicDevice(qemu::QmpClient& qmp, const std::string& mac) {
+  SKIFF_ASSIGN_OR_RETURN(nlohmann::json list,
+                         qmp.Execute("qom-list", nlohmann::json{{"path", "/machine/peripheral"}}));
+  if (list.is_array()) {
+    for (const auto& e : list) {
+      if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) continue;
+      std::string type = e.value("type", "");
+      if (type.rfind("child<", 0) != 0) continue;
+      std::string id = e["name"].get<std::string>();
+      auto m = qmp.Execute("qom-get", nlohmann::json{{"path", "/machine/peripheral/" + id},
+                                                     {"property", "mac"}});
+      if (m.ok() && m->is_string() && SameMac(m->get<std::string>(), mac)) return id;
+    }
+  }
+  return NotFoundError("no network device with mac {} in qemu", mac);
 }
 
-Status QemuHypervisor::Save(const std::string& name, const std::string&, const JobControl&) {
-  SKIFF_TRY(Find(name));
-  return UnsupportedError("save of a qemu guest is not implemented yet");
+std::string NicDriver(conf::NicModel m) {
+  switch (m) {
+    case conf::NicModel::kVirtio: return "virtio-net-pci";
+    case conf::NicModel::kE1000: return "e1000";
+    case conf::NicModel::kE1000e: return "e1000e";
+    case conf::NicModel::kRtl8139: return "rtl8139";
+  }
+  return "virtio-net-pci";
+}
+
+}  // namespace
+
+Status QemuHypervisor::AttachDisk(const std::string& name, const conf::DiskDef& disk) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  if (disk.type == conf::DiskType::kVolume) {
+    return UnsupportedError("disk '{}': volume disks cannot be attached to a running domain; "
+                            "use --config", disk.target_dev);
+  }
+  SKIFF_ASSIGN_OR_RETURN(qemu::DiskHotplug h, qemu::BuildDiskHotplug(disk, disk.source_path));
+  return HotplugHint(qemu::AttachDisk(vm->proc->qmp(), h.blockdev, h.device))
+      .WithContext(fmt::format("domain '{}'", name));
+}
+
+Status QemuHypervisor::DetachDisk(const std::string& name, const conf::DiskDef& disk) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  std::vector<std::string> nodes = qemu::DiskNodeNames(disk);
+  qemu::QmpClient& qmp = vm->proc->qmp();
+  if (disk.source_path.empty() && disk.type != conf::DiskType::kVolume) {
+    // An empty drive (cdrom without media) has no nodes to remove.
+    auto r = qmp.Execute("device_del", nlohmann::json{{"id", qemu::DiskDeviceId(disk)}});
+    return r.status().WithContext(fmt::format("domain '{}': disk '{}'", name, disk.target_dev));
+  }
+  SKIFF_TRY(qemu::DetachDisk(qmp, qemu::DiskDeviceId(disk), nodes[0])
+                .WithContext(fmt::format("domain '{}': disk '{}'", name, disk.target_dev)));
+  // Nodes BuildQemuArgv added on their own (file and backing layers) outlive the top
+  // node; a hot-plugged disk's file node went with it, so "not found" is expected.
+  for (size_t i = 1; i < nodes.size(); ++i) {
+    (void)qmp.Execute("blockdev-del", nlohmann::json{{"node-name", nodes[i]}});
+  }
+  return Status::Ok();
+}
+
+Status QemuHypervisor::AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
+                                       const GuestTap& tap) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  qemu::QmpClient& qmp = vm->proc->qmp();
+  const std::string id = HotplugNicId(nic.mac);
+  nlohmann::json device = {
+      {"driver", NicDriver(nic.model)}, {"id", id}, {"netdev", "host" + id}, {"mac", nic.mac}};
+  const std::string what = fmt::format("domain '{}': interface {}", name, nic.mac);
+  if (nic.type == conf::InterfaceType::kUser) {
+    SKIFF_TRY(qmp.Execute("netdev_add", nlohmann::json{{"type", "user"}, {"id", "host" + id}})
+                  .status()
+                  .WithContext(what));
+    auto dev = qmp.Execute("device_add", device);
+    if (!dev.ok()) {
+      (void)qmp.Execute("netdev_del", nlohmann::json{{"id", "host" + id}});
+      return HotplugHint(dev.status()).WithContext(what);
+    }
+    return Status::Ok();
+  }
+  if (tap.fd < 0) return InvalidArgumentError("{}: no tap was provided", what);
+  return HotplugHint(qemu::AttachNic(qmp, tap.fd,
+                                     nlohmann::json{{"type", "tap"}, {"id", "host" + id}}, device))
+      .WithContext(what);
+}
+
+Status QemuHypervisor::DetachInterface(const std::string& name, const conf::InterfaceDef& nic) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  qemu::QmpClient& qmp = vm->proc->qmp();
+  const std::string what = fmt::format("domain '{}': interface {}", name, nic.mac);
+  auto id = FindNicDevice(qmp, nic.mac);
+  if (!id.ok()) return id.status().WithContext(what);
+  return qemu::DetachNic(qmp, *id, "host" + *id).WithContext(what);
+}
+
+Status QemuHypervisor::Save(const std::string& name, const std::string& path,
+                            const JobControl& job) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  // Appended after the header the daemon wrote; QEMU writes from the fd's offset.
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("open save file '{}'", path));
+  off_t header_end = ::lseek(fd.get(), 0, SEEK_END);
+  if (header_end < 0) return ErrnoError(errno, fmt::format("seek in save file '{}'", path));
+  qemu::SaveOptions so;
+  so.cancelled = job.cancelled;
+  auto progress = [&job](const qemu::MigrationProgress& p) {
+    if (p.total > 0) {
+      uint64_t done = p.total > p.remaining ? p.total - p.remaining : 0;
+      job.progress(static_cast<int>(std::min<uint64_t>(99, done * 100 / p.total)));
+    }
+  };
+  Status st = qemu::SaveState(vm->proc->qmp(), fd.get(), so, progress);
+  if (st.ok() && ::fdatasync(fd.get()) != 0) {
+    st = ErrnoError(errno, fmt::format("sync save file '{}'", path));
+  }
+  if (!st.ok()) {
+    // Leave the file as it was (the header only); the guest keeps running.
+    if (::ftruncate(fd.get(), header_end) != 0) {
+      spdlog::warn("save of domain '{}': cannot truncate '{}'", name, path);
+    }
+    return st.WithContext(fmt::format("domain '{}'", name));
+  }
+  {
+    std::lock_guard l(mu_);
+    vms_.erase(name);  // its exit callback now stays silent: the daemon marks it saved
+  }
+  Status d = vm->proc->Destroy(std::chrono::seconds(5), std::chrono::seconds(3));
+  if (!d.ok()) spdlog::warn("save of domain '{}': stopping qemu: {}", name, d.ToString());
+  (void)RemoveFileIfExists(StatusFile(name));
+  std::lock_guard l(mu_);
+  Bury(std::move(vm));
+  return Status::Ok();
 }
 
 Result<std::string> QemuHypervisor::ConsoleSocket(const std::string& name) {

@@ -34,7 +34,8 @@ class QemuHypervisor : public Hypervisor {
   Status SetVcpus(const std::string& name, unsigned count) override;
   Status AttachDisk(const std::string& name, const conf::DiskDef& disk) override;
   Status DetachDisk(const std::string& name, const conf::DiskDef& disk) override;
-  Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic) override;
+  Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
+                         const GuestTap& tap) override;
   Status DetachInterface(const std::string& name, const conf::InterfaceDef& nic) override;
   Status Save(const std::string& name, const std::string& path, const JobControl& job) override;
   Result<std::string> ConsoleSocket(const std::string& name) override;

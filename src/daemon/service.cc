@@ -1,6 +1,7 @@
 // Service: the registry of domains, their persistence and their life cycle.
 #include "skiff/daemon/service.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 #include "skiff/conf/mac.h"
 #include "daemon/definitions.h"
@@ -531,9 +533,19 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   std::error_code ec;
   bool from_managed = restore_from.empty() && fs::exists(managed, ec);
   if (from_managed) opts.restore_from = managed.string();
+  conf::DomainDef live = o.def;
+  if (!opts.restore_from.empty()) {
+    SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(opts.restore_from));
+    opts.restore_offset = h.state_offset;
+    if (from_managed) {
+      // The guest resumes with the devices it had when saved (live changes included).
+      live = std::move(h.def);
+      live.name = o.def.name;
+      live.uuid = o.def.uuid;
+    }
+  }
   // Taps for the guest's network interfaces: QEMU gets their fds; ours close when
   // `taps` goes out of scope, so the kernel removes them once QEMU is gone.
-  conf::DomainDef live = o.def;
   SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, net_->PrepareInterfaces(live));
   opts.taps = taps.taps;
   auto started = hv_.Start(live, opts);
@@ -995,7 +1007,18 @@ Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& 
   if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live)); }
   if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def)); }
   if (live) {
-    SKIFF_TRY(hv_.AttachInterface(o.def.name, nic));
+    // A tap on the network or bridge, as at start; QEMU keeps its own copy of the fd.
+    conf::DomainDef one;
+    one.name = o.def.name;
+    one.devices.interfaces = {nic};
+    SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, net_->PrepareInterfaces(one));
+    GuestTap tap = taps.taps.empty() ? GuestTap{} : taps.taps[0];
+    Status st = hv_.AttachInterface(o.def.name, one.devices.interfaces[0], tap);
+    if (!st.ok()) {
+      net_->ReleaseInterfaces(one);
+      return st;
+    }
+    new_live->devices.interfaces.back() = one.devices.interfaces[0];
     o.live = std::move(new_live);
     (void)WriteLiveStatus(o);
   }
@@ -1039,6 +1062,10 @@ Status Service::DetachInterface(const std::string& ref, const std::string& type,
   if (live) {
     conf::InterfaceDef nic = o.live->devices.interfaces[*li];
     SKIFF_TRY(hv_.DetachInterface(o.def.name, nic));
+    conf::DomainDef one;
+    one.name = o.def.name;
+    one.devices.interfaces = {nic};
+    net_->ReleaseInterfaces(one);
     o.live->devices.interfaces.erase(o.live->devices.interfaces.begin() + static_cast<long>(*li));
     (void)WriteLiveStatus(o);
   }
@@ -1054,10 +1081,51 @@ Status Service::DetachInterface(const std::string& ref, const std::string& type,
 
 // ---------------------------------------------------------------- save / restore (jobs)
 
-// A save file is a small JSON header line (magic, domain XML) followed by the
-// hypervisor's state stream in a sidecar file FILE.state.
+// A save file (save FILE, and managed save's SAVE_DIR/NAME.save) is one JSON header
+// line (magic, the domain's live XML, whether it was paused) followed by the
+// hypervisor's state stream (QEMU's migration stream), in the same file.
 namespace {
 constexpr std::string_view kSaveMagic = "skiff-save-v1";
+constexpr size_t kMaxSaveHeader = 16u << 20;
+}  // namespace
+
+Result<Service::SaveHeader> Service::ReadSaveHeader(const std::string& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("open '{}'", file));
+  // Only the first line: the state after it may be gigabytes.
+  std::string line;
+  char buf[4096];
+  bool done = false;
+  while (!done && line.size() < kMaxSaveHeader) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, fmt::format("read '{}'", file));
+    if (n == 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == '\n') {
+        done = true;
+        break;
+      }
+      line += buf[i];
+    }
+  }
+  auto header = nlohmann::json::parse(line, nullptr, false);
+  if (!done || !header.is_object() || header.value("magic", "") != kSaveMagic ||
+      !header.contains("xml") || !header["xml"].is_string()) {
+    return InvalidArgumentError("'{}' is not a skiff save file", file);
+  }
+  SaveHeader h;
+  SKIFF_ASSIGN_OR_RETURN(h.def, conf::ParseDomainXml(header["xml"].get<std::string>(), file));
+  h.paused = header.value("paused", false);
+  h.state_offset = line.size() + 1;
+  return h;
+}
+
+Status Service::WriteSaveHeader(const std::string& file, const DomainObj& o) {
+  nlohmann::json header = {{"magic", kSaveMagic},
+                           {"xml", conf::FormatDomainXml(o.live ? *o.live : o.def)},
+                           {"paused", o.state == DomainState::kPaused}};
+  return WriteFileAtomic(file, header.dump() + "\n", 0600);
 }
 
 Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file) {
@@ -1074,11 +1142,8 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    nlohmann::json header = {{"magic", kSaveMagic},
-                             {"xml", conf::FormatDomainXml(obj->live ? *obj->live : obj->def)},
-                             {"paused", obj->state == DomainState::kPaused}};
-    SKIFF_TRY(WriteFileAtomic(file, header.dump() + "\n", 0600));
-    Status st = hv_.Save(name, file + ".state", job);
+    SKIFF_TRY(WriteSaveHeader(file, *obj));
+    Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
       return st;
@@ -1108,21 +1173,20 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref) {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(hv_.Save(name, file, job));
+    SKIFF_TRY(WriteSaveHeader(file, *obj));
+    Status st = hv_.Save(name, file, job);
+    if (!st.ok()) {
+      (void)RemoveFileIfExists(file);
+      return st;
+    }
     MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
     return Status::Ok();
   });
 }
 
 Result<uint64_t> Service::RestoreDomain(const std::string& file, bool paused) {
-  SKIFF_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
-  auto header = nlohmann::json::parse(text, nullptr, false);
-  if (!header.is_object() || header.value("magic", "") != kSaveMagic ||
-      !header.contains("xml") || !header["xml"].is_string()) {
-    return InvalidArgumentError("'{}' is not a skiff save file", file);
-  }
-  SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def,
-                         conf::ParseDomainXml(header["xml"].get<std::string>(), file));
+  SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(file));
+  conf::DomainDef def = std::move(h.def);
   std::string name = def.name;
   return jobs_.Start("restore", name, [this, def, file, paused](const JobControl& job) -> Status {
     job.progress(10);
@@ -1149,7 +1213,7 @@ Result<uint64_t> Service::RestoreDomain(const std::string& file, bool paused) {
     conf::DomainDef saved = obj->def;
     obj->def = def;
     obj->def.uuid = saved.uuid;
-    auto r = StartLocked(*obj, paused, file + ".state");
+    auto r = StartLocked(*obj, paused, file);
     if (!fresh) obj->def = std::move(saved);
     if (!r.ok()) {
       if (fresh) {

@@ -55,7 +55,8 @@ Result<int> FakeHypervisor::Start(const conf::DomainDef& def, const daemon::Star
   if (!o.restore_from.empty()) {
     auto data = ReadFile(o.restore_from);
     if (!data.ok()) return data.status();
-    if (data->rfind(kSaveMagic, 0) != 0) {
+    if (o.restore_offset > data->size() || data->compare(o.restore_offset, kSaveMagic.size(),
+                                                         kSaveMagic) != 0) {
       return InvalidArgumentError("'{}' is not a saved guest state", o.restore_from);
     }
   }
@@ -183,7 +184,8 @@ Status FakeHypervisor::DetachDisk(const std::string& name, const conf::DiskDef& 
   return Status::Ok();
 }
 
-Status FakeHypervisor::AttachInterface(const std::string& name, const conf::InterfaceDef& nic) {
+Status FakeHypervisor::AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
+                                       const daemon::GuestTap&) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
   vm->def.devices.interfaces.push_back(nic);
@@ -211,7 +213,9 @@ Status FakeHypervisor::Save(const std::string& name, const std::string& path,
     job.progress(p);
     std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
   }
-  SKIFF_TRY(WriteFileAtomic(path, std::string(kSaveMagic) + name + "\n", 0600));
+  // Appended after the daemon's header, as QEMU's state is.
+  SKIFF_ASSIGN_OR_RETURN(std::string header, ReadFile(path));
+  SKIFF_TRY(WriteFileAtomic(path, header + std::string(kSaveMagic) + name + "\n", 0600));
   std::lock_guard l(mu_);
   vms_.erase(name);
   return Status::Ok();

@@ -31,6 +31,7 @@ struct StartOptions {
   // One per <interface type='network'|'bridge'>: QEMU gets the fds (-netdev tap,fd=N).
   std::vector<GuestTap> taps;
   std::string restore_from;  // a save file to load the guest's state from; empty: boot
+  uint64_t restore_offset = 0;  // where the state starts in it (after the daemon's header)
   // Files of the disks of type volume, by target dev, resolved by the daemon.
   std::map<std::string, std::string> volume_paths;
 };
@@ -91,10 +92,14 @@ class Hypervisor {
   virtual Status SetVcpus(const std::string& name, unsigned count) = 0;
   virtual Status AttachDisk(const std::string& name, const conf::DiskDef& disk) = 0;
   virtual Status DetachDisk(const std::string& name, const conf::DiskDef& disk) = 0;
-  virtual Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic) = 0;
+  // `tap` is the tap made for `nic` (fd -1 for type 'user'); the caller keeps its fd.
+  virtual Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
+                                 const GuestTap& tap) = 0;
   virtual Status DetachInterface(const std::string& name, const conf::InterfaceDef& nic) = 0;
 
-  // Writes the guest's state to `path` and stops it; no exit notice follows.
+  // Appends the guest's state to the file `path` (which holds the daemon's header)
+  // and stops the guest; no exit notice follows. On failure (or cancel: kCancelled)
+  // the guest keeps running and the file is left as it was.
   virtual Status Save(const std::string& name, const std::string& path, const JobControl& job) = 0;
 
   // The unix socket of the domain's serial console, for `skiff console`.

@@ -251,6 +251,14 @@ class Service {
   std::shared_ptr<DomainObj> FindLocked(const std::string& ref);  // needs mu_
   void Forget(const std::shared_ptr<DomainObj>& obj);             // takes mu_
   Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
+  // The header line of a save file; the hypervisor's state follows it.
+  struct SaveHeader {
+    conf::DomainDef def;
+    bool paused = false;
+    uint64_t state_offset = 0;  // bytes of the header line, newline included
+  };
+  static Result<SaveHeader> ReadSaveHeader(const std::string& file);
+  static Status WriteSaveHeader(const std::string& file, const DomainObj& obj);
   void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
   Status WriteDefinition(const conf::DomainDef& def);
   Status WriteLiveStatus(const DomainObj& obj);

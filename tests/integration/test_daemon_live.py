@@ -1,0 +1,287 @@
+"""Save, restore, managed save and live device changes of a real QEMU guest (TCG)
+through skiffd: the guest's counter carries on across save/restore and managed
+save; a qcow2 disk and a NIC on the test's own isolated network are hot-plugged
+and unplugged (the guest reports its block devices and NICs on the console); the
+balloon and the vCPU count change live. One guest serves all cases, in order.
+
+Runs as root (taps, bridge, dnsmasq); in CI (CI=true) a missing prerequisite
+fails the test. Everything (daemon root, network, bridge, QEMU) is removed at the end.
+"""
+import json
+import os
+import pathlib
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from test_daemon_e2e import Daemon, pid_alive, require_guest
+from test_daemon_net import free_test_subnet, link_exists, require_net_prerequisites, sh
+
+NAME = "live1"
+
+
+def guest_xml(kernel, initrd, disk):
+    # machine 'pc' with ACPI: its PCI bus takes hot-plugged devices (q35 needs root
+    # ports), and ACPI tells the guest about new devices and vCPUs.
+    return f"""<domain type='qemu'>
+  <name>{NAME}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu current='1'>2</vcpu>
+  <features><acpi/></features>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 skiff.counter=1 skiff.nodhcp=1</cmdline>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <memballoon model='virtio'/>
+  </devices>
+</domain>
+"""
+
+
+class Guest:
+    """The running test guest: its console log and helpers to wait for markers."""
+
+    def __init__(self, d, root):
+        self.d = d
+        self.root = root
+        self.log = root / f"var/log/skiff/domains/{NAME}.log"
+
+    def text(self, since=0):
+        if not self.log.exists():
+            return ""
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace").replace("\r", "")
+
+    def size(self):
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def wait(self, pattern, since=0, timeout=90):
+        """The first match of `pattern` in the log after byte `since`."""
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.text(since), re.M)
+            if m:
+                return m
+            if time.time() > deadline:
+                pytest.fail(f"no {pattern!r} in the console within {timeout}s:\n"
+                            + self.text(since)[-3000:])
+            time.sleep(0.3)
+
+    def counters(self, since=0):
+        return [int(n) for n in re.findall(r"^SKIFF-COUNTER (\d+)", self.text(since), re.M)]
+
+    def qemu_pid(self):
+        return json.loads(
+            (self.root / f"run/skiff/domains/{NAME}.qemu.json").read_text())["pid"]
+
+    def state(self):
+        return self.d.skiff("domstate", "--reason", NAME).stdout.strip()
+
+    def stats(self, *groups):
+        out = self.d.skiff("domstats", *groups, NAME).stdout
+        return dict(re.findall(r"^\s+([\w.]+)=(\S+)", out, re.M))
+
+
+def wait_until(pred, timeout, step=0.3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def wait_gone(pid, timeout=20):
+    assert wait_until(lambda: not pid_alive(pid), timeout), f"qemu {pid} still running"
+
+
+@pytest.fixture(scope="module")
+def guest():
+    require_net_prerequisites()
+    kernel, initrd = require_guest()
+    root = pathlib.Path(tempfile.mkdtemp(prefix="skiffd-live-"))
+    os.chmod(root, 0o755)  # dnsmasq reads its files as "nobody"
+    d = None
+    pids = []
+    try:
+        d = Daemon(root)
+        disk = root / "vda.raw"
+        with open(disk, "wb") as f:
+            f.truncate(16 << 20)
+        (root / "g.xml").write_text(guest_xml(kernel, initrd, disk))
+        d.skiff("define", str(root / "g.xml"))
+        d.skiff("start", NAME)
+        g = Guest(d, root)
+        pids.append(g.qemu_pid())
+        g.wait(r"^SKIFF-GUEST-READY", timeout=150)
+        g.wait(r"^SKIFF-COUNTER 2\b", timeout=60)
+        g.pids = pids
+        yield g
+    finally:
+        if d is not None:
+            d.skiff("destroy", NAME, check=False)
+            d.skiff("undefine", NAME, "--managed-save", check=False)
+            d.stop()
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, 9)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_save_and_restore_keep_the_guest_counting(guest):
+    d, save = guest.d, guest.root / "live1.save"
+    before = guest.counters()[-1]
+    pid = guest.qemu_pid()
+    mark = guest.size()
+    r = d.skiff("save", NAME, str(save))
+    assert f"Domain '{NAME}' saved to {save}" in r.stdout, r.stdout
+    assert guest.state() == "shut off (saved)"
+    wait_gone(pid)
+    assert not (guest.root / f"run/skiff/domains/{NAME}.qemu.json").exists()
+    # One file: the header line, then QEMU's state (about the guest's used RAM).
+    data = save.read_bytes()
+    header, _, state = data.partition(b"\n")
+    assert json.loads(header)["magic"] == "skiff-save-v1"
+    assert NAME in json.loads(header)["xml"]
+    assert len(state) > 1 << 20, len(state)
+    last = max(guest.counters())
+    assert last >= before
+
+    mark = guest.size()
+    r = d.skiff("restore", str(save))
+    assert f"Domain restored from {save}" in r.stdout, r.stdout
+    assert guest.state() == "running (restored)"
+    guest.pids.append(guest.qemu_pid())
+    # The counter carries on where it stopped: it does not boot again from 0.
+    guest.wait(r"^SKIFF-COUNTER \d+", since=mark, timeout=60)
+    after = guest.counters(mark)
+    assert after[0] >= last and after[0] <= last + 3, (last, after)
+    assert "SKIFF-GUEST-READY" not in guest.text(mark)
+    guest.wait(rf"^SKIFF-COUNTER {after[0] + 2}\b", since=mark, timeout=30)
+
+    # A file that is not a save file is refused, naming it.
+    r = d.skiff("restore", str(guest.root / "g.xml"), check=False)
+    assert r.returncode == 1 and "is not a skiff save file" in r.stderr, r.stderr
+
+
+def test_managedsave_then_start_resumes_and_removes_the_image(guest):
+    d = guest.d
+    image = guest.root / f"var/lib/skiff/save/{NAME}.save"
+    pid = guest.qemu_pid()
+    d.skiff("managedsave", NAME)
+    wait_gone(pid)
+    assert guest.state() == "shut off (saved)"
+    assert image.exists() and image.stat().st_size > 1 << 20
+    assert "Managed save:   yes" in d.skiff("dominfo", NAME).stdout
+    assert re.search(rf"^\s*-\s+{NAME}\s+shut off", d.skiff("list", "--all").stdout, re.M)
+    last = max(guest.counters())
+
+    mark = guest.size()
+    d.skiff("start", NAME)
+    guest.pids.append(guest.qemu_pid())
+    assert guest.state() == "running (restored)"
+    guest.wait(r"^SKIFF-COUNTER \d+", since=mark, timeout=60)
+    after = guest.counters(mark)
+    assert last <= after[0] <= last + 3, (last, after)
+    assert not image.exists()
+    assert "Managed save:   no" in d.skiff("dominfo", NAME).stdout
+
+
+def test_attach_and_detach_disk_live(guest):
+    d = guest.d
+    img = guest.root / "extra.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(img), "64M"], check=True)
+    mark = guest.size()
+    d.skiff("attach-disk", NAME, str(img), "vdb", "--subdriver", "qcow2", "--live")
+    guest.wait(r"^SKIFF-BLOCKS: vda vdb$", since=mark)
+    assert "vdb" in d.skiff("domblklist", NAME).stdout
+    assert "<target dev='vdb'" in d.skiff("dumpxml", NAME).stdout
+    assert "vdb" not in d.skiff("dumpxml", "--inactive", NAME).stdout
+    # QEMU holds the image open (and locked) while it is attached.
+    assert subprocess.run(["qemu-img", "info", str(img)], capture_output=True).returncode != 0
+
+    mark = guest.size()
+    d.skiff("detach-disk", NAME, "vdb", "--live")
+    guest.wait(r"^SKIFF-BLOCKS: vda$", since=mark)
+    assert "vdb" not in d.skiff("dumpxml", NAME).stdout
+    assert wait_until(lambda: subprocess.run(["qemu-img", "info", str(img)],
+                                             capture_output=True).returncode == 0, 10)
+    # Twice: the second detach names the missing disk and changes nothing.
+    r = d.skiff("detach-disk", NAME, "vdb", "--live", check=False)
+    assert r.returncode == 1 and "has no disk 'vdb'" in r.stderr, r.stderr
+
+
+def test_attach_and_detach_interface_live(guest):
+    d = guest.d
+    tag = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(6))
+    net, bridge, prefix = f"sklv{tag}", f"skl-{tag}", free_test_subnet()
+    mac = "52:54:00:%02x:%02x:%02x" % (random.randint(0, 255), random.randint(0, 255), 7)
+    (guest.root / "net.xml").write_text(f"""<network>
+  <name>{net}</name>
+  <bridge name='{bridge}'/>
+  <ip address='{prefix}.1' netmask='255.255.255.0'/>
+</network>
+""")
+    d.skiff("net-create", str(guest.root / "net.xml"))
+    try:
+        assert link_exists(bridge)
+        mark = guest.size()
+        d.skiff("attach-interface", NAME, "network", net, "--mac", mac, "--model", "virtio",
+                "--live")
+        guest.wait(r"^SKIFF-NICS: eth0$", since=mark)
+        iflist = d.skiff("domiflist", NAME).stdout
+        m = re.search(r"^\s*(vnet\d+)\s+network\s+" + re.escape(net), iflist, re.M)
+        assert m, iflist
+        tap = m.group(1)
+        assert f"master {bridge}" in sh("ip", "link", "show", "dev", tap).stdout
+        assert mac in d.skiff("dumpxml", NAME).stdout
+        assert mac not in d.skiff("dumpxml", "--inactive", NAME).stdout
+
+        mark = guest.size()
+        d.skiff("detach-interface", NAME, "network", "--mac", mac, "--live")
+        guest.wait(r"^SKIFF-NICS: $", since=mark)
+        assert mac not in d.skiff("dumpxml", NAME).stdout
+        assert wait_until(lambda: not link_exists(tap), 10), f"tap {tap} left behind"
+    finally:
+        d.skiff("net-destroy", net, check=False)
+    assert not link_exists(bridge)
+
+
+def test_setmem_and_setvcpus_live(guest):
+    d = guest.d
+    d.skiff("setmem", NAME, "128M", "--live")
+    # The guest gives the pages back to the balloon driver over a few seconds.
+    assert wait_until(lambda: guest.stats("--balloon").get("balloon.current") == "131072", 60), \
+        guest.stats("--balloon")
+    assert "Used memory:    131072 KiB" in d.skiff("dominfo", NAME).stdout
+    assert "131072" not in d.skiff("dumpxml", "--inactive", NAME).stdout
+
+    assert guest.stats("--vcpu").get("vcpu.current") == "1"
+    mark = guest.size()
+    d.skiff("setvcpus", NAME, "2", "--live")
+    assert guest.stats("--vcpu").get("vcpu.current") == "2"
+    guest.wait(r"^SKIFF-CPUS: 0-1$", since=mark)
+    assert "current='2'" not in d.skiff("dumpxml", NAME).stdout  # 2 of 2: no current=
+    assert "current='1'" in d.skiff("dumpxml", "--inactive", NAME).stdout
+    # More than the maximum, and unplugging, are refused with a reason.
+    r = d.skiff("setvcpus", NAME, "3", "--live", check=False)
+    assert r.returncode == 1 and "exceed the maximum 2" in r.stderr, r.stderr
+    r = d.skiff("setvcpus", NAME, "1", "--live", check=False)
+    assert r.returncode == 1 and "unplugging vcpus" in r.stderr, r.stderr
+    assert guest.stats("--vcpu").get("vcpu.current") == "2"
