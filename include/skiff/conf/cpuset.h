@@ -1,0 +1,15 @@
+// libvirt cpuset / nodeset syntax: "0-3,^2,8".
+#pragma once
+
+#include <set>
+#include <string_view>
+
+#include "skiff/base/status.h"
+
+namespace skiff::conf {
+
+// Parses a cpuset ("0-3,^2,8"); kInvalidArgument naming the text when malformed,
+// when a range is reversed, or when the result is empty. Ids are limited to 0..16383.
+Result<std::set<unsigned>> ParseCpuset(std::string_view text);
+
+}  // namespace skiff::conf

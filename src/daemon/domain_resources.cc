@@ -1,0 +1,130 @@
+// DomainResources: cgroup, CPU pinning and console relay of one running QEMU,
+// set up at start, found again after a daemon restart, released at exit.
+#include "daemon/domain_resources.h"
+
+#include <atomic>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/vcpu_pin.h"
+#include "skiff/qemu/qmp_commands.h"
+
+namespace skiff::daemon {
+
+namespace {
+
+// Hosts without cgroups get one warning per daemon, not one per domain.
+void WarnNoCgroups(const std::string& why) {
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true)) {
+    spdlog::warn("domains run without their own cgroups (no cpu/memory limits possible): {}", why);
+  }
+}
+
+}  // namespace
+
+Status DomainResources::Setup(const conf::DomainDef& def, qemu::QemuProcess& proc,
+                              const CgroupManager& cgroups,
+                              const std::filesystem::path& viewer_socket) {
+  CgroupLimits limits = LimitsFromDef(def);
+  auto cg = cgroups.mode() == CgroupMode::kNone
+                ? Result<DomainCgroup>(UnavailableError("{}", cgroups.unavailable_reason()))
+                : cgroups.Create(def.name);
+  if (!cg.ok()) {
+    if (limits.any()) {
+      return FailedPreconditionError(
+          "domain '{}' asks for cpu or memory limits (<cputune><shares>, <memtune>) but its "
+          "cgroup cannot be made: {}",
+          def.name, cg.status().message());
+    }
+    WarnNoCgroups(cg.status().message());
+  } else {
+    bool released;
+    {
+      std::lock_guard l(mu_);
+      released = released_;
+      if (!released) cgroup_ = *cg;
+    }
+    if (released) {
+      (void)cg->Remove();
+      return FailedPreconditionError("qemu of domain '{}' exited during start", def.name);
+    }
+    // Limits first, so that QEMU never runs in the cgroup without them.
+    SKIFF_TRY(cg->Apply(limits).WithContext(fmt::format("domain '{}'", def.name)));
+    SKIFF_TRY(cg->AddProcess(proc.pid()).WithContext(fmt::format("domain '{}'", def.name)));
+  }
+
+  if (WantsPinning(def)) {
+    SKIFF_ASSIGN_OR_RETURN(auto cpus, qemu::QueryCpusFast(proc.qmp()));
+    std::vector<VcpuThread> threads;
+    for (const auto& c : cpus) threads.push_back({c.cpu_index, static_cast<pid_t>(c.thread_id)});
+    SKIFF_TRY(ApplyPinning(proc.pid(), def, threads)
+                  .WithContext(fmt::format("domain '{}'", def.name)));
+  }
+
+  const auto& qemu_console = proc.status().console_socket;
+  if (!qemu_console.empty() && qemu_console != viewer_socket) {
+    auto mux = ConsoleMux::Start(qemu_console, viewer_socket);
+    if (!mux.ok()) {
+      // The guest runs without an interactive console; its output still goes to the log.
+      spdlog::warn("domain '{}': no console relay: {}", def.name, mux.status().ToString());
+    } else {
+      std::lock_guard l(mu_);
+      if (!released_) console_ = std::move(*mux);
+    }
+  }
+  return Status::Ok();
+}
+
+void DomainResources::Adopt(const conf::DomainDef& def, qemu::QemuProcess& proc,
+                            const CgroupManager& cgroups,
+                            const std::filesystem::path& viewer_socket) {
+  if (cgroups.mode() != CgroupMode::kNone) {
+    auto cg = cgroups.FindForProcess(def.name, proc.pid());
+    if (cg.ok()) {
+      std::lock_guard l(mu_);
+      if (!released_) cgroup_ = *cg;
+    } else {
+      spdlog::info("domain '{}': {}", def.name, cg.status().message());
+    }
+  }
+  const auto& qemu_console = proc.status().console_socket;
+  if (!qemu_console.empty() && qemu_console != viewer_socket) {
+    auto mux = ConsoleMux::Start(qemu_console, viewer_socket, std::chrono::seconds(2));
+    if (!mux.ok()) {
+      spdlog::warn("domain '{}': no console relay: {}", def.name, mux.status().ToString());
+    } else {
+      std::lock_guard l(mu_);
+      if (!released_) console_ = std::move(*mux);
+    }
+  }
+}
+
+void DomainResources::Release() {
+  std::unique_ptr<ConsoleMux> console;
+  std::optional<DomainCgroup> cg;
+  {
+    std::lock_guard l(mu_);
+    released_ = true;
+    console.swap(console_);
+    cg.swap(cgroup_);
+  }
+  console.reset();
+  if (cg) {
+    Status st = cg->Remove();
+    if (!st.ok()) spdlog::warn("{}", st.ToString());
+  }
+}
+
+std::string DomainResources::console_socket() const {
+  std::lock_guard l(mu_);
+  if (!console_ || !console_->connected()) return "";
+  return console_->viewer_socket().string();
+}
+
+std::optional<DomainCgroup> DomainResources::cgroup() const {
+  std::lock_guard l(mu_);
+  return cgroup_;
+}
+
+}  // namespace skiff::daemon

@@ -1,0 +1,53 @@
+// DomainResources: what skiffd holds for one running QEMU besides the process
+// itself: its cgroup (limits, pinning) and its console relay. QemuHypervisor
+// keeps one per running domain.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "daemon/cgroup.h"
+#include "daemon/console_mux.h"
+#include "skiff/base/status.h"
+#include "skiff/conf/domain.h"
+#include "skiff/qemu/qemu_process.h"
+
+namespace skiff::daemon {
+
+class DomainResources {
+ public:
+  // For a QEMU just started (still paused, its vCPUs not run yet): creates the
+  // domain's cgroup, applies the definition's limits, moves QEMU into it, pins
+  // its threads and starts relaying its console (QEMU's socket in the process
+  // status) on `viewer_socket`. Without usable cgroups it logs one warning and
+  // goes on, unless the definition asks for limits: then kFailedPrecondition
+  // saying so. On error whatever was set up is released again; the caller
+  // kills QEMU.
+  Status Setup(const conf::DomainDef& def, qemu::QemuProcess& proc, const CgroupManager& cgroups,
+               const std::filesystem::path& viewer_socket);
+
+  // For a QEMU found again after a daemon restart: finds its cgroup and
+  // reconnects the console relay. Problems are logged, never fatal.
+  void Adopt(const conf::DomainDef& def, qemu::QemuProcess& proc, const CgroupManager& cgroups,
+             const std::filesystem::path& viewer_socket);
+
+  // QEMU has exited: disconnects the console viewers and removes the cgroup.
+  // Idempotent; Setup/Adopt after it set up nothing. Any thread.
+  void Release();
+
+  // The socket viewers connect to; empty when there is no relay.
+  std::string console_socket() const;
+  // The cgroup, when the domain has one.
+  std::optional<DomainCgroup> cgroup() const;
+
+ private:
+  mutable std::mutex mu_;
+  bool released_ = false;
+  std::optional<DomainCgroup> cgroup_;
+  std::unique_ptr<ConsoleMux> console_;
+};
+
+}  // namespace skiff::daemon

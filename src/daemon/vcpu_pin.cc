@@ -1,0 +1,119 @@
+// sched_setaffinity of QEMU's vCPU and emulator threads from the domain's <cputune>.
+#include "daemon/vcpu_pin.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "skiff/conf/cpuset.h"
+
+namespace skiff::daemon {
+
+namespace {
+
+Result<cpu_set_t> ToMask(const std::string& text, std::string_view what) {
+  auto cpus = conf::ParseCpuset(text);
+  if (!cpus.ok()) return cpus.status().WithContext(what);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  long online = ::sysconf(_SC_NPROCESSORS_CONF);
+  bool any = false;
+  for (unsigned c : *cpus) {
+    if (c >= CPU_SETSIZE || (online > 0 && c >= static_cast<unsigned>(online))) continue;
+    CPU_SET(c, &set);
+    any = true;
+  }
+  if (!any) {
+    return InvalidArgumentError("{}: cpuset '{}' names no CPU of this host (0-{})", what, text,
+                                online > 0 ? online - 1 : 0);
+  }
+  return set;
+}
+
+Status Pin(pid_t tid, const cpu_set_t& set, std::string_view what) {
+  if (::sched_setaffinity(tid, sizeof set, &set) != 0) {
+    if (errno == ESRCH) return Status::Ok();  // the thread ended meanwhile
+    return ErrnoError(errno, fmt::format("pin {} (thread {})", what, tid));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool WantsPinning(const conf::DomainDef& def) {
+  return !def.vcpu_cpuset.empty() ||
+         (def.cputune && (!def.cputune->vcpupins.empty() || !def.cputune->emulatorpin.empty()));
+}
+
+Status ApplyPinning(pid_t pid, const conf::DomainDef& def, const std::vector<VcpuThread>& vcpus) {
+  if (!WantsPinning(def)) return Status::Ok();
+  std::optional<cpu_set_t> all;
+  if (!def.vcpu_cpuset.empty()) {
+    SKIFF_ASSIGN_OR_RETURN(cpu_set_t s, ToMask(def.vcpu_cpuset, "<vcpu cpuset>"));
+    all = s;
+  }
+  std::optional<cpu_set_t> emulator = all;
+  std::map<unsigned, std::string> pins;
+  if (def.cputune) {
+    if (!def.cputune->emulatorpin.empty()) {
+      SKIFF_ASSIGN_OR_RETURN(cpu_set_t s, ToMask(def.cputune->emulatorpin, "<emulatorpin>"));
+      emulator = s;
+    }
+    for (const auto& p : def.cputune->vcpupins) pins[p.vcpu] = p.cpuset;
+  }
+  std::set<pid_t> vcpu_tids;
+  for (const VcpuThread& v : vcpus) {
+    vcpu_tids.insert(v.thread_id);
+    std::optional<cpu_set_t> mask = all;
+    if (auto it = pins.find(static_cast<unsigned>(v.vcpu)); it != pins.end()) {
+      SKIFF_ASSIGN_OR_RETURN(cpu_set_t s,
+                             ToMask(it->second, fmt::format("<vcpupin vcpu='{}'>", v.vcpu)));
+      mask = s;
+    }
+    if (mask) SKIFF_TRY(Pin(v.thread_id, *mask, fmt::format("vcpu {}", v.vcpu)));
+  }
+  if (!emulator) return Status::Ok();
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    pid_t tid = static_cast<pid_t>(std::atol(e.path().filename().c_str()));
+    if (tid <= 0 || vcpu_tids.count(tid)) continue;
+    SKIFF_TRY(Pin(tid, *emulator, "emulator"));
+  }
+  if (ec) return ErrnoError(ec.value(), fmt::format("list threads of process {}", pid));
+  return Status::Ok();
+}
+
+Result<std::set<unsigned>> ThreadAffinity(pid_t tid) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(tid, sizeof set, &set) != 0) {
+    return ErrnoError(errno, fmt::format("affinity of thread {}", tid));
+  }
+  std::set<unsigned> out;
+  for (unsigned c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) out.insert(c);
+  }
+  return out;
+}
+
+std::string FormatCpuset(const std::set<unsigned>& cpus) {
+  std::string out;
+  for (auto it = cpus.begin(); it != cpus.end();) {
+    unsigned first = *it, last = *it;
+    ++it;
+    while (it != cpus.end() && *it == last + 1) last = *it++;
+    if (!out.empty()) out += ',';
+    out += first == last ? std::to_string(first) : fmt::format("{}-{}", first, last);
+  }
+  return out;
+}
+
+}  // namespace skiff::daemon

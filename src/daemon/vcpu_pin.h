@@ -1,0 +1,39 @@
+// CPU affinity of a running QEMU's threads from <cputune> (vcpupin, emulatorpin)
+// and <vcpu cpuset>, applied with sched_setaffinity.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "skiff/base/status.h"
+#include "skiff/conf/domain.h"
+
+namespace skiff::daemon {
+
+struct VcpuThread {
+  int vcpu = -1;          // cpu-index
+  pid_t thread_id = -1;   // host thread id (QMP query-cpus-fast "thread-id")
+};
+
+// Pins the threads of process `pid` as `def` asks, libvirt's way: each vCPU
+// thread to its <vcpupin> cpuset, else to <vcpu cpuset>; every other thread
+// (the emulator) to <emulatorpin>, else to <vcpu cpuset>. Threads with nothing
+// asked keep their affinity. kInvalidArgument naming the cpuset when it is
+// malformed or names no CPU of this host; kIo naming the thread when the kernel
+// refuses.
+Status ApplyPinning(pid_t pid, const conf::DomainDef& def, const std::vector<VcpuThread>& vcpus);
+
+// Whether `def` asks for any pinning.
+bool WantsPinning(const conf::DomainDef& def);
+
+// The CPUs thread `tid` may run on.
+Result<std::set<unsigned>> ThreadAffinity(pid_t tid);
+
+// "0-2,5": a CPU set in cpuset syntax.
+std::string FormatCpuset(const std::set<unsigned>& cpus);
+
+}  // namespace skiff::daemon
