@@ -17,6 +17,88 @@
 
 namespace skiff::daemon {
 
+namespace {
+
+std::string LowerMac(std::string mac) {
+  std::transform(mac.begin(), mac.end(), mac.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return mac;
+}
+
+// The first line of QEMU's part of a save file: where each device sat on the root
+// PCI bus, by device id ("mac:..." for NICs, whose ids change with the interface
+// list), so that the restore pins them there (hot-plugged ones took free slots).
+nlohmann::json PciLayout(qemu::QmpClient& qmp) {
+  nlohmann::json out = nlohmann::json::object();
+  auto buses = qmp.Execute("query-pci");
+  if (!buses.ok() || !buses->is_array()) return out;
+  for (const auto& bus : *buses) {
+    if (!bus.is_object() || bus.value("bus", -1) != 0 || !bus.contains("devices")) continue;
+    for (const auto& dev : bus["devices"]) {
+      if (!dev.is_object()) continue;
+      std::string id = dev.value("qdev_id", "");
+      if (id.empty()) continue;
+      int slot = dev.value("slot", -1), fn = dev.value("function", 0);
+      if (slot < 0) continue;
+      std::string addr = fn ? fmt::format("{:#x}.{:#x}", slot, fn) : fmt::format("{:#x}", slot);
+      auto mac = qmp.Execute("qom-get", nlohmann::json{{"path", "/machine/peripheral/" + id},
+                                                       {"property", "mac"}});
+      std::string key = mac.ok() && mac->is_string() ? "mac:" + LowerMac(mac->get<std::string>())
+                                                     : id;
+      out[key] = addr;
+    }
+  }
+  return out;
+}
+
+Status WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "write save file");
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+// Reads QEMU's line (see PciLayout) from `fd`, leaving it at the migration stream.
+// Returns the slots by device id for `def` (NICs by their index's id, net<i>).
+Result<std::map<std::string, std::string>> ReadPciLayout(int fd, const conf::DomainDef& def,
+                                                         const std::string& file) {
+  std::string line;
+  char c;
+  for (;;) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, fmt::format("read save file '{}'", file));
+    if (n == 0 || line.size() > (1u << 20)) {
+      return InvalidArgumentError("save file '{}' holds no qemu state", file);
+    }
+    if (c == '\n') break;
+    line += c;
+  }
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (!j.is_object() || !j.contains("pci") || !j["pci"].is_object()) {
+    return InvalidArgumentError("save file '{}' holds no qemu state", file);
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [key, addr] : j["pci"].items()) {
+    if (!addr.is_string()) continue;
+    if (key.rfind("mac:", 0) == 0) {
+      const auto& nics = def.devices.interfaces;
+      for (size_t i = 0; i < nics.size(); ++i) {
+        if (LowerMac(nics[i].mac) == key.substr(4)) out[fmt::format("net{}", i)] = addr;
+      }
+    } else {
+      out[key] = addr.get<std::string>();
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 QemuHypervisor::QemuHypervisor(Paths paths) : paths_(std::move(paths)) {}
 
 QemuHypervisor::~QemuHypervisor() {
@@ -98,6 +180,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   }
   const bool restore = !options.restore_from.empty();
   UniqueFd state_fd;
+  std::map<std::string, std::string> pci_addrs;
   if (restore) {
     // Opened before QEMU starts: a missing or short file fails without a QEMU.
     state_fd = UniqueFd(::open(options.restore_from.c_str(), O_RDONLY | O_CLOEXEC));
@@ -111,6 +194,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
     if (::lseek(state_fd.get(), static_cast<off_t>(options.restore_offset), SEEK_SET) < 0) {
       return ErrnoError(errno, fmt::format("seek in save file '{}'", options.restore_from));
     }
+    SKIFF_ASSIGN_OR_RETURN(pci_addrs, ReadPciLayout(state_fd.get(), def, options.restore_from));
   }
   SKIFF_ASSIGN_OR_RETURN(qemu::QemuBinary bin, qemu::FindQemu());
   qemu::KvmStatus kvm = qemu::ProbeKvm();
@@ -128,6 +212,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   ctx.pidfile = (paths_.run_domains / (def.name + ".pid")).string();
   // A restore starts QEMU waiting for the state (migrate-incoming below).
   if (restore) ctx.incoming = "defer";
+  ctx.pci_addrs = std::move(pci_addrs);
   SKIFF_TRY(MakeDirs(paths_.log_dir / "domains"));
   // Taps: fd numbers from 100 up in QEMU, clear of stdio and whatever else it inherits.
   std::vector<std::pair<int, int>> pass_fds;
@@ -325,15 +410,7 @@ std::string HotplugNicId(const std::string& mac) {
   return id;
 }
 
-bool SameMac(std::string a, std::string b) {
-  auto low = [](std::string& s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  };
-  low(a);
-  low(b);
-  return a == b;
-}
+bool SameMac(const std::string& a, const std::string& b) { return LowerMac(a) == LowerMac(b); }
 
 // Finds the device id of the NIC with `mac` among QEMU's user-created devices.
 Result<std::string> FindNicDevice(qemu::QmpClient& qmp, const std::string& mac) {
@@ -437,6 +514,13 @@ Status QemuHypervisor::Save(const std::string& name, const std::string& path,
   if (!fd.valid()) return ErrnoError(errno, fmt::format("open save file '{}'", path));
   off_t header_end = ::lseek(fd.get(), 0, SEEK_END);
   if (header_end < 0) return ErrnoError(errno, fmt::format("seek in save file '{}'", path));
+  Status st = WriteAll(fd.get(), nlohmann::json{{"pci", PciLayout(vm->proc->qmp())}}.dump() + "\n");
+  if (!st.ok()) {
+    if (::ftruncate(fd.get(), header_end) != 0) {
+      spdlog::warn("save of domain '{}': cannot truncate '{}'", name, path);
+    }
+    return st.WithContext(fmt::format("domain '{}': '{}'", name, path));
+  }
   qemu::SaveOptions so;
   so.cancelled = job.cancelled;
   auto progress = [&job](const qemu::MigrationProgress& p) {
@@ -445,7 +529,7 @@ Status QemuHypervisor::Save(const std::string& name, const std::string& path,
       job.progress(static_cast<int>(std::min<uint64_t>(99, done * 100 / p.total)));
     }
   };
-  Status st = qemu::SaveState(vm->proc->qmp(), fd.get(), so, progress);
+  st = qemu::SaveState(vm->proc->qmp(), fd.get(), so, progress);
   if (st.ok() && ::fdatasync(fd.get()) != 0) {
     st = ErrnoError(errno, fmt::format("sync save file '{}'", path));
   }

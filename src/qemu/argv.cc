@@ -90,8 +90,18 @@ class Builder {
  private:
   void Add(std::string a) { argv_.push_back(std::move(a)); }
   void Add(std::string a, std::string b) {
+    if (a == "-device" && !ctx_.pci_addrs.empty()) b += PinnedAddr(b);
     argv_.push_back(std::move(a));
     argv_.push_back(std::move(b));
+  }
+  // ",addr=SLOT" for a device whose PCI slot the context pins (a restore), else "".
+  std::string PinnedAddr(const std::string& dev) const {
+    size_t p = dev.find(",id=");
+    if (p == std::string::npos || dev.find(",addr=") != std::string::npos) return "";
+    p += 4;
+    std::string id = dev.substr(p, dev.find(',', p) - p);
+    auto it = ctx_.pci_addrs.find(id);
+    return it == ctx_.pci_addrs.end() ? "" : ",addr=" + it->second;
   }
   bool Kvm() const { return def_.type == conf::DomainType::kKvm; }
   bool Q35() const { return def_.IsQ35(); }

@@ -183,5 +183,18 @@ TEST(Argv, DiskHotplugOnlyVirtio) {
   EXPECT_EQ(BuildDiskHotplug(d, d.source_path).status().code(), Code::kInvalidArgument);
 }
 
+// A restore pins the slots the saved QEMU used; other devices are left to QEMU.
+TEST(Argv, PciAddrsPinDevicesById) {
+  auto def = Parse("qemu", "<disk type='file' device='disk'><source file='/i/a.raw'/>"
+                           "<target dev='vda' bus='virtio'/></disk>"
+                           "<memballoon model='virtio'/>");
+  ArgvContext ctx;
+  ctx.pci_addrs = {{"virtio-disk0", "0x5"}, {"balloon0", "0x3.0x1"}};
+  auto r = BuildQemuArgv(def, ctx);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(*r, Contains("virtio-blk-pci,id=virtio-disk0,drive=fmt-vda,addr=0x5"));
+  EXPECT_THAT(*r, Contains("virtio-balloon-pci,id=balloon0,addr=0x3.0x1"));
+}
+
 }  // namespace
 }  // namespace skiff::qemu

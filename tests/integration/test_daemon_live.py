@@ -216,6 +216,18 @@ def test_attach_and_detach_disk_live(guest):
     # QEMU holds the image open (and locked) while it is attached.
     assert subprocess.run(["qemu-img", "info", str(img)], capture_output=True).returncode != 0
 
+    # Saved and restored with the hot-plugged disk: it keeps its PCI slot (QEMU
+    # refuses the state otherwise) and the guest keeps using it.
+    save = guest.root / "hotplug.save"
+    d.skiff("save", NAME, str(save))
+    mark = guest.size()
+    d.skiff("restore", str(save))
+    guest.pids.append(guest.qemu_pid())
+    assert guest.state() == "running (restored)"
+    guest.wait(r"^SKIFF-COUNTER \d+", since=mark, timeout=60)
+    assert "SKIFF-BLOCKS" not in guest.text(mark)  # no change seen by the guest
+    save.unlink()
+
     mark = guest.size()
     d.skiff("detach-disk", NAME, "vdb", "--live")
     guest.wait(r"^SKIFF-BLOCKS: vda$", since=mark)
@@ -252,6 +264,23 @@ def test_attach_and_detach_interface_live(guest):
         assert f"master {bridge}" in sh("ip", "link", "show", "dev", tap).stdout
         assert mac in d.skiff("dumpxml", NAME).stdout
         assert mac not in d.skiff("dumpxml", "--inactive", NAME).stdout
+
+        # Through save and restore the NIC keeps its slot and gets a new tap on the
+        # bridge; detach finds it again by its MAC.
+        save = guest.root / "nic.save"
+        d.skiff("save", NAME, str(save))
+        assert wait_until(lambda: not link_exists(tap), 10)
+        mark = guest.size()
+        d.skiff("restore", str(save))
+        guest.pids.append(guest.qemu_pid())
+        guest.wait(r"^SKIFF-COUNTER \d+", since=mark, timeout=60)
+        assert "SKIFF-NICS" not in guest.text(mark)
+        m = re.search(r"^\s*(vnet\d+)\s+network\s+" + re.escape(net),
+                      d.skiff("domiflist", NAME).stdout, re.M)
+        assert m
+        tap = m.group(1)
+        assert f"master {bridge}" in sh("ip", "link", "show", "dev", tap).stdout
+        save.unlink()
 
         mark = guest.size()
         d.skiff("detach-interface", NAME, "network", "--mac", mac, "--live")

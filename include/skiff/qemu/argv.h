@@ -37,6 +37,10 @@ struct ArgvContext {
   std::string spice_x509_dir;
   std::string incoming;  // -incoming value for restore (e.g. "defer"); empty: none
   std::string pidfile;   // -pidfile; empty: none
+  // PCI slots by device id ("virtio-disk1" -> "0x4", "net1" -> "0x5.0x1"), appended
+  // as addr= to those -device options: a restore must put every device where the
+  // saved QEMU had it, hot-plugged ones included.
+  std::map<std::string, std::string> pci_addrs;
   bool daemonize = false;  // -daemonize
 };
 
