@@ -120,6 +120,10 @@ std::filesystem::path QemuHypervisor::StatusFile(const std::string& name) const 
   return paths_.run_domains / (name + ".qemu.json");
 }
 
+std::filesystem::path QemuHypervisor::ViewerSocket(const std::string& name) const {
+  return paths_.run_domains / (name + ".console");
+}
+
 void QemuHypervisor::Bury(std::shared_ptr<Vm> vm) {
   if (vm) graveyard_.push_back(std::move(vm));
   // A process whose exit callback has finished can be freed (its destructor joins
@@ -140,9 +144,11 @@ Result<std::shared_ptr<QemuHypervisor::Vm>> QemuHypervisor::Find(const std::stri
 }
 
 qemu::QemuCallbacks QemuHypervisor::Callbacks(const std::string& name,
-                                              std::shared_ptr<std::atomic<bool>> done) {
+                                              std::shared_ptr<std::atomic<bool>> done,
+                                              std::shared_ptr<DomainResources> res) {
   qemu::QemuCallbacks cb;
-  cb.on_exit = [this, name, done](const qemu::QemuExit& exit) {
+  cb.on_exit = [this, name, done, res](const qemu::QemuExit& exit) {
+    res->Release();  // also for a destroyed or saved QEMU, which is gone from vms_
     pid_t exit_pid = -1;
     ExitCallback notify;
     std::shared_ptr<Vm> me;
@@ -205,7 +211,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   ctx.kvm_usable = kvm.usable;
   ctx.kvm_reason = kvm.reason;
   ctx.qmp_socket = (paths_.run_domains / (def.name + ".qmp")).string();
-  ctx.console_socket = (paths_.run_domains / (def.name + ".console")).string();
+  ctx.console_socket = (paths_.run_domains / (def.name + ".serial")).string();
   ctx.log_file = (paths_.log_dir / "domains" / (def.name + ".log")).string();
   ctx.start_paused = true;
   ctx.volume_paths = options.volume_paths;
@@ -230,13 +236,13 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   so.qmp_socket = ctx.qmp_socket;
   so.console_socket = ctx.console_socket;
   so.log_file = ctx.log_file;
-  so.start_paused = options.paused || restore;
+  so.start_paused = true;  // resumed below, once in its cgroup
   so.pass_fds = std::move(pass_fds);
   so.taps = std::move(taps);
   auto vm = std::make_shared<Vm>();
   vm->max_memory_kib = def.memory_kib;
   vm->vcpus = def.current_vcpus.value_or(def.vcpus);
-  so.callbacks = Callbacks(def.name, vm->callback_done);
+  so.callbacks = Callbacks(def.name, vm->callback_done, vm->res);
   {
     // Registered before QEMU starts so that an early exit finds its entry.
     std::lock_guard l(mu_);
@@ -251,6 +257,19 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   {
     std::lock_guard l(mu_);
     vm->proc = std::move(*proc);
+  }
+  // Cgroup, pinning and console relay before the vCPUs first run.
+  Status setup = vm->res->Setup(def, *vm->proc, cgroups_, ViewerSocket(def.name));
+  if (setup.ok() && !restore && !options.paused) setup = qemu::Resume(vm->proc->qmp());
+  if (!setup.ok()) {
+    {
+      std::lock_guard l(mu_);
+      vms_.erase(def.name);
+    }
+    (void)vm->proc->Destroy(std::chrono::milliseconds(0), std::chrono::seconds(3));
+    std::lock_guard l(mu_);
+    Bury(vm);
+    return setup.WithContext(fmt::format("start domain '{}'", def.name));
   }
   if (restore) {
     Status st = qemu::RestoreState(vm->proc->qmp(), state_fd.get());
@@ -282,15 +301,18 @@ Status QemuHypervisor::Attach(const conf::DomainDef& def) {
     std::lock_guard l(mu_);
     vms_[def.name] = vm;
   }
-  auto proc = qemu::QemuProcess::Attach(st, Callbacks(def.name, vm->callback_done));
+  auto proc = qemu::QemuProcess::Attach(st, Callbacks(def.name, vm->callback_done, vm->res));
   if (!proc.ok()) {
     std::lock_guard l(mu_);
     vms_.erase(def.name);
     (void)RemoveFileIfExists(StatusFile(def.name));
     return proc.status();
   }
-  std::lock_guard l(mu_);
-  vm->proc = std::move(*proc);
+  {
+    std::lock_guard l(mu_);
+    vm->proc = std::move(*proc);
+  }
+  vm->res->Adopt(def, *vm->proc, cgroups_, ViewerSocket(def.name));
   return Status::Ok();
 }
 
@@ -554,6 +576,7 @@ Status QemuHypervisor::Save(const std::string& name, const std::string& path,
 
 Result<std::string> QemuHypervisor::ConsoleSocket(const std::string& name) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  if (std::string relay = vm->res->console_socket(); !relay.empty()) return relay;
   std::string s = vm->proc->status().console_socket.string();
   if (s.empty()) return NotFoundError("domain '{}' has no console socket", name);
   return s;

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <vector>
 
+#include "daemon/cgroup.h"
+#include "daemon/domain_resources.h"
 #include "skiff/daemon/hypervisor.h"
 #include "skiff/daemon/service.h"
 #include "skiff/qemu/qemu_process.h"
@@ -45,15 +47,21 @@ class QemuHypervisor : public Hypervisor {
   struct Vm {
     std::unique_ptr<qemu::QemuProcess> proc;
     std::shared_ptr<std::atomic<bool>> callback_done = std::make_shared<std::atomic<bool>>(false);
+    // Cgroup and console relay; released by the exit callback.
+    std::shared_ptr<DomainResources> res = std::make_shared<DomainResources>();
     uint64_t max_memory_kib = 0;
     unsigned vcpus = 0;
   };
   Result<std::shared_ptr<Vm>> Find(const std::string& name);
-  qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done);
+  qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,
+                                std::shared_ptr<DomainResources> res);
   void Bury(std::shared_ptr<Vm> vm);  // needs mu_; frees finished processes
   std::filesystem::path StatusFile(const std::string& name) const;
+  // Where console viewers connect (the daemon's relay; QEMU's own is NAME.serial).
+  std::filesystem::path ViewerSocket(const std::string& name) const;
 
   Paths paths_;
+  CgroupManager cgroups_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Vm>> vms_;
   std::vector<std::shared_ptr<Vm>> graveyard_;

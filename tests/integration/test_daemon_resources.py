@@ -1,0 +1,106 @@
+"""Resource control through skiffd: <cputune><shares> lands in the domain's own
+cgroup, <vcpupin>/<emulatorpin> in its QEMU threads' affinity; the cgroup goes with
+the domain. (<memtune> is not parsed yet.)
+"""
+import os
+import pathlib
+import tempfile
+import time
+
+from test_daemon_e2e import Daemon, pid_alive, require_guest, wait_for
+from test_daemon_restart import qemu_pid, assert_in_own_cgroup
+
+
+def pinned_xml(name, kernel, initrd):
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>192</memory>
+  <vcpu>2</vcpu>
+  <cputune>
+    <shares>512</shares>
+    <vcpupin vcpu='0' cpuset='1'/>
+    <vcpupin vcpu='1' cpuset='0'/>
+    <emulatorpin cpuset='1'/>
+  </cputune>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 skiff.nodhcp=1</cmdline>
+  </os>
+  <devices>
+    <serial type='pty'><target port='0'/></serial>
+  </devices>
+</domain>
+"""
+
+
+def affinity(pid, tid):
+    for line in pathlib.Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no Cpus_allowed_list for thread {tid}")
+
+
+def threads(pid):
+    """{tid: name} of QEMU's threads (vCPU threads are 'CPU N/TCG' with debug-threads)."""
+    out = {}
+    for t in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(t.name)] = (t / "comm").read_text().strip()
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def test_cputune_shares_and_pinning_apply_to_the_qemu():
+    kernel, initrd = require_guest()
+    if os.cpu_count() < 2:
+        import pytest
+        pytest.skip("needs 2 CPUs")
+    with tempfile.TemporaryDirectory(prefix="skiffd-res-") as root:
+        root = pathlib.Path(root)
+        (root / "p.xml").write_text(pinned_xml("p", kernel, initrd))
+        d = Daemon(root)
+        pid = None
+        try:
+            d.skiff("define", str(root / "p.xml"))
+            d.skiff("start", "p")
+            pid = qemu_pid(root, "p")
+            assert wait_for(root / "var/log/skiff/domains/p.log", "SKIFF-GUEST-READY", 150)
+
+            dirs = assert_in_own_cgroup(pid, "p")
+            values = {}
+            for c in dirs:
+                for f in ("cpu.shares", "cpu.weight", "memory.limit_in_bytes", "memory.max"):
+                    if (c / f).exists():
+                        values[f] = (c / f).read_text().strip()
+            if "cpu.shares" in values:
+                assert values["cpu.shares"] == "512"
+                # No <memtune>: no memory limit (v1 shows the maximum).
+                assert int(values["memory.limit_in_bytes"]) >= 1 << 60
+            else:
+                assert values["cpu.weight"] == "20"  # 512 shares on the weight scale
+                assert values["memory.max"] == "max"
+
+            ts = threads(pid)
+            vcpus = {name: tid for tid, name in ts.items() if name.startswith("CPU ")}
+            assert sorted(vcpus) == ["CPU 0/TCG", "CPU 1/TCG"], ts
+            assert affinity(pid, vcpus["CPU 0/TCG"]) == "1"
+            assert affinity(pid, vcpus["CPU 1/TCG"]) == "0"
+            assert affinity(pid, pid) == "1"  # the main (emulator) thread
+
+            cgroups = list(dirs)
+            d.skiff("destroy", "p")
+            assert not pid_alive(pid)
+            for c in cgroups:
+                for _ in range(50):
+                    if not c.exists():
+                        break
+                    time.sleep(0.1)
+                assert not c.exists(), f"cgroup {c} left behind"
+        finally:
+            if pid and pid_alive(pid):
+                os.kill(pid, 9)
+            d.stop()
+

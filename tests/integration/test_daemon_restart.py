@@ -1,0 +1,210 @@
+"""skiffd killed with SIGKILL and started again: its guests keep running and are
+adopted with the right state, their consoles (the daemon's fan-out socket, two
+viewers at once), their cgroups, a clean shutdown and destroy.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import tempfile
+import threading
+import time
+
+from test_daemon_e2e import BIN, Daemon, pid_alive, require_guest, wait_for
+
+
+def guest_xml(name, kernel, initrd):
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>192</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 skiff.nodhcp=1 skiff.counter=1</cmdline>
+  </os>
+  <features><acpi/></features>
+  <devices>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+  </devices>
+</domain>
+"""
+
+
+def qemu_pid(root, name):
+    return json.loads((root / f"run/skiff/domains/{name}.qemu.json").read_text())["pid"]
+
+
+def skiff_cgroups(pid, name):
+    """The cgroup directories of `pid` that are skiff's cgroup of domain `name`."""
+    dirs = []
+    for line in pathlib.Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if not path.endswith(f"/skiff/{name}"):
+            continue
+        if ctrls == "":
+            dirs.append(pathlib.Path("/sys/fs/cgroup") / path.lstrip("/"))
+        else:
+            for c in ctrls.split(","):
+                d = pathlib.Path("/sys/fs/cgroup") / c / path.lstrip("/")
+                if d.exists():
+                    dirs.append(d)
+    return dirs
+
+
+def assert_in_own_cgroup(pid, name):
+    dirs = skiff_cgroups(pid, name)
+    assert dirs, f"qemu {pid} is in no skiff cgroup: " + pathlib.Path(
+        f"/proc/{pid}/cgroup").read_text()
+    for d in dirs:
+        procs = (d / "cgroup.procs").read_text().split()
+        assert str(pid) in procs, f"{d}/cgroup.procs: {procs}"
+    return dirs
+
+
+class Viewer:
+    """`skiff console NAME` with pipes: collects what it prints."""
+
+    def __init__(self, d, name):
+        self.proc = subprocess.Popen([str(BIN / "skiff"), "console", name], env=d.env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.out = b""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            b = self.proc.stdout.read1(4096)
+            if not b:
+                return
+            with self.lock:
+                self.out += b
+
+    def text(self):
+        with self.lock:
+            return self.out.decode(errors="replace")
+
+    def wait_for(self, marker, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if marker in self.text():
+                return True
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                return marker in self.text()
+            time.sleep(0.1)
+        return False
+
+    def type(self, s):
+        self.proc.stdin.write(s.encode())
+        self.proc.stdin.flush()
+
+    def leave(self):
+        """Ctrl-] as a user presses it."""
+        self.type("\x1d")
+        rc = self.proc.wait(timeout=20)
+        self.reader.join(timeout=5)
+        return rc
+
+
+def counter_after(text):
+    """The last SKIFF-COUNTER number in `text`, or -1."""
+    nums = [int(w.split()[1]) for w in text.splitlines()
+            if w.startswith("SKIFF-COUNTER ") and w.split()[1].isdigit()]
+    return nums[-1] if nums else -1
+
+
+def test_guests_survive_skiffd_sigkill():
+    kernel, initrd = require_guest()
+    with tempfile.TemporaryDirectory(prefix="skiffd-restart-") as root:
+        root = pathlib.Path(root)
+        d = Daemon(root)
+        pids = {}
+        try:
+            for n in ("r1", "r2"):
+                (root / f"{n}.xml").write_text(guest_xml(n, kernel, initrd))
+                d.skiff("define", str(root / f"{n}.xml"))
+                d.skiff("start", n)
+            for n in ("r1", "r2"):
+                log = root / f"var/log/skiff/domains/{n}.log"
+                assert wait_for(log, "SKIFF-COUNTER 1", 150), log.read_text(errors="replace")
+                pids[n] = qemu_pid(root, n)
+                assert_in_own_cgroup(pids[n], n)
+            d.skiff("suspend", "r2")
+            assert d.skiff("domstate", "r2").stdout.strip() == "paused"
+
+            d.proc.kill()
+            d.proc.wait(timeout=20)
+            for n in ("r1", "r2"):
+                assert pid_alive(pids[n]), f"qemu of {n} died with the daemon"
+
+            d = Daemon(root)
+            listing = d.skiff("list", "--all").stdout
+            assert d.skiff("domstate", "r1").stdout.strip() == "running", listing
+            assert d.skiff("domstate", "r2").stdout.strip() == "paused", listing
+            for n in ("r1", "r2"):
+                assert qemu_pid(root, n) == pids[n]
+                assert_in_own_cgroup(pids[n], n)
+
+            # Two viewers at once on the re-attached console: both see the guest's
+            # output and what either of them types.
+            a, b = Viewer(d, "r1"), Viewer(d, "r1")
+            try:
+                assert a.wait_for("SKIFF-COUNTER"), a.text() + a.proc.stderr.read().decode()
+                assert b.wait_for("SKIFF-COUNTER"), b.text()
+                a.type("\recho MARK-A-$((40+2))\r")
+                assert a.wait_for("MARK-A-42"), a.text()
+                assert b.wait_for("MARK-A-42"), b.text()
+                b.type("echo MARK-B-$((50+5))\r")
+                assert a.wait_for("MARK-B-55"), a.text()
+                assert b.wait_for("MARK-B-55"), b.text()
+            finally:
+                assert a.leave() == 0
+                # The other viewer keeps the console after the first left.
+                seen = counter_after(b.text())
+                assert b.wait_for(f"SKIFF-COUNTER {seen + 2}"), b.text()
+                assert b.leave() == 0
+            log = (root / "var/log/skiff/domains/r1.log").read_text(errors="replace")
+            assert "MARK-A-42" in log and "MARK-B-55" in log  # the log still gets every byte
+
+            # The paused guest resumes and its console flows again.
+            d.skiff("resume", "r2")
+            v = Viewer(d, "r2")
+            try:
+                assert v.wait_for("SKIFF-COUNTER"), v.text()
+            finally:
+                v.leave()
+
+            # Shutdown (ACPI) and destroy through the new daemon; cgroups go with them.
+            cg1 = assert_in_own_cgroup(pids["r1"], "r1")
+            cg2 = assert_in_own_cgroup(pids["r2"], "r2")
+            d.skiff("shutdown", "r1")
+            assert wait_for(root / "var/log/skiff/domains/r1.log", "SKIFF-GUEST-POWERDOWN", 90)
+            deadline = time.time() + 60
+            while time.time() < deadline and pid_alive(pids["r1"]):
+                time.sleep(0.2)
+            assert not pid_alive(pids["r1"])
+            for _ in range(100):
+                if d.skiff("domstate", "--reason", "r1").stdout.strip() == "shut off (shutdown)":
+                    break
+                time.sleep(0.1)
+            assert d.skiff("domstate", "--reason", "r1").stdout.strip() == "shut off (shutdown)"
+            d.skiff("destroy", "r2")
+            assert not pid_alive(pids["r2"])
+            assert d.skiff("domstate", "--reason", "r2").stdout.strip() == "shut off (destroyed)"
+            for c in cg1 + cg2:
+                for _ in range(50):
+                    if not c.exists():
+                        break
+                    time.sleep(0.1)
+                assert not c.exists(), f"cgroup {c} left behind"
+            assert not (root / "run/skiff/domains/r1.console").exists()
+        finally:
+            for n, p in pids.items():
+                if pid_alive(p):
+                    os.kill(p, 9)
+            d.stop()
