@@ -11,16 +11,42 @@ using json = nlohmann::json;
 // pool-define-as / pool-create-as: the XML of a pool from its arguments.
 bool PoolXmlFromArgs(const Args& a, std::string* xml) {
   std::string type = a.get("type");
-  if (type != "dir") {
-    Fail("pool type '" + type + "' is not supported (dir)");
+  if (type != "dir" && type != "fs") {
+    Fail("pool type '" + type + "' is not supported (dir, fs)");
     return false;
   }
   if (a.get("target").empty()) {
-    Fail("pool type 'dir' needs --target PATH");
+    Fail("pool type '" + type + "' needs --target PATH");
     return false;
   }
-  *xml = fmt::format("<pool type='dir'>\n  <name>{}</name>\n  <target>\n    <path>{}</path>\n"
-                     "  </target>\n</pool>\n", XmlEscape(a.get("name")), XmlEscape(a.get("target")));
+  std::string source;
+  if (type == "fs") {
+    if (a.get("source-dev").empty()) {
+      Fail("pool type 'fs' needs --source-dev DEVICE (a block device or image file)");
+      return false;
+    }
+    source = fmt::format("  <source>\n    <device path='{}'/>\n", XmlEscape(a.get("source-dev")));
+    if (a.values.count("source-format")) {
+      source += fmt::format("    <format type='{}'/>\n", XmlEscape(a.get("source-format")));
+    }
+    source += "  </source>\n";
+  } else if (a.values.count("source-dev") || a.values.count("source-format")) {
+    Fail("pool type 'dir' takes no --source-dev or --source-format");
+    return false;
+  }
+  *xml = fmt::format("<pool type='{}'>\n  <name>{}</name>\n{}  <target>\n    <path>{}</path>\n"
+                     "  </target>\n</pool>\n",
+                     type, XmlEscape(a.get("name")), source, XmlEscape(a.get("target")));
+  return true;
+}
+
+// pool-build's body: --overwrite / --no-overwrite (an fs pool's mkfs).
+bool BuildBody(const Args& a, json* body) {
+  if (a.has("overwrite") && a.has("no-overwrite")) {
+    Fail("--overwrite and --no-overwrite are mutually exclusive");
+    return false;
+  }
+  *body = {{"overwrite", a.has("overwrite")}, {"no_overwrite", a.has("no-overwrite")}};
   return true;
 }
 
@@ -143,7 +169,7 @@ void AddPoolCommands(std::vector<Command>& out) {
     return 0;
   }));
   out.push_back(DaemonVerb("pool-define-as", "define a pool from a set of args",
-                         {{"name", "type"}, 2, {}, {"target", "source-path", "source-dev"}},
+                         {{"name", "type"}, 2, {}, {"target", "source-dev", "source-format"}},
                          [](const Args& a, api::Client& c) {
     std::string xml;
     if (!PoolXmlFromArgs(a, &xml)) return 1;
@@ -152,14 +178,17 @@ void AddPoolCommands(std::vector<Command>& out) {
     return 0;
   }));
   out.push_back(DaemonVerb("pool-create-as", "create a pool from a set of args",
-                         {{"name", "type"}, 2, {"build"}, {"target", "source-path", "source-dev"}},
+                         {{"name", "type"}, 2, {"build", "overwrite", "no-overwrite"},
+                          {"target", "source-dev", "source-format"}},
                          [](const Args& a, api::Client& c) {
     std::string xml;
     if (!PoolXmlFromArgs(a, &xml)) return 1;
+    json build;
+    if (!BuildBody(a, &build)) return 1;
     // libvirt's transient pool: here a definition that is started at once.
     if (!CallOrFail(c, "POST", "/v1/pools", {{"xml", xml}, {"source", "pool-create-as"}}, nullptr)) return 1;
-    if (a.has("build") &&
-        !CallOrFail(c, "POST", PoolPath(a.get("name"), "/build"), json::object(), nullptr)) {
+    bool want_build = a.has("build") || a.has("overwrite") || a.has("no-overwrite");
+    if (want_build && !CallOrFail(c, "POST", PoolPath(a.get("name"), "/build"), build, nullptr)) {
       return 1;
     }
     if (!CallOrFail(c, "POST", PoolPath(a.get("name"), "/start"), json::object(), nullptr)) return 1;
@@ -169,7 +198,19 @@ void AddPoolCommands(std::vector<Command>& out) {
   out.push_back(PoolAction("pool-delete", "delete", "delete a pool's (empty) directory", "deleted"));
   out.push_back(PoolAction("pool-start", "start", "start a (previously defined) inactive pool", "started"));
   out.push_back(PoolAction("pool-destroy", "destroy", "destroy (stop) a pool", "destroyed"));
-  out.push_back(PoolAction("pool-build", "build", "build a pool", "built"));
+  out.push_back(DaemonVerb("pool-build", "build a pool (an fs pool: mkfs on its device)",
+                         {{"pool"}, 1, {"overwrite", "no-overwrite"}, {}},
+                         [](const Args& a, api::Client& c) {
+    json body;
+    if (!BuildBody(a, &body)) return 1;
+    if (!CallOrFail(c, "POST", PoolPath(a.get("pool"), "/build"), body, nullptr)) return 1;
+    std::printf("Pool %s built\n\n", a.get("pool").c_str());
+    return 0;
+  }));
+  out.push_back(DaemonVerb("pool-edit", "edit XML configuration for a storage pool",
+                         {{"pool"}, 1, {}, {}}, [](const Args& a, api::Client& c) {
+    return EditXml(c, "Pool", a.get("pool"), PoolPath(a.get("pool"), "/xml"), "/v1/pools");
+  }));
   out.push_back(PoolAction("pool-refresh", "refresh", "refresh a pool", "refreshed"));
 }
 

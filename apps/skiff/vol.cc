@@ -4,12 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "daemon_cli.h"
-#include "skiff/api/base64.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/size.h"
 
@@ -18,7 +19,8 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr uint64_t kChunk = 512 * 1024;
+// Upload and download pieces: raw bytes, one HTTP request each (the daemon's limit).
+constexpr uint64_t kChunk = 8 << 20;
 
 std::string PoolVols(const std::string& pool) {
   return "/v1/pools/" + api::UrlEncode(pool) + "/volumes";
@@ -41,66 +43,162 @@ bool Locate(api::Client& c, const Args& a, std::string* pool, std::string* vol) 
   return true;
 }
 
-int Upload(api::Client& c, const std::string& pool, const std::string& vol, const std::string& file) {
+// A progress bar on stderr while bytes move (only when stderr is a terminal).
+class Progress {
+ public:
+  Progress(const char* what, uint64_t total) : what_(what), total_(total), on_(::isatty(2) == 1) {
+    start_ = last_ = std::chrono::steady_clock::now();
+  }
+  void Update(uint64_t done, bool force = false) {
+    if (!on_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    double f = total_ ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
+    int width = 30, fill = static_cast<int>(f * width);
+    double secs = std::chrono::duration<double>(now - start_).count();
+    std::string bar(static_cast<size_t>(fill), '#');
+    bar.resize(static_cast<size_t>(width), ' ');
+    std::fprintf(stderr, "\r%s [%s] %3d%%  %s / %s  %s/s   ", what_, bar.c_str(),
+                 static_cast<int>(f * 100), VirshSize(done).c_str(), VirshSize(total_).c_str(),
+                 VirshSize(secs > 0 ? static_cast<uint64_t>(static_cast<double>(done) / secs) : 0).c_str());
+  }
+  void Done() {
+    if (!on_) return;
+    Update(total_, true);
+    std::fputc('\n', stderr);
+  }
+
+ private:
+  const char* what_;
+  uint64_t total_;
+  bool on_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+bool AllZero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char ch) { return ch == 0; });
+}
+
+// The data ranges of [from, to) in a local file (SEEK_DATA/SEEK_HOLE).
+std::vector<std::pair<uint64_t, uint64_t>> LocalExtents(int fd, uint64_t from, uint64_t to) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (uint64_t pos = from; pos < to;) {
+    off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;
+    if (data < 0) {  // no SEEK_DATA here: everything is data
+      out.emplace_back(pos, to - pos);
+      break;
+    }
+    if (static_cast<uint64_t>(data) >= to) break;
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    uint64_t stop = hole < 0 ? to : std::min<uint64_t>(static_cast<uint64_t>(hole), to);
+    out.emplace_back(static_cast<uint64_t>(data), stop - static_cast<uint64_t>(data));
+    pos = stop;
+  }
+  return out;
+}
+
+Status PutData(api::Client& c, const std::string& target, std::string_view body) {
+  SKIFF_ASSIGN_OR_RETURN(api::HttpResponse r, c.Raw("PUT", target, body));
+  if (r.status / 100 == 2) return Status::Ok();
+  auto j = json::parse(r.body, nullptr, false);
+  std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", r.body) : r.body;
+  return UnavailableError("{}", msg);
+}
+
+// vol-upload: the file's bytes [0, length) go to the volume at `offset`. Without
+// --offset/--length the volume becomes a copy of the file (emptied first, its size
+// set at the end). Holes and zero pieces are not sent and stay holes.
+int Upload(api::Client& c, const std::string& pool, const std::string& vol, const std::string& file,
+           std::optional<uint64_t> offset, std::optional<uint64_t> length) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Fail(fmt::format("cannot open '{}': {}", file, std::strerror(errno)));
   struct stat st {};
-  ::fstat(fd.get(), &st);
+  if (::fstat(fd.get(), &st) != 0) return Fail(fmt::format("stat '{}': {}", file, std::strerror(errno)));
   uint64_t size = static_cast<uint64_t>(st.st_size);
+  bool whole = !offset && !length;
+  uint64_t base = offset.value_or(0);
+  uint64_t total = length ? std::min(*length, size) : size;
+  std::string data_path = VolPath(pool, vol, "/data");
+  auto put = [&](uint64_t at, std::string_view body, const std::string& extra) -> bool {
+    Status s = PutData(c, fmt::format("{}?offset={}{}", data_path, base + at, extra), body);
+    if (!s.ok()) Fail(s.message());
+    return s.ok();
+  };
+  if (whole && !put(0, {}, "&truncate=true")) return 1;
+  Progress bar("Uploading", total);
   std::string buf(kChunk, '\0');
-  bool first = true;
-  for (uint64_t off = 0; off < size;) {
-    uint64_t len = std::min<uint64_t>(kChunk, size - off);
-    json body = {{"offset", off}, {"first", first}};
-    off_t data = ::lseek(fd.get(), static_cast<off_t>(off), SEEK_DATA);
-    bool hole = (data < 0 && errno == ENXIO) || (data >= 0 && static_cast<uint64_t>(data) >= off + len);
-    if (!hole) {
-      ssize_t n = ::pread(fd.get(), buf.data(), len, static_cast<off_t>(off));
-      if (n != static_cast<ssize_t>(len)) return Fail(fmt::format("read '{}' failed", file));
-      std::string_view chunk(buf.data(), len);
-      hole = std::all_of(chunk.begin(), chunk.end(), [](char ch) { return ch == 0; });
-      if (!hole) body["data"] = api::Base64Encode(chunk);
+  for (auto [from, len] : LocalExtents(fd.get(), 0, total)) {
+    for (uint64_t pos = from; pos < from + len;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, from + len - pos));
+      ssize_t got = ::pread(fd.get(), buf.data(), n, static_cast<off_t>(pos));
+      if (got != static_cast<ssize_t>(n)) return Fail(fmt::format("read '{}' failed", file));
+      std::string_view piece(buf.data(), n);
+      if (!AllZero(piece) && !put(pos, piece, "")) return 1;
+      pos += n;
+      bar.Update(pos);
     }
-    if (hole) body["zero"] = len;
-    if (!CallOrFail(c, "POST", VolPath(pool, vol, "/upload"), body, nullptr)) return 1;
-    first = false;
-    off += len;
   }
-  json fin = {{"offset", size}, {"first", first}, {"final_size", size}};
-  if (!CallOrFail(c, "POST", VolPath(pool, vol, "/upload"), fin, nullptr)) return 1;
+  // The end: the size of a whole copy (synced), or a range that reaches past the end.
+  if (!put(total, {}, whole ? fmt::format("&final_size={}", total) : "")) return 1;
+  bar.Done();
   return 0;
 }
 
-int Download(api::Client& c, const std::string& pool, const std::string& vol, const std::string& file) {
+// vol-download: the volume's bytes [offset, offset + length) into a new file;
+// holes in the volume (and zero pieces) stay holes in the file.
+int Download(api::Client& c, const std::string& pool, const std::string& vol, const std::string& file,
+             uint64_t offset, std::optional<uint64_t> length) {
+  json ext;
+  std::string q = fmt::format("/extents?offset={}", offset);
+  if (length) q += fmt::format("&length={}", *length);
+  if (!CallOrFail(c, "GET", VolPath(pool, vol, q), nullptr, &ext)) return 1;
+  uint64_t size = ext.value("size", uint64_t{0});
+  uint64_t total = offset >= size ? 0 : std::min(size - offset, length.value_or(UINT64_MAX));
   UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return Fail(fmt::format("cannot create '{}': {}", file, std::strerror(errno)));
-  uint64_t off = 0, size = 1;
-  while (off < size) {
-    json r;
-    if (!CallOrFail(c, "GET", VolPath(pool, vol, fmt::format("/download?offset={}&length={}", off, kChunk)),
-                    nullptr, &r)) {
-      return 1;
-    }
-    size = r.value("size", uint64_t{0});
-    uint64_t zero = r.value("zero", uint64_t{0});
-    if (r.contains("data")) {
-      auto bytes = api::Base64Decode(r["data"].get<std::string>());
-      if (!bytes.ok()) return Fail(bytes.status().message());
-      if (::pwrite(fd.get(), bytes->data(), bytes->size(), static_cast<off_t>(off)) !=
-          static_cast<ssize_t>(bytes->size())) {
+  Progress bar("Downloading", total);
+  for (const auto& e : ext["extents"]) {
+    uint64_t from = e[0].get<uint64_t>(), len = e[1].get<uint64_t>();
+    for (uint64_t pos = from; pos < from + len;) {
+      uint64_t n = std::min<uint64_t>(kChunk, from + len - pos);
+      auto r = c.Raw("GET", VolPath(pool, vol, fmt::format("/data?offset={}&length={}", pos, n)), {});
+      if (!r.ok()) return Fail(r.status().message());
+      if (r->status / 100 != 2) {
+        auto j = json::parse(r->body, nullptr, false);
+        return Fail(j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body);
+      }
+      if (r->body.empty()) return Fail(fmt::format("volume '{}' ended early at byte {}", vol, pos));
+      if (!AllZero(r->body) &&
+          ::pwrite(fd.get(), r->body.data(), r->body.size(), static_cast<off_t>(pos - offset)) !=
+              static_cast<ssize_t>(r->body.size())) {
         return Fail(fmt::format("write '{}': {}", file, std::strerror(errno)));
       }
-      off += bytes->size();
-    } else if (zero > 0) {
-      off += zero;  // left as a hole; ftruncate below sets the size
-    } else {
-      break;
+      pos += r->body.size();
+      bar.Update(pos - offset);
     }
   }
-  if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
-    return Fail(fmt::format("resize '{}': {}", file, std::strerror(errno)));
+  // Like cp, not synced: the local file is the user's to sync (the daemon syncs an upload).
+  if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0) {
+    return Fail(fmt::format("write '{}': {}", file, std::strerror(errno)));
   }
+  bar.Done();
   return 0;
+}
+
+// --offset / --length of vol-upload and vol-download.
+bool RangeArgs(const Args& a, std::optional<uint64_t>* offset, std::optional<uint64_t>* length) {
+  for (auto [key, out] : {std::pair{"offset", offset}, std::pair{"length", length}}) {
+    if (!a.values.count(key)) continue;
+    auto v = ParseSize(a.get(key));
+    if (!v.ok()) {
+      Fail(fmt::format("malformed --{} {}", key, a.get(key)));
+      return false;
+    }
+    *out = *v;
+  }
+  return true;
 }
 
 }  // namespace
@@ -281,18 +379,22 @@ void AddVolCommands(std::vector<Command>& out) {
     }));
   }
   out.push_back(DaemonVerb("vol-upload", "upload file contents to a volume",
-                        {{"vol", "file", "pool"}, 2, {"sparse"}, {}},
+                        {{"vol", "file", "pool"}, 2, {"sparse"}, {"offset", "length"}},
                         [](const Args& a, api::Client& c) {
+    std::optional<uint64_t> offset, length;
+    if (!RangeArgs(a, &offset, &length)) return 1;
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
-    return Upload(c, pool, vol, a.get("file"));
+    return Upload(c, pool, vol, a.get("file"), offset, length);
   }));
   out.push_back(DaemonVerb("vol-download", "download volume contents to a file",
-                        {{"vol", "file", "pool"}, 2, {"sparse"}, {}},
+                        {{"vol", "file", "pool"}, 2, {"sparse"}, {"offset", "length"}},
                         [](const Args& a, api::Client& c) {
+    std::optional<uint64_t> offset, length;
+    if (!RangeArgs(a, &offset, &length)) return 1;
     std::string pool, vol;
     if (!Locate(c, a, &pool, &vol)) return 1;
-    return Download(c, pool, vol, a.get("file"));
+    return Download(c, pool, vol, a.get("file"), offset.value_or(0), length);
   }));
 }
 

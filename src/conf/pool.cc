@@ -1,4 +1,4 @@
-// <pool type='dir'> XML: parse, validate, format.
+// <pool type='dir'> and <pool type='fs'> XML: parse, validate, format.
 #include "conf/storage_common.h"
 #include "skiff/conf/pool.h"
 
@@ -10,7 +10,9 @@ Result<PoolDef> ParsePoolElem(const Elem& root) {
   PoolDef p;
   auto type = root.Attr("type");
   if (!type) return root.Error("pool without a type");
-  if (*type != "dir") return root.Unsupported("unsupported pool type '{}' (supported: dir)", *type);
+  if (*type != "dir" && *type != "fs") {
+    return root.Unsupported("unsupported pool type '{}' (supported: dir, fs)", *type);
+  }
   p.type = *type;
   Elem name = root.Child("name");
   if (!name || name.Text().empty()) return root.Error("missing <name>");
@@ -32,10 +34,23 @@ Result<PoolDef> ParsePoolElem(const Elem& root) {
     SKIFF_ASSIGN_OR_RETURN(p.available, c.SizeBytes());
   }
   if (Elem s = root.Child("source")) {
-    if (s.node().first_child() && s.node().first_child().type() == pugi::node_element) {
-      return s.Unsupported("a dir pool takes no source");
+    if (p.type == "dir") {
+      if (s.node().first_child() && s.node().first_child().type() == pugi::node_element) {
+        return s.Unsupported("a dir pool takes no source");
+      }
+    } else {
+      if (Elem dev = s.Child("device")) {
+        auto path = dev.Attr("path");
+        if (!path || path->empty()) return dev.Error("<device> without a path");
+        p.source_device = NormalizePath(*path);
+      }
+      if (Elem f = s.Child("format")) {
+        SKIFF_ASSIGN_OR_RETURN(p.source_format,
+                               f.EnumAttr("type", {"auto", "ext2", "ext3", "ext4", "xfs"}));
+      }
     }
   }
+  if (p.type == "fs" && p.source_format.empty()) p.source_format = "auto";
   Elem t = root.Child("target");
   if (!t) return root.Error("missing <target>");
   auto path = t.ChildText("path");
@@ -60,7 +75,12 @@ Result<PoolDef> ParsePoolXml(std::string_view xml, std::string_view source_name)
 }
 
 Status ValidatePool(const PoolDef& p) {
-  if (p.type != "dir") return UnsupportedError("/pool: unsupported pool type '{}'", p.type);
+  if (p.type != "dir" && p.type != "fs") {
+    return UnsupportedError("/pool: unsupported pool type '{}'", p.type);
+  }
+  if (p.type == "fs" && (p.source_device.empty() || p.source_device[0] != '/')) {
+    return InvalidArgumentError("/pool/source/device: an fs pool needs an absolute device path");
+  }
   if (p.name.empty() || p.name.find('/') != std::string::npos) {
     return InvalidArgumentError("/pool/name: invalid name '{}'", p.name);
   }
@@ -78,6 +98,12 @@ std::string FormatPoolXml(const PoolDef& p) {
   w.Text("capacity", std::to_string(p.capacity), {{"unit", "bytes"}});
   w.Text("allocation", std::to_string(p.allocation), {{"unit", "bytes"}});
   w.Text("available", std::to_string(p.available), {{"unit", "bytes"}});
+  if (p.type == "fs") {
+    w.Open("source");
+    w.Empty("device", {{"path", p.source_device}});
+    w.Empty("format", {{"type", p.source_format.empty() ? "auto" : p.source_format}});
+    w.Close("source");
+  }
   w.Open("target");
   w.Text("path", p.target_path);
   WritePermissions(w, p.permissions);

@@ -464,29 +464,45 @@ TEST_F(ApiTest, DefaultPoolIsMadeOnceAndVolumesWork) {
   EXPECT_EQ(Body(r)["format"], "qcow2");
   EXPECT_EQ(Body(r)["capacity"], 16u << 20);
   EXPECT_EQ(Call("POST", "/v1/pools/default/volumes", {{"xml", vol}}).status, 409);
-  // A raw volume round-trips bytes through upload and download, holes included.
+  // A raw volume round-trips raw bytes through PUT and GET .../data; the extents
+  // show data and holes.
   std::string raw = "<volume><name>r.img</name><capacity>1</capacity></volume>";
   ASSERT_EQ(Call("POST", "/v1/pools/default/volumes", {{"xml", raw}}).status, 201);
-  ASSERT_EQ(Call("POST", "/v1/pools/default/volumes/r.img/upload",
-                 {{"offset", 0}, {"first", true}, {"data", "aGVsbG8="}}).status, 200);
-  ASSERT_EQ(Call("POST", "/v1/pools/default/volumes/r.img/upload",
-                 {{"offset", 5}, {"zero", 1 << 20}}).status, 200);
-  ASSERT_EQ(Call("POST", "/v1/pools/default/volumes/r.img/upload",
-                 {{"offset", (1 << 20) + 5}, {"final_size", (1 << 20) + 5}}).status, 200);
-  auto dl = Body(Call("GET", "/v1/pools/default/volumes/r.img/download?offset=0&length=5"));
-  EXPECT_EQ(dl["data"], "aGVsbG8=");
-  EXPECT_EQ(dl["size"], (1 << 20) + 5);
-  dl = Body(Call("GET", "/v1/pools/default/volumes/r.img/download?offset=4096&length=65536"));
-  EXPECT_EQ(dl["zero"], 65536);
-  EXPECT_FALSE(dl.contains("data"));
-  EXPECT_EQ(Code(Call("GET", "/v1/pools/default/volumes/r.img/download", nullptr, Role::kReadOnly)),
+  auto put = [&](const std::string& query, const std::string& bytes) {
+    Request rq;
+    rq.method = "PUT";
+    EXPECT_TRUE(ParseTarget("/v1/pools/default/volumes/r.img/data" + query, &rq.path, &rq.query).ok());
+    rq.body = bytes;
+    rq.role = Role::kAdmin;
+    return api_->Handle(rq);
+  };
+  ASSERT_EQ(put("?offset=0&truncate=true", std::string("he\0lo", 5)).status, 200);
+  ASSERT_EQ(put("?offset=2097152", "tail").status, 200);
+  ASSERT_EQ(put("?offset=2097156&final_size=2097156", "").status, 200);
+  EXPECT_EQ(put("?offset=0&truncate=maybe", "").status, 400);
+  auto dl = Call("GET", "/v1/pools/default/volumes/r.img/data?offset=0&length=5");
+  EXPECT_EQ(dl.content_type, "application/octet-stream");
+  EXPECT_EQ(dl.body, std::string("he\0lo", 5));
+  dl = Call("GET", "/v1/pools/default/volumes/r.img/data?offset=2097154&length=100");
+  EXPECT_EQ(dl.body, "il");  // short at the end of the file
+  EXPECT_EQ(Call("GET", "/v1/pools/default/volumes/r.img/data?length=999999999").status, 400);
+  auto ext = Body(Call("GET", "/v1/pools/default/volumes/r.img/extents"));
+  EXPECT_EQ(ext["size"], 2097156u);
+  ASSERT_EQ(ext["extents"].size(), 2u) << ext.dump();
+  EXPECT_EQ(ext["extents"][0][0], 0u);
+  EXPECT_LT(ext["extents"][0][1].get<uint64_t>(), 2097152u);  // the middle is a hole
+  EXPECT_LE(ext["extents"][1][0].get<uint64_t>(), 2097152u);
+  EXPECT_EQ(ext["extents"][1][0].get<uint64_t>() + ext["extents"][1][1].get<uint64_t>(), 2097156u);
+  EXPECT_EQ(Code(Call("GET", "/v1/pools/default/volumes/r.img/data", nullptr, Role::kReadOnly)),
+            "permission_denied");
+  EXPECT_EQ(Code(Call("GET", "/v1/pools/default/volumes/r.img/extents", nullptr, Role::kReadOnly)),
             "permission_denied");
   // Clone, resize guard, wipe, lookups by path, delete.
   r = Call("POST", "/v1/pools/default/volumes",
            {{"xml", "<volume><name>c.img</name><capacity>1</capacity></volume>"},
             {"clone_of", {{"pool", "default"}, {"volume", "r.img"}}}});
   ASSERT_EQ(r.status, 201) << r.body;
-  EXPECT_EQ(Body(r)["capacity"], (1 << 20) + 5);
+  EXPECT_EQ(Body(r)["capacity"], 2097156u);
   EXPECT_EQ(Code(Call("POST", "/v1/pools/default/volumes/v1.qcow2/resize", {{"capacity", 1024}})),
             "invalid_argument");
   EXPECT_EQ(Call("POST", "/v1/pools/default/volumes/v1.qcow2/resize", {{"capacity", 32u << 20}}).status, 200);
@@ -498,6 +514,13 @@ TEST_F(ApiTest, DefaultPoolIsMadeOnceAndVolumesWork) {
   EXPECT_EQ(Code(Call("GET", "/v1/pools/default/volumes/c.img")), "not_found");
   EXPECT_EQ(Code(Call("POST", "/v1/pools/default/volumes", {{"xml", "<volume><name>a/b</name><capacity>1</capacity></volume>"}})),
             "invalid_argument");
+  // An active pool keeps where it lives: a redefinition that moves it is refused.
+  EXPECT_EQ(Code(Call("POST", "/v1/pools",
+                      {{"xml", "<pool type='dir'><name>default</name><target><path>/elsewhere"
+                               "</path></target></pool>"}})),
+            "failed_precondition");
+  EXPECT_EQ(Body(Call("GET", "/v1/pools/default/info"))["target"],
+            (dir_.path() / "var/lib/skiff/images").string());
   // An active pool can be neither undefined nor deleted; undefined, it is not recreated.
   EXPECT_EQ(Code(Call("DELETE", "/v1/pools/default")), "failed_precondition");
   EXPECT_EQ(Call("POST", "/v1/pools/default/destroy").status, 200);

@@ -122,13 +122,37 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void Read() {
     parser_.emplace();
-    parser_->body_limit(shared_.options.max_body_bytes);
+    // The head first: a volume upload (PUT .../data) may carry a larger body than
+    // other requests. Beast checks a Content-Length against the limit in force when
+    // the head is parsed, so the larger limit applies until the route is known.
+    const auto& o = shared_.options;
+    parser_->body_limit(std::max(o.max_body_bytes, o.max_data_body_bytes));
     parser_->header_limit(16 * 1024);
     SetTimeout();
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) {
+                                self->OnRead(ec);
+                                return;
+                              }
+                              const auto& h = self->parser_->get();
+                              std::string_view target(h.target().data(), h.target().size());
+                              target = target.substr(0, target.find('?'));
+                              bool data = h.method() == http::verb::put && target.ends_with("/data");
+                              size_t limit = data ? self->shared_.options.max_data_body_bytes
+                                                  : self->shared_.options.max_body_bytes;
+                              auto length = self->parser_->content_length();
+                              if (length && *length > limit) {
+                                self->body_limit_hit_ = limit;
+                                self->OnRead(http::error::body_limit);
+                                return;
+                              }
+                              self->parser_->body_limit(limit);  // a chunked body
+                              http::async_read(self->stream_, self->buffer_, *self->parser_,
+                                               [self](beast::error_code ec2, size_t) {
+                                                 self->OnRead(ec2);
+                                               });
+                            });
   }
 
   void OnRead(beast::error_code ec) {
@@ -140,7 +164,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     if (ec == http::error::body_limit) {
       SendRaw(413, ErrorText(InvalidArgumentError("request body exceeds {} bytes",
-                                                  shared_.options.max_body_bytes)),
+                                                  body_limit_hit_ ? body_limit_hit_
+                                                                  : shared_.options.max_body_bytes)),
               /*close=*/true);
       return;
     }
@@ -188,18 +213,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         if (resp.event_stream) {
           self->StartEvents();
         } else {
-          self->SendRaw(resp.status, std::move(resp.body), !self->keep_alive_);
+          self->SendRaw(resp.status, std::move(resp.body), !self->keep_alive_, resp.content_type);
         }
       });
     });
   }
 
-  void SendRaw(int status, std::string body, bool close) {
+  void SendRaw(int status, std::string body, bool close,
+               const std::string& content_type = "application/json") {
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(11);
     res->result(static_cast<unsigned>(status));
     res->set(http::field::server, "skiffd");
-    res->set(http::field::content_type, "application/json");
+    res->set(http::field::content_type, content_type);
     res->keep_alive(!close);
     res->body() = std::move(body);
     res->prepare_payload();
@@ -267,6 +293,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::string peer_;
   bool needs_token_;
   bool keep_alive_ = true;
+  size_t body_limit_hit_ = 0;  // the limit a request's Content-Length exceeded
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   uint64_t sub_id_ = 0;

@@ -78,6 +78,16 @@ Result<PoolSummary> Service::DefinePool(const std::string& xml, const std::strin
     }
     def.uuid = it->second->def.uuid;
   }
+  if (it != pools_.end() && it->second->active) {
+    // The machinery works on the definition: an active pool keeps where it lives.
+    const conf::PoolDef& now = it->second->def;
+    if (now.type != def.type || now.target_path != def.target_path ||
+        now.source_device != def.source_device || now.source_format != def.source_format) {
+      return FailedPreconditionError(
+          "storage pool '{}' is active: destroy it before changing its type, source or target",
+          def.name);
+    }
+  }
   SKIFF_TRY(WriteFileAtomic(paths_.pools_dir / (def.name + ".xml"), conf::FormatPoolXml(def), 0600));
   auto o = it != pools_.end() ? it->second : std::make_shared<PoolObj>();
   o->def = std::move(def);

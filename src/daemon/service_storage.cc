@@ -46,7 +46,7 @@ Status Service::StartPool(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto p, FindPool(ref));
   std::lock_guard l(p->mu);
   if (p->active) return FailedPreconditionError("storage pool '{}' is already active", p->def.name);
-  SKIFF_TRY(storage::DirPool(p->def).CheckTarget());
+  SKIFF_TRY(storage::DirPool(p->def).Start());
   SKIFF_TRY(MakeDirs(ActiveMarker(paths_, "").parent_path()));
   SKIFF_TRY(WriteFileAtomic(ActiveMarker(paths_, p->def.name), ""));
   p->active = true;
@@ -59,6 +59,22 @@ Status Service::DestroyPool(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto p, FindPool(ref));
   std::lock_guard l(p->mu);
   if (!p->active) return FailedPreconditionError("storage pool '{}' is not active", p->def.name);
+  if (p->def.type == "fs") {
+    // Unmounting under a running guest would fail anyway (busy); say which guest.
+    std::string prefix = p->def.target_path + "/";
+    std::string user;
+    {
+      std::lock_guard ml(mu_);
+      for (const auto& [path, use] : disks_in_use_) {
+        if (path.rfind(prefix, 0) == 0) user = use.first;
+      }
+    }
+    if (!user.empty()) {
+      return FailedPreconditionError("storage pool '{}' is in use by running domain '{}'",
+                                     p->def.name, user);
+    }
+  }
+  SKIFF_TRY(storage::DirPool(p->def).Stop());
   SKIFF_TRY(RemoveFileIfExists(ActiveMarker(paths_, p->def.name)));
   p->active = false;
   events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", p->def.name},
@@ -66,10 +82,16 @@ Status Service::DestroyPool(const std::string& ref) {
   return Status::Ok();
 }
 
-Status Service::BuildPool(const std::string& ref) {
+Status Service::BuildPool(const std::string& ref, storage::BuildMode mode) {
   SKIFF_ASSIGN_OR_RETURN(auto p, FindPool(ref));
   std::lock_guard l(p->mu);
-  return storage::DirPool(p->def).Build();
+  if (p->active && p->def.type == "fs") {
+    return FailedPreconditionError("storage pool '{}' is active: destroy it before building it",
+                                   p->def.name);
+  }
+  SKIFF_TRY(storage::DirPool(p->def).Build(mode));
+  spdlog::info("storage pool '{}' built", p->def.name);
+  return Status::Ok();
 }
 
 Status Service::DeletePool(const std::string& ref) {
@@ -206,38 +228,46 @@ Status Service::ResizeVolume(const std::string& pool, const std::string& vol, ui
   return storage::DirPool(p->def).ResizeVolume(vol, capacity, shrink);
 }
 
-Result<VolumeChunk> Service::ReadVolume(const std::string& pool, const std::string& vol,
-                                        uint64_t offset, uint64_t length) {
+Result<VolumeExtents> Service::VolumeDataExtents(const std::string& pool, const std::string& vol,
+                                                 uint64_t offset, uint64_t length) {
   SKIFF_ASSIGN_OR_RETURN(std::string path, ResolveVolume(pool, vol));
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoError(errno, fmt::format("open volume '{}'", path));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat '{}'", path));
-  VolumeChunk c;
-  c.file_size = static_cast<uint64_t>(st.st_size);
-  if (offset >= c.file_size) return c;
-  length = std::min<uint64_t>(length, c.file_size - offset);
-  // A chunk that lies wholly in a hole is reported as zeroes without reading it.
-  off_t data = ::lseek(fd.get(), static_cast<off_t>(offset), SEEK_DATA);
-  if ((data < 0 && errno == ENXIO) || (data >= 0 && static_cast<uint64_t>(data) >= offset + length)) {
-    c.zero_length = length;
-    return c;
+  VolumeExtents e;
+  e.file_size = static_cast<uint64_t>(st.st_size);
+  uint64_t end = length > e.file_size ? e.file_size : std::min(e.file_size, offset + length);
+  for (uint64_t pos = offset; pos < end;) {
+    off_t data = ::lseek(fd.get(), static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only a hole is left
+    if (data < 0) return ErrnoError(errno, fmt::format("seek '{}'", path));
+    if (static_cast<uint64_t>(data) >= end) break;
+    off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
+    if (hole < 0) return ErrnoError(errno, fmt::format("seek '{}'", path));
+    uint64_t stop = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+    e.extents.emplace_back(static_cast<uint64_t>(data), stop - static_cast<uint64_t>(data));
+    pos = stop;
   }
-  c.data.resize(length);
+  return e;
+}
+
+Result<std::string> Service::ReadVolumeBytes(const std::string& pool, const std::string& vol,
+                                             uint64_t offset, uint64_t length) {
+  SKIFF_ASSIGN_OR_RETURN(std::string path, ResolveVolume(pool, vol));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoError(errno, fmt::format("open volume '{}'", path));
+  std::string data(length, '\0');
   size_t got = 0;
   while (got < length) {
-    ssize_t n = ::pread(fd.get(), c.data.data() + got, length - got, static_cast<off_t>(offset + got));
+    ssize_t n = ::pread(fd.get(), data.data() + got, length - got, static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError(errno, fmt::format("read '{}'", path));
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
-  c.data.resize(got);
-  if (std::all_of(c.data.begin(), c.data.end(), [](char ch) { return ch == 0; })) {
-    c.zero_length = got;
-    c.data.clear();
-  }
-  return c;
+  data.resize(got);
+  return data;
 }
 
 Status Service::WriteVolume(const std::string& pool, const std::string& vol, uint64_t offset,
@@ -284,6 +314,16 @@ void Service::LoadPoolState() {
   std::error_code ec;
   for (auto& p : pools) {
     p->active = fs::exists(ActiveMarker(paths_, p->def.name), ec);
+    if (p->active && p->def.type == "fs" && !storage::DirPool(p->def).IsMounted()) {
+      // Active before, unmounted since (a host reboot with a kept run dir): mount again.
+      Status st = storage::DirPool(p->def).Start();
+      if (!st.ok()) {
+        spdlog::error("pool '{}' was active but cannot be mounted again: {}", p->def.name,
+                      st.ToString());
+        (void)RemoveFileIfExists(ActiveMarker(paths_, p->def.name));
+        p->active = false;
+      }
+    }
     if (!p->active && p->autostart) {
       Status st = StartPool(p->def.name);
       if (!st.ok()) spdlog::error("autostart of pool '{}' failed: {}", p->def.name, st.ToString());

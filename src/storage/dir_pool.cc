@@ -15,6 +15,7 @@
 #include "skiff/base/size.h"
 #include "skiff/image/image.h"
 #include "skiff/image/ops.h"
+#include "storage/fs_pool.h"
 
 namespace skiff::storage {
 namespace fs = std::filesystem;
@@ -77,12 +78,18 @@ std::string DirPool::PathOf(std::string_view name) const {
   return (fs::path(def_.target_path) / std::string(name)).string();
 }
 
-Status DirPool::Build() const {
+Status DirPool::Build(BuildMode mode) const {
+  bool format = false;
+  if (def_.type == "fs") {
+    SKIFF_ASSIGN_OR_RETURN(format, internal::FsNeedsFormat(def_, mode));
+  }
   std::error_code ec;
   fs::create_directories(def_.target_path, ec);
   if (ec) return IoError("pool '{}': create '{}': {}", def_.name, def_.target_path, ec.message());
-  return ApplyPermissions(def_.target_path, def_.permissions, 0755).WithContext(
-      fmt::format("pool '{}'", def_.name));
+  SKIFF_TRY(ApplyPermissions(def_.target_path, def_.permissions, 0755).WithContext(
+      fmt::format("pool '{}'", def_.name)));
+  if (format) SKIFF_TRY(internal::MakeFilesystem(def_));
+  return Status::Ok();
 }
 
 Status DirPool::Delete() const {

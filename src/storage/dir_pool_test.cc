@@ -4,11 +4,13 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "skiff/base/process.h"
 #include "skiff/image/image.h"
 #include "testutil/temp_dir.h"
 
@@ -182,6 +184,79 @@ TEST_F(DirPoolTest, DeleteVolumeAndPool) {
   EXPECT_EQ(pool_->DeleteVolume("x.raw").code(), Code::kNotFound);
   EXPECT_TRUE(pool_->Delete().ok());
   EXPECT_FALSE(pool_->CheckTarget().ok());
+}
+
+// fs pools without mounting (that needs root; tests/integration covers it): pool-build
+// formats a blank image file, keeps a filesystem of the pool's format, and refuses to
+// format over another filesystem unless told to overwrite.
+class FsPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (FindProgram("mkfs.ext4").empty() || FindProgram("blkid").empty()) {
+      GTEST_SKIP() << "mkfs.ext4 or blkid not installed";
+    }
+    def_.name = "fsp";
+    def_.type = "fs";
+    def_.source_device = (dir_ / "disk.img").string();
+    def_.source_format = "ext4";
+    def_.target_path = (dir_ / "mnt").string();
+    std::ofstream(def_.source_device).close();
+    std::filesystem::resize_file(def_.source_device, 32 * kMiB);
+  }
+  std::string Uuid() {
+    auto r = RunCommand({"blkid", "-p", "-o", "value", "-s", "UUID", def_.source_device});
+    return r.ok() ? r->out : "";
+  }
+  testing::TempDir dir_;
+  conf::PoolDef def_;
+};
+
+TEST_F(FsPoolTest, BuildFormatsBlankDeviceAndKeepsItsOwnFilesystem) {
+  EXPECT_EQ(ProbeFilesystem(def_.source_device).value_or("?"), "");
+  ASSERT_TRUE(DirPool(def_).Build().ok());
+  EXPECT_EQ(ProbeFilesystem(def_.source_device).value_or("?"), "ext4");
+  EXPECT_TRUE(std::filesystem::is_directory(def_.target_path));
+  std::string uuid = Uuid();
+  ASSERT_FALSE(uuid.empty());
+  // Again: the filesystem (and its data) is kept.
+  ASSERT_TRUE(DirPool(def_).Build().ok());
+  EXPECT_EQ(Uuid(), uuid);
+  Status no = DirPool(def_).Build(BuildMode::kNoOverwrite);
+  EXPECT_EQ(no.code(), Code::kFailedPrecondition);
+  EXPECT_NE(no.message().find("already has a ext4 filesystem"), std::string::npos) << no.message();
+  // --overwrite formats anew.
+  ASSERT_TRUE(DirPool(def_).Build(BuildMode::kOverwrite).ok());
+  EXPECT_NE(Uuid(), uuid);
+  EXPECT_FALSE(DirPool(def_).IsMounted());
+}
+
+TEST_F(FsPoolTest, OtherFilesystemAutoFormatAndMissingDeviceAreRefused) {
+  ASSERT_TRUE(DirPool(def_).Build().ok());
+  conf::PoolDef other = def_;
+  other.source_format = "ext2";
+  other.target_path = (dir_ / "other").string();
+  Status st = DirPool(other).Build();
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_NE(st.message().find("has a ext4 filesystem, not ext2"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("--overwrite"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(other.target_path));  // nothing made
+  EXPECT_EQ(ProbeFilesystem(def_.source_device).value_or("?"), "ext4");
+  ASSERT_TRUE(DirPool(other).Build(BuildMode::kOverwrite).ok());
+  EXPECT_EQ(ProbeFilesystem(def_.source_device).value_or("?"), "ext2");
+
+  conf::PoolDef automatic = def_;
+  automatic.source_format = "auto";
+  EXPECT_TRUE(DirPool(automatic).Build().ok());  // keeps the ext2
+  st = DirPool(automatic).Build(BuildMode::kOverwrite);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("'auto'"), std::string::npos) << st.message();
+
+  conf::PoolDef missing = def_;
+  missing.source_device = (dir_ / "nope.img").string();
+  st = DirPool(missing).Build();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("nope.img"), std::string::npos) << st.message();
+  EXPECT_FALSE(DirPool(missing).Start().ok());
 }
 
 }  // namespace

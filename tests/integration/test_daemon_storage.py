@@ -5,6 +5,7 @@ equal, an upload/download round trip of a 1 GiB image, refresh of a file dropped
 into the pool's folder, and the test guest booting from a volume disk: while it
 runs the volume cannot be deleted and a second domain cannot start on it.
 """
+import hashlib
 import os
 import pathlib
 import subprocess
@@ -57,6 +58,14 @@ def du(path):
     return os.stat(path).st_blocks * 512
 
 
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * MiB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 @pytest.fixture()
 def daemon():
     with tempfile.TemporaryDirectory(prefix="skiffd-storage-") as root:
@@ -92,21 +101,45 @@ def test_volumes_thin_thick_clone_upload_refresh(daemon):
                         str(images / "clone.qcow2")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
-    # 1 GiB round trip, byte for byte: random data, a hole and a tail.
+    # 1 GiB round trip, byte for byte: random data, written zeroes, holes and a
+    # tail that is not a multiple of the transfer piece.
     with tempfile.TemporaryDirectory() as t:
         t = pathlib.Path(t)
         src, back = t / "src.img", t / "back.img"
         with open(src, "wb") as f:
             f.write(os.urandom(48 * MiB))
+            f.write(b"\0" * (16 * MiB))
             f.seek(700 * MiB)
-            f.write(os.urandom(16 * MiB))
-            f.truncate(1024 * MiB)
+            f.write(os.urandom(16 * MiB + 12345))
+            f.truncate(1024 * MiB - 4096 + 7)
         d.skiff("vol-create-as", "default", "up.img", "1M")
+        t0 = time.monotonic()
         d.skiff("vol-upload", "up.img", str(src), "--pool", "default")
-        assert os.path.getsize(images / "up.img") == 1024 * MiB
+        t1 = time.monotonic()
+        assert os.path.getsize(images / "up.img") == os.path.getsize(src)
+        assert du(images / "up.img") < 200 * MiB  # holes and zeroes are not written
         d.skiff("vol-download", "up.img", str(back), "--pool", "default")
-        assert subprocess.run(["cmp", str(src), str(back)]).returncode == 0
+        t2 = time.monotonic()
+        assert sha256(src) == sha256(back) == sha256(images / "up.img")
         assert du(back) < 200 * MiB  # holes stay holes
+        print(f"1 GiB upload {t1 - t0:.1f} s, download {t2 - t1:.1f} s")
+
+        # --offset/--length: a range of the volume, either way.
+        part = t / "part.img"
+        d.skiff("vol-download", "up.img", str(part), "--pool", "default",
+                "--offset", str(700 * MiB + 1000), "--length", "3M")
+        with open(src, "rb") as f:
+            f.seek(700 * MiB + 1000)
+            want = f.read(3 * MiB)
+        assert part.read_bytes() == want
+        d.skiff("vol-upload", "up.img", str(part), "--pool", "default", "--offset", "4096",
+                "--length", "1000")
+        with open(images / "up.img", "rb") as f:
+            head = f.read(8192)
+        with open(src, "rb") as f:
+            orig = f.read(8192)
+        assert head == orig[:4096] + want[:1000] + orig[5096:]
+        assert os.path.getsize(images / "up.img") == os.path.getsize(src)
 
     # Refresh finds a file dropped in by hand.
     (images / "dropped.raw").write_bytes(b"\0" * 4096)
@@ -121,6 +154,72 @@ def test_volumes_thin_thick_clone_upload_refresh(daemon):
     r = d.skiff("vol-resize", "thin.qcow2", "1G", "--pool", "default", check=False)
     assert r.returncode == 1 and "--shrink" in r.stderr
     assert not (d.root / "var/lib/skiff/escape").exists()
+
+
+def test_create_from_backing_wipe_and_bad_input(daemon):
+    d = daemon
+    images = d.root / "var/lib/skiff/images"
+    d.skiff("vol-create-as", "default", "base.raw", "8M")
+    subprocess.run(["qemu-io", "-f", "raw", "-c", "write -P 0x33 0 1M", str(images / "base.raw")],
+                   check=True, capture_output=True)
+    # An overlay with the backing volume's format given, and one probed.
+    d.skiff("vol-create-as", "default", "ov.qcow2", "0", "--format", "qcow2",
+            "--backing-vol", "base.raw", "--backing-vol-format", "raw")
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(images / "ov.qcow2")],
+                          capture_output=True, text=True, check=True).stdout
+    import json
+    info = json.loads(info)
+    assert info["backing-filename-format"] == "raw" and info["virtual-size"] == 8 * MiB
+    assert info["backing-filename"].endswith("base.raw")
+    assert "<backingStore>" in d.skiff("vol-dumpxml", "ov.qcow2", "--pool", "default").stdout
+    r = subprocess.run(["qemu-img", "compare", str(images / "base.raw"), str(images / "ov.qcow2")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+    r = d.skiff("vol-create-as", "default", "bad.qcow2", "0", "--format", "qcow2",
+                "--backing-vol", "missing.raw", check=False)
+    assert r.returncode == 1 and "missing.raw" in r.stderr
+    assert not (images / "bad.qcow2").exists()
+
+    # vol-create-from: a new definition (qcow2) filled from another volume.
+    x = d.root / "new.xml"
+    x.write_text("<volume><name>from.qcow2</name><capacity unit='M'>16</capacity>"
+                 "<target><format type='qcow2'/></target></volume>")
+    d.skiff("vol-create-from", "default", str(x), "base.raw")
+    r = subprocess.run(["qemu-img", "compare", str(images / "base.raw"), str(images / "from.qcow2")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout  # equal over the first 8 MiB, zeroes beyond
+    assert "16.00 MiB" in d.skiff("vol-info", "from.qcow2", "--pool", "default").stdout
+
+    # vol-wipe: reads as zeroes afterwards; the thick volume stays thick.
+    d.skiff("vol-create-as", "default", "thick.raw", "8M", "--allocation", "8M")
+    subprocess.run(["qemu-io", "-f", "raw", "-c", "write -P 0x44 1M 1M", str(images / "thick.raw")],
+                   check=True, capture_output=True)
+    d.skiff("vol-wipe", "thick.raw", "--pool", "default")
+    assert (images / "thick.raw").read_bytes() == bytes(8 * MiB)
+    assert du(images / "thick.raw") >= 8 * MiB
+    d.skiff("vol-wipe", "from.qcow2", "--pool", "default")
+    flat = d.root / "flat.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(images / "from.qcow2"), str(flat)],
+                   check=True)
+    assert flat.read_bytes() == bytes(16 * MiB)
+    assert "format type='qcow2'" in d.skiff("vol-dumpxml", "from.qcow2", "--pool", "default").stdout
+
+    # Shrinking: refused without --shrink, allowed with it.
+    r = d.skiff("vol-resize", "thick.raw", "4M", "--pool", "default", check=False)
+    assert r.returncode == 1 and "--shrink" in r.stderr
+    assert os.path.getsize(images / "thick.raw") == 8 * MiB
+    d.skiff("vol-resize", "thick.raw", "4M", "--pool", "default", "--shrink")
+    assert os.path.getsize(images / "thick.raw") == 4 * MiB
+
+    # Bad formats, sizes and ranges: one-line errors, nothing made.
+    r = d.skiff("vol-create-as", "default", "v.vmdk", "1M", "--format", "vmdk", check=False)
+    assert r.returncode == 1 and "vmdk" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (images / "v.vmdk").exists()
+    r = d.skiff("vol-download", "base.raw", str(d.root / "x"), "--pool", "default",
+                "--offset", "lots", check=False)
+    assert r.returncode == 1 and "lots" in r.stderr
+    r = d.skiff("vol-upload", "nosuch.raw", str(x), "--pool", "default", check=False)
+    assert r.returncode == 1 and "nosuch.raw" in r.stderr
 
 
 def guest_xml(name, kernel, initrd, cmdline):

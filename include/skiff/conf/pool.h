@@ -1,4 +1,4 @@
-// Storage pool definitions (libvirt <pool type='dir'>): model, parse, validate, format.
+// Storage pool definitions (libvirt <pool type='dir'> and <pool type='fs'>): model, parse, validate, format.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,11 @@ struct Permissions {
 };
 
 struct PoolDef {
-  std::string type = "dir";  // only dir is supported
+  std::string type = "dir";  // dir or fs
+  // fs: <source><device path=.../><format type=.../></source>. The device is a block
+  // device or an image file; format is auto (mount probes it), ext2, ext3, ext4 or xfs.
+  std::string source_device;
+  std::string source_format;  // fs: "auto" when absent
   std::string name;
   Uuid uuid;  // generated when absent
   uint64_t capacity = 0, allocation = 0, available = 0;  // bytes, informational

@@ -30,7 +30,8 @@ struct Request {
 
 struct Response {
   int status = 200;
-  std::string body;  // JSON text
+  std::string body;  // JSON text, or bytes of content_type
+  std::string content_type = "application/json";
   bool event_stream = false;  // GET /v1/events: the server streams events instead
 };
 

@@ -24,6 +24,8 @@ struct ServerOptions {
   std::string tls_cert, tls_key;  // PEM files; required with TCP
   std::string token_file;         // lines "TOKEN" (admin) or "TOKEN readonly"; required with TCP
   size_t max_body_bytes = 1 << 20;
+  // PUT .../volumes/{vol}/data (vol-upload) carries raw bytes, up to this many per request.
+  size_t max_data_body_bytes = (8 << 20) + 4096;
   int read_timeout_ms = 30000;    // a client that sends nothing for this long is dropped
   int workers = 8;
 };

@@ -121,12 +121,11 @@ struct PoolDetails {
   storage::PoolStats stats;
 };
 
-// One piece of a volume's file for vol-download: bytes, or a run of zeroes
-// (a hole) that the client need not receive.
-struct VolumeChunk {
-  std::string data;
-  uint64_t zero_length = 0;
+// vol-download: the ranges of a volume's file that hold data (offset, length); the
+// rest of [offset, offset + length) are holes.
+struct VolumeExtents {
   uint64_t file_size = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> extents;
 };
 
 class Service {
@@ -210,7 +209,9 @@ class Service {
   // --- pool and volume machinery (service_storage.cc) ---
   Status StartPool(const std::string& ref);
   Status DestroyPool(const std::string& ref);
-  Status BuildPool(const std::string& ref);
+  // dir: mkdir the target; fs: also mkfs on the device as `mode` allows.
+  Status BuildPool(const std::string& ref,
+                   storage::BuildMode mode = storage::BuildMode::kDefault);
   Status DeletePool(const std::string& ref);  // removes the (empty) target directory
   Result<PoolDetails> PoolInfo(const std::string& ref);
   Result<std::vector<storage::VolumeInfo>> ListVolumes(const std::string& pool);
@@ -230,10 +231,13 @@ class Service {
   Status WipeVolume(const std::string& pool, const std::string& vol);
   Status ResizeVolume(const std::string& pool, const std::string& vol, uint64_t capacity,
                       bool shrink);
-  // vol-download / vol-upload, one chunk at a time. The first upload chunk
-  // (`truncate_first`) empties the file; `final_size` ends the upload.
-  Result<VolumeChunk> ReadVolume(const std::string& pool, const std::string& vol, uint64_t offset,
-                                 uint64_t length);
+  // vol-download / vol-upload, one piece at a time: the data extents of the file,
+  // its raw bytes, and writes. The first upload piece (`truncate_first`) empties
+  // the file; `final_size` ends the upload.
+  Result<VolumeExtents> VolumeDataExtents(const std::string& pool, const std::string& vol,
+                                          uint64_t offset, uint64_t length);
+  Result<std::string> ReadVolumeBytes(const std::string& pool, const std::string& vol,
+                                      uint64_t offset, uint64_t length);
   Status WriteVolume(const std::string& pool, const std::string& vol, uint64_t offset,
                      std::string_view data, uint64_t zero_length, bool truncate_first,
                      std::optional<uint64_t> final_size);

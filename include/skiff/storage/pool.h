@@ -1,5 +1,7 @@
-// Storage pools of type dir and their volumes, on top of the image engine.
-// A pool is a directory; a volume is an image file in it (raw, qcow2 or iso).
+// Storage pools of type dir and fs and their volumes, on top of the image engine.
+// A pool is a directory; a volume is an image file in it (raw, qcow2 or iso). An fs
+// pool's directory is the mount point of a block device or image file that the pool
+// formats (pool-build) and mounts (pool-start).
 #pragma once
 
 #include <cstdint>
@@ -38,11 +40,22 @@ struct CreateVolumeOptions {
   bool prealloc_metadata = false;
 };
 
+// How pool-build treats an existing filesystem on an fs pool's device.
+enum class BuildMode {
+  kDefault,      // format a blank device; keep a filesystem of the pool's format
+  kOverwrite,    // --overwrite: always format (the device's data is lost)
+  kNoOverwrite,  // --no-overwrite: refuse when the device has any filesystem
+};
+
+// The filesystem type on a device or image file, as blkid probes it ("ext4",
+// "xfs", ...); "" when it carries none.
+Result<std::string> ProbeFilesystem(const std::string& device);
+
 // Checks a volume name: not empty, no '/', not "." or "..", no NUL, at most 255
 // bytes. Returns kInvalidArgument naming the name.
 Status ValidateVolumeName(std::string_view name);
 
-// A directory pool. Not thread-safe: the daemon holds the pool's lock around calls.
+// A directory or fs pool. Not thread-safe: the daemon holds the pool's lock around calls.
 class DirPool {
  public:
   explicit DirPool(conf::PoolDef def) : def_(std::move(def)) {}
@@ -51,8 +64,17 @@ class DirPool {
   const std::string& path() const { return def_.target_path; }
 
   // pool-build: creates the target directory (and parents) with the
-  // definition's mode (default 0755), owner and group.
-  Status Build() const;
+  // definition's mode (default 0755), owner and group. An fs pool also formats its
+  // device (mkfs.<format>) as `mode` allows; a mounted pool is refused.
+  Status Build(BuildMode mode = BuildMode::kDefault) const;
+  // pool-start: the target must exist and be a directory; an fs pool's device is
+  // mounted there (nodev,nosuid; image files through a loop device). Starting an fs
+  // pool that is already mounted at its target is a no-op.
+  Status Start() const;
+  // pool-destroy: an fs pool's target is unmounted (kFailedPrecondition when busy).
+  Status Stop() const;
+  // An fs pool: is its target a mount point now (/proc/self/mountinfo)?
+  bool IsMounted() const;
   // pool-delete: removes the target directory; kFailedPrecondition when it is not empty.
   Status Delete() const;
   // pool-start: the target must exist and be a directory.

@@ -1,7 +1,6 @@
 // REST handlers for pool machinery (start, destroy, build, delete, refresh, info)
-// and volumes (/v1/pools/{name}/volumes/...), including chunked upload and download.
+// and volumes (/v1/pools/{name}/volumes/...), including upload and download of raw bytes.
 #include "daemon/rest/fields.h"
-#include "skiff/api/base64.h"
 #include "skiff/base/size.h"
 #include "skiff/daemon/rest.h"
 #include "skiff/storage/pool.h"
@@ -11,9 +10,9 @@ namespace {
 
 using json = nlohmann::json;
 
-// Upload and download move at most this many bytes per request, so that a chunk's
-// base64 text stays under the server's body limit.
-constexpr uint64_t kMaxChunk = 512 * 1024;
+// Upload and download move at most this many raw bytes per request (the server
+// allows PUT bodies up to ServerOptions::max_data_body_bytes on .../data routes).
+constexpr uint64_t kMaxDataChunk = 8 << 20;
 
 json VolJson(const storage::VolumeInfo& v) {
   json j = {{"name", v.name},         {"path", v.path},         {"key", v.path},
@@ -34,6 +33,22 @@ Handler Action(PoolAction fn) {
     TRY_RESPONSE((s.*fn)(p.at("name")));
     return JsonResponse(json::object());
   };
+}
+
+// POST /v1/pools/{name}/build {"overwrite": bool, "no_overwrite": bool}
+Response Build(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"overwrite", "no_overwrite"}));
+  ASSIGN_OR_RESPONSE(bool overwrite, GetBool(body, "overwrite"));
+  ASSIGN_OR_RESPONSE(bool no_overwrite, GetBool(body, "no_overwrite"));
+  if (overwrite && no_overwrite) {
+    return ErrorResponse(InvalidArgumentError("'overwrite' and 'no_overwrite' exclude each other"));
+  }
+  auto mode = overwrite      ? storage::BuildMode::kOverwrite
+              : no_overwrite ? storage::BuildMode::kNoOverwrite
+                             : storage::BuildMode::kDefault;
+  TRY_RESPONSE(s.BuildPool(p.at("name"), mode));
+  return JsonResponse(json::object());
 }
 
 Response Refresh(Service& s, const Request& r, const Params& p) {
@@ -131,41 +146,70 @@ Response ResizeVolume(Service& s, const Request& r, const Params& p) {
   return JsonResponse(json::object());
 }
 
-// GET .../download?offset=N&length=M -> {"data": base64} or {"zero": M}, plus "size".
-Response Download(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"offset", "length"}));
-  uint64_t offset = 0, length = kMaxChunk;
-  if (auto it = r.query.find("offset"); it != r.query.end()) {
-    ASSIGN_OR_RESPONSE(offset, ParseUint(it->second));
+uint64_t QueryUint(const Request& r, const char* key, uint64_t def, Status* st) {
+  auto it = r.query.find(key);
+  if (it == r.query.end()) return def;
+  auto v = ParseUint(it->second);
+  if (!v.ok()) {
+    *st = InvalidArgumentError("query '{}': {}", key, v.status().message());
+    return def;
   }
-  if (auto it = r.query.find("length"); it != r.query.end()) {
-    ASSIGN_OR_RESPONSE(length, ParseUint(it->second));
-  }
-  length = std::min(length, kMaxChunk);
-  ASSIGN_OR_RESPONSE(VolumeChunk c, s.ReadVolume(p.at("name"), p.at("vol"), offset, length));
-  json j = {{"size", c.file_size}};
-  if (c.zero_length) j["zero"] = c.zero_length;
-  if (!c.data.empty()) j["data"] = api::Base64Encode(c.data);
-  return JsonResponse(j);
+  return *v;
 }
 
-// POST .../upload {"offset", "data" (base64) | "zero" (bytes), "first", "final_size"}.
-Response Upload(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"offset", "data", "zero", "first", "final_size"}));
-  ASSIGN_OR_RESPONSE(uint64_t offset, GetUint(body, "offset"));
-  ASSIGN_OR_RESPONSE(std::string b64, GetString(body, "data"));
-  ASSIGN_OR_RESPONSE(uint64_t zero, GetUint(body, "zero"));
-  ASSIGN_OR_RESPONSE(bool first, GetBool(body, "first"));
+// GET .../extents?offset=N&length=M -> {"size": file size, "extents": [[offset, length], ...]}:
+// the ranges of the volume's file that hold data (SEEK_DATA/SEEK_HOLE); the rest are holes.
+Response Extents(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {"offset", "length"}));
+  Status st;
+  uint64_t offset = QueryUint(r, "offset", 0, &st);
+  uint64_t length = QueryUint(r, "length", UINT64_MAX, &st);
+  TRY_RESPONSE(st);
+  ASSIGN_OR_RESPONSE(VolumeExtents e, s.VolumeDataExtents(p.at("name"), p.at("vol"), offset, length));
+  json arr = json::array();
+  for (const auto& [o, l] : e.extents) arr.push_back({o, l});
+  return JsonResponse({{"size", e.file_size}, {"extents", arr}});
+}
+
+// GET .../data?offset=N&length=M: the bytes of the volume's file (application/octet-stream),
+// at most kMaxDataChunk per request; fewer at the end of the file.
+Response GetData(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {"offset", "length"}));
+  Status st;
+  uint64_t offset = QueryUint(r, "offset", 0, &st);
+  uint64_t length = QueryUint(r, "length", kMaxDataChunk, &st);
+  TRY_RESPONSE(st);
+  if (length > kMaxDataChunk) {
+    return ErrorResponse(InvalidArgumentError("length {} exceeds {} bytes per request", length, kMaxDataChunk));
+  }
+  ASSIGN_OR_RESPONSE(std::string data, s.ReadVolumeBytes(p.at("name"), p.at("vol"), offset, length));
+  Response resp;
+  resp.body = std::move(data);
+  resp.content_type = "application/octet-stream";
+  return resp;
+}
+
+// PUT .../data?offset=N[&truncate=true][&final_size=S], body: raw bytes written at N.
+// truncate empties the file first (the first piece of an upload); final_size sets the
+// file's size at the end (unwritten ranges stay holes) and syncs it.
+Response PutData(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {"offset", "truncate", "final_size"}));
+  Status st;
+  uint64_t offset = QueryUint(r, "offset", 0, &st);
   std::optional<uint64_t> final_size;
-  if (body.contains("final_size")) {
-    ASSIGN_OR_RESPONSE(final_size, GetUint(body, "final_size", true));
+  if (r.query.count("final_size")) final_size = QueryUint(r, "final_size", 0, &st);
+  TRY_RESPONSE(st);
+  bool truncate = false;
+  if (auto it = r.query.find("truncate"); it != r.query.end()) {
+    if (it->second != "true" && it->second != "false") {
+      return ErrorResponse(InvalidArgumentError("query 'truncate' must be true or false"));
+    }
+    truncate = it->second == "true";
   }
-  ASSIGN_OR_RESPONSE(std::string data, api::Base64Decode(b64));
-  if (data.size() > kMaxChunk) {
-    return ErrorResponse(InvalidArgumentError("upload chunk of {} bytes exceeds {}", data.size(), kMaxChunk));
+  if (r.body.size() > kMaxDataChunk) {
+    return ErrorResponse(InvalidArgumentError("upload piece of {} bytes exceeds {}", r.body.size(), kMaxDataChunk));
   }
-  TRY_RESPONSE(s.WriteVolume(p.at("name"), p.at("vol"), offset, data, zero, first, final_size));
+  TRY_RESPONSE(s.WriteVolume(p.at("name"), p.at("vol"), offset, r.body, 0, truncate, final_size));
   return JsonResponse(json::object());
 }
 
@@ -175,7 +219,7 @@ void AddStorageRoutes(Api& api) {
   const bool R = false, W = true;
   api.Add("POST", "/v1/pools/{name}/start", W, Action(&Service::StartPool));
   api.Add("POST", "/v1/pools/{name}/destroy", W, Action(&Service::DestroyPool));
-  api.Add("POST", "/v1/pools/{name}/build", W, Action(&Service::BuildPool));
+  api.Add("POST", "/v1/pools/{name}/build", W, Build);
   api.Add("POST", "/v1/pools/{name}/delete", W, Action(&Service::DeletePool));
   api.Add("POST", "/v1/pools/{name}/refresh", W, Refresh);
   api.Add("GET", "/v1/pools/{name}/info", R, Info);
@@ -186,8 +230,10 @@ void AddStorageRoutes(Api& api) {
   api.Add("GET", "/v1/pools/{name}/volumes/{vol}/xml", R, VolumeXml);
   api.Add("POST", "/v1/pools/{name}/volumes/{vol}/wipe", W, WipeVolume);
   api.Add("POST", "/v1/pools/{name}/volumes/{vol}/resize", W, ResizeVolume);
-  api.Add("GET", "/v1/pools/{name}/volumes/{vol}/download", W, Download);  // disk content: admin only
-  api.Add("POST", "/v1/pools/{name}/volumes/{vol}/upload", W, Upload);
+  // Disk content: admin only, both ways.
+  api.Add("GET", "/v1/pools/{name}/volumes/{vol}/extents", W, Extents);
+  api.Add("GET", "/v1/pools/{name}/volumes/{vol}/data", W, GetData);
+  api.Add("PUT", "/v1/pools/{name}/volumes/{vol}/data", W, PutData);
   api.Add("GET", "/v1/volumes", R, VolumeByPath);
 }
 
