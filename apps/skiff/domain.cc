@@ -293,15 +293,45 @@ int Stats(const Args& a, api::Client& c) {
     PrintJson(all);
     return 0;
   }
-  static const char* kOrder[] = {"state.state", "state.reason", "cpu.time", "balloon.current",
-                                 "balloon.maximum", "vcpu.current", "vcpu.maximum"};
+  // virsh's groups and order; with no group option, every group.
+  const bool all_groups = !a.has("state") && !a.has("cpu-total") && !a.has("balloon") &&
+                          !a.has("vcpu") && !a.has("interface") && !a.has("block");
+  auto want = [&](const char* group) { return all_groups || a.has(group); };
   for (const auto& r : all) {
     std::printf("Domain: '%s'\n", r.value("name", "").c_str());
-    bool running = r.value("id", -1) >= 0;
-    for (const char* k : kOrder) {
-      std::string key = k;
-      if (!running && (key == "cpu.time")) continue;
-      std::printf("  %s=%s\n", k, r["stats"][k].dump().c_str());
+    const json& st = r["stats"];
+    const bool running = r.value("id", -1) >= 0;
+    auto print = [&](const std::string& key) {
+      if (!st.contains(key)) return;
+      const json& v = st[key];
+      std::printf("  %s=%s\n", key.c_str(),
+                  v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+    };
+    auto print_devices = [&](const std::string& group, std::initializer_list<const char*> fields) {
+      print(group + ".count");
+      for (unsigned i = 0; i < st.value(group + ".count", 0u); ++i) {
+        for (const char* f : fields) print(group + "." + std::to_string(i) + "." + f);
+      }
+    };
+    if (want("state")) {
+      print("state.state");
+      print("state.reason");
+    }
+    if (want("cpu-total") && running) print("cpu.time");
+    if (want("balloon")) {
+      print("balloon.current");
+      print("balloon.maximum");
+    }
+    if (want("vcpu")) {
+      print("vcpu.current");
+      print("vcpu.maximum");
+    }
+    if (want("interface") && running) {
+      print_devices("net", {"name", "rx.bytes", "rx.pkts", "rx.drop", "tx.bytes", "tx.pkts",
+                            "tx.drop"});
+    }
+    if (want("block") && running) {
+      print_devices("block", {"name", "rd.reqs", "rd.bytes", "wr.reqs", "wr.bytes", "fl.reqs"});
     }
     std::printf("\n");
   }
@@ -577,8 +607,8 @@ void AddDomainCommands(std::vector<Command>& out) {
                      {{"domain", "interface"}, 1, {"full", "json"}, {"source"}},
                      [](auto&, auto& a, auto& c) { return IfAddr(a, c); }));
   out.push_back(Verb("domstats", "get statistics about one or multiple domains",
-                     {{"domain"}, 0, {"state", "cpu-total", "balloon", "vcpu", "list-running",
-                                      "json"}, {}},
+                     {{"domain"}, 0, {"state", "cpu-total", "balloon", "vcpu", "interface", "block",
+                                      "list-running", "json"}, {}},
                      [](auto&, auto& a, auto& c) { return Stats(a, c); }));
   const std::set<std::string> scope = {"live", "config", "current", "persistent"};
   out.push_back(Verb("setmem", "change memory allocation", {{"domain", "size"}, 2, scope, {}},

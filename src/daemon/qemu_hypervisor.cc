@@ -368,6 +368,20 @@ Result<RuntimeStats> QemuHypervisor::Stats(const std::string& name) {
   if (bal.ok()) s.balloon_current_kib = *bal / 1024;
   auto cpus = qemu::QueryCpusFast(vm->proc->qmp());
   if (cpus.ok() && !cpus->empty()) s.vcpus_current = static_cast<unsigned>(cpus->size());
+  // Disks are found by their top node, which BuildQemuArgv names "fmt-<dev>" or "file-<dev>".
+  auto blocks = qemu::QueryBlockStats(vm->proc->qmp());
+  if (blocks.ok()) {
+    for (const auto& b : *blocks) {
+      BlockIoStats io;
+      io.name = b.node_name.empty() ? b.qdev : b.node_name.substr(b.node_name.find('-') + 1);
+      io.rd_reqs = b.rd_operations;
+      io.rd_bytes = b.rd_bytes;
+      io.wr_reqs = b.wr_operations;
+      io.wr_bytes = b.wr_bytes;
+      io.fl_reqs = b.flush_operations;
+      s.blocks.push_back(std::move(io));
+    }
+  }
   // utime + stime of the QEMU process, in clock ticks (fields 14 and 15 of stat).
   auto stat = ReadFile("/proc/" + std::to_string(s.pid) + "/stat");
   if (stat.ok()) {

@@ -337,6 +337,27 @@ Result<std::string> Service::DomainXml(const std::string& ref, bool inactive) {
   return conf::FormatDomainXml(o.def);
 }
 
+namespace {
+
+// A tap's counters from sysfs, seen from the guest: what the tap sends, the guest receives.
+NetIoStats TapStats(const std::string& tap) {
+  auto counter = [&](const char* name) -> uint64_t {
+    auto text = ReadFile(fs::path("/sys/class/net") / tap / "statistics" / name);
+    return text.ok() ? std::strtoull(text->c_str(), nullptr, 10) : 0;
+  };
+  NetIoStats n;
+  n.name = tap;
+  n.rx_bytes = counter("tx_bytes");
+  n.rx_pkts = counter("tx_packets");
+  n.rx_drop = counter("tx_dropped");
+  n.tx_bytes = counter("rx_bytes");
+  n.tx_pkts = counter("rx_packets");
+  n.tx_drop = counter("rx_dropped");
+  return n;
+}
+
+}  // namespace
+
 Result<RuntimeStats> Service::DomainStats(const std::string& ref, DomainSummary* summary) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
@@ -349,6 +370,9 @@ Result<RuntimeStats> Service::DomainStats(const std::string& ref, DomainSummary*
   s.balloon_current_kib = d.current_memory_kib ? d.current_memory_kib : d.memory_kib;
   if (IsActive(o.state)) {
     SKIFF_ASSIGN_OR_RETURN(s, hv_.Stats(o.def.name));
+    for (const auto& nic : d.devices.interfaces) {
+      if (!nic.target_dev.empty()) s.nets.push_back(TapStats(nic.target_dev));
+    }
   }
   return s;
 }
@@ -724,9 +748,21 @@ void Service::OnDomainExit(const std::string& name, ExitReason why) {
   if (!held.ok()) return;
   auto& [obj, lock] = *held;
   if (!IsActive(obj->state)) return;
+  // The guest powered off: with <on_poweroff>restart</on_poweroff> it boots again at once,
+  // like libvirt (the definition may have been edited in the meantime: the new one boots).
+  const conf::LifecycleAction on_poweroff = (obj->live ? *obj->live : obj->def).on_poweroff;
   switch (why) {
     case ExitReason::kShutdown:
       MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffShutdown, "shutdown");
+      if (on_poweroff == conf::LifecycleAction::kRestart) {
+        spdlog::info("domain '{}' powered off; on_poweroff=restart starts it again", name);
+        auto started = StartLocked(*obj, false, "");
+        if (!started.ok()) {
+          spdlog::error("domain '{}': restart after power-off failed: {}", name,
+                        started.status().ToString());
+        }
+        return;
+      }
       break;
     case ExitReason::kDestroyed:
       MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffDestroyed, "destroyed");

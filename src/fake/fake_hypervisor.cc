@@ -137,6 +137,7 @@ Result<daemon::RuntimeStats> FakeHypervisor::Stats(const std::string& name) {
   s.vcpus_current = vm->vcpus;
   s.vcpus_maximum = vm->def.vcpus;
   s.pid = vm->pid;
+  for (const auto& d : vm->def.devices.disks) s.blocks.push_back({d.target_dev});
   return s;
 }
 

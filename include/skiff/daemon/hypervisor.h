@@ -36,6 +36,17 @@ struct StartOptions {
   std::map<std::string, std::string> volume_paths;
 };
 
+// I/O counters of one disk and of one interface, as `virsh domstats --block
+// --interface` shows them (an interface's rx is what the guest received).
+struct BlockIoStats {
+  std::string name;  // target dev: vda
+  uint64_t rd_reqs = 0, rd_bytes = 0, wr_reqs = 0, wr_bytes = 0, fl_reqs = 0;
+};
+struct NetIoStats {
+  std::string name;  // tap device: vnet0
+  uint64_t rx_bytes = 0, rx_pkts = 0, rx_drop = 0, tx_bytes = 0, tx_pkts = 0, tx_drop = 0;
+};
+
 struct RuntimeStats {
   uint64_t cpu_time_ns = 0;
   uint64_t balloon_current_kib = 0;
@@ -43,6 +54,8 @@ struct RuntimeStats {
   unsigned vcpus_current = 0;
   unsigned vcpus_maximum = 0;
   int pid = 0;
+  std::vector<BlockIoStats> blocks;  // filled by the driver
+  std::vector<NetIoStats> nets;      // filled by the service from the host's tap counters
 };
 
 struct InterfaceAddress {

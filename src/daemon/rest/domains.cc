@@ -138,6 +138,30 @@ Response Stats(Service& s, const Request& r, const Params& p) {
                 {"balloon.maximum", st.balloon_maximum_kib},
                 {"vcpu.current", st.vcpus_current},
                 {"vcpu.maximum", st.vcpus_maximum}};
+  nlohmann::json& out = j["stats"];
+  out["block.count"] = st.blocks.size();
+  for (size_t i = 0; i < st.blocks.size(); ++i) {
+    const BlockIoStats& b = st.blocks[i];
+    const std::string k = "block." + std::to_string(i) + ".";
+    out[k + "name"] = b.name;
+    out[k + "rd.reqs"] = b.rd_reqs;
+    out[k + "rd.bytes"] = b.rd_bytes;
+    out[k + "wr.reqs"] = b.wr_reqs;
+    out[k + "wr.bytes"] = b.wr_bytes;
+    out[k + "fl.reqs"] = b.fl_reqs;
+  }
+  out["net.count"] = st.nets.size();
+  for (size_t i = 0; i < st.nets.size(); ++i) {
+    const NetIoStats& n = st.nets[i];
+    const std::string k = "net." + std::to_string(i) + ".";
+    out[k + "name"] = n.name;
+    out[k + "rx.bytes"] = n.rx_bytes;
+    out[k + "rx.pkts"] = n.rx_pkts;
+    out[k + "rx.drop"] = n.rx_drop;
+    out[k + "tx.bytes"] = n.tx_bytes;
+    out[k + "tx.pkts"] = n.tx_pkts;
+    out[k + "tx.drop"] = n.tx_drop;
+  }
   return JsonResponse(j);
 }
 

@@ -1,0 +1,270 @@
+"""Lifecycle of a real QEMU guest (TCG) through skiffd, as a virsh user sees it:
+states and reasons, ACPI shutdown, reboot, reset, suspend/resume, the
+on_poweroff / on_reboot actions, a QEMU that dies, autostart at daemon start,
+start failures that leave nothing behind, the event stream, and domstats.
+"""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from test_daemon_e2e import BIN, Daemon, pid_alive, require_guest
+
+
+def guest_xml(name, kernel, initrd, disk=None, on_poweroff=None, on_reboot=None):
+    actions = ""
+    if on_poweroff:
+        actions += f"  <on_poweroff>{on_poweroff}</on_poweroff>\n"
+    if on_reboot:
+        actions += f"  <on_reboot>{on_reboot}</on_reboot>\n"
+    disk_xml = ""
+    if disk:
+        disk_xml = f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+"""
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>192</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 skiff.nodhcp=1 skiff.write=hello.txt:lifecycle</cmdline>
+  </os>
+{actions}  <devices>
+{disk_xml}    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+  </devices>
+</domain>
+"""
+
+
+def wait_until(pred, timeout, step=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Env:
+    def __init__(self, root):
+        self.root = pathlib.Path(root)
+        self.kernel, self.initrd = require_guest()
+        self.d = Daemon(self.root)
+
+    def log(self, name):
+        p = self.root / f"var/log/skiff/domains/{name}.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def count(self, name, marker):
+        return self.log(name).count(marker)
+
+    def wait_marker(self, name, marker, n=1, timeout=120):
+        ok = wait_until(lambda: self.count(name, marker) >= n, timeout)
+        assert ok, f"{marker} x{n} not seen in {name}'s log:\n{self.log(name)[-3000:]}"
+
+    def state(self, name):
+        return self.d.skiff("domstate", "--reason", name).stdout.strip()
+
+    def wait_state(self, name, want, timeout=60):
+        got = wait_until(lambda: self.state(name) == want, timeout)
+        assert got, f"{name}: state {self.state(name)!r}, wanted {want!r}"
+
+    def define(self, name, **kw):
+        xml = self.root / f"{name}.xml"
+        xml.write_text(guest_xml(name, self.kernel, self.initrd, **kw))
+        self.d.skiff("define", str(xml))
+
+    def qemu_pid(self, name):
+        status = self.root / f"run/skiff/domains/{name}.qemu.json"
+        return json.loads(status.read_text())["pid"]
+
+    def close(self):
+        for line in self.d.skiff("list", "--name", check=False).stdout.split():
+            self.d.skiff("destroy", line, check=False)
+        self.d.stop()
+
+
+@pytest.fixture
+def env():
+    with tempfile.TemporaryDirectory(prefix="skiff-life-") as root:
+        e = Env(root)
+        try:
+            yield e
+        finally:
+            e.close()
+
+
+class Events:
+    """`skiff event --loop --json` in the background, collecting every event it prints."""
+
+    def __init__(self, d):
+        import threading
+        self.proc = subprocess.Popen([str(BIN / "skiff"), "event", "--loop", "--json"],
+                                     env=d.env, stdout=subprocess.PIPE, text=True)
+        self.seen = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        time.sleep(0.5)  # let the stream subscribe
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.seen.append(json.loads(line))
+
+    def wait(self, name, event, detail=None, timeout=60):
+        def found():
+            return next((ev for ev in list(self.seen) if ev.get("name") == name and
+                         ev.get("event") == event and
+                         (detail is None or ev.get("detail") == detail)), None)
+        ev = wait_until(found, timeout)
+        assert ev, f"no event {event}/{detail} for {name}; saw {self.seen}"
+        return ev
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_states_reasons_and_events_through_a_whole_life(env):
+    ev = Events(env.d)
+    try:
+        env.define("life")
+        env.d.skiff("start", "--paused", "life")
+        assert env.state("life") == "paused (user)" or env.state("life").startswith("paused")
+        ev.wait("life", "started")
+        env.d.skiff("resume", "life")
+        assert env.state("life") == "running (unpaused)"
+        env.wait_marker("life", "SKIFF-GUEST-READY")
+
+        env.d.skiff("suspend", "life")
+        assert env.state("life") == "paused (user)"
+        ev.wait("life", "suspended")
+        env.d.skiff("resume", "life")
+        assert env.state("life") == "running (unpaused)"
+        ev.wait("life", "resumed")
+
+        # reboot: the guest boots again, QEMU keeps running, the domain stays running.
+        pid = env.qemu_pid("life")
+        env.d.skiff("reboot", "life")
+        env.wait_marker("life", "SKIFF-GUEST-READY", 2, timeout=180)
+        assert env.qemu_pid("life") == pid
+        assert env.state("life").startswith("running")
+
+        # reset: a hard reset, likewise.
+        env.d.skiff("reset", "life")
+        env.wait_marker("life", "SKIFF-GUEST-READY", 3, timeout=180)
+        assert env.state("life").startswith("running")
+
+        # ACPI shutdown: the guest sees the power button, powers off, QEMU exits.
+        r = env.d.skiff("shutdown", "--mode", "acpi", "life")
+        assert "is being shutdown" in r.stdout
+        env.wait_marker("life", "SKIFF-GUEST-POWERDOWN", timeout=60)
+        env.wait_state("life", "shut off (shutdown)", timeout=60)
+        assert not pid_alive(pid)
+        ev.wait("life", "stopped", "shutdown")
+        assert not (env.root / "run/skiff/domains/life.qemu.json").exists()
+    finally:
+        ev.close()
+
+
+def test_killed_qemu_is_crashed_and_noticed_at_once(env):
+    env.define("victim")
+    env.d.skiff("start", "victim")
+    env.wait_marker("victim", "SKIFF-GUEST-READY")
+    pid = env.qemu_pid("victim")
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.time()
+    env.wait_state("victim", "shut off (crashed)", timeout=10)
+    assert time.time() - t0 < 5, "QEMU's death took too long to notice"
+    # and it starts again cleanly
+    env.d.skiff("start", "victim")
+    env.wait_marker("victim", "SKIFF-GUEST-READY", 2)
+    env.d.skiff("destroy", "victim")
+    assert env.state("victim") == "shut off (destroyed)"
+
+
+def test_on_reboot_destroy_and_on_poweroff_restart(env):
+    env.define("noreboot", on_reboot="destroy")
+    env.d.skiff("start", "noreboot")
+    env.wait_marker("noreboot", "SKIFF-GUEST-READY")
+    pid = env.qemu_pid("noreboot")
+    env.d.skiff("reboot", "noreboot")
+    # like libvirt: QEMU runs with -no-reboot, exits at the guest's reset, and the domain
+    # is shut off with reason shutdown
+    env.wait_state("noreboot", "shut off (shutdown)", timeout=90)
+    assert not pid_alive(pid)
+    assert env.count("noreboot", "SKIFF-GUEST-READY") == 1
+
+    env.define("phoenix", on_poweroff="restart")
+    env.d.skiff("start", "phoenix")
+    env.wait_marker("phoenix", "SKIFF-GUEST-READY")
+    env.d.skiff("shutdown", "phoenix")
+    env.wait_marker("phoenix", "SKIFF-GUEST-POWERDOWN", timeout=60)
+    # the guest powered off; the domain comes back by itself
+    env.wait_marker("phoenix", "SKIFF-GUEST-READY", 2, timeout=120)
+    assert env.state("phoenix").startswith("running")
+    env.d.skiff("destroy", "phoenix")
+    assert env.state("phoenix") == "shut off (destroyed)"
+
+
+def test_autostart_at_daemon_start(env):
+    env.define("auto")
+    env.define("manual")
+    env.d.skiff("autostart", "auto")
+    assert (env.root / "etc/skiff/domains/autostart/auto.xml").exists()
+    env.d.stop()
+    env.d = Daemon(env.root)
+    env.wait_state("auto", "running (booted)", timeout=30)
+    assert env.state("manual") == "shut off (unknown)" or env.state("manual").startswith("shut off")
+    env.wait_marker("auto", "SKIFF-GUEST-READY")
+    env.d.skiff("autostart", "--disable", "auto")
+    assert not (env.root / "etc/skiff/domains/autostart/auto.xml").exists()
+
+
+def test_failed_start_reports_qemu_and_leaves_nothing(env):
+    env.define("broken", disk="/nonexistent/skiff-missing.img")
+    r = env.d.skiff("start", "broken", check=False)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error:")
+    assert "skiff-missing.img" in r.stderr
+    assert env.state("broken").startswith("shut off")
+    run = env.root / "run/skiff/domains"
+    leftovers = [p.name for p in run.iterdir() if p.name.startswith("broken")] if run.exists() else []
+    assert leftovers == []
+    out = subprocess.run(["pgrep", "-f", f"guest=broken"], capture_output=True, text=True).stdout
+    assert out.strip() == ""
+
+
+def test_domstats_and_dominfo_report_real_counters(env):
+    disk = env.root / "data.img"
+    subprocess.run(["truncate", "-s", "64M", str(disk)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(disk)], check=True)
+    env.define("busy", disk=disk)
+    env.d.skiff("start", "busy")
+    env.wait_marker("busy", "SKIFF-WROTE hello.txt", timeout=120)
+    stats = json.loads(env.d.skiff("domstats", "--json", "busy").stdout)[0]["stats"]
+    assert stats["state.state"] == 1
+    assert stats["cpu.time"] > 0
+    assert stats["balloon.maximum"] == 192 * 1024
+    assert stats["vcpu.current"] == 1
+    assert stats["block.count"] == 1
+    assert stats["block.0.name"] == "vda"
+    assert stats["block.0.rd.reqs"] > 0 and stats["block.0.rd.bytes"] > 0
+    assert stats["block.0.wr.reqs"] > 0 and stats["block.0.wr.bytes"] > 0
+    text = env.d.skiff("domstats", "busy").stdout
+    assert "block.0.name=vda" in text.replace('"', "")
+    info = env.d.skiff("dominfo", "busy").stdout
+    assert "State:          running" in info
+    assert "CPU time:" in info
