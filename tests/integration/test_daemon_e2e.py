@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from harness import domain_xml
+
 BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
 BIN = BUILD / "bin"
 GUEST = BUILD / "guest"
@@ -66,22 +68,7 @@ def wait_for(path, marker, timeout):
 
 
 def guest_xml(name, kernel, initrd):
-    return f"""<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0</cmdline>
-  </os>
-  <devices>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
-"""
+    return domain_xml(name, kernel, initrd)
 
 
 def pid_alive(pid):

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from test_daemon_e2e import BIN, Daemon, pid_alive, require_guest
+from harness import disk_xml, domain_xml, wait_until
 
 
 def guest_xml(name, kernel, initrd, disk=None, on_poweroff=None, on_reboot=None):
@@ -22,40 +23,9 @@ def guest_xml(name, kernel, initrd, disk=None, on_poweroff=None, on_reboot=None)
         actions += f"  <on_poweroff>{on_poweroff}</on_poweroff>\n"
     if on_reboot:
         actions += f"  <on_reboot>{on_reboot}</on_reboot>\n"
-    disk_xml = ""
-    if disk:
-        disk_xml = f"""    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-"""
-    return f"""<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>192</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 skiff.nodhcp=1 skiff.write=hello.txt:lifecycle</cmdline>
-  </os>
-{actions}  <devices>
-{disk_xml}    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
-"""
-
-
-def wait_until(pred, timeout, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    return domain_xml(name, kernel, initrd, memory_mib=192,
+                      cmdline="skiff.nodhcp=1 skiff.write=hello.txt:lifecycle", head=actions,
+                      devices=disk_xml("vda", file=disk) if disk else "")
 
 
 class Env:

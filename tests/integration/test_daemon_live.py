@@ -21,6 +21,7 @@ import pytest
 
 from test_daemon_e2e import Daemon, pid_alive, require_guest
 from test_daemon_net import free_test_subnet, link_exists, require_net_prerequisites, sh
+from harness import disk_xml, domain_xml, wait_until
 
 NAME = "live1"
 
@@ -28,29 +29,10 @@ NAME = "live1"
 def guest_xml(kernel, initrd, disk):
     # machine 'pc' with ACPI: its PCI bus takes hot-plugged devices (q35 needs root
     # ports), and ACPI tells the guest about new devices and vCPUs.
-    return f"""<domain type='qemu'>
-  <name>{NAME}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu current='1'>2</vcpu>
-  <features><acpi/></features>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 skiff.counter=1 skiff.nodhcp=1</cmdline>
-  </os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <memballoon model='virtio'/>
-  </devices>
-</domain>
-"""
+    return domain_xml(NAME, kernel, initrd, vcpu="<vcpu current='1'>2</vcpu>", machine="pc",
+                      cmdline="skiff.counter=1 skiff.nodhcp=1",
+                      head="  <features><acpi/></features>\n",
+                      devices=disk_xml("vda", file=disk) + "    <memballoon model='virtio'/>\n")
 
 
 class Guest:
@@ -96,15 +78,6 @@ class Guest:
     def stats(self, *groups):
         out = self.d.skiff("domstats", *groups, NAME).stdout
         return dict(re.findall(r"^\s+([\w.]+)=(\S+)", out, re.M))
-
-
-def wait_until(pred, timeout, step=0.3):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def wait_gone(pid, timeout=20):

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from test_daemon_e2e import BIN, Daemon, require_guest, wait_for
+from harness import domain_xml, wait_until
 
 
 def require_net_prerequisites():
@@ -82,27 +83,14 @@ def net_xml(name, bridge, prefix, static_mac):
 
 
 def guest_xml(name, kernel, initrd, network, mac, ping):
-    return f"""<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 skiff.hostname={name} skiff.ping={ping}</cmdline>
-  </os>
-  <devices>
-    <interface type='network'>
+    nic = f"""    <interface type='network'>
       <source network='{network}'/>
       <mac address='{mac}'/>
       <model type='virtio'/>
     </interface>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
 """
+    return domain_xml(name, kernel, initrd, cmdline=f"skiff.hostname={name} skiff.ping={ping}",
+                      devices=nic)
 
 
 def guest_ip(log):
@@ -112,15 +100,6 @@ def guest_ip(log):
 
 def net_info(d, name):
     return json.loads(d.skiff("net-info", name, "--json").stdout)
-
-
-def wait_until(pred, timeout, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def test_nat_network_guests_leases_ping_and_cleanup():

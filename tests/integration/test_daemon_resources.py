@@ -9,30 +9,19 @@ import time
 
 from test_daemon_e2e import Daemon, pid_alive, require_guest, wait_for
 from test_daemon_restart import qemu_pid, assert_in_own_cgroup
+from harness import domain_xml
 
 
 def pinned_xml(name, kernel, initrd):
-    return f"""<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>192</memory>
-  <vcpu>2</vcpu>
-  <cputune>
+    cputune = """  <cputune>
     <shares>512</shares>
     <vcpupin vcpu='0' cpuset='1'/>
     <vcpupin vcpu='1' cpuset='0'/>
     <emulatorpin cpuset='1'/>
   </cputune>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 skiff.nodhcp=1</cmdline>
-  </os>
-  <devices>
-    <serial type='pty'><target port='0'/></serial>
-  </devices>
-</domain>
 """
+    return domain_xml(name, kernel, initrd, memory_mib=192, vcpu="<vcpu>2</vcpu>",
+                      cmdline="skiff.nodhcp=1", head=cputune, console=False)
 
 
 def affinity(pid, tid):

@@ -11,26 +11,12 @@ import threading
 import time
 
 from test_daemon_e2e import BIN, Daemon, pid_alive, require_guest, wait_for
+from harness import domain_xml
 
 
 def guest_xml(name, kernel, initrd):
-    return f"""<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>192</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 skiff.nodhcp=1 skiff.counter=1</cmdline>
-  </os>
-  <features><acpi/></features>
-  <devices>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
-"""
+    return domain_xml(name, kernel, initrd, memory_mib=192, cmdline="skiff.nodhcp=1 skiff.counter=1",
+                      head="  <features><acpi/></features>\n")
 
 
 def qemu_pid(root, name):

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from harness import disk_xml, domain_xml
+
 BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
 BIN = BUILD / "bin"
 GUEST = BUILD / "guest"
@@ -223,27 +225,8 @@ def test_create_from_backing_wipe_and_bad_input(daemon):
 
 
 def guest_xml(name, kernel, initrd, cmdline):
-    return f"""<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 {cmdline}</cmdline>
-  </os>
-  <devices>
-    <disk type='volume' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source pool='default' volume='data.img'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
-"""
+    return domain_xml(name, kernel, initrd, cmdline=cmdline,
+                      devices=disk_xml("vda", pool="default", volume="data.img"))
 
 
 def wait_for(path, marker, timeout):
