@@ -250,6 +250,16 @@ std::string FormatDomainXml(const DomainDef& def) {
   }
   w.Text("memory", Num(def.memory_kib), {{"dumpCore", OnOff(def.dump_core)}, {"unit", "KiB"}});
   w.Text("currentMemory", Num(def.current_memory_kib), {{"unit", "KiB"}});
+  if (def.memtune) {
+    const MemTune& t = *def.memtune;
+    w.Open("memtune");
+    if (t.hard_limit_kib) w.Text("hard_limit", Num(*t.hard_limit_kib), {{"unit", "KiB"}});
+    if (t.soft_limit_kib) w.Text("soft_limit", Num(*t.soft_limit_kib), {{"unit", "KiB"}});
+    if (t.swap_hard_limit_kib) {
+      w.Text("swap_hard_limit", Num(*t.swap_hard_limit_kib), {{"unit", "KiB"}});
+    }
+    w.Close("memtune");
+  }
   w.Text("vcpu", Num(def.vcpus), {{"placement", def.vcpu_placement},
                                   {"cpuset", def.vcpu_cpuset},
                                   {"current", Opt(def.current_vcpus)}});

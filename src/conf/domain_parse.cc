@@ -743,6 +743,18 @@ Result<DomainDef> ParseDomainElem(Elem root) {
     SKIFF_ASSIGN_OR_RETURN(auto slots, ReadUnsigned(mm, "slots", 255));
     def.max_memory_slots = slots.value_or(0);
   }
+  if (Elem mt = root.Child("memtune")) {
+    MemTune t;
+    for (auto [tag, out] : {std::pair{"hard_limit", &t.hard_limit_kib},
+                            std::pair{"soft_limit", &t.soft_limit_kib},
+                            std::pair{"swap_hard_limit", &t.swap_hard_limit_kib}}) {
+      if (Elem c = mt.Child(tag)) {
+        SKIFF_ASSIGN_OR_RETURN(uint64_t v, c.SizeKiB());
+        *out = v;
+      }
+    }
+    def.memtune = t;
+  }
   if (Elem v = root.Child("vcpu")) {
     SKIFF_ASSIGN_OR_RETURN(def.vcpus, TextUnsigned(v, "vcpu count"));
     SKIFF_ASSIGN_OR_RETURN(def.vcpu_placement, v.EnumAttr("placement", {"static", "auto"}));

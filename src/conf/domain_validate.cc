@@ -124,6 +124,12 @@ Status CheckCpu(const DomainDef& def) {
       }
     }
   }
+  if (def.memtune && def.memtune->hard_limit_kib && def.memtune->swap_hard_limit_kib &&
+      *def.memtune->swap_hard_limit_kib < *def.memtune->hard_limit_kib) {
+    return InvalidArgumentError(
+        "/domain/memtune: swap_hard_limit {} KiB is below hard_limit {} KiB",
+        *def.memtune->swap_hard_limit_kib, *def.memtune->hard_limit_kib);
+  }
   if (def.cputune) {
     std::set<unsigned> seen;
     for (size_t i = 0; i < def.cputune->vcpupins.size(); ++i) {

@@ -74,7 +74,11 @@ bool ValidName(const std::string& name) {
 CgroupLimits LimitsFromDef(const conf::DomainDef& def) {
   CgroupLimits l;
   if (def.cputune) l.cpu_shares = def.cputune->shares;
-  // TODO(helper-B): <memtune> once conf models it (hard_limit, soft_limit, swap_hard_limit).
+  if (def.memtune) {
+    l.memory_hard_limit_kib = def.memtune->hard_limit_kib;
+    l.memory_soft_limit_kib = def.memtune->soft_limit_kib;
+    l.swap_hard_limit_kib = def.memtune->swap_hard_limit_kib;
+  }
   return l;
 }
 

@@ -1,6 +1,6 @@
-"""Resource control through skiffd: <cputune><shares> lands in the domain's own
+"""Resource control through skiffd: <cputune><shares> and <memtune> land in the domain's own
 cgroup, <vcpupin>/<emulatorpin> in its QEMU threads' affinity; the cgroup goes with
-the domain. (<memtune> is not parsed yet.)
+the domain.
 """
 import os
 import pathlib
@@ -19,6 +19,10 @@ def pinned_xml(name, kernel, initrd):
     <vcpupin vcpu='1' cpuset='0'/>
     <emulatorpin cpuset='1'/>
   </cputune>
+  <memtune>
+    <hard_limit unit='GiB'>2</hard_limit>
+    <soft_limit unit='GiB'>1</soft_limit>
+  </memtune>
 """
     return domain_xml(name, kernel, initrd, memory_mib=192, vcpu="<vcpu>2</vcpu>",
                       cmdline="skiff.nodhcp=1", head=cputune, console=False)
@@ -61,16 +65,21 @@ def test_cputune_shares_and_pinning_apply_to_the_qemu():
             dirs = assert_in_own_cgroup(pid, "p")
             values = {}
             for c in dirs:
-                for f in ("cpu.shares", "cpu.weight", "memory.limit_in_bytes", "memory.max"):
+                for f in ("cpu.shares", "cpu.weight", "memory.limit_in_bytes", "memory.max",
+                          "memory.soft_limit_in_bytes", "memory.high"):
                     if (c / f).exists():
                         values[f] = (c / f).read_text().strip()
             if "cpu.shares" in values:
                 assert values["cpu.shares"] == "512"
-                # No <memtune>: no memory limit (v1 shows the maximum).
-                assert int(values["memory.limit_in_bytes"]) >= 1 << 60
+                # <memtune>: hard limit and soft limit
+                assert values["memory.limit_in_bytes"] == str(2 << 30)
+                assert values["memory.soft_limit_in_bytes"] == str(1 << 30)
             else:
                 assert values["cpu.weight"] == "20"  # 512 shares on the weight scale
-                assert values["memory.max"] == "max"
+                assert values["memory.max"] == str(2 << 30)
+                assert values["memory.high"] == str(1 << 30)
+            xml = d.skiff("dumpxml", "p").stdout
+            assert "<hard_limit unit='KiB'>2097152</hard_limit>" in xml
 
             ts = threads(pid)
             vcpus = {name: tid for tid, name in ts.items() if name.startswith("CPU ")}

@@ -105,6 +105,12 @@ struct CpuTune {
   bool operator==(const CpuTune&) const = default;
 };
 
+// <memtune>: limits enforced through the domain's cgroup.
+struct MemTune {
+  std::optional<uint64_t> hard_limit_kib, soft_limit_kib, swap_hard_limit_kib;
+  bool operator==(const MemTune&) const = default;
+};
+
 struct NumaMemNode {
   unsigned cellid = 0;
   std::string mode;  // strict|preferred|interleave|restrictive
@@ -323,6 +329,7 @@ struct DomainDef {
   uint64_t current_memory_kib = 0;  // <currentMemory>; equals memory_kib when absent
   std::optional<uint64_t> max_memory_kib;  // <maxMemory>
   unsigned max_memory_slots = 0;
+  std::optional<MemTune> memtune;           // <memtune>
   unsigned vcpus = 1;                       // <vcpu>
   std::optional<unsigned> current_vcpus;    // <vcpu current=...>
   std::string vcpu_placement;               // "", static, auto
