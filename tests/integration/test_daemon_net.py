@@ -169,6 +169,11 @@ def test_nat_network_guests_leases_ping_and_cleanup():
         assert m, iflist
         tap = m.group(1)
         assert f"master {bridge}" in sh("ip", "link", "show", "dev", tap).stdout
+        # domstats counts the guest's DHCP and ping traffic on its interface
+        stats = json.loads(d.skiff("domstats", "--json", "g1").stdout)[0]["stats"]
+        assert stats["net.count"] == 1 and stats["net.0.name"] == tap, stats
+        assert stats["net.0.tx.pkts"] >= 4 and stats["net.0.tx.bytes"] > 0, stats
+        assert stats["net.0.rx.pkts"] >= 4 and stats["net.0.rx.bytes"] > 0, stats
         diagram = d.skiff("net-diagram", name).stdout
         assert f"guest g1 -- {tap}" in diagram, diagram
         assert "<svg" in d.skiff("net-diagram", name, "--svg").stdout
