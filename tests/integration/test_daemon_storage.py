@@ -44,8 +44,8 @@ class Daemon:
             time.sleep(0.1)
         raise RuntimeError("skiffd did not create its socket")
 
-    def skiff(self, *args, check=True):
-        r = subprocess.run([str(BIN / "skiff"), *args], env=self.env, capture_output=True,
+    def skiff(self, *args, check=True, env=None):
+        r = subprocess.run([str(BIN / "skiff"), *args], env=env or self.env, capture_output=True,
                            text=True, timeout=600)
         if check and r.returncode != 0:
             raise AssertionError(f"skiff {' '.join(args)} failed: {r.stderr}")

@@ -8,12 +8,11 @@ import os
 import pathlib
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
-BIN = BUILD / "bin"
+from test_daemon_storage import Daemon
+
 MiB = 1 << 20
 
 
@@ -26,31 +25,6 @@ def findmnt(target):
 def loops_of(image):
     r = subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True)
     return [line.split(":")[0] for line in r.stdout.splitlines() if line.strip()]
-
-
-class Daemon:
-    def __init__(self, root):
-        self.root = root
-        self.env = dict(os.environ, SKIFF_URI=f"unix://{root}/run/skiff/skiffd.sock")
-        self.proc = subprocess.Popen([str(BIN / "skiffd"), "--root", str(root)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        sock = root / "run/skiff/skiffd.sock"
-        for _ in range(200):
-            if sock.exists():
-                return
-            time.sleep(0.1)
-        raise RuntimeError("skiffd did not create its socket")
-
-    def skiff(self, *args, check=True, env=None):
-        r = subprocess.run([str(BIN / "skiff"), *args], env=env or self.env, capture_output=True,
-                           text=True, timeout=300)
-        if check and r.returncode != 0:
-            raise AssertionError(f"skiff {' '.join(args)} failed: {r.stderr}")
-        return r
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 @pytest.fixture()
