@@ -757,11 +757,9 @@ void Service::OnDomainExit(const std::string& name, ExitReason why) {
       if (on_poweroff == conf::LifecycleAction::kRestart) {
         spdlog::info("domain '{}' powered off; on_poweroff=restart starts it again", name);
         auto started = StartLocked(*obj, false, "");
-        if (!started.ok()) {
-          spdlog::error("domain '{}': restart after power-off failed: {}", name,
-                        started.status().ToString());
-        }
-        return;
+        if (started.ok()) return;
+        spdlog::error("domain '{}': restart after power-off failed: {}", name,
+                      started.status().ToString());
       }
       break;
     case ExitReason::kDestroyed:
