@@ -1,0 +1,10 @@
+# `cmake --install BUILD [--prefix /usr]`: the binaries, the helper that `skiff`
+# execs for its offline verbs (looked up next to skiff, then in ../libexec/skiff/),
+# the systemd unit, bash completion and the user docs.
+include(GNUInstallDirs)
+install(TARGETS skiff skiffd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS skiff_offline RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/skiff)
+install(FILES packaging/skiffd.service DESTINATION lib/systemd/system)
+install(FILES packaging/skiff.bash-completion
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions RENAME skiff)
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} FILES_MATCHING PATTERN "*.md")
