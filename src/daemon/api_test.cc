@@ -436,6 +436,18 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
   EXPECT_EQ(Code(Call("GET", "/v1/pools/p1/volumes")), "failed_precondition");
   EXPECT_EQ(Code(Call("GET", "/v1/pools/zz/volumes")), "not_found");
   EXPECT_EQ(Call("DELETE", "/v1/pools/p1").status, 200);
+  // Defined and started in one request (pool-create-as); a transient pool is refused
+  // and nothing is defined.
+  std::string p2 = "<pool type='dir'><name>p2</name><target><path>" +
+                   (dir_.path() / "p2").string() + "</path></target></pool>";
+  std::filesystem::create_directories(dir_.path() / "p2");
+  r = Call("POST", "/v1/pools", {{"xml", p2}, {"start", true}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r)["active"], true);
+  EXPECT_EQ(Body(Call("GET", "/v1/pools/p2"))["active"], true);
+  std::string p3 = "<pool type='dir'><name>p3</name><target><path>/var/lib/p3</path></target></pool>";
+  EXPECT_EQ(Code(Call("POST", "/v1/pools", {{"xml", p3}, {"persistent", false}})), "unsupported");
+  EXPECT_EQ(Call("GET", "/v1/pools/p3").status, 404);
 }
 
 // Found by rest_body_fuzz: an error naming a path with invalid UTF-8 threw from json::dump.

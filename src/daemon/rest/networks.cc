@@ -1,5 +1,5 @@
 // REST handlers for /v1/networks: definitions, life cycle, DHCP leases, diagrams.
-#include "daemon/rest/fields.h"
+#include "daemon/rest/definitions.h"
 #include "skiff/daemon/rest.h"
 
 namespace skiff::daemon {
@@ -10,32 +10,6 @@ nlohmann::json NetJson(const NetworkSummary& n) {
           {"autostart", n.autostart}, {"persistent", n.persistent}, {"bridge", n.bridge}};
 }
 
-Response ListNetworks(Service& s, const Request& r, const Params&) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& n : s.ListNetworks()) arr.push_back(NetJson(n));
-  return JsonResponse({{"networks", arr}});
-}
-
-Response DefineNetwork(Service& s, const Request& r, const Params&) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"xml", "source", "start", "persistent"}));
-  ASSIGN_OR_RESPONSE(std::string xml, GetString(body, "xml", true));
-  ASSIGN_OR_RESPONSE(std::string source, GetString(body, "source"));
-  ASSIGN_OR_RESPONSE(bool start, GetBool(body, "start"));
-  ASSIGN_OR_RESPONSE(bool persistent, GetBool(body, "persistent", true));
-  if (source.empty()) source = "network.xml";
-  if (!persistent) {
-    ASSIGN_OR_RESPONSE(auto n, s.CreateNetwork(xml, source));
-    return JsonResponse(NetJson(n), 201);
-  }
-  ASSIGN_OR_RESPONSE(auto n, s.DefineNetwork(xml, source));
-  if (start) {
-    ASSIGN_OR_RESPONSE(n, s.StartNetwork(n.name));
-  }
-  return JsonResponse(NetJson(n), 201);
-}
-
 Response GetNetwork(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto d, s.NetworkInfo(p.at("name")));
@@ -44,27 +18,6 @@ Response GetNetwork(Service& s, const Request& r, const Params& p) {
   j["ipv4"] = d.ipv4;
   j["dnsmasq_pid"] = d.dnsmasq ? nlohmann::json(*d.dnsmasq) : nlohmann::json(nullptr);
   return JsonResponse(j);
-}
-
-Response NetworkXml(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"inactive"}));
-  ASSIGN_OR_RESPONSE(bool inactive, QueryBool(r, "inactive"));
-  ASSIGN_OR_RESPONSE(std::string xml, s.NetworkXml(p.at("name"), inactive));
-  return JsonResponse({{"xml", xml}});
-}
-
-Response UndefineNetwork(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(s.UndefineNetwork(p.at("name")));
-  return JsonResponse(nlohmann::json::object());
-}
-
-Response NetworkAutostart(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"enabled"}));
-  ASSIGN_OR_RESPONSE(bool enabled, GetBool(body, "enabled", true));
-  TRY_RESPONSE(s.SetNetworkAutostart(p.at("name"), enabled));
-  return JsonResponse(nlohmann::json::object());
 }
 
 Response StartNetwork(Service& s, const Request& r, const Params& p) {
@@ -115,12 +68,27 @@ Response NetworkDiagram(Service& s, const Request& r, const Params& p) {
 
 void AddNetworkRoutes(Api& api) {
   const bool R = false, W = true;
-  api.Add("GET", "/v1/networks", R, ListNetworks);
-  api.Add("POST", "/v1/networks", W, DefineNetwork);
+  DefinitionKind<NetworkSummary> k;
+  k.collection = "networks";
+  k.default_source = "network.xml";
+  k.to_json = NetJson;
+  k.list = [](Service& s) { return s.ListNetworks(); };
+  k.define = [](Service& s, const std::string& xml, const std::string& src) {
+    return s.DefineNetwork(xml, src);
+  };
+  k.create = [](Service& s, const std::string& xml, const std::string& src) {
+    return s.CreateNetwork(xml, src);
+  };
+  k.start = [](Service& s, const std::string& name) { return s.StartNetwork(name); };
+  k.xml = [](Service& s, const std::string& name, bool inactive) {
+    return s.NetworkXml(name, inactive);
+  };
+  k.undefine = [](Service& s, const std::string& name) { return s.UndefineNetwork(name); };
+  k.autostart = [](Service& s, const std::string& name, bool on) {
+    return s.SetNetworkAutostart(name, on);
+  };
+  AddDefinitionRoutes(api, std::move(k));  // GET /v1/networks/{name} is GetNetwork's
   api.Add("GET", "/v1/networks/{name}", R, GetNetwork);
-  api.Add("DELETE", "/v1/networks/{name}", W, UndefineNetwork);
-  api.Add("GET", "/v1/networks/{name}/xml", R, NetworkXml);
-  api.Add("POST", "/v1/networks/{name}/autostart", W, NetworkAutostart);
   api.Add("POST", "/v1/networks/{name}/start", W, StartNetwork);
   api.Add("POST", "/v1/networks/{name}/destroy", W, DestroyNetwork);
   api.Add("GET", "/v1/networks/{name}/leases", R, NetworkLeases);
