@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -99,7 +100,9 @@ Result<std::map<std::string, std::string>> ReadPciLayout(int fd, const conf::Dom
 
 }  // namespace
 
-QemuHypervisor::QemuHypervisor(Paths paths) : paths_(std::move(paths)) {}
+QemuHypervisor::QemuHypervisor(Paths paths) : paths_(std::move(paths)) {
+  ev_thread_ = std::thread([this] { DispatchLoop(); });
+}
 
 QemuHypervisor::~QemuHypervisor() {
   std::map<std::string, std::shared_ptr<Vm>> vms;
@@ -109,6 +112,56 @@ QemuHypervisor::~QemuHypervisor() {
     exit_cb_ = nullptr;
   }
   for (auto& [n, vm] : vms) vm->proc->Detach();
+  {
+    std::lock_guard l(ev_mu_);
+    ev_stop_ = true;
+  }
+  ev_cv_.notify_all();
+  ev_thread_.join();
+}
+
+void QemuHypervisor::OnQmpEvent(const std::string& name, const qemu::QmpEvent& ev,
+                                std::string* pause_why) {
+  auto action = [&ev] {
+    auto it = ev.data.find("action");
+    return it != ev.data.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  // QEMU sends the cause first, then STOP.
+  if (ev.name == "BLOCK_IO_ERROR" && action() == "stop") *pause_why = "ioerror";
+  if (ev.name == "WATCHDOG" && action() == "pause") *pause_why = "watchdog";
+  std::optional<GuestEvent> ge;
+  if (ev.name == "STOP") {
+    ge = GuestEvent{GuestEvent::Kind::kPaused, pause_why->empty() ? "unknown" : *pause_why};
+    pause_why->clear();
+  } else if (ev.name == "RESUME") {
+    ge = GuestEvent{GuestEvent::Kind::kResumed, "unpaused"};
+  } else if (ev.name == "RESET") {
+    auto it = ev.data.find("guest");
+    bool guest = it != ev.data.end() && it->is_boolean() && it->get<bool>();
+    ge = GuestEvent{GuestEvent::Kind::kReset, guest ? "guest" : "host"};
+  }
+  if (!ge) return;
+  {
+    std::lock_guard l(ev_mu_);
+    ev_queue_.emplace_back(name, std::move(*ge));
+  }
+  ev_cv_.notify_one();
+}
+
+void QemuHypervisor::DispatchLoop() {
+  std::unique_lock l(ev_mu_);
+  for (;;) {
+    ev_cv_.wait(l, [this] { return ev_stop_ || !ev_queue_.empty(); });
+    if (ev_stop_) return;
+    auto [name, ev] = std::move(ev_queue_.front());
+    ev_queue_.pop_front();
+    l.unlock();
+    {
+      std::lock_guard cb(ev_cb_mu_);
+      if (guest_cb_) guest_cb_(name, ev);
+    }
+    l.lock();
+  }
 }
 
 std::string QemuHypervisor::Describe() const {
@@ -147,6 +200,10 @@ qemu::QemuCallbacks QemuHypervisor::Callbacks(const std::string& name,
                                               std::shared_ptr<std::atomic<bool>> done,
                                               std::shared_ptr<DomainResources> res) {
   qemu::QemuCallbacks cb;
+  auto pause_why = std::make_shared<std::string>();  // only touched on the QMP reader thread
+  cb.on_event = [this, name, pause_why](const qemu::QmpEvent& ev) {
+    OnQmpEvent(name, ev, pause_why.get());
+  };
   cb.on_exit = [this, name, done, res](const qemu::QemuExit& exit) {
     res->Release();  // also for a destroyed or saved QEMU, which is gone from vms_
     pid_t exit_pid = -1;
@@ -599,6 +656,11 @@ Result<std::string> QemuHypervisor::ConsoleSocket(const std::string& name) {
 void QemuHypervisor::SetExitCallback(ExitCallback cb) {
   std::lock_guard l(mu_);
   exit_cb_ = std::move(cb);
+}
+
+void QemuHypervisor::SetGuestEventCallback(GuestEventCallback cb) {
+  std::lock_guard l(ev_cb_mu_);
+  guest_cb_ = std::move(cb);
 }
 
 }  // namespace skiff::daemon

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "daemon/cgroup.h"
@@ -42,6 +45,7 @@ class QemuHypervisor : public Hypervisor {
   Status Save(const std::string& name, const std::string& path, const JobControl& job) override;
   Result<std::string> ConsoleSocket(const std::string& name) override;
   void SetExitCallback(ExitCallback cb) override;
+  void SetGuestEventCallback(GuestEventCallback cb) override;
 
  private:
   struct Vm {
@@ -55,6 +59,9 @@ class QemuHypervisor : public Hypervisor {
   Result<std::shared_ptr<Vm>> Find(const std::string& name);
   qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,
                                 std::shared_ptr<DomainResources> res);
+  // Turns a QMP event into a GuestEvent for the dispatch thread (QMP reader thread).
+  void OnQmpEvent(const std::string& name, const qemu::QmpEvent& ev, std::string* pause_why);
+  void DispatchLoop();
   void Bury(std::shared_ptr<Vm> vm);  // needs mu_; frees finished processes
   std::filesystem::path StatusFile(const std::string& name) const;
   // Where console viewers connect (the daemon's relay; QEMU's own is NAME.serial).
@@ -66,6 +73,17 @@ class QemuHypervisor : public Hypervisor {
   std::map<std::string, std::shared_ptr<Vm>> vms_;
   std::vector<std::shared_ptr<Vm>> graveyard_;
   ExitCallback exit_cb_;
+
+  // Guest events are handed to the callback on this thread, never on a QMP reader:
+  // the callback takes the service's domain locks, whose holders may be waiting for
+  // a QMP reply.
+  std::mutex ev_mu_;
+  std::condition_variable ev_cv_;
+  std::deque<std::pair<std::string, GuestEvent>> ev_queue_;
+  bool ev_stop_ = false;
+  std::mutex ev_cb_mu_;  // held while the callback runs, so that clearing it waits
+  GuestEventCallback guest_cb_;
+  std::thread ev_thread_;
 };
 
 }  // namespace skiff::daemon

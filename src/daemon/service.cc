@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 // Reason numbers follow libvirt's virDomain*Reason enums.
 namespace reason {
 constexpr int kRunningBooted = 1, kRunningRestored = 3, kRunningUnpaused = 5;
-constexpr int kPausedUser = 2;
+constexpr int kPausedUnknown = 0, kPausedUser = 1, kPausedIoError = 5, kPausedWatchdog = 6;
 constexpr int kShutoffUnknown = 0, kShutoffShutdown = 1, kShutoffDestroyed = 2,
               kShutoffCrashed = 3, kShutoffSaved = 5, kShutoffFailed = 6;
 }  // namespace reason
@@ -105,9 +105,14 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
   }
   net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options);
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
+  hv_.SetGuestEventCallback(
+      [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
 }
 
-Service::~Service() { hv_.SetExitCallback(nullptr); }
+Service::~Service() {
+  hv_.SetGuestEventCallback(nullptr);
+  hv_.SetExitCallback(nullptr);
+}
 
 // ---------------------------------------------------------------- lookup
 
@@ -778,6 +783,38 @@ void Service::OnDomainExit(const std::string& name, ExitReason why) {
   if (!obj->persistent) {
     lock.unlock();
     Forget(obj);
+  }
+}
+
+void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
+  auto held = Acquire(name);
+  if (!held.ok()) return;
+  DomainObj& o = *held->first;
+  switch (ev.kind) {
+    case GuestEvent::Kind::kPaused:
+      // The daemon's own suspend (and save, start) already set the state it wanted.
+      if (o.state != DomainState::kRunning) return;
+      o.state = DomainState::kPaused;
+      o.reason = ev.detail == "ioerror"    ? reason::kPausedIoError
+                 : ev.detail == "watchdog" ? reason::kPausedWatchdog
+                                           : reason::kPausedUnknown;
+      o.reason_name = ev.detail;
+      spdlog::warn("domain '{}' was paused by the hypervisor ({})", name, ev.detail);
+      (void)WriteLiveStatus(o);
+      Emit(o, "suspended", ev.detail);
+      return;
+    case GuestEvent::Kind::kResumed:
+      if (o.state != DomainState::kPaused) return;
+      o.state = DomainState::kRunning;
+      o.reason = reason::kRunningUnpaused;
+      o.reason_name = "unpaused";
+      (void)WriteLiveStatus(o);
+      Emit(o, "resumed", "unpaused");
+      return;
+    case GuestEvent::Kind::kReset:
+      // A reset the daemon asked for was announced by its request already.
+      if (ev.detail == "guest" && IsActive(o.state)) Emit(o, "rebooted", "guest");
+      return;
   }
 }
 

@@ -1,4 +1,9 @@
-"""Shared pieces of the integration tests: the test guest's domain XML and polling."""
+"""Shared pieces of the integration tests: the test guest's domain XML, polling and
+its serial console."""
+import os
+import pathlib
+import subprocess
+import threading
 import time
 
 
@@ -51,3 +56,53 @@ def wait_until(pred, timeout, step=0.2):
             return v
         time.sleep(step)
     return pred()
+
+
+SKIFF = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build")) / "bin" / "skiff"
+
+
+class Viewer:
+    """`skiff console NAME` with pipes: collects what it prints."""
+
+    def __init__(self, d, name):
+        self.proc = subprocess.Popen([str(SKIFF), "console", name], env=d.env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.out = b""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while True:
+            b = self.proc.stdout.read1(4096)
+            if not b:
+                return
+            with self.lock:
+                self.out += b
+
+    def text(self):
+        with self.lock:
+            return self.out.decode(errors="replace")
+
+    def wait_for(self, marker, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if marker in self.text():
+                return True
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                return marker in self.text()
+            time.sleep(0.1)
+        return False
+
+    def type(self, s):
+        self.proc.stdin.write(s.encode())
+        self.proc.stdin.flush()
+
+    def leave(self):
+        """Ctrl-] as a user presses it."""
+        self.type("\x1d")
+        rc = self.proc.wait(timeout=20)
+        self.reader.join(timeout=5)
+        return rc

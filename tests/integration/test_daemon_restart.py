@@ -7,11 +7,10 @@ import os
 import pathlib
 import subprocess
 import tempfile
-import threading
 import time
 
 from test_daemon_e2e import BIN, Daemon, pid_alive, require_guest, wait_for
-from harness import domain_xml
+from harness import Viewer, domain_xml
 
 
 def guest_xml(name, kernel, initrd):
@@ -48,53 +47,6 @@ def assert_in_own_cgroup(pid, name):
         procs = (d / "cgroup.procs").read_text().split()
         assert str(pid) in procs, f"{d}/cgroup.procs: {procs}"
     return dirs
-
-
-class Viewer:
-    """`skiff console NAME` with pipes: collects what it prints."""
-
-    def __init__(self, d, name):
-        self.proc = subprocess.Popen([str(BIN / "skiff"), "console", name], env=d.env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.out = b""
-        self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        while True:
-            b = self.proc.stdout.read1(4096)
-            if not b:
-                return
-            with self.lock:
-                self.out += b
-
-    def text(self):
-        with self.lock:
-            return self.out.decode(errors="replace")
-
-    def wait_for(self, marker, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if marker in self.text():
-                return True
-            if self.proc.poll() is not None:
-                time.sleep(0.2)
-                return marker in self.text()
-            time.sleep(0.1)
-        return False
-
-    def type(self, s):
-        self.proc.stdin.write(s.encode())
-        self.proc.stdin.flush()
-
-    def leave(self):
-        """Ctrl-] as a user presses it."""
-        self.type("\x1d")
-        rc = self.proc.wait(timeout=20)
-        self.reader.join(timeout=5)
-        return rc
 
 
 def counter_after(text):

@@ -68,6 +68,15 @@ struct InterfaceAddress {
 // Why a running domain stopped, reported by the driver on its own thread.
 enum class ExitReason { kShutdown, kDestroyed, kCrashed, kSaved, kFailed };
 
+// A change in a running guest's state that the daemon did not ask for.
+struct GuestEvent {
+  enum class Kind { kPaused, kResumed, kReset };
+  Kind kind = Kind::kPaused;
+  // kPaused: why, as libvirt names it ("ioerror", "watchdog", "unknown");
+  // kReset: "guest" (from inside) or "host".
+  std::string detail;
+};
+
 // Progress of a long operation (0..100) and a flag that asks it to stop.
 struct JobControl {
   std::function<void(int percent)> progress = [](int) {};
@@ -122,6 +131,14 @@ class Hypervisor {
   // inside, crash, QEMU killed. Set once, before the first Start.
   using ExitCallback = std::function<void(const std::string& name, ExitReason reason)>;
   virtual void SetExitCallback(ExitCallback cb) = 0;
+
+  // Called (from a driver thread, one event at a time) when a running guest's state
+  // changes without a daemon request: paused by the hypervisor (I/O error,
+  // watchdog, a monitor command), resumed, reset from inside. Requests of the
+  // daemon's own (suspend, resume, reset) may be reported too; the callback checks
+  // whether the state really changed. Set before the first Start.
+  using GuestEventCallback = std::function<void(const std::string& name, const GuestEvent& ev)>;
+  virtual void SetGuestEventCallback(GuestEventCallback cb) { (void)cb; }
 };
 
 }  // namespace skiff::daemon

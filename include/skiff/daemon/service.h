@@ -244,6 +244,7 @@ class Service {
 
   // Called by the hypervisor when a guest stops on its own.
   void OnDomainExit(const std::string& name, ExitReason reason);
+  void OnGuestEvent(const std::string& name, const GuestEvent& ev);
 
   struct DomainObj;
   struct PoolObj;
