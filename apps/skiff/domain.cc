@@ -452,7 +452,9 @@ int Save(const Args& a, api::Client& c) {
 
 int Restore(const Args& a, api::Client& c) {
   json r;
-  json b = {{"file", Absolute(a.get("file"))}, {"paused", a.has("paused")}};
+  // Neither: the guest comes back in the state it was saved in.
+  json b = {{"file", Absolute(a.get("file"))}, {"paused", a.has("paused")},
+            {"running", a.has("running")}};
   if (!CallOrFail(c, "POST", "/v1/domains/restore", b, &r)) return 1;
   if (!WaitForJob(c, r["job"])) return 1;
   std::printf("Domain restored from %s\n\n", a.get("file").c_str());

@@ -107,6 +107,7 @@ QemuHypervisor::~QemuHypervisor() {
     std::lock_guard l(mu_);
     vms.swap(vms_);
     exit_cb_ = nullptr;
+    panic_cb_ = nullptr;
   }
   for (auto& [n, vm] : vms) vm->proc->Detach();
 }
@@ -147,6 +148,19 @@ qemu::QemuCallbacks QemuHypervisor::Callbacks(const std::string& name,
                                               std::shared_ptr<std::atomic<bool>> done,
                                               std::shared_ptr<DomainResources> res) {
   qemu::QemuCallbacks cb;
+  // On the QMP reader thread: the service handles the panic on a thread of its own.
+  cb.on_event = [this, name](const qemu::QmpEvent& ev) {
+    if (ev.name != "GUEST_PANICKED") return;
+    PanicCallback notify;
+    {
+      std::lock_guard l(mu_);
+      auto it = vms_.find(name);
+      if (it == vms_.end()) return;
+      notify = panic_cb_;
+    }
+    spdlog::warn("guest of domain '{}' panicked ({})", name, ev.data.dump());
+    if (notify) notify(name);
+  };
   cb.on_exit = [this, name, done, res](const qemu::QemuExit& exit) {
     res->Release();  // also for a destroyed or saved QEMU, which is gone from vms_
     pid_t exit_pid = -1;
@@ -594,6 +608,24 @@ Result<std::string> QemuHypervisor::ConsoleSocket(const std::string& name) {
   std::string s = vm->proc->status().console_socket.string();
   if (s.empty()) return NotFoundError("domain '{}' has no console socket", name);
   return s;
+}
+
+Status QemuHypervisor::DumpMemory(const std::string& name, const std::string& path) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("create dump file '{}'", path));
+  Status st = qemu::DumpGuestMemory(vm->proc->qmp(), fd.get());
+  if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoError(errno, "sync dump file");
+  if (!st.ok()) {
+    (void)RemoveFileIfExists(path);
+    return st.WithContext(fmt::format("domain '{}': dump to '{}'", name, path));
+  }
+  return Status::Ok();
+}
+
+void QemuHypervisor::SetPanicCallback(PanicCallback cb) {
+  std::lock_guard l(mu_);
+  panic_cb_ = std::move(cb);
 }
 
 void QemuHypervisor::SetExitCallback(ExitCallback cb) {

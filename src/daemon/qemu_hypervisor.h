@@ -42,6 +42,8 @@ class QemuHypervisor : public Hypervisor {
   Status Save(const std::string& name, const std::string& path, const JobControl& job) override;
   Result<std::string> ConsoleSocket(const std::string& name) override;
   void SetExitCallback(ExitCallback cb) override;
+  Status DumpMemory(const std::string& name, const std::string& path) override;
+  void SetPanicCallback(PanicCallback cb) override;
 
  private:
   struct Vm {
@@ -66,6 +68,7 @@ class QemuHypervisor : public Hypervisor {
   std::map<std::string, std::shared_ptr<Vm>> vms_;
   std::vector<std::shared_ptr<Vm>> graveyard_;
   ExitCallback exit_cb_;
+  PanicCallback panic_cb_;
 };
 
 }  // namespace skiff::daemon

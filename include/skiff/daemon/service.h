@@ -40,6 +40,7 @@ struct Paths {
   std::filesystem::path run_domains;    // ROOT/run/skiff/domains: live status
   std::filesystem::path lib_dir;        // ROOT/var/lib/skiff
   std::filesystem::path save_dir;       // ROOT/var/lib/skiff/save: managed save
+  std::filesystem::path dump_dir;       // ROOT/var/lib/skiff/dump: <on_crash>coredump-*
   std::filesystem::path log_dir;        // ROOT/var/log/skiff
   std::filesystem::path socket;         // ROOT/run/skiff/skiffd.sock
   Status Create() const;                // mkdir -p all of the above
@@ -180,7 +181,8 @@ class Service {
   // Long operations: each returns a job id at once.
   Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file);
   Result<uint64_t> ManagedSave(const std::string& ref);
-  Result<uint64_t> RestoreDomain(const std::string& file, bool paused);
+  // The guest comes back paused or running as `paused` says, else as it was saved.
+  Result<uint64_t> RestoreDomain(const std::string& file, std::optional<bool> paused);
 
   // --- virtual networks (NetworkDriver). `ref` is a name or a UUID. ---
   std::vector<NetworkSummary> ListNetworks();
@@ -244,6 +246,9 @@ class Service {
 
   // Called by the hypervisor when a guest stops on its own.
   void OnDomainExit(const std::string& name, ExitReason reason);
+  // Called by the hypervisor when a guest panicked: carries out <on_crash> (on a job
+  // thread of its own, "crash" on the domain).
+  void OnDomainPanic(const std::string& name);
 
   struct DomainObj;
   struct PoolObj;
@@ -264,6 +269,7 @@ class Service {
   static Result<SaveHeader> ReadSaveHeader(const std::string& file);
   static Status WriteSaveHeader(const std::string& file, const DomainObj& obj);
   void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
+  Status HandlePanic(const std::string& name);
   Status WriteDefinition(const conf::DomainDef& def);
   Status WriteLiveStatus(const DomainObj& obj);
   void RemoveLiveStatus(const std::string& name);

@@ -294,10 +294,16 @@ Response ManagedSave(Service& s, const Request& r, const Params& p) {
 
 Response Restore(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file", "paused"}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file", "paused", "running"}));
   ASSIGN_OR_RESPONSE(std::string file, GetString(body, "file", true));
   ASSIGN_OR_RESPONSE(bool paused, GetBool(body, "paused"));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.RestoreDomain(file, paused));
+  ASSIGN_OR_RESPONSE(bool running, GetBool(body, "running"));
+  if (paused && running) {
+    return ErrorResponse(InvalidArgumentError("--running and --paused are mutually exclusive"));
+  }
+  std::optional<bool> want;  // neither: as the guest was saved
+  if (paused || running) want = paused;
+  ASSIGN_OR_RESPONSE(uint64_t job, s.RestoreDomain(file, want));
   ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(job));
   return JsonResponse({{"job", j}}, 202);
 }
