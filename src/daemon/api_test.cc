@@ -390,6 +390,14 @@ TEST_F(ApiTest, RestoreComesBackInTheSavedStateUnlessTold) {
   // A managed save of a paused guest starts paused.
   ASSERT_EQ(wait(Call("POST", "/v1/domains/a/managedsave")), "completed");
   EXPECT_EQ(Body(Call("POST", "/v1/domains/a/start"))["state"], "paused");
+  // save --running of a paused guest: the file says running.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/save", {{"file", file}, {"running", true}})),
+            "completed");
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/restore", {{"file", file}})), "completed");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["state"], "running");
+  // managedsave --paused of a running guest: start brings it back paused.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/managedsave", {{"paused", true}})), "completed");
+  EXPECT_EQ(Body(Call("POST", "/v1/domains/a/start"))["state"], "paused");
 }
 
 TEST_F(ApiTest, JobsCanBeCancelled) {

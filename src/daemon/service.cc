@@ -1236,14 +1236,16 @@ Result<Service::SaveHeader> Service::ReadSaveHeader(const std::string& file) {
   return h;
 }
 
-Status Service::WriteSaveHeader(const std::string& file, const DomainObj& o) {
+Status Service::WriteSaveHeader(const std::string& file, const DomainObj& o,
+                               std::optional<bool> paused) {
   nlohmann::json header = {{"magic", kSaveMagic},
                            {"xml", conf::FormatDomainXml(o.live ? *o.live : o.def)},
-                           {"paused", o.state == DomainState::kPaused}};
+                           {"paused", paused.value_or(o.state == DomainState::kPaused)}};
   return WriteFileAtomic(file, header.dump() + "\n", 0600);
 }
 
-Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file) {
+Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file,
+                                     std::optional<bool> paused) {
   if (file.empty() || file[0] != '/') {
     return InvalidArgumentError("save file '{}' must be an absolute path", file);
   }
@@ -1253,11 +1255,11 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
     if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
     name = held.first->def.name;
   }
-  return jobs_.Start("save", name, [this, name, file](const JobControl& job) -> Status {
+  return jobs_.Start("save", name, [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj));
+    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
@@ -1272,7 +1274,7 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
   });
 }
 
-Result<uint64_t> Service::ManagedSave(const std::string& ref) {
+Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool> paused) {
   std::string name;
   {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
@@ -1284,11 +1286,12 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref) {
     name = held.first->def.name;
   }
   std::string file = (paths_.save_dir / (name + ".save")).string();
-  return jobs_.Start("managedsave", name, [this, name, file](const JobControl& job) -> Status {
+  return jobs_.Start("managedsave", name,
+                     [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj));
+    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);

@@ -179,8 +179,11 @@ class Service {
                          const Scope& scope);
   Result<std::string> ConsoleSocket(const std::string& ref);
   // Long operations: each returns a job id at once.
-  Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file);
-  Result<uint64_t> ManagedSave(const std::string& ref);
+  // `paused` (virsh save --paused/--running) is the state the file records for the
+  // restore; by default the domain's own.
+  Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file,
+                              std::optional<bool> paused = std::nullopt);
+  Result<uint64_t> ManagedSave(const std::string& ref, std::optional<bool> paused = std::nullopt);
   // The guest comes back paused or running as `paused` says, else as it was saved.
   Result<uint64_t> RestoreDomain(const std::string& file, std::optional<bool> paused);
 
@@ -267,7 +270,8 @@ class Service {
     uint64_t state_offset = 0;  // bytes of the header line, newline included
   };
   static Result<SaveHeader> ReadSaveHeader(const std::string& file);
-  static Status WriteSaveHeader(const std::string& file, const DomainObj& obj);
+  static Status WriteSaveHeader(const std::string& file, const DomainObj& obj,
+                                std::optional<bool> paused);
   void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
   Status HandlePanic(const std::string& name);
   Status WriteDefinition(const conf::DomainDef& def);
