@@ -444,7 +444,8 @@ std::string Absolute(const std::string& p) {
 int Save(const Args& a, api::Client& c) {
   json r;
   std::string dom = a.get("domain"), file = Absolute(a.get("file"));
-  if (!CallOrFail(c, "POST", DomainPath(dom, "/save"), {{"file", file}}, &r)) return 1;
+  json b = {{"file", file}, {"paused", a.has("paused")}, {"running", a.has("running")}};
+  if (!CallOrFail(c, "POST", DomainPath(dom, "/save"), b, &r)) return 1;
   if (!WaitForJob(c, r["job"])) return 1;
   std::printf("\nDomain '%s' saved to %s\n\n", dom.c_str(), a.get("file").c_str());
   return 0;
@@ -452,7 +453,9 @@ int Save(const Args& a, api::Client& c) {
 
 int Restore(const Args& a, api::Client& c) {
   json r;
-  json b = {{"file", Absolute(a.get("file"))}, {"paused", a.has("paused")}};
+  // Neither: the guest comes back in the state it was saved in.
+  json b = {{"file", Absolute(a.get("file"))}, {"paused", a.has("paused")},
+            {"running", a.has("running")}};
   if (!CallOrFail(c, "POST", "/v1/domains/restore", b, &r)) return 1;
   if (!WaitForJob(c, r["job"])) return 1;
   std::printf("Domain restored from %s\n\n", a.get("file").c_str());
@@ -462,7 +465,8 @@ int Restore(const Args& a, api::Client& c) {
 int ManagedSave(const Args& a, api::Client& c) {
   json r;
   std::string dom = a.get("domain");
-  if (!CallOrFail(c, "POST", DomainPath(dom, "/managedsave"), json::object(), &r)) return 1;
+  json b = {{"paused", a.has("paused")}, {"running", a.has("running")}};
+  if (!CallOrFail(c, "POST", DomainPath(dom, "/managedsave"), b, &r)) return 1;
   if (!WaitForJob(c, r["job"])) return 1;
   std::printf("\nDomain '%s' state saved by skiff\n\n", dom.c_str());
   return 0;

@@ -353,6 +353,15 @@ std::string FormatDomainXml(const DomainDef& def) {
     WriteAddress(w, r.address);
     w.Close("rng");
   }
+  for (const auto& p : d.panics) {
+    if (p.address.empty()) {
+      w.Empty("panic", {{"model", p.model}});
+    } else {
+      w.Open("panic", {{"model", p.model}});
+      WriteAddress(w, p.address);
+      w.Close("panic");
+    }
+  }
   w.Close("devices");
   w.Close("domain");
   return w.Take();

@@ -616,6 +616,17 @@ Result<WatchdogDef> ParseWatchdog(const Elem& e) {
   return w;
 }
 
+Result<PanicDef> ParsePanic(const Elem& e) {
+  PanicDef p;
+  // Every model libvirt knows parses; ValidateDomain refuses those QEMU cannot do here.
+  SKIFF_ASSIGN_OR_RETURN(std::string model,
+                         e.EnumAttr("model", {"isa", "pvpanic", "hyperv", "pseries", "s390"}));
+  if (!model.empty()) p.model = model;  // x86 default, as libvirt's
+  SKIFF_ASSIGN_OR_RETURN(p.address, ReadAddress(e));
+  if (Elem a = e.Child("alias")) a.MarkSubtree();
+  return p;
+}
+
 Status ParseDevices(const Elem& e, DevicesDef& d) {
   if (auto em = e.ChildText("emulator")) d.emulator = *em;
   for (const Elem& x : e.Children("disk")) {
@@ -674,6 +685,10 @@ Status ParseDevices(const Elem& e, DevicesDef& d) {
   for (const Elem& x : e.Children("watchdog")) {
     SKIFF_ASSIGN_OR_RETURN(auto v, ParseWatchdog(x));
     d.watchdogs.push_back(std::move(v));
+  }
+  for (const Elem& x : e.Children("panic")) {
+    SKIFF_ASSIGN_OR_RETURN(auto v, ParsePanic(x));
+    d.panics.push_back(std::move(v));
   }
   return Status::Ok();
 }
@@ -795,6 +810,9 @@ Result<DomainDef> ParseDomainElem(Elem root) {
   SKIFF_ASSIGN_OR_RETURN(def.on_reboot, ParseLifecycle(root, "on_reboot", LifecycleAction::kRestart));
   SKIFF_ASSIGN_OR_RETURN(def.on_crash, ParseLifecycle(root, "on_crash", LifecycleAction::kDestroy));
   if (Elem d = root.Child("devices")) SKIFF_TRY(ParseDevices(d, def.devices));
+  // As libvirt for x86 qemu/kvm guests: a balloon unless the definition says
+  // <memballoon model='none'/>, so that setmem --live works.
+  if (!def.devices.memballoon) def.devices.memballoon = MemballoonDef{};
   return def;
 }
 

@@ -165,6 +165,85 @@ TEST(DomainParse, MetadataWithTextRoundTripsStably) {
   EXPECT_EQ(FormatDomainXml(*r2), x1);
 }
 
+TEST(DomainParse, MemballoonIsAddedUnlessNone) {
+  // As libvirt: a qemu/kvm guest without <memballoon> gets a virtio one.
+  auto r = ParseDomainXml(kMinimal, "vm1.xml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->devices.memballoon.has_value());
+  EXPECT_EQ(r->devices.memballoon->model, "virtio");
+  EXPECT_THAT(FormatDomainXml(*r), HasSubstr("<memballoon model='virtio'/>"));
+  auto none = ParseDomainXml(
+      Replace(kMinimal, "  </devices>", "    <memballoon model='none'/>\n  </devices>"), "d.xml");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->devices.memballoon->model, "none");
+  EXPECT_THAT(FormatDomainXml(*none), HasSubstr("<memballoon model='none'/>"));
+}
+
+TEST(DomainParse, PanicDevices) {
+  std::string xml = Replace(kMinimal, "  </devices>",
+                            "    <panic model='isa'><address type='isa' iobase='0x505'/></panic>\n"
+                            "    <panic model='pvpanic'/>\n  </devices>");
+  xml = Replace(xml, "  <devices>", "  <on_crash>coredump-restart</on_crash>\n  <devices>");
+  auto r = ParseDomainXml(xml, "d.xml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->devices.panics.size(), 2u);
+  EXPECT_EQ(r->devices.panics[0].model, "isa");
+  EXPECT_EQ(r->devices.panics[1].model, "pvpanic");
+  EXPECT_EQ(r->on_crash, LifecycleAction::kCoredumpRestart);
+  std::string out = FormatDomainXml(*r);
+  EXPECT_THAT(out, HasSubstr("<panic model='isa'>\n      <address type='isa' iobase='0x505'/>\n"
+                             "    </panic>"));
+  EXPECT_THAT(out, HasSubstr("<panic model='pvpanic'/>"));
+  auto again = ParseDomainXml(out, "formatted");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*r, *again);
+
+  // No model: x86's default, isa.
+  auto dflt = ParseDomainXml(Replace(kMinimal, "  </devices>", "    <panic/>\n  </devices>"), "d");
+  ASSERT_TRUE(dflt.ok()) << dflt.status().ToString();
+  EXPECT_EQ(dflt->devices.panics.at(0).model, "isa");
+}
+
+TEST(DomainParse, PanicModelsQemuCannotDoAreRefused) {
+  for (const char* m : {"hyperv", "pseries", "s390"}) {
+    auto r = ParseDomainXml(
+        Replace(kMinimal, "  </devices>", std::string("    <panic model='") + m + "'/>\n  </devices>"),
+        "d.xml");
+    ASSERT_FALSE(r.ok()) << m;
+    EXPECT_EQ(r.status().code(), Code::kUnsupported);
+    EXPECT_THAT(r.status().message(),
+                HasSubstr(std::string("/domain/devices/panic[1]: panic model '") + m +
+                          "' is not supported"));
+  }
+  auto bad = ParseDomainXml(
+      Replace(kMinimal, "  </devices>", "    <panic model='kaboom'/>\n  </devices>"), "d.xml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("kaboom"));
+  auto twice = ParseDomainXml(Replace(kMinimal, "  </devices>",
+                                      "    <panic model='isa'/><panic model='isa'/>\n  </devices>"),
+                              "d.xml");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.status().message(), HasSubstr("more than one panic device of model 'isa'"));
+  auto pci_isa = ParseDomainXml(
+      Replace(kMinimal, "  </devices>",
+              "    <panic model='isa'><address type='pci' slot='0x09'/></panic>\n  </devices>"),
+      "d.xml");
+  ASSERT_FALSE(pci_isa.ok());
+  EXPECT_THAT(pci_isa.status().message(), HasSubstr("needs an address of type 'isa'"));
+}
+
+TEST(DomainParse, RenameRestartIsRefusedAsByLibvirtsQemuDriver) {
+  for (const char* e : {"on_poweroff", "on_reboot", "on_crash"}) {
+    std::string xml = Replace(kMinimal, "  <devices>",
+                              std::string("  <") + e + ">rename-restart</" + e + ">\n  <devices>");
+    auto r = ParseDomainXml(xml, "d.xml");
+    ASSERT_FALSE(r.ok()) << e;
+    EXPECT_EQ(r.status().code(), Code::kUnsupported);
+    EXPECT_THAT(r.status().message(),
+                HasSubstr(std::string("/domain/") + e + ": action 'rename-restart' is not supported"));
+  }
+}
+
 TEST(Mac, ParseAndGenerate) {
   EXPECT_EQ(*ParseMac("52:54:0:a:B:c"), "52:54:00:0a:0b:0c");
   EXPECT_FALSE(ParseMac("01:00:5e:00:00:01").ok());  // multicast

@@ -371,6 +371,30 @@ Status CheckDevices(const DomainDef& def) {
       return UnsupportedError("{}: watchdog model 'itco' needs a q35 machine", DevPath("watchdog", i));
     }
   }
+  std::set<std::string> panic_models;
+  for (size_t i = 0; i < dv.panics.size(); ++i) {
+    const PanicDef& p = dv.panics[i];
+    if (p.model != "isa" && p.model != "pvpanic") {
+      return UnsupportedError("{}: panic model '{}' is not supported for x86 qemu guests "
+                              "(supported: isa, pvpanic)", DevPath("panic", i), p.model);
+    }
+    if (!panic_models.insert(p.model).second) {
+      return InvalidArgumentError("{}: more than one panic device of model '{}'",
+                                  DevPath("panic", i), p.model);
+    }
+    std::string type;
+    for (const auto& [k, v] : p.address) {
+      if (k == "type") type = v;
+    }
+    if (p.model == "isa" && !type.empty() && type != "isa") {
+      return InvalidArgumentError("{}: panic model 'isa' needs an address of type 'isa', not '{}'",
+                                  DevPath("panic", i), type);
+    }
+    if (p.model == "pvpanic" && !type.empty() && type != "pci") {
+      return InvalidArgumentError("{}: panic model 'pvpanic' needs an address of type 'pci', not '{}'",
+                                  DevPath("panic", i), type);
+    }
+  }
   return Status::Ok();
 }
 
@@ -381,6 +405,14 @@ Status ValidateDomain(const DomainDef& def) {
   for (char c : def.name) {
     if (c == '/' || static_cast<unsigned char>(c) < 0x20) {
       return InvalidArgumentError("/domain/name: invalid character in name '{}'", def.name);
+    }
+  }
+  // As libvirt's qemu driver: nothing could rename a running guest.
+  for (auto [what, action] : {std::pair{"on_poweroff", def.on_poweroff},
+                              std::pair{"on_reboot", def.on_reboot},
+                              std::pair{"on_crash", def.on_crash}}) {
+    if (action == LifecycleAction::kRenameRestart) {
+      return UnsupportedError("/domain/{}: action 'rename-restart' is not supported by qemu", what);
     }
   }
   if (def.memory_kib == 0) return InvalidArgumentError("/domain/memory: memory must be positive");

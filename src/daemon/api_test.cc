@@ -360,6 +360,46 @@ TEST_F(ApiTest, SaveRestoreManagedSaveJobs) {
   EXPECT_EQ(Call("GET", "/v1/jobs/abc").status, 404);
 }
 
+TEST_F(ApiTest, RestoreComesBackInTheSavedStateUnlessTold) {
+  Define("a");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  ASSERT_EQ(Call("POST", "/v1/domains/a/suspend").status, 200);
+  std::string file = (dir_.path() / "a.save").string();
+  auto wait = [&](const Response& r) {
+    EXPECT_EQ(r.status, 202) << r.body;
+    auto id = Body(r)["job"]["id"].get<uint64_t>();
+    return Body(Call("GET", "/v1/jobs/" + std::to_string(id) + "?wait=true"))["state"];
+  };
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/save", {{"file", file}})), "completed");
+  // Saved paused: restored paused.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/restore", {{"file", file}})), "completed");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["state"], "paused");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/destroy").status, 200);
+  // --running overrides it.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/restore", {{"file", file}, {"running", true}})),
+            "completed");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["reason"], "restored");
+  // Saved running, --paused: paused.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/save", {{"file", file}})), "completed");
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/restore", {{"file", file}, {"paused", true}})),
+            "completed");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["state"], "paused");
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/restore",
+                      {{"file", file}, {"paused", true}, {"running", true}})),
+            "invalid_argument");
+  // A managed save of a paused guest starts paused.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/managedsave")), "completed");
+  EXPECT_EQ(Body(Call("POST", "/v1/domains/a/start"))["state"], "paused");
+  // save --running of a paused guest: the file says running.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/save", {{"file", file}, {"running", true}})),
+            "completed");
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/restore", {{"file", file}})), "completed");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["state"], "running");
+  // managedsave --paused of a running guest: start brings it back paused.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/managedsave", {{"paused", true}})), "completed");
+  EXPECT_EQ(Body(Call("POST", "/v1/domains/a/start"))["state"], "paused");
+}
+
 TEST_F(ApiTest, JobsCanBeCancelled) {
   Define("a");
   ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);

@@ -110,6 +110,7 @@ QemuHypervisor::~QemuHypervisor() {
     std::lock_guard l(mu_);
     vms.swap(vms_);
     exit_cb_ = nullptr;
+    panic_cb_ = nullptr;
   }
   for (auto& [n, vm] : vms) vm->proc->Detach();
   {
@@ -129,8 +130,12 @@ void QemuHypervisor::OnQmpEvent(const std::string& name, const qemu::QmpEvent& e
   // QEMU sends the cause first, then STOP.
   if (ev.name == "BLOCK_IO_ERROR" && action() == "stop") *pause_why = "ioerror";
   if (ev.name == "WATCHDOG" && action() == "pause") *pause_why = "watchdog";
+  // A panic's STOP belongs to <on_crash> (the panic callback), not to a plain pause.
+  if (ev.name == "GUEST_PANICKED") *pause_why = "panicked";
   std::optional<GuestEvent> ge;
-  if (ev.name == "STOP") {
+  if (ev.name == "STOP" && *pause_why == "panicked") {
+    pause_why->clear();
+  } else if (ev.name == "STOP") {
     ge = GuestEvent{GuestEvent::Kind::kPaused, pause_why->empty() ? "unknown" : *pause_why};
     pause_why->clear();
   } else if (ev.name == "RESUME") {
@@ -201,8 +206,20 @@ qemu::QemuCallbacks QemuHypervisor::Callbacks(const std::string& name,
                                               std::shared_ptr<DomainResources> res) {
   qemu::QemuCallbacks cb;
   auto pause_why = std::make_shared<std::string>();  // only touched on the QMP reader thread
+  // On the QMP reader thread: nothing here may wait for QMP (or a lock whose holder
+  // does); the service handles each event on a thread of its own.
   cb.on_event = [this, name, pause_why](const qemu::QmpEvent& ev) {
     OnQmpEvent(name, ev, pause_why.get());
+    if (ev.name != "GUEST_PANICKED") return;
+    PanicCallback notify;
+    {
+      std::lock_guard l(mu_);
+      auto it = vms_.find(name);
+      if (it == vms_.end()) return;
+      notify = panic_cb_;
+    }
+    spdlog::warn("guest of domain '{}' panicked ({})", name, ev.data.dump());
+    if (notify) notify(name);
   };
   cb.on_exit = [this, name, done, res](const qemu::QemuExit& exit) {
     res->Release();  // also for a destroyed or saved QEMU, which is gone from vms_
@@ -651,6 +668,24 @@ Result<std::string> QemuHypervisor::ConsoleSocket(const std::string& name) {
   std::string s = vm->proc->status().console_socket.string();
   if (s.empty()) return NotFoundError("domain '{}' has no console socket", name);
   return s;
+}
+
+Status QemuHypervisor::DumpMemory(const std::string& name, const std::string& path) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("create dump file '{}'", path));
+  Status st = qemu::DumpGuestMemory(vm->proc->qmp(), fd.get());
+  if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoError(errno, "sync dump file");
+  if (!st.ok()) {
+    (void)RemoveFileIfExists(path);
+    return st.WithContext(fmt::format("domain '{}': dump to '{}'", name, path));
+  }
+  return Status::Ok();
+}
+
+void QemuHypervisor::SetPanicCallback(PanicCallback cb) {
+  std::lock_guard l(mu_);
+  panic_cb_ = std::move(cb);
 }
 
 void QemuHypervisor::SetExitCallback(ExitCallback cb) {

@@ -46,6 +46,8 @@ class QemuHypervisor : public Hypervisor {
   Result<std::string> ConsoleSocket(const std::string& name) override;
   void SetExitCallback(ExitCallback cb) override;
   void SetGuestEventCallback(GuestEventCallback cb) override;
+  Status DumpMemory(const std::string& name, const std::string& path) override;
+  void SetPanicCallback(PanicCallback cb) override;
 
  private:
   struct Vm {
@@ -84,6 +86,7 @@ class QemuHypervisor : public Hypervisor {
   std::mutex ev_cb_mu_;  // held while the callback runs, so that clearing it waits
   GuestEventCallback guest_cb_;
   std::thread ev_thread_;
+  PanicCallback panic_cb_;
 };
 
 }  // namespace skiff::daemon

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <ctime>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -23,8 +24,9 @@ namespace fs = std::filesystem;
 
 // Reason numbers follow libvirt's virDomain*Reason enums.
 namespace reason {
-constexpr int kRunningBooted = 1, kRunningRestored = 3, kRunningUnpaused = 5;
+constexpr int kRunningBooted = 1, kRunningRestored = 3, kRunningUnpaused = 5, kRunningCrashed = 9;
 constexpr int kPausedUnknown = 0, kPausedUser = 1, kPausedIoError = 5, kPausedWatchdog = 6;
+constexpr int kCrashedPanicked = 1;
 constexpr int kShutoffUnknown = 0, kShutoffShutdown = 1, kShutoffDestroyed = 2,
               kShutoffCrashed = 3, kShutoffSaved = 5, kShutoffFailed = 6;
 }  // namespace reason
@@ -52,13 +54,14 @@ Paths::Paths(const fs::path& r) : root(r) {
   run_domains = run_dir / "domains";
   lib_dir = root / "var/lib/skiff";
   save_dir = lib_dir / "save";
+  dump_dir = lib_dir / "dump";
   log_dir = root / "var/log/skiff";
   socket = run_dir / "skiffd.sock";
 }
 
 Status Paths::Create() const {
   for (const auto& d : {domains_dir, autostart_dir, networks_dir, pools_dir, run_domains, save_dir,
-                        lib_dir / "images", log_dir / "domains"}) {
+                        dump_dir, lib_dir / "images", log_dir / "domains"}) {
     SKIFF_TRY(MakeDirs(d, 0755));
   }
   return Status::Ok();
@@ -80,7 +83,8 @@ std::string_view StateName(DomainState s) {
 
 namespace {
 
-bool IsActive(DomainState s) { return s != DomainState::kShutoff && s != DomainState::kCrashed; }
+// A crashed domain (<on_crash>preserve</on_crash>) keeps its stopped QEMU: it is active.
+bool IsActive(DomainState s) { return s != DomainState::kShutoff; }
 
 Status NotRunning(const std::string& name) {
   return FailedPreconditionError("domain '{}' is not running", name);
@@ -107,11 +111,13 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
+  hv_.SetPanicCallback([this](const std::string& name) { OnDomainPanic(name); });
 }
 
 Service::~Service() {
   hv_.SetGuestEventCallback(nullptr);
   hv_.SetExitCallback(nullptr);
+  hv_.SetPanicCallback(nullptr);
 }
 
 // ---------------------------------------------------------------- lookup
@@ -566,6 +572,8 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   if (!opts.restore_from.empty()) {
     SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(opts.restore_from));
     opts.restore_offset = h.state_offset;
+    // A guest saved paused comes back paused (RestoreDomain decided for a restore).
+    if (from_managed && h.paused) paused = opts.paused = true;
     if (from_managed) {
       // The guest resumes with the devices it had when saved (live changes included).
       live = std::move(h.def);
@@ -816,6 +824,77 @@ void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
       if (ev.detail == "guest" && IsActive(o.state)) Emit(o, "rebooted", "guest");
       return;
   }
+}
+
+void Service::OnDomainPanic(const std::string& name) {
+  // Not on the caller's thread: it may be the driver's event thread, which the
+  // actions below (dump, destroy, reset) need.
+  jobs_.Start("crash", name, [this, name](const JobControl&) { return HandlePanic(name); });
+}
+
+// As libvirt's qemu driver: the domain is "crashed (panicked)" first, then <on_crash>
+// runs; a dump that fails leaves it crashed, its QEMU kept.
+Status Service::HandlePanic(const std::string& name) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
+  auto& [obj, lock] = held;
+  DomainObj& o = *obj;
+  if (!IsActive(o.state) || o.state == DomainState::kCrashed) return Status::Ok();
+  const conf::LifecycleAction action = (o.live ? *o.live : o.def).on_crash;
+  o.state = DomainState::kCrashed;
+  o.reason = reason::kCrashedPanicked;
+  o.reason_name = "panicked";
+  (void)WriteLiveStatus(o);
+  spdlog::warn("domain '{}' crashed (guest panic); on_crash={}", name, conf::ToString(action));
+  Emit(o, "crashed", "panicked");
+  if (action == conf::LifecycleAction::kCoredumpDestroy ||
+      action == conf::LifecycleAction::kCoredumpRestart) {
+    // libvirt's auto-dump name: ID-NAME-TIMESTAMP, in the dump directory.
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::localtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%d-%H:%M:%S", &tm);
+    fs::path file = paths_.dump_dir / fmt::format("{}-{}-{}", o.id.load(), name, stamp);
+    SKIFF_TRY(MakeDirs(paths_.dump_dir, 0755));
+    Status st = hv_.DumpMemory(name, file.string());
+    if (!st.ok()) {
+      spdlog::error("domain '{}': crash dump failed, domain left crashed: {}", name, st.ToString());
+      return st;
+    }
+    spdlog::info("domain '{}': crash dump written to '{}'", name, file.string());
+  }
+  switch (action) {
+    case conf::LifecycleAction::kDestroy:
+    case conf::LifecycleAction::kCoredumpDestroy: {
+      SKIFF_TRY(hv_.Destroy(name));
+      MarkStopped(o, DomainState::kShutoff, reason::kShutoffCrashed, "crashed");
+      if (!o.persistent) {
+        lock.unlock();
+        Forget(obj);
+      }
+      return Status::Ok();
+    }
+    case conf::LifecycleAction::kRestart:
+    case conf::LifecycleAction::kCoredumpRestart: {
+      // The same QEMU boots again (libvirt's fake reboot): reset, then run.
+      Status st = hv_.Reset(name);
+      if (st.ok()) st = hv_.Resume(name);
+      if (!st.ok()) {
+        spdlog::error("domain '{}': restart after crash failed: {}", name, st.ToString());
+        return st;
+      }
+      o.state = DomainState::kRunning;
+      o.reason = reason::kRunningCrashed;
+      o.reason_name = "crashed";
+      (void)WriteLiveStatus(o);
+      Emit(o, "resumed", "unpaused");
+      return Status::Ok();
+    }
+    case conf::LifecycleAction::kPreserve:
+    case conf::LifecycleAction::kRenameRestart:  // refused by ValidateDomain
+      return Status::Ok();
+  }
+  return Status::Ok();
 }
 
 Status Service::SetAutostart(const std::string& ref, bool enabled) {
@@ -1192,14 +1271,16 @@ Result<Service::SaveHeader> Service::ReadSaveHeader(const std::string& file) {
   return h;
 }
 
-Status Service::WriteSaveHeader(const std::string& file, const DomainObj& o) {
+Status Service::WriteSaveHeader(const std::string& file, const DomainObj& o,
+                               std::optional<bool> paused) {
   nlohmann::json header = {{"magic", kSaveMagic},
                            {"xml", conf::FormatDomainXml(o.live ? *o.live : o.def)},
-                           {"paused", o.state == DomainState::kPaused}};
+                           {"paused", paused.value_or(o.state == DomainState::kPaused)}};
   return WriteFileAtomic(file, header.dump() + "\n", 0600);
 }
 
-Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file) {
+Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file,
+                                     std::optional<bool> paused) {
   if (file.empty() || file[0] != '/') {
     return InvalidArgumentError("save file '{}' must be an absolute path", file);
   }
@@ -1209,11 +1290,11 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
     if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
     name = held.first->def.name;
   }
-  return jobs_.Start("save", name, [this, name, file](const JobControl& job) -> Status {
+  return jobs_.Start("save", name, [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj));
+    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
@@ -1228,7 +1309,7 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
   });
 }
 
-Result<uint64_t> Service::ManagedSave(const std::string& ref) {
+Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool> paused) {
   std::string name;
   {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
@@ -1240,11 +1321,12 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref) {
     name = held.first->def.name;
   }
   std::string file = (paths_.save_dir / (name + ".save")).string();
-  return jobs_.Start("managedsave", name, [this, name, file](const JobControl& job) -> Status {
+  return jobs_.Start("managedsave", name,
+                     [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj));
+    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
@@ -1255,8 +1337,10 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref) {
   });
 }
 
-Result<uint64_t> Service::RestoreDomain(const std::string& file, bool paused) {
+Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<bool> want_paused) {
   SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(file));
+  // As virsh: the state it was saved in, unless --running or --paused says otherwise.
+  const bool paused = want_paused.value_or(h.paused);
   conf::DomainDef def = std::move(h.def);
   std::string name = def.name;
   return jobs_.Start("restore", name, [this, def, file, paused](const JobControl& job) -> Status {

@@ -80,6 +80,7 @@ class Builder {
     Watchdog();
     Balloon();
     Rngs();
+    SKIFF_TRY(Panics());
     if (!ctx_.incoming.empty()) Add("-incoming", ctx_.incoming);
     if (!ctx_.pidfile.empty()) Add("-pidfile", ctx_.pidfile);
     if (ctx_.daemonize) Add("-daemonize");
@@ -833,6 +834,32 @@ class Builder {
       }
       Add("-device", dev);
     }
+  }
+
+  Status Panics() {
+    const auto& ps = def_.devices.panics;
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const auto& p = ps[i];
+      if (p.model == "pvpanic") {
+        Add("-device", fmt::format("pvpanic-pci,id=panic{}", i));
+        continue;
+      }
+      std::string dev = fmt::format("pvpanic,id=panic{}", i);
+      for (const auto& [k, v] : p.address) {
+        if (k != "iobase") continue;
+        char* end = nullptr;
+        unsigned long port = std::strtoul(v.c_str(), &end, 0);
+        if (v.empty() || *end != '\0' || port > 0xffff) {
+          return InvalidArgumentError("panic device {}: invalid iobase '{}'", i, v);
+        }
+        dev += fmt::format(",ioport={}", port);
+      }
+      Add("-device", dev);
+    }
+    // The guest stops where it panicked (QEMU's GUEST_PANICKED, state guest-panicked)
+    // and the daemon carries out <on_crash>: dump, destroy, restart or keep it.
+    if (!ps.empty()) Add("-action", "panic=pause");
+    return Status::Ok();
   }
 
   const DomainDef& def_;

@@ -196,5 +196,29 @@ TEST(Argv, PciAddrsPinDevicesById) {
   EXPECT_THAT(*r, Contains("virtio-balloon-pci,id=balloon0,addr=0x3.0x1"));
 }
 
+TEST(Argv, PanicDevicesStopTheGuestForTheDaemon) {
+  auto def = Parse("qemu", "<panic model='isa'><address type='isa' iobase='0x506'/></panic>"
+                           "<panic model='pvpanic'/>");
+  auto r = BuildQemuArgv(def, ArgvContext{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_THAT(*r, Contains("pvpanic,id=panic0,ioport=1286"));
+  EXPECT_THAT(*r, Contains("pvpanic-pci,id=panic1"));
+  // Whatever <on_crash> says, QEMU only stops: the daemon dumps, destroys or restarts.
+  EXPECT_EQ(ValueOf(*r, "-action"), "panic=pause");
+
+  auto none = BuildQemuArgv(Parse("qemu"), ArgvContext{});
+  ASSERT_TRUE(none.ok());
+  EXPECT_THAT(*none, Not(Contains("panic=pause")));
+}
+
+TEST(Argv, BalloonByDefault) {
+  auto r = BuildQemuArgv(Parse("qemu"), ArgvContext{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(*r, Contains("virtio-balloon-pci,id=balloon0"));
+  auto off = BuildQemuArgv(Parse("qemu", "<memballoon model='none'/>"), ArgvContext{});
+  ASSERT_TRUE(off.ok());
+  EXPECT_THAT(*off, Not(Contains("virtio-balloon-pci,id=balloon0")));
+}
+
 }  // namespace
 }  // namespace skiff::qemu

@@ -383,4 +383,29 @@ Status RestoreState(QmpClient& qmp, int fd, std::chrono::milliseconds timeout,
   return WaitForMigration(qmp, "restore", timeout, 100ms, progress);
 }
 
+Status DumpGuestMemory(QmpClient& qmp, int fd, std::chrono::milliseconds timeout) {
+  if (fd < 0) return InvalidArgumentError("dump: invalid fd {}", fd);
+  constexpr const char* kFdName = "skiff-dump";
+  auto got = qmp.ExecuteWithFd("getfd", json{{"fdname", kFdName}}, fd);
+  if (!got.ok()) return got.status().WithContext("dump");
+  auto r = qmp.Execute("dump-guest-memory", json{{"paging", false},
+                                                 {"protocol", fmt::format("fd:{}", kFdName)},
+                                                 {"detach", true}});
+  if (!r.ok()) {
+    (void)qmp.Execute("closefd", json{{"fdname", kFdName}});
+    return r.status().WithContext("dump");
+  }
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    SKIFF_ASSIGN_OR_RETURN(json info, qmp.Execute("query-dump"));
+    std::string status = StrOr(info, "status", "");
+    if (status == "completed") return Status::Ok();
+    if (status == "failed") return FailedPreconditionError("dump failed (see the domain's log)");
+    if (Clock::now() >= deadline) {
+      return UnavailableError("dump did not complete within {} ms ('{}')", timeout.count(), status);
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
 }  // namespace skiff::qemu

@@ -32,7 +32,7 @@ def guest_xml(kernel, initrd, disk):
     return domain_xml(NAME, kernel, initrd, vcpu="<vcpu current='1'>2</vcpu>", machine="pc",
                       cmdline="skiff.counter=1 skiff.nodhcp=1",
                       head="  <features><acpi/></features>\n",
-                      devices=disk_xml("vda", file=disk) + "    <memballoon model='virtio'/>\n")
+                      devices=disk_xml("vda", file=disk))  # no <memballoon>: added by default
 
 
 class Guest:
@@ -174,6 +174,47 @@ def test_managedsave_then_start_resumes_and_removes_the_image(guest):
     assert last <= after[0] <= last + 3, (last, after)
     assert not image.exists()
     assert "Managed save:   no" in d.skiff("dominfo", NAME).stdout
+
+
+def test_a_guest_saved_paused_comes_back_paused(guest):
+    """As virsh: restore and start-from-managed-save bring the guest back in the state
+    it was saved in; restore --running / --paused override it."""
+    d, save = guest.d, guest.root / "paused.save"
+    d.skiff("suspend", NAME)
+    pid = guest.qemu_pid()
+    d.skiff("save", NAME, str(save))
+    wait_gone(pid)
+    assert json.loads(save.read_bytes().partition(b"\n")[0])["paused"] is True
+    r = d.skiff("restore", "--running", "--paused", str(save), check=False)
+    assert r.returncode == 1 and "mutually exclusive" in r.stderr, r.stderr
+    assert guest.state() == "shut off (saved)"
+
+    mark = guest.size()
+    d.skiff("restore", str(save))
+    guest.pids.append(guest.qemu_pid())
+    assert guest.state() == "paused (user)"
+    time.sleep(3)
+    assert guest.counters(mark) == [], "a paused guest counted"
+
+    # Managed save of the paused guest: start brings it back paused too.
+    pid = guest.qemu_pid()
+    d.skiff("managedsave", NAME)
+    wait_gone(pid)
+    d.skiff("start", NAME)
+    guest.pids.append(guest.qemu_pid())
+    assert guest.state() == "paused (user)"
+    d.skiff("resume", NAME)
+    guest.wait(r"^SKIFF-COUNTER \d+", since=mark, timeout=60)
+
+    # Saved running, restored --paused.
+    pid = guest.qemu_pid()
+    d.skiff("save", NAME, str(save))
+    wait_gone(pid)
+    d.skiff("restore", "--paused", str(save))
+    guest.pids.append(guest.qemu_pid())
+    assert guest.state() == "paused (user)"
+    d.skiff("resume", NAME)
+    assert guest.state() == "running (unpaused)"
 
 
 def test_attach_and_detach_disk_live(guest):

@@ -48,7 +48,7 @@ moddir="$work/k/lib/modules/$krel"
 
 # Modules the guest loads, each after its dependencies (from modules.dep).
 wanted=(virtio_pci virtio_blk virtio_net virtio_balloon virtio_scsi virtio-rng sd_mod sr_mod
-        isofs vfat nls_cp437 nls_ascii button evdev)
+        isofs vfat nls_cp437 nls_ascii button evdev pvpanic-mmio pvpanic-pci)
 declare -A seen=()
 order=()
 path_of() { awk -v m="$1" -F: '{ n=$1; sub(/.*\//,"",n); sub(/\.ko(\.[a-z]+)?$/,"",n); if (n==m) {print $1; exit} }' "$moddir/modules.dep"; }

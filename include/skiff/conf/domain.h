@@ -294,6 +294,14 @@ struct WatchdogDef {
   bool operator==(const WatchdogDef&) const = default;
 };
 
+// <panic model='isa|pvpanic'>: a device through which the guest reports a kernel
+// panic (QEMU's GUEST_PANICKED), acted on per <on_crash>.
+struct PanicDef {
+  std::string model = "isa";  // isa (-device pvpanic) | pvpanic (-device pvpanic-pci)
+  DeviceAddress address;      // isa: <address type='isa' iobase='0x505'/>
+  bool operator==(const PanicDef&) const = default;
+};
+
 struct AudioDef {
   unsigned id = 1;
   std::string type = "none";  // none | spice (sound cards are not supported, so no other backend)
@@ -315,6 +323,7 @@ struct DevicesDef {
   std::optional<MemballoonDef> memballoon;
   std::vector<WatchdogDef> watchdogs;
   std::vector<AudioDef> audios;
+  std::vector<PanicDef> panics;
   bool operator==(const DevicesDef&) const = default;
 };
 

@@ -127,6 +127,19 @@ class Hypervisor {
   // The unix socket of the domain's serial console, for `skiff console`.
   virtual Result<std::string> ConsoleSocket(const std::string& name) = 0;
 
+  // Writes the guest's memory as an ELF core file `path` (virsh dump --memory-only),
+  // for <on_crash>coredump-*</on_crash>. Returns once the file is complete.
+  virtual Status DumpMemory(const std::string& name, const std::string& path) {
+    (void)path;
+    return UnsupportedError("domain '{}': this hypervisor cannot dump guest memory", name);
+  }
+
+  // Called (from any thread, possibly one the driver must not be called back on:
+  // hand the work to another thread) when a guest reported a panic through its
+  // <panic> device. The guest is stopped and its process kept.
+  using PanicCallback = std::function<void(const std::string& name)>;
+  virtual void SetPanicCallback(PanicCallback cb) { (void)cb; }
+
   // Called (from any thread) when a running guest stops on its own: shutdown from
   // inside, crash, QEMU killed. Set once, before the first Start.
   using ExitCallback = std::function<void(const std::string& name, ExitReason reason)>;

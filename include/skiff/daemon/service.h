@@ -40,6 +40,7 @@ struct Paths {
   std::filesystem::path run_domains;    // ROOT/run/skiff/domains: live status
   std::filesystem::path lib_dir;        // ROOT/var/lib/skiff
   std::filesystem::path save_dir;       // ROOT/var/lib/skiff/save: managed save
+  std::filesystem::path dump_dir;       // ROOT/var/lib/skiff/dump: <on_crash>coredump-*
   std::filesystem::path log_dir;        // ROOT/var/log/skiff
   std::filesystem::path socket;         // ROOT/run/skiff/skiffd.sock
   Status Create() const;                // mkdir -p all of the above
@@ -178,9 +179,13 @@ class Service {
                          const Scope& scope);
   Result<std::string> ConsoleSocket(const std::string& ref);
   // Long operations: each returns a job id at once.
-  Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file);
-  Result<uint64_t> ManagedSave(const std::string& ref);
-  Result<uint64_t> RestoreDomain(const std::string& file, bool paused);
+  // `paused` (virsh save --paused/--running) is the state the file records for the
+  // restore; by default the domain's own.
+  Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file,
+                              std::optional<bool> paused = std::nullopt);
+  Result<uint64_t> ManagedSave(const std::string& ref, std::optional<bool> paused = std::nullopt);
+  // The guest comes back paused or running as `paused` says, else as it was saved.
+  Result<uint64_t> RestoreDomain(const std::string& file, std::optional<bool> paused);
 
   // --- virtual networks (NetworkDriver). `ref` is a name or a UUID. ---
   std::vector<NetworkSummary> ListNetworks();
@@ -245,6 +250,9 @@ class Service {
   // Called by the hypervisor when a guest stops on its own.
   void OnDomainExit(const std::string& name, ExitReason reason);
   void OnGuestEvent(const std::string& name, const GuestEvent& ev);
+  // Called by the hypervisor when a guest panicked: carries out <on_crash> (on a job
+  // thread of its own, "crash" on the domain).
+  void OnDomainPanic(const std::string& name);
 
   struct DomainObj;
   struct PoolObj;
@@ -263,8 +271,10 @@ class Service {
     uint64_t state_offset = 0;  // bytes of the header line, newline included
   };
   static Result<SaveHeader> ReadSaveHeader(const std::string& file);
-  static Status WriteSaveHeader(const std::string& file, const DomainObj& obj);
+  static Status WriteSaveHeader(const std::string& file, const DomainObj& obj,
+                                std::optional<bool> paused);
   void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
+  Status HandlePanic(const std::string& name);
   Status WriteDefinition(const conf::DomainDef& def);
   Status WriteLiveStatus(const DomainObj& obj);
   void RemoveLiveStatus(const std::string& name);

@@ -144,4 +144,11 @@ Status RestoreState(QmpClient& qmp, int fd,
                     std::chrono::milliseconds timeout = std::chrono::minutes(10),
                     const ProgressCallback& progress = nullptr);
 
+// Writes the guest's memory as an ELF core into `fd` (a file opened for writing):
+// passes it with getfd, runs dump-guest-memory (no paging, detached) and polls
+// query-dump until "completed". kFailedPrecondition when QEMU reports the dump
+// failed, kUnavailable after `timeout`.
+Status DumpGuestMemory(QmpClient& qmp, int fd,
+                       std::chrono::milliseconds timeout = std::chrono::minutes(10));
+
 }  // namespace skiff::qemu

@@ -275,29 +275,42 @@ Response DetachInterface(Service& s, const Request& r, const Params& p) {
   return Ok();
 }
 
+// virsh's --running/--paused of save and restore: true for paused, false for running,
+// none when neither was given.
+Result<std::optional<bool>> RunningOrPaused(const nlohmann::json& body) {
+  SKIFF_ASSIGN_OR_RETURN(bool paused, GetBool(body, "paused"));
+  SKIFF_ASSIGN_OR_RETURN(bool running, GetBool(body, "running"));
+  if (paused && running) return InvalidArgumentError("--running and --paused are mutually exclusive");
+  std::optional<bool> want;
+  if (paused || running) want = paused;
+  return want;
+}
+
 Response Save(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file"}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file", "paused", "running"}));
   ASSIGN_OR_RESPONSE(std::string file, GetString(body, "file", true));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.SaveDomain(p.at("id"), file));
+  ASSIGN_OR_RESPONSE(auto want, RunningOrPaused(body));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.SaveDomain(p.at("id"), file, want));
   ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(job));
   return JsonResponse({{"job", j}}, 202);
 }
 
 Response ManagedSave(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(ParseBody(r, {}));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.ManagedSave(p.at("id")));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"paused", "running"}));
+  ASSIGN_OR_RESPONSE(auto want, RunningOrPaused(body));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.ManagedSave(p.at("id"), want));
   ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(job));
   return JsonResponse({{"job", j}}, 202);
 }
 
 Response Restore(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file", "paused"}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file", "paused", "running"}));
   ASSIGN_OR_RESPONSE(std::string file, GetString(body, "file", true));
-  ASSIGN_OR_RESPONSE(bool paused, GetBool(body, "paused"));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.RestoreDomain(file, paused));
+  ASSIGN_OR_RESPONSE(auto want, RunningOrPaused(body));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.RestoreDomain(file, want));
   ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(job));
   return JsonResponse({{"job", j}}, 202);
 }
