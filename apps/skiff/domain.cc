@@ -418,6 +418,7 @@ int DeviceXml(const Args& a, api::Client& c, bool detach) {
   if (!ReadInputFile(a.get("file"), &xml)) return 1;
   json b = ScopeBody(a);
   b["xml"] = xml;
+  b["source"] = std::filesystem::path(a.get("file")).filename().string();
   if (detach) b["detach"] = true;
   if (!CallOrFail(c, "POST", DomainPath(a.get("domain"), "/devices"), b, nullptr)) return 1;
   std::printf("Device %s successfully\n\n", detach ? "detached" : "attached");

@@ -1026,8 +1026,10 @@ Status Service::DetachDisk(const std::string& ref, const std::string& target, co
   return Status::Ok();
 }
 
-Status Service::AttachDevice(const std::string& ref, const std::string& xml, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev, conf::ParseDeviceXml(xml, "device.xml"));
+Status Service::AttachDevice(const std::string& ref, const std::string& xml,
+                             const std::string& source, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
+                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
   if (dev.interface) {
     const conf::InterfaceDef& n = *dev.interface;
     InterfaceRequest req;
@@ -1042,8 +1044,10 @@ Status Service::AttachDevice(const std::string& ref, const std::string& xml, con
   return AttachDiskLocked(*held.first, *dev.disk, scope);
 }
 
-Status Service::DetachDevice(const std::string& ref, const std::string& xml, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev, conf::ParseDeviceXml(xml, "device.xml"));
+Status Service::DetachDevice(const std::string& ref, const std::string& xml,
+                             const std::string& source, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
+                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
   if (dev.interface) {
     return DetachInterface(ref, std::string(conf::ToString(dev.interface->type)),
                            dev.mac_given ? dev.interface->mac : "", scope);

@@ -175,10 +175,12 @@ class Service {
   Status DetachDisk(const std::string& ref, const std::string& target, const Scope& scope);
   Status AttachInterface(const std::string& ref, const InterfaceRequest& req, const Scope& scope);
   // virsh attach-device / detach-device: `xml` is one <disk> (file, block or
-  // volume) or <interface>; detach finds a disk by its target, an interface by
-  // type and MAC.
-  Status AttachDevice(const std::string& ref, const std::string& xml, const Scope& scope);
-  Status DetachDevice(const std::string& ref, const std::string& xml, const Scope& scope);
+  // volume) or <interface>, from the file `source` (named in errors); detach finds
+  // a disk by its target, an interface by type and MAC.
+  Status AttachDevice(const std::string& ref, const std::string& xml, const std::string& source,
+                      const Scope& scope);
+  Status DetachDevice(const std::string& ref, const std::string& xml, const std::string& source,
+                      const Scope& scope);
   Status DetachInterface(const std::string& ref, const std::string& type, const std::string& mac,
                          const Scope& scope);
   Result<std::string> ConsoleSocket(const std::string& ref);
