@@ -8,6 +8,7 @@ nothing changes. The guest reports its block devices on the console
 Runs as root (loop devices); everything (daemon root, QEMU, loop device) is
 removed at the end.
 """
+import json
 import os
 import pathlib
 import re
@@ -55,7 +56,6 @@ class Guest:
             time.sleep(0.3)
 
     def qemu_pid(self):
-        import json
         return json.loads(
             (self.root / f"run/skiff/domains/{self.name}.qemu.json").read_text())["pid"]
 
