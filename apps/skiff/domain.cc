@@ -412,6 +412,19 @@ int DetachDisk(const Args& a, api::Client& c) {
   return 0;
 }
 
+// attach-device / detach-device: a <disk> or <interface> element from a file.
+int DeviceXml(const Args& a, api::Client& c, bool detach) {
+  std::string xml;
+  if (!ReadInputFile(a.get("file"), &xml)) return 1;
+  json b = ScopeBody(a);
+  b["xml"] = xml;
+  b["source"] = std::filesystem::path(a.get("file")).filename().string();
+  if (detach) b["detach"] = true;
+  if (!CallOrFail(c, "POST", DomainPath(a.get("domain"), "/devices"), b, nullptr)) return 1;
+  std::printf("Device %s successfully\n\n", detach ? "detached" : "attached");
+  return 0;
+}
+
 int AttachIface(const Args& a, api::Client& c) {
   json b = ScopeBody(a);
   b["type"] = a.get("type");
@@ -630,6 +643,12 @@ void AddDomainCommands(std::vector<Command>& out) {
                      [](auto&, auto& a, auto& c) { return AttachDisk(a, c); }));
   out.push_back(Verb("detach-disk", "detach disk device", {{"domain", "target"}, 2, scope, {}},
                      [](auto&, auto& a, auto& c) { return DetachDisk(a, c); }));
+  out.push_back(Verb("attach-device", "attach device from an XML file",
+                     {{"domain", "file"}, 2, scope, {}},
+                     [](auto&, auto& a, auto& c) { return DeviceXml(a, c, false); }));
+  out.push_back(Verb("detach-device", "detach device from an XML file",
+                     {{"domain", "file"}, 2, scope, {}},
+                     [](auto&, auto& a, auto& c) { return DeviceXml(a, c, true); }));
   out.push_back(Verb("attach-interface", "attach network interface",
                      {{"domain", "type", "source"}, 2, scope, {"model", "mac", "target"}},
                      [](auto&, auto& a, auto& c) { return AttachIface(a, c); }));

@@ -818,6 +818,22 @@ Result<DomainDef> ParseDomainElem(Elem root) {
 
 }  // namespace
 
+Result<DeviceDef> ParseDeviceXml(std::string_view xml, std::string_view source_name) {
+  SKIFF_ASSIGN_OR_RETURN(auto doc, XmlDoc::Parse(xml, source_name));
+  DeviceDef out;
+  if (auto disk = doc->Root("disk"); disk.ok()) {
+    SKIFF_ASSIGN_OR_RETURN(out.disk, ParseDisk(*disk));
+  } else if (auto nic = doc->Root("interface"); nic.ok()) {
+    SKIFF_ASSIGN_OR_RETURN(out.interface, ParseInterface(*nic));
+    out.mac_given = static_cast<bool>(nic->Child("mac"));
+  } else {
+    return UnsupportedError("{}: only <disk> and <interface> devices can be attached or detached",
+                            source_name);
+  }
+  SKIFF_TRY(doc->CheckAllUnderstood());
+  return out;
+}
+
 Result<DomainDef> ParseDomainXml(std::string_view xml, std::string_view source_name) {
   SKIFF_ASSIGN_OR_RETURN(auto doc, XmlDoc::Parse(xml, source_name));
   SKIFF_ASSIGN_OR_RETURN(Elem root, doc->Root("domain"));

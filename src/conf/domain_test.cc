@@ -244,6 +244,49 @@ TEST(DomainParse, RenameRestartIsRefusedAsByLibvirtsQemuDriver) {
   }
 }
 
+// attach-device / detach-device take one <disk> or <interface>.
+TEST(DeviceXml, DiskInterfaceAndOthers) {
+  auto d = ParseDeviceXml("<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>"
+                          "<source pool='default' volume='a.qcow2'/>"
+                          "<target dev='sdb' bus='usb'/></disk>", "d.xml");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_TRUE(d->disk);
+  EXPECT_FALSE(d->interface);
+  EXPECT_EQ(d->disk->type, DiskType::kVolume);
+  EXPECT_EQ(d->disk->source_volume, "a.qcow2");
+  EXPECT_EQ(d->disk->bus, DiskBus::kUsb);
+  auto n = ParseDeviceXml("<interface type='user'><model type='e1000'/></interface>", "n.xml");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  ASSERT_TRUE(n->interface);
+  EXPECT_FALSE(n->mac_given);
+  EXPECT_EQ(n->interface->model, NicModel::kE1000);
+  auto m = ParseDeviceXml("<interface type='user'><mac address='52:54:00:00:00:09'/></interface>",
+                          "n.xml");
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->mac_given);
+  auto bad = ParseDeviceXml("<hostdev mode='subsystem'/>", "h.xml");
+  EXPECT_EQ(bad.status().code(), Code::kUnsupported);
+  EXPECT_THAT(bad.status().message(), HasSubstr("only <disk> and <interface>"));
+  auto extra = ParseDeviceXml("<disk type='file'><source file='/a'/><target dev='vdb'/>"
+                              "<bogus/></disk>", "x.xml");
+  EXPECT_THAT(extra.status().message(), HasSubstr("unsupported element <bogus>"));
+}
+
+// A usb disk needs the usb controller and cannot be a cdrom.
+TEST(DomainParse, UsbDisk) {
+  std::string xml = Replace(kMinimal, "<target dev='vda' bus='virtio'/>",
+                            "<target dev='sda' bus='usb'/>");
+  auto r = ParseDomainXml(xml, "u.xml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->devices.disks[0].bus, DiskBus::kUsb);
+  EXPECT_THAT(FormatDomainXml(*r), HasSubstr("<target dev='sda' bus='usb'/>"));
+  auto none = ParseDomainXml(
+      Replace(xml, "<devices>", "<devices><controller type='usb' model='none'/>"), "u.xml");
+  EXPECT_THAT(none.status().message(), HasSubstr("usb disk 'sda' needs a usb controller"));
+  auto cd = ParseDomainXml(Replace(xml, "device='disk'", "device='cdrom'"), "u.xml");
+  EXPECT_THAT(cd.status().message(), HasSubstr("cannot use bus 'usb'"));
+}
+
 TEST(Mac, ParseAndGenerate) {
   EXPECT_EQ(*ParseMac("52:54:0:a:B:c"), "52:54:00:0a:0b:0c");
   EXPECT_FALSE(ParseMac("01:00:5e:00:00:01").ok());  // multicast

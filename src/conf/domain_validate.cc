@@ -194,6 +194,18 @@ Status CheckDisks(const DomainDef& def, std::set<unsigned>& boot_orders) {
       return UnsupportedError("{}: cdrom '{}' cannot use bus 'virtio' (use sata, scsi or ide)",
                               DevPath("disk", i, "target"), d.target_dev);
     }
+    if (d.bus == DiskBus::kUsb) {
+      if (d.device == DiskDevice::kCdrom) {
+        return UnsupportedError("{}: cdrom '{}' cannot use bus 'usb' (use sata, scsi or ide)",
+                                DevPath("disk", i, "target"), d.target_dev);
+      }
+      for (const auto& c : def.devices.controllers) {
+        if (c.type == "usb" && c.index == 0 && c.model == "none") {
+          return InvalidArgumentError("{}: usb disk '{}' needs a usb controller (usb model is "
+                                      "'none')", DevPath("disk", i, "target"), d.target_dev);
+        }
+      }
+    }
     if (d.bus == DiskBus::kIde) {
       if (def.IsQ35()) {
         return UnsupportedError("{}: bus 'ide' of disk '{}' is not available on q35 machines",

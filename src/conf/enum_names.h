@@ -35,7 +35,8 @@ inline constexpr std::array<std::string_view, 4> kBootDeviceNames = {"hd", "cdro
                                                                      "fd"};
 inline constexpr std::array<std::string_view, 3> kDiskTypeNames = {"file", "block", "volume"};
 inline constexpr std::array<std::string_view, 2> kDiskDeviceNames = {"disk", "cdrom"};
-inline constexpr std::array<std::string_view, 4> kDiskBusNames = {"virtio", "sata", "scsi", "ide"};
+inline constexpr std::array<std::string_view, 5> kDiskBusNames = {"virtio", "sata", "scsi", "ide",
+                                                                  "usb"};
 inline constexpr std::array<std::string_view, 3> kInterfaceTypeNames = {"network", "bridge",
                                                                         "user"};
 inline constexpr std::array<std::string_view, 4> kNicModelNames = {"virtio", "e1000", "e1000e",

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -33,9 +34,9 @@ nlohmann::json PciLayout(qemu::QmpClient& qmp) {
   nlohmann::json out = nlohmann::json::object();
   auto buses = qmp.Execute("query-pci");
   if (!buses.ok() || !buses->is_array()) return out;
-  for (const auto& bus : *buses) {
-    if (!bus.is_object() || bus.value("bus", -1) != 0 || !bus.contains("devices")) continue;
-    for (const auto& dev : bus["devices"]) {
+  // `prefix` is "" on the root bus, "pci.N:" behind the bridge (root port) pci.N.
+  auto add = [&](const nlohmann::json& devices, const std::string& prefix, auto& self) -> void {
+    for (const auto& dev : devices) {
       if (!dev.is_object()) continue;
       std::string id = dev.value("qdev_id", "");
       if (id.empty()) continue;
@@ -46,8 +47,16 @@ nlohmann::json PciLayout(qemu::QmpClient& qmp) {
                                                        {"property", "mac"}});
       std::string key = mac.ok() && mac->is_string() ? "mac:" + LowerMac(mac->get<std::string>())
                                                      : id;
-      out[key] = addr;
+      out[key] = prefix + addr;
+      if (prefix.empty() && dev.contains("pci_bridge") && dev["pci_bridge"].is_object() &&
+          dev["pci_bridge"].contains("devices") && dev["pci_bridge"]["devices"].is_array()) {
+        self(dev["pci_bridge"]["devices"], id + ":", self);
+      }
     }
+  };
+  for (const auto& bus : *buses) {
+    if (!bus.is_object() || bus.value("bus", -1) != 0 || !bus.contains("devices")) continue;
+    if (bus["devices"].is_array()) add(bus["devices"], "", add);
   }
   return out;
 }
@@ -316,6 +325,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   auto vm = std::make_shared<Vm>();
   vm->max_memory_kib = def.memory_kib;
   vm->vcpus = def.current_vcpus.value_or(def.vcpus);
+  vm->q35 = def.IsQ35();
   so.callbacks = Callbacks(def.name, vm->callback_done, vm->res);
   {
     // Registered before QEMU starts so that an early exit finds its entry.
@@ -371,6 +381,7 @@ Status QemuHypervisor::Attach(const conf::DomainDef& def) {
   auto vm = std::make_shared<Vm>();
   vm->max_memory_kib = def.memory_kib;
   vm->vcpus = def.current_vcpus.value_or(def.vcpus);
+  vm->q35 = def.IsQ35();
   {
     std::lock_guard l(mu_);
     vms_[def.name] = vm;
@@ -540,6 +551,65 @@ Result<std::string> FindNicDevice(qemu::QmpClient& qmp, const std::string& mac) 
   return NotFoundError("no network device with mac {} in qemu", mac);
 }
 
+// The ids of QEMU's user-created devices ("/machine/peripheral") with their QOM
+// types ("pcie-root-port").
+Result<std::map<std::string, std::string>> PeripheralTypes(qemu::QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(nlohmann::json list,
+                         qmp.Execute("qom-list", nlohmann::json{{"path", "/machine/peripheral"}}));
+  std::map<std::string, std::string> out;
+  if (!list.is_array()) return out;
+  for (const auto& e : list) {
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) continue;
+    std::string type = e.value("type", "");
+    if (type.rfind("child<", 0) != 0 || type.back() != '>') continue;
+    out[e["name"].get<std::string>()] = type.substr(6, type.size() - 7);
+  }
+  return out;
+}
+
+// The first pcie-root-port (by index, pci.N) with no device behind it: where a
+// hot-plugged PCI device goes on q35, whose pcie.0 takes none (as libvirt does).
+Result<std::string> FreeRootPort(qemu::QmpClient& qmp, const std::string& domain) {
+  SKIFF_ASSIGN_OR_RETURN(auto types, PeripheralTypes(qmp));
+  SKIFF_ASSIGN_OR_RETURN(nlohmann::json buses, qmp.Execute("query-pci"));
+  std::set<std::string> used;
+  if (buses.is_array()) {
+    for (const auto& bus : buses) {
+      if (!bus.is_object() || !bus.contains("devices") || !bus["devices"].is_array()) continue;
+      for (const auto& dev : bus["devices"]) {
+        if (!dev.is_object() || !dev.contains("pci_bridge")) continue;
+        const auto& br = dev["pci_bridge"];
+        if (br.is_object() && br.contains("devices") && br["devices"].is_array() &&
+            !br["devices"].empty()) {
+          used.insert(dev.value("qdev_id", ""));
+        }
+      }
+    }
+  }
+  std::optional<std::pair<unsigned long, std::string>> best;
+  for (const auto& [id, type] : types) {
+    if (type != "pcie-root-port" || used.count(id) || id.rfind("pci.", 0) != 0) continue;
+    unsigned long n = std::strtoul(id.c_str() + 4, nullptr, 10);
+    if (!best || n < best->first) best = std::pair{n, id};
+  }
+  if (!best) {
+    return FailedPreconditionError(
+        "domain '{}' has no free pcie-root-port for a hot-plugged device (on q35 each one needs "
+        "its own; define spare <controller type='pci' model='pcie-root-port'/>)", domain);
+  }
+  return best->second;
+}
+
+// A SCSI disk needs the controller scsi0; like libvirt, one is hot-plugged when the
+// domain has none (virtio-scsi, on a free root port on q35).
+Status EnsureScsiController(qemu::QmpClient& qmp, bool q35, const std::string& domain) {
+  SKIFF_ASSIGN_OR_RETURN(auto types, PeripheralTypes(qmp));
+  if (types.count("scsi0")) return Status::Ok();
+  nlohmann::json dev = {{"driver", "virtio-scsi-pci"}, {"id", "scsi0"}};
+  if (q35) { SKIFF_ASSIGN_OR_RETURN(dev["bus"], FreeRootPort(qmp, domain)); }
+  return qmp.Execute("device_add", dev).status().WithContext("scsi controller 'scsi0'");
+}
+
 std::string NicDriver(conf::NicModel m) {
   switch (m) {
     case conf::NicModel::kVirtio: return "virtio-net-pci";
@@ -554,17 +624,33 @@ std::string NicDriver(conf::NicModel m) {
 
 Status QemuHypervisor::AttachDisk(const std::string& name, const conf::DiskDef& disk) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
-  if (disk.type == conf::DiskType::kVolume) {
-    return UnsupportedError("disk '{}': volume disks cannot be attached to a running domain; "
-                            "use --config", disk.target_dev);
+  const std::string what = fmt::format("domain '{}'", name);
+  SKIFF_TRY(qemu::CheckDiskHotplug(disk, false).WithContext(what));
+  if (disk.type == conf::DiskType::kVolume && disk.source_path.empty()) {
+    return InvalidArgumentError("{}: disk '{}': volume '{}' of pool '{}' was not resolved to a path",
+                                what, disk.target_dev, disk.source_volume, disk.source_pool);
   }
-  SKIFF_ASSIGN_OR_RETURN(qemu::DiskHotplug h, qemu::BuildDiskHotplug(disk, disk.source_path));
-  return HotplugHint(qemu::AttachDisk(vm->proc->qmp(), h.blockdev, h.device))
-      .WithContext(fmt::format("domain '{}'", name));
+  qemu::QmpClient& qmp = vm->proc->qmp();
+  std::string pci_bus;
+  if (disk.bus == conf::DiskBus::kScsi) {
+    SKIFF_TRY(HotplugHint(EnsureScsiController(qmp, vm->q35, name)).WithContext(what));
+  } else if (disk.bus == conf::DiskBus::kUsb) {
+    SKIFF_ASSIGN_OR_RETURN(auto types, PeripheralTypes(qmp));
+    if (!types.count("usb")) {
+      return FailedPreconditionError("{}: usb disk '{}' needs a usb controller", what,
+                                     disk.target_dev);
+    }
+  } else if (vm->q35) {
+    SKIFF_ASSIGN_OR_RETURN(pci_bus, FreeRootPort(qmp, name));
+  }
+  SKIFF_ASSIGN_OR_RETURN(qemu::DiskHotplug h,
+                         qemu::BuildDiskHotplug(disk, disk.source_path, pci_bus));
+  return HotplugHint(qemu::AttachDisk(qmp, h.blockdev, h.device)).WithContext(what);
 }
 
 Status QemuHypervisor::DetachDisk(const std::string& name, const conf::DiskDef& disk) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  SKIFF_TRY(qemu::CheckDiskHotplug(disk, true).WithContext(fmt::format("domain '{}'", name)));
   std::vector<std::string> nodes = qemu::DiskNodeNames(disk);
   qemu::QmpClient& qmp = vm->proc->qmp();
   if (disk.source_path.empty() && disk.type != conf::DiskType::kVolume) {
@@ -590,6 +676,7 @@ Status QemuHypervisor::AttachInterface(const std::string& name, const conf::Inte
   nlohmann::json device = {
       {"driver", NicDriver(nic.model)}, {"id", id}, {"netdev", "host" + id}, {"mac", nic.mac}};
   const std::string what = fmt::format("domain '{}': interface {}", name, nic.mac);
+  if (vm->q35) { SKIFF_ASSIGN_OR_RETURN(device["bus"], FreeRootPort(qmp, name)); }
   if (nic.type == conf::InterfaceType::kUser) {
     SKIFF_TRY(qmp.Execute("netdev_add", nlohmann::json{{"type", "user"}, {"id", "host" + id}})
                   .status()

@@ -57,6 +57,7 @@ class QemuHypervisor : public Hypervisor {
     std::shared_ptr<DomainResources> res = std::make_shared<DomainResources>();
     uint64_t max_memory_kib = 0;
     unsigned vcpus = 0;
+    bool q35 = false;  // hot-plugged PCI devices go to free pcie-root-ports
   };
   Result<std::shared_ptr<Vm>> Find(const std::string& name);
   qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,

@@ -1041,6 +1041,7 @@ Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const
   else if (bus == "sata") disk.bus = conf::DiskBus::kSata;
   else if (bus == "scsi") disk.bus = conf::DiskBus::kScsi;
   else if (bus == "ide") disk.bus = conf::DiskBus::kIde;
+  else if (bus == "usb") disk.bus = conf::DiskBus::kUsb;
   else return InvalidArgumentError("unsupported disk bus '{}'", bus);
   if (req.type.empty() || req.type == "disk") disk.device = conf::DiskDevice::kDisk;
   else if (req.type == "cdrom") disk.device = conf::DiskDevice::kCdrom;
@@ -1058,23 +1059,43 @@ Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const
   if (!disk.source_path.empty() && disk.source_path.find("/dev/") == 0) {
     disk.type = conf::DiskType::kBlock;
   }
+  return AttachDiskLocked(o, disk, scope);
+}
+
+Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
   auto [live, config] = sc;
-  auto add = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
+  auto add = [&](conf::DomainDef d, bool running) -> Result<conf::DomainDef> {
     for (const auto& x : d.devices.disks) {
       if (x.target_dev == disk.target_dev) {
         return AlreadyExistsError("domain '{}' already has a disk '{}'", d.name, disk.target_dev);
       }
     }
     d.devices.disks.push_back(disk);
+    // The controller a running domain got for its first SCSI disk stays there
+    // after the disk goes (as in QEMU), so that a restore recreates it.
+    bool has_scsi = false;
+    for (const auto& c : d.devices.controllers) has_scsi |= c.type == "scsi" && c.index == 0;
+    if (running && disk.bus == conf::DiskBus::kScsi && !has_scsi) {
+      conf::ControllerDef c;
+      c.type = "scsi";
+      c.model = "virtio-scsi";
+      d.devices.controllers.push_back(c);
+    }
     SKIFF_TRY(conf::ValidateDomain(d));
     return d;
   };
   std::optional<conf::DomainDef> new_live, new_config;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def)); }
+  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live, true)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def, false)); }
   if (live) {
-    SKIFF_TRY(hv_.AttachDisk(o.def.name, disk));
+    conf::DiskDef plugged = disk;
+    if (disk.type == conf::DiskType::kVolume) {
+      auto path = ResolveVolume(disk.source_pool, disk.source_volume);
+      if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", disk.target_dev));
+      plugged.source_path = *path;  // for QEMU only: the definition keeps pool and volume
+    }
+    SKIFF_TRY(hv_.AttachDisk(o.def.name, plugged));
     o.live = std::move(new_live);
     (void)WriteLiveStatus(o);
   }
@@ -1119,6 +1140,35 @@ Status Service::DetachDisk(const std::string& ref, const std::string& target, co
   }
   Emit(o, "device-removed", dev);
   return Status::Ok();
+}
+
+Status Service::AttachDevice(const std::string& ref, const std::string& xml,
+                             const std::string& source, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
+                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
+  if (dev.interface) {
+    const conf::InterfaceDef& n = *dev.interface;
+    InterfaceRequest req;
+    req.type = std::string(conf::ToString(n.type));
+    req.source = n.source;
+    req.model = std::string(conf::ToString(n.model));
+    req.mac = n.mac;
+    req.target = n.target_dev;
+    return AttachInterface(ref, req, scope);
+  }
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  return AttachDiskLocked(*held.first, *dev.disk, scope);
+}
+
+Status Service::DetachDevice(const std::string& ref, const std::string& xml,
+                             const std::string& source, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
+                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
+  if (dev.interface) {
+    return DetachInterface(ref, std::string(conf::ToString(dev.interface->type)),
+                           dev.mac_given ? dev.interface->mac : "", scope);
+  }
+  return DetachDisk(ref, dev.disk->target_dev, scope);
 }
 
 Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& req,

@@ -102,7 +102,13 @@ class Builder {
     p += 4;
     std::string id = dev.substr(p, dev.find(',', p) - p);
     auto it = ctx_.pci_addrs.find(id);
-    return it == ctx_.pci_addrs.end() ? "" : ",addr=" + it->second;
+    if (it == ctx_.pci_addrs.end()) return "";
+    // "pci.1:0x0": behind a bridge (a root port a hot-plugged device took on q35).
+    size_t colon = it->second.find(':');
+    if (colon != std::string::npos) {
+      return ",bus=" + it->second.substr(0, colon) + ",addr=" + it->second.substr(colon + 1);
+    }
+    return ",addr=" + it->second;
   }
   bool Kvm() const { return def_.type == conf::DomainType::kKvm; }
   bool Q35() const { return def_.IsQ35(); }
@@ -547,6 +553,12 @@ class Builder {
         dev = fmt::format("{},bus=scsi0.0,channel=0,scsi-id=0,lun={},id=scsi0-0-0-{}",
                           cd ? "scsi-cd" : "scsi-hd", unit, unit);
         break;
+      case DiskBus::kUsb:
+        if (!has_usb_) {
+          return InvalidArgumentError("disk '{}': usb disks need a usb controller", d.target_dev);
+        }
+        dev = fmt::format("usb-storage,bus=usb.0,id=usb-disk{}", unit);
+        break;
     }
     if (!node.empty()) dev += ",drive=" + node;
     if (!d.serial.empty()) dev += ",serial=" + Esc(d.serial);
@@ -884,6 +896,7 @@ std::string DiskDeviceId(const conf::DiskDef& d) {
     case DiskBus::kIde: return fmt::format("ide0-{}-{}", unit / 2, unit % 2);
     case DiskBus::kSata: return fmt::format("sata0-0-{}", unit);
     case DiskBus::kScsi: return fmt::format("scsi0-0-0-{}", unit);
+    case DiskBus::kUsb: return fmt::format("usb-disk{}", unit);
   }
   return fmt::format("virtio-disk{}", unit);
 }
@@ -897,19 +910,33 @@ std::vector<std::string> DiskNodeNames(const conf::DiskDef& d) {
   return out;
 }
 
-Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& path) {
+Status CheckDiskHotplug(const conf::DiskDef& d, bool unplug) {
+  if (d.bus == DiskBus::kSata || d.bus == DiskBus::kIde) {
+    // Neither QEMU's AHCI nor its IDE buses take devices while the guest runs.
+    return UnsupportedError("disk bus '{}' cannot be hot{}plugged", conf::ToString(d.bus),
+                            unplug ? "un" : "");
+  }
+  return Status::Ok();
+}
+
+Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& path,
+                                     const std::string& pci_bus) {
   if (d.target_dev.size() < 3 ||
       !std::all_of(d.target_dev.begin() + 2, d.target_dev.end(),
                    [](char c) { return c >= 'a' && c <= 'z'; })) {
     return InvalidArgumentError("disk target '{}' is not a disk name like vdb", d.target_dev);
   }
-  if (d.bus != DiskBus::kVirtio || d.device != DiskDevice::kDisk) {
-    return UnsupportedError("disk '{}': only virtio disks can be attached to a running domain",
-                            d.target_dev);
+  SKIFF_TRY(CheckDiskHotplug(d, false));
+  const bool cd = d.device == DiskDevice::kCdrom;
+  if (cd && (d.bus == DiskBus::kVirtio || d.bus == DiskBus::kUsb)) {
+    return UnsupportedError("disk '{}': a cdrom cannot use bus '{}'", d.target_dev,
+                            conf::ToString(d.bus));
   }
   if (path.empty()) return InvalidArgumentError("disk '{}' has no source", d.target_dev);
-  bool ro = d.readonly;
-  nlohmann::json file = {{"driver", d.type == DiskType::kBlock ? "host_device" : "file"},
+  bool ro = d.readonly || cd;
+  std::string proto = "file";
+  if (d.type == DiskType::kBlock) proto = cd ? "host_cdrom" : "host_device";
+  nlohmann::json file = {{"driver", proto},
                          {"filename", path},
                          {"node-name", "file-" + d.target_dev},
                          {"auto-read-only", true}};
@@ -931,10 +958,21 @@ Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& 
   DiskHotplug h;
   h.device_id = DiskDeviceId(d);
   h.node_name = "fmt-" + d.target_dev;
-  h.device = {{"driver", "virtio-blk-pci"}, {"id", h.device_id}, {"drive", h.node_name}};
+  if (d.bus == DiskBus::kScsi) {
+    // As at boot (DiskFrontend): LUN = unit on target 0 of the first controller.
+    h.device = {{"driver", cd ? "scsi-cd" : "scsi-hd"}, {"bus", "scsi0.0"}, {"channel", 0},
+                {"scsi-id", 0},  {"lun", DiskUnit(d.target_dev)},
+                {"id", h.device_id}, {"drive", h.node_name}};
+  } else if (d.bus == DiskBus::kUsb) {
+    h.device = {{"driver", "usb-storage"}, {"bus", "usb.0"}, {"id", h.device_id},
+                {"drive", h.node_name}};
+  } else {
+    h.device = {{"driver", "virtio-blk-pci"}, {"id", h.device_id}, {"drive", h.node_name}};
+    if (!pci_bus.empty()) h.device["bus"] = pci_bus;
+  }
   if (!d.serial.empty()) h.device["serial"] = d.serial;
   if (d.shareable) h.device["share-rw"] = true;
-  if (!c.empty() && c != "default") {
+  if (!c.empty() && c != "default" && !cd) {
     h.device["write-cache"] = c == "none" || c == "writeback" || c == "unsafe" ? "on" : "off";
   }
   h.blockdev = std::move(fmtnode);

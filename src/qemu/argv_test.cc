@@ -169,7 +169,7 @@ TEST(Argv, DiskHotplugUsesBootTimeNames) {
   EXPECT_EQ(DiskNodeNames(d), (std::vector<std::string>{"fmt-vdb", "file-vdb"}));
 }
 
-TEST(Argv, DiskHotplugOnlyVirtio) {
+TEST(Argv, DiskHotplugRefusesSataAndIde) {
   conf::DiskDef d;
   d.target_dev = "sdb";
   d.bus = conf::DiskBus::kSata;
@@ -177,10 +177,66 @@ TEST(Argv, DiskHotplugOnlyVirtio) {
   auto h = BuildDiskHotplug(d, d.source_path);
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), Code::kUnsupported);
-  EXPECT_THAT(h.status().message(), HasSubstr("only virtio disks"));
+  EXPECT_EQ(h.status().message(), "disk bus 'sata' cannot be hotplugged");
+  d.bus = conf::DiskBus::kIde;
+  EXPECT_EQ(CheckDiskHotplug(d, true).message(), "disk bus 'ide' cannot be hotunplugged");
   d.target_dev = "vd";
   d.bus = conf::DiskBus::kVirtio;
   EXPECT_EQ(BuildDiskHotplug(d, d.source_path).status().code(), Code::kInvalidArgument);
+}
+
+// SCSI disks and cdroms get the LUN and id a boot-time one gets; block devices
+// open as host_device / host_cdrom.
+TEST(Argv, DiskHotplugScsiAndBlock) {
+  auto def = Parse("qemu", "<disk type='block' device='disk'><source dev='/dev/loop7'/>"
+                           "<target dev='sdc' bus='scsi'/></disk>");
+  const conf::DiskDef& d = def.devices.disks[0];
+  auto argv = BuildQemuArgv(def, ArgvContext{});
+  ASSERT_TRUE(argv.ok());
+  auto h = BuildDiskHotplug(d, d.source_path);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->device_id, "scsi0-0-0-2");
+  EXPECT_EQ(h->device["driver"], "scsi-hd");
+  EXPECT_EQ(h->device["bus"], "scsi0.0");
+  EXPECT_EQ(h->device["lun"], 2);
+  EXPECT_EQ(h->blockdev["file"]["driver"], "host_device");
+  EXPECT_EQ(h->blockdev["read-only"], false);
+  EXPECT_THAT(*argv, Contains(HasSubstr("scsi-hd,bus=scsi0.0,channel=0,scsi-id=0,lun=2,"
+                                        "id=scsi0-0-0-2,drive=fmt-sdc")));
+  conf::DiskDef cd = d;
+  cd.device = conf::DiskDevice::kCdrom;
+  h = BuildDiskHotplug(cd, cd.source_path);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->device["driver"], "scsi-cd");
+  EXPECT_EQ(h->blockdev["file"]["driver"], "host_cdrom");
+  EXPECT_EQ(h->blockdev["read-only"], true);
+}
+
+// USB disks: usb-storage on the first USB controller, at boot and hot-plugged.
+TEST(Argv, UsbDisk) {
+  auto def = Parse("qemu", "<disk type='file' device='disk'><source file='/i/u.raw'/>"
+                           "<target dev='sdb' bus='usb'/></disk>");
+  auto argv = BuildQemuArgv(def, ArgvContext{});
+  ASSERT_TRUE(argv.ok()) << argv.status().ToString();
+  EXPECT_THAT(*argv, Contains("usb-storage,bus=usb.0,id=usb-disk1,drive=fmt-sdb"));
+  auto h = BuildDiskHotplug(def.devices.disks[0], "/i/u.raw");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->device["driver"], "usb-storage");
+  EXPECT_EQ(h->device["bus"], "usb.0");
+  EXPECT_EQ(h->device_id, "usb-disk1");
+}
+
+// On q35 the caller names the pcie-root-port that takes a virtio disk.
+TEST(Argv, DiskHotplugOnPciBus) {
+  conf::DiskDef d;
+  d.target_dev = "vdc";
+  d.source_path = "/i/c.raw";
+  auto h = BuildDiskHotplug(d, d.source_path, "pci.3");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->device["bus"], "pci.3");
+  h = BuildDiskHotplug(d, d.source_path);
+  ASSERT_TRUE(h.ok());
+  EXPECT_FALSE(h->device.contains("bus"));
 }
 
 // A restore pins the slots the saved QEMU used; other devices are left to QEMU.
@@ -194,6 +250,11 @@ TEST(Argv, PciAddrsPinDevicesById) {
   ASSERT_TRUE(r.ok());
   EXPECT_THAT(*r, Contains("virtio-blk-pci,id=virtio-disk0,drive=fmt-vda,addr=0x5"));
   EXPECT_THAT(*r, Contains("virtio-balloon-pci,id=balloon0,addr=0x3.0x1"));
+  // Behind a bridge (a root port a hot-plugged device took on q35).
+  ctx.pci_addrs = {{"virtio-disk0", "pci.2:0x0"}};
+  r = BuildQemuArgv(def, ctx);
+  ASSERT_TRUE(r.ok());
+  EXPECT_THAT(*r, Contains("virtio-blk-pci,id=virtio-disk0,drive=fmt-vda,bus=pci.2,addr=0x0"));
 }
 
 TEST(Argv, PanicDevicesStopTheGuestForTheDaemon) {

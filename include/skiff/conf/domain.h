@@ -27,7 +27,7 @@ enum class CpuMode { kCustom, kHostPassthrough, kHostModel, kMaximum };
 enum class BootDevice { kHd, kCdrom, kNetwork, kFd };
 enum class DiskType { kFile, kBlock, kVolume };
 enum class DiskDevice { kDisk, kCdrom };
-enum class DiskBus { kVirtio, kSata, kScsi, kIde };
+enum class DiskBus { kVirtio, kSata, kScsi, kIde, kUsb };
 enum class InterfaceType { kNetwork, kBridge, kUser };
 enum class NicModel { kVirtio, kE1000, kE1000e, kRtl8139 };
 enum class CharSourceType { kPty, kUnix, kFile, kNull };
@@ -369,6 +369,16 @@ struct DomainDef {
 // addresses. Runs ValidateDomain. All errors are kInvalidArgument, except an
 // unsupported feature which is kUnsupported.
 Result<DomainDef> ParseDomainXml(std::string_view xml, std::string_view source_name);
+
+// One device, as virsh attach-device / detach-device take it: a <disk> or an
+// <interface> element (parsed as inside <devices>; a missing MAC is generated).
+// Other elements are kUnsupported; errors otherwise as ParseDomainXml's.
+struct DeviceDef {
+  std::optional<DiskDef> disk;
+  std::optional<InterfaceDef> interface;
+  bool mac_given = false;  // the <interface> named its <mac> (detach matches by it)
+};
+Result<DeviceDef> ParseDeviceXml(std::string_view xml, std::string_view source_name);
 
 // Cross-element checks on a model (also run by ParseDomainXml): name, memory and
 // vcpu ranges, duplicate disk targets, MAC syntax and duplicates, boot order

@@ -175,6 +175,13 @@ class Service {
   Status AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope);
   Status DetachDisk(const std::string& ref, const std::string& target, const Scope& scope);
   Status AttachInterface(const std::string& ref, const InterfaceRequest& req, const Scope& scope);
+  // virsh attach-device / detach-device: `xml` is one <disk> (file, block or
+  // volume) or <interface>, from the file `source` (named in errors); detach finds
+  // a disk by its target, an interface by type and MAC.
+  Status AttachDevice(const std::string& ref, const std::string& xml, const std::string& source,
+                      const Scope& scope);
+  Status DetachDevice(const std::string& ref, const std::string& xml, const std::string& source,
+                      const Scope& scope);
   Status DetachInterface(const std::string& ref, const std::string& type, const std::string& mac,
                          const Scope& scope);
   Result<std::string> ConsoleSocket(const std::string& ref);
@@ -264,6 +271,8 @@ class Service {
   std::shared_ptr<DomainObj> FindLocked(const std::string& ref);  // needs mu_
   void Forget(const std::shared_ptr<DomainObj>& obj);             // takes mu_
   Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
+  // attach-disk and attach-device: `disk` into the live and/or persistent definition.
+  Status AttachDiskLocked(DomainObj& obj, const conf::DiskDef& disk, const Scope& scope);
   // The header line of a save file; the hypervisor's state follows it.
   struct SaveHeader {
     conf::DomainDef def;

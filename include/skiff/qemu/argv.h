@@ -37,7 +37,8 @@ struct ArgvContext {
   std::string spice_x509_dir;
   std::string incoming;  // -incoming value for restore (e.g. "defer"); empty: none
   std::string pidfile;   // -pidfile; empty: none
-  // PCI slots by device id ("virtio-disk1" -> "0x4", "net1" -> "0x5.0x1"), appended
+  // PCI slots by device id ("virtio-disk1" -> "0x4", "net1" -> "0x5.0x1", or with the
+  // bridge they sit behind, "pci.2:0x0" -> bus=pci.2,addr=0x0), appended
   // as addr= to those -device options: a restore must put every device where the
   // saved QEMU had it, hot-plugged ones included.
   std::map<std::string, std::string> pci_addrs;
@@ -63,11 +64,18 @@ struct DiskHotplug {
   std::string device_id;
   std::string node_name;    // the top (format) node
 };
-// `path` is the disk's resolved source. kUnsupported for anything but a virtio
-// disk with a source (the bus the pc and q35 machines hot-plug without a
-// controller); kInvalidArgument for a target that is not a disk name (vdb).
-Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& disk, const std::string& path);
-// The QEMU device id of a disk: virtio-disk1, sata0-0-1, scsi0-0-0-1, ide0-0-1.
+// `path` is the disk's resolved source (file, block device or volume). Buses: virtio
+// (virtio-blk-pci, placed on `pci_bus` when not empty: a pcie-root-port on q35)
+// scsi (scsi-hd or scsi-cd on scsi0.0, which the caller makes sure exists) and usb
+// (usb-storage on usb.0, the first USB controller).
+// kUnsupported for sata and ide (see CheckDiskHotplug); kInvalidArgument for a
+// target that is not a disk name (vdb) or a disk without a source.
+Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& disk, const std::string& path,
+                                     const std::string& pci_bus = "");
+// kUnsupported "disk bus 'sata' cannot be hotplugged" (hotunplugged when `unplug`)
+// for the buses QEMU cannot change while the guest runs (sata, ide).
+Status CheckDiskHotplug(const conf::DiskDef& disk, bool unplug);
+// The QEMU device id of a disk: virtio-disk1, sata0-0-1, scsi0-0-0-1, ide0-0-1, usb-disk1.
 std::string DiskDeviceId(const conf::DiskDef& disk);
 // The node names BuildQemuArgv and BuildDiskHotplug create for a disk, top first
 // (fmt-vdb, file-vdb, then its backing chain's nodes).

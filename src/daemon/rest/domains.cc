@@ -245,6 +245,23 @@ Response DetachDisk(Service& s, const Request& r, const Params& p) {
   return Ok();
 }
 
+// POST /v1/domains/{id}/devices {"xml", "source", "live", "config"}; "detach": true
+// removes.
+Response Device(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"xml", "source", "detach", "live", "config"}));
+  ASSIGN_OR_RESPONSE(std::string xml, GetString(body, "xml", true));
+  ASSIGN_OR_RESPONSE(std::string source, GetString(body, "source"));
+  ASSIGN_OR_RESPONSE(bool detach, GetBool(body, "detach"));
+  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
+  if (detach) {
+    TRY_RESPONSE(s.DetachDevice(p.at("id"), xml, source, scope));
+    return Ok();
+  }
+  TRY_RESPONSE(s.AttachDevice(p.at("id"), xml, source, scope));
+  return JsonResponse(nlohmann::json::object(), 201);
+}
+
 Response AttachInterface(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto body,
@@ -343,6 +360,7 @@ void AddDomainRoutes(Api& api) {
   api.Add("GET", "/v1/domains/{id}/disks", R, Disks);
   api.Add("POST", "/v1/domains/{id}/disks", W, AttachDisk);
   api.Add("DELETE", "/v1/domains/{id}/disks/{target}", W, DetachDisk);
+  api.Add("POST", "/v1/domains/{id}/devices", W, Device);
   api.Add("GET", "/v1/domains/{id}/interfaces", R, Interfaces);
   api.Add("POST", "/v1/domains/{id}/interfaces", W, AttachInterface);
   api.Add("DELETE", "/v1/domains/{id}/interfaces", W, DetachInterface);
