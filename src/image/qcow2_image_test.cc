@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "image/test_util.h"
 #include "testutil/temp_dir.h"
@@ -220,6 +221,43 @@ TEST(Qcow2Image, ResizeGrowsL1AndShrinkNeedsTheFlag) {
   auto expect = Pattern(1 << 20, 4);
   expect.resize(512 << 10);
   EXPECT_EQ(ReadAll(*small), expect);
+}
+
+TEST(Qcow2Image, SequentialAllocatingWritesGrowTheFileAheadAndCloseTrimsIt) {
+  // Whole-cluster writes past the end extend the file in large fallocate steps;
+  // on close the file ends where its last cluster does, as without them.
+  skiff::testing::TempDir dir;
+  std::string p = (dir / "g.qcow2").string();
+  auto img = Make(p, 1ull << 30);
+  std::vector<uint8_t> model(3 << 20);
+  for (uint64_t off = 0; off < model.size(); off += 64 << 10) {
+    auto data = Pattern(64 << 10, static_cast<uint8_t>(off >> 16));
+    ASSERT_TRUE(img->Write(off, data).ok());
+    std::memcpy(model.data() + off, data.data(), data.size());
+  }
+  const uint64_t open_size = std::filesystem::file_size(p);
+  ASSERT_TRUE(img->Close().ok());
+  auto r = CheckImage(p, "", RepairMode::kNone);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->corruptions + r->leaks, 0u);
+  EXPECT_EQ(std::filesystem::file_size(p), r->image_end_offset);
+  EXPECT_GE(open_size, r->image_end_offset);
+  EXPECT_LT(r->image_end_offset, 4u << 20);
+  auto back = Reopen(p);
+  std::vector<uint8_t> got(model.size());
+  ASSERT_TRUE(back->Read(0, got).ok());
+  EXPECT_EQ(got, model);
+  // Writes after a reopen grow and trim the same way; existing data stays.
+  back = Reopen(p, true);
+  ASSERT_TRUE(back->Write(8 << 20, Pattern(1 << 20, 9)).ok());
+  ASSERT_TRUE(back->Close().ok());
+  r = CheckImage(p, "", RepairMode::kNone);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->corruptions + r->leaks, 0u);
+  EXPECT_EQ(std::filesystem::file_size(p), r->image_end_offset);
+  back = Reopen(p);
+  ASSERT_TRUE(back->Read(0, got).ok());
+  EXPECT_EQ(got, model);
 }
 
 TEST(Qcow2Image, ReadOnlyOpenNeverWrites) {
