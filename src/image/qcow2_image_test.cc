@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -258,6 +259,35 @@ TEST(Qcow2Image, SequentialAllocatingWritesGrowTheFileAheadAndCloseTrimsIt) {
   back = Reopen(p);
   ASSERT_TRUE(back->Read(0, got).ok());
   EXPECT_EQ(got, model);
+}
+
+TEST(Qcow2Image, ParallelAllocatingWritesPastTheWritebackKickStayConsistent) {
+  // 48 MiB from several threads: write-back kicks (every 16 MiB, on the file's
+  // own thread), growth ahead of the writes and the trim on close, together.
+  skiff::testing::TempDir dir;
+  std::string p = (dir / "k.qcow2").string();
+  ASSERT_TRUE(Make(p, 1ull << 30)->Close().ok());
+  BenchOptions b;
+  b.format = "qcow2";
+  b.write = true;
+  b.count = 768;
+  b.depth = 4;
+  b.request_size = 64 << 10;
+  b.step = 64 << 10;
+  b.pattern = 0x5a;
+  auto r = RunBench(p, b);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectClean(p);
+  auto img = Reopen(p);
+  std::vector<uint8_t> got(48 << 20);
+  ASSERT_TRUE(img->Read(0, got).ok());
+  EXPECT_EQ(std::count(got.begin(), got.end(), 0x5a), static_cast<std::ptrdiff_t>(got.size()));
+  std::vector<uint8_t> after(1 << 20);
+  ASSERT_TRUE(img->Read(48 << 20, after).ok());
+  EXPECT_EQ(std::count(after.begin(), after.end(), 0), static_cast<std::ptrdiff_t>(after.size()));
+  auto check = CheckImage(p, "", RepairMode::kNone);
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(std::filesystem::file_size(p), check->image_end_offset);
 }
 
 TEST(Qcow2Image, ReadOnlyOpenNeverWrites) {
