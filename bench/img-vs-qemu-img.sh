@@ -178,7 +178,7 @@ out.append("Targets (issue 3): at least 1.0x on every row, 1.8x for compressed c
 out.append("Reading the rows: the write rows (allocating writes, overwrites, `preallocation=full`, convert) copy into "
            "the page cache and wait for write-back with the same system calls in both tools, so on a busy machine "
            "their ratios swing around 1.0x with the load; compare `perf stat` task-clock for the engines' own cost. "
-           "`info` and `check` take a few milliseconds, most of it process start-up (`skiff` execs `skiff-offline`); "
+           "`info` and `check` take a few milliseconds, most of it process start-up (`skiff` execs `skiff-img`); "
            "the image work itself is under a millisecond.\n")
 section = "\n".join(out) + "\n"
 if nodoc:

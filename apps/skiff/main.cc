@@ -1,6 +1,7 @@
 // skiff: the command-line client. The daemon verbs run here; the offline verbs
-// (offline_verbs.h) exec the helper skiff-offline, so that this binary stays small
-// and starts fast (it links neither the image engine nor the XML library).
+// (offline_verbs.h) exec the helpers skiff-img and skiff-offline, so that this
+// binary stays small and starts fast (it links neither the image engine nor the
+// XML library).
 #include <limits.h>
 #include <unistd.h>
 
@@ -20,22 +21,22 @@ __attribute__((weak)) void AddDaemonCommands(std::vector<Command>&) {}
 namespace {
 
 // The helper next to this binary (build tree, /usr/bin), else ../libexec/skiff/.
-std::string FindOfflineHelper() {
+std::string FindHelper(const std::string& name) {
   char buf[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) return "";
   std::string self(buf, static_cast<size_t>(n));
   std::string dir = self.substr(0, self.rfind('/') + 1);
-  for (std::string p : {dir + kOfflineHelper, dir + "../libexec/skiff/" + kOfflineHelper}) {
+  for (std::string p : {dir + name, dir + "../libexec/skiff/" + name}) {
     if (::access(p.c_str(), X_OK) == 0) return p;
   }
   return "";
 }
 
-int ExecOffline(const std::string& verb, const std::vector<std::string>& args) {
-  std::string helper = FindOfflineHelper();
+int ExecOffline(const std::string& verb, const std::string& name, const std::vector<std::string>& args) {
+  std::string helper = FindHelper(name);
   if (helper.empty()) {
-    return Fail("'" + verb + "' needs " + kOfflineHelper +
+    return Fail("'" + verb + "' needs " + name +
                 ", which is installed neither next to skiff nor in ../libexec/skiff/");
   }
   std::vector<char*> argv;
@@ -54,9 +55,9 @@ int main(int argc, char** argv) {
   using namespace skiff::app;
   std::vector<Command> cmds;
   for (const auto& v : kOfflineVerbs) {
-    std::string name = v.name;
-    cmds.push_back({name, v.help, [name](const GlobalOptions&, const std::vector<std::string>& a) {
-                      return ExecOffline(name, a);
+    std::string name = v.name, helper = v.helper;
+    cmds.push_back({name, v.help, [name, helper](const GlobalOptions&, const std::vector<std::string>& a) {
+                      return ExecOffline(name, helper, a);
                     }});
   }
   AddDaemonCommands(cmds);

@@ -221,8 +221,10 @@ Status ConvertImage(const std::string& source, const std::string& target, const 
   int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, std::min<int>(threads, 16));
   // Chunks done ahead of the writer: enough that a writer held up (by a busy
-  // machine or a slow write) does not stall the compressing workers.
-  const uint64_t window = static_cast<uint64_t>(threads) * 8;
+  // machine or a slow write) does not stall the compressing workers. A plain
+  // copy needs few: the writer is its bottleneck, and each chunk buffer in
+  // the window costs 512 page faults on its first use.
+  const uint64_t window = static_cast<uint64_t>(threads) * (opts.compress ? 8 : 2);
   std::mutex mu;
   std::condition_variable cv;
   std::map<uint64_t, ChunkResult> ready;

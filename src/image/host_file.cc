@@ -8,9 +8,76 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <thread>
 #include <vector>
 
 namespace skiff::image {
+
+// Starts the write-back of the file's dirty pages (sync_file_range) whenever it
+// is asked to, on a thread of its own; requests made while it works coalesce.
+class HostFile::Kicker {
+ public:
+  explicit Kicker(int fd) : fd_(fd), thread_([this] { Run(); }) {}
+  ~Kicker() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void Kick() {
+    {
+      std::lock_guard lk(mu_);
+      pending_ = true;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [this] { return pending_ || stop_; });
+      if (stop_) return;
+      pending_ = false;
+      lk.unlock();
+      // Only a hint: errors surface at Sync().
+      (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+      lk.lock();
+    }
+  }
+
+  const int fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool pending_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is initialised
+};
+
+HostFile::WriteBack::WriteBack() = default;
+HostFile::WriteBack::~WriteBack() = default;
+
+HostFile& HostFile::operator=(HostFile&& o) noexcept {
+  if (this != &o) {
+    wb_.reset();  // stop our kicker before our descriptor closes
+    fd_ = std::move(o.fd_);
+    path_ = std::move(o.path_);
+    writable_ = o.writable_;
+    unsafe_ = o.unsafe_;
+    wb_ = std::move(o.wb_);
+  }
+  return *this;
+}
+
+void HostFile::Kick(uint64_t bytes) const {
+  if (wb_->unkicked.fetch_add(bytes) + bytes < kWritebackKick) return;
+  wb_->unkicked.store(0);
+  std::call_once(wb_->started, [this] { wb_->kicker = std::make_unique<Kicker>(fd_.get()); });
+  wb_->kicker->Kick();
+}
 
 Result<HostFile> HostFile::Open(const std::string& path, bool writable) {
   int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
@@ -72,19 +139,15 @@ Status HostFile::WriteAll(uint64_t offset, std::span<const uint8_t> buf) const {
   if (!writable_) return FailedPreconditionError("'{}' is open read-only", path_);
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pwrite(fd_.get(), buf.data() + done, buf.size() - done,
-                         static_cast<off_t>(offset + done));
+    const size_t piece = std::min<size_t>(buf.size() - done, kMaxWrite);
+    ssize_t n = ::pwrite(fd_.get(), buf.data() + done, piece, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, fmt::format("write '{}' at 0x{:x}", path_, offset + done));
     }
     done += static_cast<size_t>(n);
   }
-  if (!unsafe_ && unkicked_->fetch_add(buf.size()) + buf.size() >= kWritebackKick) {
-    unkicked_->store(0);
-    // Only a hint: errors surface at Sync().
-    (void)::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-  }
+  if (!unsafe_) Kick(buf.size());
   return Status::Ok();
 }
 
@@ -117,7 +180,6 @@ Status HostFile::Allocate(uint64_t offset, uint64_t length) const {
 
 Status HostFile::WriteZeroBytes(uint64_t offset, uint64_t length) const {
   static const std::vector<uint8_t> zeros(1 << 20, 0);
-  uint64_t since_kick = 0;
   while (length > 0) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(length, zeros.size()));
     SKIFF_TRY(WriteAll(offset, std::span<const uint8_t>(zeros.data(), n)));
@@ -125,12 +187,18 @@ Status HostFile::WriteZeroBytes(uint64_t offset, uint64_t length) const {
     length -= n;
     // Zero fills (preallocation=full) are synced by their caller even on an
     // unsafe file: start the write-back as they go, as WriteAll does.
-    if (unsafe_ && (since_kick += n) >= kWritebackKick) {
-      since_kick = 0;
-      (void)::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-    }
+    if (unsafe_) Kick(n);
   }
   return Status::Ok();
+}
+
+bool HostFile::Extend(uint64_t size) const {
+  if (!writable_) return false;
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (size <= static_cast<uint64_t>(st.st_size)) return true;
+  // Not posix_fallocate: its fallback writes zeroes, which costs what it saves.
+  return ::fallocate(fd_.get(), 0, st.st_size, static_cast<off_t>(size) - st.st_size) == 0;
 }
 
 Status HostFile::PunchHole(uint64_t offset, uint64_t length) const {

@@ -19,6 +19,13 @@ namespace skiff::image {
 namespace {
 constexpr uint64_t kMaxHeaderRead = 2ull << 20;
 constexpr uint64_t kL2CacheBudget = 32ull << 20;
+// Allocating writes of whole clusters past the end of the file extend it this
+// much at a time with fallocate (as QEMU's `preallocate` filter does), instead
+// of one write at a time: on ext4 each extending write otherwise reserves
+// delayed blocks and updates the inode's size, and the write-back allocates the
+// blocks piecemeal. Close() truncates what no cluster used.
+constexpr uint64_t kGrowStep = 64ull << 20;
+constexpr uint64_t kGrowAlign = 1ull << 20;
 }  // namespace
 
 Qcow2Image::Qcow2Image(HostFile file, Qcow2Header header)
@@ -464,6 +471,37 @@ Status Qcow2Image::Write(uint64_t offset, std::span<const uint8_t> buf) {
   return st;
 }
 
+void Qcow2Image::GrowForLocked(uint64_t end) {
+  if (grow_failed_ || (grown_to_ != 0 && end <= grown_to_)) return;
+  uint64_t cur = grown_to_;
+  if (cur == 0) {
+    auto size = file_.Size();
+    if (!size.ok()) {
+      grow_failed_ = true;
+      return;
+    }
+    cur = *size;
+    if (end <= cur) return;  // writing inside the file: nothing to grow
+  }
+  const uint64_t want = AlignUp(end, kGrowAlign) + std::min(kGrowStep, AlignUp(size(), kGrowAlign));
+  if (!file_.Extend(want)) {
+    grow_failed_ = true;  // not a regular file, no fallocate, or no space: plain writes
+    return;
+  }
+  if (size_before_growth_ == 0) size_before_growth_ = std::max<uint64_t>(cur, 1);
+  grown_to_ = want;
+}
+
+Status Qcow2Image::TrimGrowthLocked() {
+  if (grown_to_ == 0) return Status::Ok();
+  const uint64_t keep = std::max(size_before_growth_, refcounts_->end_cluster() * cluster_size_);
+  grown_to_ = 0;
+  size_before_growth_ = 0;
+  SKIFF_ASSIGN_OR_RETURN(uint64_t size, file_.Size());
+  if (keep < size) SKIFF_TRY(file_.Truncate(keep));
+  return Status::Ok();
+}
+
 void Qcow2Image::WaitForInflightLocked() {
   while (inflight_.load() > 0) {
     mu_.unlock();
@@ -500,6 +538,7 @@ Status Qcow2Image::WriteLocked(uint64_t offset, std::span<const uint8_t> buf) {
         ++k;
       }
       SKIFF_ASSIGN_OR_RETURN(uint64_t off, refcounts_->Allocate(k));
+      GrowForLocked(off + k * cluster_size_);
       SKIFF_TRY(file_.WriteAll(off, buf.subspan(pos, k * cluster_size_)));
       for (uint64_t j = 0; j < k; ++j) words[slot.index + j] = (off + j * cluster_size_) | kOflagCopied;
       slot.table->dirty = true;
@@ -849,6 +888,10 @@ Status Qcow2Image::Close() {
         st = WriteHeaderLocked();
         dirty_set_ = false;
       }
+    }
+    if (st.ok() && grown_to_ != 0) {
+      st = TrimGrowthLocked();
+      if (st.ok()) st = file_.Sync();
     }
   }
   closed_ = true;

@@ -138,6 +138,11 @@ class Qcow2Image final : public Image {
 
   // Waits (dropping mu_ meanwhile) until no unlocked in-place write is running.
   void WaitForInflightLocked();
+  // Before data is written to newly allocated clusters ending at host offset
+  // `end`: extends the file ahead of the writes (see kGrowStep in the .cc).
+  void GrowForLocked(uint64_t end);
+  // On close: gives back what GrowForLocked allocated and no cluster used.
+  Status TrimGrowthLocked();
 
   mutable std::mutex mu_;
   // In-place data writes to clusters we own (COPIED), done without mu_.
@@ -159,6 +164,11 @@ class Qcow2Image final : public Image {
   bool dirty_set_ = false;  // we set the dirty bit in the file
   bool closed_ = false;
   uint64_t file_size_at_open_ = 0;
+  // GrowForLocked: the file's size before it first grew it (0: it never did),
+  // and the size it grew it to.
+  uint64_t size_before_growth_ = 0;
+  uint64_t grown_to_ = 0;
+  bool grow_failed_ = false;
   // Compressed writes pack into the tail of this host cluster.
   uint64_t compressed_cursor_ = 0;
   // The most recently decompressed cluster.

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include "image/test_util.h"
 #include "testutil/temp_dir.h"
@@ -220,6 +222,72 @@ TEST(Qcow2Image, ResizeGrowsL1AndShrinkNeedsTheFlag) {
   auto expect = Pattern(1 << 20, 4);
   expect.resize(512 << 10);
   EXPECT_EQ(ReadAll(*small), expect);
+}
+
+TEST(Qcow2Image, SequentialAllocatingWritesGrowTheFileAheadAndCloseTrimsIt) {
+  // Whole-cluster writes past the end extend the file in large fallocate steps;
+  // on close the file ends where its last cluster does, as without them.
+  skiff::testing::TempDir dir;
+  std::string p = (dir / "g.qcow2").string();
+  auto img = Make(p, 1ull << 30);
+  std::vector<uint8_t> model(3 << 20);
+  for (uint64_t off = 0; off < model.size(); off += 64 << 10) {
+    auto data = Pattern(64 << 10, static_cast<uint8_t>(off >> 16));
+    ASSERT_TRUE(img->Write(off, data).ok());
+    std::memcpy(model.data() + off, data.data(), data.size());
+  }
+  const uint64_t open_size = std::filesystem::file_size(p);
+  ASSERT_TRUE(img->Close().ok());
+  auto r = CheckImage(p, "", RepairMode::kNone);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->corruptions + r->leaks, 0u);
+  EXPECT_EQ(std::filesystem::file_size(p), r->image_end_offset);
+  EXPECT_GE(open_size, r->image_end_offset);
+  EXPECT_LT(r->image_end_offset, 4u << 20);
+  auto back = Reopen(p);
+  std::vector<uint8_t> got(model.size());
+  ASSERT_TRUE(back->Read(0, got).ok());
+  EXPECT_EQ(got, model);
+  // Writes after a reopen grow and trim the same way; existing data stays.
+  back = Reopen(p, true);
+  ASSERT_TRUE(back->Write(8 << 20, Pattern(1 << 20, 9)).ok());
+  ASSERT_TRUE(back->Close().ok());
+  r = CheckImage(p, "", RepairMode::kNone);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->corruptions + r->leaks, 0u);
+  EXPECT_EQ(std::filesystem::file_size(p), r->image_end_offset);
+  back = Reopen(p);
+  ASSERT_TRUE(back->Read(0, got).ok());
+  EXPECT_EQ(got, model);
+}
+
+TEST(Qcow2Image, ParallelAllocatingWritesPastTheWritebackKickStayConsistent) {
+  // 48 MiB from several threads: write-back kicks (every 16 MiB, on the file's
+  // own thread), growth ahead of the writes and the trim on close, together.
+  skiff::testing::TempDir dir;
+  std::string p = (dir / "k.qcow2").string();
+  ASSERT_TRUE(Make(p, 1ull << 30)->Close().ok());
+  BenchOptions b;
+  b.format = "qcow2";
+  b.write = true;
+  b.count = 768;
+  b.depth = 4;
+  b.request_size = 64 << 10;
+  b.step = 64 << 10;
+  b.pattern = 0x5a;
+  auto r = RunBench(p, b);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectClean(p);
+  auto img = Reopen(p);
+  std::vector<uint8_t> got(48 << 20);
+  ASSERT_TRUE(img->Read(0, got).ok());
+  EXPECT_EQ(std::count(got.begin(), got.end(), 0x5a), static_cast<std::ptrdiff_t>(got.size()));
+  std::vector<uint8_t> after(1 << 20);
+  ASSERT_TRUE(img->Read(48 << 20, after).ok());
+  EXPECT_EQ(std::count(after.begin(), after.end(), 0), static_cast<std::ptrdiff_t>(after.size()));
+  auto check = CheckImage(p, "", RepairMode::kNone);
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(std::filesystem::file_size(p), check->image_end_offset);
 }
 
 TEST(Qcow2Image, ReadOnlyOpenNeverWrites) {

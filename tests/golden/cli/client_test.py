@@ -3,8 +3,8 @@
 root: bash completion (packaging/skiff.bash-completion: the script is sourced in
 bash, _skiff runs for a command line, COMPREPLY is checked); `skiff help VERB`,
 which the completion reads, for every verb; the offline verbs, which skiff runs
-through the helper skiff-offline; and tls:// URIs, for which skiff loads OpenSSL
-at run time (it does not link it).
+through the helpers skiff-img (`img`) and skiff-offline (the others); and tls://
+URIs, for which skiff loads OpenSSL at run time (it does not link it).
 """
 import os
 import pathlib
@@ -188,8 +188,27 @@ def test_offline_verb_without_helper_is_one_line_error(tmp_path):
     r = subprocess.run([str(lone), "img", "info", "x.qcow2"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stdout == ""
-    assert r.stderr == ("error: 'img' needs skiff-offline, which is installed neither next to "
+    assert r.stderr == ("error: 'img' needs skiff-img, which is installed neither next to "
                         "skiff nor in ../libexec/skiff/\n")
+    r = subprocess.run([str(lone), "validate", "x.xml"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr == ("error: 'validate' needs skiff-offline, which is installed neither next to "
+                        "skiff nor in ../libexec/skiff/\n")
+
+
+def test_img_helper_is_lean(tmp_path):
+    # `skiff img` execs skiff-img, which loads no library but libc and libm (its
+    # start-up is most of `img info`'s time); libisofs is loaded by iso-create only
+    libs = subprocess.run(["ldd", str(BUILD / "bin/skiff-img")], capture_output=True, text=True,
+                          check=True).stdout
+    names = {l.split()[0].split(".so")[0] for l in libs.splitlines() if ".so" in l}
+    assert names <= {"linux-vdso", "libm", "libc", "/lib64/ld-linux-x86-64"}, libs
+    img = tmp_path / "a.qcow2"
+    skiff("img", "create", "-q", "-f", "qcow2", str(img), "1M")
+    assert "file format: qcow2" in skiff("img", "info", str(img))
+    helper = subprocess.run([str(BUILD / "bin/skiff-img"), "help"], capture_output=True, text=True,
+                            check=True).stdout
+    assert [l.split()[0] for l in helper.splitlines() if l.startswith("  ")] == ["img"]
 
 
 def test_tls_uri(daemon):
