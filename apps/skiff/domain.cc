@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "daemon_cli.h"
+#include "skiff/api/domstats.h"
 #include "skiff/base/fs.h"
 #include "skiff/base/size.h"
 
@@ -307,10 +308,10 @@ int Stats(const Args& a, api::Client& c) {
       std::printf("  %s=%s\n", key.c_str(),
                   v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
     };
-    auto print_devices = [&](const std::string& group, std::initializer_list<const char*> fields) {
+    auto print_devices = [&](const std::string& group, const auto& fields) {
       print(group + ".count");
       for (unsigned i = 0; i < st.value(group + ".count", 0u); ++i) {
-        for (const char* f : fields) print(group + "." + std::to_string(i) + "." + f);
+        for (std::string_view f : fields) print(group + "." + std::to_string(i) + "." + std::string(f));
       }
     };
     if (want("state")) {
@@ -327,11 +328,10 @@ int Stats(const Args& a, api::Client& c) {
       print("vcpu.maximum");
     }
     if (want("interface") && running) {
-      print_devices("net", {"name", "rx.bytes", "rx.pkts", "rx.drop", "tx.bytes", "tx.pkts",
-                            "tx.drop"});
+      print_devices("net", api::kNetStatFields);
     }
     if (want("block") && running) {
-      print_devices("block", {"name", "rd.reqs", "rd.bytes", "wr.reqs", "wr.bytes", "fl.reqs"});
+      print_devices("block", api::kBlockStatFields);
     }
     std::printf("\n");
   }

@@ -1,5 +1,9 @@
 // REST handlers for /v1/domains: parse and check the request, call Service, shape JSON.
+#include <array>
+#include <string_view>
+
 #include "daemon/rest/fields.h"
+#include "skiff/api/domstats.h"
 #include "skiff/daemon/rest.h"
 
 namespace skiff::daemon {
@@ -126,6 +130,15 @@ Response SetAutostart(Service& s, const Request& r, const Params& p) {
   return Ok();
 }
 
+// "GROUP.I.FIELD" = value for each field of one device.
+template <size_t N>
+void AddDeviceStats(nlohmann::json& out, const std::string& group, size_t i,
+                    const std::array<std::string_view, N>& fields,
+                    const std::array<nlohmann::json, N>& values) {
+  const std::string prefix = group + "." + std::to_string(i) + ".";
+  for (size_t f = 0; f < N; ++f) out[prefix + std::string(fields[f])] = values[f];
+}
+
 Response Stats(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   DomainSummary sum;
@@ -142,25 +155,14 @@ Response Stats(Service& s, const Request& r, const Params& p) {
   out["block.count"] = st.blocks.size();
   for (size_t i = 0; i < st.blocks.size(); ++i) {
     const BlockIoStats& b = st.blocks[i];
-    const std::string k = "block." + std::to_string(i) + ".";
-    out[k + "name"] = b.name;
-    out[k + "rd.reqs"] = b.rd_reqs;
-    out[k + "rd.bytes"] = b.rd_bytes;
-    out[k + "wr.reqs"] = b.wr_reqs;
-    out[k + "wr.bytes"] = b.wr_bytes;
-    out[k + "fl.reqs"] = b.fl_reqs;
+    AddDeviceStats(out, "block", i, api::kBlockStatFields,
+                   {b.name, b.rd_reqs, b.rd_bytes, b.wr_reqs, b.wr_bytes, b.fl_reqs});
   }
   out["net.count"] = st.nets.size();
   for (size_t i = 0; i < st.nets.size(); ++i) {
     const NetIoStats& n = st.nets[i];
-    const std::string k = "net." + std::to_string(i) + ".";
-    out[k + "name"] = n.name;
-    out[k + "rx.bytes"] = n.rx_bytes;
-    out[k + "rx.pkts"] = n.rx_pkts;
-    out[k + "rx.drop"] = n.rx_drop;
-    out[k + "tx.bytes"] = n.tx_bytes;
-    out[k + "tx.pkts"] = n.tx_pkts;
-    out[k + "tx.drop"] = n.tx_drop;
+    AddDeviceStats(out, "net", i, api::kNetStatFields,
+                   {n.name, n.rx_bytes, n.rx_pkts, n.rx_drop, n.tx_bytes, n.tx_pkts, n.tx_drop});
   }
   return JsonResponse(j);
 }
