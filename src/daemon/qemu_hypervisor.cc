@@ -154,12 +154,46 @@ void QemuHypervisor::OnQmpEvent(const std::string& name, const qemu::QmpEvent& e
     bool guest = it != ev.data.end() && it->is_boolean() && it->get<bool>();
     ge = GuestEvent{GuestEvent::Kind::kReset, guest ? "guest" : "host"};
   }
-  if (!ge) return;
+  if (ge) Queue(name, std::move(*ge));
+}
+
+void QemuHypervisor::Queue(const std::string& name, GuestEvent ev) {
   {
     std::lock_guard l(ev_mu_);
-    ev_queue_.emplace_back(name, std::move(*ge));
+    ev_queue_.emplace_back(name, std::move(ev));
   }
   ev_cv_.notify_one();
+}
+
+void QemuHypervisor::Recheck(const std::string& name) {
+  auto vm = Find(name);
+  if (!vm.ok()) return;
+  auto st = qemu::QueryStatus((*vm)->proc->qmp());
+  if (!st.ok()) {
+    spdlog::warn("domain '{}': query-status after re-attach: {}", name, st.status().ToString());
+    return;
+  }
+  switch (st->state) {
+    case qemu::RunState::kRunning:
+      Queue(name, {GuestEvent::Kind::kResumed, "unpaused"});
+      break;
+    case qemu::RunState::kPaused:
+      Queue(name, {GuestEvent::Kind::kPaused, st->reason == "io-error" ? "ioerror" : st->reason});
+      break;
+    case qemu::RunState::kCrashed:
+      if (st->reason == "panicked") {
+        PanicCallback notify;
+        {
+          std::lock_guard l(mu_);
+          notify = panic_cb_;
+        }
+        spdlog::warn("guest of domain '{}' panicked while skiffd was down", name);
+        if (notify) notify(name);
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 void QemuHypervisor::DispatchLoop() {

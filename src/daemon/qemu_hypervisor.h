@@ -48,6 +48,7 @@ class QemuHypervisor : public Hypervisor {
   void SetGuestEventCallback(GuestEventCallback cb) override;
   Status DumpMemory(const std::string& name, const std::string& path) override;
   void SetPanicCallback(PanicCallback cb) override;
+  void Recheck(const std::string& name) override;
 
  private:
   struct Vm {
@@ -65,6 +66,7 @@ class QemuHypervisor : public Hypervisor {
   // Turns a QMP event into a GuestEvent for the dispatch thread (QMP reader thread).
   void OnQmpEvent(const std::string& name, const qemu::QmpEvent& ev, std::string* pause_why);
   void DispatchLoop();
+  void Queue(const std::string& name, GuestEvent ev);
   void Bury(std::shared_ptr<Vm> vm);  // needs mu_; frees finished processes
   std::filesystem::path StatusFile(const std::string& name) const;
   // Where console viewers connect (the daemon's relay; QEMU's own is NAME.serial).

@@ -227,6 +227,7 @@ void Service::LoadDomains() {
     domains_by_uuid_[obj->def.uuid] = obj;
   });
   // Re-attach the domains that were running when the daemon stopped.
+  std::vector<std::string> reattached;
   for (const auto& e : fs::directory_iterator(paths_.run_domains, ec)) {
     if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
     std::string name = e.path().stem().string();
@@ -273,7 +274,11 @@ void Service::LoadDomains() {
     }
     next_id_ = std::max(next_id_, obj->id.load() + 1);
     spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id.load(), obj->pid);
+    reattached.push_back(name);
   }
+  // What the guests did while the daemon was down (the driver reports it as events,
+  // handled once the registry is complete).
+  for (const auto& name : reattached) hv_.Recheck(name);
 }
 
 Status Service::Load() {
@@ -805,6 +810,7 @@ void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
       o.state = DomainState::kPaused;
       o.reason = ev.detail == "ioerror"    ? reason::kPausedIoError
                  : ev.detail == "watchdog" ? reason::kPausedWatchdog
+                 : ev.detail == "user"     ? reason::kPausedUser
                                            : reason::kPausedUnknown;
       o.reason_name = ev.detail;
       spdlog::warn("domain '{}' was paused by the hypervisor ({})", name, ev.detail);

@@ -1,9 +1,12 @@
 """What a running guest does without a daemon request reaches the domain's state and
 the event stream, as virsh users know it: QEMU pausing a guest whose disk ran out of
-space (paused, reason ioerror; the administrator frees space and resumes), and a
-reboot from inside the guest (a 'rebooted' event, the domain stays running).
+space (paused, reason ioerror; the administrator frees space and resumes), also
+while skiffd was down, and a reboot from inside the guest (a 'rebooted' event, the
+domain stays running).
 """
+import os
 import pathlib
+import socket
 import subprocess
 import tempfile
 
@@ -12,6 +15,20 @@ import pytest
 from harness import Viewer, disk_xml, domain_xml, wait_until
 from test_daemon_e2e import Daemon, require_guest
 from test_daemon_lifecycle import Events
+
+
+def full_disk_guest(root, small, d, kernel, initrd, name):
+    disk = small / f"{name}.raw"
+    with open(disk, "wb") as f:
+        f.truncate(64 << 20)
+    xml = root / f"{name}.xml"
+    xml.write_text(domain_xml(name, kernel, initrd, memory_mib=192, cmdline="skiff.nodhcp=1",
+                              devices=disk_xml("vda", file=disk)))
+    d.skiff("define", str(xml))
+    d.skiff("start", name)
+
+
+FILL = "dd if=/dev/urandom of=/dev/vda bs=64k count=256 conv=fsync && echo DD-DONE-$((20+22))"
 
 
 @pytest.fixture
@@ -42,19 +59,11 @@ def state(d, name):
 
 def test_disk_full_pauses_with_ioerror_and_resume_continues(env):
     root, small, d, ev, kernel, initrd = env
-    disk = small / "data.raw"
-    with open(disk, "wb") as f:
-        f.truncate(64 << 20)
-    xml = root / "full.xml"
-    xml.write_text(domain_xml("full", kernel, initrd, memory_mib=192, cmdline="skiff.nodhcp=1",
-                              devices=disk_xml("vda", file=disk)))
-    d.skiff("define", str(xml))
-    d.skiff("start", "full")
+    full_disk_guest(root, small, d, kernel, initrd, "full")
     con = Viewer(d, "full")
     try:
         assert con.wait_for("SKIFF-GUEST-READY", 120), con.text()
-        con.type("\rdd if=/dev/urandom of=/dev/vda bs=64k count=256 conv=fsync"
-                 " && echo DD-DONE-$((20+22))\r")
+        con.type(f"\r{FILL}\r")
         # QEMU stops the guest at ENOSPC (its default werror=enospc); skiffd shows why.
         assert wait_until(lambda: state(d, "full") == "paused (ioerror)", 120), (
             state(d, "full"), con.text()[-3000:])
@@ -87,3 +96,42 @@ def test_reboot_from_inside_the_guest_is_an_event(env):
         assert not [e for e in ev.seen if e.get("name") == "rb" and e.get("event") == "suspended"]
     finally:
         con.leave()
+
+
+def test_a_pause_while_skiffd_was_down_is_seen_at_restart(env):
+    root, small, d, ev, kernel, initrd = env
+    full_disk_guest(root, small, d, kernel, initrd, "late")
+    con = Viewer(d, "late")
+    assert con.wait_for("SKIFF-GUEST-READY", 120), con.text()
+    con.leave()
+    d.proc.kill()
+    d.proc.wait()
+    # With skiffd gone, type on QEMU's own serial socket: the guest fills its disk and
+    # QEMU pauses it; nobody is there to see the events.
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(root / "run/skiff/domains/late.serial"))
+        s.sendall(f"\r{FILL}\r".encode())
+        assert wait_until(lambda: os.statvfs(small).f_bavail == 0, 120), "disk never filled"
+        out = b""
+        s.settimeout(0.5)
+        for _ in range(10):  # the guest is stopped: its console stays quiet
+            try:
+                out += s.recv(4096)
+            except socket.timeout:
+                pass
+        assert b"DD-DONE-42" not in out
+    d2 = Daemon(root)
+    try:
+        assert wait_until(lambda: state(d2, "late") == "paused (ioerror)", 30), state(d2, "late")
+        subprocess.run(["mount", "-o", "remount,size=128M", str(small)], check=True)
+        d2.skiff("resume", "late")
+        con = Viewer(d2, "late")
+        try:
+            con.type("\recho AFTER-$((1+2))\r")
+            assert con.wait_for("AFTER-3", 60), con.text()
+        finally:
+            con.leave()
+        assert state(d2, "late") == "running (unpaused)"
+    finally:
+        d2.skiff("destroy", "late", check=False)
+        d2.stop()

@@ -140,6 +140,11 @@ class Hypervisor {
   using PanicCallback = std::function<void(const std::string& name)>;
   virtual void SetPanicCallback(PanicCallback cb) { (void)cb; }
 
+  // After Attach, once the daemon has the domain again: reports through the guest
+  // event and panic callbacks what the guest did while nobody watched (paused at an
+  // I/O error, panicked, resumed by hand).
+  virtual void Recheck(const std::string& name) { (void)name; }
+
   // Called (from any thread) when a running guest stops on its own: shutdown from
   // inside, crash, QEMU killed. Set once, before the first Start.
   using ExitCallback = std::function<void(const std::string& name, ExitReason reason)>;
