@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "daemon_cli.h"
 #include "skiff/api/domstats.h"
@@ -296,7 +297,7 @@ int Stats(const Args& a, api::Client& c) {
   }
   // virsh's groups and order; with no group option, every group.
   const bool all_groups = !a.has("state") && !a.has("cpu-total") && !a.has("balloon") &&
-                          !a.has("vcpu") && !a.has("interface") && !a.has("block");
+                          !a.values.count("vcpu") && !a.has("interface") && !a.has("block");
   auto want = [&](const char* group) { return all_groups || a.has(group); };
   for (const auto& r : all) {
     std::printf("Domain: '%s'\n", r.value("name", "").c_str());
@@ -388,6 +389,151 @@ int SetVcpus(const Args& a, api::Client& c) {
   b["maximum"] = a.has("maximum");
   if (!CallOrFail(c, "POST", DomainPath(a.get("domain"), "/vcpus"), b, nullptr)) return 1;
   std::printf("\n");
+  return 0;
+}
+
+// virsh's vcpucount: "maximum      config         2", live rows while running.
+int VcpuCount(const Args& a, api::Client& c) {
+  json r;
+  if (!CallOrFail(c, "GET", DomainPath(a.get("domain"), "/vcpus"), nullptr, &r)) return 1;
+  bool running = r.contains("maximum_live");
+  bool want_live = a.has("live") || (a.has("current") && running);
+  bool want_config = a.has("config") || (a.has("current") && !running);
+  if (!a.has("live") && !a.has("config") && !a.has("current")) want_live = want_config = true;
+  if (a.has("live") && !running) {
+    return Fail("domain '" + a.get("domain") + "' is not running");
+  }
+  bool max = a.has("maximum") || !a.has("active");
+  bool cur = a.has("active") || !a.has("maximum");
+  auto row = [](const char* what, const char* scope, unsigned n) {
+    std::printf("%-12s %-12s %3u\n", what, scope, n);
+  };
+  if (max && want_config) row("maximum", "config", r.value("maximum_config", 0u));
+  if (max && want_live && running) row("maximum", "live", r.value("maximum_live", 0u));
+  if (cur && want_config) row("current", "config", r.value("current_config", 0u));
+  if (cur && want_live && running) row("current", "live", r.value("current_live", 0u));
+  std::printf("\n");
+  return 0;
+}
+
+// virsh's vcpuinfo: one block per vCPU; the affinity as a y/- map of the host's
+// CPUs, or (--pretty) as a cpu list.
+int VcpuInfo(const Args& a, api::Client& c) {
+  json r;
+  if (!CallOrFail(c, "GET", DomainPath(a.get("domain"), "/vcpus"), nullptr, &r)) return 1;
+  if (!r.contains("vcpus")) return Fail("domain '" + a.get("domain") + "' is not running");
+  long host = ::sysconf(_SC_NPROCESSORS_CONF);
+  for (const auto& v : r["vcpus"]) {
+    std::string aff = v.value("affinity", "");
+    if (!a.has("pretty")) {
+      // "0-2,5" -> "yyy--y": one letter per host CPU.
+      std::vector<bool> on;
+      size_t i = 0;
+      while (i < aff.size()) {
+        size_t end = aff.find(',', i);
+        if (end == std::string::npos) end = aff.size();
+        std::string part = aff.substr(i, end - i);
+        size_t dash = part.find('-');
+        unsigned lo = static_cast<unsigned>(std::atoi(part.c_str()));
+        unsigned hi = dash == std::string::npos
+                          ? lo : static_cast<unsigned>(std::atoi(part.c_str() + dash + 1));
+        if (on.size() <= hi) on.resize(hi + 1, false);
+        for (unsigned k = lo; k <= hi; ++k) on[k] = true;
+        i = end + 1;
+      }
+      if (host > 0 && on.size() < static_cast<size_t>(host)) on.resize(host, false);
+      aff.clear();
+      for (bool b : on) aff += b ? 'y' : '-';
+    }
+    char t[32];
+    std::snprintf(t, sizeof t, "%.1fs", v.value("cpu_time_ns", uint64_t{0}) / 1e9);
+    std::printf("%-15s %u\n", "VCPU:", v.value("vcpu", 0u));
+    std::printf("%-15s %d\n", "CPU:", v.value("cpu", -1));
+    std::printf("%-15s %s\n", "State:", "running");
+    std::printf("%-15s %s\n", "CPU time:", t);
+    std::printf("%-15s %s\n\n", "CPU Affinity:", aff.c_str());
+  }
+  return 0;
+}
+
+// virsh's schedinfo: "Scheduler      : posix", then the parameters; --set
+// cpu_shares=N changes them first.
+int SchedInfo(const Args& a, api::Client& c) {
+  const std::string dom = a.get("domain");
+  if (a.values.count("set")) {
+    std::string set = a.get("set");
+    size_t eq = set.find('=');
+    if (eq == std::string::npos || set.substr(0, eq) != "cpu_shares") {
+      return Fail("invalid scheduler parameter '" + set + "' (supported: cpu_shares=N)");
+    }
+    auto n = ParseUint(set.substr(eq + 1));
+    if (!n.ok()) return Fail("invalid cpu_shares value '" + set.substr(eq + 1) + "'");
+    json b = ScopeBody(a);
+    b["cpu_shares"] = *n;
+    if (!CallOrFail(c, "POST", DomainPath(dom, "/schedinfo"), b, nullptr)) return 1;
+  }
+  // After a --live --config change, show the live values (as virsh does).
+  json r;
+  std::string q = a.has("live") || a.has("persistent") ? "?live=true"
+                  : a.has("config")                    ? "?config=true" : "";
+  if (!CallOrFail(c, "GET", DomainPath(dom, "/schedinfo") + q, nullptr, &r)) return 1;
+  std::printf("%-15s: %s\n", "Scheduler", r.value("scheduler", "posix").c_str());
+  std::printf("%-15s: %llu\n", "cpu_shares",
+              static_cast<unsigned long long>(r.value("cpu_shares", uint64_t{0})));
+  std::printf("\n");
+  return 0;
+}
+
+// Query form of vcpupin/emulatorpin: --live/--config pick the definition.
+std::string PinQuery(const Args& a) {
+  return a.has("live") ? "?live=true" : a.has("config") ? "?config=true" : "";
+}
+
+int VcpuPin(const Args& a, api::Client& c) {
+  const std::string dom = a.get("domain");
+  std::optional<unsigned> vcpu;
+  if (a.values.count("vcpu")) {
+    auto n = ParseUint(a.get("vcpu"));
+    if (!n.ok() || *n > 16383) return Fail("invalid vcpu number '" + a.get("vcpu") + "'");
+    vcpu = static_cast<unsigned>(*n);
+  }
+  if (a.values.count("cpulist")) {
+    json b = ScopeBody(a);
+    b["vcpu"] = *vcpu;
+    b["cpuset"] = a.get("cpulist");
+    if (!CallOrFail(c, "POST", DomainPath(dom, "/vcpupin"), b, nullptr)) return 1;
+    return 0;
+  }
+  if (a.has("live") && a.has("config")) return Fail("--live and --config are exclusive for a query");
+  json r;
+  if (!CallOrFail(c, "GET", DomainPath(dom, "/pinning") + PinQuery(a), nullptr, &r)) return 1;
+  std::vector<std::vector<std::string>> rows;
+  const auto& v = r["vcpus"];
+  if (vcpu && *vcpu >= v.size()) {
+    return Fail("vcpu " + std::to_string(*vcpu) + " is out of range of the vcpu count " +
+                std::to_string(v.size()));
+  }
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (vcpu && i != *vcpu) continue;
+    rows.push_back({std::to_string(i), v[i].get<std::string>()});
+  }
+  PrintTable({"VCPU", "CPU Affinity"}, rows);
+  return 0;
+}
+
+int EmulatorPin(const Args& a, api::Client& c) {
+  const std::string dom = a.get("domain");
+  if (a.values.count("cpulist")) {
+    json b = ScopeBody(a);
+    b["cpuset"] = a.get("cpulist");
+    if (!CallOrFail(c, "POST", DomainPath(dom, "/emulatorpin"), b, nullptr)) return 1;
+    return 0;
+  }
+  if (a.has("live") && a.has("config")) return Fail("--live and --config are exclusive for a query");
+  json r;
+  if (!CallOrFail(c, "GET", DomainPath(dom, "/pinning") + PinQuery(a), nullptr, &r)) return 1;
+  std::printf(" emulator: CPU Affinity\n----------------------------------\n       *: %s\n\n",
+              r.value("emulator", "").c_str());
   return 0;
 }
 
@@ -637,6 +783,23 @@ void AddDomainCommands(std::vector<Command>& out) {
   out.push_back(Verb("setvcpus", "change number of virtual CPUs",
                      {{"domain", "count"}, 2, vscope, {}},
                      [](auto&, auto& a, auto& c) { return SetVcpus(a, c); }));
+  std::set<std::string> qscope = {"live", "config", "current"};
+  std::set<std::string> cscope = qscope;
+  cscope.insert({"maximum", "active", "guest"});
+  out.push_back(Verb("vcpucount", "domain vcpu counts", {{"domain"}, 1, cscope, {}},
+                     [](auto&, auto& a, auto& c) { return VcpuCount(a, c); }));
+  out.push_back(Verb("vcpuinfo", "detailed domain vcpu information",
+                     {{"domain"}, 1, {"pretty"}, {}},
+                     [](auto&, auto& a, auto& c) { return VcpuInfo(a, c); }));
+  out.push_back(Verb("vcpupin", "control or query domain vcpu affinity",
+                     {{"domain", "vcpu", "cpulist"}, 1, qscope, {}},
+                     [](auto&, auto& a, auto& c) { return VcpuPin(a, c); }));
+  out.push_back(Verb("emulatorpin", "control or query domain emulator affinity",
+                     {{"domain", "cpulist"}, 1, qscope, {}},
+                     [](auto&, auto& a, auto& c) { return EmulatorPin(a, c); }));
+  out.push_back(Verb("schedinfo", "show/set scheduler parameters",
+                     {{"domain"}, 1, qscope, {"set"}},
+                     [](auto&, auto& a, auto& c) { return SchedInfo(a, c); }));
   out.push_back(Verb("attach-disk", "attach disk device",
                      {{"domain", "source", "target"}, 3, scope,
                       {"targetbus", "driver", "subdriver", "type", "mode", "cache"}},

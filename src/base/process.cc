@@ -74,6 +74,16 @@ Result<Child> Spawn(const SpawnOptions& o) {
   fds.push_back({o.stdin_fd, 0});
   fds.push_back({o.stdout_fd, 1});
   fds.push_back({o.stderr_fd, 2});
+  std::vector<UniqueFd> cgroup_fds;
+  for (const auto& f : o.cgroup_procs) {
+    cgroup_fds.emplace_back(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!cgroup_fds.back().valid()) {
+      int e = errno;
+      ::close(err_pipe[0]);
+      ::close(err_pipe[1]);
+      return ErrnoError(e, fmt::format("open cgroup file '{}'", f));
+    }
+  }
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
 
   pid_t pid = ::fork();
@@ -85,10 +95,20 @@ Result<Child> Spawn(const SpawnOptions& o) {
     return ErrnoError(e, "fork");
   }
   if (pid == 0) {
+    // The error pipe carries {errno, step}: step -1 is exec, i >= 0 cgroup file i.
+    int step = -1;
     auto die = [&](int e) {
-      (void)!::write(err_pipe[1], &e, sizeof e);
+      int msg[2] = {e, step};
+      (void)!::write(err_pipe[1], msg, sizeof msg);
       ::_exit(127);
     };
+    // First of all, so that nothing the child allocates is charged to our cgroup.
+    // "0" is the writing process itself (v1 and v2).
+    for (size_t i = 0; i < cgroup_fds.size(); ++i) {
+      step = static_cast<int>(i);
+      if (::write(cgroup_fds[i].get(), "0", 1) != 1) die(errno);
+    }
+    step = -1;
     if (o.new_session) ::setsid();
     ::signal(SIGPIPE, SIG_DFL);
     sigset_t all;
@@ -120,15 +140,20 @@ Result<Child> Spawn(const SpawnOptions& o) {
   }
   ::close(err_pipe[1]);
   if (devnull >= 0) ::close(devnull);
-  int child_errno = 0;
+  cgroup_fds.clear();
+  int child_err[2] = {0, -1};
   ssize_t n;
   do {
-    n = ::read(err_pipe[0], &child_errno, sizeof child_errno);
+    n = ::read(err_pipe[0], child_err, sizeof child_err);
   } while (n < 0 && errno == EINTR);
   ::close(err_pipe[0]);
-  if (n == sizeof child_errno) {
+  if (n == sizeof child_err) {
     ::waitpid(pid, nullptr, 0);
-    return ErrnoError(child_errno, fmt::format("exec '{}'", prog));
+    if (child_err[1] >= 0 && static_cast<size_t>(child_err[1]) < o.cgroup_procs.size()) {
+      return ErrnoError(child_err[0],
+                        fmt::format("join cgroup '{}'", o.cgroup_procs[child_err[1]]));
+    }
+    return ErrnoError(child_err[0], fmt::format("exec '{}'", prog));
   }
   Child c;
   c.pid = pid;

@@ -2,6 +2,7 @@
 #include "skiff/base/process.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,42 @@ TEST(Spawn, PassesFdAtChosenNumber) {
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
   EXPECT_TRUE(c->pidfd.valid());
+}
+
+// A child that cannot join its cgroup does not run the program, and the error
+// names the file; the write happens in the child ("0": itself).
+TEST(Spawn, JoinsCgroupFilesBeforeExec) {
+  char path[] = "/tmp/skiff-procs-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  SpawnOptions o;
+  o.argv = {"true"};
+  o.cgroup_procs = {path};
+  auto c = Spawn(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(WaitForExit(c->pid).ok());
+  char buf[8] = {};
+  fd = ::open(path, O_RDONLY);
+  EXPECT_EQ(::read(fd, buf, sizeof buf), 1);
+  EXPECT_EQ(std::string(buf), "0");
+  ::close(fd);
+  ::unlink(path);
+
+  o.argv = {"sh", "-c", "echo ran > /dev/null"};
+  o.cgroup_procs = {"/dev/full"};  // every write fails: ENOSPC
+  auto full = Spawn(o);
+  ASSERT_FALSE(full.ok());
+  EXPECT_NE(full.status().message().find("join cgroup '/dev/full'"), std::string::npos)
+      << full.status().ToString();
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no child left to reap
+  EXPECT_EQ(errno, ECHILD);
+
+  o.cgroup_procs = {"/nonexistent-skiff/cgroup.procs"};
+  auto missing = Spawn(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("open cgroup file '/nonexistent-skiff"),
+            std::string::npos) << missing.status().ToString();
 }
 
 }  // namespace

@@ -23,9 +23,8 @@ void WarnNoCgroups(const std::string& why) {
 
 }  // namespace
 
-Status DomainResources::Setup(const conf::DomainDef& def, qemu::QemuProcess& proc,
-                              const CgroupManager& cgroups,
-                              const std::filesystem::path& viewer_socket) {
+Result<std::vector<std::filesystem::path>> DomainResources::Prepare(
+    const conf::DomainDef& def, const CgroupManager& cgroups) {
   CgroupLimits limits = LimitsFromDef(def);
   auto cg = cgroups.mode() == CgroupMode::kNone
                 ? Result<DomainCgroup>(UnavailableError("{}", cgroups.unavailable_reason()))
@@ -38,22 +37,23 @@ Status DomainResources::Setup(const conf::DomainDef& def, qemu::QemuProcess& pro
           def.name, cg.status().message());
     }
     WarnNoCgroups(cg.status().message());
-  } else {
-    bool released;
-    {
-      std::lock_guard l(mu_);
-      released = released_;
-      if (!released) cgroup_ = *cg;
-    }
-    if (released) {
-      (void)cg->Remove();
-      return FailedPreconditionError("qemu of domain '{}' exited during start", def.name);
-    }
-    // Limits first, so that QEMU never runs in the cgroup without them.
-    SKIFF_TRY(cg->Apply(limits).WithContext(fmt::format("domain '{}'", def.name)));
-    SKIFF_TRY(cg->AddProcess(proc.pid()).WithContext(fmt::format("domain '{}'", def.name)));
+    return std::vector<std::filesystem::path>{};
   }
+  // Limits first, so that QEMU never runs in the cgroup without them.
+  Status st = cg->Apply(limits);
+  if (!st.ok()) {
+    (void)cg->Remove();
+    return st.WithContext(fmt::format("domain '{}'", def.name));
+  }
+  std::vector<std::filesystem::path> procs;
+  for (const auto& d : cg->dirs()) procs.push_back(d / "cgroup.procs");
+  std::lock_guard l(mu_);
+  cgroup_ = *cg;
+  return procs;
+}
 
+Status DomainResources::Setup(const conf::DomainDef& def, qemu::QemuProcess& proc,
+                              const std::filesystem::path& viewer_socket) {
   if (WantsPinning(def)) {
     SKIFF_ASSIGN_OR_RETURN(auto cpus, qemu::QueryCpusFast(proc.qmp()));
     std::vector<VcpuThread> threads;

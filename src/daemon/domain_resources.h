@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "daemon/cgroup.h"
 #include "daemon/console_mux.h"
@@ -19,14 +20,19 @@ namespace skiff::daemon {
 
 class DomainResources {
  public:
-  // For a QEMU just started (still paused, its vCPUs not run yet): creates the
-  // domain's cgroup, applies the definition's limits, moves QEMU into it, pins
-  // its threads and starts relaying its console (QEMU's socket in the process
-  // status) on `viewer_socket`. Without usable cgroups it logs one warning and
-  // goes on, unless the definition asks for limits: then kFailedPrecondition
-  // saying so. On error whatever was set up is released again; the caller
-  // kills QEMU.
-  Status Setup(const conf::DomainDef& def, qemu::QemuProcess& proc, const CgroupManager& cgroups,
+  // Before QEMU starts: creates the domain's cgroup and writes the definition's
+  // limits into it. Returns the cgroup.procs files QEMU joins before exec, so that
+  // all its memory is charged there (empty without usable cgroups: one warning,
+  // unless the definition asks for limits: then kFailedPrecondition saying so).
+  // On error nothing is left behind; after success Release() removes the cgroup.
+  Result<std::vector<std::filesystem::path>> Prepare(const conf::DomainDef& def,
+                                                     const CgroupManager& cgroups);
+
+  // For a QEMU just started in that cgroup (still paused, its vCPUs not run yet):
+  // pins its threads and starts relaying its console (QEMU's socket in the
+  // process status) on `viewer_socket`. On error whatever was set up is
+  // released again by Release(); the caller kills QEMU.
+  Status Setup(const conf::DomainDef& def, qemu::QemuProcess& proc,
                const std::filesystem::path& viewer_socket);
 
   // For a QEMU found again after a daemon restart: finds its cgroup and

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/vcpu_pin.h"
 #include "skiff/base/fs.h"
 #include "skiff/qemu/argv.h"
 #include "skiff/qemu/host.h"
@@ -366,18 +367,38 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
     std::lock_guard l(mu_);
     vms_[def.name] = vm;
   }
-  auto proc = qemu::QemuProcess::Start(std::move(so));
-  if (!proc.ok()) {
+  // QEMU starts inside its cgroup: its memory is charged there from the first page.
+  auto procs = vm->res->Prepare(def, cgroups_);
+  if (!procs.ok()) {
     std::lock_guard l(mu_);
     vms_.erase(def.name);
-    return proc.status().WithContext(fmt::format("start domain '{}'", def.name));
+    return procs.status().WithContext(fmt::format("start domain '{}'", def.name));
+  }
+  so.cgroup_procs = std::move(*procs);
+  auto proc = qemu::QemuProcess::Start(std::move(so));
+  if (!proc.ok()) {
+    vm->res->Release();  // its cgroup (QEMU was reaped: the cgroup is empty)
+    {
+      std::lock_guard l(mu_);
+      vms_.erase(def.name);
+    }
+    Status st = proc.status();
+    if (def.memtune && def.memtune->hard_limit_kib &&
+        (st.message().find("(signal 9)") != std::string::npos ||
+         st.message().find("annot allocate memory") != std::string::npos)) {
+      // The kernel's OOM killer of the domain's cgroup, most likely.
+      st = Status(st.code(),
+                  fmt::format("{} (its <memtune><hard_limit> of {} KiB may be too small for "
+                              "qemu)", st.message(), *def.memtune->hard_limit_kib));
+    }
+    return st.WithContext(fmt::format("start domain '{}'", def.name));
   }
   {
     std::lock_guard l(mu_);
     vm->proc = std::move(*proc);
   }
-  // Cgroup, pinning and console relay before the vCPUs first run.
-  Status setup = vm->res->Setup(def, *vm->proc, cgroups_, ViewerSocket(def.name));
+  // Pinning and console relay before the vCPUs first run.
+  Status setup = vm->res->Setup(def, *vm->proc, ViewerSocket(def.name));
   if (setup.ok() && !restore && !options.paused) setup = qemu::Resume(vm->proc->qmp());
   if (!setup.ok()) {
     {
@@ -538,9 +559,83 @@ Status QemuHypervisor::SetMemory(const std::string& name, uint64_t kib) {
 
 Status QemuHypervisor::SetVcpus(const std::string& name, unsigned count) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
-  SKIFF_ASSIGN_OR_RETURN(int n, qemu::SetVcpuCount(vm->proc->qmp(), static_cast<int>(count)));
-  vm->vcpus = static_cast<unsigned>(n);
+  if (vm->vcpu_unplugged) {
+    auto cpus = qemu::QueryCpusFast(vm->proc->qmp());
+    if (cpus.ok() && count > cpus->size()) {
+      return FailedPreconditionError(
+          "domain '{}': vcpus cannot be plugged again after an unplug while qemu runs "
+          "(qemu does not survive it); restart the domain first", name);
+    }
+  }
+  const unsigned before = vm->vcpus;
+  auto n = qemu::SetVcpuCount(vm->proc->qmp(), static_cast<int>(count));
+  if ((n.ok() && static_cast<unsigned>(*n) < before) ||
+      (!n.ok() && n.status().code() == Code::kUnavailable)) {
+    vm->vcpu_unplugged = true;  // also a pending unplug the guest may still carry out
+  }
+  SKIFF_TRY(n.status());
+  vm->vcpus = static_cast<unsigned>(*n);
   return Status::Ok();
+}
+
+Result<std::vector<VcpuRuntime>> QemuHypervisor::Vcpus(const std::string& name) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  SKIFF_ASSIGN_OR_RETURN(auto cpus, qemu::QueryCpusFast(vm->proc->qmp()));
+  std::vector<VcpuRuntime> out;
+  for (const auto& c : cpus) {
+    VcpuRuntime v;
+    v.vcpu = static_cast<unsigned>(std::max(c.cpu_index, 0));
+    v.thread_id = static_cast<int>(c.thread_id);
+    auto use = ThreadCpuUsage(vm->proc->pid(), v.thread_id);
+    if (use.ok()) {
+      v.cpu = use->cpu;
+      v.cpu_time_ns = use->cpu_time_ns;
+    }
+    auto aff = ThreadAffinity(v.thread_id);
+    if (aff.ok()) v.affinity = FormatCpuset(*aff);
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.vcpu < b.vcpu; });
+  return out;
+}
+
+Status QemuHypervisor::PinVcpu(const std::string& name, unsigned vcpu, const std::string& cpuset) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  SKIFF_ASSIGN_OR_RETURN(auto cpus, qemu::QueryCpusFast(vm->proc->qmp()));
+  for (const auto& c : cpus) {
+    if (c.cpu_index == static_cast<int>(vcpu)) {
+      return PinThread(static_cast<pid_t>(c.thread_id), cpuset, fmt::format("vcpu {}", vcpu))
+          .WithContext(fmt::format("domain '{}'", name));
+    }
+  }
+  return NotFoundError("vcpu {} is not present in running domain '{}'", vcpu, name);
+}
+
+Status QemuHypervisor::PinEmulator(const std::string& name, const std::string& cpuset) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  SKIFF_ASSIGN_OR_RETURN(auto cpus, qemu::QueryCpusFast(vm->proc->qmp()));
+  std::set<pid_t> vcpu_tids;
+  for (const auto& c : cpus) vcpu_tids.insert(static_cast<pid_t>(c.thread_id));
+  return PinThreadsExcept(vm->proc->pid(), vcpu_tids, cpuset, "emulator")
+      .WithContext(fmt::format("domain '{}'", name));
+}
+
+Result<uint64_t> QemuHypervisor::CpuShares(const std::string& name) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  auto cg = vm->res->cgroup();
+  if (!cg) return UnavailableError("domain '{}' has no cgroup", name);
+  auto shares = cg->CpuShares();
+  if (!shares.ok()) return shares.status().WithContext(fmt::format("domain '{}'", name));
+  return shares;
+}
+
+Status QemuHypervisor::SetCpuShares(const std::string& name, uint64_t shares) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  auto cg = vm->res->cgroup();
+  if (!cg) return UnavailableError("domain '{}' has no cgroup", name);
+  CgroupLimits l;
+  l.cpu_shares = shares;
+  return cg->Apply(l).WithContext(fmt::format("domain '{}'", name));
 }
 
 namespace {

@@ -37,6 +37,11 @@ class QemuHypervisor : public Hypervisor {
   Result<std::vector<InterfaceAddress>> Addresses(const std::string& name) override;
   Status SetMemory(const std::string& name, uint64_t kib) override;
   Status SetVcpus(const std::string& name, unsigned count) override;
+  Result<std::vector<VcpuRuntime>> Vcpus(const std::string& name) override;
+  Status PinVcpu(const std::string& name, unsigned vcpu, const std::string& cpuset) override;
+  Status PinEmulator(const std::string& name, const std::string& cpuset) override;
+  Result<uint64_t> CpuShares(const std::string& name) override;
+  Status SetCpuShares(const std::string& name, uint64_t shares) override;
   Status AttachDisk(const std::string& name, const conf::DiskDef& disk) override;
   Status DetachDisk(const std::string& name, const conf::DiskDef& disk) override;
   Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
@@ -59,6 +64,9 @@ class QemuHypervisor : public Hypervisor {
     uint64_t max_memory_kib = 0;
     unsigned vcpus = 0;
     bool q35 = false;  // hot-plugged PCI devices go to free pcie-root-ports
+    // A vCPU was unplugged: its slot is not plugged again (QEMU 7.2 under TCG
+    // dies when a freed vCPU slot is plugged again).
+    bool vcpu_unplugged = false;
   };
   Result<std::shared_ptr<Vm>> Find(const std::string& name);
   qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,

@@ -14,8 +14,10 @@
 
 #include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
+#include "skiff/conf/cpuset.h"
 #include "skiff/conf/mac.h"
 #include "daemon/definitions.h"
+#include "daemon/vcpu_pin.h"
 #include "daemon/network/driver.h"
 
 namespace skiff::daemon {
@@ -1019,9 +1021,17 @@ Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, c
     if (count > o.live->vcpus) {
       return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, o.live->vcpus);
     }
-    SKIFF_TRY(hv_.SetVcpus(o.def.name, count));
-    o.live->current_vcpus = count == o.live->vcpus ? std::nullopt : std::optional<unsigned>(count);
+    Status st = hv_.SetVcpus(o.def.name, count);
+    unsigned now = count;
+    if (!st.ok()) {
+      // An unplug may have removed some vCPUs before one was not released.
+      auto stats = hv_.Stats(o.def.name);
+      if (!stats.ok() || stats->vcpus_current == 0) return st;
+      now = stats->vcpus_current;
+    }
+    o.live->current_vcpus = now == o.live->vcpus ? std::nullopt : std::optional<unsigned>(now);
     (void)WriteLiveStatus(o);
+    SKIFF_TRY(st);
   }
   if (config) {
     if (count > o.def.vcpus) {
@@ -1029,6 +1039,174 @@ Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, c
     }
     conf::DomainDef d = o.def;
     d.current_vcpus = count == d.vcpus ? std::nullopt : std::optional<unsigned>(count);
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- vcpus, cpu shares, pinning
+
+namespace {
+
+// The scope of a query: live or config, not both; neither: live while running.
+Result<bool> QueryLive(const Scope& s, bool active, const std::string& name) {
+  if (s.live && s.config) {
+    return InvalidArgumentError("--live and --config cannot be used together for a query");
+  }
+  bool live = s.live || (!s.config && active);
+  if (live && !active) return NotRunning(name);
+  return live;
+}
+
+std::string AllHostCpus() {
+  long n = ::sysconf(_SC_NPROCESSORS_CONF);
+  return n > 1 ? fmt::format("0-{}", n - 1) : "0";
+}
+
+// A cpuset in its shortest form ("0,1,2" -> "0-2"); kInvalidArgument when malformed.
+Result<std::string> NormalCpuset(const std::string& text) {
+  SKIFF_ASSIGN_OR_RETURN(auto cpus, conf::ParseCpuset(text));
+  return FormatCpuset(cpus);
+}
+
+CpuPinning PinningOf(const conf::DomainDef& d) {
+  CpuPinning p;
+  std::string all = d.vcpu_cpuset.empty() ? AllHostCpus() : d.vcpu_cpuset;
+  p.vcpus.assign(d.vcpus, all);
+  p.emulator = all;
+  if (d.cputune) {
+    for (const auto& pin : d.cputune->vcpupins) {
+      if (pin.vcpu < p.vcpus.size()) p.vcpus[pin.vcpu] = pin.cpuset;
+    }
+    if (!d.cputune->emulatorpin.empty()) p.emulator = d.cputune->emulatorpin;
+  }
+  return p;
+}
+
+void SetPin(conf::DomainDef& d, unsigned vcpu, const std::string& cpuset) {
+  if (!d.cputune) d.cputune.emplace();
+  auto& pins = d.cputune->vcpupins;
+  for (auto& p : pins) {
+    if (p.vcpu == vcpu) {
+      p.cpuset = cpuset;
+      return;
+    }
+  }
+  pins.push_back({vcpu, cpuset});
+  std::sort(pins.begin(), pins.end(), [](const auto& a, const auto& b) { return a.vcpu < b.vcpu; });
+}
+
+}  // namespace
+
+Result<VcpuCounts> Service::VcpuCount(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  VcpuCounts c;
+  c.maximum_config = o.def.vcpus;
+  c.current_config = o.def.current_vcpus.value_or(o.def.vcpus);
+  if (IsActive(o.state) && o.live) {
+    c.maximum_live = o.live->vcpus;
+    c.current_live = o.live->current_vcpus.value_or(o.live->vcpus);
+    auto st = hv_.Stats(o.def.name);
+    if (st.ok() && st->vcpus_current) c.current_live = st->vcpus_current;
+  }
+  return c;
+}
+
+Result<std::vector<VcpuRuntime>> Service::DomainVcpus(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  return hv_.Vcpus(o.def.name);
+}
+
+Result<uint64_t> Service::CpuShares(const std::string& ref, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, IsActive(o.state), o.def.name));
+  if (live) return hv_.CpuShares(o.def.name);
+  return o.def.cputune && o.def.cputune->shares ? *o.def.cputune->shares : 0;
+}
+
+Status Service::SetCpuShares(const std::string& ref, uint64_t shares, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (shares < 2 || shares > 262144) {
+    return InvalidArgumentError("cpu_shares {} is out of range 2..262144", shares);
+  }
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  if (live) {
+    SKIFF_TRY(hv_.SetCpuShares(o.def.name, shares));
+    if (!o.live->cputune) o.live->cputune.emplace();
+    o.live->cputune->shares = shares;
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    conf::DomainDef d = o.def;
+    if (!d.cputune) d.cputune.emplace();
+    d.cputune->shares = shares;
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  return Status::Ok();
+}
+
+Result<CpuPinning> Service::Pinning(const std::string& ref, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, IsActive(o.state), o.def.name));
+  return PinningOf(live && o.live ? *o.live : o.def);
+}
+
+Status Service::PinVcpu(const std::string& ref, unsigned vcpu, const std::string& cpuset,
+                        const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  if (live) {
+    if (vcpu >= o.live->vcpus) {
+      return InvalidArgumentError("vcpu {} is out of range of the live vcpu count {}", vcpu,
+                                  o.live->vcpus);
+    }
+    SKIFF_TRY(hv_.PinVcpu(o.def.name, vcpu, cpus));
+    SetPin(*o.live, vcpu, cpus);
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    if (vcpu >= o.def.vcpus) {
+      return InvalidArgumentError("vcpu {} is out of range of the persistent vcpu count {}", vcpu,
+                                  o.def.vcpus);
+    }
+    conf::DomainDef d = o.def;
+    SetPin(d, vcpu, cpus);
+    SKIFF_TRY(conf::ValidateDomain(d));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  return Status::Ok();
+}
+
+Status Service::PinEmulator(const std::string& ref, const std::string& cpuset, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  if (live) {
+    SKIFF_TRY(hv_.PinEmulator(o.def.name, cpus));
+    if (!o.live->cputune) o.live->cputune.emplace();
+    o.live->cputune->emulatorpin = cpus;
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    conf::DomainDef d = o.def;
+    if (!d.cputune) d.cputune.emplace();
+    d.cputune->emulatorpin = cpus;
+    SKIFF_TRY(conf::ValidateDomain(d));
     SKIFF_TRY(WriteDefinition(d));
     o.def = std::move(d);
   }

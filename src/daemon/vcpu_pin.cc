@@ -7,8 +7,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -89,6 +92,47 @@ Status ApplyPinning(pid_t pid, const conf::DomainDef& def, const std::vector<Vcp
   }
   if (ec) return ErrnoError(ec.value(), fmt::format("list threads of process {}", pid));
   return Status::Ok();
+}
+
+Status PinThread(pid_t tid, const std::string& cpuset, std::string_view what) {
+  SKIFF_ASSIGN_OR_RETURN(cpu_set_t set, ToMask(cpuset, what));
+  return Pin(tid, set, what);
+}
+
+Status PinThreadsExcept(pid_t pid, const std::set<pid_t>& skip, const std::string& cpuset,
+                        std::string_view what) {
+  SKIFF_ASSIGN_OR_RETURN(cpu_set_t set, ToMask(cpuset, what));
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    pid_t tid = static_cast<pid_t>(std::atol(e.path().filename().c_str()));
+    if (tid <= 0 || skip.count(tid)) continue;
+    SKIFF_TRY(Pin(tid, set, what));
+  }
+  if (ec) return ErrnoError(ec.value(), fmt::format("list threads of process {}", pid));
+  return Status::Ok();
+}
+
+Result<ThreadCpu> ThreadCpuUsage(pid_t pid, pid_t tid) {
+  std::string file = fmt::format("/proc/{}/task/{}/stat", pid, tid);
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t p = text.rfind(')');
+  if (!in.good() && text.empty()) return NotFoundError("thread {} of process {} is gone", tid, pid);
+  if (p == std::string::npos) return CorruptionError("'{}' is not a stat line", file);
+  // Fields from 3 (state) on: 14 utime, 15 stime, 39 processor.
+  std::istringstream f(text.substr(p + 2));
+  std::string v;
+  unsigned long long ut = 0, st = 0;
+  ThreadCpu out;
+  for (int i = 3; i <= 39 && f >> v; ++i) {
+    if (i == 14) ut = std::strtoull(v.c_str(), nullptr, 10);
+    if (i == 15) st = std::strtoull(v.c_str(), nullptr, 10);
+    if (i == 39) out.cpu = std::atoi(v.c_str());
+  }
+  long hz = ::sysconf(_SC_CLK_TCK);
+  if (hz > 0) out.cpu_time_ns = (ut + st) * 1000000000ull / static_cast<unsigned long long>(hz);
+  return out;
 }
 
 Result<std::set<unsigned>> ThreadAffinity(pid_t tid) {

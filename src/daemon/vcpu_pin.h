@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "skiff/base/status.h"
@@ -29,6 +30,19 @@ Status ApplyPinning(pid_t pid, const conf::DomainDef& def, const std::vector<Vcp
 
 // Whether `def` asks for any pinning.
 bool WantsPinning(const conf::DomainDef& def);
+
+// Pins thread `tid` to `cpuset` (the checks of ApplyPinning; `what` names it in errors).
+Status PinThread(pid_t tid, const std::string& cpuset, std::string_view what);
+// Pins every thread of process `pid` except those in `skip` (the emulator's) to `cpuset`.
+Status PinThreadsExcept(pid_t pid, const std::set<pid_t>& skip, const std::string& cpuset,
+                        std::string_view what);
+
+// CPU time and the CPU it last ran on of thread `tid` of process `pid` (/proc).
+struct ThreadCpu {
+  uint64_t cpu_time_ns = 0;
+  int cpu = -1;
+};
+Result<ThreadCpu> ThreadCpuUsage(pid_t pid, pid_t tid);
 
 // The CPUs thread `tid` may run on.
 Result<std::set<unsigned>> ThreadAffinity(pid_t tid);

@@ -66,6 +66,11 @@ Result<int> FakeHypervisor::Start(const conf::DomainDef& def, const daemon::Star
   vm.paused = o.paused;
   vm.memory_kib = def.current_memory_kib ? def.current_memory_kib : def.memory_kib;
   vm.vcpus = def.current_vcpus.value_or(def.vcpus);
+  if (def.cputune) {
+    if (def.cputune->shares) vm.cpu_shares = *def.cputune->shares;
+    for (const auto& p : def.cputune->vcpupins) vm.pins[p.vcpu] = p.cpuset;
+    if (!def.cputune->emulatorpin.empty()) vm.emulator_pin = def.cputune->emulatorpin;
+  }
   int pid = vm.pid;
   vms_[def.name] = std::move(vm);
   return pid;
@@ -167,7 +172,59 @@ Status FakeHypervisor::SetVcpus(const std::string& name, unsigned count) {
   if (count > vm->def.vcpus) {
     return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, vm->def.vcpus);
   }
+  unsigned boot = vm->def.current_vcpus.value_or(vm->def.vcpus);
+  if (count < boot) {
+    return FailedPreconditionError(
+        "vcpu count {}: only hot-plugged vcpus can be unplugged; {} of the {} present were "
+        "there at boot", count, boot, vm->vcpus);
+  }
   vm->vcpus = count;
+  return Status::Ok();
+}
+
+// A fake host with CPUs 0-3: vCPUs and the emulator may run anywhere until pinned.
+Result<std::vector<daemon::VcpuRuntime>> FakeHypervisor::Vcpus(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  std::vector<daemon::VcpuRuntime> out;
+  for (unsigned i = 0; i < vm->vcpus; ++i) {
+    daemon::VcpuRuntime v;
+    v.vcpu = i;
+    v.thread_id = vm->pid + 1 + static_cast<int>(i);
+    v.cpu = static_cast<int>(i % 4);
+    v.cpu_time_ns = 500000000ull;  // 0.5 s, fixed for stable transcripts
+    auto it = vm->pins.find(i);
+    v.affinity = it == vm->pins.end() ? "0-3" : it->second;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Status FakeHypervisor::PinVcpu(const std::string& name, unsigned vcpu, const std::string& cpuset) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  if (vcpu >= vm->vcpus) return NotFoundError("vcpu {} is not present in domain '{}'", vcpu, name);
+  vm->pins[vcpu] = cpuset;
+  return Status::Ok();
+}
+
+Status FakeHypervisor::PinEmulator(const std::string& name, const std::string& cpuset) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  vm->emulator_pin = cpuset;
+  return Status::Ok();
+}
+
+Result<uint64_t> FakeHypervisor::CpuShares(const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  return vm->cpu_shares;
+}
+
+Status FakeHypervisor::SetCpuShares(const std::string& name, uint64_t shares) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  vm->cpu_shares = shares;
   return Status::Ok();
 }
 

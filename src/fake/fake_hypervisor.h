@@ -33,6 +33,11 @@ class FakeHypervisor : public daemon::Hypervisor {
   Result<std::vector<daemon::InterfaceAddress>> Addresses(const std::string& name) override;
   Status SetMemory(const std::string& name, uint64_t kib) override;
   Status SetVcpus(const std::string& name, unsigned count) override;
+  Result<std::vector<daemon::VcpuRuntime>> Vcpus(const std::string& name) override;
+  Status PinVcpu(const std::string& name, unsigned vcpu, const std::string& cpuset) override;
+  Status PinEmulator(const std::string& name, const std::string& cpuset) override;
+  Result<uint64_t> CpuShares(const std::string& name) override;
+  Status SetCpuShares(const std::string& name, uint64_t shares) override;
   Status AttachDisk(const std::string& name, const conf::DiskDef& disk) override;
   Status DetachDisk(const std::string& name, const conf::DiskDef& disk) override;
   Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
@@ -58,6 +63,9 @@ class FakeHypervisor : public daemon::Hypervisor {
     bool paused = false;
     uint64_t memory_kib = 0;
     unsigned vcpus = 0;
+    uint64_t cpu_shares = 1024;
+    std::map<unsigned, std::string> pins;  // vcpu -> cpuset ("0-3" when unpinned)
+    std::string emulator_pin = "0-3";
   };
   Result<Vm*> Find(const std::string& name);
   void NotifyExitLater(const std::string& name, daemon::ExitReason reason);

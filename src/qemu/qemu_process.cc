@@ -228,6 +228,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   so.stdout_fd = log.get();
   so.stderr_fd = log.get();
   so.new_session = true;
+  for (const auto& f : o.cgroup_procs) so.cgroup_procs.push_back(f.string());
   auto child = Spawn(so);
   if (!child.ok()) {
     WriteAll(log.get(), fmt::format("{}: {}\n", Timestamp(), child.status().ToString()));

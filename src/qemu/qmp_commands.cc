@@ -213,7 +213,37 @@ Result<std::vector<HotpluggableCpu>> QueryHotpluggableCpus(QmpClient& qmp) {
   return out;
 }
 
-Result<int> SetVcpuCount(QmpClient& qmp, int target) {
+namespace {
+
+// device_del of a hot-plugged vCPU and the wait for the guest to eject it. QEMU
+// sends DEVICE_DELETED only once the CPU object is freed, which may lag behind the
+// unplug (TCG), so the slot is also watched: the vCPU is gone when its slot is free.
+Status DeleteVcpu(QmpClient& qmp, const std::string& id, std::chrono::milliseconds timeout) {
+  auto watch = qmp.WatchEvent("DEVICE_DELETED",
+                              [id](const json& d) { return StrOr(d, "device") == id; });
+  SKIFF_TRY(qmp.Execute("device_del", json{{"id", id}}));
+  const std::string path = "/machine/peripheral/" + id;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto ev = watch->Wait(std::chrono::milliseconds(250));
+    if (ev.ok()) return Status::Ok();
+    if (qmp.closed()) return ev.status().WithContext(fmt::format("device '{}'", id));
+    auto slots = QueryHotpluggableCpus(qmp);
+    if (slots.ok() && std::none_of(slots->begin(), slots->end(), [&](const HotpluggableCpu& s) {
+          return s.qom_path == path;
+        })) {
+      return Status::Ok();
+    }
+    if (Clock::now() >= deadline) {
+      return UnavailableError("device '{}' was not released by the guest within {} ms", id,
+                              timeout.count());
+    }
+  }
+}
+
+}  // namespace
+
+Result<int> SetVcpuCount(QmpClient& qmp, int target, std::chrono::milliseconds unplug_timeout) {
   SKIFF_ASSIGN_OR_RETURN(auto slots, QueryHotpluggableCpus(qmp));
   int present = 0, max = 0;
   for (const auto& s : slots) {
@@ -224,8 +254,36 @@ Result<int> SetVcpuCount(QmpClient& qmp, int target) {
     return InvalidArgumentError("vcpu count {} is out of range 1..{} (maxcpus)", target, max);
   }
   if (target < present) {
-    return UnsupportedError("vcpu count {}: unplugging vcpus ({} present) is not supported",
-                            target, present);
+    // Only vCPUs that were device_add'ed (ours are /machine/peripheral/<id>) can
+    // go; those QEMU made at boot (-smp N) stay. The highest slots go first.
+    constexpr std::string_view kPeripheral = "/machine/peripheral/";
+    std::vector<std::pair<std::string, int>> removable;
+    int removable_vcpus = 0;
+    for (const auto& s : slots) {
+      if (!s.plugged() || s.qom_path.rfind(kPeripheral, 0) != 0) continue;
+      removable.emplace_back(s.qom_path.substr(kPeripheral.size()), s.vcpus_count);
+      removable_vcpus += s.vcpus_count;
+    }
+    if (present - removable_vcpus > target) {
+      return FailedPreconditionError(
+          "vcpu count {}: only hot-plugged vcpus can be unplugged; {} of the {} present were "
+          "there at boot",
+          target, present - removable_vcpus, present);
+    }
+    for (const auto& [id, count] : removable) {
+      if (present <= target) break;
+      if (present - count < target) {
+        return FailedPreconditionError("vcpu count {}: device '{}' holds {} vcpus", target, id,
+                                       count);
+      }
+      Status st = DeleteVcpu(qmp, id, unplug_timeout);
+      if (!st.ok()) {
+        return Status(st.code(), fmt::format("vcpu count {}: {} ({} vcpus present)", target,
+                                             st.message(), present));
+      }
+      present -= count;
+    }
+    return present;
   }
   // QEMU lists slots highest first; plug the lowest free ones first.
   std::vector<const HotpluggableCpu*> free;

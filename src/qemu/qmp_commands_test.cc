@@ -158,7 +158,11 @@ TEST_F(QmpCommandsTest, SetVcpuCountPlugsLowestFreeSlots) {
 TEST_F(QmpCommandsTest, SetVcpuCountLimits) {
   server_.ReturnFor("query-hotpluggable-cpus", Slots(2, 4));
   EXPECT_EQ(SetVcpuCount(qmp(), 5).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(SetVcpuCount(qmp(), 1).status().code(), Code::kUnsupported);
+  // Both present vCPUs were there at boot: none can go.
+  auto boot = SetVcpuCount(qmp(), 1);
+  EXPECT_EQ(boot.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(boot.status().message().find("2 of the 2 present were there at boot"),
+            std::string::npos) << boot.status().ToString();
   auto same = SetVcpuCount(qmp(), 2);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(*same, 2);
@@ -166,6 +170,65 @@ TEST_F(QmpCommandsTest, SetVcpuCountLimits) {
   auto bad = SetVcpuCount(qmp(), 3);
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("vcpu 2"), std::string::npos);
+}
+
+// Slots(1, 4) with vcpu1..vcpu<plugged-1> hot-plugged (peripheral devices).
+json PluggedSlots(int plugged, int total) {
+  json out = Slots(1, total);
+  for (auto& e : out) {
+    int i = e["props"]["socket-id"];
+    if (i >= 1 && i < plugged) e["qom-path"] = fmt::format("/machine/peripheral/vcpu{}", i);
+  }
+  return out;
+}
+
+TEST_F(QmpCommandsTest, SetVcpuCountUnplugsHotpluggedHighestFirst) {
+  server_.ReturnFor("query-hotpluggable-cpus", PluggedSlots(4, 4));
+  server_.OnCommand("device_del", [](FakeQmpServer& s, const Cmd& c) {
+    s.Reply(c, json::object());
+    s.SendEvent("DEVICE_DELETED", json{{"device", c.args["id"]}, {"path", "/x"}});
+  });
+  auto n = SetVcpuCount(qmp(), 2, 2s);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2);
+  std::vector<std::string> deleted;
+  for (const auto& c : server_.commands()) {
+    if (c.name == "device_del") deleted.push_back(c.args["id"].get<std::string>());
+  }
+  EXPECT_EQ(deleted, (std::vector<std::string>{"vcpu3", "vcpu2"}));
+
+  // Down to 0 hot-plugged is fine; below the boot vCPU is not (nothing is sent).
+  server_.ReturnFor("query-hotpluggable-cpus", PluggedSlots(2, 4));
+  auto boot = SetVcpuCount(qmp(), 1, 2s);
+  ASSERT_TRUE(boot.ok()) << boot.status().ToString();
+  EXPECT_EQ(server_.commands().back().args["id"], "vcpu1");
+  server_.ReturnFor("query-hotpluggable-cpus", Slots(1, 4));
+  size_t before = server_.commands().size();
+  EXPECT_EQ(SetVcpuCount(qmp(), 0, 2s).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(server_.commands().size(), before + 1);  // the query only
+}
+
+// QEMU may free the slot before it sends DEVICE_DELETED (or later): a free slot counts.
+TEST_F(QmpCommandsTest, SetVcpuCountUnplugSeesTheFreedSlotWithoutTheEvent) {
+  auto queries = std::make_shared<std::atomic<int>>(0);
+  server_.OnCommand("query-hotpluggable-cpus", [queries](FakeQmpServer& s, const Cmd& c) {
+    s.Reply(c, PluggedSlots(++*queries <= 2 ? 3 : 2, 4));
+  });
+  server_.ReturnFor("device_del", json::object());
+  auto n = SetVcpuCount(qmp(), 2, 5s);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 2);
+  EXPECT_GE(queries->load(), 3);
+}
+
+TEST_F(QmpCommandsTest, SetVcpuCountUnplugTimesOutWhenTheGuestKeepsTheVcpu) {
+  server_.ReturnFor("query-hotpluggable-cpus", PluggedSlots(3, 4));
+  server_.ReturnFor("device_del", json::object());  // no DEVICE_DELETED follows
+  auto n = SetVcpuCount(qmp(), 1, 300ms);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), Code::kUnavailable);
+  EXPECT_NE(n.status().message().find("'vcpu2' was not released by the guest"),
+            std::string::npos) << n.status().ToString();
 }
 
 TEST_F(QmpCommandsTest, AttachDiskAddsNodeThenDevice) {

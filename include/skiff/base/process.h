@@ -25,6 +25,9 @@ struct SpawnOptions {
   int stderr_fd = -1;  // -1: /dev/null
   bool new_session = false;  // setsid(): the child survives its parent's session
   std::string cwd;           // empty: inherit
+  // cgroup.procs files (v1 or v2) the child moves itself into before exec, so that
+  // everything the program allocates is charged there from its first page.
+  std::vector<std::string> cgroup_procs;
 };
 
 struct Child {
@@ -33,7 +36,8 @@ struct Child {
 };
 
 // Starts a child. Fails with the exec error (e.g. "exec 'qemu-x': no such file or
-// directory") when the program cannot be started. The caller must reap it.
+// directory") when the program cannot be started, or naming the cgroup file the
+// child could not join; then no child is left. The caller must reap it.
 Result<Child> Spawn(const SpawnOptions& options);
 
 struct RunResult {

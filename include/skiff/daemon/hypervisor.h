@@ -65,6 +65,15 @@ struct InterfaceAddress {
   std::string address;   // 192.168.122.10/24
 };
 
+// One vCPU of a running guest, as `virsh vcpuinfo` shows it.
+struct VcpuRuntime {
+  unsigned vcpu = 0;         // cpu-index
+  int thread_id = 0;         // host thread
+  int cpu = -1;              // host CPU it ran on last
+  uint64_t cpu_time_ns = 0;
+  std::string affinity;      // the host CPUs it may run on: "0-3"
+};
+
 // Why a running domain stopped, reported by the driver on its own thread.
 enum class ExitReason { kShutdown, kDestroyed, kCrashed, kSaved, kFailed };
 
@@ -111,7 +120,18 @@ class Hypervisor {
   virtual Result<std::vector<InterfaceAddress>> Addresses(const std::string& name) = 0;
 
   virtual Status SetMemory(const std::string& name, uint64_t kib) = 0;
+  // Plugs or unplugs vCPUs (only hot-plugged ones can go; the guest must release them).
   virtual Status SetVcpus(const std::string& name, unsigned count) = 0;
+  // The vCPUs present, in cpu-index order.
+  virtual Result<std::vector<VcpuRuntime>> Vcpus(const std::string& name) = 0;
+  // Pins vCPU `vcpu`'s thread to `cpuset` (kNotFound when it is not present).
+  virtual Status PinVcpu(const std::string& name, unsigned vcpu, const std::string& cpuset) = 0;
+  // Pins every thread that is not a vCPU's (the emulator) to `cpuset`.
+  virtual Status PinEmulator(const std::string& name, const std::string& cpuset) = 0;
+  // The cpu shares of the domain's cgroup (libvirt's scale, 2..262144; on cgroup v2
+  // mapped to and from cpu.weight). kUnavailable when it has no cgroup.
+  virtual Result<uint64_t> CpuShares(const std::string& name) = 0;
+  virtual Status SetCpuShares(const std::string& name, uint64_t shares) = 0;
   virtual Status AttachDisk(const std::string& name, const conf::DiskDef& disk) = 0;
   virtual Status DetachDisk(const std::string& name, const conf::DiskDef& disk) = 0;
   // `tap` is the tap made for `nic` (fd -1 for type 'user'); the caller keeps its fd.

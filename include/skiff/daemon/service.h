@@ -83,6 +83,17 @@ struct Scope {
   // Neither flag: the running guest when it runs, else the definition (--current).
 };
 
+// vcpucount: live values are 0 while the domain is not running.
+struct VcpuCounts {
+  unsigned maximum_config = 0, current_config = 0, maximum_live = 0, current_live = 0;
+};
+
+// vcpupin/emulatorpin: the host CPUs of each vCPU (index = vcpu) and of the emulator.
+struct CpuPinning {
+  std::vector<std::string> vcpus;
+  std::string emulator;
+};
+
 struct DiskRequest {
   std::string source, target, bus, driver, subdriver, type, mode, cache;
 };
@@ -172,6 +183,21 @@ class Service {
   Result<std::vector<InterfaceAddress>> DomainAddresses(const std::string& ref);
   Status SetMemory(const std::string& ref, uint64_t kib, bool maximum, const Scope& scope);
   Status SetVcpus(const std::string& ref, unsigned count, bool maximum, const Scope& scope);
+  // vcpucount: maximum and current of the definition and (running) of the guest.
+  Result<VcpuCounts> VcpuCount(const std::string& ref);
+  // vcpuinfo: the running guest's vCPU threads.
+  Result<std::vector<VcpuRuntime>> DomainVcpus(const std::string& ref);
+  // schedinfo: cpu shares of the running domain's cgroup (live) or of its
+  // definition's <cputune><shares> (config; 0 when unset). Queries take at most
+  // one of live/config; neither: live when running.
+  Result<uint64_t> CpuShares(const std::string& ref, const Scope& scope);
+  Status SetCpuShares(const std::string& ref, uint64_t shares, const Scope& scope);
+  // vcpupin / emulatorpin: the pinning of the live or persistent definition (as
+  // libvirt: a vCPU without <vcpupin> shows <vcpu cpuset> or every host CPU).
+  Result<CpuPinning> Pinning(const std::string& ref, const Scope& scope);
+  Status PinVcpu(const std::string& ref, unsigned vcpu, const std::string& cpuset,
+                 const Scope& scope);
+  Status PinEmulator(const std::string& ref, const std::string& cpuset, const Scope& scope);
   Status AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope);
   Status DetachDisk(const std::string& ref, const std::string& target, const Scope& scope);
   Status AttachInterface(const std::string& ref, const InterfaceRequest& req, const Scope& scope);

@@ -81,6 +81,8 @@ struct QemuStartOptions {
   // Extra fds for QEMU: {fd here, fd number in QEMU} (taps, -incoming fd:N).
   std::vector<std::pair<int, int>> pass_fds;
   std::vector<std::string> taps;         // recorded in status() only
+  // cgroup.procs files QEMU joins before exec (see SpawnOptions::cgroup_procs).
+  std::vector<std::filesystem::path> cgroup_procs;
   bool start_paused = false;
   // Until QMP answers; QEMU is killed after that.
   std::chrono::milliseconds start_timeout = std::chrono::seconds(30);

@@ -69,11 +69,16 @@ struct HotpluggableCpu {
 // query-hotpluggable-cpus (needs -smp N,maxcpus=M with M > N).
 Result<std::vector<HotpluggableCpu>> QueryHotpluggableCpus(QmpClient& qmp);
 // Plugs vCPUs with device_add of free query-hotpluggable-cpus slots, lowest
-// first, until `target` vCPUs are present; their ids are "vcpu<index>". Returns
-// the number of vCPUs present after. kInvalidArgument when `target` exceeds the
-// slots (maxcpus); kUnsupported when `target` is below the current count
-// (unplugging vCPUs is not supported).
-Result<int> SetVcpuCount(QmpClient& qmp, int target);
+// first, until `target` vCPUs are present; their ids are "vcpu<index>". Below the
+// current count, unplugs hot-plugged vCPUs (device_del, highest slot first, each
+// waiting up to `unplug_timeout` for the guest to release it: DEVICE_DELETED).
+// Returns the number of vCPUs present after. kInvalidArgument when `target`
+// exceeds the slots (maxcpus); kFailedPrecondition when it would need to unplug
+// a vCPU QEMU made at boot (-smp N); kUnavailable naming the device when the
+// guest does not release one in time (QEMU keeps the request: the guest may
+// still let it go later).
+Result<int> SetVcpuCount(QmpClient& qmp, int target,
+                         std::chrono::milliseconds unplug_timeout = std::chrono::seconds(20));
 
 // Disk hotplug: blockdev-add `blockdev` (QEMU's BlockdevOptions, which must carry
 // "node-name"), then device_add `device` (which must carry "id" and "drive" =

@@ -220,6 +220,76 @@ Response SetVcpus(Service& s, const Request& r, const Params& p) {
   return Ok();
 }
 
+// ?live=true / ?config=true of a query (vcpupin, schedinfo).
+Result<Scope> QueryScope(const Request& r) {
+  Scope s;
+  SKIFF_ASSIGN_OR_RETURN(s.live, QueryBool(r, "live"));
+  SKIFF_ASSIGN_OR_RETURN(s.config, QueryBool(r, "config"));
+  return s;
+}
+
+Response GetVcpus(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(VcpuCounts c, s.VcpuCount(p.at("id")));
+  nlohmann::json out = {{"maximum_config", c.maximum_config},
+                        {"current_config", c.current_config}};
+  if (c.maximum_live) {
+    out["maximum_live"] = c.maximum_live;
+    out["current_live"] = c.current_live;
+    auto vcpus = s.DomainVcpus(p.at("id"));  // fails when it stopped meanwhile
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& v : vcpus.ok() ? *vcpus : std::vector<VcpuRuntime>{}) {
+      arr.push_back({{"vcpu", v.vcpu}, {"thread_id", v.thread_id}, {"cpu", v.cpu},
+                     {"cpu_time_ns", v.cpu_time_ns}, {"affinity", v.affinity}});
+    }
+    out["vcpus"] = std::move(arr);
+  }
+  return JsonResponse(out);
+}
+
+Response GetSchedInfo(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {"live", "config"}));
+  ASSIGN_OR_RESPONSE(Scope scope, QueryScope(r));
+  ASSIGN_OR_RESPONSE(uint64_t shares, s.CpuShares(p.at("id"), scope));
+  return JsonResponse({{"scheduler", "posix"}, {"cpu_shares", shares}});
+}
+
+Response SetSchedInfo(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"cpu_shares", "live", "config"}));
+  ASSIGN_OR_RESPONSE(uint64_t shares, GetUint(body, "cpu_shares", true));
+  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
+  TRY_RESPONSE(s.SetCpuShares(p.at("id"), shares, scope));
+  return Ok();
+}
+
+Response GetPinning(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {"live", "config"}));
+  ASSIGN_OR_RESPONSE(Scope scope, QueryScope(r));
+  ASSIGN_OR_RESPONSE(CpuPinning pins, s.Pinning(p.at("id"), scope));
+  return JsonResponse({{"vcpus", pins.vcpus}, {"emulator", pins.emulator}});
+}
+
+Response PinVcpu(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"vcpu", "cpuset", "live", "config"}));
+  ASSIGN_OR_RESPONSE(uint64_t vcpu, GetUint(body, "vcpu", true));
+  ASSIGN_OR_RESPONSE(std::string cpuset, GetString(body, "cpuset", true));
+  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
+  if (vcpu > 16383) return ErrorResponse(InvalidArgumentError("vcpu {} is too large", vcpu));
+  TRY_RESPONSE(s.PinVcpu(p.at("id"), static_cast<unsigned>(vcpu), cpuset, scope));
+  return Ok();
+}
+
+Response PinEmulator(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"cpuset", "live", "config"}));
+  ASSIGN_OR_RESPONSE(std::string cpuset, GetString(body, "cpuset", true));
+  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
+  TRY_RESPONSE(s.PinEmulator(p.at("id"), cpuset, scope));
+  return Ok();
+}
+
 Response AttachDisk(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"source", "target", "bus", "driver", "subdriver",
@@ -369,6 +439,12 @@ void AddDomainRoutes(Api& api) {
   api.Add("GET", "/v1/domains/{id}/addresses", R, Addresses);
   api.Add("POST", "/v1/domains/{id}/memory", W, SetMemory);
   api.Add("POST", "/v1/domains/{id}/vcpus", W, SetVcpus);
+  api.Add("GET", "/v1/domains/{id}/vcpus", R, GetVcpus);
+  api.Add("GET", "/v1/domains/{id}/schedinfo", R, GetSchedInfo);
+  api.Add("POST", "/v1/domains/{id}/schedinfo", W, SetSchedInfo);
+  api.Add("GET", "/v1/domains/{id}/pinning", R, GetPinning);
+  api.Add("POST", "/v1/domains/{id}/vcpupin", W, PinVcpu);
+  api.Add("POST", "/v1/domains/{id}/emulatorpin", W, PinEmulator);
   api.Add("POST", "/v1/domains/{id}/save", W, Save);
   api.Add("POST", "/v1/domains/{id}/managedsave", W, ManagedSave);
   api.Add("GET", "/v1/domains/{id}/console", W, Console);
