@@ -1,7 +1,9 @@
 """Shared pieces of the integration tests: the test guest's domain XML, polling and
 its serial console."""
+import json
 import os
 import pathlib
+import re
 import subprocess
 import threading
 import time
@@ -106,3 +108,36 @@ class Viewer:
         rc = self.proc.wait(timeout=20)
         self.reader.join(timeout=5)
         return rc
+
+
+class ConsoleLog:
+    """A running guest's console, read from its log (ROOT/var/log/skiff/domains/NAME.log)."""
+
+    def __init__(self, d, root, name):
+        self.d, self.root, self.name = d, root, name
+        self.log = root / f"var/log/skiff/domains/{name}.log"
+
+    def text(self, since=0):
+        """The console output after byte `since`, without carriage returns."""
+        if not self.log.exists():
+            return ""
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace").replace("\r", "")
+
+    def size(self):
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def qemu_pid(self):
+        status = self.root / f"run/skiff/domains/{self.name}.qemu.json"
+        return json.loads(status.read_text())["pid"]
+
+    def wait(self, pattern, since=0, timeout=90):
+        """The first match of `pattern` in the log after byte `since`; fails the test
+        with the log's tail when none comes within `timeout` seconds."""
+        import pytest
+        m = wait_until(lambda: re.search(pattern, self.text(since), re.M), timeout, 0.3)
+        if not m:
+            pytest.fail(f"no {pattern!r} in the console within {timeout}s:\n"
+                        + self.text(since)[-3000:])
+        return m

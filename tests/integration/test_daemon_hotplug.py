@@ -8,7 +8,6 @@ nothing changes. The guest reports its block devices on the console
 Runs as root (loop devices); everything (daemon root, QEMU, loop device) is
 removed at the end.
 """
-import json
 import os
 import pathlib
 import re
@@ -20,44 +19,12 @@ import time
 import pytest
 
 from test_daemon_e2e import Daemon, pid_alive, require_guest
-from harness import disk_xml, domain_xml, wait_until
+from harness import ConsoleLog, disk_xml, domain_xml, wait_until
 
 NAME = "hotplug1"
 
 
-class Guest:
-    """The running test guest: its console log and a wait for console markers."""
-
-    def __init__(self, d, root, name):
-        self.d = d
-        self.root = root
-        self.name = name
-        self.log = root / f"var/log/skiff/domains/{name}.log"
-
-    def text(self, since=0):
-        if not self.log.exists():
-            return ""
-        with open(self.log, "rb") as f:
-            f.seek(since)
-            return f.read().decode(errors="replace").replace("\r", "")
-
-    def size(self):
-        return self.log.stat().st_size if self.log.exists() else 0
-
-    def wait(self, pattern, since=0, timeout=90):
-        deadline = time.time() + timeout
-        while True:
-            m = re.search(pattern, self.text(since), re.M)
-            if m:
-                return m
-            if time.time() > deadline:
-                pytest.fail(f"no {pattern!r} in the console within {timeout}s:\n"
-                            + self.text(since)[-3000:])
-            time.sleep(0.3)
-
-    def qemu_pid(self):
-        return json.loads(
-            (self.root / f"run/skiff/domains/{self.name}.qemu.json").read_text())["pid"]
+Guest = ConsoleLog  # the running test guest: its console log and a wait for markers
 
 
 def boot(d, root, name, xml):

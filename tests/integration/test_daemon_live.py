@@ -21,7 +21,7 @@ import pytest
 
 from test_daemon_e2e import Daemon, pid_alive, require_guest
 from test_daemon_net import free_test_subnet, link_exists, require_net_prerequisites, sh
-from harness import disk_xml, domain_xml, wait_until
+from harness import ConsoleLog, disk_xml, domain_xml, wait_until
 
 NAME = "live1"
 
@@ -35,42 +35,15 @@ def guest_xml(kernel, initrd, disk):
                       devices=disk_xml("vda", file=disk))  # no <memballoon>: added by default
 
 
-class Guest:
+class Guest(ConsoleLog):
     """The running test guest: its console log and helpers to wait for markers."""
 
     def __init__(self, d, root):
-        self.d = d
-        self.root = root
-        self.log = root / f"var/log/skiff/domains/{NAME}.log"
-
-    def text(self, since=0):
-        if not self.log.exists():
-            return ""
-        with open(self.log, "rb") as f:
-            f.seek(since)
-            return f.read().decode(errors="replace").replace("\r", "")
-
-    def size(self):
-        return self.log.stat().st_size if self.log.exists() else 0
-
-    def wait(self, pattern, since=0, timeout=90):
-        """The first match of `pattern` in the log after byte `since`."""
-        deadline = time.time() + timeout
-        while True:
-            m = re.search(pattern, self.text(since), re.M)
-            if m:
-                return m
-            if time.time() > deadline:
-                pytest.fail(f"no {pattern!r} in the console within {timeout}s:\n"
-                            + self.text(since)[-3000:])
-            time.sleep(0.3)
+        super().__init__(d, root, NAME)
 
     def counters(self, since=0):
         return [int(n) for n in re.findall(r"^SKIFF-COUNTER (\d+)", self.text(since), re.M)]
 
-    def qemu_pid(self):
-        return json.loads(
-            (self.root / f"run/skiff/domains/{NAME}.qemu.json").read_text())["pid"]
 
     def state(self):
         return self.d.skiff("domstate", "--reason", NAME).stdout.strip()

@@ -16,7 +16,7 @@ import pytest
 from test_daemon_e2e import Daemon, pid_alive, require_guest
 from test_daemon_restart import assert_in_own_cgroup, qemu_pid
 from test_daemon_resources import affinity, threads
-from harness import domain_xml, wait_until
+from harness import ConsoleLog, domain_xml, wait_until
 
 NAME = "tune1"
 
@@ -47,25 +47,9 @@ def private_rss(pid):
     return total
 
 
-class Guest:
+class Guest(ConsoleLog):
     def __init__(self, d, root):
-        self.d, self.root = d, root
-        self.log = root / f"var/log/skiff/domains/{NAME}.log"
-
-    def text(self, since=0):
-        if not self.log.exists():
-            return ""
-        with open(self.log, "rb") as f:
-            f.seek(since)
-            return f.read().decode(errors="replace").replace("\r", "")
-
-    def size(self):
-        return self.log.stat().st_size if self.log.exists() else 0
-
-    def wait(self, pattern, since=0, timeout=90):
-        if not wait_until(lambda: re.search(pattern, self.text(since), re.M), timeout, 0.3):
-            pytest.fail(f"no {pattern!r} in the console within {timeout}s:\n"
-                        + self.text(since)[-3000:])
+        super().__init__(d, root, NAME)
 
     def vcpucount(self):
         out = self.d.skiff("vcpucount", NAME).stdout
