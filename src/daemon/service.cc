@@ -952,6 +952,31 @@ std::string BusForTarget(const std::string& target) {
 
 }  // namespace
 
+// A settings change with virsh's --live/--config: `edit` changes the live definition
+// (before `apply_live` does it on the guest; an error there changes nothing) and a
+// copy of the persistent one, which is validated and written before it is kept.
+Status Service::ChangeSettings(DomainObj& o, const Scope& scope,
+                               const std::function<Status(conf::DomainDef&, bool live)>& edit,
+                               const std::function<Status()>& apply_live) {
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  if (live) {
+    conf::DomainDef d = *o.live;
+    SKIFF_TRY(edit(d, true));
+    SKIFF_TRY(apply_live());
+    *o.live = std::move(d);
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    conf::DomainDef d = o.def;
+    SKIFF_TRY(edit(d, false));
+    SKIFF_TRY(conf::ValidateDomain(d));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  return Status::Ok();
+}
+
 Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
@@ -972,28 +997,17 @@ Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, co
     o.def = std::move(d);
     return Status::Ok();
   }
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, active, o.persistent, o.def.name));
-  auto [live, config] = sc;
-  if (live) {
-    if (kib > o.live->memory_kib) {
-      return InvalidArgumentError("requested memory {} KiB exceeds the maximum {} KiB", kib,
-                                  o.live->memory_kib);
-    }
-    SKIFF_TRY(hv_.SetMemory(o.def.name, kib));
-    o.live->current_memory_kib = kib;
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    if (kib > o.def.memory_kib) {
-      return InvalidArgumentError("requested memory {} KiB exceeds the maximum {} KiB", kib,
-                                  o.def.memory_kib);
-    }
-    conf::DomainDef d = o.def;
-    d.current_memory_kib = kib;
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  return Status::Ok();
+  return ChangeSettings(
+      o, scope,
+      [kib](conf::DomainDef& d, bool) -> Status {
+        if (kib > d.memory_kib) {
+          return InvalidArgumentError("requested memory {} KiB exceeds the maximum {} KiB", kib,
+                                      d.memory_kib);
+        }
+        d.current_memory_kib = kib;
+        return Status::Ok();
+      },
+      [&] { return hv_.SetMemory(o.def.name, kib); });
 }
 
 Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, const Scope& scope) {
@@ -1135,22 +1149,14 @@ Status Service::SetCpuShares(const std::string& ref, uint64_t shares, const Scop
   if (shares < 2 || shares > 262144) {
     return InvalidArgumentError("cpu_shares {} is out of range 2..262144", shares);
   }
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  if (live) {
-    SKIFF_TRY(hv_.SetCpuShares(o.def.name, shares));
-    if (!o.live->cputune) o.live->cputune.emplace();
-    o.live->cputune->shares = shares;
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    conf::DomainDef d = o.def;
-    if (!d.cputune) d.cputune.emplace();
-    d.cputune->shares = shares;
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  return Status::Ok();
+  return ChangeSettings(
+      o, scope,
+      [shares](conf::DomainDef& d, bool) {
+        if (!d.cputune) d.cputune.emplace();
+        d.cputune->shares = shares;
+        return Status::Ok();
+      },
+      [&] { return hv_.SetCpuShares(o.def.name, shares); });
 }
 
 Result<CpuPinning> Service::Pinning(const std::string& ref, const Scope& scope) {
@@ -1165,52 +1171,31 @@ Status Service::PinVcpu(const std::string& ref, unsigned vcpu, const std::string
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  if (live) {
-    if (vcpu >= o.live->vcpus) {
-      return InvalidArgumentError("vcpu {} is out of range of the live vcpu count {}", vcpu,
-                                  o.live->vcpus);
-    }
-    SKIFF_TRY(hv_.PinVcpu(o.def.name, vcpu, cpus));
-    SetPin(*o.live, vcpu, cpus);
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    if (vcpu >= o.def.vcpus) {
-      return InvalidArgumentError("vcpu {} is out of range of the persistent vcpu count {}", vcpu,
-                                  o.def.vcpus);
-    }
-    conf::DomainDef d = o.def;
-    SetPin(d, vcpu, cpus);
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  return Status::Ok();
+  return ChangeSettings(
+      o, scope,
+      [vcpu, &cpus](conf::DomainDef& d, bool live) -> Status {
+        if (vcpu >= d.vcpus) {
+          return InvalidArgumentError("vcpu {} is out of range of the {} vcpu count {}", vcpu,
+                                      live ? "live" : "persistent", d.vcpus);
+        }
+        SetPin(d, vcpu, cpus);
+        return Status::Ok();
+      },
+      [&] { return hv_.PinVcpu(o.def.name, vcpu, cpus); });
 }
 
 Status Service::PinEmulator(const std::string& ref, const std::string& cpuset, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  if (live) {
-    SKIFF_TRY(hv_.PinEmulator(o.def.name, cpus));
-    if (!o.live->cputune) o.live->cputune.emplace();
-    o.live->cputune->emulatorpin = cpus;
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    conf::DomainDef d = o.def;
-    if (!d.cputune) d.cputune.emplace();
-    d.cputune->emulatorpin = cpus;
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  return Status::Ok();
+  return ChangeSettings(
+      o, scope,
+      [&cpus](conf::DomainDef& d, bool) {
+        if (!d.cputune) d.cputune.emplace();
+        d.cputune->emulatorpin = cpus;
+        return Status::Ok();
+      },
+      [&] { return hv_.PinEmulator(o.def.name, cpus); });
 }
 
 Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -288,6 +289,9 @@ class Service {
   void OnDomainPanic(const std::string& name);
 
   struct DomainObj;
+  Status ChangeSettings(DomainObj& o, const Scope& scope,
+                        const std::function<Status(conf::DomainDef&, bool live)>& edit,
+                        const std::function<Status()>& apply_live);
   struct PoolObj;
 
  private:
