@@ -693,6 +693,15 @@ void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::s
   Emit(o, "stopped", why);
 }
 
+void Service::MarkActive(DomainObj& o, DomainState state, int rsn, const std::string& why,
+                         const std::string& event, const std::string& detail) {
+  o.state = state;
+  o.reason = rsn;
+  o.reason_name = why;
+  (void)WriteLiveStatus(o);
+  Emit(o, event, detail);
+}
+
 Status Service::ShutdownDomain(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
@@ -739,11 +748,7 @@ Status Service::SuspendDomain(const std::string& ref) {
   if (!IsActive(o.state)) return NotRunning(o.def.name);
   if (o.state == DomainState::kPaused) return Status::Ok();
   SKIFF_TRY(hv_.Suspend(o.def.name));
-  o.state = DomainState::kPaused;
-  o.reason = reason::kPausedUser;
-  o.reason_name = "user";
-  (void)WriteLiveStatus(o);
-  Emit(o, "suspended", "paused");
+  MarkActive(o, DomainState::kPaused, reason::kPausedUser, "user", "suspended", "paused");
   return Status::Ok();
 }
 
@@ -755,11 +760,8 @@ Status Service::ResumeDomain(const std::string& ref) {
     return FailedPreconditionError("domain '{}' is not paused", o.def.name);
   }
   SKIFF_TRY(hv_.Resume(o.def.name));
-  o.state = DomainState::kRunning;
-  o.reason = reason::kRunningUnpaused;
-  o.reason_name = "unpaused";
-  (void)WriteLiveStatus(o);
-  Emit(o, "resumed", "unpaused");
+  MarkActive(o, DomainState::kRunning, reason::kRunningUnpaused, "unpaused", "resumed",
+             "unpaused");
   return Status::Ok();
 }
 
@@ -809,23 +811,18 @@ void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
     case GuestEvent::Kind::kPaused:
       // The daemon's own suspend (and save, start) already set the state it wanted.
       if (o.state != DomainState::kRunning) return;
-      o.state = DomainState::kPaused;
-      o.reason = ev.detail == "ioerror"    ? reason::kPausedIoError
+      spdlog::warn("domain '{}' was paused by the hypervisor ({})", name, ev.detail);
+      MarkActive(o, DomainState::kPaused,
+                 ev.detail == "ioerror"    ? reason::kPausedIoError
                  : ev.detail == "watchdog" ? reason::kPausedWatchdog
                  : ev.detail == "user"     ? reason::kPausedUser
-                                           : reason::kPausedUnknown;
-      o.reason_name = ev.detail;
-      spdlog::warn("domain '{}' was paused by the hypervisor ({})", name, ev.detail);
-      (void)WriteLiveStatus(o);
-      Emit(o, "suspended", ev.detail);
+                                           : reason::kPausedUnknown,
+                 ev.detail, "suspended", ev.detail);
       return;
     case GuestEvent::Kind::kResumed:
       if (o.state != DomainState::kPaused) return;
-      o.state = DomainState::kRunning;
-      o.reason = reason::kRunningUnpaused;
-      o.reason_name = "unpaused";
-      (void)WriteLiveStatus(o);
-      Emit(o, "resumed", "unpaused");
+      MarkActive(o, DomainState::kRunning, reason::kRunningUnpaused, "unpaused", "resumed",
+                 "unpaused");
       return;
     case GuestEvent::Kind::kReset:
       // A reset the daemon asked for was announced by its request already.
@@ -848,12 +845,9 @@ Status Service::HandlePanic(const std::string& name) {
   DomainObj& o = *obj;
   if (!IsActive(o.state) || o.state == DomainState::kCrashed) return Status::Ok();
   const conf::LifecycleAction action = (o.live ? *o.live : o.def).on_crash;
-  o.state = DomainState::kCrashed;
-  o.reason = reason::kCrashedPanicked;
-  o.reason_name = "panicked";
-  (void)WriteLiveStatus(o);
   spdlog::warn("domain '{}' crashed (guest panic); on_crash={}", name, conf::ToString(action));
-  Emit(o, "crashed", "panicked");
+  MarkActive(o, DomainState::kCrashed, reason::kCrashedPanicked, "panicked", "crashed",
+             "panicked");
   if (action == conf::LifecycleAction::kCoredumpDestroy ||
       action == conf::LifecycleAction::kCoredumpRestart) {
     // libvirt's auto-dump name: ID-NAME-TIMESTAMP, in the dump directory.
@@ -891,11 +885,8 @@ Status Service::HandlePanic(const std::string& name) {
         spdlog::error("domain '{}': restart after crash failed: {}", name, st.ToString());
         return st;
       }
-      o.state = DomainState::kRunning;
-      o.reason = reason::kRunningCrashed;
-      o.reason_name = "crashed";
-      (void)WriteLiveStatus(o);
-      Emit(o, "resumed", "unpaused");
+      MarkActive(o, DomainState::kRunning, reason::kRunningCrashed, "crashed", "resumed",
+                 "unpaused");
       return Status::Ok();
     }
     case conf::LifecycleAction::kPreserve:

@@ -313,6 +313,10 @@ class Service {
   static Status WriteSaveHeader(const std::string& file, const DomainObj& obj,
                                 std::optional<bool> paused);
   void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
+  // A running domain's new state (paused, running again, crashed), saved in its live
+  // status and announced as `event` with `detail`.
+  void MarkActive(DomainObj& obj, DomainState state, int reason, const std::string& why,
+                  const std::string& event, const std::string& detail);
   Status HandlePanic(const std::string& name);
   Status WriteDefinition(const conf::DomainDef& def);
   Status WriteLiveStatus(const DomainObj& obj);
