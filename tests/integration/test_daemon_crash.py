@@ -6,12 +6,9 @@ guest's memory in ROOT/var/lib/skiff/dump, then shut off (crashed). The four gue
 run side by side to keep the test short.
 """
 import socket
-import tempfile
 import time
 
-import pytest
-
-from test_daemon_lifecycle import Env, Events
+from test_daemon_lifecycle import Events, env  # noqa: F401 (env: the lifecycle tests' fixture)
 from test_daemon_e2e import pid_alive
 from harness import domain_xml, wait_until
 
@@ -49,16 +46,6 @@ def panic(env, name, crashed):
         if wait_until(crashed, 10):
             return
     assert crashed(), f"{name} did not panic:\n{env.log(name)[-3000:]}"
-
-
-@pytest.fixture
-def env():
-    with tempfile.TemporaryDirectory(prefix="skiff-crash-") as root:
-        e = Env(root)
-        try:
-            yield e
-        finally:
-            e.close()
 
 
 def test_on_crash_actions_after_a_guest_panic(env):
