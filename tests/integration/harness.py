@@ -110,6 +110,9 @@ class Viewer:
         return rc
 
 
+TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
 class ConsoleLog:
     """A running guest's console, read from its log (ROOT/var/log/skiff/domains/NAME.log)."""
 
@@ -118,12 +121,13 @@ class ConsoleLog:
         self.log = root / f"var/log/skiff/domains/{name}.log"
 
     def text(self, since=0):
-        """The console output after byte `since`, without carriage returns."""
+        """The console output after byte `since`, without carriage returns or the
+        terminal escapes of the guest's shell (its prompt asks for the cursor position)."""
         if not self.log.exists():
             return ""
         with open(self.log, "rb") as f:
             f.seek(since)
-            return f.read().decode(errors="replace").replace("\r", "")
+            return TERMINAL_ESCAPE.sub("", f.read().decode(errors="replace").replace("\r", ""))
 
     def size(self):
         return self.log.stat().st_size if self.log.exists() else 0
