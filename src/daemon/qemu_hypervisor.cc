@@ -120,7 +120,6 @@ QemuHypervisor::~QemuHypervisor() {
     std::lock_guard l(mu_);
     vms.swap(vms_);
     exit_cb_ = nullptr;
-    panic_cb_ = nullptr;
   }
   for (auto& [n, vm] : vms) vm->proc->Detach();
   {
@@ -140,10 +139,13 @@ void QemuHypervisor::OnQmpEvent(const std::string& name, const qemu::QmpEvent& e
   // QEMU sends the cause first, then STOP.
   if (ev.name == "BLOCK_IO_ERROR" && action() == "stop") *pause_why = "ioerror";
   if (ev.name == "WATCHDOG" && action() == "pause") *pause_why = "watchdog";
-  // A panic's STOP belongs to <on_crash> (the panic callback), not to a plain pause.
-  if (ev.name == "GUEST_PANICKED") *pause_why = "panicked";
+  // A panic's STOP belongs to <on_crash> (the panic event), not to a plain pause.
   std::optional<GuestEvent> ge;
-  if (ev.name == "STOP" && *pause_why == "panicked") {
+  if (ev.name == "GUEST_PANICKED") {
+    *pause_why = "panicked";
+    spdlog::warn("guest of domain '{}' panicked ({})", name, ev.data.dump());
+    ge = GuestEvent{GuestEvent::Kind::kPanicked, "panicked"};
+  } else if (ev.name == "STOP" && *pause_why == "panicked") {
     pause_why->clear();
   } else if (ev.name == "STOP") {
     ge = GuestEvent{GuestEvent::Kind::kPaused, pause_why->empty() ? "unknown" : *pause_why};
@@ -183,13 +185,8 @@ void QemuHypervisor::Recheck(const std::string& name) {
       break;
     case qemu::RunState::kCrashed:
       if (st->reason == "panicked") {
-        PanicCallback notify;
-        {
-          std::lock_guard l(mu_);
-          notify = panic_cb_;
-        }
         spdlog::warn("guest of domain '{}' panicked while skiffd was down", name);
-        if (notify) notify(name);
+        Queue(name, {GuestEvent::Kind::kPanicked, "panicked"});
       }
       break;
     default:
@@ -254,16 +251,6 @@ qemu::QemuCallbacks QemuHypervisor::Callbacks(const std::string& name,
   // does); the service handles each event on a thread of its own.
   cb.on_event = [this, name, pause_why](const qemu::QmpEvent& ev) {
     OnQmpEvent(name, ev, pause_why.get());
-    if (ev.name != "GUEST_PANICKED") return;
-    PanicCallback notify;
-    {
-      std::lock_guard l(mu_);
-      auto it = vms_.find(name);
-      if (it == vms_.end()) return;
-      notify = panic_cb_;
-    }
-    spdlog::warn("guest of domain '{}' panicked ({})", name, ev.data.dump());
-    if (notify) notify(name);
   };
   cb.on_exit = [this, name, done, res](const qemu::QemuExit& exit) {
     res->Release();  // also for a destroyed or saved QEMU, which is gone from vms_
@@ -897,11 +884,6 @@ Status QemuHypervisor::DumpMemory(const std::string& name, const std::string& pa
     return st.WithContext(fmt::format("domain '{}': dump to '{}'", name, path));
   }
   return Status::Ok();
-}
-
-void QemuHypervisor::SetPanicCallback(PanicCallback cb) {
-  std::lock_guard l(mu_);
-  panic_cb_ = std::move(cb);
 }
 
 void QemuHypervisor::SetExitCallback(ExitCallback cb) {

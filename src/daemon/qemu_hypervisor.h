@@ -52,7 +52,6 @@ class QemuHypervisor : public Hypervisor {
   void SetExitCallback(ExitCallback cb) override;
   void SetGuestEventCallback(GuestEventCallback cb) override;
   Status DumpMemory(const std::string& name, const std::string& path) override;
-  void SetPanicCallback(PanicCallback cb) override;
   void Recheck(const std::string& name) override;
 
  private:
@@ -97,7 +96,6 @@ class QemuHypervisor : public Hypervisor {
   std::mutex ev_cb_mu_;  // held while the callback runs, so that clearing it waits
   GuestEventCallback guest_cb_;
   std::thread ev_thread_;
-  PanicCallback panic_cb_;
 };
 
 }  // namespace skiff::daemon

@@ -113,13 +113,11 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
-  hv_.SetPanicCallback([this](const std::string& name) { OnDomainPanic(name); });
 }
 
 Service::~Service() {
   hv_.SetGuestEventCallback(nullptr);
   hv_.SetExitCallback(nullptr);
-  hv_.SetPanicCallback(nullptr);
 }
 
 // ---------------------------------------------------------------- lookup
@@ -828,13 +826,12 @@ void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
       // A reset the daemon asked for was announced by its request already.
       if (ev.detail == "guest" && IsActive(o.state)) Emit(o, "rebooted", "guest");
       return;
+    case GuestEvent::Kind::kPanicked:
+      // <on_crash> runs as a job: its dump, destroy or reset need the driver's
+      // event thread, which is the one calling here.
+      jobs_.Start("crash", name, [this, name](const JobControl&) { return HandlePanic(name); });
+      return;
   }
-}
-
-void Service::OnDomainPanic(const std::string& name) {
-  // Not on the caller's thread: it may be the driver's event thread, which the
-  // actions below (dump, destroy, reset) need.
-  jobs_.Start("crash", name, [this, name](const JobControl&) { return HandlePanic(name); });
 }
 
 // As libvirt's qemu driver: the domain is "crashed (panicked)" first, then <on_crash>

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -108,6 +109,25 @@ class Viewer:
         rc = self.proc.wait(timeout=20)
         self.reader.join(timeout=5)
         return rc
+
+
+def qmp(sock_path, command):
+    """Runs one QMP command on QEMU's monitor socket (free while skiffd is down) and
+    returns the reply."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(str(sock_path))
+        f = s.makefile("rw")
+        json.loads(f.readline())
+        f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n")
+        f.flush()
+        assert "return" in json.loads(f.readline())
+        f.write(json.dumps({"execute": command}) + "\n")
+        f.flush()
+        while True:
+            reply = json.loads(f.readline())
+            if "event" not in reply:
+                return reply
 
 
 TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -9,16 +9,18 @@ import socket
 import time
 
 from test_daemon_lifecycle import Events, env  # noqa: F401 (env: the lifecycle tests' fixture)
-from test_daemon_e2e import pid_alive
-from harness import domain_xml, wait_until
+from test_daemon_e2e import Daemon, pid_alive
+from harness import domain_xml, qmp, wait_until
 
 ACTIONS = {"pdestroy": "destroy", "prestart": "restart", "ppreserve": "preserve",
-           "pdump": "coredump-destroy"}
+           "pdump": "coredump-destroy", "plate": "destroy"}
 # The isa model on most guests; one pvpanic-pci, which the guest drives through its own module.
 PANIC = {"pdestroy": "<panic model='isa'><address type='isa' iobase='0x505'/></panic>",
          "prestart": "<panic model='pvpanic'/>",
          "ppreserve": "<panic model='isa'/>",
-         "pdump": "<panic model='isa'/>"}
+         "pdump": "<panic model='isa'/>",
+         "plate": "<panic model='isa'/>"}
+SIDE_BY_SIDE = ("pdestroy", "prestart", "ppreserve", "pdump")
 
 
 def panic_xml(env, name):
@@ -51,7 +53,7 @@ def panic(env, name, crashed):
 def test_on_crash_actions_after_a_guest_panic(env):
     ev = Events(env.d)
     try:
-        for name in ACTIONS:
+        for name in SIDE_BY_SIDE:
             xml = env.root / f"{name}.xml"
             xml.write_text(panic_xml(env, name))
             env.d.skiff("define", str(xml))
@@ -59,9 +61,9 @@ def test_on_crash_actions_after_a_guest_panic(env):
             assert PANIC[name].split(">")[0].rstrip("/") in dumped, dumped
             assert f"<on_crash>{ACTIONS[name]}</on_crash>" in dumped
             env.d.skiff("start", name)
-        for name in ACTIONS:
+        for name in SIDE_BY_SIDE:
             env.wait_marker(name, "SKIFF-GUEST-READY", timeout=150)
-        pids = {name: env.qemu_pid(name) for name in ACTIONS}
+        pids = {name: env.qemu_pid(name) for name in SIDE_BY_SIDE}
 
         # destroy: QEMU goes, the domain is shut off (crashed).
         panic(env, "pdestroy", lambda: env.state("pdestroy") == "shut off (crashed)")
@@ -103,6 +105,31 @@ def test_on_crash_actions_after_a_guest_panic(env):
         assert not pid_alive(pids["pdump"])
     finally:
         ev.close()
+
+
+def test_a_panic_while_skiffd_was_down_is_handled_at_restart(env):
+    xml = env.root / "plate.xml"
+    xml.write_text(panic_xml(env, "plate"))
+    env.d.skiff("define", str(xml))
+    env.d.skiff("start", "plate")
+    env.wait_marker("plate", "SKIFF-GUEST-READY", timeout=150)
+    pid = env.qemu_pid("plate")
+    env.d.proc.kill()
+    env.d.proc.wait()
+    # With skiffd gone, panic the guest through QEMU's own serial socket; QEMU stops it
+    # (-action panic=pause) and nobody is there to see GUEST_PANICKED.
+    status = lambda: qmp(env.root / "run/skiff/domains/plate.qmp", "query-status")["return"]
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(env.root / "run/skiff/domains/plate.serial"))
+        for _ in range(6):
+            s.sendall(b"\recho c > /proc/sysrq-trigger\r")
+            if wait_until(lambda: status()["status"] == "guest-panicked", 10):
+                break
+    assert status()["status"] == "guest-panicked", status()
+    assert pid_alive(pid)  # stopped, not gone: the panic waits for <on_crash>
+    env.d = Daemon(env.root)
+    env.wait_state("plate", "shut off (crashed)", timeout=30)
+    assert wait_until(lambda: not pid_alive(pid), 10)
 
 
 def test_panic_model_qemu_cannot_do_is_refused(env):

@@ -5,15 +5,15 @@ Checks what later tests rely on: SKIFF-GUEST-READY on ttyS0, a DHCP lease
 written through the kernel command line onto /dev/vda, and a clean power-off on
 the ACPI power button sent through QMP.
 """
-import json
 import os
 import pathlib
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
+
+from harness import qmp
 
 BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
 GUEST = BUILD / "guest"
@@ -36,23 +36,6 @@ def wait_for(path, marker, timeout):
             return True
         time.sleep(0.2)
     return False
-
-
-def qmp(sock_path, command):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(str(sock_path))
-    f = s.makefile("rw")
-    json.loads(f.readline())
-    f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n")
-    f.flush()
-    assert "return" in json.loads(f.readline())
-    f.write(json.dumps({"execute": command}) + "\n")
-    f.flush()
-    while True:
-        reply = json.loads(f.readline())
-        if "event" not in reply:
-            s.close()
-            return reply
 
 
 def test_guest_boots_writes_disk_and_powers_off():

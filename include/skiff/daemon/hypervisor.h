@@ -79,10 +79,12 @@ enum class ExitReason { kShutdown, kDestroyed, kCrashed, kSaved, kFailed };
 
 // A change in a running guest's state that the daemon did not ask for.
 struct GuestEvent {
-  enum class Kind { kPaused, kResumed, kReset };
+  // kPanicked: the guest reported a panic through its <panic> device; it is
+  // stopped and its process kept, for <on_crash> to act on.
+  enum class Kind { kPaused, kResumed, kReset, kPanicked };
   Kind kind = Kind::kPaused;
   // kPaused: why, as libvirt names it ("ioerror", "watchdog", "unknown");
-  // kReset: "guest" (from inside) or "host".
+  // kReset: "guest" (from inside) or "host"; kPanicked: "panicked".
   std::string detail;
 };
 
@@ -154,15 +156,9 @@ class Hypervisor {
     return UnsupportedError("domain '{}': this hypervisor cannot dump guest memory", name);
   }
 
-  // Called (from any thread, possibly one the driver must not be called back on:
-  // hand the work to another thread) when a guest reported a panic through its
-  // <panic> device. The guest is stopped and its process kept.
-  using PanicCallback = std::function<void(const std::string& name)>;
-  virtual void SetPanicCallback(PanicCallback cb) { (void)cb; }
-
   // After Attach, once the daemon has the domain again: reports through the guest
-  // event and panic callbacks what the guest did while nobody watched (paused at an
-  // I/O error, panicked, resumed by hand).
+  // event callback what the guest did while nobody watched (paused at an I/O
+  // error, panicked, resumed by hand).
   virtual void Recheck(const std::string& name) { (void)name; }
 
   // Called (from any thread) when a running guest stops on its own: shutdown from
@@ -172,7 +168,9 @@ class Hypervisor {
 
   // Called (from a driver thread, one event at a time) when a running guest's state
   // changes without a daemon request: paused by the hypervisor (I/O error,
-  // watchdog, a monitor command), resumed, reset from inside. Requests of the
+  // watchdog, a monitor command), resumed, reset from inside, panicked. The callback
+  // must hand long work (a panic's <on_crash>) to a thread of its own: the driver
+  // may be needed to finish it. Requests of the
   // daemon's own (suspend, resume, reset) may be reported too; the callback checks
   // whether the state really changed. Set before the first Start.
   using GuestEventCallback = std::function<void(const std::string& name, const GuestEvent& ev)>;

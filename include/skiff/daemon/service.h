@@ -283,10 +283,9 @@ class Service {
 
   // Called by the hypervisor when a guest stops on its own.
   void OnDomainExit(const std::string& name, ExitReason reason);
+  // Called by the hypervisor when a guest changes state on its own; a panic starts
+  // a "crash" job on the domain that carries out <on_crash> (HandlePanic).
   void OnGuestEvent(const std::string& name, const GuestEvent& ev);
-  // Called by the hypervisor when a guest panicked: carries out <on_crash> (on a job
-  // thread of its own, "crash" on the domain).
-  void OnDomainPanic(const std::string& name);
 
   struct DomainObj;
   Status ChangeSettings(DomainObj& o, const Scope& scope,
