@@ -116,18 +116,20 @@ def test_a_panic_while_skiffd_was_down_is_handled_at_restart(env):
     pid = env.qemu_pid("plate")
     env.d.proc.kill()
     env.d.proc.wait()
-    # With skiffd gone, panic the guest through QEMU's own serial socket; QEMU stops it
-    # (-action panic=pause) and nobody is there to see GUEST_PANICKED.
-    status = lambda: qmp(env.root / "run/skiff/domains/plate.qmp", "query-status")["return"]
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(env.root / "run/skiff/domains/plate.serial"))
-        for _ in range(6):
-            s.sendall(b"\recho c > /proc/sysrq-trigger\r")
-            if wait_until(lambda: status()["status"] == "guest-panicked", 10):
-                break
-    assert status()["status"] == "guest-panicked", status()
-    assert pid_alive(pid)  # stopped, not gone: the panic waits for <on_crash>
-    env.d = Daemon(env.root)
+    try:
+        # With skiffd gone, panic the guest through QEMU's own serial socket; QEMU stops it
+        # (-action panic=pause) and nobody is there to see GUEST_PANICKED.
+        status = lambda: qmp(env.root / "run/skiff/domains/plate.qmp", "query-status")["return"]
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(env.root / "run/skiff/domains/plate.serial"))
+            for _ in range(6):
+                s.sendall(b"\recho c > /proc/sysrq-trigger\r")
+                if wait_until(lambda: status()["status"] == "guest-panicked", 10):
+                    break
+        assert status()["status"] == "guest-panicked", status()
+        assert pid_alive(pid)  # stopped, not gone: the panic waits for <on_crash>
+    finally:
+        env.d = Daemon(env.root)  # and the fixture's clean-up destroys the guest
     env.wait_state("plate", "shut off (crashed)", timeout=30)
     assert wait_until(lambda: not pid_alive(pid), 10)
 

@@ -1,8 +1,10 @@
 """skiffd end to end: boot the test guest (TCG) through the daemon, survive a daemon
 restart, destroy; and the socket's read-only group access.
 """
+import contextlib
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -56,6 +58,28 @@ class Daemon:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=20)
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def daemon_session(prefix):
+    """A skiffd on a fresh root (a temporary directory named `prefix`...). Afterwards
+    every running domain is destroyed, the daemon stopped, any QEMU whose pid a test
+    added to `d.pids` killed if it is still there, and the root removed."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    d = None
+    try:
+        d = Daemon(root)
+        d.pids = []
+        yield d
+    finally:
+        if d is not None:
+            for name in d.skiff("list", "--name", check=False).stdout.split():
+                d.skiff("destroy", name, check=False)
+            d.stop()
+            for pid in d.pids:
+                if pid_alive(pid):
+                    os.kill(pid, 9)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def wait_for(path, marker, timeout):

@@ -9,16 +9,13 @@ Runs as root (loop devices); everything (daemon root, QEMU, loop device) is
 removed at the end.
 """
 import os
-import pathlib
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from test_daemon_e2e import Daemon, pid_alive, require_guest
+from test_daemon_e2e import daemon_session, require_guest
 from harness import ConsoleLog, disk_xml, domain_xml, wait_until
 
 NAME = "hotplug1"
@@ -34,6 +31,7 @@ def boot(d, root, name, xml):
     d.skiff("start", name)
     g = Guest(d, root, name)
     g.pid = g.qemu_pid()
+    d.pids.append(g.pid)
     g.wait(r"^SKIFF-GUEST-READY", timeout=150)
     return g
 
@@ -48,28 +46,16 @@ def guest():
     if os.geteuid() != 0:
         pytest.skip("needs root (loop devices)")
     kernel, initrd = require_guest()
-    root = pathlib.Path(tempfile.mkdtemp(prefix="skiffd-hotplug-"))
-    d = None
-    g = None
-    try:
-        d = Daemon(root)
-        disk = root / "vda.raw"
+    with daemon_session("skiffd-hotplug-") as d:
+        disk = d.root / "vda.raw"
         with open(disk, "wb") as f:
             f.truncate(16 << 20)
         # machine 'pc' with ACPI: its PCI bus takes hot-plugged PCI devices.
-        g = boot(d, root, NAME, domain_xml(NAME, kernel, initrd, machine="pc",
-                                           head="  <features><acpi/></features>\n",
-                                           devices=disk_xml("vda", file=disk)))
+        g = boot(d, d.root, NAME, domain_xml(NAME, kernel, initrd, machine="pc",
+                                             head="  <features><acpi/></features>\n",
+                                             devices=disk_xml("vda", file=disk)))
         g.wait(r"^SKIFF-BLOCKS: vda$", timeout=60)
         yield g
-    finally:
-        if d is not None:
-            d.skiff("destroy", NAME, check=False)
-            d.skiff("undefine", NAME, check=False)
-            d.stop()
-        if g is not None and pid_alive(g.pid):
-            os.kill(g.pid, 9)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_scsi_disk_and_its_controller_are_hotplugged(guest):

@@ -4,16 +4,12 @@ the definition (two spare ones here, as virt-install adds); with none free the
 attach fails with a clear message and nothing changes; an unplug frees its port
 again; save and restore keep a device behind its root port.
 """
-import os
-import pathlib
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from test_daemon_e2e import Daemon, pid_alive, require_guest
+from test_daemon_e2e import daemon_session, require_guest
 from test_daemon_hotplug import boot, locked
 from harness import disk_xml, domain_xml, wait_until
 
@@ -28,31 +24,16 @@ SPARE_PORTS = """    <controller type='pci' index='0' model='pcie-root'/>
 @pytest.fixture(scope="module")
 def guest():
     kernel, initrd = require_guest()
-    root = pathlib.Path(tempfile.mkdtemp(prefix="skiffd-hotplug-q35-"))
-    d = None
-    g = None
-    pids = []
-    try:
-        d = Daemon(root)
-        disk = root / "vda.raw"
+    with daemon_session("skiffd-hotplug-q35-") as d:
+        disk = d.root / "vda.raw"
         with open(disk, "wb") as f:
             f.truncate(16 << 20)
-        g = boot(d, root, NAME, domain_xml(NAME, kernel, initrd, machine="q35",
-                                           head="  <features><acpi/></features>\n",
-                                           devices=disk_xml("vda", file=disk) + SPARE_PORTS))
-        pids.append(g.pid)
-        g.pids = pids
+        g = boot(d, d.root, NAME, domain_xml(NAME, kernel, initrd, machine="q35",
+                                             head="  <features><acpi/></features>\n",
+                                             devices=disk_xml("vda", file=disk) + SPARE_PORTS))
+        g.pids = d.pids
         g.wait(r"^SKIFF-BLOCKS: vda$", timeout=60)
         yield g
-    finally:
-        if d is not None:
-            d.skiff("destroy", NAME, check=False)
-            d.skiff("undefine", NAME, check=False)
-            d.stop()
-        for pid in pids:
-            if pid_alive(pid):
-                os.kill(pid, 9)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def new_image(root, name):

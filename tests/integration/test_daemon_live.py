@@ -9,17 +9,14 @@ fails the test. Everything (daemon root, network, bridge, QEMU) is removed at th
 """
 import json
 import os
-import pathlib
 import random
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from test_daemon_e2e import Daemon, pid_alive, require_guest
+from test_daemon_e2e import daemon_session, pid_alive, require_guest
 from test_daemon_net import free_test_subnet, link_exists, require_net_prerequisites, sh
 from harness import ConsoleLog, disk_xml, domain_xml, wait_until
 
@@ -61,12 +58,9 @@ def wait_gone(pid, timeout=20):
 def guest():
     require_net_prerequisites()
     kernel, initrd = require_guest()
-    root = pathlib.Path(tempfile.mkdtemp(prefix="skiffd-live-"))
-    os.chmod(root, 0o755)  # dnsmasq reads its files as "nobody"
-    d = None
-    pids = []
-    try:
-        d = Daemon(root)
+    with daemon_session("skiffd-live-") as d:
+        root = d.root
+        os.chmod(root, 0o755)  # dnsmasq reads its files as "nobody"
         disk = root / "vda.raw"
         with open(disk, "wb") as f:
             f.truncate(16 << 20)
@@ -74,20 +68,11 @@ def guest():
         d.skiff("define", str(root / "g.xml"))
         d.skiff("start", NAME)
         g = Guest(d, root)
-        pids.append(g.qemu_pid())
+        d.pids.append(g.qemu_pid())
         g.wait(r"^SKIFF-GUEST-READY", timeout=150)
         g.wait(r"^SKIFF-COUNTER 2\b", timeout=60)
-        g.pids = pids
+        g.pids = d.pids
         yield g
-    finally:
-        if d is not None:
-            d.skiff("destroy", NAME, check=False)
-            d.skiff("undefine", NAME, "--managed-save", check=False)
-            d.stop()
-        for pid in pids:
-            if pid_alive(pid):
-                os.kill(pid, 9)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_save_and_restore_keep_the_guest_counting(guest):

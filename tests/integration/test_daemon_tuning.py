@@ -8,12 +8,10 @@ affinity, and vcpucount/vcpuinfo report what the guest has.
 import os
 import pathlib
 import re
-import shutil
-import tempfile
 
 import pytest
 
-from test_daemon_e2e import Daemon, pid_alive, require_guest
+from test_daemon_e2e import daemon_session, require_guest
 from test_daemon_restart import assert_in_own_cgroup, qemu_pid
 from test_daemon_resources import affinity, threads
 from harness import ConsoleLog, domain_xml, wait_until
@@ -59,11 +57,8 @@ class Guest(ConsoleLog):
 @pytest.fixture(scope="module")
 def guest():
     kernel, initrd = require_guest()
-    root = pathlib.Path(tempfile.mkdtemp(prefix="skiffd-tune-"))
-    d = None
-    pids = []
-    try:
-        d = Daemon(root)
+    with daemon_session("skiffd-tune-") as d:
+        root = d.root
         (root / "g.xml").write_text(guest_xml(NAME, kernel, initrd))
         d.skiff("define", str(root / "g.xml"))
         g = Guest(d, root)
@@ -71,17 +66,9 @@ def guest():
         # Paused: QEMU has loaded the guest's kernel and initrd but run nothing yet.
         d.skiff("start", NAME, "--paused")
         g.pid = qemu_pid(root, NAME)
-        pids.append(g.pid)
-        g.pids = pids
+        d.pids.append(g.pid)
+        g.pids = d.pids
         yield g
-    finally:
-        if d is not None:
-            d.skiff("destroy", NAME, check=False)
-            d.stop()
-        for pid in pids:
-            if pid_alive(pid):
-                os.kill(pid, 9)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_qemu_is_charged_to_its_cgroup_from_the_start(guest):
