@@ -1,8 +1,11 @@
-// Reading a folder of stored definitions (ROOT/etc/skiff/{domains,networks,pools}) at
-// daemon start. A file that does not read or parse is logged on one line and kept.
+// Folders of stored definitions (ROOT/etc/skiff/{domains,networks,pools}): reading
+// them at daemon start (a file that does not read or parse is logged on one line and
+// kept), and their autostart links (DIR/autostart/NAME.xml -> DIR/NAME.xml, as
+// libvirt keeps them).
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -31,6 +34,29 @@ void LoadDefinitionFiles(const std::filesystem::path& dir, std::string_view kind
     }
     add(std::move(*def), e.path());
   }
+}
+
+inline std::filesystem::path AutostartLink(const std::filesystem::path& dir,
+                                           const std::string& name) {
+  return dir / "autostart" / (name + ".xml");
+}
+
+inline bool HasAutostartLink(const std::filesystem::path& dir, const std::string& name) {
+  std::error_code ec;
+  return std::filesystem::exists(AutostartLink(dir, name), ec);
+}
+
+// Makes (enabled) or removes the autostart link of definition `name` in `dir`.
+inline Status SetAutostartLink(const std::filesystem::path& dir, const std::string& name,
+                               bool enabled) {
+  const std::filesystem::path link = AutostartLink(dir, name);
+  if (!enabled) return RemoveFileIfExists(link);
+  SKIFF_TRY(MakeDirs(link.parent_path()));
+  std::error_code ec;
+  std::filesystem::remove(link, ec);
+  std::filesystem::create_symlink(dir / (name + ".xml"), link, ec);
+  if (ec) return IoError("autostart link '{}': {}", link.string(), ec.message());
+  return Status::Ok();
 }
 
 }  // namespace skiff::daemon

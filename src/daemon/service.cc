@@ -222,7 +222,7 @@ void Service::LoadDomains() {
     }
     auto obj = std::make_shared<DomainObj>();
     obj->def = std::move(def);
-    obj->autostart = fs::exists(XmlPath(paths_.autostart_dir, obj->def.name), ec);
+    obj->autostart = HasAutostartLink(paths_.domains_dir, obj->def.name);
     domains_[obj->def.name] = obj;
     domains_by_uuid_[obj->def.uuid] = obj;
   });
@@ -522,7 +522,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
     }
   }
   SKIFF_TRY(RemoveFileIfExists(XmlPath(paths_.domains_dir, obj->def.name)));
-  (void)RemoveFileIfExists(XmlPath(paths_.autostart_dir, obj->def.name));
+  (void)SetAutostartLink(paths_.domains_dir, obj->def.name, false);
   (void)RemoveFileIfExists(managed);
   for (const auto& p : removed_storage) {
     Status st = RemoveFileIfExists(p);
@@ -700,13 +700,21 @@ void Service::MarkActive(DomainObj& o, DomainState state, int rsn, const std::st
   Emit(o, event, detail);
 }
 
-Status Service::ShutdownDomain(const std::string& ref) {
+// A request whose outcome the guest reports later (or that changes no state): the
+// hypervisor's `op` on a running domain, announced as `event` with `detail`.
+Status Service::RequestOnRunning(const std::string& ref,
+                                 Status (Hypervisor::*op)(const std::string&), const char* event,
+                                 const char* detail) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   if (!IsActive(o.state)) return NotRunning(o.def.name);
-  SKIFF_TRY(hv_.Shutdown(o.def.name));
-  Emit(o, "shutdown", "requested");
+  SKIFF_TRY((hv_.*op)(o.def.name));
+  Emit(o, event, detail);
   return Status::Ok();
+}
+
+Status Service::ShutdownDomain(const std::string& ref) {
+  return RequestOnRunning(ref, &Hypervisor::Shutdown, "shutdown", "requested");
 }
 
 Status Service::DestroyDomain(const std::string& ref) {
@@ -723,21 +731,11 @@ Status Service::DestroyDomain(const std::string& ref) {
 }
 
 Status Service::RebootDomain(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
-  SKIFF_TRY(hv_.Reboot(o.def.name));
-  Emit(o, "rebooted", "requested");
-  return Status::Ok();
+  return RequestOnRunning(ref, &Hypervisor::Reboot, "rebooted", "requested");
 }
 
 Status Service::ResetDomain(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
-  SKIFF_TRY(hv_.Reset(o.def.name));
-  Emit(o, "reset", "reset");
-  return Status::Ok();
+  return RequestOnRunning(ref, &Hypervisor::Reset, "reset", "reset");
 }
 
 Status Service::SuspendDomain(const std::string& ref) {
@@ -899,15 +897,7 @@ Status Service::SetAutostart(const std::string& ref, bool enabled) {
   if (!o.persistent) {
     return FailedPreconditionError("cannot set autostart for transient domain '{}'", o.def.name);
   }
-  fs::path link = XmlPath(paths_.autostart_dir, o.def.name);
-  if (enabled) {
-    std::error_code ec;
-    fs::remove(link, ec);
-    fs::create_symlink(XmlPath(paths_.domains_dir, o.def.name), link, ec);
-    if (ec) return IoError("autostart link '{}': {}", link.string(), ec.message());
-  } else {
-    SKIFF_TRY(RemoveFileIfExists(link));
-  }
+  SKIFF_TRY(SetAutostartLink(paths_.domains_dir, o.def.name, enabled));
   o.autostart = enabled;
   return Status::Ok();
 }

@@ -30,26 +30,14 @@ PoolSummary SummarizePool(const Service::PoolObj& o) {
   return {o.def.name, o.def.uuid, o.active, o.autostart, true, o.def.type, o.def.target_path};
 }
 
-Status SetAutostartLink(const fs::path& dir, const std::string& name, bool enabled) {
-  fs::path link = dir / "autostart" / (name + ".xml");
-  if (!enabled) return RemoveFileIfExists(link);
-  SKIFF_TRY(MakeDirs(link.parent_path()));
-  std::error_code ec;
-  fs::remove(link, ec);
-  fs::create_symlink(dir / (name + ".xml"), link, ec);
-  if (ec) return IoError("autostart link '{}': {}", link.string(), ec.message());
-  return Status::Ok();
-}
-
 }  // namespace
 
 void Service::LoadNetworksAndPools() {
   LoadDefinitionFiles(paths_.pools_dir, "pool", conf::ParsePoolXml,
                       [&](conf::PoolDef def, const fs::path&) {
-    std::error_code ec;
     auto o = std::make_shared<PoolObj>();
     o->def = std::move(def);
-    o->autostart = fs::exists(paths_.pools_dir / "autostart" / (o->def.name + ".xml"), ec);
+    o->autostart = HasAutostartLink(paths_.pools_dir, o->def.name);
     std::lock_guard l(mu_);
     pools_[o->def.name] = o;
   });

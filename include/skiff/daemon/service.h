@@ -317,6 +317,8 @@ class Service {
   void MarkActive(DomainObj& obj, DomainState state, int reason, const std::string& why,
                   const std::string& event, const std::string& detail);
   Status HandlePanic(const std::string& name);
+  Status RequestOnRunning(const std::string& ref, Status (Hypervisor::*op)(const std::string&),
+                          const char* event, const char* detail);
   Status WriteDefinition(const conf::DomainDef& def);
   Status WriteLiveStatus(const DomainObj& obj);
   void RemoveLiveStatus(const std::string& name);

@@ -52,17 +52,6 @@ int64_t NowS() { return static_cast<int64_t>(std::time(nullptr)); }
 
 UniqueFd PidfdOpen(pid_t pid) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
 
-Status WriteAutostartLink(const fs::path& dir, const std::string& name, bool enabled) {
-  fs::path link = dir / "autostart" / (name + ".xml");
-  if (!enabled) return RemoveFileIfExists(link);
-  SKIFF_TRY(MakeDirs(link.parent_path()));
-  std::error_code ec;
-  fs::remove(link, ec);
-  fs::create_symlink(dir / (name + ".xml"), link, ec);
-  if (ec) return IoError("autostart link '{}': {}", link.string(), ec.message());
-  return Status::Ok();
-}
-
 std::string HostSideMac(const std::string& guest_mac) {
   if (guest_mac.size() != 17) return "";
   return "fe" + guest_mac.substr(2);
@@ -230,7 +219,7 @@ Status NetworkDriver::Load() {
                       [&](conf::NetworkDef def, const fs::path&) {
     auto n = std::make_shared<Net>();
     n->def = std::move(def);
-    n->autostart = fs::exists(paths_.networks_dir / "autostart" / (n->def.name + ".xml"), ec);
+    n->autostart = HasAutostartLink(paths_.networks_dir, n->def.name);
     std::lock_guard l(mu_);
     networks_[n->def.name] = n;
   });
@@ -495,7 +484,7 @@ void NetworkDriver::DefineDefaultNetwork() {
   if (st.ok()) {
     st = WriteFileAtomic(paths_.networks_dir / "default.xml", conf::FormatNetworkXml(def), 0600);
   }
-  if (st.ok()) st = WriteAutostartLink(paths_.networks_dir, "default", true);
+  if (st.ok()) st = SetAutostartLink(paths_.networks_dir, "default", true);
   if (!st.ok()) {
     spdlog::error("default network not defined: {}", st.ToString());
     return;
@@ -627,7 +616,7 @@ Status NetworkDriver::Undefine(const std::string& ref) {
   }
   std::string name = n->def.name;
   SKIFF_TRY(RemoveFileIfExists(paths_.networks_dir / (name + ".xml")));
-  (void)WriteAutostartLink(paths_.networks_dir, name, false);
+  (void)SetAutostartLink(paths_.networks_dir, name, false);
   n->autostart = false;
   Emit(name, "undefined", "removed");
   spdlog::info("network '{}' undefined", name);
@@ -649,7 +638,7 @@ Status NetworkDriver::SetAutostart(const std::string& ref, bool enabled) {
   if (!n.persistent) {
     return FailedPreconditionError("cannot set autostart for transient network '{}'", n.def.name);
   }
-  SKIFF_TRY(WriteAutostartLink(paths_.networks_dir, n.def.name, enabled));
+  SKIFF_TRY(SetAutostartLink(paths_.networks_dir, n.def.name, enabled));
   n.autostart = enabled;
   return Status::Ok();
 }
