@@ -61,7 +61,28 @@ def wait_until(pred, timeout, step=0.2):
     return pred()
 
 
-SKIFF = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build")) / "bin" / "skiff"
+BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
+SKIFF = BUILD / "bin" / "skiff"
+GUEST = BUILD / "guest"
+
+
+def require_guest():
+    """The test guest's kernel and initrd; skips the test when they were not built
+    (fails it in CI, where they must be)."""
+    import pytest
+    kernel, initrd = GUEST / "vmlinuz", GUEST / "initrd.img"
+    if not (kernel.exists() and initrd.exists()):
+        msg = f"test guest missing in {GUEST}: run cmake --build build --target guest"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return kernel, initrd
+
+
+def wait_for(path, marker, timeout):
+    """True once the file at `path` contains `marker`, False after `timeout` seconds."""
+    return bool(wait_until(lambda: path.exists() and marker in path.read_text(errors="replace"),
+                           timeout))
 
 
 class Viewer:

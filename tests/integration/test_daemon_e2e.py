@@ -12,21 +12,9 @@ import time
 
 import pytest
 
-from harness import domain_xml
+from harness import BUILD, domain_xml, require_guest, wait_for  # noqa: F401 (re-exported)
 
-BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
 BIN = BUILD / "bin"
-GUEST = BUILD / "guest"
-
-
-def require_guest():
-    kernel, initrd = GUEST / "vmlinuz", GUEST / "initrd.img"
-    if not (kernel.exists() and initrd.exists()):
-        msg = f"test guest missing in {GUEST}: run cmake --build build --target guest"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return kernel, initrd
 
 
 class Daemon:
@@ -80,15 +68,6 @@ def daemon_session(prefix):
                 if pid_alive(pid):
                     os.kill(pid, 9)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def wait_for(path, marker, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if path.exists() and marker in path.read_text(errors="replace"):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def guest_xml(name, kernel, initrd):

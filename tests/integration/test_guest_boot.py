@@ -5,37 +5,11 @@ Checks what later tests rely on: SKIFF-GUEST-READY on ttyS0, a DHCP lease
 written through the kernel command line onto /dev/vda, and a clean power-off on
 the ACPI power button sent through QMP.
 """
-import os
 import pathlib
 import subprocess
 import tempfile
-import time
 
-import pytest
-
-from harness import qmp
-
-BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
-GUEST = BUILD / "guest"
-
-
-def require_guest():
-    kernel, initrd = GUEST / "vmlinuz", GUEST / "initrd.img"
-    if not (kernel.exists() and initrd.exists()):
-        msg = f"test guest missing in {GUEST}: run cmake --build build --target guest"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return kernel, initrd
-
-
-def wait_for(path, marker, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if path.exists() and marker in path.read_text(errors="replace"):
-            return True
-        time.sleep(0.2)
-    return False
+from harness import qmp, require_guest, wait_for
 
 
 def test_guest_boots_writes_disk_and_powers_off():
