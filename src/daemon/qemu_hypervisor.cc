@@ -348,6 +348,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   vm->max_memory_kib = def.memory_kib;
   vm->vcpus = def.current_vcpus.value_or(def.vcpus);
   vm->q35 = def.IsQ35();
+  vm->tcg = def.type == conf::DomainType::kQemu;
   so.callbacks = Callbacks(def.name, vm->callback_done, vm->res);
   {
     // Registered before QEMU starts so that an early exit finds its entry.
@@ -412,9 +413,14 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
           fmt::format("restore domain '{}' from '{}'", def.name, options.restore_from));
     }
   }
-  SKIFF_TRY(WriteFileAtomic(StatusFile(def.name),
-                            qemu::QemuStatusToJson(vm->proc->status()).dump() + "\n", 0600));
+  SKIFF_TRY(WriteStatus(def.name, *vm));
   return static_cast<int>(vm->proc->pid());
+}
+
+Status QemuHypervisor::WriteStatus(const std::string& name, const Vm& vm) {
+  nlohmann::json j = qemu::QemuStatusToJson(vm.proc->status());
+  if (vm.vcpu_unplugged) j["vcpu_unplugged"] = true;
+  return WriteFileAtomic(StatusFile(name), j.dump() + "\n", 0600);
 }
 
 Status QemuHypervisor::Attach(const conf::DomainDef& def) {
@@ -424,6 +430,11 @@ Status QemuHypervisor::Attach(const conf::DomainDef& def) {
   vm->max_memory_kib = def.memory_kib;
   vm->vcpus = def.current_vcpus.value_or(def.vcpus);
   vm->q35 = def.IsQ35();
+  vm->tcg = def.type == conf::DomainType::kQemu;
+  auto extra = nlohmann::json::parse(text, nullptr, false);
+  vm->vcpu_unplugged = extra.is_object() && extra.contains("vcpu_unplugged") &&
+                       extra.at("vcpu_unplugged").is_boolean() &&
+                       extra.at("vcpu_unplugged").get<bool>();
   {
     std::lock_guard l(mu_);
     vms_[def.name] = vm;
@@ -551,14 +562,17 @@ Status QemuHypervisor::SetVcpus(const std::string& name, unsigned count) {
     if (cpus.ok() && count > cpus->size()) {
       return FailedPreconditionError(
           "domain '{}': vcpus cannot be plugged again after an unplug while qemu runs "
-          "(qemu does not survive it); restart the domain first", name);
+          "under TCG (QEMU 7.2 does not survive it); restart the domain first", name);
     }
   }
   const unsigned before = vm->vcpus;
   auto n = qemu::SetVcpuCount(vm->proc->qmp(), static_cast<int>(count));
-  if ((n.ok() && static_cast<unsigned>(*n) < before) ||
-      (!n.ok() && n.status().code() == Code::kUnavailable)) {
+  if (vm->tcg && !vm->vcpu_unplugged &&
+      ((n.ok() && static_cast<unsigned>(*n) < before) ||
+       (!n.ok() && n.status().code() == Code::kUnavailable))) {
     vm->vcpu_unplugged = true;  // also a pending unplug the guest may still carry out
+    Status st = WriteStatus(name, *vm);
+    if (!st.ok()) spdlog::warn("domain '{}': {}", name, st.ToString());
   }
   SKIFF_TRY(n.status());
   vm->vcpus = static_cast<unsigned>(*n);

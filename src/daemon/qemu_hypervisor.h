@@ -63,10 +63,15 @@ class QemuHypervisor : public Hypervisor {
     uint64_t max_memory_kib = 0;
     unsigned vcpus = 0;
     bool q35 = false;  // hot-plugged PCI devices go to free pcie-root-ports
-    // A vCPU was unplugged: its slot is not plugged again (QEMU 7.2 under TCG
-    // dies when a freed vCPU slot is plugged again).
+    bool tcg = false;  // <domain type='qemu'>
+    // Under TCG a vCPU was unplugged: no vCPU is plugged again while this QEMU runs
+    // (QEMU 7.2 under TCG dies when a freed vCPU slot is plugged again). Kept in
+    // the status file, so that it holds after a daemon restart.
     bool vcpu_unplugged = false;
   };
+  // Writes the status file of a started or changed QEMU: its process (QemuStatus)
+  // and vcpu_unplugged.
+  Status WriteStatus(const std::string& name, const Vm& vm);
   Result<std::shared_ptr<Vm>> Find(const std::string& name);
   qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,
                                 std::shared_ptr<DomainResources> res);

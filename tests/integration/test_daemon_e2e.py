@@ -21,9 +21,13 @@ class Daemon:
     def __init__(self, root, *extra):
         self.root = pathlib.Path(root)
         self.sock = self.root / "run/skiff/skiffd.sock"
+        self.extra = extra
+        self.spawn()
+
+    def spawn(self):
         if self.sock.exists():
             self.sock.unlink()
-        self.proc = subprocess.Popen([str(BIN / "skiffd"), "--root", str(root), *extra],
+        self.proc = subprocess.Popen([str(BIN / "skiffd"), "--root", str(self.root), *self.extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 20
         while not self.sock.exists():
@@ -40,6 +44,12 @@ class Daemon:
         if check:
             assert r.returncode == 0, f"skiff {' '.join(args)}: {r.stdout}{r.stderr}"
         return r
+
+    def kill_and_restart(self):
+        """`kill -9` skiffd, then start it again on the same root (the guests run on)."""
+        self.proc.kill()
+        self.proc.wait()
+        self.spawn()
 
     def stop(self):
         if self.proc.poll() is None:
