@@ -170,9 +170,9 @@ class Hypervisor {
   // changes without a daemon request: paused by the hypervisor (I/O error,
   // watchdog, a monitor command), resumed, reset from inside, panicked. The callback
   // must hand long work (a panic's <on_crash>) to a thread of its own: the driver
-  // may be needed to finish it. Requests of the
-  // daemon's own (suspend, resume, reset) may be reported too; the callback checks
-  // whether the state really changed. Set before the first Start.
+  // may be needed to finish it. Requests of the daemon's own (suspend, resume,
+  // reset) may be reported too; the callback checks whether the state really
+  // changed. Set before the first Start.
   using GuestEventCallback = std::function<void(const std::string& name, const GuestEvent& ev)>;
   virtual void SetGuestEventCallback(GuestEventCallback cb) { (void)cb; }
 };
