@@ -86,7 +86,9 @@ done
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
 mkdir -p "$root/etc/acpi/PWRF"
-printf '#!/bin/sh\necho SKIFF-GUEST-POWERDOWN > /dev/ttyS0\nsync\npoweroff -f\n' > "$root/etc/acpi/PWRF/00000080"
+# The marker starts a line of its own (newline in front, one write), also right
+# after the console shell's prompt.
+printf '#!/bin/sh\necho "\nSKIFF-GUEST-POWERDOWN" > /dev/ttyS0\nsync\npoweroff -f\n' > "$root/etc/acpi/PWRF/00000080"
 chmod 0755 "$root/etc/acpi/PWRF/00000080"
 echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
 
