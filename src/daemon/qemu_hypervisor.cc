@@ -344,11 +344,7 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   so.start_paused = true;  // resumed below, once in its cgroup
   so.pass_fds = std::move(pass_fds);
   so.taps = std::move(taps);
-  auto vm = std::make_shared<Vm>();
-  vm->max_memory_kib = def.memory_kib;
-  vm->vcpus = def.current_vcpus.value_or(def.vcpus);
-  vm->q35 = def.IsQ35();
-  vm->tcg = def.type == conf::DomainType::kQemu;
+  auto vm = NewVm(def);
   so.callbacks = Callbacks(def.name, vm->callback_done, vm->res);
   {
     // Registered before QEMU starts so that an early exit finds its entry.
@@ -417,6 +413,15 @@ Result<int> QemuHypervisor::Start(const conf::DomainDef& def, const StartOptions
   return static_cast<int>(vm->proc->pid());
 }
 
+std::shared_ptr<QemuHypervisor::Vm> QemuHypervisor::NewVm(const conf::DomainDef& def) {
+  auto vm = std::make_shared<Vm>();
+  vm->max_memory_kib = def.memory_kib;
+  vm->vcpus = def.current_vcpus.value_or(def.vcpus);
+  vm->q35 = def.IsQ35();
+  vm->tcg = def.type == conf::DomainType::kQemu;
+  return vm;
+}
+
 Status QemuHypervisor::WriteStatus(const std::string& name, const Vm& vm) {
   nlohmann::json j = qemu::QemuStatusToJson(vm.proc->status());
   if (vm.vcpu_unplugged) j["vcpu_unplugged"] = true;
@@ -426,11 +431,7 @@ Status QemuHypervisor::WriteStatus(const std::string& name, const Vm& vm) {
 Status QemuHypervisor::Attach(const conf::DomainDef& def) {
   SKIFF_ASSIGN_OR_RETURN(std::string text, ReadFile(StatusFile(def.name)));
   SKIFF_ASSIGN_OR_RETURN(qemu::QemuStatus st, qemu::ParseQemuStatus(text));
-  auto vm = std::make_shared<Vm>();
-  vm->max_memory_kib = def.memory_kib;
-  vm->vcpus = def.current_vcpus.value_or(def.vcpus);
-  vm->q35 = def.IsQ35();
-  vm->tcg = def.type == conf::DomainType::kQemu;
+  auto vm = NewVm(def);
   auto extra = nlohmann::json::parse(text, nullptr, false);
   vm->vcpu_unplugged = extra.is_object() && extra.contains("vcpu_unplugged") &&
                        extra.at("vcpu_unplugged").is_boolean() &&

@@ -69,6 +69,8 @@ class QemuHypervisor : public Hypervisor {
     // the status file, so that it holds after a daemon restart.
     bool vcpu_unplugged = false;
   };
+  // A started or re-attached QEMU's entry, with what it needs from the definition.
+  static std::shared_ptr<Vm> NewVm(const conf::DomainDef& def);
   // Writes the status file of a started or changed QEMU: its process (QemuStatus)
   // and vcpu_unplugged.
   Status WriteStatus(const std::string& name, const Vm& vm);

@@ -288,9 +288,6 @@ class Service {
   void OnGuestEvent(const std::string& name, const GuestEvent& ev);
 
   struct DomainObj;
-  Status ChangeSettings(DomainObj& o, const Scope& scope,
-                        const std::function<Status(conf::DomainDef&, bool live)>& edit,
-                        const std::function<Status()>& apply_live);
   struct PoolObj;
 
  private:
@@ -317,6 +314,9 @@ class Service {
   void MarkActive(DomainObj& obj, DomainState state, int reason, const std::string& why,
                   const std::string& event, const std::string& detail);
   Status HandlePanic(const std::string& name);
+  Status ChangeSettings(DomainObj& o, const Scope& scope,
+                        const std::function<Status(conf::DomainDef&, bool live)>& edit,
+                        const std::function<Status()>& apply_live);
   Status RequestOnRunning(const std::string& ref, Status (Hypervisor::*op)(const std::string&),
                           const char* event, const char* detail);
   Status WriteDefinition(const conf::DomainDef& def);
