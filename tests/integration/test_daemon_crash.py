@@ -9,7 +9,7 @@ import socket
 import time
 
 from test_daemon_lifecycle import Events, env  # noqa: F401 (env: the lifecycle tests' fixture)
-from test_daemon_e2e import Daemon, pid_alive
+from test_daemon_e2e import pid_alive
 from harness import domain_xml, qmp, wait_until
 
 ACTIONS = {"pdestroy": "destroy", "prestart": "restart", "ppreserve": "preserve",
@@ -114,8 +114,7 @@ def test_a_panic_while_skiffd_was_down_is_handled_at_restart(env):
     env.d.skiff("start", "plate")
     env.wait_marker("plate", "SKIFF-GUEST-READY", timeout=150)
     pid = env.qemu_pid("plate")
-    env.d.proc.kill()
-    env.d.proc.wait()
+    env.d.kill()
     try:
         # With skiffd gone, panic the guest through QEMU's own serial socket; QEMU stops it
         # (-action panic=pause) and nobody is there to see GUEST_PANICKED.
@@ -129,7 +128,7 @@ def test_a_panic_while_skiffd_was_down_is_handled_at_restart(env):
         assert status()["status"] == "guest-panicked", status()
         assert pid_alive(pid)  # stopped, not gone: the panic waits for <on_crash>
     finally:
-        env.d = Daemon(env.root)  # and the fixture's clean-up destroys the guest
+        env.d.spawn()  # and the fixture's clean-up destroys the guest
     env.wait_state("plate", "shut off (crashed)", timeout=30)
     assert wait_until(lambda: not pid_alive(pid), 10)
 

@@ -45,10 +45,13 @@ class Daemon:
             assert r.returncode == 0, f"skiff {' '.join(args)}: {r.stdout}{r.stderr}"
         return r
 
-    def kill_and_restart(self):
-        """`kill -9` skiffd, then start it again on the same root (the guests run on)."""
+    def kill(self):
+        """`kill -9` skiffd; its guests run on, and spawn() starts it again."""
         self.proc.kill()
-        self.proc.wait()
+        self.proc.wait(timeout=20)
+
+    def kill_and_restart(self):
+        self.kill()
         self.spawn()
 
     def stop(self):

@@ -104,8 +104,7 @@ def test_a_pause_while_skiffd_was_down_is_seen_at_restart(env):
     con = Viewer(d, "late")
     assert con.wait_for("SKIFF-GUEST-READY", 120), con.text()
     con.leave()
-    d.proc.kill()
-    d.proc.wait()
+    d.kill()
     # With skiffd gone, type on QEMU's own serial socket: the guest fills its disk and
     # QEMU pauses it; nobody is there to see the events.
     with socket.socket(socket.AF_UNIX) as s:

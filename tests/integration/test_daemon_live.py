@@ -41,7 +41,6 @@ class Guest(ConsoleLog):
     def counters(self, since=0):
         return [int(n) for n in re.findall(r"^SKIFF-COUNTER (\d+)", self.text(since), re.M)]
 
-
     def state(self):
         return self.d.skiff("domstate", "--reason", NAME).stdout.strip()
 

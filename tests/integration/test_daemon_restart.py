@@ -75,8 +75,7 @@ def test_guests_survive_skiffd_sigkill():
             d.skiff("suspend", "r2")
             assert d.skiff("domstate", "r2").stdout.strip() == "paused"
 
-            d.proc.kill()
-            d.proc.wait(timeout=20)
+            d.kill()
             for n in ("r1", "r2"):
                 assert pid_alive(pids[n]), f"qemu of {n} died with the daemon"
 
