@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/token_file.h"
 #include "skiff/api/errors.h"
 #include "skiff/base/fs.h"
 
@@ -328,23 +329,8 @@ class ServerImpl : public Server {
       if (o.tls_cert.empty() || o.tls_key.empty() || o.token_file.empty()) {
         return InvalidArgumentError("tcp listening needs --tls-cert, --tls-key and --token-file");
       }
-      SKIFF_ASSIGN_OR_RETURN(std::string tokens, ReadFile(o.token_file));
-      std::istringstream in(tokens);
-      std::string line;
-      while (std::getline(in, line)) {
-        std::istringstream ls(line);
-        std::string value, role;
-        ls >> value >> role;
-        if (value.empty() || value[0] == '#') continue;
-        if (value.size() < 16) {
-          return InvalidArgumentError("token file '{}': tokens must have 16 characters or more",
-                                      o.token_file);
-        }
-        shared_.tokens.push_back({value, role == "readonly" ? Role::kReadOnly : Role::kAdmin});
-      }
-      if (shared_.tokens.empty()) {
-        return InvalidArgumentError("token file '{}' has no token", o.token_file);
-      }
+      SKIFF_ASSIGN_OR_RETURN(std::vector<BearerToken> tokens, LoadTokenFile(o.token_file));
+      for (auto& t : tokens) shared_.tokens.push_back({std::move(t.value), t.role});
       beast::error_code ec;
       ssl_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |

@@ -37,7 +37,7 @@ class ServerTest : public ::testing::Test {
                            "-keyout", key, "-out", cert_, "-days", "1"});
       ASSERT_TRUE(r.ok() && r->ok()) << (r.ok() ? r->err : r.status().ToString());
       ASSERT_TRUE(WriteFileAtomic(dir_.path() / "tokens", "0123456789abcdef0123\n"
-                                  "readonlytoken-0123456789 readonly\n").ok());
+                                  "readonlytoken-0123456789 readonly\n", 0600).ok());
       o.tcp_host = "127.0.0.1";
       o.tls_cert = cert_;
       o.tls_key = key;

@@ -45,6 +45,7 @@ def daemon():
                         "-keyout", str(pki / "key.pem"), "-out", str(pki / "cert.pem"),
                         "-days", "1"], check=True, capture_output=True)
         (pki / "tokens").write_text("token-0123456789abcdef\n")
+        (pki / "tokens").chmod(0o600)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
