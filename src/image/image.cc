@@ -9,18 +9,34 @@
 #include "image/endian.h"
 #include "image/host_file.h"
 #include "image/open.h"
+#include "image/probe.h"
 #include "image/qcow2_image.h"
 #include "image/raw_image.h"
 #include "skiff/base/size.h"
 
 namespace skiff::image {
 
-Result<std::string> ProbeFormat(const std::string& path) {
+Result<std::string> ProbeAnyFormat(const std::string& path) {
   SKIFF_ASSIGN_OR_RETURN(HostFile f, HostFile::Open(path, false));
-  uint8_t magic[4] = {};
-  SKIFF_TRY(f.ReadZeroFill(0, magic));
-  if (LoadBe32(magic) == kQcow2Magic) return std::string("qcow2");
-  return std::string("raw");
+  uint8_t head[512] = {};
+  SKIFF_TRY(f.ReadZeroFill(0, head));
+  SKIFF_ASSIGN_OR_RETURN(uint64_t size, f.Size());
+  uint8_t tail[512] = {};
+  std::span<const uint8_t> tail_span;
+  if (size >= 1024) {
+    SKIFF_TRY(f.ReadZeroFill(size - sizeof(tail), tail));
+    tail_span = tail;
+  }
+  return std::string(FormatFromMagic(head, tail_span));
+}
+
+Result<std::string> ProbeFormat(const std::string& path) {
+  SKIFF_ASSIGN_OR_RETURN(std::string fmt, ProbeAnyFormat(path));
+  if (fmt == "raw" || fmt == "qcow2") return fmt;
+  return UnsupportedError(
+      "'{}' is a {} image (format '{}'): Skiff reads raw and qcow2 images only; convert it "
+      "with 'qemu-img convert -O qcow2'",
+      path, ForeignFormatTitle(fmt), fmt);
 }
 
 Result<std::unique_ptr<Image>> OpenImageInChain(const std::string& path, const OpenOptions& options,

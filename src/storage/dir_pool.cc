@@ -50,7 +50,18 @@ Result<VolumeInfo> Describe(const std::string& name, const std::string& path) {
   image::OpenOptions oo;
   oo.open_backing = false;
   auto img = image::OpenImage(path, oo);
-  if (!img.ok()) return img.status();
+  if (!img.ok()) {
+    // A foreign image (vmdk, vdi, ...) is listed under its own format, with its
+    // file size for capacity, as Skiff cannot read its virtual size.
+    auto fmt = image::ProbeAnyFormat(path);
+    if (!fmt.ok() || *fmt == "raw" || *fmt == "qcow2") return img.status();
+    std::error_code ec;
+    v.format = *fmt;
+    v.capacity = std::filesystem::file_size(path, ec);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) v.allocation = static_cast<uint64_t>(st.st_blocks) * 512;
+    return v;
+  }
   v.format = std::string((*img)->format());
   if (v.format == "raw" && LooksLikeIso(path)) v.format = "iso";
   v.capacity = (*img)->size();

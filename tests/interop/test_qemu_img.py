@@ -382,3 +382,34 @@ def test_unknown_incompatible_feature_is_refused(tmp_path):
 def test_progress_bar(tmp_path, source_raw):
     p = skiff("convert", "-p", "-O", "qcow2", source_raw, tmp_path / "p.qcow2")
     assert "(100.00/100%)" in p.stdout
+
+
+# Issue 23 item 14: images of formats Skiff cannot read, made by the real qemu-img,
+# are refused by name (never read as raw), and a convert of one writes nothing.
+FOREIGN = [
+    ("vmdk", "", "VMware VMDK"),
+    ("vmdk", "subformat=streamOptimized", "VMware VMDK"),
+    ("vdi", "", "VirtualBox VDI"),
+    ("vhdx", "", "Hyper-V VHDX"),
+    ("vpc", "", "Virtual PC VHD"),
+    ("qed", "", "QEMU QED"),
+    ("qcow", "", "QEMU qcow (version 1)"),
+    ("parallels", "", "Parallels"),
+]
+
+
+@pytest.mark.parametrize("fmt,opts,title", FOREIGN)
+def test_foreign_formats_refused_by_name(tmp_path, fmt, opts, title):
+    img = tmp_path / f"disk.{fmt}"
+    args = ["create", "-q", "-f", fmt] + (["-o", opts] if opts else []) + [img, "64M"]
+    qemu_img(*args)
+    assert json.loads(qemu_img("info", "--output=json", img).stdout)["format"] == fmt
+    info = skiff("info", img, check=False)
+    assert info.returncode != 0
+    assert f"is a {title} image (format '{fmt}')" in info.stderr, info.stderr
+    out = tmp_path / "out.qcow2"
+    conv = skiff("convert", "-O", "qcow2", img, out, check=False)
+    assert conv.returncode != 0 and f"format '{fmt}'" in conv.stderr, conv.stderr
+    assert not out.exists()
+    # An explicit raw format is the user's word: that still reads the bytes.
+    assert skiff("info", "-f", "raw", img).returncode == 0

@@ -85,13 +85,17 @@ class Image {
   virtual bool writable() const = 0;
 };
 
-// Opens `path`. The format is probed when options.format is empty (qcow2 by its
-// magic, otherwise raw). The backing chain is opened read-only, with loop and
+// Opens `path`. The format is probed when options.format is empty (ProbeFormat:
+// qcow2 by its magic, a foreign format refused by name, otherwise raw). The backing chain is opened read-only, with loop and
 // depth checks. Errors name the file.
 Result<std::unique_ptr<Image>> OpenImage(const std::string& path, const OpenOptions& options);
 
-// Probes the format of the file at `path`: "qcow2" or "raw".
+// Probes the format of the file at `path`: "qcow2" or "raw". A foreign image
+// (vmdk, vdi, vhdx, vpc, qed, qcow, cloop, dmg, parallels, luks, bochs: QEMU's
+// probes) is kUnsupported, naming its format: never taken for raw.
 Result<std::string> ProbeFormat(const std::string& path);
+// The same probe without the refusal: "raw", "qcow2" or the foreign format's name.
+Result<std::string> ProbeAnyFormat(const std::string& path);
 
 enum class Preallocation { kOff, kMetadata, kFalloc, kFull };
 Result<Preallocation> ParsePreallocation(std::string_view text);
