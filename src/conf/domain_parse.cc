@@ -1,5 +1,7 @@
 // <domain> XML -> DomainDef. Reads only what Skiff supports; anything left
 // unread is refused by XmlDoc::CheckAllUnderstood, so nothing is silently dropped.
+#include <algorithm>
+
 #include <pugixml.hpp>
 
 #include "conf/enum_names.h"
@@ -381,13 +383,57 @@ Result<DiskDef> ParseDisk(const Elem& e) {
   return d;
 }
 
+// A controller without index= until AssignControllerIndexes gives it one.
+constexpr unsigned kUnassignedIndex = ~0u;
+
+bool IsUsb2Companion(const ControllerDef& c) {
+  return c.type == "usb" && (c.model == "ich9-ehci1" || c.model == "ich9-uhci1" ||
+                             c.model == "ich9-uhci2" || c.model == "ich9-uhci3");
+}
+
+// libvirt's virDomainAssignControllerIndexes: a controller without index= takes
+// the lowest index its type does not use, in document order; a USB2 companion
+// (ich9-uhciN after an ich9-ehci1) joins the index of the USB2 controller just
+// before it unless that index already has one of its model.
+void AssignControllerIndexes(std::vector<ControllerDef>& ctrls) {
+  for (size_t i = 0; i < ctrls.size(); ++i) {
+    ControllerDef& c = ctrls[i];
+    if (c.index != kUnassignedIndex) continue;
+    if (IsUsb2Companion(c)) {
+      const ControllerDef* prev = nullptr;
+      for (size_t j = i; j-- > 0;) {
+        if (ctrls[j].type == "usb") {
+          prev = &ctrls[j];
+          break;
+        }
+      }
+      if (prev && IsUsb2Companion(*prev)) {
+        const bool taken = std::any_of(ctrls.begin(), ctrls.end(), [&](const ControllerDef& o) {
+          return o.type == "usb" && o.index == prev->index && o.model == c.model;
+        });
+        if (!taken) {
+          c.index = prev->index;
+          continue;
+        }
+      }
+    }
+    unsigned next = 0;
+    while (std::any_of(ctrls.begin(), ctrls.end(), [&](const ControllerDef& o) {
+      return o.type == c.type && o.index == next;
+    })) {
+      ++next;
+    }
+    c.index = next;
+  }
+}
+
 Result<ControllerDef> ParseController(const Elem& e) {
   ControllerDef c;
   SKIFF_ASSIGN_OR_RETURN(c.type, e.EnumAttr("type", {"pci", "usb", "ide", "sata", "scsi",
                                                      "virtio-serial"}));
   if (c.type.empty()) return e.Error("controller without a type");
   SKIFF_ASSIGN_OR_RETURN(auto idx, ReadUnsigned(e, "index", 255));
-  c.index = idx.value_or(0);
+  c.index = idx.value_or(kUnassignedIndex);
   std::vector<std::string_view> models;
   if (c.type == "pci") {
     models = {"pci-root", "pcie-root", "pci-bridge", "pcie-root-port", "dmi-to-pci-bridge",
@@ -404,9 +450,13 @@ Result<ControllerDef> ParseController(const Elem& e) {
     SKIFF_ASSIGN_OR_RETURN(c.model, e.EnumAttr("model", models));
   } else if (c.type == "pci" && c.index == 0) {
     return e.Error("pci controller 0 needs a model (pci-root or pcie-root)");
+  } else if (c.type == "pci" && !idx) {
+    return e.Error("pci controller needs a model");
   } else if (c.type == "pci") {
     return e.Error("pci controller {} needs a model", c.index);
   }
+  // The root bus is index 0 whether or not the document says so (libvirt).
+  if (!idx && (c.model == "pci-root" || c.model == "pcie-root")) c.index = 0;
   SKIFF_ASSIGN_OR_RETURN(c.ports, ReadUnsigned(e, "ports", 255));
   if (Elem m = e.Child("model")) c.model_name = m.Attr("name").value_or("");
   if (Elem t = e.Child("target")) {
@@ -637,6 +687,7 @@ Status ParseDevices(const Elem& e, DevicesDef& d) {
     SKIFF_ASSIGN_OR_RETURN(auto v, ParseController(x));
     d.controllers.push_back(std::move(v));
   }
+  AssignControllerIndexes(d.controllers);
   for (const Elem& x : e.Children("interface")) {
     SKIFF_ASSIGN_OR_RETURN(auto v, ParseInterface(x));
     d.interfaces.push_back(std::move(v));

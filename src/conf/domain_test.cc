@@ -54,6 +54,40 @@ TEST(DomainParse, Minimal) {
   EXPECT_EQ(r->devices.interfaces[0].source, "default");
 }
 
+// Issue 25: virt-install writes controllers without index=; libvirt gives each the
+// lowest free index of its type in document order, and the root bus index 0.
+TEST(DomainParse, ControllersWithoutIndexGetTheLowestFreeOne) {
+  const std::string xml = Replace(kMinimal, "<devices>", R"(<devices>
+    <controller type='pci' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-root'/>
+    <controller type='pci' index='2' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-root-port'/>
+    <controller type='usb' model='qemu-xhci'/>
+    <controller type='virtio-serial'/>
+    <controller type='virtio-serial'/>)");
+  auto r = ParseDomainXml(Replace(xml, "machine='pc'", "machine='q35'"), "vm1.xml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<std::pair<std::string, unsigned>> got;
+  for (const auto& c : r->devices.controllers) got.emplace_back(c.type, c.index);
+  const std::vector<std::pair<std::string, unsigned>> want = {
+      {"pci", 1}, {"pci", 0}, {"pci", 2}, {"pci", 3}, {"usb", 0}, {"virtio-serial", 0},
+      {"virtio-serial", 1}};
+  EXPECT_EQ(got, want);
+  // The assigned indexes are written out, so the canonical XML parses to the same.
+  auto again = ParseDomainXml(FormatDomainXml(*r), "again.xml");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(*again == *r);
+}
+
+TEST(DomainParse, ControllerDuplicateExplicitIndexStillRefused) {
+  const std::string xml = Replace(kMinimal, "<devices>", R"(<devices>
+    <controller type='virtio-serial' index='0'/>
+    <controller type='virtio-serial' index='0'/>)");
+  auto r = ParseDomainXml(xml, "vm1.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("duplicate controller type 'virtio-serial' index 0"));
+}
+
 TEST(DomainParse, RoundTripIsStable) {
   auto r = ParseDomainXml(kMinimal, "vm1.xml");
   ASSERT_TRUE(r.ok());
