@@ -35,17 +35,12 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 
-struct Token {
-  std::string value;
-  Role role;
-};
-
 struct Shared {
   Api& api;
   EventBus& events;
   ServerOptions options;
   asio::thread_pool workers;
-  std::vector<Token> tokens;
+  std::vector<BearerToken> tokens;
   Shared(Api& a, EventBus& e, const ServerOptions& o)
       : api(a), events(e), options(o), workers(static_cast<size_t>(std::max(1, o.workers))) {}
 };
@@ -329,8 +324,7 @@ class ServerImpl : public Server {
       if (o.tls_cert.empty() || o.tls_key.empty() || o.token_file.empty()) {
         return InvalidArgumentError("tcp listening needs --tls-cert, --tls-key and --token-file");
       }
-      SKIFF_ASSIGN_OR_RETURN(std::vector<BearerToken> tokens, LoadTokenFile(o.token_file));
-      for (auto& t : tokens) shared_.tokens.push_back({std::move(t.value), t.role});
+      SKIFF_ASSIGN_OR_RETURN(shared_.tokens, LoadTokenFile(o.token_file));
       beast::error_code ec;
       ssl_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstring>
 #include <sstream>
 
 #include "skiff/base/fs.h"
@@ -46,7 +45,7 @@ Result<std::vector<BearerToken>> ParseTokenFile(std::string_view text, const std
 Result<std::vector<BearerToken>> LoadTokenFile(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    return IoError("token file '{}': {}", path.string(), std::strerror(errno));
+    return ErrnoError(errno, fmt::format("token file '{}'", path.string()));
   }
   if ((st.st_mode & 077) != 0) {
     return FailedPreconditionError(

@@ -55,11 +55,11 @@ Result<VolumeInfo> Describe(const std::string& name, const std::string& path) {
     // file size for capacity, as Skiff cannot read its virtual size.
     auto fmt = image::ProbeAnyFormat(path);
     if (!fmt.ok() || *fmt == "raw" || *fmt == "qcow2") return img.status();
-    std::error_code ec;
-    v.format = *fmt;
-    v.capacity = std::filesystem::file_size(path, ec);
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) v.allocation = static_cast<uint64_t>(st.st_blocks) * 512;
+    if (::stat(path.c_str(), &st) != 0) return ErrnoError(errno, fmt::format("stat '{}'", path));
+    v.format = *fmt;
+    v.capacity = static_cast<uint64_t>(st.st_size);
+    v.allocation = static_cast<uint64_t>(st.st_blocks) * 512;
     return v;
   }
   v.format = std::string((*img)->format());

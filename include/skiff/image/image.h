@@ -86,8 +86,8 @@ class Image {
 };
 
 // Opens `path`. The format is probed when options.format is empty (ProbeFormat:
-// qcow2 by its magic, a foreign format refused by name, otherwise raw). The backing chain is opened read-only, with loop and
-// depth checks. Errors name the file.
+// qcow2 by its magic, a foreign format refused by name, otherwise raw). The backing
+// chain is opened read-only, with loop and depth checks. Errors name the file.
 Result<std::unique_ptr<Image>> OpenImage(const std::string& path, const OpenOptions& options);
 
 // Probes the format of the file at `path`: "qcow2" or "raw". A foreign image
