@@ -7,7 +7,7 @@
 
 namespace skiff::daemon {
 
-JobManager::~JobManager() {
+void JobManager::StopAll() {
   std::vector<std::thread> threads;
   {
     std::lock_guard l(mu_);

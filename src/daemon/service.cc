@@ -118,6 +118,8 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
 Service::~Service() {
   hv_.SetGuestEventCallback(nullptr);
   hv_.SetExitCallback(nullptr);
+  // Jobs (save, <on_crash>, ...) use the maps and locks below jobs_; they end first.
+  jobs_.StopAll();
 }
 
 // ---------------------------------------------------------------- lookup

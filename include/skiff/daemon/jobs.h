@@ -24,7 +24,11 @@ namespace skiff::daemon {
 class JobManager {
  public:
   explicit JobManager(EventBus& events) : events_(events) {}
-  ~JobManager();  // waits for running jobs
+  ~JobManager() { StopAll(); }
+
+  // Asks every running job to stop (its cancel flag) and waits for all of them.
+  // The owner calls it before tearing down what the jobs use. Idempotent.
+  void StopAll();
 
   // Starts `work` on a new thread as job `kind` on `object` and returns its id.
   // `work` gets a JobControl (progress, cancel flag) and returns its outcome.
