@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fake/fake_hypervisor.h"
+#include "skiff/fake/fake_hypervisor.h"
 #include "skiff/daemon/rest.h"
 
 namespace {

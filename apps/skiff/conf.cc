@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "skiff/base/fs.h"
+#include "skiff/base/strings.h"
 #include "skiff/conf/domain.h"
 #include "skiff/conf/network.h"
 #include "skiff/conf/pool.h"
@@ -95,22 +96,6 @@ int Validate(const GlobalOptions&, const std::vector<std::string>& args) {
     }
   }
   return rc;
-}
-
-std::string ShellQuote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789-_=,./:+@%") == std::string::npos) {
-    return s;
-  }
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
 }
 
 int DomxmlToNative(const GlobalOptions&, const std::vector<std::string>& args) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "skiff/base/fs.h"
+#include "skiff/base/strings.h"
 
 namespace skiff::app {
 
@@ -196,20 +197,6 @@ std::string VirshSize(uint64_t bytes) {
     ++u;
   }
   return fmt::format("{:.2f} {}", v, kUnits[u]);
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    switch (ch) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '\'': o += "&apos;"; break;
-      default: o += ch;
-    }
-  }
-  return o;
 }
 
 }  // namespace skiff::app

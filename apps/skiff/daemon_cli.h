@@ -66,7 +66,6 @@ Command DaemonVerb(std::string name, std::string help, ArgSpec spec,
 std::string VirshSize(uint64_t bytes);
 
 // Escapes text for an XML attribute or element ("&", "<", ">", "'").
-std::string XmlEscape(const std::string& s);
 
 // "web1" -> "/v1/domains/web1"
 std::string DomainPath(const std::string& ref, const std::string& suffix = "");

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "daemon_cli.h"
+#include "skiff/base/strings.h"
 
 namespace skiff::app {
 namespace {

@@ -13,6 +13,7 @@
 #include "daemon_cli.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/size.h"
+#include "skiff/base/strings.h"
 
 namespace skiff::app {
 namespace {

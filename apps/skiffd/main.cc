@@ -4,14 +4,16 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "skiff/base/log.h"
-#include "skiff/daemon/daemon.h"
 #include "skiff/daemon/network.h"
 #include "skiff/daemon/rest.h"
 #include "skiff/daemon/server.h"
+#include "skiff/fake/fake_hypervisor.h"
 #include "skiff/qemu/host.h"
+#include "skiff/qemu/qemu_driver.h"
 
 namespace sd = skiff::daemon;
 
@@ -75,10 +77,12 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto hv = sd::MakeHypervisor(fake, paths);
-  if (!hv.ok()) {
-    std::fprintf(stderr, "error: %s\n", hv.status().message().c_str());
-    return 1;
+  // The driver: QEMU, or the in-memory fake for tests (--fake-hypervisor).
+  std::unique_ptr<skiff::hypervisor::Hypervisor> hv;
+  if (fake) {
+    hv = std::make_unique<skiff::fake::FakeHypervisor>();
+  } else {
+    hv = skiff::qemu::MakeQemuDriver({.run_dir = paths.run_domains, .log_dir = paths.log_dir});
   }
   sd::EventBus events;
   auto net_backend = fake ? sd::MakeFakeNetworkBackend() : sd::MakeHostNetworkBackend(paths);
@@ -86,7 +90,7 @@ int main(int argc, char** argv) {
   net_options.default_network = no_default_net ? sd::DefaultNetwork::kNo
                                 : default_net  ? sd::DefaultNetwork::kYes
                                                : sd::DefaultNetwork::kAuto;
-  sd::Service service(paths, **hv, events, net_backend.get(), net_options);
+  sd::Service service(paths, *hv, events, net_backend.get(), net_options);
   if (auto st = service.Load(); !st.ok()) {
     spdlog::error("load: {}", st.ToString());
     std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
@@ -100,7 +104,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("skiffd {} listening (root {}, hypervisor {})", SKIFF_VERSION, root,
-               (*hv)->Describe());
+               hv->Describe());
   if ((*server)->tcp_port()) spdlog::info("tls listener on port {}", (*server)->tcp_port());
   (*server)->Run();
   spdlog::info("skiffd stopped");

@@ -25,6 +25,7 @@
 #include "skiff/api/errors.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
+#include "skiff/base/strings.h"
 
 namespace skiff::api {
 namespace {
@@ -72,13 +73,6 @@ const OpenSsl* LoadOpenSsl(std::string* error) {
     return nullptr;
   }
   return &ssl;
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && s[i] == ' ') ++i;
-  return s.substr(i);
 }
 
 std::string Lower(std::string s) {
@@ -233,7 +227,7 @@ class ClientImpl : public Client {
       size_t colon = line.find(':');
       if (colon == std::string::npos) continue;
       std::string name = Lower(line.substr(0, colon));
-      std::string value = Trim(line.substr(colon + 1));
+      std::string value(Trim(line.substr(colon + 1)));
       if (name == "content-length") length = std::atoll(value.c_str());
       if (name == "transfer-encoding" && Lower(value).find("chunked") != std::string::npos) {
         chunked = true;

@@ -18,8 +18,6 @@ extern char** environ;
 namespace skiff {
 namespace {
 
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
 std::vector<std::string> MergedEnv(const std::vector<std::string>& extra) {
   std::vector<std::string> out;
   auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
@@ -157,7 +155,7 @@ Result<Child> Spawn(const SpawnOptions& o) {
   }
   Child c;
   c.pid = pid;
-  c.pidfd.reset(PidfdOpen(pid));
+  c.pidfd = PidfdOpen(pid);
   return c;
 }
 

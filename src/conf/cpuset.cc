@@ -1,5 +1,5 @@
 // libvirt cpuset syntax parsing.
-#include "conf/cpuset.h"
+#include "skiff/conf/cpuset.h"
 
 #include "skiff/base/size.h"
 
@@ -34,6 +34,18 @@ Result<std::set<unsigned>> ParseCpuset(std::string_view text) {
   }
   for (unsigned e : excluded) out.erase(e);
   if (out.empty()) return bad();
+  return out;
+}
+
+std::string FormatCpuset(const std::set<unsigned>& cpus) {
+  std::string out;
+  for (auto it = cpus.begin(); it != cpus.end();) {
+    unsigned first = *it, last = *it;
+    ++it;
+    while (it != cpus.end() && *it == last + 1) last = *it++;
+    if (!out.empty()) out += ',';
+    out += first == last ? std::to_string(first) : fmt::format("{}-{}", first, last);
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Cross-element checks on a DomainDef: ranges, duplicates, and what Skiff can run.
 #include <set>
 
-#include "conf/cpuset.h"
+#include "skiff/conf/cpuset.h"
 #include "skiff/conf/domain.h"
 #include "skiff/conf/mac.h"
 

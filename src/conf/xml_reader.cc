@@ -246,22 +246,6 @@ Status XmlDoc::CheckAllUnderstood() const {
 
 // ---- formatting ----
 
-std::string XmlEscape(std::string_view text, bool attribute) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\'': out += attribute ? "&apos;" : "'"; break;
-      case '"': out += attribute ? "&quot;" : "\""; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 void XmlWriter::Indent() { out_.append(static_cast<size_t>(depth_) * 2, ' '); }
 
 namespace {

@@ -14,6 +14,7 @@
 #include <pugixml.hpp>
 
 #include "skiff/base/status.h"
+#include "skiff/base/strings.h"  // XmlEscape
 
 namespace skiff::conf {
 
@@ -104,9 +105,6 @@ class XmlDoc {
   std::unordered_set<const void*> seen_nodes_;
   std::unordered_set<const void*> seen_attrs_;
 };
-
-// Helpers for formatting.
-std::string XmlEscape(std::string_view text, bool attribute = true);
 
 // A small indented XML writer producing libvirt-like output.
 class XmlWriter {

@@ -1,13 +1,15 @@
 // API tests against FakeHypervisor: every route, its errors, roles, persistence and reload.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
-#include "fake/fake_hypervisor.h"
 #include "skiff/base/fs.h"
 #include "skiff/daemon/rest.h"
+#include "skiff/fake/fake_hypervisor.h"
 #include "testutil/temp_dir.h"
 
 namespace skiff::daemon {
@@ -186,6 +188,45 @@ TEST_F(ApiTest, ShutdownAndCrashNoticesArrive) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["reason"], "crashed");
+}
+
+// What a guest does by itself reaches the domain's state through the driver's
+// guest events, as QEMU's STOP/RESUME/RESET/GUEST_PANICKED do.
+TEST_F(ApiTest, GuestEventsChangeTheDomainsState) {
+  using Kind = hypervisor::GuestEvent::Kind;
+  std::vector<std::string> seen;
+  std::mutex mu;
+  events_.Subscribe([&](const json& e) {
+    std::lock_guard l(mu);
+    if (e["type"] == "lifecycle") seen.push_back(e["event"].get<std::string>() + "/" +
+                                                 e.value("detail", ""));
+  });
+  auto wait_state = [&](const std::string& state) {
+    for (int i = 0; i < 400 && Body(Call("GET", "/v1/domains/a"))["state"] != state; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return Body(Call("GET", "/v1/domains/a"));
+  };
+  Define("a");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  hv_.GuestEventForTest("a", {Kind::kPaused, "ioerror"});
+  auto d = wait_state("paused");
+  EXPECT_EQ(d["state"], "paused");
+  EXPECT_EQ(d["reason"], "ioerror");
+  hv_.GuestEventForTest("a", {Kind::kResumed, "unpaused"});
+  d = wait_state("running");
+  EXPECT_EQ(d["state"], "running");
+  EXPECT_EQ(d["reason"], "unpaused");
+  hv_.GuestEventForTest("a", {Kind::kReset, "guest"});
+  // <on_crash> is destroy by default: the panicked guest ends up shut off.
+  hv_.GuestEventForTest("a", {Kind::kPanicked, "panicked"});
+  d = wait_state("shut off");
+  EXPECT_EQ(d["state"], "shut off");
+  EXPECT_EQ(d["reason"], "crashed");
+  EXPECT_EQ(hv_.RunningCountForTest(), 0u);
+  std::lock_guard l(mu);
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "rebooted/guest"), seen.end())
+      << ::testing::PrintToString(seen);
 }
 
 TEST_F(ApiTest, TransientDomainsVanishWhenStopped) {

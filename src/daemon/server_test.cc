@@ -7,11 +7,11 @@
 
 #include <thread>
 
-#include "fake/fake_hypervisor.h"
 #include "skiff/api/client.h"
 #include "skiff/base/fs.h"
 #include "skiff/base/process.h"
 #include "skiff/daemon/server.h"
+#include "skiff/fake/fake_hypervisor.h"
 #include "testutil/temp_dir.h"
 
 namespace skiff::daemon {

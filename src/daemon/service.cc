@@ -17,7 +17,6 @@
 #include "skiff/conf/cpuset.h"
 #include "skiff/conf/mac.h"
 #include "daemon/definitions.h"
-#include "daemon/vcpu_pin.h"
 #include "daemon/network/driver.h"
 
 namespace skiff::daemon {
@@ -1061,7 +1060,7 @@ std::string AllHostCpus() {
 // A cpuset in its shortest form ("0,1,2" -> "0-2"); kInvalidArgument when malformed.
 Result<std::string> NormalCpuset(const std::string& text) {
   SKIFF_ASSIGN_OR_RETURN(auto cpus, conf::ParseCpuset(text));
-  return FormatCpuset(cpus);
+  return conf::FormatCpuset(cpus);
 }
 
 CpuPinning PinningOf(const conf::DomainDef& d) {

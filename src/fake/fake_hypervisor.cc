@@ -1,10 +1,14 @@
 // FakeHypervisor: guests as map entries; exit notices on a helper thread, like a real driver.
-#include "fake/fake_hypervisor.h"
+#include "skiff/fake/fake_hypervisor.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
+#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 
 namespace skiff::fake {
@@ -19,15 +23,15 @@ FakeHypervisor::FakeHypervisor() {
     while (true) {
       notice_cv_.wait(l, [this] { return stopping_ || !notices_.empty(); });
       if (notices_.empty()) return;
-      auto [name, reason] = notices_.front();
+      Notice n = std::move(notices_.front());
       notices_.pop_front();
-      ExitCallback cb;
-      {
-        std::lock_guard g(mu_);
-        cb = exit_cb_;
-      }
       l.unlock();
-      if (cb) cb(name, reason);
+      {
+        // Held while a callback runs, so that clearing one waits for it.
+        std::lock_guard cb(cb_mu_);
+        if (n.exit && exit_cb_) exit_cb_(n.name, *n.exit);
+        if (!n.exit && guest_cb_) guest_cb_(n.name, n.event);
+      }
       l.lock();
     }
   });
@@ -48,7 +52,7 @@ Result<FakeHypervisor::Vm*> FakeHypervisor::Find(const std::string& name) {
   return &it->second;
 }
 
-Result<int> FakeHypervisor::Start(const conf::DomainDef& def, const daemon::StartOptions& o) {
+Result<int> FakeHypervisor::Start(const conf::DomainDef& def, const hypervisor::StartOptions& o) {
   std::lock_guard l(mu_);
   if (!fail_start_.ok()) return fail_start_;
   if (vms_.count(def.name)) return FailedPreconditionError("domain '{}' is already running", def.name);
@@ -82,14 +86,18 @@ Status FakeHypervisor::Attach(const conf::DomainDef& def) {
   return Status::Ok();
 }
 
-void FakeHypervisor::NotifyExitLater(const std::string& name, daemon::ExitReason reason) {
-  // The callback runs on the notifier thread so that it may take the daemon's
+void FakeHypervisor::NotifyLater(Notice n) {
+  // The callbacks run on the notifier thread so that they may take the daemon's
   // object lock, which our caller holds.
   {
     std::lock_guard l(notice_mu_);
-    notices_.emplace_back(name, reason);
+    notices_.push_back(std::move(n));
   }
   notice_cv_.notify_one();
+}
+
+void FakeHypervisor::NotifyExitLater(const std::string& name, hypervisor::ExitReason reason) {
+  NotifyLater({name, reason, {}});
 }
 
 Status FakeHypervisor::Shutdown(const std::string& name) {
@@ -97,7 +105,7 @@ Status FakeHypervisor::Shutdown(const std::string& name) {
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
   if (vm->paused) return Status::Ok();  // a paused guest ignores the power button
   vms_.erase(name);
-  NotifyExitLater(name, daemon::ExitReason::kShutdown);
+  NotifyExitLater(name, hypervisor::ExitReason::kShutdown);
   return Status::Ok();
 }
 
@@ -122,6 +130,7 @@ Status FakeHypervisor::Suspend(const std::string& name) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
   vm->paused = true;
+  vm->pause_reason = "user";
   return Status::Ok();
 }
 
@@ -129,13 +138,14 @@ Status FakeHypervisor::Resume(const std::string& name) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
   vm->paused = false;
+  vm->panicked = false;
   return Status::Ok();
 }
 
-Result<daemon::RuntimeStats> FakeHypervisor::Stats(const std::string& name) {
+Result<hypervisor::RuntimeStats> FakeHypervisor::Stats(const std::string& name) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
-  daemon::RuntimeStats s;
+  hypervisor::RuntimeStats s;
   s.cpu_time_ns = 1500000000ull;  // 1.5 s, fixed so that transcripts are stable
   s.balloon_current_kib = vm->memory_kib;
   s.balloon_maximum_kib = vm->def.memory_kib;
@@ -146,10 +156,10 @@ Result<daemon::RuntimeStats> FakeHypervisor::Stats(const std::string& name) {
   return s;
 }
 
-Result<std::vector<daemon::InterfaceAddress>> FakeHypervisor::Addresses(const std::string& name) {
+Result<std::vector<hypervisor::InterfaceAddress>> FakeHypervisor::Addresses(const std::string& name) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
-  std::vector<daemon::InterfaceAddress> out;
+  std::vector<hypervisor::InterfaceAddress> out;
   int i = 0;
   for (const auto& nic : vm->def.devices.interfaces) {
     out.push_back({fmt::format("vnet{}", i), nic.mac, "ipv4",
@@ -183,12 +193,12 @@ Status FakeHypervisor::SetVcpus(const std::string& name, unsigned count) {
 }
 
 // A fake host with CPUs 0-3: vCPUs and the emulator may run anywhere until pinned.
-Result<std::vector<daemon::VcpuRuntime>> FakeHypervisor::Vcpus(const std::string& name) {
+Result<std::vector<hypervisor::VcpuRuntime>> FakeHypervisor::Vcpus(const std::string& name) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
-  std::vector<daemon::VcpuRuntime> out;
+  std::vector<hypervisor::VcpuRuntime> out;
   for (unsigned i = 0; i < vm->vcpus; ++i) {
-    daemon::VcpuRuntime v;
+    hypervisor::VcpuRuntime v;
     v.vcpu = i;
     v.thread_id = vm->pid + 1 + static_cast<int>(i);
     v.cpu = static_cast<int>(i % 4);
@@ -243,7 +253,7 @@ Status FakeHypervisor::DetachDisk(const std::string& name, const conf::DiskDef& 
 }
 
 Status FakeHypervisor::AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
-                                       const daemon::GuestTap&) {
+                                       const hypervisor::GuestTap&) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
   vm->def.devices.interfaces.push_back(nic);
@@ -258,7 +268,7 @@ Status FakeHypervisor::DetachInterface(const std::string& name, const conf::Inte
 }
 
 Status FakeHypervisor::Save(const std::string& name, const std::string& path,
-                            const daemon::JobControl& job) {
+                            const hypervisor::JobControl& job) {
   int step_ms;
   {
     std::lock_guard l(mu_);
@@ -283,14 +293,67 @@ Result<std::string> FakeHypervisor::ConsoleSocket(const std::string& name) {
   return UnsupportedError("domain '{}': the fake hypervisor has no console", name);
 }
 
-void FakeHypervisor::SetExitCallback(ExitCallback cb) {
+Status FakeHypervisor::DumpMemory(const std::string& name, const std::string& path) {
+  {
+    std::lock_guard l(mu_);
+    SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+    (void)vm;
+  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("create dump file '{}'", path));
+  return WriteAll(fd.get(), "SKIFF-FAKE-CORE\n" + name + "\n", path);
+}
+
+void FakeHypervisor::Recheck(const std::string& name) {
   std::lock_guard l(mu_);
+  auto vm = Find(name);
+  if (!vm.ok()) return;
+  using Kind = hypervisor::GuestEvent::Kind;
+  if ((*vm)->panicked) {
+    NotifyLater({name, std::nullopt, {Kind::kPanicked, "panicked"}});
+  } else if ((*vm)->paused) {
+    NotifyLater({name, std::nullopt, {Kind::kPaused, (*vm)->pause_reason}});
+  } else {
+    NotifyLater({name, std::nullopt, {Kind::kResumed, "unpaused"}});
+  }
+}
+
+void FakeHypervisor::SetExitCallback(ExitCallback cb) {
+  std::lock_guard l(cb_mu_);
   exit_cb_ = std::move(cb);
+}
+
+void FakeHypervisor::SetGuestEventCallback(GuestEventCallback cb) {
+  std::lock_guard l(cb_mu_);
+  guest_cb_ = std::move(cb);
+}
+
+void FakeHypervisor::GuestEventForTest(const std::string& name, hypervisor::GuestEvent ev) {
+  std::lock_guard l(mu_);
+  auto vm = Find(name);
+  if (!vm.ok()) return;
+  using Kind = hypervisor::GuestEvent::Kind;
+  switch (ev.kind) {
+    case Kind::kPaused:
+      (*vm)->paused = true;
+      (*vm)->pause_reason = ev.detail;
+      break;
+    case Kind::kResumed:
+      (*vm)->paused = false;
+      break;
+    case Kind::kReset:
+      break;
+    case Kind::kPanicked:
+      (*vm)->paused = true;
+      (*vm)->panicked = true;
+      break;
+  }
+  NotifyLater({name, std::nullopt, std::move(ev)});
 }
 
 void FakeHypervisor::CrashForTest(const std::string& name) {
   std::lock_guard l(mu_);
-  if (vms_.erase(name)) NotifyExitLater(name, daemon::ExitReason::kCrashed);
+  if (vms_.erase(name)) NotifyExitLater(name, hypervisor::ExitReason::kCrashed);
 }
 
 void FakeHypervisor::FailStartForTest(Status status) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "skiff/base/size.h"
+#include "skiff/base/strings.h"
 #include "skiff/net/mac.h"
 
 namespace skiff::net {
@@ -25,12 +26,6 @@ std::vector<std::string> SplitWords(std::string_view s) {
   }
   if (!cur.empty()) out.push_back(std::move(cur));
   return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
 }
 
 bool ValidHostname(std::string_view n) {

@@ -10,30 +10,11 @@
 
 #include "skiff/base/fs.h"
 #include "skiff/base/process.h"
+#include "skiff/base/strings.h"
 
 namespace skiff::qemu {
 namespace {
 
-std::string Trim(std::string s) {
-  size_t a = s.find_first_not_of(" \t");
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '\'': o += "&apos;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
 
 bool Exists(const std::filesystem::path& p) {
   std::error_code ec;
@@ -77,7 +58,7 @@ HostCpu ParseCpuInfo(const std::string& text) {
   while (std::getline(in, line)) {
     size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
-    std::string key = Trim(line.substr(0, colon)), value = Trim(line.substr(colon + 1));
+    std::string key(Trim(line.substr(0, colon))), value(Trim(line.substr(colon + 1)));
     if (key == "processor") ++processors;
     if (key == "vendor_id" && cpu.vendor.empty()) {
       cpu.vendor = value == "AuthenticAMD" ? "AMD" : value == "GenuineIntel" ? "Intel" : value;
@@ -107,8 +88,8 @@ Result<std::string> CapabilitiesXml() {
   std::vector<MachineType> machines = ParseMachineHelp(mh.out);
   HostCpu cpu = ParseCpuInfo(ReadFile("/proc/cpuinfo").value_or(""));
   KvmStatus kvm = ProbeKvm();
-  std::string uuid = Trim(ReadFile("/sys/class/dmi/id/product_uuid").value_or(""));
-  if (uuid.empty()) uuid = Trim(ReadFile("/etc/machine-id").value_or(""));
+  std::string uuid(Trim(ReadFile("/sys/class/dmi/id/product_uuid").value_or("")));
+  if (uuid.empty()) uuid = std::string(Trim(ReadFile("/etc/machine-id").value_or("")));
   long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   uint64_t mem_kib = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 1024;
 

@@ -17,8 +17,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 #include "skiff/base/process.h"
+#include "skiff/base/strings.h"
+#include "skiff/qemu/qmp_commands.h"
 
 namespace skiff::qemu {
 namespace {
@@ -27,7 +30,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 int PidfdSendSignal(int pidfd, int sig) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
@@ -56,32 +58,6 @@ std::string Timestamp() {
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return fmt::format("{}.{:03d}+0000", buf, static_cast<int>(ms.count()));
-}
-
-std::string ShellQuote(const std::string& a) {
-  if (!a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789-_=+,./:@%") == std::string::npos) {
-    return a;
-  }
-  std::string out = "'";
-  for (char c : a) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-void WriteAll(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
 }
 
 // The last non-blank lines QEMU wrote to the log since `offset`, joined by "; ".
@@ -219,7 +195,9 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   if (!log) return ErrnoError(errno, fmt::format("open log '{}'", o.log_file.string()));
   std::string cmdline;
   for (const auto& a : o.argv) cmdline += (cmdline.empty() ? "" : " ") + ShellQuote(a);
-  WriteAll(log.get(), fmt::format("{}: starting up\n{}\n", Timestamp(), cmdline));
+  // The log is a courtesy: a write that fails must not stop QEMU from starting.
+  (void)WriteAll(log.get(), fmt::format("{}: starting up\n{}\n", Timestamp(), cmdline),
+                 o.log_file.string());
   const off_t log_offset = ::lseek(log.get(), 0, SEEK_END);
 
   SpawnOptions so;
@@ -231,7 +209,8 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   for (const auto& f : o.cgroup_procs) so.cgroup_procs.push_back(f.string());
   auto child = Spawn(so);
   if (!child.ok()) {
-    WriteAll(log.get(), fmt::format("{}: {}\n", Timestamp(), child.status().ToString()));
+    (void)WriteAll(log.get(), fmt::format("{}: {}\n", Timestamp(), child.status().ToString()),
+                   o.log_file.string());
     return child.status().WithContext("qemu start");
   }
   log.reset();
@@ -312,13 +291,12 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   }
 
   if (!o.start_paused) {
-    auto r = p->qmp_->Execute("cont");
-    if (!r.ok()) {
+    if (Status r = Resume(*p->qmp_); !r.ok()) {
       bool died = Readable(p->pidfd_.get(), 1000);
       int st = abort_start(!died);
       std::string tail = LogTail(o.log_file, log_offset);
       return FailedPreconditionError("qemu start: cont failed: {} ({}){}{}",
-                                     r.status().message(), DescribeWaitStatus(st),
+                                     r.message(), DescribeWaitStatus(st),
                                      tail.empty() ? "" : ": ", tail);
     }
   }
@@ -339,7 +317,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Attach(const QemuStatus& statu
                                                          std::chrono::milliseconds timeout) {
   if (status.pid <= 0) return InvalidArgumentError("qemu attach: invalid pid {}", status.pid);
   if (status.qmp_socket.empty()) return InvalidArgumentError("qemu attach: no qmp socket path");
-  UniqueFd pidfd(PidfdOpen(status.pid));
+  UniqueFd pidfd = PidfdOpen(status.pid);
   if (!pidfd) {
     if (errno == ESRCH) return NotFoundError("qemu pid {} is not running", status.pid);
     return ErrnoError(errno, fmt::format("pidfd_open {}", status.pid));
@@ -496,8 +474,8 @@ Status QemuProcess::Destroy(std::chrono::milliseconds graceful, std::chrono::mil
     }
   }
   if (qmp_ && !qmp_->closed()) {
-    auto r = qmp_->Execute("quit", json(), std::min<std::chrono::milliseconds>(graceful, 5s));
-    if (!r.ok()) spdlog::debug("qemu pid {}: quit: {}", status_.pid, r.status().ToString());
+    Status r = Quit(*qmp_, std::min<std::chrono::milliseconds>(graceful, 5s));
+    if (!r.ok()) spdlog::debug("qemu pid {}: quit: {}", status_.pid, r.ToString());
     if (WaitForExit(graceful).ok()) return Status::Ok();
   }
   (void)Signal(SIGTERM);

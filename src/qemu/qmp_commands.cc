@@ -3,6 +3,7 @@
 #include "skiff/qemu/qmp_commands.h"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <thread>
 
@@ -161,7 +162,9 @@ Status SystemPowerdown(QmpClient& qmp) { return Simple(qmp, "system_powerdown");
 Status SystemReset(QmpClient& qmp) { return Simple(qmp, "system_reset"); }
 Status Pause(QmpClient& qmp) { return Simple(qmp, "stop"); }
 Status Resume(QmpClient& qmp) { return Simple(qmp, "cont"); }
-Status Quit(QmpClient& qmp) { return Simple(qmp, "quit"); }
+Status Quit(QmpClient& qmp, std::chrono::milliseconds timeout) {
+  return qmp.Execute("quit", json(), timeout).status();
+}
 
 Status SetBalloon(QmpClient& qmp, uint64_t bytes) {
   if (bytes == 0 || bytes > static_cast<uint64_t>(INT64_MAX)) {
@@ -464,6 +467,102 @@ Status DumpGuestMemory(QmpClient& qmp, int fd, std::chrono::milliseconds timeout
     }
     std::this_thread::sleep_for(100ms);
   }
+}
+
+Status DeviceAdd(QmpClient& qmp, const nlohmann::json& props) {
+  return qmp.Execute("device_add", props).status();
+}
+
+Status DeviceDel(QmpClient& qmp, const std::string& id) {
+  return qmp.Execute("device_del", json{{"id", id}}).status();
+}
+
+Status BlockdevDel(QmpClient& qmp, const std::string& node_name) {
+  return qmp.Execute("blockdev-del", json{{"node-name", node_name}}).status();
+}
+
+Status NetdevAdd(QmpClient& qmp, const nlohmann::json& netdev) {
+  return qmp.Execute("netdev_add", netdev).status();
+}
+
+Status NetdevDel(QmpClient& qmp, const std::string& id) {
+  return qmp.Execute("netdev_del", json{{"id", id}}).status();
+}
+
+Result<std::vector<QomProperty>> QomList(QmpClient& qmp, const std::string& path) {
+  SKIFF_ASSIGN_OR_RETURN(json list, qmp.Execute("qom-list", json{{"path", path}}));
+  if (!list.is_array()) return CorruptionError("qom-list '{}': reply is not a list", path);
+  std::vector<QomProperty> out;
+  for (const auto& e : list) {
+    std::string name = StrOr(e, "name");
+    if (!name.empty()) out.push_back({std::move(name), StrOr(e, "type")});
+  }
+  return out;
+}
+
+Result<nlohmann::json> QomGet(QmpClient& qmp, const std::string& path,
+                              const std::string& property) {
+  return qmp.Execute("qom-get", json{{"path", path}, {"property", property}});
+}
+
+Result<std::map<std::string, std::string>> PeripheralDevices(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(auto props, QomList(qmp, "/machine/peripheral"));
+  std::map<std::string, std::string> out;
+  for (const auto& p : props) {
+    // Children are "child<TYPE>"; links and plain properties are not devices.
+    if (p.type.rfind("child<", 0) != 0 || p.type.back() != '>') continue;
+    out[p.name] = p.type.substr(6, p.type.size() - 7);
+  }
+  return out;
+}
+
+Result<std::string> DeviceMac(QmpClient& qmp, const std::string& id) {
+  SKIFF_ASSIGN_OR_RETURN(json mac, QomGet(qmp, "/machine/peripheral/" + id, "mac"));
+  if (!mac.is_string()) return NotFoundError("device '{}' has no mac address", id);
+  std::string m = mac.get<std::string>();
+  std::transform(m.begin(), m.end(), m.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return m;
+}
+
+namespace {
+
+std::vector<PciDevice> PciDevicesFrom(const json& devices, int depth) {
+  std::vector<PciDevice> out;
+  if (!devices.is_array()) return out;
+  for (const auto& d : devices) {
+    if (!d.is_object()) continue;
+    PciDevice dev;
+    dev.qdev_id = StrOr(d, "qdev_id");
+    dev.slot = static_cast<int>(IntOr(d, "slot", -1));
+    dev.function = static_cast<int>(IntOr(d, "function", 0));
+    if (auto br = d.find("pci_bridge"); br != d.end() && br->is_object()) {
+      dev.bridge = true;
+      // Bridges behind bridges are a handful at most; the depth stops a reply
+      // that loops (QEMU's never does) from recursing without end.
+      if (depth < 8 && br->contains("devices")) {
+        dev.bridged = PciDevicesFrom((*br)["devices"], depth + 1);
+      }
+    }
+    out.push_back(std::move(dev));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<PciBus>> QueryPci(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json buses, qmp.Execute("query-pci"));
+  if (!buses.is_array()) return CorruptionError("query-pci: reply is not a list");
+  std::vector<PciBus> out;
+  for (const auto& b : buses) {
+    if (!b.is_object()) continue;
+    PciBus bus;
+    bus.bus = static_cast<int>(IntOr(b, "bus", -1));
+    if (b.contains("devices")) bus.devices = PciDevicesFrom(b["devices"], 0);
+    out.push_back(std::move(bus));
+  }
+  return out;
 }
 
 }  // namespace skiff::qemu

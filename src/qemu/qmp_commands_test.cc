@@ -498,5 +498,85 @@ TEST_F(QmpCommandsTest, RestoreStateWhenQemuDies) {
   EXPECT_NE(s.message().find("restore"), std::string::npos);
 }
 
+// A q35 machine's reply as QEMU 7.2 gives it (trimmed): the root bus with a
+// pcie-root-port that has a NIC behind it and one that is empty.
+TEST_F(QmpCommandsTest, QueryPciReadsBridgesAndWhatIsBehindThem) {
+  json reply = json::array({{{"bus", 0},
+                             {"devices",
+                              json::array({{{"bus", 0}, {"slot", 0}, {"function", 0},
+                                            {"class_info", {{"class", 1536}}}, {"qdev_id", ""}},
+                                           {{"bus", 0}, {"slot", 1}, {"function", 0},
+                                            {"qdev_id", "pci.1"},
+                                            {"pci_bridge",
+                                             {{"bus", {{"number", 1}}},
+                                              {"devices", json::array({{{"bus", 1},
+                                                                        {"slot", 0},
+                                                                        {"function", 0},
+                                                                        {"qdev_id", "net0"}}})}}}},
+                                           {{"bus", 0}, {"slot", 1}, {"function", 1},
+                                            {"qdev_id", "pci.2"},
+                                            {"pci_bridge", {{"bus", {{"number", 2}}}}}}})}}});
+  server_.ReturnFor("query-pci", reply);
+  auto buses = QueryPci(qmp());
+  ASSERT_TRUE(buses.ok()) << buses.status().ToString();
+  ASSERT_EQ(buses->size(), 1u);
+  const auto& devs = (*buses)[0].devices;
+  ASSERT_EQ(devs.size(), 3u);
+  EXPECT_EQ(devs[0].qdev_id, "");
+  EXPECT_FALSE(devs[0].bridge);
+  EXPECT_EQ(devs[1].qdev_id, "pci.1");
+  EXPECT_TRUE(devs[1].bridge);
+  ASSERT_EQ(devs[1].bridged.size(), 1u);
+  EXPECT_EQ(devs[1].bridged[0].qdev_id, "net0");
+  EXPECT_EQ(devs[2].function, 1);
+  EXPECT_TRUE(devs[2].bridge);
+  EXPECT_TRUE(devs[2].bridged.empty());
+
+  server_.ReturnFor("query-pci", json::object());
+  EXPECT_EQ(QueryPci(qmp()).status().code(), Code::kCorruption);
+}
+
+TEST_F(QmpCommandsTest, PeripheralDevicesAreTheChildrenWithTheirTypes) {
+  server_.ReturnFor("qom-list", json::array({{{"name", "type"}, {"type", "string"}},
+                                             {{"name", "pci.1"}, {"type", "child<pcie-root-port>"}},
+                                             {{"name", "net0"}, {"type", "child<virtio-net-pci>"}},
+                                             {{"name", "x"}, {"type", "link<pci-bus>"}}}));
+  auto devs = PeripheralDevices(qmp());
+  ASSERT_TRUE(devs.ok()) << devs.status().ToString();
+  EXPECT_EQ(*devs, (std::map<std::string, std::string>{{"net0", "virtio-net-pci"},
+                                                       {"pci.1", "pcie-root-port"}}));
+  EXPECT_EQ(server_.commands().back().args, (json{{"path", "/machine/peripheral"}}));
+}
+
+TEST_F(QmpCommandsTest, DeviceMacIsLowerCase) {
+  server_.ReturnFor("qom-get", json("52:54:00:AB:cd:01"));
+  auto mac = DeviceMac(qmp(), "net0");
+  ASSERT_TRUE(mac.ok()) << mac.status().ToString();
+  EXPECT_EQ(*mac, "52:54:00:ab:cd:01");
+  EXPECT_EQ(server_.commands().back().args,
+            (json{{"path", "/machine/peripheral/net0"}, {"property", "mac"}}));
+  server_.ErrorFor("qom-get", "GenericError", "Property 'virtio-blk-pci.mac' not found");
+  EXPECT_FALSE(DeviceMac(qmp(), "vda").ok());
+}
+
+TEST_F(QmpCommandsTest, DeviceAndBackendCommandsSendTheirArguments) {
+  for (const char* c : {"device_add", "device_del", "blockdev-del", "netdev_add", "netdev_del"}) {
+    server_.ReturnFor(c, json::object());
+  }
+  ASSERT_TRUE(DeviceAdd(qmp(), json{{"driver", "virtio-scsi-pci"}, {"id", "scsi0"}}).ok());
+  ASSERT_TRUE(DeviceDel(qmp(), "sdb").ok());
+  ASSERT_TRUE(BlockdevDel(qmp(), "drive-vdb-file").ok());
+  ASSERT_TRUE(NetdevAdd(qmp(), json{{"type", "user"}, {"id", "hostnet1"}}).ok());
+  ASSERT_TRUE(NetdevDel(qmp(), "hostnet1").ok());
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"device_add", "device_del", "blockdev-del",
+                                              "netdev_add", "netdev_del"}));
+  auto cmds = server_.commands();
+  EXPECT_EQ(cmds[2].args, (json{{"id", "sdb"}}));
+  EXPECT_EQ(cmds[3].args, (json{{"node-name", "drive-vdb-file"}}));
+  EXPECT_EQ(cmds[5].args, (json{{"id", "hostnet1"}}));
+  server_.ErrorFor("device_del", "DeviceNotFound", "Device 'sdz' not found");
+  EXPECT_FALSE(DeviceDel(qmp(), "sdz").ok());
+}
+
 }  // namespace
 }  // namespace skiff::qemu

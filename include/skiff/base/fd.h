@@ -1,9 +1,14 @@
-// UniqueFd: owns a file descriptor and closes it once.
+// UniqueFd: owns a file descriptor and closes it once; and the few fd helpers
+// every module needs (write all of a buffer, open a pidfd).
 #pragma once
 
+#include <sys/types.h>
 #include <unistd.h>
 
+#include <string_view>
 #include <utility>
+
+#include "skiff/base/status.h"
 
 namespace skiff {
 
@@ -32,5 +37,13 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Writes all of `data` to `fd`, retrying short writes and EINTR. Errors name
+// `what` (a file or peer): "write 'WHAT': No space left on device".
+Status WriteAll(int fd, std::string_view data, std::string_view what);
+
+// A pidfd for process `pid` (pidfd_open(2), Linux 5.3); invalid with errno set
+// when the kernel has none or the process is gone.
+UniqueFd PidfdOpen(pid_t pid);
 
 }  // namespace skiff

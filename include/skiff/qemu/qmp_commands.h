@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,7 +43,8 @@ Status SystemReset(QmpClient& qmp);
 Status Pause(QmpClient& qmp);   // stop
 Status Resume(QmpClient& qmp);  // cont
 // quit: QEMU exits right after replying (watch the process for the exit).
-Status Quit(QmpClient& qmp);
+// `timeout` bounds the wait for the reply.
+Status Quit(QmpClient& qmp, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // balloon: sets the guest's target memory in bytes. kFailedPrecondition
 // (DeviceNotActive) when the domain has no balloon device.
@@ -155,5 +157,45 @@ Status RestoreState(QmpClient& qmp, int fd,
 // failed, kUnavailable after `timeout`.
 Status DumpGuestMemory(QmpClient& qmp, int fd,
                        std::chrono::milliseconds timeout = std::chrono::minutes(10));
+
+// ---- devices and the QOM tree (hot-plug and PCI addressing of a live guest) ----
+
+// device_add with `props` (QEMU's device options: "driver", "id", "bus", ...).
+Status DeviceAdd(QmpClient& qmp, const nlohmann::json& props);
+// device_del `id` without waiting for the guest (DetachDisk and DetachNic wait).
+Status DeviceDel(QmpClient& qmp, const std::string& id);
+Status BlockdevDel(QmpClient& qmp, const std::string& node_name);
+// netdev_add `netdev` (QEMU's Netdev: "type", "id", ...) and netdev_del.
+Status NetdevAdd(QmpClient& qmp, const nlohmann::json& netdev);
+Status NetdevDel(QmpClient& qmp, const std::string& id);
+
+// One child of a QOM object (qom-list): "child<pcie-root-port>", "str", ...
+struct QomProperty {
+  std::string name;
+  std::string type;
+};
+Result<std::vector<QomProperty>> QomList(QmpClient& qmp, const std::string& path);
+Result<nlohmann::json> QomGet(QmpClient& qmp, const std::string& path,
+                              const std::string& property);
+// The devices the command line or device_add made (/machine/peripheral), by id,
+// with their QOM type: {"pci.1": "pcie-root-port", "net0": "virtio-net-pci"}.
+Result<std::map<std::string, std::string>> PeripheralDevices(QmpClient& qmp);
+// The MAC address of the peripheral device `id`, in lower case; an error when it
+// is not a NIC.
+Result<std::string> DeviceMac(QmpClient& qmp, const std::string& id);
+
+// A PCI function as query-pci reports it.
+struct PciDevice {
+  std::string qdev_id;  // empty for devices QEMU made by itself (host bridge, ...)
+  int slot = -1;
+  int function = 0;
+  bool bridge = false;             // a bridge (pcie-root-port, pci-bridge)
+  std::vector<PciDevice> bridged;  // the devices behind it
+};
+struct PciBus {
+  int bus = 0;  // 0: the root bus (pci.0 / pcie.0)
+  std::vector<PciDevice> devices;
+};
+Result<std::vector<PciBus>> QueryPci(QmpClient& qmp);
 
 }  // namespace skiff::qemu

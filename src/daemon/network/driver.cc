@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 #include "daemon/definitions.h"
 #include "skiff/net/mac.h"
@@ -49,8 +50,6 @@ bool HasRules(const net::NetworkPlan& p) {
 }
 
 int64_t NowS() { return static_cast<int64_t>(std::time(nullptr)); }
-
-UniqueFd PidfdOpen(pid_t pid) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
 
 std::string HostSideMac(const std::string& guest_mac) {
   if (guest_mac.size() != 17) return "";

@@ -1,5 +1,5 @@
 // sched_setaffinity of QEMU's vCPU and emulator threads from the domain's <cputune>.
-#include "daemon/vcpu_pin.h"
+#include "qemu/vcpu_pin.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -17,7 +17,7 @@
 
 #include "skiff/conf/cpuset.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 namespace {
 
@@ -148,16 +148,4 @@ Result<std::set<unsigned>> ThreadAffinity(pid_t tid) {
   return out;
 }
 
-std::string FormatCpuset(const std::set<unsigned>& cpus) {
-  std::string out;
-  for (auto it = cpus.begin(); it != cpus.end();) {
-    unsigned first = *it, last = *it;
-    ++it;
-    while (it != cpus.end() && *it == last + 1) last = *it++;
-    if (!out.empty()) out += ',';
-    out += first == last ? std::to_string(first) : fmt::format("{}-{}", first, last);
-  }
-  return out;
-}
-
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

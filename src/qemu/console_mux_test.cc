@@ -1,5 +1,5 @@
 // ConsoleMux against a fake QEMU console (a unix socket server in the test).
-#include "daemon/console_mux.h"
+#include "qemu/console_mux.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -13,7 +13,7 @@
 
 #include "testutil/temp_dir.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 namespace {
 
 namespace fs = std::filesystem;
@@ -151,4 +151,4 @@ TEST(ConsoleMux, NoQemuSocketIsUnavailable) {
 }
 
 }  // namespace
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

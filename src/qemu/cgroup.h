@@ -15,7 +15,7 @@
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 // What a domain's cgroup enforces. Absent values are left at the kernel's
 // default (no limit, default weight).
@@ -115,4 +115,4 @@ class CgroupManager {
   std::vector<std::string> test_files_;
 };
 
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

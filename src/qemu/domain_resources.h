@@ -1,5 +1,5 @@
 // DomainResources: what skiffd holds for one running QEMU besides the process
-// itself: its cgroup (limits, pinning) and its console relay. QemuHypervisor
+// itself: its cgroup (limits, pinning) and its console relay. QemuDriver
 // keeps one per running domain.
 #pragma once
 
@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "daemon/cgroup.h"
-#include "daemon/console_mux.h"
+#include "qemu/cgroup.h"
+#include "qemu/console_mux.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
 #include "skiff/qemu/qemu_process.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 class DomainResources {
  public:
@@ -56,4 +56,4 @@ class DomainResources {
   std::unique_ptr<ConsoleMux> console_;
 };
 
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

@@ -13,7 +13,7 @@
 #include "skiff/base/fd.h"
 #include "skiff/base/status.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 // Relays one domain's console. Guest output read from QEMU goes to every
 // connected viewer; what any viewer types goes to QEMU (all viewers may type, as
@@ -58,4 +58,4 @@ class ConsoleMux {
   std::atomic<bool> qemu_closed_{false};
 };
 
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

@@ -1,6 +1,6 @@
 // Per-domain cgroups on cgroup v1 and v2: layout detection, placement relative to
 // the daemon's own cgroup, limits, adoption after a daemon restart, removal.
-#include "daemon/cgroup.h"
+#include "qemu/cgroup.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,7 +16,7 @@
 
 #include "skiff/base/fs.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 namespace fs = std::filesystem;
 
@@ -308,4 +308,4 @@ Result<DomainCgroup> CgroupManager::FindForProcess(const std::string& name, pid_
   return DomainCgroup(mode_, std::move(dirs), std::move(controllers));
 }
 
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

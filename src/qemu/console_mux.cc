@@ -1,6 +1,6 @@
 // ConsoleMux: one poll() thread per domain copies guest output from QEMU's console
 // socket to every viewer and viewer input back to QEMU.
-#include "daemon/console_mux.h"
+#include "qemu/console_mux.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -19,7 +19,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 namespace fs = std::filesystem;
 
@@ -209,4 +209,4 @@ void ConsoleMux::Loop() {
   }
 }
 
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

@@ -1,6 +1,6 @@
 // Per-domain cgroups against fake v1 and v2 trees, and vCPU pinning of this
 // test's own threads.
-#include "daemon/cgroup.h"
+#include "qemu/cgroup.h"
 
 #include <sched.h>
 #include <sys/syscall.h>
@@ -11,11 +11,11 @@
 
 #include <gtest/gtest.h>
 
-#include "daemon/vcpu_pin.h"
+#include "qemu/vcpu_pin.h"
 #include "skiff/base/fs.h"
 #include "testutil/temp_dir.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 namespace {
 
 namespace fs = std::filesystem;
@@ -177,12 +177,6 @@ TEST(Cgroup, LimitsFromDefinition) {
   EXPECT_FALSE(l.memory_soft_limit_kib);
 }
 
-TEST(VcpuPin, FormatCpuset) {
-  EXPECT_EQ(FormatCpuset({}), "");
-  EXPECT_EQ(FormatCpuset({0}), "0");
-  EXPECT_EQ(FormatCpuset({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
-}
-
 TEST(VcpuPin, PinsVcpuAndEmulatorThreads) {
   auto before = ThreadAffinity(0);
   ASSERT_TRUE(before.ok());
@@ -224,4 +218,4 @@ TEST(VcpuPin, PinsVcpuAndEmulatorThreads) {
 }
 
 }  // namespace
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

@@ -13,7 +13,7 @@
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 struct VcpuThread {
   int vcpu = -1;          // cpu-index
@@ -47,7 +47,4 @@ Result<ThreadCpu> ThreadCpuUsage(pid_t pid, pid_t tid);
 // The CPUs thread `tid` may run on.
 Result<std::set<unsigned>> ThreadAffinity(pid_t tid);
 
-// "0-2,5": a CPU set in cpuset syntax.
-std::string FormatCpuset(const std::set<unsigned>& cpus);
-
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

@@ -1,15 +1,15 @@
 // DomainResources: cgroup, CPU pinning and console relay of one running QEMU,
 // set up at start, found again after a daemon restart, released at exit.
-#include "daemon/domain_resources.h"
+#include "qemu/domain_resources.h"
 
 #include <atomic>
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/vcpu_pin.h"
+#include "qemu/vcpu_pin.h"
 #include "skiff/qemu/qmp_commands.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
 namespace {
 
@@ -127,4 +127,4 @@ std::optional<DomainCgroup> DomainResources::cgroup() const {
   return cgroup_;
 }
 
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

@@ -1,5 +1,7 @@
-// QemuHypervisor: the Hypervisor driver that runs each domain as one QEMU process,
-// built on qemu::BuildQemuArgv and qemu::QemuProcess.
+// QemuDriver: the Hypervisor driver that runs each domain as one QEMU process,
+// built on BuildQemuArgv and QemuProcess. Others make one with MakeQemuDriver
+// (include/skiff/qemu/qemu_driver.h). Life cycle and guest events are in
+// qemu_driver.cc, hot-plug in qemu_hotplug.cc, PCI addressing in qemu_address.cc.
 #pragma once
 
 #include <atomic>
@@ -11,18 +13,28 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/cgroup.h"
-#include "daemon/domain_resources.h"
-#include "skiff/daemon/hypervisor.h"
-#include "skiff/daemon/service.h"
+#include "qemu/cgroup.h"
+#include "qemu/domain_resources.h"
+#include "skiff/hypervisor/hypervisor.h"
+#include "skiff/qemu/qemu_driver.h"
 #include "skiff/qemu/qemu_process.h"
 
-namespace skiff::daemon {
+namespace skiff::qemu {
 
-class QemuHypervisor : public Hypervisor {
+using hypervisor::BlockIoStats;
+using hypervisor::ExitReason;
+using hypervisor::GuestEvent;
+using hypervisor::GuestTap;
+using hypervisor::InterfaceAddress;
+using hypervisor::JobControl;
+using hypervisor::RuntimeStats;
+using hypervisor::StartOptions;
+using hypervisor::VcpuRuntime;
+
+class QemuDriver : public hypervisor::Hypervisor {
  public:
-  explicit QemuHypervisor(Paths paths);
-  ~QemuHypervisor() override;  // detaches: QEMUs keep running
+  explicit QemuDriver(DriverPaths paths);
+  ~QemuDriver() override;  // detaches: QEMUs keep running
 
   std::string Describe() const override;
   Result<int> Start(const conf::DomainDef& def, const StartOptions& options) override;
@@ -56,7 +68,7 @@ class QemuHypervisor : public Hypervisor {
 
  private:
   struct Vm {
-    std::unique_ptr<qemu::QemuProcess> proc;
+    std::unique_ptr<QemuProcess> proc;
     std::shared_ptr<std::atomic<bool>> callback_done = std::make_shared<std::atomic<bool>>(false);
     // Cgroup and console relay; released by the exit callback.
     std::shared_ptr<DomainResources> res = std::make_shared<DomainResources>();
@@ -75,10 +87,10 @@ class QemuHypervisor : public Hypervisor {
   // and vcpu_unplugged.
   Status WriteStatus(const std::string& name, const Vm& vm);
   Result<std::shared_ptr<Vm>> Find(const std::string& name);
-  qemu::QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,
+  QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,
                                 std::shared_ptr<DomainResources> res);
   // Turns a QMP event into a GuestEvent for the dispatch thread (QMP reader thread).
-  void OnQmpEvent(const std::string& name, const qemu::QmpEvent& ev, std::string* pause_why);
+  void OnQmpEvent(const std::string& name, const QmpEvent& ev, std::string* pause_why);
   void DispatchLoop();
   void Queue(const std::string& name, GuestEvent ev);
   void Bury(std::shared_ptr<Vm> vm);  // needs mu_; frees finished processes
@@ -86,7 +98,7 @@ class QemuHypervisor : public Hypervisor {
   // Where console viewers connect (the daemon's relay; QEMU's own is NAME.serial).
   std::filesystem::path ViewerSocket(const std::string& name) const;
 
-  Paths paths_;
+  DriverPaths paths_;
   CgroupManager cgroups_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Vm>> vms_;
@@ -105,4 +117,4 @@ class QemuHypervisor : public Hypervisor {
   std::thread ev_thread_;
 };
 
-}  // namespace skiff::daemon
+}  // namespace skiff::qemu

@@ -1,0 +1,27 @@
+// The QEMU driver: the Hypervisor (include/skiff/hypervisor/hypervisor.h) that
+// runs each domain as one QEMU process, supervised through QMP, in a cgroup of
+// its own, with its console relayed for any number of viewers. skiffd makes one
+// and hands it to the daemon.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "skiff/hypervisor/hypervisor.h"
+
+namespace skiff::qemu {
+
+struct DriverPaths {
+  // Live state of running domains: NAME.qmp, NAME.serial, NAME.console (the
+  // relay viewers use), NAME.pid and NAME.qemu.json, from which a restarted
+  // daemon re-attaches (ROOT/run/skiff/domains).
+  std::filesystem::path run_dir;
+  // QEMU's own log of each domain goes to LOG_DIR/domains/NAME.log (ROOT/var/log/skiff).
+  std::filesystem::path log_dir;
+};
+
+// A driver keeping its files under `paths`. Dropping it detaches: running QEMUs
+// keep running, for the next driver to Attach to.
+std::unique_ptr<hypervisor::Hypervisor> MakeQemuDriver(DriverPaths paths);
+
+}  // namespace skiff::qemu
