@@ -1,4 +1,4 @@
-// Whole-file reads and crash-safe atomic writes.
+// Whole-file reads and crash-safe atomic writes (on the real file system: DefaultEnv()).
 #include "skiff/base/fs.h"
 
 #include <fcntl.h>
@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "skiff/base/env.h"
 #include "skiff/base/fd.h"
 
 namespace skiff {
@@ -29,33 +30,8 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
   return out;
 }
 
-namespace {
-
-Status FsyncDir(const std::filesystem::path& dir) {
-  UniqueFd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return ErrnoError(errno, fmt::format("open directory '{}'", dir.string()));
-  if (::fsync(fd.get()) != 0) return ErrnoError(errno, fmt::format("fsync '{}'", dir.string()));
-  return Status::Ok();
-}
-
-}  // namespace
-
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
-  std::string tmpl = path.string() + ".tmp.XXXXXX";
-  UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
-  if (!fd) return ErrnoError(errno, fmt::format("create temp file for '{}'", path.string()));
-  auto fail = [&](Status st) {
-    ::unlink(tmpl.c_str());
-    return st;
-  };
-  if (::fchmod(fd.get(), mode) != 0) return fail(ErrnoError(errno, "fchmod '" + tmpl + "'"));
-  if (Status st = WriteAll(fd.get(), data, tmpl); !st.ok()) return fail(st);
-  if (::fsync(fd.get()) != 0) return fail(ErrnoError(errno, "fsync '" + tmpl + "'"));
-  fd.reset();
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
-    return fail(ErrnoError(errno, fmt::format("rename to '{}'", path.string())));
-  }
-  return FsyncDir(path.parent_path());
+  return WriteFileAtomic(DefaultEnv(), path, data, mode);
 }
 
 Status MakeDirs(const std::filesystem::path& dir, mode_t mode) {

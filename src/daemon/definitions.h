@@ -1,7 +1,8 @@
 // Folders of stored definitions (ROOT/etc/skiff/{domains,networks,pools}): reading
 // them at daemon start (a file that does not read or parse is logged on one line and
 // kept), and their autostart links (DIR/autostart/NAME.xml -> DIR/NAME.xml, as
-// libvirt keeps them).
+// libvirt keeps them). All of it goes through the Env seam, so that tests can fail
+// and crash the disk under it (persistence_fault_test.cc).
 #pragma once
 
 #include <filesystem>
@@ -11,7 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "skiff/base/fs.h"
+#include "skiff/base/env.h"
 #include "skiff/base/status.h"
 
 namespace skiff::daemon {
@@ -19,20 +20,28 @@ namespace skiff::daemon {
 // Calls add(def, path) for every *.xml file in dir that parse(text, path) accepts;
 // kind ("domain", "network", "pool") names the files in the log line.
 template <typename Parse, typename Add>
-void LoadDefinitionFiles(const std::filesystem::path& dir, std::string_view kind, Parse parse,
-                         Add add) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
-    const std::string path = e.path().string();
-    auto text = ReadFile(e.path());
-    auto def = text.ok() ? parse(*text, path) : decltype(parse(*text, path))(text.status());
+void LoadDefinitionFiles(Env& env, const std::filesystem::path& dir, std::string_view kind,
+                         Parse parse, Add add) {
+  auto names = env.ListDir(dir);
+  if (!names.ok()) return;
+  for (const auto& name : *names) {
+    const std::filesystem::path file = dir / name;
+    // Only NAME.xml; temp files of an interrupted write (NAME.xml.tmp.*) are not definitions.
+    if (file.extension() != ".xml") continue;
+    auto text = env.ReadFile(file);
+    if (!text.ok() && text.status().code() != Code::kNotFound) {
+      spdlog::error("skipping {} definition '{}': {} (the file is kept)", kind, file.string(),
+                    text.status().ToString());
+      continue;
+    }
+    if (!text.ok()) continue;  // a directory (autostart/) or gone meanwhile
+    auto def = parse(*text, file.string());
     if (!def.ok()) {
-      spdlog::error("skipping {} definition '{}': {} (the file is kept)", kind, path,
+      spdlog::error("skipping {} definition '{}': {} (the file is kept)", kind, file.string(),
                     def.status().ToString());
       continue;
     }
-    add(std::move(*def), e.path());
+    add(std::move(*def), file);
   }
 }
 
@@ -41,22 +50,32 @@ inline std::filesystem::path AutostartLink(const std::filesystem::path& dir,
   return dir / "autostart" / (name + ".xml");
 }
 
-inline bool HasAutostartLink(const std::filesystem::path& dir, const std::string& name) {
-  std::error_code ec;
-  return std::filesystem::exists(AutostartLink(dir, name), ec);
+inline bool HasAutostartLink(Env& env, const std::filesystem::path& dir, const std::string& name) {
+  return env.FileExists(AutostartLink(dir, name));
 }
 
-// Makes (enabled) or removes the autostart link of definition `name` in `dir`.
-inline Status SetAutostartLink(const std::filesystem::path& dir, const std::string& name,
+// Makes (enabled) or removes the autostart link of definition `name` in `dir`,
+// durably (the autostart directory is synced).
+inline Status SetAutostartLink(Env& env, const std::filesystem::path& dir, const std::string& name,
                                bool enabled) {
   const std::filesystem::path link = AutostartLink(dir, name);
-  if (!enabled) return RemoveFileIfExists(link);
-  SKIFF_TRY(MakeDirs(link.parent_path()));
-  std::error_code ec;
-  std::filesystem::remove(link, ec);
-  std::filesystem::create_symlink(dir / (name + ".xml"), link, ec);
-  if (ec) return IoError("autostart link '{}': {}", link.string(), ec.message());
-  return Status::Ok();
+  if (!enabled) return RemoveFileDurably(env, link);
+  SKIFF_TRY(env.CreateDirs(link.parent_path()));
+  SKIFF_TRY(env.Symlink(dir / (name + ".xml"), link)
+                .WithContext(fmt::format("autostart link '{}'", link.string())));
+  return env.SyncDir(link.parent_path());
+}
+
+// Stores a definition's XML as DIR/NAME.xml, atomically and durably.
+inline Status WriteDefinitionFile(Env& env, const std::filesystem::path& dir,
+                                  const std::string& name, std::string_view xml) {
+  return WriteFileAtomic(env, dir / (name + ".xml"), xml, 0600);
+}
+
+// Removes DIR/NAME.xml durably (a crash does not bring it back).
+inline Status RemoveDefinitionFile(Env& env, const std::filesystem::path& dir,
+                                   const std::string& name) {
+  return RemoveFileDurably(env, dir / (name + ".xml"));
 }
 
 }  // namespace skiff::daemon

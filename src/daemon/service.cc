@@ -100,15 +100,16 @@ fs::path XmlPath(const fs::path& dir, const std::string& name) { return dir / (n
 }  // namespace
 
 Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
-                 NetworkBackend* network_backend, NetworkOptions network_options)
-    : paths_(std::move(paths)), hv_(hypervisor), events_(events), jobs_(events) {
+                 NetworkBackend* network_backend, NetworkOptions network_options, Env& env)
+    : paths_(std::move(paths)), env_(env), hv_(hypervisor), events_(events), jobs_(events) {
   if (network_backend == nullptr) {
     // Tests that build a Service by hand: the fake backend, with libvirt's `default`.
     own_network_backend_ = MakeFakeNetworkBackend();
     network_backend = own_network_backend_.get();
     network_options.default_network = DefaultNetwork::kAuto;
   }
-  net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options);
+  net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options,
+                                         env_);
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
@@ -189,28 +190,29 @@ void Service::Emit(const DomainObj& o, const std::string& event, const std::stri
 // ---------------------------------------------------------------- persistence
 
 Status Service::WriteDefinition(const conf::DomainDef& def) {
-  return WriteFileAtomic(XmlPath(paths_.domains_dir, def.name), conf::FormatDomainXml(def), 0600)
+  return WriteDefinitionFile(env_, paths_.domains_dir, def.name, conf::FormatDomainXml(def))
       .WithContext(fmt::format("save definition of domain '{}'", def.name));
 }
 
 Status Service::WriteLiveStatus(const DomainObj& o) {
   const conf::DomainDef& d = o.live ? *o.live : o.def;
-  SKIFF_TRY(WriteFileAtomic(XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
+  SKIFF_TRY(
+      WriteFileAtomic(env_, XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
   nlohmann::json j = {{"id", o.id.load()},          {"pid", o.pid},
                       {"state", static_cast<int>(o.state)},
                       {"reason", o.reason},  {"reason_name", o.reason_name},
                       {"persistent", o.persistent}};
-  return WriteFileAtomic(paths_.run_domains / (d.name + ".status.json"), j.dump() + "\n", 0600);
+  return WriteFileAtomic(env_, paths_.run_domains / (d.name + ".status.json"), j.dump() + "\n",
+                         0600);
 }
 
 void Service::RemoveLiveStatus(const std::string& name) {
-  (void)RemoveFileIfExists(XmlPath(paths_.run_domains, name));
-  (void)RemoveFileIfExists(paths_.run_domains / (name + ".status.json"));
+  (void)env_.RemoveFile(XmlPath(paths_.run_domains, name));
+  (void)env_.RemoveFile(paths_.run_domains / (name + ".status.json"));
 }
 
 void Service::LoadDomains() {
-  std::error_code ec;
-  LoadDefinitionFiles(paths_.domains_dir, "domain", conf::ParseDomainXml,
+  LoadDefinitionFiles(env_, paths_.domains_dir, "domain", conf::ParseDomainXml,
                       [&](conf::DomainDef def, const fs::path& file) {
     if (def.name != file.stem().string()) {
       spdlog::warn("domain definition '{}' names domain '{}'", file.string(), def.name);
@@ -223,18 +225,20 @@ void Service::LoadDomains() {
     }
     auto obj = std::make_shared<DomainObj>();
     obj->def = std::move(def);
-    obj->autostart = HasAutostartLink(paths_.domains_dir, obj->def.name);
+    obj->autostart = HasAutostartLink(env_, paths_.domains_dir, obj->def.name);
     domains_[obj->def.name] = obj;
     domains_by_uuid_[obj->def.uuid] = obj;
   });
   // Re-attach the domains that were running when the daemon stopped.
   std::vector<std::string> reattached;
-  for (const auto& e : fs::directory_iterator(paths_.run_domains, ec)) {
-    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
-    std::string name = e.path().stem().string();
-    auto text = ReadFile(e.path());
-    auto status_text = ReadFile(paths_.run_domains / (name + ".status.json"));
-    Result<conf::DomainDef> def = text.ok() ? conf::ParseDomainXml(*text, e.path().string())
+  for (const auto& entry : env_.ListDir(paths_.run_domains).value_or(std::vector<std::string>{})) {
+    const fs::path file = paths_.run_domains / entry;
+    if (file.extension() != ".xml") continue;
+    std::string name = file.stem().string();
+    auto text = env_.ReadFile(file);
+    if (!text.ok() && text.status().code() == Code::kNotFound) continue;
+    auto status_text = env_.ReadFile(paths_.run_domains / (name + ".status.json"));
+    Result<conf::DomainDef> def = text.ok() ? conf::ParseDomainXml(*text, file.string())
                                             : Result<conf::DomainDef>(text.status());
     nlohmann::json st = status_text.ok() ? nlohmann::json::parse(*status_text, nullptr, false)
                                          : nlohmann::json();
@@ -522,8 +526,8 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
       }
     }
   }
-  SKIFF_TRY(RemoveFileIfExists(XmlPath(paths_.domains_dir, obj->def.name)));
-  (void)SetAutostartLink(paths_.domains_dir, obj->def.name, false);
+  SKIFF_TRY(RemoveDefinitionFile(env_, paths_.domains_dir, obj->def.name));
+  (void)SetAutostartLink(env_, paths_.domains_dir, obj->def.name, false);
   (void)RemoveFileIfExists(managed);
   for (const auto& p : removed_storage) {
     Status st = RemoveFileIfExists(p);
@@ -898,7 +902,7 @@ Status Service::SetAutostart(const std::string& ref, bool enabled) {
   if (!o.persistent) {
     return FailedPreconditionError("cannot set autostart for transient domain '{}'", o.def.name);
   }
-  SKIFF_TRY(SetAutostartLink(paths_.domains_dir, o.def.name, enabled));
+  SKIFF_TRY(SetAutostartLink(env_, paths_.domains_dir, o.def.name, enabled));
   o.autostart = enabled;
   return Status::Ok();
 }

@@ -33,11 +33,11 @@ PoolSummary SummarizePool(const Service::PoolObj& o) {
 }  // namespace
 
 void Service::LoadNetworksAndPools() {
-  LoadDefinitionFiles(paths_.pools_dir, "pool", conf::ParsePoolXml,
+  LoadDefinitionFiles(env_, paths_.pools_dir, "pool", conf::ParsePoolXml,
                       [&](conf::PoolDef def, const fs::path&) {
     auto o = std::make_shared<PoolObj>();
     o->def = std::move(def);
-    o->autostart = HasAutostartLink(paths_.pools_dir, o->def.name);
+    o->autostart = HasAutostartLink(env_, paths_.pools_dir, o->def.name);
     std::lock_guard l(mu_);
     pools_[o->def.name] = o;
   });
@@ -76,7 +76,7 @@ Result<PoolSummary> Service::DefinePool(const std::string& xml, const std::strin
           def.name);
     }
   }
-  SKIFF_TRY(WriteFileAtomic(paths_.pools_dir / (def.name + ".xml"), conf::FormatPoolXml(def), 0600));
+  SKIFF_TRY(WriteDefinitionFile(env_, paths_.pools_dir, def.name, conf::FormatPoolXml(def)));
   auto o = it != pools_.end() ? it->second : std::make_shared<PoolObj>();
   o->def = std::move(def);
   pools_[o->def.name] = o;
@@ -106,8 +106,8 @@ Status Service::UndefinePool(const std::string& ref) {
   if (o->active) {
     return FailedPreconditionError("storage pool '{}' is active: destroy it first", o->def.name);
   }
-  SKIFF_TRY(RemoveFileIfExists(paths_.pools_dir / (o->def.name + ".xml")));
-  (void)SetAutostartLink(paths_.pools_dir, o->def.name, false);
+  SKIFF_TRY(RemoveDefinitionFile(env_, paths_.pools_dir, o->def.name));
+  (void)SetAutostartLink(env_, paths_.pools_dir, o->def.name, false);
   pools_.erase(o->def.name);
   events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", o->def.name},
                    {"event", "undefined"}, {"detail", "removed"}});
@@ -118,7 +118,7 @@ Status Service::SetPoolAutostart(const std::string& ref, bool enabled) {
   std::lock_guard l(mu_);
   auto o = FindByRef(pools_, ref);
   if (!o) return NotFoundError("pool '{}' not found", ref);
-  SKIFF_TRY(SetAutostartLink(paths_.pools_dir, o->def.name, enabled));
+  SKIFF_TRY(SetAutostartLink(env_, paths_.pools_dir, o->def.name, enabled));
   o->autostart = enabled;
   return Status::Ok();
 }

@@ -47,8 +47,8 @@ Status Service::StartPool(const std::string& ref) {
   std::lock_guard l(p->mu);
   if (p->active) return FailedPreconditionError("storage pool '{}' is already active", p->def.name);
   SKIFF_TRY(storage::DirPool(p->def).Start());
-  SKIFF_TRY(MakeDirs(ActiveMarker(paths_, "").parent_path()));
-  SKIFF_TRY(WriteFileAtomic(ActiveMarker(paths_, p->def.name), ""));
+  SKIFF_TRY(env_.CreateDirs(ActiveMarker(paths_, "").parent_path()));
+  SKIFF_TRY(WriteFileAtomic(env_, ActiveMarker(paths_, p->def.name), ""));
   p->active = true;
   events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", p->def.name},
                    {"event", "started"}, {"detail", "started"}});
@@ -75,7 +75,7 @@ Status Service::DestroyPool(const std::string& ref) {
     }
   }
   SKIFF_TRY(storage::DirPool(p->def).Stop());
-  SKIFF_TRY(RemoveFileIfExists(ActiveMarker(paths_, p->def.name)));
+  SKIFF_TRY(RemoveFileDurably(env_, ActiveMarker(paths_, p->def.name)));
   p->active = false;
   events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", p->def.name},
                    {"event", "stopped"}, {"detail", "destroyed"}});
@@ -311,16 +311,15 @@ void Service::LoadPoolState() {
     std::lock_guard l(mu_);
     for (auto& [n, o] : pools_) pools.push_back(o);
   }
-  std::error_code ec;
   for (auto& p : pools) {
-    p->active = fs::exists(ActiveMarker(paths_, p->def.name), ec);
+    p->active = env_.FileExists(ActiveMarker(paths_, p->def.name));
     if (p->active && p->def.type == "fs" && !storage::DirPool(p->def).IsMounted()) {
       // Active before, unmounted since (a host reboot with a kept run dir): mount again.
       Status st = storage::DirPool(p->def).Start();
       if (!st.ok()) {
         spdlog::error("pool '{}' was active but cannot be mounted again: {}", p->def.name,
                       st.ToString());
-        (void)RemoveFileIfExists(ActiveMarker(paths_, p->def.name));
+        (void)env_.RemoveFile(ActiveMarker(paths_, p->def.name));
         p->active = false;
       }
     }
@@ -335,11 +334,10 @@ Status Service::EnsureDefaultPool() {
   // Like libvirt, the default pool is made once; an administrator who undefines it
   // is not overruled at the next start.
   fs::path marker = paths_.lib_dir / ".default-pool-defined";
-  std::error_code ec;
-  if (fs::exists(marker, ec)) return Status::Ok();
+  if (env_.FileExists(marker)) return Status::Ok();
   {
     std::lock_guard l(mu_);
-    if (pools_.count("default")) return WriteFileAtomic(marker, "");
+    if (pools_.count("default")) return WriteFileAtomic(env_, marker, "");
   }
   std::string xml = fmt::format(
       "<pool type='dir'>\n  <name>default</name>\n  <target>\n    <path>{}</path>\n  </target>\n"
@@ -351,7 +349,7 @@ Status Service::EnsureDefaultPool() {
   SKIFF_TRY(StartPool("default"));
   spdlog::info("defined and started the default storage pool at '{}'",
                (paths_.lib_dir / "images").string());
-  return WriteFileAtomic(marker, "");
+  return WriteFileAtomic(env_, marker, "");
 }
 
 std::vector<std::pair<std::string, bool>> Service::DiskPaths(const conf::DomainDef& def) {

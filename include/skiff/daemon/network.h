@@ -23,13 +23,25 @@ namespace skiff::daemon {
 
 struct Paths;
 
+// What a backend does, for the driver's decisions that depend on it (it never
+// compares Describe() with a name).
+struct NetworkBackendCapabilities {
+  // Builds bridges, firewall rules and dnsmasq on the host. False: in memory only,
+  // so that e.g. the `default` network may be defined under any --root.
+  bool touches_host = false;
+  // Its dnsmasq are processes of this host, which a restarted daemon can watch
+  // by pid. False: Probe() reports the pid it stands for.
+  bool host_processes = false;
+};
+
 // Implementations are thread-safe; the driver serialises calls per network.
 class NetworkBackend {
  public:
   virtual ~NetworkBackend() = default;
 
-  // "host" or "fake".
+  // "host" or "fake", for logs and `skiff version`.
   virtual std::string Describe() const = 0;
+  virtual NetworkBackendCapabilities Capabilities() const = 0;
   // net::StartNetwork: the returned child is the network's dnsmasq, if any.
   virtual Result<std::optional<Child>> Start(const net::NetworkPlan& plan) = 0;
   // net::StopNetwork.

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "skiff/base/env.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
 #include "skiff/daemon/events.h"
@@ -145,8 +146,11 @@ class Service {
  public:
   // `network_backend` builds virtual networks and taps; it must outlive the
   // Service. Null: an in-memory fake with a started `default` network (tests).
+  // Definitions, autostart links and live status are stored through `env`
+  // (tests pass a FaultInjectionEnv); it must outlive the Service.
   Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
-          NetworkBackend* network_backend = nullptr, NetworkOptions network_options = {});
+          NetworkBackend* network_backend = nullptr, NetworkOptions network_options = {},
+          Env& env = DefaultEnv());
   ~Service();
 
   // Reads the definitions under ROOT/etc/skiff (a file that does not parse is logged
@@ -336,6 +340,7 @@ class Service {
   std::string RunningDomainWriting(const std::string& path);
 
   Paths paths_;
+  Env& env_;
   Hypervisor& hv_;
   EventBus& events_;
   JobManager jobs_;

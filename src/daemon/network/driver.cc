@@ -152,8 +152,9 @@ conf::NetworkDef DefFromDefaultPlan(const net::NetworkPlan& p, const Uuid& uuid)
 // ---------------------------------------------------------------- life of the driver
 
 NetworkDriver::NetworkDriver(Paths paths, NetworkBackend& backend, EventBus& events,
-                             NetworkOptions options)
+                             NetworkOptions options, Env& env)
     : paths_(std::move(paths)),
+      env_(env),
       backend_(backend),
       events_(events),
       options_(options),
@@ -185,9 +186,9 @@ NetworkSummary NetworkDriver::Summarize(const Net& n) const {
 }
 
 Status NetworkDriver::WriteStatus(const Net& n) {
-  SKIFF_TRY(MakeDirs(status_dir_, 0755));
-  return WriteFileAtomic(status_dir_ / (n.live->name + ".xml"), conf::FormatNetworkXml(*n.live),
-                         0600);
+  SKIFF_TRY(env_.CreateDirs(status_dir_));
+  return WriteFileAtomic(env_, status_dir_ / (n.live->name + ".xml"),
+                         conf::FormatNetworkXml(*n.live), 0600);
 }
 
 std::shared_ptr<NetworkDriver::Net> NetworkDriver::Find(const std::string& ref) {
@@ -212,26 +213,28 @@ NetworkDriver::Acquire(const std::string& ref) {
 }
 
 Status NetworkDriver::Load() {
-  SKIFF_TRY(MakeDirs(paths_.networks_dir));
+  SKIFF_TRY(env_.CreateDirs(paths_.networks_dir));
   std::error_code ec;
-  LoadDefinitionFiles(paths_.networks_dir, "network", conf::ParseNetworkXml,
+  LoadDefinitionFiles(env_, paths_.networks_dir, "network", conf::ParseNetworkXml,
                       [&](conf::NetworkDef def, const fs::path&) {
     auto n = std::make_shared<Net>();
     n->def = std::move(def);
-    n->autostart = HasAutostartLink(paths_.networks_dir, n->def.name);
+    n->autostart = HasAutostartLink(env_, paths_.networks_dir, n->def.name);
     std::lock_guard l(mu_);
     networks_[n->def.name] = n;
   });
   // Networks that were active when the daemon stopped (transient ones only live here).
-  for (const auto& e : fs::directory_iterator(status_dir_, ec)) {
-    if (!e.is_regular_file() || e.path().extension() != ".xml") continue;
-    auto text = ReadFile(e.path());
-    auto def = text.ok() ? conf::ParseNetworkXml(*text, e.path().string())
+  for (const auto& entry : env_.ListDir(status_dir_).value_or(std::vector<std::string>{})) {
+    const fs::path file = status_dir_ / entry;
+    if (file.extension() != ".xml") continue;
+    auto text = env_.ReadFile(file);
+    if (!text.ok() && text.status().code() == Code::kNotFound) continue;
+    auto def = text.ok() ? conf::ParseNetworkXml(*text, file.string())
                          : Result<conf::NetworkDef>(text.status());
     if (!def.ok()) {
-      spdlog::error("dropping status of network '{}': {}", e.path().string(),
+      spdlog::error("dropping status of network '{}': {}", file.string(),
                     def.status().ToString());
-      (void)RemoveFileIfExists(e.path());
+      (void)env_.RemoveFile(file);
       continue;
     }
     std::shared_ptr<Net> n;
@@ -276,7 +279,7 @@ void NetworkDriver::Adopt(const std::shared_ptr<Net>& np) {
   auto forget = [&](const std::string& why) {
     spdlog::error("network '{}' is no longer active: {}", name, why);
     n.live.reset();
-    (void)RemoveFileIfExists(status_dir_ / (name + ".xml"));
+    (void)env_.RemoveFile(status_dir_ / (name + ".xml"));
     if (!n.persistent) {
       n.removed = true;
       std::lock_guard r(mu_);
@@ -330,7 +333,7 @@ void NetworkDriver::WatchDnsmasq(Net& n, std::optional<Child> child, std::option
     } else {
       n.dnsmasq_pidfd = std::make_shared<UniqueFd>(PidfdOpen(child->pid));
     }
-  } else if (adopted && *adopted > 0 && backend_.Describe() == "host") {
+  } else if (adopted && *adopted > 0 && backend_.Capabilities().host_processes) {
     n.dnsmasq_pid = *adopted;
     n.dnsmasq_pidfd = std::make_shared<UniqueFd>(PidfdOpen(*adopted));
   }
@@ -442,16 +445,16 @@ Status NetworkDriver::FillDefaults(conf::NetworkDef& def, const conf::NetworkDef
 void NetworkDriver::DefineDefaultNetwork() {
   if (options_.default_network == DefaultNetwork::kNo) return;
   if (options_.default_network == DefaultNetwork::kAuto && paths_.root != fs::path("/") &&
-      backend_.Describe() != "fake") {
+      backend_.Capabilities().touches_host) {
     return;
   }
   fs::path marker = paths_.lib_dir / "network" / "default-network-defined";
   std::error_code ec;
-  if (fs::exists(marker, ec)) return;
+  if (env_.FileExists(marker)) return;
   auto mark = [&] {
-    Status st = MakeDirs(marker.parent_path());
+    Status st = env_.CreateDirs(marker.parent_path());
     if (st.ok()) {
-      st = WriteFileAtomic(marker, "skiffd defined the default network once; it is yours now\n",
+      st = WriteFileAtomic(env_, marker, "skiffd defined the default network once; it is yours now\n",
                            0644);
     }
     if (!st.ok()) spdlog::error("default network: {}", st.ToString());
@@ -481,9 +484,9 @@ void NetworkDriver::DefineDefaultNetwork() {
   conf::NetworkDef def = DefFromDefaultPlan(plan, Uuid::Generate());
   Status st = FillDefaults(def, nullptr);
   if (st.ok()) {
-    st = WriteFileAtomic(paths_.networks_dir / "default.xml", conf::FormatNetworkXml(def), 0600);
+    st = WriteDefinitionFile(env_, paths_.networks_dir, "default", conf::FormatNetworkXml(def));
   }
-  if (st.ok()) st = SetAutostartLink(paths_.networks_dir, "default", true);
+  if (st.ok()) st = SetAutostartLink(env_, paths_.networks_dir, "default", true);
   if (!st.ok()) {
     spdlog::error("default network not defined: {}", st.ToString());
     return;
@@ -527,7 +530,7 @@ Result<NetworkDetails> NetworkDriver::Get(const std::string& ref) {
                                                      : std::string(conf::ToString(def.forward));
   }
   if (n.live && n.dnsmasq_pid > 0) d.dnsmasq = n.dnsmasq_pid;
-  if (n.live && backend_.Describe() == "fake" && plan.ok()) {
+  if (n.live && !backend_.Capabilities().host_processes && plan.ok()) {
     auto probe = backend_.Probe(*plan);
     if (probe.ok()) d.dnsmasq = probe->dnsmasq_pid;
   }
@@ -563,8 +566,7 @@ Result<NetworkSummary> NetworkDriver::Define(const std::string& xml, const std::
   SKIFF_TRY(FillDefaults(def, n ? &n->def : nullptr));
   auto plan = PlanFromDef(def);
   if (!plan.ok() && plan.status().code() != Code::kUnsupported) return plan.status();
-  SKIFF_TRY(WriteFileAtomic(paths_.networks_dir / (def.name + ".xml"), conf::FormatNetworkXml(def),
-                            0600));
+  SKIFF_TRY(WriteDefinitionFile(env_, paths_.networks_dir, def.name, conf::FormatNetworkXml(def)));
   bool fresh = !n;
   if (fresh) n = std::make_shared<Net>();
   n->def = std::move(def);
@@ -614,8 +616,8 @@ Status NetworkDriver::Undefine(const std::string& ref) {
     return FailedPreconditionError("cannot undefine transient network '{}'", n->def.name);
   }
   std::string name = n->def.name;
-  SKIFF_TRY(RemoveFileIfExists(paths_.networks_dir / (name + ".xml")));
-  (void)SetAutostartLink(paths_.networks_dir, name, false);
+  SKIFF_TRY(RemoveDefinitionFile(env_, paths_.networks_dir, name));
+  (void)SetAutostartLink(env_, paths_.networks_dir, name, false);
   n->autostart = false;
   Emit(name, "undefined", "removed");
   spdlog::info("network '{}' undefined", name);
@@ -637,7 +639,7 @@ Status NetworkDriver::SetAutostart(const std::string& ref, bool enabled) {
   if (!n.persistent) {
     return FailedPreconditionError("cannot set autostart for transient network '{}'", n.def.name);
   }
-  SKIFF_TRY(SetAutostartLink(paths_.networks_dir, n.def.name, enabled));
+  SKIFF_TRY(SetAutostartLink(env_, paths_.networks_dir, n.def.name, enabled));
   n.autostart = enabled;
   return Status::Ok();
 }
@@ -676,7 +678,7 @@ Status NetworkDriver::StopLocked(Net& n) {
     st = plan.status();
   }
   n.live.reset();
-  (void)RemoveFileIfExists(status_dir_ / (name + ".xml"));
+  (void)env_.RemoveFile(status_dir_ / (name + ".xml"));
   Wake();
   spdlog::info("network '{}' destroyed{}", name, st.ok() ? "" : ": " + st.ToString());
   Emit(name, "stopped", "destroyed");

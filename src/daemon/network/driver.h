@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "skiff/base/env.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
@@ -52,7 +53,10 @@ struct PreparedTaps {
 
 class NetworkDriver {
  public:
-  NetworkDriver(Paths paths, NetworkBackend& backend, EventBus& events, NetworkOptions options);
+  // Definitions, autostart links and the status of running networks are stored
+  // through `env`, which must outlive the driver.
+  NetworkDriver(Paths paths, NetworkBackend& backend, EventBus& events, NetworkOptions options,
+                Env& env = DefaultEnv());
   // Stops supervising dnsmasq; networks and their dnsmasq keep running.
   ~NetworkDriver();
 
@@ -116,6 +120,7 @@ class NetworkDriver {
   void Wake();
 
   Paths paths_;
+  Env& env_;
   NetworkBackend& backend_;
   EventBus& events_;
   NetworkOptions options_;

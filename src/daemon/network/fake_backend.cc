@@ -12,6 +12,9 @@ namespace {
 class FakeNetworkBackend : public NetworkBackend {
  public:
   std::string Describe() const override { return "fake"; }
+  NetworkBackendCapabilities Capabilities() const override {
+    return {.touches_host = false, .host_processes = false};
+  }
 
   Result<std::optional<Child>> Start(const net::NetworkPlan& plan) override {
     SKIFF_TRY(net::ValidatePlan(plan));

@@ -18,6 +18,9 @@ class HostNetworkBackend : public NetworkBackend {
   }
 
   std::string Describe() const override { return "host"; }
+  NetworkBackendCapabilities Capabilities() const override {
+    return {.touches_host = true, .host_processes = true};
+  }
 
   Result<std::optional<Child>> Start(const net::NetworkPlan& plan) override {
     SKIFF_ASSIGN_OR_RETURN(net::StartedNetwork s, net::StartNetwork(plan, env_));
