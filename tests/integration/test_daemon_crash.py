@@ -8,9 +8,10 @@ run side by side to keep the test short.
 import socket
 import time
 
-from test_daemon_lifecycle import Events, env  # noqa: F401 (env: the lifecycle tests' fixture)
-from test_daemon_e2e import pid_alive
-from harness import domain_xml, qmp, wait_until
+from framework.daemon import Events
+from framework.guest import domain_xml
+from framework.qmp import qmp
+from framework.util import pid_alive, wait_until
 
 ACTIONS = {"pdestroy": "destroy", "prestart": "restart", "ppreserve": "preserve",
            "pdump": "coredump-destroy", "plate": "destroy"}

@@ -1,99 +1,21 @@
 """skiffd end to end: boot the test guest (TCG) through the daemon, survive a daemon
 restart, destroy; and the socket's read-only group access.
 """
-import contextlib
 import os
 import pathlib
-import shutil
-import signal
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from harness import BUILD, domain_xml, require_guest, wait_for  # noqa: F401 (re-exported)
-
-BIN = BUILD / "bin"
-
-
-class Daemon:
-    def __init__(self, root, *extra):
-        self.root = pathlib.Path(root)
-        self.sock = self.root / "run/skiff/skiffd.sock"
-        self.extra = extra
-        self.spawn()
-
-    def spawn(self):
-        if self.sock.exists():
-            self.sock.unlink()
-        self.proc = subprocess.Popen([str(BIN / "skiffd"), "--root", str(self.root), *self.extra],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 20
-        while not self.sock.exists():
-            if self.proc.poll() is not None:
-                raise RuntimeError("skiffd exited: " + self.proc.stderr.read().decode())
-            if time.time() > deadline:
-                raise RuntimeError("skiffd did not create its socket")
-            time.sleep(0.02)
-        self.env = dict(os.environ, SKIFF_URI=f"unix://{self.sock}")
-
-    def skiff(self, *args, check=True, **kw):
-        r = subprocess.run([str(BIN / "skiff"), *args], env=self.env, capture_output=True,
-                           text=True, timeout=120, **kw)
-        if check:
-            assert r.returncode == 0, f"skiff {' '.join(args)}: {r.stdout}{r.stderr}"
-        return r
-
-    def kill(self):
-        """`kill -9` skiffd; its guests run on, and spawn() starts it again."""
-        self.proc.kill()
-        self.proc.wait(timeout=20)
-
-    def kill_and_restart(self):
-        self.kill()
-        self.spawn()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        return self.proc.returncode
-
-
-@contextlib.contextmanager
-def daemon_session(prefix):
-    """A skiffd on a fresh root (a temporary directory named `prefix`...). Afterwards
-    every running domain is destroyed, the daemon stopped, any QEMU whose pid a test
-    added to `d.pids` killed if it is still there, and the root removed."""
-    root = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
-    d = None
-    try:
-        d = Daemon(root)
-        d.pids = []
-        yield d
-    finally:
-        if d is not None:
-            for name in d.skiff("list", "--name", check=False).stdout.split():
-                d.skiff("destroy", name, check=False)
-            d.stop()
-            for pid in d.pids:
-                if pid_alive(pid):
-                    os.kill(pid, 9)
-        shutil.rmtree(root, ignore_errors=True)
+from framework.daemon import Daemon
+from framework.guest import domain_xml
+from framework.util import BIN, pid_alive, require_guest, wait_for
 
 
 def guest_xml(name, kernel, initrd):
     return domain_xml(name, kernel, initrd)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_guest_boots_through_skiffd_and_survives_restart():

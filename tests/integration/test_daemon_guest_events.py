@@ -12,9 +12,10 @@ import tempfile
 
 import pytest
 
-from harness import Viewer, disk_xml, domain_xml, wait_until
-from test_daemon_e2e import Daemon, require_guest
-from test_daemon_lifecycle import Events
+from framework.console import Viewer
+from framework.daemon import Daemon, Events
+from framework.guest import disk_xml, domain_xml
+from framework.util import require_guest, wait_until
 
 
 def full_disk_guest(root, small, d, kernel, initrd, name):
@@ -33,6 +34,8 @@ FILL = "dd if=/dev/urandom of=/dev/vda bs=64k count=256 conv=fsync && echo DD-DO
 
 @pytest.fixture
 def env():
+    """(root, small, daemon, events, kernel, initrd), small a 4 MiB tmpfs; this file's
+    own env, in place of conftest.py's."""
     kernel, initrd = require_guest()
     with tempfile.TemporaryDirectory(prefix="skiff-gev-") as root:
         root = pathlib.Path(root)

@@ -15,30 +15,12 @@ import time
 
 import pytest
 
-from test_daemon_e2e import daemon_session, require_guest
-from harness import ConsoleLog, disk_xml, domain_xml, wait_until
+from framework.daemon import daemon_session
+from framework.guest import boot, disk_xml, domain_xml
+from framework.host import locked
+from framework.util import require_guest, wait_until
 
 NAME = "hotplug1"
-
-
-Guest = ConsoleLog  # the running test guest: its console log and a wait for markers
-
-
-def boot(d, root, name, xml):
-    """Defines and starts `name`; returns its Guest once the guest reported ready."""
-    (root / f"{name}.xml").write_text(xml)
-    d.skiff("define", str(root / f"{name}.xml"))
-    d.skiff("start", name)
-    g = Guest(d, root, name)
-    g.pid = g.qemu_pid()
-    d.pids.append(g.pid)
-    g.wait(r"^SKIFF-GUEST-READY", timeout=150)
-    return g
-
-
-def locked(img):
-    """True while a QEMU holds `img` open (qemu-img then cannot take its lock)."""
-    return subprocess.run(["qemu-img", "info", str(img)], capture_output=True).returncode != 0
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +115,7 @@ def test_block_device_attach_and_detach(guest):
         d.skiff("attach-disk", NAME, loopdev, "vdc", "--live")
         guest.wait(r"^SKIFF-BLOCKS: vda vdb$", since=mark)  # the guest numbers them itself
         live = d.skiff("dumpxml", NAME).stdout
-        assert f"<disk type='block' device='disk'>" in live, live
+        assert "<disk type='block' device='disk'>" in live, live
         assert f"<source dev='{loopdev}'/>" in live, live
         assert loopdev in d.skiff("domblklist", NAME).stdout
 

@@ -9,9 +9,10 @@ import subprocess
 
 import pytest
 
-from test_daemon_e2e import daemon_session, require_guest
-from test_daemon_hotplug import boot, locked
-from harness import disk_xml, domain_xml, wait_until
+from framework.daemon import daemon_session
+from framework.guest import boot, disk_xml, domain_xml
+from framework.host import locked
+from framework.util import require_guest, wait_until
 
 NAME = "hotplugq35"
 

@@ -1,123 +1,17 @@
 """Lifecycle of a real QEMU guest (TCG) through skiffd, as a virsh user sees it:
 states and reasons, ACPI shutdown, reboot, reset, suspend/resume, the
 on_poweroff / on_reboot actions, a QEMU that dies, autostart at daemon start,
-start failures that leave nothing behind, the event stream, and domstats.
+start failures that leave nothing behind, the event stream, and domstats. The
+`env` fixture (conftest.py) is a daemon on a fresh root with the test guest.
 """
 import json
 import os
-import pathlib
 import signal
 import subprocess
-import tempfile
 import time
 
-import pytest
-
-from test_daemon_e2e import BIN, Daemon, pid_alive, require_guest
-from harness import disk_xml, domain_xml, wait_until
-
-
-def guest_xml(name, kernel, initrd, disk=None, on_poweroff=None, on_reboot=None):
-    actions = ""
-    if on_poweroff:
-        actions += f"  <on_poweroff>{on_poweroff}</on_poweroff>\n"
-    if on_reboot:
-        actions += f"  <on_reboot>{on_reboot}</on_reboot>\n"
-    return domain_xml(name, kernel, initrd, memory_mib=192,
-                      cmdline="skiff.nodhcp=1 skiff.write=hello.txt:lifecycle", head=actions,
-                      devices=disk_xml("vda", file=disk) if disk else "")
-
-
-class Env:
-    def __init__(self, root):
-        self.root = pathlib.Path(root)
-        self.kernel, self.initrd = require_guest()
-        self.d = Daemon(self.root)
-
-    def log(self, name):
-        p = self.root / f"var/log/skiff/domains/{name}.log"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def count(self, name, marker):
-        return self.log(name).count(marker)
-
-    def wait_marker(self, name, marker, n=1, timeout=120):
-        ok = wait_until(lambda: self.count(name, marker) >= n, timeout)
-        assert ok, f"{marker} x{n} not seen in {name}'s log:\n{self.log(name)[-3000:]}"
-
-    def state(self, name):
-        return self.d.skiff("domstate", "--reason", name).stdout.strip()
-
-    def wait_state(self, name, want, timeout=60):
-        got = wait_until(lambda: self.state(name) == want, timeout)
-        assert got, f"{name}: state {self.state(name)!r}, wanted {want!r}"
-
-    def shutdown(self, name):
-        """`skiff shutdown --mode acpi`, pressed again every 15 s until the guest reports
-        SKIFF-GUEST-POWERDOWN: a guest that has just booted may miss the button (its acpid
-        is still opening the input devices), and an administrator would press it again."""
-        seen = self.count(name, "SKIFF-GUEST-POWERDOWN")
-        first = self.d.skiff("shutdown", "--mode", "acpi", name)
-        for _ in range(3):
-            if wait_until(lambda: self.count(name, "SKIFF-GUEST-POWERDOWN") > seen, 15):
-                break
-            self.d.skiff("shutdown", "--mode", "acpi", name, check=False)
-        self.wait_marker(name, "SKIFF-GUEST-POWERDOWN", seen + 1, timeout=15)
-        return first
-
-    def define(self, name, **kw):
-        xml = self.root / f"{name}.xml"
-        xml.write_text(guest_xml(name, self.kernel, self.initrd, **kw))
-        self.d.skiff("define", str(xml))
-
-    def qemu_pid(self, name):
-        status = self.root / f"run/skiff/domains/{name}.qemu.json"
-        return json.loads(status.read_text())["pid"]
-
-    def close(self):
-        for line in self.d.skiff("list", "--name", check=False).stdout.split():
-            self.d.skiff("destroy", line, check=False)
-        self.d.stop()
-
-
-@pytest.fixture
-def env():
-    with tempfile.TemporaryDirectory(prefix="skiff-life-") as root:
-        e = Env(root)
-        try:
-            yield e
-        finally:
-            e.close()
-
-
-class Events:
-    """`skiff event --loop --json` in the background, collecting every event it prints."""
-
-    def __init__(self, d):
-        import threading
-        self.proc = subprocess.Popen([str(BIN / "skiff"), "event", "--loop", "--json"],
-                                     env=d.env, stdout=subprocess.PIPE, text=True)
-        self.seen = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        time.sleep(0.5)  # let the stream subscribe
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.seen.append(json.loads(line))
-
-    def wait(self, name, event, detail=None, timeout=60):
-        def found():
-            return next((ev for ev in list(self.seen) if ev.get("name") == name and
-                         ev.get("event") == event and
-                         (detail is None or ev.get("detail") == detail)), None)
-        ev = wait_until(found, timeout)
-        assert ev, f"no event {event}/{detail} for {name}; saw {self.seen}"
-        return ev
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
+from framework.daemon import Daemon, Events
+from framework.util import pid_alive
 
 
 def test_states_reasons_and_events_through_a_whole_life(env):
@@ -224,7 +118,7 @@ def test_failed_start_reports_qemu_and_leaves_nothing(env):
     run = env.root / "run/skiff/domains"
     leftovers = [p.name for p in run.iterdir() if p.name.startswith("broken")] if run.exists() else []
     assert leftovers == []
-    out = subprocess.run(["pgrep", "-f", f"guest=broken"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", "guest=broken"], capture_output=True, text=True).stdout
     assert out.strip() == ""
 
 

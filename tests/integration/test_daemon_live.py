@@ -16,9 +16,11 @@ import time
 
 import pytest
 
-from test_daemon_e2e import daemon_session, pid_alive, require_guest
-from test_daemon_net import free_test_subnet, link_exists, require_net_prerequisites, sh
-from harness import ConsoleLog, disk_xml, domain_xml, wait_until
+from framework.console import ConsoleLog
+from framework.daemon import daemon_session
+from framework.guest import disk_xml, domain_xml
+from framework.net import free_test_subnet, link_exists, require_net_prerequisites, sh
+from framework.util import pid_alive, require_guest, wait_until
 
 NAME = "live1"
 

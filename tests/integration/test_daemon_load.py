@@ -8,16 +8,14 @@ import http.client
 import json
 import os
 import pathlib
-import signal
 import socket
-import subprocess
 import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
 
-BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
-BIN = BUILD / "bin"
+from framework.daemon import Daemon
+
 SECONDS = float(os.environ.get("SKIFF_LOAD_SECONDS", "60"))
 
 
@@ -56,13 +54,9 @@ def xml_for(name):
 def test_fifty_clients_for_a_minute_leak_nothing():
     with tempfile.TemporaryDirectory(prefix="skiffd-load-") as root:
         root = pathlib.Path(root)
-        sock = root / "run/skiff/skiffd.sock"
-        proc = subprocess.Popen([str(BIN / "skiffd"), "--root", str(root), "--fake-hypervisor"])
+        d = Daemon(root, "--fake-hypervisor")
+        sock = d.sock
         try:
-            for _ in range(500):
-                if sock.exists():
-                    break
-                time.sleep(0.01)
             # Warm up (lazy initialisation, worker threads) before the baseline.
             c = UnixHTTPConnection(str(sock))
             for i in range(10):
@@ -71,7 +65,7 @@ def test_fifty_clients_for_a_minute_leak_nothing():
                 call(c, "GET", "/v1/domains")
             c.close()
             time.sleep(0.5)
-            fds0, threads0, kids0 = proc_counts(proc.pid)
+            fds0, threads0, kids0 = proc_counts(d.proc.pid)
 
             stop = time.time() + SECONDS
             errors = []
@@ -143,13 +137,12 @@ def test_fifty_clients_for_a_minute_leak_nothing():
             assert latencies[-1] < 10, "a client stalled"
 
             time.sleep(1.0)
-            fds1, threads1, kids1 = proc_counts(proc.pid)
+            fds1, threads1, kids1 = proc_counts(d.proc.pid)
             assert fds1 <= fds0 + 2, (fds0, fds1)
             assert threads1 <= threads0 + 2, (threads0, threads1)
             assert kids1 == [], kids1
         finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
+            assert d.stop() == 0
         files = sorted((root / "etc/skiff/domains").glob("*.xml"))
         assert [f.name for f in files] == [f"base{i}.xml" for i in range(10)]
         for f in files:

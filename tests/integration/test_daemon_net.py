@@ -14,57 +14,12 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
-import time
 
-import pytest
-
-from test_daemon_e2e import BIN, Daemon, require_guest, wait_for
-from harness import domain_xml, wait_until
-
-
-def require_net_prerequisites():
-    missing = []
-    if os.geteuid() != 0:
-        missing.append("root")
-    for prog in ("dnsmasq", "nft", "ip"):
-        if not (shutil.which(prog) or os.access(f"/usr/sbin/{prog}", os.X_OK)):
-            missing.append(prog)
-    if not os.path.exists("/dev/net/tun"):
-        missing.append("/dev/net/tun")
-    if missing:
-        msg = "daemon network tests need: " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
-def sh(*cmd, check=False):
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=60, check=check)
-
-
-def link_exists(name):
-    return sh("ip", "link", "show", "dev", name).returncode == 0
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def free_test_subnet():
-    """A 10.213.X.0/24 that no address or route of the host overlaps."""
-    used = sh("ip", "-4", "-o", "addr").stdout + sh("ip", "-4", "route").stdout
-    for _ in range(100):
-        x = random.randint(1, 250)
-        if f"10.213.{x}." not in used:
-            return f"10.213.{x}"
-    pytest.fail("no free 10.213.X.0/24 on this host")
+from framework.daemon import Daemon
+from framework.guest import domain_xml
+from framework.net import free_test_subnet, link_exists, require_net_prerequisites, sh
+from framework.util import pid_alive, require_guest, wait_for, wait_until
 
 
 def net_xml(name, bridge, prefix, static_mac):

@@ -7,9 +7,10 @@ import pathlib
 import tempfile
 import time
 
-from test_daemon_e2e import Daemon, pid_alive, require_guest, wait_for
-from test_daemon_restart import qemu_pid, assert_in_own_cgroup
-from harness import domain_xml
+from framework.daemon import Daemon
+from framework.guest import domain_xml
+from framework.host import affinity, assert_in_own_cgroup, qemu_pid, threads
+from framework.util import pid_alive, require_guest, wait_for
 
 
 def pinned_xml(name, kernel, initrd):
@@ -26,24 +27,6 @@ def pinned_xml(name, kernel, initrd):
 """
     return domain_xml(name, kernel, initrd, memory_mib=192, vcpu="<vcpu>2</vcpu>",
                       cmdline="skiff.nodhcp=1", head=cputune, console=False)
-
-
-def affinity(pid, tid):
-    for line in pathlib.Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
-        if line.startswith("Cpus_allowed_list:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"no Cpus_allowed_list for thread {tid}")
-
-
-def threads(pid):
-    """{tid: name} of QEMU's threads (vCPU threads are 'CPU N/TCG' with debug-threads)."""
-    out = {}
-    for t in pathlib.Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out[int(t.name)] = (t / "comm").read_text().strip()
-        except FileNotFoundError:
-            pass
-    return out
 
 
 def test_cputune_shares_and_pinning_apply_to_the_qemu():

@@ -2,51 +2,21 @@
 adopted with the right state, their consoles (the daemon's fan-out socket, two
 viewers at once), their cgroups, a clean shutdown and destroy.
 """
-import json
 import os
 import pathlib
-import subprocess
 import tempfile
 import time
 
-from test_daemon_e2e import BIN, Daemon, pid_alive, require_guest, wait_for
-from harness import Viewer, domain_xml
+from framework.console import Viewer
+from framework.daemon import Daemon
+from framework.guest import domain_xml
+from framework.host import assert_in_own_cgroup, qemu_pid
+from framework.util import pid_alive, require_guest, wait_for
 
 
 def guest_xml(name, kernel, initrd):
     return domain_xml(name, kernel, initrd, memory_mib=192, cmdline="skiff.nodhcp=1 skiff.counter=1",
                       head="  <features><acpi/></features>\n")
-
-
-def qemu_pid(root, name):
-    return json.loads((root / f"run/skiff/domains/{name}.qemu.json").read_text())["pid"]
-
-
-def skiff_cgroups(pid, name):
-    """The cgroup directories of `pid` that are skiff's cgroup of domain `name`."""
-    dirs = []
-    for line in pathlib.Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, ctrls, path = line.split(":", 2)
-        if not path.endswith(f"/skiff/{name}"):
-            continue
-        if ctrls == "":
-            dirs.append(pathlib.Path("/sys/fs/cgroup") / path.lstrip("/"))
-        else:
-            for c in ctrls.split(","):
-                d = pathlib.Path("/sys/fs/cgroup") / c / path.lstrip("/")
-                if d.exists():
-                    dirs.append(d)
-    return dirs
-
-
-def assert_in_own_cgroup(pid, name):
-    dirs = skiff_cgroups(pid, name)
-    assert dirs, f"qemu {pid} is in no skiff cgroup: " + pathlib.Path(
-        f"/proc/{pid}/cgroup").read_text()
-    for d in dirs:
-        procs = (d / "cgroup.procs").read_text().split()
-        assert str(pid) in procs, f"{d}/cgroup.procs: {procs}"
-    return dirs
 
 
 def counter_after(text):

@@ -14,46 +14,11 @@ import time
 
 import pytest
 
-from harness import disk_xml, domain_xml
+from framework.daemon import Daemon
+from framework.guest import disk_xml, domain_xml
+from framework.util import require_guest, wait_for
 
-BUILD = pathlib.Path(os.environ.get("SKIFF_BUILD_DIR", "build"))
-BIN = BUILD / "bin"
-GUEST = BUILD / "guest"
 MiB = 1 << 20
-
-
-def require_guest():
-    kernel, initrd = GUEST / "vmlinuz", GUEST / "initrd.img"
-    if not (kernel.exists() and initrd.exists()):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test guest missing in {GUEST}")
-        pytest.skip("test guest not built")
-    return kernel, initrd
-
-
-class Daemon:
-    def __init__(self, root):
-        self.root = root
-        self.env = dict(os.environ, SKIFF_URI=f"unix://{root}/run/skiff/skiffd.sock")
-        self.proc = subprocess.Popen([str(BIN / "skiffd"), "--root", str(root)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        sock = root / "run/skiff/skiffd.sock"
-        for _ in range(100):
-            if sock.exists():
-                return
-            time.sleep(0.1)
-        raise RuntimeError("skiffd did not create its socket")
-
-    def skiff(self, *args, check=True, env=None):
-        r = subprocess.run([str(BIN / "skiff"), *args], env=env or self.env, capture_output=True,
-                           text=True, timeout=600)
-        if check and r.returncode != 0:
-            raise AssertionError(f"skiff {' '.join(args)} failed: {r.stderr}")
-        return r
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def du(path):
@@ -71,7 +36,7 @@ def sha256(path):
 @pytest.fixture()
 def daemon():
     with tempfile.TemporaryDirectory(prefix="skiffd-storage-") as root:
-        d = Daemon(pathlib.Path(root))
+        d = Daemon(pathlib.Path(root), skiff_timeout=600)  # 1 GiB up- and downloads
         try:
             yield d
         finally:
@@ -227,15 +192,6 @@ def test_create_from_backing_wipe_and_bad_input(daemon):
 def guest_xml(name, kernel, initrd, cmdline):
     return domain_xml(name, kernel, initrd, cmdline=cmdline,
                       devices=disk_xml("vda", pool="default", volume="data.img"))
-
-
-def wait_for(path, marker, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if path.exists() and marker in path.read_text(errors="replace"):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_guest_boots_from_volume_and_volume_is_guarded(daemon):

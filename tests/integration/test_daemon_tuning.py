@@ -11,10 +11,11 @@ import re
 
 import pytest
 
-from test_daemon_e2e import daemon_session, pid_alive, require_guest
-from test_daemon_restart import assert_in_own_cgroup, qemu_pid
-from test_daemon_resources import affinity, threads
-from harness import ConsoleLog, domain_xml, wait_until
+from framework.console import ConsoleLog
+from framework.daemon import daemon_session
+from framework.guest import domain_xml
+from framework.host import affinity, assert_in_own_cgroup, qemu_pid, threads
+from framework.util import pid_alive, require_guest, wait_until
 
 NAME = "tune1"
 

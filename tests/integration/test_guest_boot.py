@@ -9,7 +9,8 @@ import pathlib
 import subprocess
 import tempfile
 
-from harness import qmp, require_guest, wait_for
+from framework.qmp import qmp
+from framework.util import require_guest, wait_for
 
 
 def test_guest_boots_writes_disk_and_powers_off():

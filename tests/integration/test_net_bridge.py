@@ -5,7 +5,8 @@ that bridge); Skiff adds no rules and runs no dnsmasq there.
 import os
 import re
 
-from netns_helpers import DNSMASQ, run, running_pids, wait_for, world  # noqa: F401
+from framework.net import DNSMASQ, run, running_pids
+from framework.util import wait_until
 
 PLAN = """
 name = lan
@@ -40,7 +41,7 @@ def test_bridge_mode_guest_gets_lan_dhcp(world):
     assert ip is not None, "guest got no lease from the LAN's server"
     assert ip.startswith("10.66.0.") and 50 <= int(ip.split(".")[3]) <= 60, ip
     assert server.poll() is None
-    assert wait_for(lambda: "52:54:00:00:66:01" in open(leases).read())
+    assert wait_until(lambda: "52:54:00:00:66:01" in open(leases).read(), 10, 0.1)
     assert w.ping(g1, "10.66.0.1")
 
     # A tap made by the library joins the host bridge too.

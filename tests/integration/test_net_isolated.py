@@ -6,7 +6,7 @@ Routed: the upstream sees the guest's own address (no masquerading).
 """
 import os
 
-from netns_helpers import run, world  # noqa: F401
+from framework.net import run
 
 ISOLATED = """
 name = priv

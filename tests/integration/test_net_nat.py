@@ -7,7 +7,8 @@ upstream namespace: eth0 10.99.0.2/24, the peer of up0: the "outside"
 import os
 import re
 
-from netns_helpers import BUSYBOX, run, running_pids, wait_for, world  # noqa: F401
+from framework.net import BUSYBOX, run, running_pids
+from framework.util import wait_until
 
 PLAN = """
 name = natnet
@@ -96,7 +97,7 @@ def test_nat_lease_static_host_and_cleanup(world):
     # the guests keep their addresses (the lease file survives).
     old = int(probe(w, host, plan)["dnsmasq"])
     os.kill(old, 9)
-    assert wait_for(lambda: probe(w, host, plan)["complete"] == "0")
+    assert wait_until(lambda: probe(w, host, plan)["complete"] == "0", 10, 0.1)
     assert probe(w, host, plan)["dnsmasq"] == "0"
     assert w.tool(host, "restart-dnsmasq", plan, w.state).stdout.startswith("dnsmasq ")
     p = probe(w, host, plan)
@@ -111,7 +112,8 @@ def test_nat_lease_static_host_and_cleanup(world):
     links = run("ip", "-n", host, "-br", "link").stdout
     assert "skbr0" not in links and "sktap0" not in links, links
     assert "skiff" not in w.sh(host, "nft", "list", "tables").stdout
-    assert wait_for(lambda: not running_pids("--conf-file=" + conf)), "dnsmasq left behind"
+    assert wait_until(lambda: not running_pids("--conf-file=" + conf), 10, 0.1), \
+        "dnsmasq left behind"
     assert not os.path.exists(f"/proc/{pid}/cmdline") or \
         open(f"/proc/{pid}/cmdline").read() == ""
     assert w.sh(host, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip() == "0"

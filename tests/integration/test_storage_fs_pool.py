@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from test_daemon_storage import Daemon
+from framework.daemon import Daemon
 
 MiB = 1 << 20
 
@@ -29,12 +29,14 @@ def loops_of(image):
 
 @pytest.fixture()
 def env():
+    """(daemon, disk image path, mount point); this file's own env, in place of
+    conftest.py's."""
     if os.geteuid() != 0 or not os.path.exists("/dev/loop-control"):
         pytest.skip("fs pools need root and loop devices")
     with tempfile.TemporaryDirectory(prefix="skiff-fspool-") as t:
         t = pathlib.Path(t)
         disk, mnt = t / "disk.img", t / "mnt"
-        d = Daemon(t / "root")
+        d = Daemon(t / "root", skiff_timeout=600)
         try:
             yield d, disk, mnt
         finally:

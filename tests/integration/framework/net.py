@@ -1,28 +1,72 @@
-"""Network namespaces for the net integration tests.
+"""Networking for the integration tests.
 
-Every test builds its own little world of namespaces: a "host" namespace in
-which skiff-net-tool runs the net library (so the real host's interfaces,
-nftables and ip_forward are never touched), "guest" namespaces standing in for
-VMs (a veth whose peer joins the bridge), and an "upstream" namespace standing
-in for the outside. Traffic goes only between these namespaces. Everything is
-removed at the end, also on failure.
+Through skiffd (test_daemon_net, test_daemon_live): a free test subnet, links,
+the prerequisites (root, dnsmasq, nft, ip, /dev/net/tun).
+
+Through the net library in network namespaces (test_net_*): every test builds
+its own little world of namespaces (World, the `world` fixture of conftest.py):
+a "host" namespace in which skiff-net-tool runs the net library (so the real
+host's interfaces, nftables and ip_forward are never touched), "guest"
+namespaces standing in for VMs (a veth whose peer joins the bridge), and an
+"upstream" namespace standing in for the outside. Traffic goes only between
+these namespaces. Everything is removed at the end, also on failure.
 """
 import os
+import random
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-SOURCE_DIR = os.environ.get("SKIFF_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-BUILD_DIR = os.environ.get("SKIFF_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
-TOOL = os.path.join(BUILD_DIR, "bin", "skiff-net-tool")
+from framework.util import BIN
+
+TOOL = str(BIN / "skiff-net-tool")
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+# --- the host's network, for tests through skiffd ---
+
+def require_net_prerequisites():
+    """Skips the test (fails it in CI) unless it runs as root with dnsmasq, nft, ip
+    and /dev/net/tun."""
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root")
+    for prog in ("dnsmasq", "nft", "ip"):
+        if not (shutil.which(prog) or os.access(f"/usr/sbin/{prog}", os.X_OK)):
+            missing.append(prog)
+    if not os.path.exists("/dev/net/tun"):
+        missing.append("/dev/net/tun")
+    if missing:
+        msg = "daemon network tests need: " + ", ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def sh(*cmd, check=False):
+    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=60, check=check)
+
+
+def link_exists(name):
+    return sh("ip", "link", "show", "dev", name).returncode == 0
+
+
+def free_test_subnet():
+    """A 10.213.X.0/24 that no address or route of the host overlaps."""
+    used = sh("ip", "-4", "-o", "addr").stdout + sh("ip", "-4", "route").stdout
+    for _ in range(100):
+        x = random.randint(1, 250)
+        if f"10.213.{x}." not in used:
+            return f"10.213.{x}"
+    pytest.fail("no free 10.213.X.0/24 on this host")
+
+
+# --- network namespaces, for tests of the net library ---
 
 UDHCPC_SCRIPT = """#!/bin/sh
 # udhcpc hook: configure the lease and record it for the test.
@@ -38,7 +82,9 @@ exit 0
 """
 
 
-def require_prerequisites():
+def require_netns_prerequisites():
+    """Skips the test (fails it in CI) unless it runs as root with skiff-net-tool,
+    busybox, dnsmasq, ip and nft."""
     missing = []
     if os.geteuid() != 0:
         missing.append("root")
@@ -193,25 +239,3 @@ def running_pids(needle):
         if needle in cmd:
             out.append(int(pid))
     return out
-
-
-def wait_for(pred, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
-_counter = 0
-
-
-@pytest.fixture
-def world(request):
-    require_prerequisites()
-    global _counter
-    _counter += 1
-    w = World(str(_counter))
-    yield w
-    w.close()
