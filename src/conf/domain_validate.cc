@@ -246,9 +246,7 @@ Status CheckDisks(const DomainDef& def, std::set<unsigned>& boot_orders) {
   return Status::Ok();
 }
 
-Status CheckDevices(const DomainDef& def) {
-  std::set<unsigned> boot_orders;
-  SKIFF_TRY(CheckDisks(def, boot_orders));
+Status CheckInterfaces(const DomainDef& def, std::set<unsigned>& boot_orders) {
   const DevicesDef& dv = def.devices;
   std::set<std::string> macs;
   std::set<std::string> tap_names;
@@ -275,10 +273,11 @@ Status CheckDevices(const DomainDef& def) {
                                   DevPath("interface", i, "boot"), *n.boot_order);
     }
   }
-  if (!boot_orders.empty() && !def.os.boot.empty()) {
-    return InvalidArgumentError(
-        "/domain/os/boot: per-device boot order cannot be combined with <os><boot dev=.../>");
-  }
+  return Status::Ok();
+}
+
+Status CheckControllers(const DomainDef& def) {
+  const DevicesDef& dv = def.devices;
   std::set<std::pair<std::string, unsigned>> ctrls;
   for (size_t i = 0; i < dv.controllers.size(); ++i) {
     const ControllerDef& c = dv.controllers[i];
@@ -299,6 +298,10 @@ Status CheckDevices(const DomainDef& def) {
                               DevPath("controller", i));
     }
   }
+  return Status::Ok();
+}
+
+Status CheckInputs(const DevicesDef& dv) {
   bool usb = true;
   for (const auto& c : dv.controllers) {
     if (c.type == "usb" && c.index == 0 && c.model == "none") usb = false;
@@ -313,6 +316,10 @@ Status CheckDevices(const DomainDef& def) {
                                   DevPath("input", i), ToString(in.type));
     }
   }
+  return Status::Ok();
+}
+
+Status CheckSerialsAndChannels(const DevicesDef& dv) {
   std::set<unsigned> serial_ports;
   for (size_t i = 0; i < dv.serials.size(); ++i) {
     unsigned port = dv.serials[i].target_port.value_or(static_cast<unsigned>(i));
@@ -339,6 +346,11 @@ Status CheckDevices(const DomainDef& def) {
                                   DevPath("channel", i, "target"), n);
     }
   }
+  return Status::Ok();
+}
+
+// Graphics, video and audio (spice audio needs spice graphics).
+Status CheckDisplays(const DevicesDef& dv) {
   std::set<GraphicsType> gtypes;
   for (size_t i = 0; i < dv.graphics.size(); ++i) {
     const GraphicsDef& g = dv.graphics[i];
@@ -375,6 +387,11 @@ Status CheckDevices(const DomainDef& def) {
       return InvalidArgumentError("{}: audio type 'spice' needs spice graphics", DevPath("audio", i));
     }
   }
+  return Status::Ok();
+}
+
+Status CheckWatchdogsAndPanics(const DomainDef& def) {
+  const DevicesDef& dv = def.devices;
   if (dv.watchdogs.size() > 1) {
     return UnsupportedError("{}: only one watchdog is supported", DevPath("watchdog", 1));
   }
@@ -407,6 +424,23 @@ Status CheckDevices(const DomainDef& def) {
                                   DevPath("panic", i), type);
     }
   }
+  return Status::Ok();
+}
+
+// Each class of device in turn; the first error wins.
+Status CheckDevices(const DomainDef& def) {
+  std::set<unsigned> boot_orders;
+  SKIFF_TRY(CheckDisks(def, boot_orders));
+  SKIFF_TRY(CheckInterfaces(def, boot_orders));
+  if (!boot_orders.empty() && !def.os.boot.empty()) {
+    return InvalidArgumentError(
+        "/domain/os/boot: per-device boot order cannot be combined with <os><boot dev=.../>");
+  }
+  SKIFF_TRY(CheckControllers(def));
+  SKIFF_TRY(CheckInputs(def.devices));
+  SKIFF_TRY(CheckSerialsAndChannels(def.devices));
+  SKIFF_TRY(CheckDisplays(def.devices));
+  SKIFF_TRY(CheckWatchdogsAndPanics(def));
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 namespace skiff::image {
 
 struct Qcow2Image::CheckState {
+  uint64_t cluster_size = 0;
   uint64_t file_size = 0;
   uint64_t nclusters = 0;
   std::vector<uint32_t> refs;
@@ -21,155 +22,194 @@ struct Qcow2Image::CheckState {
   uint64_t copied_errors = 0;
   uint64_t refcount_corruptions = 0;
   uint64_t highest = 0;  // one past the highest referenced cluster
+
+  void Error(std::string msg) {
+    report.messages.push_back(std::move(msg));
+    ++report.corruptions;
+  }
+  // Counts a reference to each cluster that [off, off + len) touches. Returns
+  // false, with an error, when the range runs past the end of the file.
+  bool Ref(uint64_t off, uint64_t len, const char* what) {
+    if (len == 0) return true;
+    const uint64_t cs = cluster_size;
+    uint64_t first = off / cs, last = (off + len - 1) / cs;
+    if (last >= nclusters || off + len < off) {
+      Error(fmt::format("ERROR {} at 0x{:x} (size 0x{:x}) is after the end of the image file", what, off, len));
+      return false;
+    }
+    for (uint64_t c = first; c <= last; ++c) {
+      if (refs[c] != UINT32_MAX) ++refs[c];
+      highest = std::max(highest, c + 1);
+    }
+    return true;
+  }
 };
 
 namespace {
 constexpr uint64_t kMaxCheckClusters = 1ull << 30;
 }
 
+// One pass: counts every reference to every cluster, then compares the counts
+// with the stored refcounts and the COPIED flags.
 Status Qcow2Image::CheckPassLocked(CheckState& st) {
   const uint64_t cs = cluster_size_;
+  st.cluster_size = cs;
   SKIFF_ASSIGN_OR_RETURN(st.file_size, file_.Size());
   st.nclusters = DivRoundUp(st.file_size, cs);
   if (st.nclusters > kMaxCheckClusters) {
     return UnsupportedError("'{}': file of {} clusters is too large to check", path(), st.nclusters);
   }
   st.refs.assign(st.nclusters, 0);
+
+  st.Ref(0, cs, "header");
+  if (header_.l1_size > 0) st.Ref(header_.l1_table_offset, uint64_t{header_.l1_size} * 8, "L1 table");
+  SKIFF_TRY(CheckL1TableLocked(st, l1_, true));
+  SKIFF_TRY(CheckSnapshotsLocked(st));
+  CheckRefcountTableLocked(st);
+  SKIFF_TRY(CheckBitmapsLocked(st));
+
+  CompareRefcountsLocked(st);
+  SKIFF_TRY(CheckCopiedFlagsLocked(st));
+  st.report.image_end_offset = st.highest * cs;
+  st.report.total_clusters = DivRoundUp(header_.size, cs);
+  return Status::Ok();
+}
+
+// Counts the L2 tables that `l1` points to and the clusters they map; `active`
+// (the image's own L1, not a snapshot's) also records bad entries for repair
+// and the allocation statistics.
+Status Qcow2Image::CheckL1TableLocked(CheckState& st, const std::vector<uint64_t>& l1, bool active) {
+  const uint64_t cs = cluster_size_;
+  for (size_t i = 0; i < l1.size(); ++i) {
+    uint64_t l2 = l1[i] & kL1OffsetMask;
+    if (l2 == 0) continue;
+    if (l2 % cs != 0) {
+      st.Error(fmt::format("ERROR l2_offset=0x{:x}: Table is not cluster aligned; L1 entry corrupted", l2));
+      if (active) st.bad_l1.push_back(i);
+      continue;
+    }
+    if (!st.Ref(l2, cs, "L2 table")) {
+      if (active) st.bad_l1.push_back(i);
+      continue;
+    }
+    if (active) st.active_l2.emplace_back(i, l2);
+    SKIFF_TRY(CheckL2TableLocked(st, l2, active));
+  }
+  return Status::Ok();
+}
+
+Status Qcow2Image::CheckL2TableLocked(CheckState& st, uint64_t l2, bool active) {
+  const uint64_t cs = cluster_size_;
   auto& r = st.report;
-  auto error = [&](std::string msg) {
-    r.messages.push_back(std::move(msg));
-    ++r.corruptions;
-  };
-  auto inc = [&](uint64_t off, uint64_t len, const char* what) -> bool {
-    if (len == 0) return true;
-    uint64_t first = off / cs, last = (off + len - 1) / cs;
-    if (last >= st.nclusters || off + len < off) {
-      error(fmt::format("ERROR {} at 0x{:x} (size 0x{:x}) is after the end of the image file", what, off, len));
-      return false;
-    }
-    for (uint64_t c = first; c <= last; ++c) {
-      if (st.refs[c] != UINT32_MAX) ++st.refs[c];
-      st.highest = std::max(st.highest, c + 1);
-    }
-    return true;
-  };
-
-  inc(0, cs, "header");
-  if (header_.l1_size > 0) inc(header_.l1_table_offset, uint64_t{header_.l1_size} * 8, "L1 table");
-
-  auto walk_l1 = [&](const std::vector<uint64_t>& l1, bool active) -> Status {
-    for (size_t i = 0; i < l1.size(); ++i) {
-      uint64_t l2 = l1[i] & kL1OffsetMask;
-      if (l2 == 0) continue;
-      if (l2 % cs != 0) {
-        error(fmt::format("ERROR l2_offset=0x{:x}: Table is not cluster aligned; L1 entry corrupted", l2));
-        if (active) st.bad_l1.push_back(i);
+  SKIFF_ASSIGN_OR_RETURN(auto table, l2_cache_->Get(l2));
+  const std::vector<uint64_t> words = table->words;
+  const uint64_t stride = extended_l2_ ? 2 : 1;
+  uint64_t next_contig = 0;
+  for (uint64_t j = 0; j < l2_entries_; ++j) {
+    uint64_t e = words[j * stride];
+    uint64_t bm = extended_l2_ ? words[j * 2 + 1] : 0;
+    if (e & kOflagCompressed) {
+      if (e & kOflagCopied) {
+        st.Error(fmt::format("ERROR: coffset=0x{:x}: Compressed cluster has OFLAG_COPIED", e & ~(3ull << 62)));
+        if (active) st.bad_l2.emplace_back(l2, j);
         continue;
       }
-      if (!inc(l2, cs, "L2 table")) {
-        if (active) st.bad_l1.push_back(i);
+      if (extended_l2_ && bm != 0) {
+        st.Error(fmt::format("ERROR compressed cluster {} in L2 table at 0x{:x} has a non-zero subcluster bitmap", j, l2));
+      }
+      uint64_t host, len;
+      CompressedRange(e, &host, &len);
+      if (!st.Ref(host & ~511ull, len + (host & 511), "compressed cluster")) {
+        if (active) st.bad_l2.emplace_back(l2, j);
         continue;
       }
-      if (active) st.active_l2.emplace_back(i, l2);
-      SKIFF_ASSIGN_OR_RETURN(auto table, l2_cache_->Get(l2));
-      const std::vector<uint64_t> words = table->words;
-      const uint64_t stride = extended_l2_ ? 2 : 1;
-      uint64_t next_contig = 0;
-      for (uint64_t j = 0; j < l2_entries_; ++j) {
-        uint64_t e = words[j * stride];
-        uint64_t bm = extended_l2_ ? words[j * 2 + 1] : 0;
-        if (e & kOflagCompressed) {
-          if (e & kOflagCopied) {
-            error(fmt::format("ERROR: coffset=0x{:x}: Compressed cluster has OFLAG_COPIED", e & ~(3ull << 62)));
-            if (active) st.bad_l2.emplace_back(l2, j);
-            continue;
-          }
-          if (extended_l2_ && bm != 0) {
-            error(fmt::format("ERROR compressed cluster {} in L2 table at 0x{:x} has a non-zero subcluster bitmap", j, l2));
-          }
-          uint64_t host, len;
-          CompressedRange(e, &host, &len);
-          if (!inc(host & ~511ull, len + (host & 511), "compressed cluster")) {
-            if (active) st.bad_l2.emplace_back(l2, j);
-            continue;
-          }
-          if (active) {
-            ++r.allocated_clusters;
-            ++r.compressed_clusters;
-            if (next_contig != 0 && (host & ~(cs - 1)) != next_contig) ++r.fragmented_clusters;
-            next_contig = (host & ~(cs - 1)) + cs;
-          }
-          continue;
-        }
-        uint64_t host = e & kL2OffsetMask;
-        if (extended_l2_) {
-          if ((bm & 0xffffffffull) & (bm >> 32)) {
-            error(fmt::format("ERROR L2 table at 0x{:x} entry {}: subclusters both allocated and zero (bitmap 0x{:x})", l2, j, bm));
-          }
-          if ((bm & 0xffffffffull) != 0 && host == 0) {
-            error(fmt::format("ERROR L2 table at 0x{:x} entry {}: allocated subclusters without a host cluster", l2, j));
-          }
-        }
-        if (host == 0) continue;
-        if (host % cs != 0) {
-          error(fmt::format("ERROR offset=0x{:x}: Cluster is not properly aligned; L2 entry corrupted", host));
-          if (active) st.bad_l2.emplace_back(l2, j);
-          continue;
-        }
-        if (!inc(host, cs, "data cluster")) {
-          if (active) st.bad_l2.emplace_back(l2, j);
-          continue;
-        }
-        if (active) {
-          ++r.allocated_clusters;
-          if (next_contig != 0 && host != next_contig) ++r.fragmented_clusters;
-          next_contig = host + cs;
-        }
+      if (active) {
+        ++r.allocated_clusters;
+        ++r.compressed_clusters;
+        if (next_contig != 0 && (host & ~(cs - 1)) != next_contig) ++r.fragmented_clusters;
+        next_contig = (host & ~(cs - 1)) + cs;
+      }
+      continue;
+    }
+    uint64_t host = e & kL2OffsetMask;
+    if (extended_l2_) {
+      if ((bm & 0xffffffffull) & (bm >> 32)) {
+        st.Error(fmt::format("ERROR L2 table at 0x{:x} entry {}: subclusters both allocated and zero (bitmap 0x{:x})", l2, j, bm));
+      }
+      if ((bm & 0xffffffffull) != 0 && host == 0) {
+        st.Error(fmt::format("ERROR L2 table at 0x{:x} entry {}: allocated subclusters without a host cluster", l2, j));
       }
     }
-    return Status::Ok();
-  };
-  SKIFF_TRY(walk_l1(l1_, true));
+    if (host == 0) continue;
+    if (host % cs != 0) {
+      st.Error(fmt::format("ERROR offset=0x{:x}: Cluster is not properly aligned; L2 entry corrupted", host));
+      if (active) st.bad_l2.emplace_back(l2, j);
+      continue;
+    }
+    if (!st.Ref(host, cs, "data cluster")) {
+      if (active) st.bad_l2.emplace_back(l2, j);
+      continue;
+    }
+    if (active) {
+      ++r.allocated_clusters;
+      if (next_contig != 0 && host != next_contig) ++r.fragmented_clusters;
+      next_contig = host + cs;
+    }
+  }
+  return Status::Ok();
+}
 
+// The snapshots' L1 tables (and what they map) and the snapshot table.
+Status Qcow2Image::CheckSnapshotsLocked(CheckState& st) {
   for (const auto& s : snapshots_) {
     if (s.l1_size == 0) continue;
-    if (!inc(s.l1_table_offset, uint64_t{s.l1_size} * 8, "snapshot L1 table")) continue;
+    if (!st.Ref(s.l1_table_offset, uint64_t{s.l1_size} * 8, "snapshot L1 table")) continue;
     std::vector<uint8_t> raw(uint64_t{s.l1_size} * 8);
     SKIFF_TRY(file_.ReadExact(s.l1_table_offset, raw));
     std::vector<uint64_t> sl1(s.l1_size);
     for (size_t i = 0; i < sl1.size(); ++i) sl1[i] = LoadBe64(raw.data() + i * 8);
-    SKIFF_TRY(walk_l1(sl1, false));
+    SKIFF_TRY(CheckL1TableLocked(st, sl1, false));
   }
   if (header_.nb_snapshots > 0) {
-    inc(header_.snapshots_offset, SerializeSnapshotTable(snapshots_).size(), "snapshot table");
+    st.Ref(header_.snapshots_offset, SerializeSnapshotTable(snapshots_).size(), "snapshot table");
   }
-  inc(header_.refcount_table_offset, uint64_t{header_.refcount_table_clusters} * cs, "refcount table");
+  return Status::Ok();
+}
+
+// The refcount table and the refcount blocks it points to.
+void Qcow2Image::CheckRefcountTableLocked(CheckState& st) {
+  const uint64_t cs = cluster_size_;
+  st.Ref(header_.refcount_table_offset, uint64_t{header_.refcount_table_clusters} * cs, "refcount table");
   const auto& table = refcounts_->table();
   for (size_t b = 0; b < table.size(); ++b) {
     uint64_t off = table[b] & ~0x1ffull;
     if (table[b] == 0) continue;
     if (off % cs != 0 || (table[b] & 0x1ff) != 0) {
-      error(fmt::format("ERROR refcount block {} is not cluster aligned; refcount table entry corrupted", b));
+      st.Error(fmt::format("ERROR refcount block {} is not cluster aligned; refcount table entry corrupted", b));
       ++st.refcount_corruptions;
       continue;
     }
     if (off >= st.nclusters * cs) {
-      error(fmt::format("ERROR refcount block {} at 0x{:x} is outside image", b, off));
+      st.Error(fmt::format("ERROR refcount block {} at 0x{:x} is outside image", b, off));
       ++st.refcount_corruptions;
       continue;
     }
-    inc(off, cs, "refcount block");
+    st.Ref(off, cs, "refcount block");
   }
-  // Persistent bitmaps: directory, bitmap tables and their data clusters.
+}
+
+// Persistent bitmaps: directory, bitmap tables and their data clusters.
+Status Qcow2Image::CheckBitmapsLocked(CheckState& st) {
+  const uint64_t cs = cluster_size_;
   for (const auto& [type, data] : header_.other_extensions) {
     if (type != kExtBitmaps || data.size() < 24) continue;
     const uint8_t* p = reinterpret_cast<const uint8_t*>(data.data());
     uint64_t dir_size = LoadBe64(p + 8), dir_off = LoadBe64(p + 16);
     if (dir_size > (64ull << 20) || dir_off % cs != 0) {
-      error(fmt::format("ERROR bitmap directory at 0x{:x} ({} bytes) is invalid", dir_off, dir_size));
+      st.Error(fmt::format("ERROR bitmap directory at 0x{:x} ({} bytes) is invalid", dir_off, dir_size));
       continue;
     }
-    if (!inc(dir_off, dir_size, "bitmap directory")) continue;
+    if (!st.Ref(dir_off, dir_size, "bitmap directory")) continue;
     std::vector<uint8_t> dir(dir_size);
     SKIFF_TRY(file_.ReadExact(dir_off, dir));
     for (uint64_t o = 0; o + 24 <= dir_size;) {
@@ -178,20 +218,24 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
       uint16_t name_size = LoadBe16(dir.data() + o + 18);
       uint32_t extra = LoadBe32(dir.data() + o + 20);
       if (toff % cs == 0 && uint64_t{tsize} * 8 <= st.file_size &&
-          inc(toff, uint64_t{tsize} * 8, "bitmap table")) {
+          st.Ref(toff, uint64_t{tsize} * 8, "bitmap table")) {
         std::vector<uint8_t> bt(uint64_t{tsize} * 8);
         SKIFF_TRY(file_.ReadExact(toff, bt));
         for (uint32_t k = 0; k < tsize; ++k) {
           uint64_t d = LoadBe64(bt.data() + k * 8) & kL2OffsetMask;
-          if (d != 0) inc(d, cs, "bitmap data cluster");
+          if (d != 0) st.Ref(d, cs, "bitmap data cluster");
         }
       }
       o += AlignUp(24 + uint64_t{extra} + name_size, 8);
     }
   }
+  return Status::Ok();
+}
 
-  // Stored refcounts against references, including refcounts past the end of
-  // the file (which can only be leaks).
+// Stored refcounts against references, including refcounts past the end of
+// the file (which can only be leaks).
+void Qcow2Image::CompareRefcountsLocked(CheckState& st) {
+  const auto& table = refcounts_->table();
   uint64_t covered = st.nclusters;
   for (size_t b = 0; b < table.size(); ++b) {
     if (table[b] != 0) covered = std::max<uint64_t>(covered, (b + 1) * refcounts_->entries_per_block());
@@ -199,7 +243,7 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
   for (uint64_t c = 0; c < covered; ++c) {
     auto rc_or = refcounts_->Get(c);
     if (!rc_or.ok()) {
-      error(fmt::format("ERROR cannot read the refcount of cluster {}: {}", c, rc_or.status().message()));
+      st.Error(fmt::format("ERROR cannot read the refcount of cluster {}: {}", c, rc_or.status().message()));
       ++st.refcount_corruptions;
       c = (c / refcounts_->entries_per_block() + 1) * refcounts_->entries_per_block() - 1;
       continue;
@@ -207,18 +251,22 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
     uint64_t rc = *rc_or, refs = c < st.nclusters ? st.refs[c] : 0;
     if (rc == refs) continue;
     if (rc < refs) {
-      error(fmt::format("ERROR cluster {} refcount={} reference={}", c, rc, refs));
+      st.Error(fmt::format("ERROR cluster {} refcount={} reference={}", c, rc, refs));
       ++st.refcount_corruptions;
     } else {
-      r.messages.push_back(fmt::format("Leaked cluster {} refcount={} reference={}", c, rc, refs));
-      ++r.leaks;
+      st.report.messages.push_back(fmt::format("Leaked cluster {} refcount={} reference={}", c, rc, refs));
+      ++st.report.leaks;
     }
   }
-  // COPIED flags of the active tables, against the stored refcounts.
+}
+
+// COPIED flags of the active tables, against the stored refcounts.
+Status Qcow2Image::CheckCopiedFlagsLocked(CheckState& st) {
+  const uint64_t cs = cluster_size_;
   for (auto [i, l2] : st.active_l2) {
     SKIFF_ASSIGN_OR_RETURN(uint64_t rc, refcounts_->Get(l2 / cs));
     if ((rc == 1) != ((l1_[i] & kOflagCopied) != 0)) {
-      error(fmt::format("ERROR OFLAG_COPIED L2 cluster: l1_index={} l1_entry={:x} refcount={}", i, l1_[i], rc));
+      st.Error(fmt::format("ERROR OFLAG_COPIED L2 cluster: l1_index={} l1_entry={:x} refcount={}", i, l1_[i], rc));
       ++st.copied_errors;
     }
     SKIFF_ASSIGN_OR_RETURN(auto table, l2_cache_->Get(l2));
@@ -230,13 +278,11 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
       if (host == 0 || host % cs != 0 || host / cs >= st.nclusters) continue;
       SKIFF_ASSIGN_OR_RETURN(uint64_t drc, refcounts_->Get(host / cs));
       if ((drc == 1) != ((e & kOflagCopied) != 0)) {
-        error(fmt::format("ERROR OFLAG_COPIED data cluster: l2_entry={:x} refcount={}", e, drc));
+        st.Error(fmt::format("ERROR OFLAG_COPIED data cluster: l2_entry={:x} refcount={}", e, drc));
         ++st.copied_errors;
       }
     }
   }
-  r.image_end_offset = st.highest * cs;
-  r.total_clusters = DivRoundUp(header_.size, cs);
   return Status::Ok();
 }
 

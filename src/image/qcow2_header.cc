@@ -41,15 +41,21 @@ std::string IncompatibleFeatureName(const Qcow2Header& h, int bit) {
   return fmt::format("unknown feature bit {}", bit);
 }
 
-Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t file_size,
-                                     const std::string& name) {
-  auto corrupt = [&](std::string msg) {
-    return CorruptionError("'{}': {}", name, msg);
-  };
-  if (head.size() < 72) return corrupt(fmt::format("file of {} bytes is too short for a qcow2 header", file_size));
+namespace {
+
+Status Corrupt(const std::string& name, const std::string& msg) {
+  return CorruptionError("'{}': {}", name, msg);
+}
+
+// The fixed fields: version 2's 72 bytes, version 3's 104 and the optional
+// fields after them (up to header_length).
+Status ParseFixedFields(std::span<const uint8_t> head, uint64_t file_size, const std::string& name,
+                        Qcow2Header& h) {
+  if (head.size() < 72) {
+    return Corrupt(name, fmt::format("file of {} bytes is too short for a qcow2 header", file_size));
+  }
   const uint8_t* p = head.data();
-  if (LoadBe32(p) != kQcow2Magic) return corrupt("not a qcow2 image (bad magic at 0x0)");
-  Qcow2Header h;
+  if (LoadBe32(p) != kQcow2Magic) return Corrupt(name, "not a qcow2 image (bad magic at 0x0)");
   h.version = LoadBe32(p + 4);
   if (h.version != 2 && h.version != 3) {
     return UnsupportedError("'{}': unsupported qcow2 version {} (at 0x4)", name, h.version);
@@ -66,14 +72,14 @@ Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t fil
   h.nb_snapshots = LoadBe32(p + 60);
   h.snapshots_offset = LoadBe64(p + 64);
   if (h.cluster_bits < 9 || h.cluster_bits > 21) {
-    return corrupt(fmt::format("cluster_bits {} at 0x14 is outside 9..21", h.cluster_bits));
+    return Corrupt(name, fmt::format("cluster_bits {} at 0x14 is outside 9..21", h.cluster_bits));
   }
   const uint64_t cs = h.cluster_size();
   if (h.version == 2) {
     h.header_length = 72;
     h.refcount_order = 4;
   } else {
-    if (head.size() < 104) return corrupt("v3 header is truncated (file ends before 0x68)");
+    if (head.size() < 104) return Corrupt(name, "v3 header is truncated (file ends before 0x68)");
     h.incompatible_features = LoadBe64(p + 72);
     h.compatible_features = LoadBe64(p + 80);
     h.autoclear_features = LoadBe64(p + 88);
@@ -81,7 +87,7 @@ Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t fil
     h.header_length = LoadBe32(p + 100);
     if (h.header_length < 104 || h.header_length % 8 != 0 || h.header_length > cs ||
         h.header_length > head.size()) {
-      return corrupt(fmt::format("header_length {} at 0x64 is invalid", h.header_length));
+      return Corrupt(name, fmt::format("header_length {} at 0x64 is invalid", h.header_length));
     }
     if (h.header_length > 104) h.compression_type = p[104];
     if (h.header_length > 112) {
@@ -89,14 +95,13 @@ Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t fil
     }
   }
   if (h.refcount_order > 6) {
-    return corrupt(fmt::format("refcount_order {} at 0x60 is above 6", h.refcount_order));
+    return Corrupt(name, fmt::format("refcount_order {} at 0x60 is above 6", h.refcount_order));
   }
-  if (head.size() < std::min<uint64_t>(cs, file_size)) {
-    return InternalError("'{}': header buffer shorter than cluster 0", name);
-  }
-  const uint64_t head_len = std::min<uint64_t>(cs, head.size());
+  return Status::Ok();
+}
 
-  // Header extensions, all inside cluster 0.
+// Header extensions, all inside cluster 0 (the first `head_len` bytes of `p`).
+Status ParseExtensions(const uint8_t* p, uint64_t head_len, const std::string& name, Qcow2Header& h) {
   uint64_t off = h.header_length;
   bool seen_end = false;
   while (off + 8 <= head_len) {
@@ -108,8 +113,8 @@ Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t fil
     }
     uint64_t data = off + 8;
     if (len > head_len - data) {
-      return corrupt(fmt::format("header extension 0x{:08x} at 0x{:x} of {} bytes overruns cluster 0",
-                                 type, off, len));
+      return Corrupt(name, fmt::format("header extension 0x{:08x} at 0x{:x} of {} bytes overruns cluster 0",
+                                       type, off, len));
     }
     std::string bytes(reinterpret_cast<const char*>(p + data), len);
     switch (type) {
@@ -133,10 +138,14 @@ Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t fil
     off = data + AlignUp(len, 8);
   }
   if (!seen_end && h.version == 3 && off < head_len) {
-    return corrupt(fmt::format("header extension area at 0x{:x} has no end marker", h.header_length));
+    return Corrupt(name, fmt::format("header extension area at 0x{:x} has no end marker", h.header_length));
   }
+  return Status::Ok();
+}
 
-  // Features.
+// Incompatible features we do not implement, encryption, compression type
+// and extended L2 entries.
+Status CheckFeatures(const Qcow2Header& h, const std::string& name) {
   uint64_t unknown = h.incompatible_features & ~kIncompatKnown;
   if (unknown != 0) {
     std::string names;
@@ -161,77 +170,102 @@ Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t fil
   }
   if (h.incompatible_features & kIncompatCompression) {
     if (h.header_length <= 104 || h.compression_type == 0) {
-      return corrupt("compression type bit is set but compression_type field is 0 (at 0x68)");
+      return Corrupt(name, "compression type bit is set but compression_type field is 0 (at 0x68)");
     }
   }
   if (h.compression_type > 1) {
     return UnsupportedError("'{}': unknown compression type {} (at 0x68)", name, h.compression_type);
   }
   if (h.compression_type != 0 && !(h.incompatible_features & kIncompatCompression)) {
-    return corrupt(fmt::format("compression_type {} at 0x68 without the compression type feature bit",
-                               h.compression_type));
+    return Corrupt(name, fmt::format("compression_type {} at 0x68 without the compression type feature bit",
+                                     h.compression_type));
   }
   if (h.extended_l2() && h.cluster_bits < 14) {
-    return corrupt(fmt::format("extended L2 entries need clusters of 16 KiB or more (cluster_bits {})",
-                               h.cluster_bits));
+    return Corrupt(name, fmt::format("extended L2 entries need clusters of 16 KiB or more (cluster_bits {})",
+                                     h.cluster_bits));
   }
+  return Status::Ok();
+}
 
-  // Size and tables.
+// The virtual size and the L1, refcount and snapshot tables' places and sizes.
+Status CheckTables(const Qcow2Header& h, uint64_t file_size, const std::string& name) {
+  const uint64_t cs = h.cluster_size();
   if (h.size > (1ull << 63) - 1) {
-    return corrupt(fmt::format("virtual size {} at 0x18 is too large", h.size));
+    return Corrupt(name, fmt::format("virtual size {} at 0x18 is too large", h.size));
   }
   const uint64_t l2_entries = cs / (h.extended_l2() ? 16 : 8);
   // Guard the multiplication: cluster_size * l2_entries <= 2^21 * 2^18.
   const uint64_t bytes_per_l1 = cs * l2_entries;
   const uint64_t needed_l1 = DivRoundUp(h.size, bytes_per_l1);
   if (uint64_t{h.l1_size} * 8 > kMaxL1Bytes) {
-    return corrupt(fmt::format("L1 table of {} entries (at 0x24) exceeds the 32 MiB limit", h.l1_size));
+    return Corrupt(name, fmt::format("L1 table of {} entries (at 0x24) exceeds the 32 MiB limit", h.l1_size));
   }
   if (needed_l1 > h.l1_size) {
-    return corrupt(fmt::format("L1 table of {} entries (at 0x24) is too small for virtual size {}",
-                               h.l1_size, h.size));
+    return Corrupt(name, fmt::format("L1 table of {} entries (at 0x24) is too small for virtual size {}",
+                                     h.l1_size, h.size));
   }
   if (h.l1_size > 0) {
     if (h.l1_table_offset % cs != 0) {
-      return corrupt(fmt::format("L1 table at 0x{:x} is not cluster-aligned", h.l1_table_offset));
+      return Corrupt(name, fmt::format("L1 table at 0x{:x} is not cluster-aligned", h.l1_table_offset));
     }
     if (h.l1_table_offset == 0 || h.l1_table_offset > file_size ||
         uint64_t{h.l1_size} * 8 > file_size - h.l1_table_offset) {
-      return corrupt(fmt::format("L1 table at 0x{:x} ({} entries) lies past the end of the file",
-                                 h.l1_table_offset, h.l1_size));
+      return Corrupt(name, fmt::format("L1 table at 0x{:x} ({} entries) lies past the end of the file",
+                                       h.l1_table_offset, h.l1_size));
     }
   }
   if (h.refcount_table_offset % cs != 0 || h.refcount_table_offset == 0) {
-    return corrupt(fmt::format("refcount table at 0x{:x} is not cluster-aligned", h.refcount_table_offset));
+    return Corrupt(name, fmt::format("refcount table at 0x{:x} is not cluster-aligned", h.refcount_table_offset));
   }
   if (h.refcount_table_clusters == 0 || uint64_t{h.refcount_table_clusters} * cs > kMaxRefcountTableBytes) {
-    return corrupt(fmt::format("refcount table of {} clusters (at 0x38) is invalid or exceeds 8 MiB",
-                               h.refcount_table_clusters));
+    return Corrupt(name, fmt::format("refcount table of {} clusters (at 0x38) is invalid or exceeds 8 MiB",
+                                     h.refcount_table_clusters));
   }
   if (h.refcount_table_offset >= file_size) {
-    return corrupt(fmt::format("refcount table at 0x{:x} lies past the end of the file",
-                               h.refcount_table_offset));
+    return Corrupt(name, fmt::format("refcount table at 0x{:x} lies past the end of the file",
+                                     h.refcount_table_offset));
   }
   if (h.nb_snapshots > kMaxSnapshots) {
-    return corrupt(fmt::format("{} snapshots (at 0x3c) exceed the limit of {}", h.nb_snapshots, kMaxSnapshots));
+    return Corrupt(name, fmt::format("{} snapshots (at 0x3c) exceed the limit of {}", h.nb_snapshots, kMaxSnapshots));
   }
   if (h.nb_snapshots > 0) {
     if (h.snapshots_offset % cs != 0) {
-      return corrupt(fmt::format("snapshot table at 0x{:x} is not cluster-aligned", h.snapshots_offset));
+      return Corrupt(name, fmt::format("snapshot table at 0x{:x} is not cluster-aligned", h.snapshots_offset));
     }
     if (h.snapshots_offset == 0 || h.snapshots_offset >= file_size) {
-      return corrupt(fmt::format("snapshot table at 0x{:x} lies past the end of the file", h.snapshots_offset));
+      return Corrupt(name, fmt::format("snapshot table at 0x{:x} lies past the end of the file", h.snapshots_offset));
     }
   }
-  if (h.backing_file_offset != 0) {
-    if (h.backing_file_size > kMaxBackingNameLength || h.backing_file_size == 0) {
-      return corrupt(fmt::format("backing file name length {} (at 0x10) is invalid", h.backing_file_size));
-    }
-    if (h.backing_file_offset > head_len || h.backing_file_size > head_len - h.backing_file_offset) {
-      return corrupt(fmt::format("backing file name at 0x{:x} lies outside cluster 0", h.backing_file_offset));
-    }
-    h.backing_file.assign(reinterpret_cast<const char*>(p + h.backing_file_offset), h.backing_file_size);
+  return Status::Ok();
+}
+
+// The backing file's name, which must lie inside cluster 0.
+Status ParseBackingName(const uint8_t* p, uint64_t head_len, const std::string& name, Qcow2Header& h) {
+  if (h.backing_file_offset == 0) return Status::Ok();
+  if (h.backing_file_size > kMaxBackingNameLength || h.backing_file_size == 0) {
+    return Corrupt(name, fmt::format("backing file name length {} (at 0x10) is invalid", h.backing_file_size));
   }
+  if (h.backing_file_offset > head_len || h.backing_file_size > head_len - h.backing_file_offset) {
+    return Corrupt(name, fmt::format("backing file name at 0x{:x} lies outside cluster 0", h.backing_file_offset));
+  }
+  h.backing_file.assign(reinterpret_cast<const char*>(p + h.backing_file_offset), h.backing_file_size);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Qcow2Header> ParseQcow2Header(std::span<const uint8_t> head, uint64_t file_size,
+                                     const std::string& name) {
+  Qcow2Header h;
+  SKIFF_TRY(ParseFixedFields(head, file_size, name, h));
+  if (head.size() < std::min<uint64_t>(h.cluster_size(), file_size)) {
+    return InternalError("'{}': header buffer shorter than cluster 0", name);
+  }
+  const uint64_t head_len = std::min<uint64_t>(h.cluster_size(), head.size());
+  SKIFF_TRY(ParseExtensions(head.data(), head_len, name, h));
+  SKIFF_TRY(CheckFeatures(h, name));
+  SKIFF_TRY(CheckTables(h, file_size, name));
+  SKIFF_TRY(ParseBackingName(head.data(), head_len, name, h));
   return h;
 }
 

@@ -131,8 +131,16 @@ class Qcow2Image final : public Image {
   Status FixCopiedFlagsLocked();
   Status LoadSnapshotsLocked(uint64_t file_size);
   Status WriteSnapshotTableLocked(std::vector<Qcow2Snapshot> snaps);
+  // Check (qcow2_check.cc): CheckPassLocked runs the steps below it in order.
   struct CheckState;
   Status CheckPassLocked(CheckState& st);
+  Status CheckL1TableLocked(CheckState& st, const std::vector<uint64_t>& l1, bool active);
+  Status CheckL2TableLocked(CheckState& st, uint64_t l2_offset, bool active);
+  Status CheckSnapshotsLocked(CheckState& st);
+  void CheckRefcountTableLocked(CheckState& st);
+  Status CheckBitmapsLocked(CheckState& st);
+  void CompareRefcountsLocked(CheckState& st);
+  Status CheckCopiedFlagsLocked(CheckState& st);
   Status RebuildRefcountsLocked(CheckReport* report);
   Result<uint64_t> AllocateBytesLocked(uint64_t len);
 

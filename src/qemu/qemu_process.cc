@@ -179,7 +179,11 @@ std::string QemuExit::Describe() const {
   return out;
 }
 
-Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
+namespace {
+
+// Checks the options, creates the directories of the files QEMU will make and
+// removes those a previous QEMU left.
+Status PrepareStartPaths(const QemuStartOptions& o) {
   if (o.argv.empty()) return InvalidArgumentError("qemu start: empty command line");
   if (o.qmp_socket.empty()) return InvalidArgumentError("qemu start: no qmp socket path");
   if (o.log_file.empty()) return InvalidArgumentError("qemu start: no log file path");
@@ -190,7 +194,12 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   RemoveIfSet(o.qmp_socket);
   RemoveIfSet(o.console_socket);
   RemoveIfSet(o.pid_file);
+  return Status::Ok();
+}
 
+// Opens the log for appending and writes the "starting up" line and the
+// command line; `*offset` is where QEMU's own output will begin.
+Result<UniqueFd> OpenStartLog(const QemuStartOptions& o, off_t* offset) {
   UniqueFd log(::open(o.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
   if (!log) return ErrnoError(errno, fmt::format("open log '{}'", o.log_file.string()));
   std::string cmdline;
@@ -198,7 +207,16 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   // The log is a courtesy: a write that fails must not stop QEMU from starting.
   (void)WriteAll(log.get(), fmt::format("{}: starting up\n{}\n", Timestamp(), cmdline),
                  o.log_file.string());
-  const off_t log_offset = ::lseek(log.get(), 0, SEEK_END);
+  *offset = ::lseek(log.get(), 0, SEEK_END);
+  return log;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
+  SKIFF_TRY(PrepareStartPaths(o));
+  off_t log_offset = 0;
+  SKIFF_ASSIGN_OR_RETURN(UniqueFd log, OpenStartLog(o, &log_offset));
 
   SpawnOptions so;
   so.argv = o.argv;
@@ -229,40 +247,55 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   p->pidfd_ = std::move(child->pidfd);
 
   const pid_t pid = child->pid;
-  // Kills and reaps the half-started QEMU and removes what it left; returns how it ended.
-  auto abort_start = [&](bool kill_it) {
-    if (p->qmp_) p->qmp_->Close();
-    if (kill_it) ::kill(pid, SIGKILL);  // still our unreaped child: the pid cannot be reused
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    p->RemoveFiles();
-    p->detached_ = true;
-    return st;
-  };
   if (!p->pidfd_) {
-    abort_start(true);
+    p->AbortStart(true);
     return UnsupportedError("qemu start: pidfd_open is not supported by this kernel");
   }
   if (!o.pid_file.empty()) {
     Status st = WriteFileAtomic(o.pid_file, fmt::format("{}\n", pid));
     if (!st.ok()) {
-      abort_start(true);
+      p->AbortStart(true);
       return st.WithContext("qemu start");
     }
   }
+  SKIFF_TRY(p->ConnectAtStart(o, log_offset));
+  if (!o.start_paused) SKIFF_TRY(p->ContinueAtStart(o, log_offset));
 
+  p->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC));
+  if (!p->stop_fd_) {
+    int e = errno;
+    p->AbortStart(true);
+    return ErrnoError(e, "qemu start: eventfd");
+  }
+  p->monitor_ = std::thread([self = p.get()] { self->MonitorLoop(); });
+  spdlog::info("qemu pid {} started (qmp '{}')", pid, o.qmp_socket.string());
+  return p;
+}
+
+int QemuProcess::AbortStart(bool kill_it) {
+  const pid_t pid = status_.pid;
+  if (qmp_) qmp_->Close();
+  if (kill_it) ::kill(pid, SIGKILL);  // still our unreaped child: the pid cannot be reused
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  RemoveFiles();
+  detached_ = true;
+  return st;
+}
+
+Status QemuProcess::ConnectAtStart(const QemuStartOptions& o, off_t log_offset) {
   const auto deadline = Clock::now() + o.start_timeout;
   Status last_connect = UnavailableError("qmp socket '{}' did not appear", o.qmp_socket.string());
   for (;;) {
-    if (Readable(p->pidfd_.get(), 0)) {
-      int st = abort_start(false);
+    if (Readable(pidfd_.get(), 0)) {
+      int st = AbortStart(false);
       std::string tail = LogTail(o.log_file, log_offset);
       return FailedPreconditionError("qemu exited during start-up ({}){}{}",
                                      DescribeWaitStatus(st), tail.empty() ? "" : ": ", tail);
     }
     if (Clock::now() >= deadline) {
-      abort_start(true);
+      AbortStart(true);
       std::string tail = LogTail(o.log_file, log_offset);
       return UnavailableError("qemu did not answer on qmp socket '{}' within {} ms: {}{}{}",
                               o.qmp_socket.string(), o.start_timeout.count(),
@@ -272,44 +305,33 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
     if (std::filesystem::exists(o.qmp_socket, ec)) {
       QmpClientOptions qo;
       qo.connect_timeout = std::chrono::milliseconds(std::max(MsLeft(deadline), 1));
-      QemuProcess* self = p.get();
-      qo.on_event = [self](const QmpEvent& ev) { self->OnQmpEvent(ev); };
+      qo.on_event = [this](const QmpEvent& ev) { OnQmpEvent(ev); };
       auto c = QmpClient::Connect(o.qmp_socket, std::move(qo));
       if (c.ok()) {
-        p->qmp_ = std::move(c).value();
-        break;
+        qmp_ = std::move(c).value();
+        return Status::Ok();
       }
       last_connect = c.status();
       // QEMU may accept the connection and die in machine set-up: report its exit.
-      if (Readable(p->pidfd_.get(), 1000)) continue;
+      if (Readable(pidfd_.get(), 1000)) continue;
       if (c.status().code() != Code::kUnavailable) {
-        abort_start(true);
+        AbortStart(true);
         return c.status().WithContext("qemu start");
       }
     }
-    Readable(p->pidfd_.get(), 20);
+    Readable(pidfd_.get(), 20);
   }
+}
 
-  if (!o.start_paused) {
-    if (Status r = Resume(*p->qmp_); !r.ok()) {
-      bool died = Readable(p->pidfd_.get(), 1000);
-      int st = abort_start(!died);
-      std::string tail = LogTail(o.log_file, log_offset);
-      return FailedPreconditionError("qemu start: cont failed: {} ({}){}{}",
-                                     r.message(), DescribeWaitStatus(st),
-                                     tail.empty() ? "" : ": ", tail);
-    }
-  }
-
-  p->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC));
-  if (!p->stop_fd_) {
-    int e = errno;
-    abort_start(true);
-    return ErrnoError(e, "qemu start: eventfd");
-  }
-  p->monitor_ = std::thread([self = p.get()] { self->MonitorLoop(); });
-  spdlog::info("qemu pid {} started (qmp '{}')", pid, o.qmp_socket.string());
-  return p;
+Status QemuProcess::ContinueAtStart(const QemuStartOptions& o, off_t log_offset) {
+  Status r = Resume(*qmp_);
+  if (r.ok()) return Status::Ok();
+  bool died = Readable(pidfd_.get(), 1000);
+  int st = AbortStart(!died);
+  std::string tail = LogTail(o.log_file, log_offset);
+  return FailedPreconditionError("qemu start: cont failed: {} ({}){}{}",
+                                 r.message(), DescribeWaitStatus(st),
+                                 tail.empty() ? "" : ": ", tail);
 }
 
 Result<std::unique_ptr<QemuProcess>> QemuProcess::Attach(const QemuStatus& status,

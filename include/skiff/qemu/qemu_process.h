@@ -145,6 +145,12 @@ class QemuProcess {
 
  private:
   QemuProcess() = default;
+  // Start's steps. AbortStart kills (when `kill_it`) and reaps the half-started
+  // QEMU, removes what it left and returns its wait status; the other two call
+  // it before they return an error (qemu_process.cc).
+  int AbortStart(bool kill_it);
+  Status ConnectAtStart(const QemuStartOptions& o, off_t log_offset);
+  Status ContinueAtStart(const QemuStartOptions& o, off_t log_offset);
   void MonitorLoop();
   void HandleExit();
   void OnQmpEvent(const QmpEvent& ev);
