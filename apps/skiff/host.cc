@@ -8,7 +8,16 @@ namespace {
 
 namespace routes = api::routes;
 
+// Without options the short form of the daemon's JSON; --xml libvirt's whole
+// <capabilities> document (machine types, CPU features), as virsh prints it.
 int CmdCapabilities(const Args& a, api::Client& c) {
+  if (a.has("xml")) {
+    api::XmlReply x;
+    std::string q = api::ToQuery(api::CapabilitiesQuery{"xml"});
+    if (!GetOrFail(c, std::string(routes::kHostCapabilities) + q, &x)) return 1;
+    std::fputs(x.xml.c_str(), stdout);
+    return 0;
+  }
   api::Capabilities r;
   if (!GetOrFail(c, std::string(routes::kHostCapabilities), &r)) return 1;
   if (a.has("json")) {

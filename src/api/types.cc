@@ -33,6 +33,13 @@ Status DiagramQuery::Validate() const {
   return Status::Ok();
 }
 
+Status CapabilitiesQuery::Validate() const {
+  if (!format.empty() && format != "json" && format != "xml") {
+    return InvalidArgumentError("query parameter 'format' must be json or xml, not '{}'", format);
+  }
+  return Status::Ok();
+}
+
 Status BuildPoolRequest::Validate() const {
   if (overwrite && no_overwrite) {
     return InvalidArgumentError("'overwrite' and 'no_overwrite' exclude each other");

@@ -226,6 +226,9 @@ TEST(QueryTest, BadInput) {
             "query parameter 'offset' must be a non-negative integer, not '-1'");
   EXPECT_EQ(ParseQuery<DiagramQuery>({{"format", "png"}}).status().message(),
             "query parameter 'format' must be text or svg, not 'png'");
+  EXPECT_EQ(ParseQuery<CapabilitiesQuery>({{"format", "yaml"}}).status().message(),
+            "query parameter 'format' must be json or xml, not 'yaml'");
+  EXPECT_TRUE(ParseQuery<CapabilitiesQuery>({{"format", "xml"}}).ok());
 }
 
 TEST(QueryTest, Writes) {

@@ -898,6 +898,17 @@ struct GuestCaps {
   }
 };
 
+// ?format=json (the default: Capabilities) or xml (XmlReply: libvirt's
+// <capabilities> document, from the qemu module). Validate: one of the two.
+struct CapabilitiesQuery {
+  std::string format;
+  template <typename V>
+  void Visit(V& v) {
+    v("format", format);
+  }
+  Status Validate() const;
+};
+
 // GET /v1/host/capabilities.
 struct Capabilities {
   HostFacts host;

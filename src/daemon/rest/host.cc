@@ -30,9 +30,16 @@ Response Version(Service& s, const Request& r, const Params&) {
                                    q.ok() ? q->version : ""});
 }
 
-// TODO(api): the host facts (uname, sysinfo) belong with the qemu module's probes.
+// ?format=xml: libvirt's <capabilities>, as the qemu module writes it (it asks QEMU
+// for its machine types). TODO(api): the JSON's host facts (uname, sysinfo) belong
+// with the qemu module's probes too.
 Response Capabilities(Service& s, const Request& r, const Params&) {
-  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto query, ParseRequestQuery<api::CapabilitiesQuery>(r));
+  if (query.format == "xml") {
+    api::XmlReply xml;
+    ASSIGN_OR_RESPONSE(xml.xml, qemu::CapabilitiesXml());
+    return JsonResponse(xml);
+  }
   utsname u{};
   ::uname(&u);
   struct sysinfo si{};
