@@ -14,6 +14,18 @@
 #include "skiff/base/strings.h"
 
 namespace skiff::app {
+namespace {
+
+// The name in an object's summary, whatever its kind.
+struct NameOnly {
+  std::string name;
+  template <typename V>
+  void Visit(V& v) {
+    v("name", name);
+  }
+};
+
+}  // namespace
 
 bool ParseArgs(const std::string& verb, const ArgSpec& spec, const std::vector<std::string>& args,
                Args* out) {
@@ -110,6 +122,12 @@ void PrintTable(const std::vector<std::string>& header,
   std::fputs(out.c_str(), stdout);
 }
 
+void PrintJson(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+bool ShownByActivity(const Args& a, bool active) {
+  return a.has("inactive") ? !active : (a.has("all") || active);
+}
+
 bool ReadInputFile(const std::string& path, std::string* out) {
   auto r = ReadFile(path);
   if (!r.ok()) {
@@ -120,13 +138,13 @@ bool ReadInputFile(const std::string& path, std::string* out) {
   return true;
 }
 
-bool WaitForJob(api::Client& c, const nlohmann::json& job) {
-  std::string target = "/v1/jobs/" + std::to_string(job.value("id", 0)) + "?wait=true";
-  nlohmann::json j;
-  if (!CallOrFail(c, "GET", target, nullptr, &j)) return false;
-  if (j.value("state", "") != "completed") {
-    std::string msg = j.contains("error") ? j["error"].value("message", "") : "job failed";
-    Fail(msg);
+bool WaitForJob(api::Client& c, const api::Job& job) {
+  api::Job j;
+  if (!GetOrFail(c, api::routes::Job(job.id) + api::ToQuery(api::JobWaitQuery{true}), &j)) {
+    return false;
+  }
+  if (j.state != "completed") {
+    Fail(j.error ? j.error->message : "job failed");
     return false;
   }
   return true;
@@ -134,9 +152,9 @@ bool WaitForJob(api::Client& c, const nlohmann::json& job) {
 
 int EditXml(api::Client& c, const std::string& kind, const std::string& name,
             const std::string& get_target, const std::string& define_target) {
-  nlohmann::json r;
-  if (!CallOrFail(c, "GET", get_target, nullptr, &r)) return 1;
-  std::string original = r.value("xml", "");
+  api::XmlReply r;
+  if (!GetOrFail(c, get_target, &r)) return 1;
+  const std::string& original = r.xml;
   char tmpl[] = "/tmp/skiff-edit-XXXXXX.xml";
   int fd = ::mkstemps(tmpl, 4);
   if (fd < 0) return Fail("cannot create a temporary file");
@@ -154,17 +172,18 @@ int EditXml(api::Client& c, const std::string& kind, const std::string& name,
     std::printf("%s '%s' XML configuration not changed.\n\n", kind.c_str(), name.c_str());
     return 0;
   }
-  auto d = c.Call("POST", define_target, {{"xml", *edited}, {"source", "edited.xml"}});
+  api::DefineRequest req;
+  req.xml = *edited;
+  req.source = "edited.xml";
+  auto d = c.Call("POST", define_target, req);
   if (!d.ok()) {
     return Fail(d.status().message() + " (the old definition of '" + name + "' is kept)");
   }
+  // Domains, networks and pools all answer with their summary; only its name is used.
+  auto defined = api::ParseResponse<NameOnly>(*d);
   std::printf("%s '%s' XML configuration edited.\n\n", kind.c_str(),
-              d->value("name", name).c_str());
+              defined.ok() && !defined->name.empty() ? defined->name.c_str() : name.c_str());
   return 0;
-}
-
-std::string DomainPath(const std::string& ref, const std::string& suffix) {
-  return "/v1/domains/" + api::UrlEncode(ref) + suffix;
 }
 
 void AddDaemonCommands(std::vector<Command>& out) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "command.h"
@@ -504,6 +505,25 @@ int CmdIsoCreate(const std::vector<std::string>& argv) {
   return st.ok() ? 0 : Err(st);
 }
 
+// The subcommands of `skiff img`, as qemu-img names them.
+const std::pair<const char*, int (*)(const std::vector<std::string>&)> kImgVerbs[] = {
+    {"create", CmdCreate},
+    {"info", CmdInfo},
+    {"check", CmdCheck},
+    {"convert", CmdConvert},
+    {"resize", CmdResize},
+    {"snapshot", CmdSnapshot},
+    {"rebase", CmdRebase},
+    {"commit", CmdCommit},
+    {"map", CmdMap},
+    {"measure", CmdMeasure},
+    {"compare", CmdCompare},
+    {"bench", CmdBench},
+    {"iso-ls", CmdIsoLs},
+    {"iso-extract", CmdIsoExtract},
+    {"iso-create", CmdIsoCreate},
+};
+
 int RunImg(const GlobalOptions&, const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
     Usage(args.empty() ? stderr : stdout);
@@ -511,21 +531,9 @@ int RunImg(const GlobalOptions&, const std::vector<std::string>& args) {
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
   const std::string& sub = args[0];
-  if (sub == "create") return CmdCreate(rest);
-  if (sub == "info") return CmdInfo(rest);
-  if (sub == "check") return CmdCheck(rest);
-  if (sub == "convert") return CmdConvert(rest);
-  if (sub == "resize") return CmdResize(rest);
-  if (sub == "snapshot") return CmdSnapshot(rest);
-  if (sub == "rebase") return CmdRebase(rest);
-  if (sub == "commit") return CmdCommit(rest);
-  if (sub == "map") return CmdMap(rest);
-  if (sub == "measure") return CmdMeasure(rest);
-  if (sub == "compare") return CmdCompare(rest);
-  if (sub == "bench") return CmdBench(rest);
-  if (sub == "iso-ls") return CmdIsoLs(rest);
-  if (sub == "iso-extract") return CmdIsoExtract(rest);
-  if (sub == "iso-create") return CmdIsoCreate(rest);
+  for (const auto& [name, run] : kImgVerbs) {
+    if (sub == name) return run(rest);
+  }
   return Fail("img: unknown command '" + sub + "' (see 'skiff img help')");
 }
 

@@ -7,156 +7,160 @@
 namespace skiff::app {
 namespace {
 
-using json = nlohmann::json;
+namespace routes = api::routes;
 
-std::string NetPath(const std::string& n, const std::string& suffix = "") {
-  return "/v1/networks/" + api::UrlEncode(n) + suffix;
+int CmdNetList(const Args& a, api::Client& c) {
+  api::NetworkList r;
+  if (!GetOrFail(c, std::string(routes::kNetworks), &r)) return 1;
+  std::vector<api::NetworkSummary> shown;
+  for (const auto& n : r.networks) {
+    if (ShownByActivity(a, n.active)) shown.push_back(n);
+  }
+  PrintListing<api::NetworkSummary>(
+      a, shown, {"Name", "State", "Autostart", "Persistent"}, [](const api::NetworkSummary& n) {
+        return std::vector<std::string>{n.name, n.active ? "active" : "inactive",
+                                        YesNo(n.autostart), YesNo(n.persistent)};
+      });
+  return 0;
 }
+
+int DefineOrCreate(const Args& a, api::Client& c, bool create) {
+  api::DefineRequest req;
+  if (!ReadInputFile(a.get("file"), &req.xml)) return 1;
+  req.source = a.get("file");
+  req.persistent = !create;
+  api::NetworkSummary r;
+  if (!CallOrFail(c, "POST", std::string(routes::kNetworks), req, &r)) return 1;
+  std::printf("Network %s %s from %s\n\n", r.name.c_str(), create ? "created" : "defined",
+              a.get("file").c_str());
+  return 0;
+}
+
+int CmdNetDefine(const Args& a, api::Client& c) { return DefineOrCreate(a, c, false); }
+int CmdNetCreate(const Args& a, api::Client& c) { return DefineOrCreate(a, c, true); }
+
+int CmdNetUndefine(const Args& a, api::Client& c) {
+  if (!CallOrFail(c, "DELETE", routes::Network(a.get("network")), nullptr, nullptr)) return 1;
+  std::printf("Network %s has been undefined\n\n", a.get("network").c_str());
+  return 0;
+}
+
+int CmdNetDumpXml(const Args& a, api::Client& c) {
+  api::XmlReply r;
+  std::string q = api::ToQuery(api::XmlQuery{a.has("inactive")});
+  if (!GetOrFail(c, routes::Network(a.get("network"), "xml") + q, &r)) return 1;
+  std::fputs(r.xml.c_str(), stdout);
+  return 0;
+}
+
+int CmdNetInfo(const Args& a, api::Client& c) {
+  api::NetworkInfo n;
+  if (!GetOrFail(c, routes::Network(a.get("network")), &n)) return 1;
+  if (a.has("json")) {
+    PrintJson(n);
+    return 0;
+  }
+  std::printf("%-15s %s\n", "Name:", n.name.c_str());
+  std::printf("%-15s %s\n", "UUID:", n.uuid.c_str());
+  std::printf("%-15s %s\n", "Active:", YesNo(n.active));
+  std::printf("%-15s %s\n", "Persistent:", YesNo(n.persistent));
+  std::printf("%-15s %s\n", "Autostart:", YesNo(n.autostart));
+  std::printf("%-15s %s\n\n", "Bridge:", n.bridge.c_str());
+  return 0;
+}
+
+int CmdNetAutostart(const Args& a, api::Client& c) {
+  api::AutostartRequest req{!a.has("disable")};
+  if (!CallOrFail(c, "POST", routes::Network(a.get("network"), "autostart"), req, nullptr)) {
+    return 1;
+  }
+  std::printf("Network %s %s as autostarted\n\n", a.get("network").c_str(),
+              req.enabled ? "marked" : "unmarked");
+  return 0;
+}
+
+int CmdNetStart(const Args& a, api::Client& c) {
+  if (!CallOrFail(c, "POST", routes::Network(a.get("network"), "start"), api::Empty{}, nullptr)) {
+    return 1;
+  }
+  std::printf("Network %s started\n\n", a.get("network").c_str());
+  return 0;
+}
+
+int CmdNetDestroy(const Args& a, api::Client& c) {
+  if (!CallOrFail(c, "POST", routes::Network(a.get("network"), "destroy"), api::Empty{}, nullptr)) {
+    return 1;
+  }
+  std::printf("Network %s destroyed\n\n", a.get("network").c_str());
+  return 0;
+}
+
+int CmdNetEdit(const Args& a, api::Client& c) {
+  return EditXml(c, "Network", a.get("network"),
+                 routes::Network(a.get("network"), "xml") + api::ToQuery(api::XmlQuery{true}),
+                 std::string(routes::kNetworks));
+}
+
+std::string LeaseExpiry(int64_t t) {
+  if (t <= 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&tt));
+  return buf;
+}
+
+int CmdNetDhcpLeases(const Args& a, api::Client& c) {
+  api::LeaseList r;
+  std::string q = api::ToQuery(api::LeasesQuery{a.get("mac")});
+  if (!GetOrFail(c, routes::Network(a.get("network"), "leases") + q, &r)) return 1;
+  PrintListing<api::Lease>(a, r.leases,
+                           {"Expiry Time", "MAC address", "Protocol", "IP address", "Hostname",
+                            "Client ID or DUID"},
+                           [](const api::Lease& l) {
+                             auto dash = [](const std::string& s) { return s.empty() ? "-" : s; };
+                             return std::vector<std::string>{
+                                 LeaseExpiry(l.expiry), l.mac, l.type,
+                                 l.ip + "/" + std::to_string(l.prefix), dash(l.hostname),
+                                 dash(l.client_id)};
+                           });
+  return 0;
+}
+
+int CmdNetDiagram(const Args& a, api::Client& c) {
+  api::Diagram r;
+  std::string q = api::ToQuery(api::DiagramQuery{a.has("svg") ? "svg" : ""});
+  if (!GetOrFail(c, routes::Network(a.get("network"), "diagram") + q, &r)) return 1;
+  std::fputs(r.diagram.c_str(), stdout);
+  return 0;
+}
+
+const ArgSpec kNetwork{{"network"}, 1, {}, {}};
+
+const VerbDef kNetVerbs[] = {
+    {"net-list", "list networks",
+     {{}, 0, {"all", "inactive", "name", "uuid", "json", "persistent", "transient", "autostart",
+              "no-autostart"}, {}},
+     CmdNetList},
+    {"net-define", "define an inactive persistent virtual network from an XML file",
+     {{"file"}, 1, {"validate"}, {}}, CmdNetDefine},
+    {"net-create", "create a network from an XML file", {{"file"}, 1, {"validate"}, {}},
+     CmdNetCreate},
+    {"net-undefine", "undefine a persistent network", kNetwork, CmdNetUndefine},
+    {"net-dumpxml", "network information in XML", {{"network"}, 1, {"inactive"}, {}},
+     CmdNetDumpXml},
+    {"net-info", "network information", {{"network"}, 1, {"json"}, {}}, CmdNetInfo},
+    {"net-autostart", "autostart a network", {{"network"}, 1, {"disable"}, {}}, CmdNetAutostart},
+    {"net-start", "start a (previously defined) inactive network", kNetwork, CmdNetStart},
+    {"net-destroy", "destroy (stop) a network", kNetwork, CmdNetDestroy},
+    {"net-edit", "edit XML configuration for a network", kNetwork, CmdNetEdit},
+    {"net-dhcp-leases", "print lease info for a given network",
+     {{"network"}, 1, {"json"}, {"mac"}}, CmdNetDhcpLeases},
+    {"net-diagram", "draw a network: guests, taps, bridge, firewall, uplink",
+     {{"network"}, 1, {"svg"}, {}}, CmdNetDiagram},
+};
 
 }  // namespace
 
-void AddNetCommands(std::vector<Command>& out) {
-  out.push_back(DaemonVerb("net-list", "list networks",
-                        {{}, 0, {"all", "inactive", "name", "uuid", "json", "persistent",
-                                 "transient", "autostart", "no-autostart"}, {}},
-                        [](const Args& a, api::Client& c) {
-    json r;
-    if (!CallOrFail(c, "GET", "/v1/networks", nullptr, &r)) return 1;
-    std::vector<json> shown;
-    for (const auto& n : r["networks"]) {
-      bool active = n.value("active", false);
-      if (a.has("inactive") ? active : (!a.has("all") && !active)) continue;
-      shown.push_back(n);
-    }
-    if (a.has("json")) {
-      std::printf("%s\n", json(shown).dump(2).c_str());
-      return 0;
-    }
-    if (a.has("name") || a.has("uuid")) {
-      for (const auto& n : shown) std::printf("%s\n", n.value(a.has("uuid") ? "uuid" : "name", "").c_str());
-      std::printf("\n");
-      return 0;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& n : shown) {
-      rows.push_back({n.value("name", ""), n.value("active", false) ? "active" : "inactive",
-                      n.value("autostart", false) ? "yes" : "no",
-                      n.value("persistent", true) ? "yes" : "no"});
-    }
-    PrintTable({"Name", "State", "Autostart", "Persistent"}, rows);
-    return 0;
-  }));
-  for (bool create : {false, true}) {
-    out.push_back(DaemonVerb(create ? "net-create" : "net-define",
-                          create ? "create a network from an XML file"
-                                 : "define an inactive persistent virtual network from an XML file",
-                          {{"file"}, 1, {"validate"}, {}}, [create](const Args& a, api::Client& c) {
-      std::string xml;
-      if (!ReadInputFile(a.get("file"), &xml)) return 1;
-      json body = {{"xml", xml}, {"source", a.get("file")}};
-      if (create) body["persistent"] = false;
-      json r;
-      if (!CallOrFail(c, "POST", "/v1/networks", body, &r)) return 1;
-      std::printf("Network %s %s from %s\n\n", r.value("name", "").c_str(),
-                  create ? "created" : "defined", a.get("file").c_str());
-      return 0;
-    }));
-  }
-  out.push_back(DaemonVerb("net-undefine", "undefine a persistent network", {{"network"}, 1, {}, {}},
-                        [](const Args& a, api::Client& c) {
-    if (!CallOrFail(c, "DELETE", NetPath(a.get("network")), nullptr, nullptr)) return 1;
-    std::printf("Network %s has been undefined\n\n", a.get("network").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("net-dumpxml", "network information in XML",
-                        {{"network"}, 1, {"inactive"}, {}}, [](const Args& a, api::Client& c) {
-    json r;
-    std::string q = a.has("inactive") ? "?inactive=true" : "";
-    if (!CallOrFail(c, "GET", NetPath(a.get("network"), "/xml" + q), nullptr, &r)) return 1;
-    std::fputs(r.value("xml", "").c_str(), stdout);
-    return 0;
-  }));
-  out.push_back(DaemonVerb("net-info", "network information", {{"network"}, 1, {"json"}, {}},
-                        [](const Args& a, api::Client& c) {
-    json n;
-    if (!CallOrFail(c, "GET", NetPath(a.get("network")), nullptr, &n)) return 1;
-    if (a.has("json")) {
-      std::printf("%s\n", n.dump(2).c_str());
-      return 0;
-    }
-    std::printf("%-15s %s\n", "Name:", n.value("name", "").c_str());
-    std::printf("%-15s %s\n", "UUID:", n.value("uuid", "").c_str());
-    std::printf("%-15s %s\n", "Active:", n.value("active", false) ? "yes" : "no");
-    std::printf("%-15s %s\n", "Persistent:", n.value("persistent", true) ? "yes" : "no");
-    std::printf("%-15s %s\n", "Autostart:", n.value("autostart", false) ? "yes" : "no");
-    std::printf("%-15s %s\n\n", "Bridge:", n.value("bridge", "").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("net-autostart", "autostart a network", {{"network"}, 1, {"disable"}, {}},
-                        [](const Args& a, api::Client& c) {
-    bool en = !a.has("disable");
-    if (!CallOrFail(c, "POST", NetPath(a.get("network"), "/autostart"), {{"enabled", en}}, nullptr)) {
-      return 1;
-    }
-    std::printf("Network %s %s as autostarted\n\n", a.get("network").c_str(),
-                en ? "marked" : "unmarked");
-    return 0;
-  }));
-  out.push_back(DaemonVerb("net-start", "start a (previously defined) inactive network",
-                        {{"network"}, 1, {}, {}}, [](const Args& a, api::Client& c) {
-    if (!CallOrFail(c, "POST", NetPath(a.get("network"), "/start"), json::object(), nullptr)) return 1;
-    std::printf("Network %s started\n\n", a.get("network").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("net-destroy", "destroy (stop) a network", {{"network"}, 1, {}, {}},
-                        [](const Args& a, api::Client& c) {
-    if (!CallOrFail(c, "POST", NetPath(a.get("network"), "/destroy"), json::object(), nullptr)) {
-      return 1;
-    }
-    std::printf("Network %s destroyed\n\n", a.get("network").c_str());
-    return 0;
-  }));
-
-  out.push_back(DaemonVerb("net-edit", "edit XML configuration for a network", {{"network"}, 1, {}, {}},
-                        [](const Args& a, api::Client& c) {
-    return EditXml(c, "Network", a.get("network"), NetPath(a.get("network"), "/xml?inactive=true"),
-                   "/v1/networks");
-  }));
-  out.push_back(DaemonVerb("net-dhcp-leases", "print lease info for a given network",
-                        {{"network"}, 1, {"json"}, {"mac"}}, [](const Args& a, api::Client& c) {
-    std::string q = a.get("mac").empty() ? "" : "?mac=" + api::UrlEncode(a.get("mac"));
-    json r;
-    if (!CallOrFail(c, "GET", NetPath(a.get("network"), "/leases" + q), nullptr, &r)) return 1;
-    if (a.has("json")) {
-      std::printf("%s\n", r["leases"].dump(2).c_str());
-      return 0;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& l : r["leases"]) {
-      std::string expiry = "-";
-      if (int64_t t = l.value("expiry", int64_t{0}); t > 0) {
-        std::time_t tt = static_cast<std::time_t>(t);
-        char buf[32];
-        std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&tt));
-        expiry = buf;
-      }
-      auto dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
-      rows.push_back({expiry, l.value("mac", ""), l.value("type", "ipv4"),
-                      l.value("ip", "") + "/" + std::to_string(l.value("prefix", 24)),
-                      dash(l.value("hostname", "")), dash(l.value("client_id", ""))});
-    }
-    PrintTable({"Expiry Time", "MAC address", "Protocol", "IP address", "Hostname",
-                "Client ID or DUID"}, rows);
-    return 0;
-  }));
-  out.push_back(DaemonVerb("net-diagram", "draw a network: guests, taps, bridge, firewall, uplink",
-                        {{"network"}, 1, {"svg"}, {}}, [](const Args& a, api::Client& c) {
-    json r;
-    std::string q = a.has("svg") ? "?format=svg" : "";
-    if (!CallOrFail(c, "GET", NetPath(a.get("network"), "/diagram" + q), nullptr, &r)) return 1;
-    std::fputs(r.value("diagram", "").c_str(), stdout);
-    return 0;
-  }));
-}
+void AddNetCommands(std::vector<Command>& out) { AddVerbs(out, kNetVerbs); }
 
 }  // namespace skiff::app

@@ -7,7 +7,7 @@
 namespace skiff::app {
 namespace {
 
-using json = nlohmann::json;
+namespace routes = api::routes;
 
 // pool-define-as / pool-create-as: the XML of a pool from its arguments.
 bool PoolXmlFromArgs(const Args& a, std::string* xml) {
@@ -42,177 +42,189 @@ bool PoolXmlFromArgs(const Args& a, std::string* xml) {
 }
 
 // pool-build's body: --overwrite / --no-overwrite (an fs pool's mkfs).
-bool BuildBody(const Args& a, json* body) {
-  if (a.has("overwrite") && a.has("no-overwrite")) {
+bool BuildBody(const Args& a, api::BuildPoolRequest* body) {
+  *body = {a.has("overwrite"), a.has("no-overwrite")};
+  Status st = body->Validate();
+  if (!st.ok()) {
     Fail("--overwrite and --no-overwrite are mutually exclusive");
     return false;
   }
-  *body = {{"overwrite", a.has("overwrite")}, {"no_overwrite", a.has("no-overwrite")}};
   return true;
 }
 
-std::string PoolPath(const std::string& n, const std::string& suffix = "") {
-  return "/v1/pools/" + api::UrlEncode(n) + suffix;
+// pool-start, pool-destroy, pool-delete, pool-refresh: one POST and a message.
+int PoolAction(const Args& a, api::Client& c, const char* action, const char* done) {
+  if (!CallOrFail(c, "POST", routes::Pool(a.get("pool"), action), api::Empty{}, nullptr)) return 1;
+  std::printf("Pool %s %s\n\n", a.get("pool").c_str(), done);
+  return 0;
 }
 
-// pool-start, pool-destroy, pool-build, pool-refresh: one POST and a message.
-Command PoolAction(const std::string& verb, const std::string& action, const std::string& help,
-                   const std::string& done) {
-  return DaemonVerb(verb, help, {{"pool"}, 1, {}, {}}, [=](const Args& a, api::Client& c) {
-    if (!CallOrFail(c, "POST", PoolPath(a.get("pool"), "/" + action), json::object(), nullptr)) {
-      return 1;
-    }
-    std::printf("Pool %s %s\n\n", a.get("pool").c_str(), done.c_str());
-    return 0;
-  });
+int CmdPoolDelete(const Args& a, api::Client& c) { return PoolAction(a, c, "delete", "deleted"); }
+int CmdPoolStart(const Args& a, api::Client& c) { return PoolAction(a, c, "start", "started"); }
+int CmdPoolDestroy(const Args& a, api::Client& c) {
+  return PoolAction(a, c, "destroy", "destroyed");
 }
+int CmdPoolRefresh(const Args& a, api::Client& c) {
+  return PoolAction(a, c, "refresh", "refreshed");
+}
+
+int CmdPoolList(const Args& a, api::Client& c) {
+  api::PoolList r;
+  if (!GetOrFail(c, std::string(routes::kPools), &r)) return 1;
+  std::vector<api::PoolSummary> shown;
+  for (const auto& p : r.pools) {
+    if (!ShownByActivity(a, p.active)) continue;
+    if (a.values.count("type") && p.type != a.get("type")) continue;
+    shown.push_back(p);
+  }
+  const bool details = a.has("details");
+  std::vector<std::string> header = {"Name", "State", "Autostart"};
+  if (details) header.insert(header.end(), {"Persistent", "Capacity", "Allocation", "Available"});
+  PrintListing<api::PoolSummary>(a, shown, header, [&](const api::PoolSummary& p) {
+    std::vector<std::string> row = {
+        p.name, p.active ? (details ? "running" : "active") : "inactive", YesNo(p.autostart)};
+    if (details) {
+      row.push_back(YesNo(p.persistent));
+      api::PoolInfo info;
+      if (p.active && GetOrFail(c, routes::Pool(p.name, "info"), &info)) {
+        for (uint64_t v : {info.capacity, info.allocation, info.available}) {
+          row.push_back(VirshSize(v));
+        }
+      } else {
+        row.insert(row.end(), {"-", "-", "-"});
+      }
+    }
+    return row;
+  });
+  return 0;
+}
+
+int CmdPoolDefine(const Args& a, api::Client& c) {
+  api::DefineRequest req;
+  if (!ReadInputFile(a.get("file"), &req.xml)) return 1;
+  req.source = a.get("file");
+  api::PoolSummary r;
+  if (!CallOrFail(c, "POST", std::string(routes::kPools), req, &r)) return 1;
+  std::printf("Pool %s defined from %s\n\n", r.name.c_str(), a.get("file").c_str());
+  return 0;
+}
+
+int CmdPoolUndefine(const Args& a, api::Client& c) {
+  if (!CallOrFail(c, "DELETE", routes::Pool(a.get("pool")), nullptr, nullptr)) return 1;
+  std::printf("Pool %s has been undefined\n\n", a.get("pool").c_str());
+  return 0;
+}
+
+int CmdPoolDumpXml(const Args& a, api::Client& c) {
+  api::XmlReply r;
+  if (!GetOrFail(c, routes::Pool(a.get("pool"), "xml"), &r)) return 1;
+  std::fputs(r.xml.c_str(), stdout);
+  return 0;
+}
+
+int CmdPoolInfo(const Args& a, api::Client& c) {
+  api::PoolInfo p;
+  if (!GetOrFail(c, routes::Pool(a.get("pool"), "info"), &p)) return 1;
+  if (a.has("json")) {
+    PrintJson(p);
+    return 0;
+  }
+  std::printf("%-15s %s\n", "Name:", p.name.c_str());
+  std::printf("%-15s %s\n", "UUID:", p.uuid.c_str());
+  std::printf("%-15s %s\n", "State:", p.active ? "running" : "inactive");
+  std::printf("%-15s %s\n", "Persistent:", YesNo(p.persistent));
+  std::printf("%-15s %s\n", "Autostart:", YesNo(p.autostart));
+  if (p.active) {
+    std::printf("%-15s %s\n", "Capacity:", VirshSize(p.capacity).c_str());
+    std::printf("%-15s %s\n", "Allocation:", VirshSize(p.allocation).c_str());
+    std::printf("%-15s %s\n", "Available:", VirshSize(p.available).c_str());
+  }
+  std::printf("\n");
+  return 0;
+}
+
+int CmdPoolAutostart(const Args& a, api::Client& c) {
+  api::AutostartRequest req{!a.has("disable")};
+  if (!CallOrFail(c, "POST", routes::Pool(a.get("pool"), "autostart"), req, nullptr)) return 1;
+  std::printf("Pool %s %s as autostarted\n\n", a.get("pool").c_str(),
+              req.enabled ? "marked" : "unmarked");
+  return 0;
+}
+
+// POSTs the XML of pool-define-as / pool-create-as (`verb` names it in errors).
+bool DefineXml(api::Client& c, const std::string& xml, const char* verb) {
+  api::DefineRequest req;
+  req.xml = xml;
+  req.source = verb;
+  return CallOrFail(c, "POST", std::string(routes::kPools), req, nullptr);
+}
+
+int CmdPoolDefineAs(const Args& a, api::Client& c) {
+  std::string xml;
+  if (!PoolXmlFromArgs(a, &xml) || !DefineXml(c, xml, "pool-define-as")) return 1;
+  std::printf("Pool %s defined\n\n", a.get("name").c_str());
+  return 0;
+}
+
+int CmdPoolCreateAs(const Args& a, api::Client& c) {
+  std::string xml;
+  if (!PoolXmlFromArgs(a, &xml)) return 1;
+  api::BuildPoolRequest build;
+  if (!BuildBody(a, &build)) return 1;
+  // libvirt's transient pool: here a definition that is started at once.
+  if (!DefineXml(c, xml, "pool-create-as")) return 1;
+  bool want_build = a.has("build") || a.has("overwrite") || a.has("no-overwrite");
+  if (want_build && !CallOrFail(c, "POST", routes::Pool(a.get("name"), "build"), build, nullptr)) {
+    return 1;
+  }
+  if (!CallOrFail(c, "POST", routes::Pool(a.get("name"), "start"), api::Empty{}, nullptr)) {
+    return 1;
+  }
+  std::printf("Pool %s created\n\n", a.get("name").c_str());
+  return 0;
+}
+
+int CmdPoolBuild(const Args& a, api::Client& c) {
+  api::BuildPoolRequest body;
+  if (!BuildBody(a, &body)) return 1;
+  if (!CallOrFail(c, "POST", routes::Pool(a.get("pool"), "build"), body, nullptr)) return 1;
+  std::printf("Pool %s built\n\n", a.get("pool").c_str());
+  return 0;
+}
+
+int CmdPoolEdit(const Args& a, api::Client& c) {
+  return EditXml(c, "Pool", a.get("pool"), routes::Pool(a.get("pool"), "xml"),
+                 std::string(routes::kPools));
+}
+
+const ArgSpec kPool{{"pool"}, 1, {}, {}};
+const std::set<std::string> kPoolSourceOptions = {"target", "source-dev", "source-format"};
+
+const VerbDef kPoolVerbs[] = {
+    {"pool-list", "list pools",
+     {{}, 0, {"all", "inactive", "details", "name", "uuid", "json"}, {"type"}}, CmdPoolList},
+    {"pool-define", "define an inactive persistent storage pool from an XML file",
+     {{"file"}, 1, {"validate"}, {}}, CmdPoolDefine},
+    {"pool-undefine", "undefine an inactive pool", kPool, CmdPoolUndefine},
+    {"pool-dumpxml", "pool information in XML", {{"pool"}, 1, {"inactive"}, {}}, CmdPoolDumpXml},
+    {"pool-info", "storage pool information", {{"pool"}, 1, {"json"}, {}}, CmdPoolInfo},
+    {"pool-autostart", "autostart a pool", {{"pool"}, 1, {"disable"}, {}}, CmdPoolAutostart},
+    {"pool-define-as", "define a pool from a set of args",
+     {{"name", "type"}, 2, {}, kPoolSourceOptions}, CmdPoolDefineAs},
+    {"pool-create-as", "create a pool from a set of args",
+     {{"name", "type"}, 2, {"build", "overwrite", "no-overwrite"}, kPoolSourceOptions},
+     CmdPoolCreateAs},
+    {"pool-delete", "delete a pool's (empty) directory", kPool, CmdPoolDelete},
+    {"pool-start", "start a (previously defined) inactive pool", kPool, CmdPoolStart},
+    {"pool-destroy", "destroy (stop) a pool", kPool, CmdPoolDestroy},
+    {"pool-build", "build a pool (an fs pool: mkfs on its device)",
+     {{"pool"}, 1, {"overwrite", "no-overwrite"}, {}}, CmdPoolBuild},
+    {"pool-edit", "edit XML configuration for a storage pool", kPool, CmdPoolEdit},
+    {"pool-refresh", "refresh a pool", kPool, CmdPoolRefresh},
+};
 
 }  // namespace
 
-void AddPoolCommands(std::vector<Command>& out) {
-  out.push_back(DaemonVerb("pool-list", "list pools",
-                         {{}, 0, {"all", "inactive", "details", "name", "uuid", "json"}, {"type"}},
-                         [](const Args& a, api::Client& c) {
-    json r;
-    if (!CallOrFail(c, "GET", "/v1/pools", nullptr, &r)) return 1;
-    std::vector<json> shown;
-    for (const auto& p : r["pools"]) {
-      bool active = p.value("active", false);
-      if (a.has("inactive") ? active : (!a.has("all") && !active)) continue;
-      if (a.values.count("type") && p.value("type", "") != a.get("type")) continue;
-      shown.push_back(p);
-    }
-    if (a.has("json")) {
-      std::printf("%s\n", json(shown).dump(2).c_str());
-      return 0;
-    }
-    if (a.has("name") || a.has("uuid")) {
-      for (const auto& p : shown) std::printf("%s\n", p.value(a.has("uuid") ? "uuid" : "name", "").c_str());
-      std::printf("\n");
-      return 0;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& p : shown) {
-      std::vector<std::string> row = {p.value("name", ""),
-                                      p.value("active", false) ? (a.has("details") ? "running" : "active") : "inactive",
-                                      p.value("autostart", false) ? "yes" : "no"};
-      if (a.has("details")) {
-        row.push_back(p.value("persistent", true) ? "yes" : "no");
-        json info;
-        bool active = p.value("active", false);
-        if (active && CallOrFail(c, "GET", PoolPath(p.value("name", ""), "/info"), nullptr, &info)) {
-          for (const char* k : {"capacity", "allocation", "available"}) {
-            row.push_back(VirshSize(info.value(k, uint64_t{0})));
-          }
-        } else {
-          row.insert(row.end(), {"-", "-", "-"});
-        }
-      }
-      rows.push_back(row);
-    }
-    if (a.has("details")) {
-      PrintTable({"Name", "State", "Autostart", "Persistent", "Capacity", "Allocation", "Available"}, rows);
-    } else {
-      PrintTable({"Name", "State", "Autostart"}, rows);
-    }
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-define", "define an inactive persistent storage pool from an XML file",
-                         {{"file"}, 1, {"validate"}, {}}, [](const Args& a, api::Client& c) {
-    std::string xml;
-    if (!ReadInputFile(a.get("file"), &xml)) return 1;
-    json r;
-    if (!CallOrFail(c, "POST", "/v1/pools", {{"xml", xml}, {"source", a.get("file")}}, &r)) return 1;
-    std::printf("Pool %s defined from %s\n\n", r.value("name", "").c_str(), a.get("file").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-undefine", "undefine an inactive pool", {{"pool"}, 1, {}, {}},
-                         [](const Args& a, api::Client& c) {
-    if (!CallOrFail(c, "DELETE", PoolPath(a.get("pool")), nullptr, nullptr)) return 1;
-    std::printf("Pool %s has been undefined\n\n", a.get("pool").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-dumpxml", "pool information in XML", {{"pool"}, 1, {"inactive"}, {}},
-                         [](const Args& a, api::Client& c) {
-    json r;
-    if (!CallOrFail(c, "GET", PoolPath(a.get("pool"), "/xml"), nullptr, &r)) return 1;
-    std::fputs(r.value("xml", "").c_str(), stdout);
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-info", "storage pool information", {{"pool"}, 1, {"json"}, {}},
-                         [](const Args& a, api::Client& c) {
-    json p;
-    if (!CallOrFail(c, "GET", PoolPath(a.get("pool"), "/info"), nullptr, &p)) return 1;
-    if (a.has("json")) {
-      std::printf("%s\n", p.dump(2).c_str());
-      return 0;
-    }
-    std::printf("%-15s %s\n", "Name:", p.value("name", "").c_str());
-    std::printf("%-15s %s\n", "UUID:", p.value("uuid", "").c_str());
-    std::printf("%-15s %s\n", "State:", p.value("active", false) ? "running" : "inactive");
-    std::printf("%-15s %s\n", "Persistent:", p.value("persistent", true) ? "yes" : "no");
-    std::printf("%-15s %s\n", "Autostart:", p.value("autostart", false) ? "yes" : "no");
-    if (p.value("active", false)) {
-      std::printf("%-15s %s\n", "Capacity:", VirshSize(p.value("capacity", uint64_t{0})).c_str());
-      std::printf("%-15s %s\n", "Allocation:", VirshSize(p.value("allocation", uint64_t{0})).c_str());
-      std::printf("%-15s %s\n", "Available:", VirshSize(p.value("available", uint64_t{0})).c_str());
-    }
-    std::printf("\n");
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-autostart", "autostart a pool", {{"pool"}, 1, {"disable"}, {}},
-                         [](const Args& a, api::Client& c) {
-    bool en = !a.has("disable");
-    if (!CallOrFail(c, "POST", PoolPath(a.get("pool"), "/autostart"), {{"enabled", en}}, nullptr)) {
-      return 1;
-    }
-    std::printf("Pool %s %s as autostarted\n\n", a.get("pool").c_str(), en ? "marked" : "unmarked");
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-define-as", "define a pool from a set of args",
-                         {{"name", "type"}, 2, {}, {"target", "source-dev", "source-format"}},
-                         [](const Args& a, api::Client& c) {
-    std::string xml;
-    if (!PoolXmlFromArgs(a, &xml)) return 1;
-    if (!CallOrFail(c, "POST", "/v1/pools", {{"xml", xml}, {"source", "pool-define-as"}}, nullptr)) return 1;
-    std::printf("Pool %s defined\n\n", a.get("name").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-create-as", "create a pool from a set of args",
-                         {{"name", "type"}, 2, {"build", "overwrite", "no-overwrite"},
-                          {"target", "source-dev", "source-format"}},
-                         [](const Args& a, api::Client& c) {
-    std::string xml;
-    if (!PoolXmlFromArgs(a, &xml)) return 1;
-    json build;
-    if (!BuildBody(a, &build)) return 1;
-    // libvirt's transient pool: here a definition that is started at once.
-    if (!CallOrFail(c, "POST", "/v1/pools", {{"xml", xml}, {"source", "pool-create-as"}}, nullptr)) return 1;
-    bool want_build = a.has("build") || a.has("overwrite") || a.has("no-overwrite");
-    if (want_build && !CallOrFail(c, "POST", PoolPath(a.get("name"), "/build"), build, nullptr)) {
-      return 1;
-    }
-    if (!CallOrFail(c, "POST", PoolPath(a.get("name"), "/start"), json::object(), nullptr)) return 1;
-    std::printf("Pool %s created\n\n", a.get("name").c_str());
-    return 0;
-  }));
-  out.push_back(PoolAction("pool-delete", "delete", "delete a pool's (empty) directory", "deleted"));
-  out.push_back(PoolAction("pool-start", "start", "start a (previously defined) inactive pool", "started"));
-  out.push_back(PoolAction("pool-destroy", "destroy", "destroy (stop) a pool", "destroyed"));
-  out.push_back(DaemonVerb("pool-build", "build a pool (an fs pool: mkfs on its device)",
-                         {{"pool"}, 1, {"overwrite", "no-overwrite"}, {}},
-                         [](const Args& a, api::Client& c) {
-    json body;
-    if (!BuildBody(a, &body)) return 1;
-    if (!CallOrFail(c, "POST", PoolPath(a.get("pool"), "/build"), body, nullptr)) return 1;
-    std::printf("Pool %s built\n\n", a.get("pool").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("pool-edit", "edit XML configuration for a storage pool",
-                         {{"pool"}, 1, {}, {}}, [](const Args& a, api::Client& c) {
-    return EditXml(c, "Pool", a.get("pool"), PoolPath(a.get("pool"), "/xml"), "/v1/pools");
-  }));
-  out.push_back(PoolAction("pool-refresh", "refresh", "refresh a pool", "refreshed"));
-}
+void AddPoolCommands(std::vector<Command>& out) { AddVerbs(out, kPoolVerbs); }
 
 }  // namespace skiff::app

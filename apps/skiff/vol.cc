@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "daemon_cli.h"
+#include "skiff/api/errors.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/size.h"
 #include "skiff/base/strings.h"
@@ -18,18 +19,10 @@
 namespace skiff::app {
 namespace {
 
-using json = nlohmann::json;
+namespace routes = api::routes;
 
 // Upload and download pieces: raw bytes, one HTTP request each (the daemon's limit).
 constexpr uint64_t kChunk = 8 << 20;
-
-std::string PoolVols(const std::string& pool) {
-  return "/v1/pools/" + api::UrlEncode(pool) + "/volumes";
-}
-
-std::string VolPath(const std::string& pool, const std::string& vol, const std::string& suffix = "") {
-  return PoolVols(pool) + "/" + api::UrlEncode(vol) + suffix;
-}
 
 // Finds the volume's pool and name: with --pool as given; otherwise `vol` must
 // be a volume's path or key, as virsh allows.
@@ -37,10 +30,11 @@ bool Locate(api::Client& c, const Args& a, std::string* pool, std::string* vol) 
   *pool = a.get("pool");
   *vol = a.get("vol");
   if (!pool->empty()) return true;
-  json r;
-  if (!CallOrFail(c, "GET", "/v1/volumes?path=" + api::UrlEncode(*vol), nullptr, &r)) return false;
-  *pool = r.value("pool", "");
-  *vol = r.value("name", "");
+  api::LocatedVolume r;
+  std::string q = api::ToQuery(api::VolumeByPathQuery{*vol});
+  if (!GetOrFail(c, std::string(routes::kVolumes) + q, &r)) return false;
+  *pool = r.pool;
+  *vol = r.name;
   return true;
 }
 
@@ -100,12 +94,18 @@ std::vector<std::pair<uint64_t, uint64_t>> LocalExtents(int fd, uint64_t from, u
   return out;
 }
 
+// The message of an error answer to a raw (non-JSON) request, else its body.
+std::string RawErrorMessage(const api::HttpResponse& r) {
+  Status st = api::StatusFromErrorBody(r.status, r.body);
+  return st.code() == Code::kInternal && r.body.find("\"error\"") == std::string::npos
+             ? r.body
+             : st.message();
+}
+
 Status PutData(api::Client& c, const std::string& target, std::string_view body) {
   SKIFF_ASSIGN_OR_RETURN(api::HttpResponse r, c.Raw("PUT", target, body));
   if (r.status / 100 == 2) return Status::Ok();
-  auto j = json::parse(r.body, nullptr, false);
-  std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", r.body) : r.body;
-  return UnavailableError("{}", msg);
+  return UnavailableError("{}", RawErrorMessage(r));
 }
 
 // vol-upload: the file's bytes [0, length) go to the volume at `offset`. Without
@@ -121,13 +121,18 @@ int Upload(api::Client& c, const std::string& pool, const std::string& vol, cons
   bool whole = !offset && !length;
   uint64_t base = offset.value_or(0);
   uint64_t total = length ? std::min(*length, size) : size;
-  std::string data_path = VolPath(pool, vol, "/data");
-  auto put = [&](uint64_t at, std::string_view body, const std::string& extra) -> bool {
-    Status s = PutData(c, fmt::format("{}?offset={}{}", data_path, base + at, extra), body);
+  std::string data_path = routes::Volume(pool, vol, "data");
+  // One piece at `at` of the file; `last` sets the volume's size (whole copies only).
+  auto put = [&](uint64_t at, std::string_view body, bool first, bool last) -> bool {
+    api::VolumeWriteQuery q;
+    q.offset = base + at;
+    q.truncate = whole && first;
+    if (whole && last) q.final_size = total;
+    Status s = PutData(c, data_path + api::ToQuery(q), body);
     if (!s.ok()) Fail(s.message());
     return s.ok();
   };
-  if (whole && !put(0, {}, "&truncate=true")) return 1;
+  if (whole && !put(0, {}, true, false)) return 1;
   Progress bar("Uploading", total);
   std::string buf(kChunk, '\0');
   for (auto [from, len] : LocalExtents(fd.get(), 0, total)) {
@@ -136,13 +141,13 @@ int Upload(api::Client& c, const std::string& pool, const std::string& vol, cons
       ssize_t got = ::pread(fd.get(), buf.data(), n, static_cast<off_t>(pos));
       if (got != static_cast<ssize_t>(n)) return Fail(fmt::format("read '{}' failed", file));
       std::string_view piece(buf.data(), n);
-      if (!AllZero(piece) && !put(pos, piece, "")) return 1;
+      if (!AllZero(piece) && !put(pos, piece, false, false)) return 1;
       pos += n;
       bar.Update(pos);
     }
   }
   // The end: the size of a whole copy (synced), or a range that reaches past the end.
-  if (!put(total, {}, whole ? fmt::format("&final_size={}", total) : "")) return 1;
+  if (!put(total, {}, false, true)) return 1;
   bar.Done();
   return 0;
 }
@@ -151,25 +156,21 @@ int Upload(api::Client& c, const std::string& pool, const std::string& vol, cons
 // holes in the volume (and zero pieces) stay holes in the file.
 int Download(api::Client& c, const std::string& pool, const std::string& vol, const std::string& file,
              uint64_t offset, std::optional<uint64_t> length) {
-  json ext;
-  std::string q = fmt::format("/extents?offset={}", offset);
-  if (length) q += fmt::format("&length={}", *length);
-  if (!CallOrFail(c, "GET", VolPath(pool, vol, q), nullptr, &ext)) return 1;
-  uint64_t size = ext.value("size", uint64_t{0});
+  api::Extents ext;
+  std::string q = api::ToQuery(api::ExtentsQuery{offset, length});
+  if (!GetOrFail(c, routes::Volume(pool, vol, "extents") + q, &ext)) return 1;
+  uint64_t size = ext.size;
   uint64_t total = offset >= size ? 0 : std::min(size - offset, length.value_or(UINT64_MAX));
   UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return Fail(fmt::format("cannot create '{}': {}", file, std::strerror(errno)));
   Progress bar("Downloading", total);
-  for (const auto& e : ext["extents"]) {
-    uint64_t from = e[0].get<uint64_t>(), len = e[1].get<uint64_t>();
+  for (auto [from, len] : ext.extents) {
     for (uint64_t pos = from; pos < from + len;) {
       uint64_t n = std::min<uint64_t>(kChunk, from + len - pos);
-      auto r = c.Raw("GET", VolPath(pool, vol, fmt::format("/data?offset={}&length={}", pos, n)), {});
+      std::string range = api::ToQuery(api::ExtentsQuery{pos, n});
+      auto r = c.Raw("GET", routes::Volume(pool, vol, "data") + range, {});
       if (!r.ok()) return Fail(r.status().message());
-      if (r->status / 100 != 2) {
-        auto j = json::parse(r->body, nullptr, false);
-        return Fail(j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body);
-      }
+      if (r->status / 100 != 2) return Fail(RawErrorMessage(*r));
       if (r->body.empty()) return Fail(fmt::format("volume '{}' ended early at byte {}", vol, pos));
       if (!AllZero(r->body) &&
           ::pwrite(fd.get(), r->body.data(), r->body.size(), static_cast<off_t>(pos - offset)) !=
@@ -202,201 +203,213 @@ bool RangeArgs(const Args& a, std::optional<uint64_t>* offset, std::optional<uin
   return true;
 }
 
+int CmdVolList(const Args& a, api::Client& c) {
+  api::VolumeList r;
+  if (!GetOrFail(c, routes::PoolVolumes(a.get("pool")), &r)) return 1;
+  const bool details = a.has("details");
+  std::vector<std::string> header = {"Name", "Path"};
+  if (details) header.insert(header.end(), {"Type", "Capacity", "Allocation"});
+  PrintListing<api::Volume>(a, r.volumes, header, [&](const api::Volume& v) {
+    std::vector<std::string> row = {v.name, v.path};
+    if (details) row.insert(row.end(), {v.type, VirshSize(v.capacity), VirshSize(v.allocation)});
+    return row;
+  });
+  return 0;
+}
+
+int CmdVolCreateAs(const Args& a, api::Client& c) {
+  auto cap = ParseSize(a.get("capacity"));
+  if (!cap.ok()) return Fail(fmt::format("malformed size {}", a.get("capacity")));
+  std::string xml = fmt::format("<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{}</capacity>\n",
+                                XmlEscape(a.get("name")), *cap);
+  if (a.values.count("allocation")) {
+    auto al = ParseSize(a.get("allocation"));
+    if (!al.ok()) return Fail(fmt::format("malformed size {}", a.get("allocation")));
+    xml += fmt::format("  <allocation unit='bytes'>{}</allocation>\n", *al);
+  }
+  if (a.values.count("format")) {
+    xml += fmt::format("  <target>\n    <format type='{}'/>\n  </target>\n", XmlEscape(a.get("format")));
+  }
+  if (a.values.count("backing-vol")) {
+    xml += fmt::format("  <backingStore>\n    <path>{}</path>\n", XmlEscape(a.get("backing-vol")));
+    if (a.values.count("backing-vol-format")) {
+      xml += fmt::format("    <format type='{}'/>\n", XmlEscape(a.get("backing-vol-format")));
+    }
+    xml += "  </backingStore>\n";
+  }
+  xml += "</volume>\n";
+  api::CreateVolumeRequest req;
+  req.xml = xml;
+  req.prealloc_metadata = a.has("prealloc-metadata");
+  if (!CallOrFail(c, "POST", routes::PoolVolumes(a.get("pool")), req, nullptr)) return 1;
+  std::printf("Vol %s created\n\n", a.get("name").c_str());
+  return 0;
+}
+
+int CmdVolCreate(const Args& a, api::Client& c) {
+  api::CreateVolumeRequest req;
+  if (!ReadInputFile(a.get("file"), &req.xml)) return 1;
+  req.prealloc_metadata = a.has("prealloc-metadata");
+  api::Volume r;
+  if (!CallOrFail(c, "POST", routes::PoolVolumes(a.get("pool")), req, &r)) return 1;
+  std::printf("Vol %s created from %s\n\n", r.name.c_str(), a.get("file").c_str());
+  return 0;
+}
+
+int CmdVolCreateFrom(const Args& a, api::Client& c) {
+  api::CreateVolumeRequest req;
+  if (!ReadInputFile(a.get("file"), &req.xml)) return 1;
+  std::string in_pool = a.values.count("inputpool") ? a.get("inputpool") : a.get("pool");
+  req.clone_of = api::VolumeRef{in_pool, a.get("vol")};
+  api::Volume r;
+  if (!CallOrFail(c, "POST", routes::PoolVolumes(a.get("pool")), req, &r)) return 1;
+  std::printf("Vol %s created from input vol %s\n\n", r.name.c_str(), a.get("vol").c_str());
+  return 0;
+}
+
+int CmdVolClone(const Args& a, api::Client& c) {
+  std::string pool, vol;
+  if (!Locate(c, a, &pool, &vol)) return 1;
+  // The clone takes the source's size and format; the capacity here only has to parse.
+  api::CreateVolumeRequest req;
+  req.xml = fmt::format("<volume>\n  <name>{}</name>\n  <capacity>1</capacity>\n</volume>\n",
+                        XmlEscape(a.get("newname")));
+  req.clone_of = api::VolumeRef{pool, vol};
+  if (!CallOrFail(c, "POST", routes::PoolVolumes(pool), req, nullptr)) return 1;
+  std::printf("Vol %s cloned from %s\n\n", a.get("newname").c_str(), vol.c_str());
+  return 0;
+}
+
+int CmdVolDelete(const Args& a, api::Client& c) {
+  std::string pool, vol;
+  if (!Locate(c, a, &pool, &vol)) return 1;
+  if (!CallOrFail(c, "DELETE", routes::Volume(pool, vol), nullptr, nullptr)) return 1;
+  std::printf("Vol %s deleted\n\n", a.get("vol").c_str());
+  return 0;
+}
+
+int CmdVolWipe(const Args& a, api::Client& c) {
+  std::string pool, vol;
+  if (!Locate(c, a, &pool, &vol)) return 1;
+  if (!CallOrFail(c, "POST", routes::Volume(pool, vol, "wipe"), api::Empty{}, nullptr)) return 1;
+  std::printf("Vol %s wiped\n\n", a.get("vol").c_str());
+  return 0;
+}
+
+int CmdVolResize(const Args& a, api::Client& c) {
+  std::string pool, vol;
+  if (!Locate(c, a, &pool, &vol)) return 1;
+  std::string text = a.get("capacity");
+  bool minus = !text.empty() && text[0] == '-';
+  if (minus || (!text.empty() && text[0] == '+')) text = text.substr(1);
+  auto cap = ParseSize(text);
+  if (!cap.ok()) return Fail(fmt::format("malformed size {}", a.get("capacity")));
+  api::ResizeVolumeRequest req{*cap, a.has("shrink")};
+  if (a.has("delta") || minus) {
+    api::Volume v;
+    if (!GetOrFail(c, routes::Volume(pool, vol), &v)) return 1;
+    if (minus && *cap > v.capacity) return Fail("cannot shrink a volume below zero bytes");
+    req.capacity = minus ? v.capacity - *cap : v.capacity + *cap;
+  }
+  if (minus && !a.has("shrink")) {
+    return Fail("negative size requires --shrink");
+  }
+  if (!CallOrFail(c, "POST", routes::Volume(pool, vol, "resize"), req, nullptr)) return 1;
+  std::printf("Size of volume '%s' successfully changed to %s\n\n", vol.c_str(),
+              a.get("capacity").c_str());
+  return 0;
+}
+
+// Finds the volume (vol-info, vol-dumpxml, vol-path, ...) and reads it.
+bool GetVolume(const Args& a, api::Client& c, api::Volume* v) {
+  std::string pool, vol;
+  return Locate(c, a, &pool, &vol) && GetOrFail(c, routes::Volume(pool, vol), v);
+}
+
+int CmdVolInfo(const Args& a, api::Client& c) {
+  api::Volume v;
+  if (!GetVolume(a, c, &v)) return 1;
+  if (a.has("json")) {
+    PrintJson(v);
+    return 0;
+  }
+  auto sz = [&](uint64_t b) {
+    return a.has("bytes") ? fmt::format("{} bytes", b) : VirshSize(b);
+  };
+  std::printf("%-15s %s\n", "Name:", v.name.c_str());
+  std::printf("%-15s %s\n", "Type:", v.type.c_str());
+  std::printf("%-15s %s\n", "Capacity:", sz(v.capacity).c_str());
+  std::printf("%-15s %s\n\n", "Allocation:", sz(v.allocation).c_str());
+  return 0;
+}
+
+int CmdVolDumpXml(const Args& a, api::Client& c) {
+  std::string pool, vol;
+  if (!Locate(c, a, &pool, &vol)) return 1;
+  api::XmlReply r;
+  if (!GetOrFail(c, routes::Volume(pool, vol, "xml"), &r)) return 1;
+  std::fputs(r.xml.c_str(), stdout);
+  return 0;
+}
+
+int PrintVolumeField(const Args& a, api::Client& c, std::string api::Volume::*field) {
+  api::Volume v;
+  if (!GetVolume(a, c, &v)) return 1;
+  std::printf("%s\n\n", (v.*field).c_str());
+  return 0;
+}
+
+int CmdVolPath(const Args& a, api::Client& c) { return PrintVolumeField(a, c, &api::Volume::path); }
+int CmdVolKey(const Args& a, api::Client& c) { return PrintVolumeField(a, c, &api::Volume::key); }
+int CmdVolName(const Args& a, api::Client& c) { return PrintVolumeField(a, c, &api::Volume::name); }
+
+int CmdVolUpload(const Args& a, api::Client& c) {
+  std::optional<uint64_t> offset, length;
+  if (!RangeArgs(a, &offset, &length)) return 1;
+  std::string pool, vol;
+  if (!Locate(c, a, &pool, &vol)) return 1;
+  return Upload(c, pool, vol, a.get("file"), offset, length);
+}
+
+int CmdVolDownload(const Args& a, api::Client& c) {
+  std::optional<uint64_t> offset, length;
+  if (!RangeArgs(a, &offset, &length)) return 1;
+  std::string pool, vol;
+  if (!Locate(c, a, &pool, &vol)) return 1;
+  return Download(c, pool, vol, a.get("file"), offset.value_or(0), length);
+}
+
+const ArgSpec kVol{{"vol", "pool"}, 1, {}, {}};
+const ArgSpec kTransfer{{"vol", "file", "pool"}, 2, {"sparse"}, {"offset", "length"}};
+
+const VerbDef kVolVerbs[] = {
+    {"vol-list", "list volumes", {{"pool"}, 1, {"details", "json"}, {}}, CmdVolList},
+    {"vol-create-as", "create a volume from a set of args",
+     {{"pool", "name", "capacity"}, 3, {"prealloc-metadata"},
+      {"format", "allocation", "backing-vol", "backing-vol-format"}},
+     CmdVolCreateAs},
+    {"vol-create", "create a volume from an XML file",
+     {{"pool", "file"}, 2, {"prealloc-metadata"}, {}}, CmdVolCreate},
+    {"vol-create-from", "create a vol, using another volume as input",
+     {{"pool", "file", "vol"}, 3, {"prealloc-metadata"}, {"inputpool"}}, CmdVolCreateFrom},
+    {"vol-clone", "clone a volume", {{"vol", "newname"}, 2, {"prealloc-metadata"}, {"pool"}},
+     CmdVolClone},
+    {"vol-delete", "delete a volume", kVol, CmdVolDelete},
+    {"vol-wipe", "wipe a volume", kVol, CmdVolWipe},
+    {"vol-resize", "resize a vol",
+     {{"vol", "capacity", "pool"}, 2, {"shrink", "delta", "allocate"}, {}}, CmdVolResize},
+    {"vol-info", "storage vol information", {{"vol", "pool"}, 1, {"bytes", "json"}, {}},
+     CmdVolInfo},
+    {"vol-dumpxml", "vol information in XML", kVol, CmdVolDumpXml},
+    {"vol-path", "returns the volume path for a given volume name", kVol, CmdVolPath},
+    {"vol-key", "returns the volume key for a given volume name", kVol, CmdVolKey},
+    {"vol-name", "returns the volume name for a given volume key or path", kVol, CmdVolName},
+    {"vol-upload", "upload file contents to a volume", kTransfer, CmdVolUpload},
+    {"vol-download", "download volume contents to a file", kTransfer, CmdVolDownload},
+};
+
 }  // namespace
 
-void AddVolCommands(std::vector<Command>& out) {
-  out.push_back(DaemonVerb("vol-list", "list volumes", {{"pool"}, 1, {"details", "json"}, {}},
-                        [](const Args& a, api::Client& c) {
-    json r;
-    if (!CallOrFail(c, "GET", PoolVols(a.get("pool")), nullptr, &r)) return 1;
-    if (a.has("json")) {
-      std::printf("%s\n", r["volumes"].dump(2).c_str());
-      return 0;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& v : r["volumes"]) {
-      if (a.has("details")) {
-        rows.push_back({v.value("name", ""), v.value("path", ""), v.value("type", ""),
-                        VirshSize(v.value("capacity", uint64_t{0})),
-                        VirshSize(v.value("allocation", uint64_t{0}))});
-      } else {
-        rows.push_back({v.value("name", ""), v.value("path", "")});
-      }
-    }
-    if (a.has("details")) {
-      PrintTable({"Name", "Path", "Type", "Capacity", "Allocation"}, rows);
-    } else {
-      PrintTable({"Name", "Path"}, rows);
-    }
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-create-as", "create a volume from a set of args",
-                        {{"pool", "name", "capacity"}, 3, {"prealloc-metadata"},
-                         {"format", "allocation", "backing-vol", "backing-vol-format"}},
-                        [](const Args& a, api::Client& c) {
-    auto cap = ParseSize(a.get("capacity"));
-    if (!cap.ok()) return Fail(fmt::format("malformed size {}", a.get("capacity")));
-    std::string xml = fmt::format("<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{}</capacity>\n",
-                                  XmlEscape(a.get("name")), *cap);
-    if (a.values.count("allocation")) {
-      auto al = ParseSize(a.get("allocation"));
-      if (!al.ok()) return Fail(fmt::format("malformed size {}", a.get("allocation")));
-      xml += fmt::format("  <allocation unit='bytes'>{}</allocation>\n", *al);
-    }
-    if (a.values.count("format")) {
-      xml += fmt::format("  <target>\n    <format type='{}'/>\n  </target>\n", XmlEscape(a.get("format")));
-    }
-    if (a.values.count("backing-vol")) {
-      xml += fmt::format("  <backingStore>\n    <path>{}</path>\n", XmlEscape(a.get("backing-vol")));
-      if (a.values.count("backing-vol-format")) {
-        xml += fmt::format("    <format type='{}'/>\n", XmlEscape(a.get("backing-vol-format")));
-      }
-      xml += "  </backingStore>\n";
-    }
-    xml += "</volume>\n";
-    json body = {{"xml", xml}, {"prealloc_metadata", a.has("prealloc-metadata")}};
-    if (!CallOrFail(c, "POST", PoolVols(a.get("pool")), body, nullptr)) return 1;
-    std::printf("Vol %s created\n\n", a.get("name").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-create", "create a volume from an XML file",
-                        {{"pool", "file"}, 2, {"prealloc-metadata"}, {}},
-                        [](const Args& a, api::Client& c) {
-    std::string xml;
-    if (!ReadInputFile(a.get("file"), &xml)) return 1;
-    json r;
-    json body = {{"xml", xml}, {"prealloc_metadata", a.has("prealloc-metadata")}};
-    if (!CallOrFail(c, "POST", PoolVols(a.get("pool")), body, &r)) return 1;
-    std::printf("Vol %s created from %s\n\n", r.value("name", "").c_str(), a.get("file").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-create-from", "create a vol, using another volume as input",
-                        {{"pool", "file", "vol"}, 3, {"prealloc-metadata"}, {"inputpool"}},
-                        [](const Args& a, api::Client& c) {
-    std::string xml;
-    if (!ReadInputFile(a.get("file"), &xml)) return 1;
-    std::string in_pool = a.values.count("inputpool") ? a.get("inputpool") : a.get("pool");
-    json r;
-    json body = {{"xml", xml}, {"clone_of", {{"pool", in_pool}, {"volume", a.get("vol")}}}};
-    if (!CallOrFail(c, "POST", PoolVols(a.get("pool")), body, &r)) return 1;
-    std::printf("Vol %s created from input vol %s\n\n", r.value("name", "").c_str(),
-                a.get("vol").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-clone", "clone a volume", {{"vol", "newname"}, 2, {"prealloc-metadata"}, {"pool"}},
-                        [](const Args& a, api::Client& c) {
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    // The clone takes the source's size and format; the capacity here only has to parse.
-    std::string xml = fmt::format("<volume>\n  <name>{}</name>\n  <capacity>1</capacity>\n</volume>\n",
-                                  XmlEscape(a.get("newname")));
-    json body = {{"xml", xml}, {"clone_of", {{"pool", pool}, {"volume", vol}}}};
-    if (!CallOrFail(c, "POST", PoolVols(pool), body, nullptr)) return 1;
-    std::printf("Vol %s cloned from %s\n\n", a.get("newname").c_str(), vol.c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-delete", "delete a volume", {{"vol", "pool"}, 1, {}, {}},
-                        [](const Args& a, api::Client& c) {
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    if (!CallOrFail(c, "DELETE", VolPath(pool, vol), nullptr, nullptr)) return 1;
-    std::printf("Vol %s deleted\n\n", a.get("vol").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-wipe", "wipe a volume", {{"vol", "pool"}, 1, {}, {}},
-                        [](const Args& a, api::Client& c) {
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    if (!CallOrFail(c, "POST", VolPath(pool, vol, "/wipe"), json::object(), nullptr)) return 1;
-    std::printf("Vol %s wiped\n\n", a.get("vol").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-resize", "resize a vol", {{"vol", "capacity", "pool"}, 2, {"shrink", "delta", "allocate"}, {}},
-                        [](const Args& a, api::Client& c) {
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    std::string text = a.get("capacity");
-    bool minus = !text.empty() && text[0] == '-';
-    if (minus || (!text.empty() && text[0] == '+')) text = text.substr(1);
-    auto cap = ParseSize(text);
-    if (!cap.ok()) return Fail(fmt::format("malformed size {}", a.get("capacity")));
-    uint64_t target = *cap;
-    if (a.has("delta") || minus) {
-      json v;
-      if (!CallOrFail(c, "GET", VolPath(pool, vol), nullptr, &v)) return 1;
-      uint64_t now = v.value("capacity", uint64_t{0});
-      if (minus && *cap > now) return Fail("cannot shrink a volume below zero bytes");
-      target = minus ? now - *cap : now + *cap;
-    }
-    if (minus && !a.has("shrink")) {
-      return Fail("negative size requires --shrink");
-    }
-    json body = {{"capacity", target}, {"shrink", a.has("shrink")}};
-    if (!CallOrFail(c, "POST", VolPath(pool, vol, "/resize"), body, nullptr)) return 1;
-    std::printf("Size of volume '%s' successfully changed to %s\n\n", vol.c_str(),
-                a.get("capacity").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-info", "storage vol information", {{"vol", "pool"}, 1, {"bytes", "json"}, {}},
-                        [](const Args& a, api::Client& c) {
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    json v;
-    if (!CallOrFail(c, "GET", VolPath(pool, vol), nullptr, &v)) return 1;
-    if (a.has("json")) {
-      std::printf("%s\n", v.dump(2).c_str());
-      return 0;
-    }
-    auto sz = [&](const char* k) {
-      uint64_t b = v.value(k, uint64_t{0});
-      return a.has("bytes") ? fmt::format("{} bytes", b) : VirshSize(b);
-    };
-    std::printf("%-15s %s\n", "Name:", v.value("name", "").c_str());
-    std::printf("%-15s %s\n", "Type:", v.value("type", "").c_str());
-    std::printf("%-15s %s\n", "Capacity:", sz("capacity").c_str());
-    std::printf("%-15s %s\n\n", "Allocation:", sz("allocation").c_str());
-    return 0;
-  }));
-  out.push_back(DaemonVerb("vol-dumpxml", "vol information in XML", {{"vol", "pool"}, 1, {}, {}},
-                        [](const Args& a, api::Client& c) {
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    json r;
-    if (!CallOrFail(c, "GET", VolPath(pool, vol, "/xml"), nullptr, &r)) return 1;
-    std::fputs(r.value("xml", "").c_str(), stdout);
-    return 0;
-  }));
-  for (const char* verb : {"vol-path", "vol-key", "vol-name"}) {
-    std::string v = verb;
-    out.push_back(DaemonVerb(v, v == "vol-name" ? "returns the volume name for a given volume key or path"
-                                             : "returns the volume " + v.substr(4) + " for a given volume name",
-                          {{"vol", "pool"}, 1, {}, {}}, [v](const Args& a, api::Client& c) {
-      std::string pool, vol;
-      if (!Locate(c, a, &pool, &vol)) return 1;
-      json r;
-      if (!CallOrFail(c, "GET", VolPath(pool, vol), nullptr, &r)) return 1;
-      std::printf("%s\n\n", r.value(v == "vol-name" ? "name" : v == "vol-key" ? "key" : "path", "").c_str());
-      return 0;
-    }));
-  }
-  out.push_back(DaemonVerb("vol-upload", "upload file contents to a volume",
-                        {{"vol", "file", "pool"}, 2, {"sparse"}, {"offset", "length"}},
-                        [](const Args& a, api::Client& c) {
-    std::optional<uint64_t> offset, length;
-    if (!RangeArgs(a, &offset, &length)) return 1;
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    return Upload(c, pool, vol, a.get("file"), offset, length);
-  }));
-  out.push_back(DaemonVerb("vol-download", "download volume contents to a file",
-                        {{"vol", "file", "pool"}, 2, {"sparse"}, {"offset", "length"}},
-                        [](const Args& a, api::Client& c) {
-    std::optional<uint64_t> offset, length;
-    if (!RangeArgs(a, &offset, &length)) return 1;
-    std::string pool, vol;
-    if (!Locate(c, a, &pool, &vol)) return 1;
-    return Download(c, pool, vol, a.get("file"), offset.value_or(0), length);
-  }));
-}
+void AddVolCommands(std::vector<Command>& out) { AddVerbs(out, kVolVerbs); }
 
 }  // namespace skiff::app

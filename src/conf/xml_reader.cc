@@ -9,17 +9,6 @@
 
 namespace skiff::conf {
 
-namespace {
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
-
-}  // namespace
-
 // ---- Elem ----
 
 Elem Elem::Child(std::string_view name) const {
@@ -57,7 +46,9 @@ std::optional<std::string> Elem::Attr(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string Elem::Text() const { return node_ ? Trim(node_.child_value()) : std::string(); }
+std::string Elem::Text() const {
+  return node_ ? std::string(Trim(node_.child_value())) : std::string();
+}
 
 std::optional<std::string> Elem::ChildText(std::string_view name) const {
   Elem c = Child(name);

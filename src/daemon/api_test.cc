@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "skiff/api/routes.h"
 #include "skiff/base/fs.h"
 #include "skiff/daemon/rest.h"
 #include "skiff/fake/fake_hypervisor.h"
@@ -660,6 +661,41 @@ TEST(ApiDocTest, EveryRouteIsDocumented) {
   for (const auto& r : api.routes()) {
     std::string row = "`" + r.method + " " + r.pattern + "` | " + (r.write ? "admin" : "read");
     EXPECT_NE(doc->find(row), std::string::npos) << "docs/api.md lacks: " << row;
+  }
+}
+
+// The paths the CLI builds (api/routes.h) are the paths the daemon serves: an unknown
+// method on a known path is refused as such, never as an unknown route.
+TEST_F(ApiTest, EveryClientPathIsServed) {
+  namespace routes = api::routes;
+  std::vector<std::string> paths = {
+      std::string(routes::kVersion), std::string(routes::kEvents),
+      std::string(routes::kHostCapabilities), std::string(routes::kHostValidate),
+      std::string(routes::kDomains), std::string(routes::kDomainRestore),
+      std::string(routes::kNetworks), std::string(routes::kPools), std::string(routes::kVolumes),
+      std::string(routes::kJobs), routes::Job(3), routes::Domain("web 1"),
+      routes::DomainDisk("web1", "vdb"), routes::Network("lab"), routes::Pool("p"),
+      routes::PoolVolumes("p"), routes::Volume("p", "a.qcow2")};
+  for (const char* sub : {"xml", "start", "shutdown", "destroy", "reboot", "reset", "suspend",
+                          "resume", "autostart", "stats", "disks", "devices", "interfaces",
+                          "addresses", "memory", "vcpus", "schedinfo", "pinning", "vcpupin",
+                          "emulatorpin", "save", "managedsave", "console"}) {
+    paths.push_back(routes::Domain("web1", sub));
+  }
+  for (const char* sub : {"xml", "autostart", "start", "destroy", "leases", "diagram"}) {
+    paths.push_back(routes::Network("lab", sub));
+  }
+  for (const char* sub : {"xml", "autostart", "start", "destroy", "build", "delete", "refresh",
+                          "info"}) {
+    paths.push_back(routes::Pool("p", sub));
+  }
+  for (const char* sub : {"xml", "wipe", "resize", "extents", "data"}) {
+    paths.push_back(routes::Volume("p", "a.qcow2", sub));
+  }
+  for (const auto& path : paths) {
+    auto r = Call("PATCH", path);
+    EXPECT_EQ(r.status, 400) << path << ": " << r.body;
+    EXPECT_NE(r.body.find("method PATCH is not allowed"), std::string::npos) << path;
   }
 }
 

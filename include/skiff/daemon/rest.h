@@ -47,13 +47,9 @@ Response JsonResponse(const nlohmann::json& body, int status = 200);
 Status ParseTarget(std::string_view target, std::string* path,
                    std::map<std::string, std::string>* query);
 
-// Parses a JSON object body; fields not in `allowed` are refused (kInvalidArgument
-// naming the field). An empty body is an empty object.
-Result<nlohmann::json> ParseBody(const Request& req, const std::vector<std::string>& allowed);
-// Refuses query parameters not in `allowed`.
+// Refuses query parameters not in `allowed` (routes without a query pass {}). Bodies
+// and queries are parsed into api/types.h structs (rest/fields.h: ParseRequestBody).
 Status CheckQuery(const Request& req, const std::vector<std::string>& allowed);
-// Reads a boolean query parameter: "1", "true", "yes" / "0", "false", "no".
-Result<bool> QueryBool(const Request& req, const std::string& name);
 
 using Params = std::map<std::string, std::string>;
 using Handler = std::function<Response(Service&, const Request&, const Params&)>;

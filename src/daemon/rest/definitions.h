@@ -17,7 +17,7 @@ template <typename Summary>
 struct DefinitionKind {
   std::string collection;      // "networks": routes under /v1/networks, list key "networks"
   std::string default_source;  // names the XML in errors when the caller gave no file name
-  std::function<nlohmann::json(const Summary&)> to_json;
+  std::function<nlohmann::json(const Summary&)> to_json;  // an api/types.h summary
   std::function<std::vector<Summary>(Service&)> list;
   std::function<Result<Summary>(Service&, const std::string& xml, const std::string& source)>
       define;
@@ -47,13 +47,10 @@ void AddDefinitionRoutes(Api& api, DefinitionKind<Summary> k) {
   });
   api.Add("POST", base, W, [kind](Service& s, const Request& r, const Params&) -> Response {
     TRY_RESPONSE(CheckQuery(r, {}));
-    ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"xml", "source", "start", "persistent"}));
-    ASSIGN_OR_RESPONSE(std::string xml, GetString(body, "xml", true));
-    ASSIGN_OR_RESPONSE(std::string source, GetString(body, "source"));
-    ASSIGN_OR_RESPONSE(bool start, GetBool(body, "start"));
-    ASSIGN_OR_RESPONSE(bool persistent, GetBool(body, "persistent", true));
-    if (source.empty()) source = kind->default_source;
-    if (!persistent) {
+    ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::DefineRequest>(r));
+    const std::string& xml = req.xml;
+    std::string source = req.source.empty() ? kind->default_source : req.source;
+    if (!req.persistent) {
       if (!kind->create) {
         return ErrorResponse(UnsupportedError(
             "transient {} are not supported: define the object, then start it", kind->collection));
@@ -62,7 +59,7 @@ void AddDefinitionRoutes(Api& api, DefinitionKind<Summary> k) {
       return JsonResponse(kind->to_json(o), 201);
     }
     ASSIGN_OR_RESPONSE(Summary o, kind->define(s, xml, source));
-    if (start) {
+    if (req.start) {
       ASSIGN_OR_RESPONSE(o, kind->start(s, o.name));
     }
     return JsonResponse(kind->to_json(o), 201);
@@ -80,18 +77,17 @@ void AddDefinitionRoutes(Api& api, DefinitionKind<Summary> k) {
     return JsonResponse(nlohmann::json::object());
   });
   api.Add("GET", base + "/{name}/xml", R, [kind](Service& s, const Request& r, const Params& p) {
-    TRY_RESPONSE(CheckQuery(r, {"inactive"}));
-    ASSIGN_OR_RESPONSE(bool inactive, QueryBool(r, "inactive"));
-    ASSIGN_OR_RESPONSE(std::string xml, kind->xml(s, p.at("name"), inactive));
-    return JsonResponse({{"xml", xml}});
+    ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::XmlQuery>(r));
+    api::XmlReply out;
+    ASSIGN_OR_RESPONSE(out.xml, kind->xml(s, p.at("name"), q.inactive));
+    return JsonResponse(out);
   });
   api.Add("POST", base + "/{name}/autostart", W,
           [kind](Service& s, const Request& r, const Params& p) -> Response {
             TRY_RESPONSE(CheckQuery(r, {}));
-            ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"enabled"}));
-            ASSIGN_OR_RESPONSE(bool enabled, GetBool(body, "enabled", true));
-            TRY_RESPONSE(kind->autostart(s, p.at("name"), enabled));
-            return JsonResponse(nlohmann::json::object());
+            ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::AutostartRequest>(r));
+            TRY_RESPONSE(kind->autostart(s, p.at("name"), req.enabled));
+            return EmptyResponse();
           });
 }
 

@@ -1,4 +1,5 @@
-// REST handlers for /v1/domains: parse and check the request, call Service, shape JSON.
+// REST handlers for /v1/domains: parse the request into its api/types.h struct, call
+// Service, answer with the api/types.h struct.
 #include <array>
 #include <string_view>
 
@@ -8,125 +9,129 @@
 
 namespace skiff::daemon {
 
-nlohmann::json ToJson(const DomainSummary& s) {
-  return {{"id", s.id},
-          {"name", s.name},
-          {"uuid", s.uuid.ToString()},
-          {"state", StateName(s.state)},
-          {"state_code", static_cast<int>(s.state)},
-          {"reason", s.reason_name},
-          {"reason_code", s.reason},
-          {"persistent", s.persistent},
-          {"autostart", s.autostart},
-          {"managed_save", s.managed_save}};
+namespace {
+
+// The summary's fields in `out` (a DomainSummary or a struct derived from it).
+void FillSummary(const DomainSummary& s, api::DomainSummary& out) {
+  out.id = s.id;
+  out.name = s.name;
+  out.uuid = s.uuid.ToString();
+  out.state = std::string(StateName(s.state));
+  out.state_code = static_cast<int>(s.state);
+  out.reason = s.reason_name;
+  out.reason_code = s.reason;
+  out.persistent = s.persistent;
+  out.autostart = s.autostart;
+  out.managed_save = s.managed_save;
 }
+
+api::DomainSummary ToApi(const DomainSummary& s) {
+  api::DomainSummary out;
+  FillSummary(s, out);
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json ToJson(const DomainSummary& s) { return ToApi(s); }
 
 namespace {
 
-Result<Scope> GetScope(const nlohmann::json& j) {
-  Scope s;
-  SKIFF_ASSIGN_OR_RETURN(s.live, GetBool(j, "live"));
-  SKIFF_ASSIGN_OR_RETURN(s.config, GetBool(j, "config"));
-  return s;
-}
+Response Ok() { return EmptyResponse(); }
 
-Response Ok() { return JsonResponse(nlohmann::json::object()); }
-
-nlohmann::json DiskJson(const conf::DiskDef& d) {
-  std::string source = d.source_path;
-  if (d.type == conf::DiskType::kVolume) source = d.source_pool + "/" + d.source_volume;
-  return {{"target", d.target_dev}, {"source", source},
-          {"type", conf::ToString(d.type)}, {"device", conf::ToString(d.device)},
-          {"bus", conf::ToString(d.bus)},   {"format", d.format()},
-          {"readonly", d.readonly}};
+api::Disk ToApi(const conf::DiskDef& d) {
+  api::Disk out;
+  out.target = d.target_dev;
+  out.source = d.source_path;
+  if (d.type == conf::DiskType::kVolume) out.source = d.source_pool + "/" + d.source_volume;
+  out.type = conf::ToString(d.type);
+  out.device = conf::ToString(d.device);
+  out.bus = conf::ToString(d.bus);
+  out.format = d.format();
+  out.readonly = d.readonly;
+  return out;
 }
 
 // A simple state action: POST /v1/domains/{id}/<verb>, empty body.
 template <Status (Service::*Fn)(const std::string&)>
 Response Action(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(ParseBody(r, {}));
+  TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
   ASSIGN_OR_RESPONSE(auto before, s.GetDomain(p.at("id")));
   TRY_RESPONSE((s.*Fn)(before.summary.uuid.ToString()));
   auto after = s.GetDomain(before.summary.uuid.ToString());
-  if (after.ok()) return JsonResponse(ToJson(after->summary));
+  if (after.ok()) return JsonResponse(ToApi(after->summary));
   // A transient domain is gone once it stopped: answer with its last state.
   before.summary.id = -1;
   before.summary.state = DomainState::kShutoff;
   before.summary.reason_name = "destroyed";
   before.summary.reason = 2;
-  return JsonResponse(ToJson(before.summary));
+  return JsonResponse(ToApi(before.summary));
 }
 
 Response ListDomains(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& d : s.ListDomains()) arr.push_back(ToJson(d));
-  return JsonResponse({{"domains", std::move(arr)}});
+  api::DomainList out;
+  for (const auto& d : s.ListDomains()) out.domains.push_back(ToApi(d));
+  return JsonResponse(out);
 }
 
 Response DefineDomain(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"xml", "source", "start", "paused", "persistent"}));
-  ASSIGN_OR_RESPONSE(std::string xml, GetString(body, "xml", true));
-  ASSIGN_OR_RESPONSE(std::string source, GetString(body, "source"));
-  ASSIGN_OR_RESPONSE(bool start, GetBool(body, "start"));
-  ASSIGN_OR_RESPONSE(bool paused, GetBool(body, "paused"));
-  ASSIGN_OR_RESPONSE(bool persistent, GetBool(body, "persistent", true));
-  if (source.empty()) source = "domain.xml";
-  if (!persistent) {
-    ASSIGN_OR_RESPONSE(auto sum, s.CreateDomain(xml, source, paused));
-    return JsonResponse(ToJson(sum), 201);
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::DefineDomainRequest>(r));
+  std::string source = req.source.empty() ? "domain.xml" : req.source;
+  if (!req.persistent) {
+    ASSIGN_OR_RESPONSE(auto sum, s.CreateDomain(req.xml, source, req.paused));
+    return JsonResponse(ToApi(sum), 201);
   }
-  ASSIGN_OR_RESPONSE(auto sum, s.DefineDomain(xml, source));
-  if (start) {
-    ASSIGN_OR_RESPONSE(sum, s.StartDomain(sum.name, paused));
+  ASSIGN_OR_RESPONSE(auto sum, s.DefineDomain(req.xml, source));
+  if (req.start) {
+    ASSIGN_OR_RESPONSE(sum, s.StartDomain(sum.name, req.paused));
   }
-  return JsonResponse(ToJson(sum), 201);
+  return JsonResponse(ToApi(sum), 201);
 }
 
 Response GetDomain(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto info, s.GetDomain(p.at("id")));
-  nlohmann::json j = ToJson(info.summary);
-  j["os_type"] = info.os_type;
-  j["vcpus"] = info.vcpus;
-  j["max_memory_kib"] = info.max_memory_kib;
-  j["used_memory_kib"] = info.used_memory_kib;
-  j["cpu_time_ns"] = info.cpu_time_ns;
-  return JsonResponse(j);
+  api::DomainInfo out;
+  FillSummary(info.summary, out);
+  out.os_type = info.os_type;
+  out.vcpus = info.vcpus;
+  out.max_memory_kib = info.max_memory_kib;
+  out.used_memory_kib = info.used_memory_kib;
+  out.cpu_time_ns = info.cpu_time_ns;
+  return JsonResponse(out);
 }
 
 Response UndefineDomain(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"remove_all_storage", "snapshots_metadata", "managed_save"}));
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::UndefineDomainQuery>(r));
   UndefineOptions o;
-  ASSIGN_OR_RESPONSE(o.remove_all_storage, QueryBool(r, "remove_all_storage"));
-  ASSIGN_OR_RESPONSE(o.snapshots_metadata, QueryBool(r, "snapshots_metadata"));
-  ASSIGN_OR_RESPONSE(o.managed_save, QueryBool(r, "managed_save"));
+  o.remove_all_storage = q.remove_all_storage;
+  o.snapshots_metadata = q.snapshots_metadata;
+  o.managed_save = q.managed_save;
   TRY_RESPONSE(s.UndefineDomain(p.at("id"), o));
   return Ok();
 }
 
 Response StartDomain(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"paused"}));
-  ASSIGN_OR_RESPONSE(bool paused, GetBool(body, "paused"));
-  ASSIGN_OR_RESPONSE(auto sum, s.StartDomain(p.at("id"), paused));
-  return JsonResponse(ToJson(sum));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::StartDomainRequest>(r));
+  ASSIGN_OR_RESPONSE(auto sum, s.StartDomain(p.at("id"), req.paused));
+  return JsonResponse(ToApi(sum));
 }
 
 Response GetXml(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"inactive"}));
-  ASSIGN_OR_RESPONSE(bool inactive, QueryBool(r, "inactive"));
-  ASSIGN_OR_RESPONSE(std::string xml, s.DomainXml(p.at("id"), inactive));
-  return JsonResponse({{"xml", xml}});
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::XmlQuery>(r));
+  api::XmlReply out;
+  ASSIGN_OR_RESPONSE(out.xml, s.DomainXml(p.at("id"), q.inactive));
+  return JsonResponse(out);
 }
 
 Response SetAutostart(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"enabled"}));
-  ASSIGN_OR_RESPONSE(bool enabled, GetBool(body, "enabled", true));
-  TRY_RESPONSE(s.SetAutostart(p.at("id"), enabled));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::AutostartRequest>(r));
+  TRY_RESPONSE(s.SetAutostart(p.at("id"), req.enabled));
   return Ok();
 }
 
@@ -143,15 +148,16 @@ Response Stats(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   DomainSummary sum;
   ASSIGN_OR_RESPONSE(RuntimeStats st, s.DomainStats(p.at("id"), &sum));
-  nlohmann::json j = ToJson(sum);
-  j["stats"] = {{"state.state", static_cast<int>(sum.state)},
+  api::DomainStats j;
+  FillSummary(sum, j);
+  j.stats = {{"state.state", static_cast<int>(sum.state)},
                 {"state.reason", sum.reason},
                 {"cpu.time", st.cpu_time_ns},
                 {"balloon.current", st.balloon_current_kib},
                 {"balloon.maximum", st.balloon_maximum_kib},
                 {"vcpu.current", st.vcpus_current},
                 {"vcpu.maximum", st.vcpus_maximum}};
-  nlohmann::json& out = j["stats"];
+  nlohmann::json& out = j.stats;
   out["block.count"] = st.blocks.size();
   for (size_t i = 0; i < st.blocks.size(); ++i) {
     const BlockIoStats& b = st.blocks[i];
@@ -168,152 +174,111 @@ Response Stats(Service& s, const Request& r, const Params& p) {
 }
 
 Response Disks(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"inactive"}));
-  ASSIGN_OR_RESPONSE(bool inactive, QueryBool(r, "inactive"));
-  ASSIGN_OR_RESPONSE(auto disks, s.DomainDisks(p.at("id"), inactive));
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& d : disks) arr.push_back(DiskJson(d));
-  return JsonResponse({{"disks", arr}});
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::XmlQuery>(r));
+  ASSIGN_OR_RESPONSE(auto disks, s.DomainDisks(p.at("id"), q.inactive));
+  api::DiskList out;
+  for (const auto& d : disks) out.disks.push_back(ToApi(d));
+  return JsonResponse(out);
 }
 
 Response Interfaces(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"inactive"}));
-  ASSIGN_OR_RESPONSE(bool inactive, QueryBool(r, "inactive"));
-  ASSIGN_OR_RESPONSE(auto nics, s.DomainInterfaces(p.at("id"), inactive));
-  nlohmann::json arr = nlohmann::json::array();
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::XmlQuery>(r));
+  ASSIGN_OR_RESPONSE(auto nics, s.DomainInterfaces(p.at("id"), q.inactive));
+  api::InterfaceList out;
   for (const auto& [dev, n] : nics) {
-    arr.push_back({{"interface", dev}, {"type", conf::ToString(n.type)}, {"source", n.source},
-                   {"model", conf::ToString(n.model)}, {"mac", n.mac}});
+    out.interfaces.push_back({dev, std::string(conf::ToString(n.type)), n.source,
+                              std::string(conf::ToString(n.model)), n.mac});
   }
-  return JsonResponse({{"interfaces", arr}});
+  return JsonResponse(out);
 }
 
 Response Addresses(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto addrs, s.DomainAddresses(p.at("id")));
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& a : addrs) {
-    arr.push_back({{"name", a.name}, {"mac", a.mac}, {"protocol", a.protocol},
-                   {"address", a.address}});
-  }
-  return JsonResponse({{"addresses", arr}});
+  api::AddressList out;
+  for (const auto& a : addrs) out.addresses.push_back({a.name, a.mac, a.protocol, a.address});
+  return JsonResponse(out);
 }
 
 Response SetMemory(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"kib", "maximum", "live", "config"}));
-  ASSIGN_OR_RESPONSE(uint64_t kib, GetUint(body, "kib", true));
-  ASSIGN_OR_RESPONSE(bool maximum, GetBool(body, "maximum"));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  TRY_RESPONSE(s.SetMemory(p.at("id"), kib, maximum, scope));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetMemoryRequest>(r));
+  TRY_RESPONSE(s.SetMemory(p.at("id"), req.kib, req.maximum, ToScope(req)));
   return Ok();
 }
 
 Response SetVcpus(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"count", "maximum", "live", "config"}));
-  ASSIGN_OR_RESPONSE(uint64_t count, GetUint(body, "count", true));
-  if (count > 4096) return ErrorResponse(InvalidArgumentError("vcpu count {} is too large", count));
-  ASSIGN_OR_RESPONSE(bool maximum, GetBool(body, "maximum"));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  TRY_RESPONSE(s.SetVcpus(p.at("id"), static_cast<unsigned>(count), maximum, scope));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetVcpusRequest>(r));  // count <= 4096
+  TRY_RESPONSE(
+      s.SetVcpus(p.at("id"), static_cast<unsigned>(req.count), req.maximum, ToScope(req)));
   return Ok();
-}
-
-// ?live=true / ?config=true of a query (vcpupin, schedinfo).
-Result<Scope> QueryScope(const Request& r) {
-  Scope s;
-  SKIFF_ASSIGN_OR_RETURN(s.live, QueryBool(r, "live"));
-  SKIFF_ASSIGN_OR_RETURN(s.config, QueryBool(r, "config"));
-  return s;
 }
 
 Response GetVcpus(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(VcpuCounts c, s.VcpuCount(p.at("id")));
-  nlohmann::json out = {{"maximum_config", c.maximum_config},
-                        {"current_config", c.current_config}};
+  api::VcpuInfo out;
+  out.maximum_config = c.maximum_config;
+  out.current_config = c.current_config;
   if (c.maximum_live) {
-    out["maximum_live"] = c.maximum_live;
-    out["current_live"] = c.current_live;
+    out.maximum_live = c.maximum_live;
+    out.current_live = c.current_live;
     auto vcpus = s.DomainVcpus(p.at("id"));  // fails when it stopped meanwhile
-    nlohmann::json arr = nlohmann::json::array();
+    out.vcpus.emplace();
     for (const auto& v : vcpus.ok() ? *vcpus : std::vector<VcpuRuntime>{}) {
-      arr.push_back({{"vcpu", v.vcpu}, {"thread_id", v.thread_id}, {"cpu", v.cpu},
-                     {"cpu_time_ns", v.cpu_time_ns}, {"affinity", v.affinity}});
+      out.vcpus->push_back({v.vcpu, v.thread_id, v.cpu, v.cpu_time_ns, v.affinity});
     }
-    out["vcpus"] = std::move(arr);
   }
   return JsonResponse(out);
 }
 
 Response GetSchedInfo(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"live", "config"}));
-  ASSIGN_OR_RESPONSE(Scope scope, QueryScope(r));
-  ASSIGN_OR_RESPONSE(uint64_t shares, s.CpuShares(p.at("id"), scope));
-  return JsonResponse({{"scheduler", "posix"}, {"cpu_shares", shares}});
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::Scope>(r));
+  api::SchedInfo out;
+  ASSIGN_OR_RESPONSE(out.cpu_shares, s.CpuShares(p.at("id"), ToScope(q)));
+  return JsonResponse(out);
 }
 
 Response SetSchedInfo(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"cpu_shares", "live", "config"}));
-  ASSIGN_OR_RESPONSE(uint64_t shares, GetUint(body, "cpu_shares", true));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  TRY_RESPONSE(s.SetCpuShares(p.at("id"), shares, scope));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetSchedInfoRequest>(r));
+  TRY_RESPONSE(s.SetCpuShares(p.at("id"), req.cpu_shares, ToScope(req)));
   return Ok();
 }
 
 Response GetPinning(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"live", "config"}));
-  ASSIGN_OR_RESPONSE(Scope scope, QueryScope(r));
-  ASSIGN_OR_RESPONSE(CpuPinning pins, s.Pinning(p.at("id"), scope));
-  return JsonResponse({{"vcpus", pins.vcpus}, {"emulator", pins.emulator}});
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::Scope>(r));
+  ASSIGN_OR_RESPONSE(CpuPinning pins, s.Pinning(p.at("id"), ToScope(q)));
+  return JsonResponse(api::Pinning{pins.vcpus, pins.emulator});
 }
 
 Response PinVcpu(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"vcpu", "cpuset", "live", "config"}));
-  ASSIGN_OR_RESPONSE(uint64_t vcpu, GetUint(body, "vcpu", true));
-  ASSIGN_OR_RESPONSE(std::string cpuset, GetString(body, "cpuset", true));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  if (vcpu > 16383) return ErrorResponse(InvalidArgumentError("vcpu {} is too large", vcpu));
-  TRY_RESPONSE(s.PinVcpu(p.at("id"), static_cast<unsigned>(vcpu), cpuset, scope));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::PinVcpuRequest>(r));  // vcpu <= 16383
+  TRY_RESPONSE(s.PinVcpu(p.at("id"), static_cast<unsigned>(req.vcpu), req.cpuset, ToScope(req)));
   return Ok();
 }
 
 Response PinEmulator(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"cpuset", "live", "config"}));
-  ASSIGN_OR_RESPONSE(std::string cpuset, GetString(body, "cpuset", true));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  TRY_RESPONSE(s.PinEmulator(p.at("id"), cpuset, scope));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::PinEmulatorRequest>(r));
+  TRY_RESPONSE(s.PinEmulator(p.at("id"), req.cpuset, ToScope(req)));
   return Ok();
 }
 
 Response AttachDisk(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"source", "target", "bus", "driver", "subdriver",
-                                               "type", "mode", "cache", "live", "config"}));
-  DiskRequest d;
-  ASSIGN_OR_RESPONSE(d.source, GetString(body, "source", true));
-  ASSIGN_OR_RESPONSE(d.target, GetString(body, "target", true));
-  ASSIGN_OR_RESPONSE(d.bus, GetString(body, "bus"));
-  ASSIGN_OR_RESPONSE(d.driver, GetString(body, "driver"));
-  ASSIGN_OR_RESPONSE(d.subdriver, GetString(body, "subdriver"));
-  ASSIGN_OR_RESPONSE(d.type, GetString(body, "type"));
-  ASSIGN_OR_RESPONSE(d.mode, GetString(body, "mode"));
-  ASSIGN_OR_RESPONSE(d.cache, GetString(body, "cache"));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  TRY_RESPONSE(s.AttachDisk(p.at("id"), d, scope));
-  return JsonResponse(nlohmann::json::object(), 201);
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::AttachDiskRequest>(r));
+  DiskRequest d{req.source, req.target, req.bus,  req.driver,
+                req.subdriver, req.type, req.mode, req.cache};
+  TRY_RESPONSE(s.AttachDisk(p.at("id"), d, ToScope(req)));
+  return EmptyResponse(201);
 }
 
 Response DetachDisk(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"live", "config"}));
-  Scope scope;
-  ASSIGN_OR_RESPONSE(scope.live, QueryBool(r, "live"));
-  ASSIGN_OR_RESPONSE(scope.config, QueryBool(r, "config"));
-  TRY_RESPONSE(s.DetachDisk(p.at("id"), p.at("target"), scope));
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::Scope>(r));
+  TRY_RESPONSE(s.DetachDisk(p.at("id"), p.at("target"), ToScope(q)));
   return Ok();
 }
 
@@ -321,93 +286,61 @@ Response DetachDisk(Service& s, const Request& r, const Params& p) {
 // removes.
 Response Device(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"xml", "source", "detach", "live", "config"}));
-  ASSIGN_OR_RESPONSE(std::string xml, GetString(body, "xml", true));
-  ASSIGN_OR_RESPONSE(std::string source, GetString(body, "source"));
-  ASSIGN_OR_RESPONSE(bool detach, GetBool(body, "detach"));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  if (detach) {
-    TRY_RESPONSE(s.DetachDevice(p.at("id"), xml, source, scope));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::DeviceRequest>(r));
+  if (req.detach) {
+    TRY_RESPONSE(s.DetachDevice(p.at("id"), req.xml, req.source, ToScope(req)));
     return Ok();
   }
-  TRY_RESPONSE(s.AttachDevice(p.at("id"), xml, source, scope));
-  return JsonResponse(nlohmann::json::object(), 201);
+  TRY_RESPONSE(s.AttachDevice(p.at("id"), req.xml, req.source, ToScope(req)));
+  return EmptyResponse(201);
 }
 
 Response AttachInterface(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body,
-                     ParseBody(r, {"type", "source", "model", "mac", "target", "live", "config"}));
-  InterfaceRequest n;
-  ASSIGN_OR_RESPONSE(n.type, GetString(body, "type", true));
-  ASSIGN_OR_RESPONSE(n.source, GetString(body, "source"));
-  ASSIGN_OR_RESPONSE(n.model, GetString(body, "model"));
-  ASSIGN_OR_RESPONSE(n.mac, GetString(body, "mac"));
-  ASSIGN_OR_RESPONSE(n.target, GetString(body, "target"));
-  ASSIGN_OR_RESPONSE(Scope scope, GetScope(body));
-  TRY_RESPONSE(s.AttachInterface(p.at("id"), n, scope));
-  return JsonResponse(nlohmann::json::object(), 201);
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::AttachInterfaceRequest>(r));
+  InterfaceRequest n{req.type, req.source, req.model, req.mac, req.target};
+  TRY_RESPONSE(s.AttachInterface(p.at("id"), n, ToScope(req)));
+  return EmptyResponse(201);
 }
 
 Response DetachInterface(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"type", "mac", "live", "config"}));
-  auto type = r.query.find("type");
-  if (type == r.query.end()) {
-    return ErrorResponse(InvalidArgumentError("query parameter 'type' is required"));
-  }
-  auto mac = r.query.find("mac");
-  Scope scope;
-  ASSIGN_OR_RESPONSE(scope.live, QueryBool(r, "live"));
-  ASSIGN_OR_RESPONSE(scope.config, QueryBool(r, "config"));
-  TRY_RESPONSE(s.DetachInterface(p.at("id"), type->second,
-                                 mac == r.query.end() ? "" : mac->second, scope));
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::DetachInterfaceQuery>(r));
+  TRY_RESPONSE(s.DetachInterface(p.at("id"), q.type, q.mac, ToScope(q)));
   return Ok();
 }
 
-// virsh's --running/--paused of save and restore: true for paused, false for running,
-// none when neither was given.
-Result<std::optional<bool>> RunningOrPaused(const nlohmann::json& body) {
-  SKIFF_ASSIGN_OR_RETURN(bool paused, GetBool(body, "paused"));
-  SKIFF_ASSIGN_OR_RETURN(bool running, GetBool(body, "running"));
-  if (paused && running) return InvalidArgumentError("--running and --paused are mutually exclusive");
-  std::optional<bool> want;
-  if (paused || running) want = paused;
-  return want;
+// The 202 answer of an operation that runs as job `id`.
+Response JobAccepted(Service& s, uint64_t id) {
+  ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(id));
+  return JsonResponse({{"job", j}}, 202);
 }
 
 Response Save(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file", "paused", "running"}));
-  ASSIGN_OR_RESPONSE(std::string file, GetString(body, "file", true));
-  ASSIGN_OR_RESPONSE(auto want, RunningOrPaused(body));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.SaveDomain(p.at("id"), file, want));
-  ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(job));
-  return JsonResponse({{"job", j}}, 202);
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SaveRequest>(r));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.SaveDomain(p.at("id"), req.file, req.want_paused()));
+  return JobAccepted(s, job);
 }
 
 Response ManagedSave(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"paused", "running"}));
-  ASSIGN_OR_RESPONSE(auto want, RunningOrPaused(body));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.ManagedSave(p.at("id"), want));
-  ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(job));
-  return JsonResponse({{"job", j}}, 202);
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::ManagedSaveRequest>(r));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.ManagedSave(p.at("id"), req.want_paused()));
+  return JobAccepted(s, job);
 }
 
 Response Restore(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"file", "paused", "running"}));
-  ASSIGN_OR_RESPONSE(std::string file, GetString(body, "file", true));
-  ASSIGN_OR_RESPONSE(auto want, RunningOrPaused(body));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.RestoreDomain(file, want));
-  ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(job));
-  return JsonResponse({{"job", j}}, 202);
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SaveRequest>(r));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.RestoreDomain(req.file, req.want_paused()));
+  return JobAccepted(s, job);
 }
 
 Response Console(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(std::string sock, s.ConsoleSocket(p.at("id")));
-  return JsonResponse({{"socket", sock}});
+  api::ConsoleReply out;
+  ASSIGN_OR_RESPONSE(out.socket, s.ConsoleSocket(p.at("id")));
+  return JsonResponse(out);
 }
 
 }  // namespace

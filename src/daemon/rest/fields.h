@@ -1,4 +1,5 @@
-// Typed reads of request body fields: a wrong type is kInvalidArgument naming the field.
+// Requests into the API's typed structs (skiff/api/types.h), and early returns of an
+// error Response: a wrong type, a missing or unknown field is kInvalidArgument naming it.
 #pragma once
 
 #include <cstdint>
@@ -6,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "skiff/api/types.h"
 #include "skiff/base/status.h"
+#include "skiff/daemon/rest.h"
 
 // Early returns of an error Response from a Status or Result expression.
 #define TRY_RESPONSE(expr)                                  \
@@ -23,31 +26,25 @@
 
 namespace skiff::daemon {
 
-inline Result<bool> GetBool(const nlohmann::json& j, const char* key, bool def = false) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_boolean()) return InvalidArgumentError("field '{}' must be a boolean", key);
-  return j[key].get<bool>();
+// The request's body as T (an empty body is {}): unknown fields are refused.
+template <typename T>
+Result<T> ParseRequestBody(const Request& r) {
+  SKIFF_ASSIGN_OR_RETURN(nlohmann::json j, api::ParseJsonObject(r.body));
+  return api::ParseRequest<T>(j);
 }
 
-inline Result<std::string> GetString(const nlohmann::json& j, const char* key,
-                                     bool required = false) {
-  if (!j.contains(key) || j[key].is_null()) {
-    if (required) return InvalidArgumentError("field '{}' is required", key);
-    return std::string();
-  }
-  if (!j[key].is_string()) return InvalidArgumentError("field '{}' must be a string", key);
-  return j[key].get<std::string>();
+// The request's query parameters as T: unknown parameters are refused.
+template <typename T>
+Result<T> ParseRequestQuery(const Request& r) {
+  return api::ParseQuery<T>(r.query);
 }
 
-inline Result<uint64_t> GetUint(const nlohmann::json& j, const char* key, bool required = false) {
-  if (!j.contains(key) || j[key].is_null()) {
-    if (required) return InvalidArgumentError("field '{}' is required", key);
-    return uint64_t{0};
-  }
-  if (!j[key].is_number_unsigned()) {
-    return InvalidArgumentError("field '{}' must be a non-negative integer", key);
-  }
-  return j[key].get<uint64_t>();
+// The service's scope of a change or query.
+inline Scope ToScope(const api::Scope& s) { return Scope{s.live, s.config}; }
+
+// {} with `status`: the answer of a change that returns nothing.
+inline Response EmptyResponse(int status = 200) {
+  return JsonResponse(nlohmann::json::object(), status);
 }
 
 }  // namespace skiff::daemon

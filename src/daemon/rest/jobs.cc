@@ -18,10 +18,9 @@ Response ListJobs(Service& s, const Request& r, const Params&) {
 }
 
 Response GetJob(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"wait"}));
-  ASSIGN_OR_RESPONSE(bool wait, QueryBool(r, "wait"));
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::JobWaitQuery>(r));
   ASSIGN_OR_RESPONSE(uint64_t id, JobId(p));
-  if (wait) (void)s.jobs().Wait(id);
+  if (q.wait) (void)s.jobs().Wait(id);
   ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(id));
   return JsonResponse(j);
 }

@@ -5,63 +5,64 @@
 namespace skiff::daemon {
 namespace {
 
+void FillSummary(const NetworkSummary& n, api::NetworkSummary& out) {
+  out.name = n.name;
+  out.uuid = n.uuid.ToString();
+  out.active = n.active;
+  out.autostart = n.autostart;
+  out.persistent = n.persistent;
+  out.bridge = n.bridge;
+}
+
 nlohmann::json NetJson(const NetworkSummary& n) {
-  return {{"name", n.name},           {"uuid", n.uuid.ToString()}, {"active", n.active},
-          {"autostart", n.autostart}, {"persistent", n.persistent}, {"bridge", n.bridge}};
+  api::NetworkSummary out;
+  FillSummary(n, out);
+  return out;
 }
 
 Response GetNetwork(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto d, s.NetworkInfo(p.at("name")));
-  nlohmann::json j = NetJson(d.summary);
-  j["mode"] = d.mode;
-  j["ipv4"] = d.ipv4;
-  j["dnsmasq_pid"] = d.dnsmasq ? nlohmann::json(*d.dnsmasq) : nlohmann::json(nullptr);
-  return JsonResponse(j);
+  api::NetworkInfo out;
+  FillSummary(d.summary, out);
+  out.mode = d.mode;
+  out.ipv4 = d.ipv4;
+  if (d.dnsmasq) out.dnsmasq_pid = *d.dnsmasq;
+  return JsonResponse(out);
 }
 
 Response StartNetwork(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(ParseBody(r, {}));
+  TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
   ASSIGN_OR_RESPONSE(auto n, s.StartNetwork(p.at("name")));
   return JsonResponse(NetJson(n));
 }
 
 Response DestroyNetwork(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(ParseBody(r, {}));
+  TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
   TRY_RESPONSE(s.DestroyNetwork(p.at("name")));
-  return JsonResponse(nlohmann::json::object());
+  return EmptyResponse();
 }
 
 Response NetworkLeases(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"mac"}));
-  auto it = r.query.find("mac");
-  ASSIGN_OR_RESPONSE(auto leases, s.NetworkLeases(p.at("name"), it == r.query.end() ? "" : it->second));
-  nlohmann::json arr = nlohmann::json::array();
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::LeasesQuery>(r));
+  ASSIGN_OR_RESPONSE(auto leases, s.NetworkLeases(p.at("name"), q.mac));
+  api::LeaseList out;
   for (const auto& l : leases) {
     bool v6 = l.lease.ip.find(':') != std::string::npos;
-    arr.push_back({{"expiry", l.lease.expiry},
-                   {"mac", l.lease.mac},
-                   {"type", v6 ? "ipv6" : "ipv4"},
-                   {"ip", l.lease.ip},
-                   {"prefix", l.prefix},
-                   {"hostname", l.lease.hostname},
-                   {"client_id", l.lease.client_id}});
+    out.leases.push_back({l.lease.expiry, l.lease.mac, v6 ? "ipv6" : "ipv4", l.lease.ip, l.prefix,
+                          l.lease.hostname, l.lease.client_id});
   }
-  return JsonResponse({{"leases", arr}});
+  return JsonResponse(out);
 }
 
 Response NetworkDiagram(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"format"}));
-  auto it = r.query.find("format");
-  std::string format = it == r.query.end() || it->second.empty() ? "text" : it->second;
-  if (format != "text" && format != "svg") {
-    return ErrorResponse(
-        InvalidArgumentError("query parameter 'format' must be text or svg, not '{}'", format));
-  }
-  ASSIGN_OR_RESPONSE(std::string d, s.NetworkDiagram(p.at("name"), format == "svg"));
-  return JsonResponse({{"format", format}, {"diagram", d}});
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::DiagramQuery>(r));  // text or svg
+  api::Diagram out;
+  out.format = q.format.empty() ? "text" : q.format;
+  ASSIGN_OR_RESPONSE(out.diagram, s.NetworkDiagram(p.at("name"), out.format == "svg"));
+  return JsonResponse(out);
 }
 
 }  // namespace

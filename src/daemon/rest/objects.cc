@@ -7,9 +7,8 @@ namespace skiff::daemon {
 namespace {
 
 nlohmann::json PoolJson(const PoolSummary& p) {
-  return {{"name", p.name},          {"uuid", p.uuid.ToString()}, {"active", p.active},
-          {"autostart", p.autostart}, {"persistent", p.persistent}, {"type", p.type},
-          {"target", p.target}};
+  return api::PoolSummary{p.name,       p.uuid.ToString(), p.active, p.autostart,
+                          p.persistent, p.type,            p.target};
 }
 
 }  // namespace

@@ -108,19 +108,6 @@ Status ParseTarget(std::string_view target, std::string* path,
   return Status::Ok();
 }
 
-Result<nlohmann::json> ParseBody(const Request& req, const std::vector<std::string>& allowed) {
-  if (req.body.empty()) return nlohmann::json::object();
-  auto j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgumentError("request body is not valid json");
-  if (!j.is_object()) return InvalidArgumentError("request body must be a json object");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
-      return InvalidArgumentError("unknown field '{}' in request body", it.key());
-    }
-  }
-  return j;
-}
-
 Status CheckQuery(const Request& req, const std::vector<std::string>& allowed) {
   for (const auto& [k, v] : req.query) {
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
@@ -128,15 +115,6 @@ Status CheckQuery(const Request& req, const std::vector<std::string>& allowed) {
     }
   }
   return Status::Ok();
-}
-
-Result<bool> QueryBool(const Request& req, const std::string& name) {
-  auto it = req.query.find(name);
-  if (it == req.query.end()) return false;
-  const std::string& v = it->second;
-  if (v.empty() || v == "1" || v == "true" || v == "yes") return true;
-  if (v == "0" || v == "false" || v == "no") return false;
-  return InvalidArgumentError("query parameter '{}' must be true or false, not '{}'", name, v);
 }
 
 Api::Api(Service& service) : service_(service) {

@@ -14,14 +14,22 @@ using json = nlohmann::json;
 // allows PUT bodies up to ServerOptions::max_data_body_bytes on .../data routes).
 constexpr uint64_t kMaxDataChunk = 8 << 20;
 
-json VolJson(const storage::VolumeInfo& v) {
-  json j = {{"name", v.name},         {"path", v.path},         {"key", v.path},
-            {"type", v.type},         {"format", v.format},     {"capacity", v.capacity},
-            {"allocation", v.allocation}};
-  if (!v.backing_path.empty()) {
-    j["backing"] = {{"path", v.backing_path}, {"format", v.backing_format}};
-  }
-  return j;
+// The volume's fields in `out` (a Volume or a struct derived from it).
+void FillVolume(const storage::VolumeInfo& v, api::Volume& out) {
+  out.name = v.name;
+  out.path = v.path;
+  out.key = v.path;
+  out.type = v.type;
+  out.format = v.format;
+  out.capacity = v.capacity;
+  out.allocation = v.allocation;
+  if (!v.backing_path.empty()) out.backing = api::Backing{v.backing_path, v.backing_format};
+}
+
+api::Volume ToApi(const storage::VolumeInfo& v) {
+  api::Volume out;
+  FillVolume(v, out);
+  return out;
 }
 
 using PoolAction = Status (Service::*)(const std::string&);
@@ -29,156 +37,126 @@ using PoolAction = Status (Service::*)(const std::string&);
 Handler Action(PoolAction fn) {
   return [fn](Service& s, const Request& r, const Params& p) -> Response {
     TRY_RESPONSE(CheckQuery(r, {}));
-    TRY_RESPONSE(ParseBody(r, {}));
+    TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
     TRY_RESPONSE((s.*fn)(p.at("name")));
-    return JsonResponse(json::object());
+    return EmptyResponse();
   };
 }
 
 // POST /v1/pools/{name}/build {"overwrite": bool, "no_overwrite": bool}
 Response Build(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"overwrite", "no_overwrite"}));
-  ASSIGN_OR_RESPONSE(bool overwrite, GetBool(body, "overwrite"));
-  ASSIGN_OR_RESPONSE(bool no_overwrite, GetBool(body, "no_overwrite"));
-  if (overwrite && no_overwrite) {
-    return ErrorResponse(InvalidArgumentError("'overwrite' and 'no_overwrite' exclude each other"));
-  }
-  auto mode = overwrite      ? storage::BuildMode::kOverwrite
-              : no_overwrite ? storage::BuildMode::kNoOverwrite
-                             : storage::BuildMode::kDefault;
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::BuildPoolRequest>(r));  // not both
+  auto mode = req.overwrite      ? storage::BuildMode::kOverwrite
+              : req.no_overwrite ? storage::BuildMode::kNoOverwrite
+                                 : storage::BuildMode::kDefault;
   TRY_RESPONSE(s.BuildPool(p.at("name"), mode));
-  return JsonResponse(json::object());
+  return EmptyResponse();
 }
 
 Response Refresh(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(ParseBody(r, {}));
+  TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
   ASSIGN_OR_RESPONSE(auto vols, s.ListVolumes(p.at("name")));
-  return JsonResponse({{"volumes", vols.size()}});
+  return JsonResponse(api::RefreshReply{vols.size()});
 }
 
 Response Info(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(PoolDetails d, s.PoolInfo(p.at("name")));
   const auto& sm = d.summary;
-  return JsonResponse({{"name", sm.name},          {"uuid", sm.uuid.ToString()},
-                       {"active", sm.active},      {"persistent", sm.persistent},
-                       {"autostart", sm.autostart}, {"type", sm.type},
-                       {"target", sm.target},      {"capacity", d.stats.capacity},
-                       {"allocation", d.stats.allocation}, {"available", d.stats.available}});
+  api::PoolInfo out;
+  static_cast<api::PoolSummary&>(out) = {sm.name,       sm.uuid.ToString(), sm.active, sm.autostart,
+                                         sm.persistent, sm.type,            sm.target};
+  out.capacity = d.stats.capacity;
+  out.allocation = d.stats.allocation;
+  out.available = d.stats.available;
+  return JsonResponse(out);
 }
 
 Response ListVolumes(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto vols, s.ListVolumes(p.at("name")));
-  json arr = json::array();
-  for (const auto& v : vols) arr.push_back(VolJson(v));
-  return JsonResponse({{"volumes", arr}});
+  api::VolumeList out;
+  for (const auto& v : vols) out.volumes.push_back(ToApi(v));
+  return JsonResponse(out);
 }
 
 // POST /v1/pools/{name}/volumes: {"xml": ..., "prealloc_metadata": bool}, or a
 // clone: {"xml": ..., "clone_of": {"pool": ..., "volume": ...}}.
 Response CreateVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"xml", "prealloc_metadata", "clone_of"}));
-  ASSIGN_OR_RESPONSE(std::string xml, GetString(body, "xml", true));
-  ASSIGN_OR_RESPONSE(bool prealloc, GetBool(body, "prealloc_metadata"));
-  if (body.contains("clone_of")) {
-    const json& c = body["clone_of"];
-    if (!c.is_object()) return ErrorResponse(InvalidArgumentError("field 'clone_of' must be an object"));
-    for (const auto& [k, v] : c.items()) {
-      if (k != "pool" && k != "volume") {
-        return ErrorResponse(InvalidArgumentError("unknown field 'clone_of.{}'", k));
-      }
-    }
-    ASSIGN_OR_RESPONSE(std::string src_pool, GetString(c, "pool", true));
-    ASSIGN_OR_RESPONSE(std::string src_vol, GetString(c, "volume", true));
-    ASSIGN_OR_RESPONSE(auto v, s.CloneVolume(src_pool, src_vol, p.at("name"), xml));
-    return JsonResponse(VolJson(v), 201);
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::CreateVolumeRequest>(r));
+  if (req.clone_of) {
+    ASSIGN_OR_RESPONSE(auto v, s.CloneVolume(req.clone_of->pool, req.clone_of->volume,
+                                             p.at("name"), req.xml));
+    return JsonResponse(ToApi(v), 201);
   }
-  ASSIGN_OR_RESPONSE(auto v, s.CreateVolume(p.at("name"), xml, prealloc));
-  return JsonResponse(VolJson(v), 201);
+  ASSIGN_OR_RESPONSE(auto v, s.CreateVolume(p.at("name"), req.xml, req.prealloc_metadata));
+  return JsonResponse(ToApi(v), 201);
 }
 
 Response GetVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto v, s.GetVolume(p.at("name"), p.at("vol")));
-  return JsonResponse(VolJson(v));
+  return JsonResponse(ToApi(v));
 }
 
 // GET /v1/volumes?path=P: the volume whose path (or key) is P, for vol-name/vol-info by path.
 Response VolumeByPath(Service& s, const Request& r, const Params&) {
-  TRY_RESPONSE(CheckQuery(r, {"path"}));
-  auto it = r.query.find("path");
-  if (it == r.query.end()) return ErrorResponse(InvalidArgumentError("query 'path' is required"));
-  ASSIGN_OR_RESPONSE(auto pv, s.FindVolumeByPath(it->second));
-  json j = VolJson(pv.second);
-  j["pool"] = pv.first;
-  return JsonResponse(j);
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::VolumeByPathQuery>(r));
+  ASSIGN_OR_RESPONSE(auto pv, s.FindVolumeByPath(q.path));
+  api::LocatedVolume out;
+  FillVolume(pv.second, out);
+  out.pool = pv.first;
+  return JsonResponse(out);
 }
 
 Response VolumeXml(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(std::string xml, s.VolumeXml(p.at("name"), p.at("vol")));
-  return JsonResponse({{"xml", xml}});
+  api::XmlReply out;
+  ASSIGN_OR_RESPONSE(out.xml, s.VolumeXml(p.at("name"), p.at("vol")));
+  return JsonResponse(out);
 }
 
 Response DeleteVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   TRY_RESPONSE(s.DeleteVolume(p.at("name"), p.at("vol")));
-  return JsonResponse(json::object());
+  return EmptyResponse();
 }
 
 Response WipeVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(ParseBody(r, {}));
+  TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
   TRY_RESPONSE(s.WipeVolume(p.at("name"), p.at("vol")));
-  return JsonResponse(json::object());
+  return EmptyResponse();
 }
 
 Response ResizeVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto body, ParseBody(r, {"capacity", "shrink"}));
-  ASSIGN_OR_RESPONSE(uint64_t cap, GetUint(body, "capacity", true));
-  ASSIGN_OR_RESPONSE(bool shrink, GetBool(body, "shrink"));
-  TRY_RESPONSE(s.ResizeVolume(p.at("name"), p.at("vol"), cap, shrink));
-  return JsonResponse(json::object());
-}
-
-uint64_t QueryUint(const Request& r, const char* key, uint64_t def, Status* st) {
-  auto it = r.query.find(key);
-  if (it == r.query.end()) return def;
-  auto v = ParseUint(it->second);
-  if (!v.ok()) {
-    *st = InvalidArgumentError("query '{}': {}", key, v.status().message());
-    return def;
-  }
-  return *v;
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::ResizeVolumeRequest>(r));
+  TRY_RESPONSE(s.ResizeVolume(p.at("name"), p.at("vol"), req.capacity, req.shrink));
+  return EmptyResponse();
 }
 
 // GET .../extents?offset=N&length=M -> {"size": file size, "extents": [[offset, length], ...]}:
 // the ranges of the volume's file that hold data (SEEK_DATA/SEEK_HOLE); the rest are holes.
 Response Extents(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"offset", "length"}));
-  Status st;
-  uint64_t offset = QueryUint(r, "offset", 0, &st);
-  uint64_t length = QueryUint(r, "length", UINT64_MAX, &st);
-  TRY_RESPONSE(st);
-  ASSIGN_OR_RESPONSE(VolumeExtents e, s.VolumeDataExtents(p.at("name"), p.at("vol"), offset, length));
-  json arr = json::array();
-  for (const auto& [o, l] : e.extents) arr.push_back({o, l});
-  return JsonResponse({{"size", e.file_size}, {"extents", arr}});
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::ExtentsQuery>(r));
+  ASSIGN_OR_RESPONSE(VolumeExtents e, s.VolumeDataExtents(p.at("name"), p.at("vol"), q.offset,
+                                                          q.length.value_or(UINT64_MAX)));
+  api::Extents out;
+  out.size = e.file_size;
+  for (const auto& [o, l] : e.extents) out.extents.emplace_back(o, l);
+  return JsonResponse(out);
 }
 
 // GET .../data?offset=N&length=M: the bytes of the volume's file (application/octet-stream),
 // at most kMaxDataChunk per request; fewer at the end of the file.
 Response GetData(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"offset", "length"}));
-  Status st;
-  uint64_t offset = QueryUint(r, "offset", 0, &st);
-  uint64_t length = QueryUint(r, "length", kMaxDataChunk, &st);
-  TRY_RESPONSE(st);
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::ExtentsQuery>(r));  // the same range
+  uint64_t offset = q.offset;
+  uint64_t length = q.length.value_or(kMaxDataChunk);
   if (length > kMaxDataChunk) {
     return ErrorResponse(InvalidArgumentError("length {} exceeds {} bytes per request", length, kMaxDataChunk));
   }
@@ -193,24 +171,13 @@ Response GetData(Service& s, const Request& r, const Params& p) {
 // truncate empties the file first (the first piece of an upload); final_size sets the
 // file's size at the end (unwritten ranges stay holes) and syncs it.
 Response PutData(Service& s, const Request& r, const Params& p) {
-  TRY_RESPONSE(CheckQuery(r, {"offset", "truncate", "final_size"}));
-  Status st;
-  uint64_t offset = QueryUint(r, "offset", 0, &st);
-  std::optional<uint64_t> final_size;
-  if (r.query.count("final_size")) final_size = QueryUint(r, "final_size", 0, &st);
-  TRY_RESPONSE(st);
-  bool truncate = false;
-  if (auto it = r.query.find("truncate"); it != r.query.end()) {
-    if (it->second != "true" && it->second != "false") {
-      return ErrorResponse(InvalidArgumentError("query 'truncate' must be true or false"));
-    }
-    truncate = it->second == "true";
-  }
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::VolumeWriteQuery>(r));
   if (r.body.size() > kMaxDataChunk) {
     return ErrorResponse(InvalidArgumentError("upload piece of {} bytes exceeds {}", r.body.size(), kMaxDataChunk));
   }
-  TRY_RESPONSE(s.WriteVolume(p.at("name"), p.at("vol"), offset, r.body, 0, truncate, final_size));
-  return JsonResponse(json::object());
+  TRY_RESPONSE(
+      s.WriteVolume(p.at("name"), p.at("vol"), q.offset, r.body, 0, q.truncate, q.final_size));
+  return EmptyResponse();
 }
 
 }  // namespace
