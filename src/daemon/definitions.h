@@ -45,6 +45,23 @@ void LoadDefinitionFiles(Env& env, const std::filesystem::path& dir, std::string
   }
 }
 
+// Removes what interrupted atomic writes left in `dir` (WriteFileAtomic's temp
+// files, NAME.tmp.*): a daemon killed mid-write leaves one each time. Called at
+// daemon start, before anything writes there. Returns how many went.
+inline size_t RemoveStaleTempFiles(Env& env, const std::filesystem::path& dir) {
+  size_t removed = 0;
+  for (const auto& name : env.ListDir(dir).value_or(std::vector<std::string>{})) {
+    if (name.find(".tmp.") == std::string::npos) continue;
+    if (Status st = env.RemoveFile(dir / name); !st.ok()) {
+      spdlog::warn("stale temp file: {}", st.ToString());
+      continue;
+    }
+    ++removed;
+  }
+  if (removed) spdlog::info("removed {} stale temp file(s) in '{}'", removed, dir.string());
+  return removed;
+}
+
 inline std::filesystem::path AutostartLink(const std::filesystem::path& dir,
                                            const std::string& name) {
   return dir / "autostart" / (name + ".xml");

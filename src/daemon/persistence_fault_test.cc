@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "skiff/base/fs.h"
 #include "skiff/daemon/service.h"
 #include "skiff/fake/fake_hypervisor.h"
 #include "testutil/fault_injection_env.h"
@@ -88,9 +89,11 @@ TEST(PersistenceFaults, DefinitionsSurviveWholeOrNotAtAll) {
     EXPECT_EQ(s.GetDomain("c").ok(), !r.undefine_c);
     EXPECT_EQ(a->summary.autostart, !r.autostart_a_off);
     EXPECT_EQ(s.GetNetwork("lab").ok(), r.define_net);
-    // Every definition file left is whole: it parses (Load skips and logs others).
+    // Every definition file left is whole: it parses (Load skips and logs others);
+    // temp files of interrupted writes were cleaned at start.
     for (const auto& dir : {"domains", "networks"}) {
       for (const auto& e : std::filesystem::directory_iterator(root / "etc/skiff" / dir)) {
+        EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
         if (e.path().extension() != ".xml" || !e.is_regular_file()) continue;
         const std::string name = e.path().stem().string();
         EXPECT_TRUE(std::string(dir) == "domains" ? s.GetDomain(name).ok()
@@ -102,6 +105,35 @@ TEST(PersistenceFaults, DefinitionsSurviveWholeOrNotAtAll) {
     if (!hit) break;  // every write of the round succeeded: all points were tried
   }
   EXPECT_GT(rounds, 10);  // the round makes many writes; each was a failure point once
+}
+
+// A daemon killed in the middle of a write leaves its temp file; the next start
+// removes those and keeps the definitions (issue 23 item 3).
+TEST(PersistenceFaults, TempFilesOfInterruptedWritesAreRemovedAtStart) {
+  skiff::testing::TempDir root;
+  {
+    fake::FakeHypervisor hv;
+    EventBus events;
+    Service s(Paths(root.path()), hv, events);
+    ASSERT_TRUE(s.Load().ok());
+    ASSERT_TRUE(s.DefineDomain(DomainXml("a", 256), "a.xml").ok());
+  }
+  const auto domains = root / "etc/skiff/domains";
+  const auto networks = root / "etc/skiff/networks";
+  for (const auto& f : {domains / "a.xml.tmp.4242.7", domains / "b.xml.tmp.Xy12Ab",
+                        networks / "lab.xml.tmp.1.0"}) {
+    ASSERT_TRUE(WriteFileAtomic(f, "<domain><name>half").ok());
+  }
+  fake::FakeHypervisor hv;
+  EventBus events;
+  Service s(Paths(root.path()), hv, events);
+  ASSERT_TRUE(s.Load().ok());
+  EXPECT_TRUE(s.GetDomain("a").ok());
+  for (const auto& dir : {domains, networks}) {
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+    }
+  }
 }
 
 }  // namespace

@@ -212,6 +212,9 @@ void Service::RemoveLiveStatus(const std::string& name) {
 }
 
 void Service::LoadDomains() {
+  for (const auto& dir : {paths_.domains_dir, paths_.run_domains, paths_.pools_dir}) {
+    RemoveStaleTempFiles(env_, dir);
+  }
   LoadDefinitionFiles(env_, paths_.domains_dir, "domain", conf::ParseDomainXml,
                       [&](conf::DomainDef def, const fs::path& file) {
     if (def.name != file.stem().string()) {

@@ -214,6 +214,8 @@ NetworkDriver::Acquire(const std::string& ref) {
 
 Status NetworkDriver::Load() {
   SKIFF_TRY(env_.CreateDirs(paths_.networks_dir));
+  RemoveStaleTempFiles(env_, paths_.networks_dir);
+  RemoveStaleTempFiles(env_, status_dir_);
   std::error_code ec;
   LoadDefinitionFiles(env_, paths_.networks_dir, "network", conf::ParseNetworkXml,
                       [&](conf::NetworkDef def, const fs::path&) {
