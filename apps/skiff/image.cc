@@ -448,7 +448,7 @@ int CmdBench(const std::vector<std::string>& argv) {
     return Status::Ok();
   };
   uint64_t depth = b.depth, flush = 0;
-  for (auto st : {num("c", &b.count, false), num("d", &depth, false), num("o", &b.offset, true),
+  for (const auto& st : {num("c", &b.count, false), num("d", &depth, false), num("o", &b.offset, true),
                   num("s", &b.request_size, true), num("S", &b.step, true),
                   num("flush-interval", &flush, false)}) {
     if (!st.ok()) return Err(st);

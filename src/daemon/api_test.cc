@@ -76,7 +76,7 @@ TEST_F(ApiTest, DefineListGetUndefine) {
   EXPECT_EQ(l["domains"][0]["state"], "shut off");
   EXPECT_EQ(l["domains"][0]["id"], -1);
   EXPECT_TRUE(std::filesystem::exists(dir_.path() / "etc/skiff/domains/web1.xml"));
-  for (std::string ref : {std::string("web1"), std::string(kUuid)}) {
+  for (const std::string& ref : {std::string("web1"), std::string(kUuid)}) {
     auto g = Call("GET", "/v1/domains/" + ref);
     ASSERT_EQ(g.status, 200) << g.body;
     EXPECT_EQ(Body(g)["max_memory_kib"], 262144);

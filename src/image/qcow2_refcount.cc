@@ -43,7 +43,6 @@ void SetRefcountEntry(uint8_t* block, uint32_t order, uint64_t index, uint64_t v
 
 Qcow2Refcounts::Qcow2Refcounts(const HostFile* file, uint32_t cluster_bits, uint32_t refcount_order)
     : file_(file),
-      cluster_bits_(cluster_bits),
       cluster_size_(1ull << cluster_bits),
       order_(refcount_order),
       per_block_((1ull << cluster_bits) * 8 >> refcount_order),

@@ -71,7 +71,6 @@ class Qcow2Refcounts {
   Result<uint64_t> FindFree(uint64_t n);
 
   const HostFile* file_;
-  uint32_t cluster_bits_;
   uint64_t cluster_size_;
   uint32_t order_;
   uint64_t per_block_;
