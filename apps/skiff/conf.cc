@@ -2,7 +2,6 @@
 // `skiff domxml-to-native qemu-argv FILE`, as virt-xml-validate and virsh have them.
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -23,11 +22,12 @@ namespace skiff::app {
 
 namespace {
 
+// Definitions are small; libvirt reads at most 10 MiB of XML. A larger input (a
+// disk image, /dev/zero) is refused instead of read without end.
+constexpr size_t kMaxXmlBytes = 10 << 20;
+
 Result<std::string> ReadInput(const std::string& path) {
-  if (path == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  }
-  return ReadFile(path);
+  return ReadFile(path == "-" ? "/dev/stdin" : path, kMaxXmlBytes);
 }
 
 // Parses any kind of definition; returns its canonical XML.

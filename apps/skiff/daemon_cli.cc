@@ -129,7 +129,10 @@ bool ShownByActivity(const Args& a, bool active) {
 }
 
 bool ReadInputFile(const std::string& path, std::string* out) {
-  auto r = ReadFile(path);
+  // No more than skiffd accepts in a request (its 1 MiB body limit), so that a
+  // mistaken argument (/dev/zero, a disk image) fails at once.
+  constexpr size_t kMaxDefinitionBytes = 1 << 20;
+  auto r = ReadFile(path, kMaxDefinitionBytes);
   if (!r.ok()) {
     Fail("failed to read '" + path + "': " + r.status().message());
     return false;

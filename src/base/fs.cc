@@ -14,6 +14,10 @@
 namespace skiff {
 
 Result<std::string> ReadFile(const std::filesystem::path& path) {
+  return ReadFile(path, std::string().max_size());
+}
+
+Result<std::string> ReadFile(const std::filesystem::path& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoError(errno, fmt::format("open '{}'", path.string()));
   std::string out;
@@ -25,6 +29,9 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
       return ErrnoError(errno, fmt::format("read '{}'", path.string()));
     }
     if (n == 0) break;
+    if (static_cast<size_t>(n) > max_bytes - out.size()) {
+      return InvalidArgumentError("'{}' is larger than {} bytes", path.string(), max_bytes);
+    }
     out.append(buf, static_cast<size_t>(n));
   }
   return out;

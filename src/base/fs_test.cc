@@ -38,3 +38,20 @@ TEST(ReadFile, MissingIsNotFound) {
 
 }  // namespace
 }  // namespace skiff
+
+namespace skiff {
+namespace {
+
+TEST(ReadFileLimited, RefusesWhatIsLargerThanTheLimit) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir / "f", std::string(100, 'x')).ok());
+  EXPECT_EQ(ReadFile(dir / "f", 100).value_or(""), std::string(100, 'x'));
+  auto r = ReadFile(dir / "f", 99);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("is larger than 99 bytes"), std::string::npos);
+  // A device that never ends is refused, not read without end.
+  EXPECT_EQ(ReadFile("/dev/zero", 1 << 20).status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace skiff

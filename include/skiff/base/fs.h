@@ -14,6 +14,10 @@ namespace skiff {
 // Reads the whole file. kNotFound when it does not exist.
 Result<std::string> ReadFile(const std::filesystem::path& path);
 
+// As ReadFile, but reads at most `max_bytes`: a longer input (a huge file, or
+// /dev/zero, which never ends) is kInvalidArgument naming it and the limit.
+Result<std::string> ReadFile(const std::filesystem::path& path, size_t max_bytes);
+
 // Replaces `path` with `data` so that a reader or a crash sees either the old
 // or the new content, never a mix: writes `path.tmp.XXXXXX` in the same
 // directory, fsyncs it, renames it over `path` and fsyncs the directory.
