@@ -1,7 +1,6 @@
 // Service: the registry of domains, their persistence and their life cycle.
 #include "skiff/daemon/service.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 #include "skiff/conf/cpuset.h"
 #include "skiff/conf/mac.h"
 #include "daemon/definitions.h"
 #include "daemon/network/driver.h"
+#include "daemon/save_file.h"
 
 namespace skiff::daemon {
 
@@ -1436,54 +1435,6 @@ Status Service::DetachInterface(const std::string& ref, const std::string& type,
 
 // ---------------------------------------------------------------- save / restore (jobs)
 
-// A save file (save FILE, and managed save's SAVE_DIR/NAME.save) is one JSON header
-// line (magic, the domain's live XML, whether it was paused) followed by the
-// hypervisor's state stream (QEMU's migration stream), in the same file.
-namespace {
-constexpr std::string_view kSaveMagic = "skiff-save-v1";
-constexpr size_t kMaxSaveHeader = 16u << 20;
-}  // namespace
-
-Result<Service::SaveHeader> Service::ReadSaveHeader(const std::string& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError(errno, fmt::format("open '{}'", file));
-  // Only the first line: the state after it may be gigabytes.
-  std::string line;
-  char buf[4096];
-  bool done = false;
-  while (!done && line.size() < kMaxSaveHeader) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, fmt::format("read '{}'", file));
-    if (n == 0) break;
-    for (ssize_t i = 0; i < n; ++i) {
-      if (buf[i] == '\n') {
-        done = true;
-        break;
-      }
-      line += buf[i];
-    }
-  }
-  auto header = nlohmann::json::parse(line, nullptr, false);
-  if (!done || !header.is_object() || header.value("magic", "") != kSaveMagic ||
-      !header.contains("xml") || !header["xml"].is_string()) {
-    return InvalidArgumentError("'{}' is not a skiff save file", file);
-  }
-  SaveHeader h;
-  SKIFF_ASSIGN_OR_RETURN(h.def, conf::ParseDomainXml(header["xml"].get<std::string>(), file));
-  h.paused = header.value("paused", false);
-  h.state_offset = line.size() + 1;
-  return h;
-}
-
-Status Service::WriteSaveHeader(const std::string& file, const DomainObj& o,
-                               std::optional<bool> paused) {
-  nlohmann::json header = {{"magic", kSaveMagic},
-                           {"xml", conf::FormatDomainXml(o.live ? *o.live : o.def)},
-                           {"paused", paused.value_or(o.state == DomainState::kPaused)}};
-  return WriteFileAtomic(file, header.dump() + "\n", 0600);
-}
-
 Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file,
                                      std::optional<bool> paused) {
   if (file.empty() || file[0] != '/') {
@@ -1499,7 +1450,8 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
+    SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
+                              paused.value_or(obj->state == DomainState::kPaused)));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
@@ -1531,7 +1483,8 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
     if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
+    SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
+                              paused.value_or(obj->state == DomainState::kPaused)));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);

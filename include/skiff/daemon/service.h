@@ -303,15 +303,6 @@ class Service {
   Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
   // attach-disk and attach-device: `disk` into the live and/or persistent definition.
   Status AttachDiskLocked(DomainObj& obj, const conf::DiskDef& disk, const Scope& scope);
-  // The header line of a save file; the hypervisor's state follows it.
-  struct SaveHeader {
-    conf::DomainDef def;
-    bool paused = false;
-    uint64_t state_offset = 0;  // bytes of the header line, newline included
-  };
-  static Result<SaveHeader> ReadSaveHeader(const std::string& file);
-  static Status WriteSaveHeader(const std::string& file, const DomainObj& obj,
-                                std::optional<bool> paused);
   void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
   // A running domain's new state (paused, running again, crashed), saved in its live
   // status and announced as `event` with `detail`.
