@@ -22,15 +22,6 @@ namespace skiff::daemon {
 
 namespace fs = std::filesystem;
 
-// Reason numbers follow libvirt's virDomain*Reason enums.
-namespace reason {
-constexpr int kRunningBooted = 1, kRunningRestored = 3, kRunningUnpaused = 5, kRunningCrashed = 9;
-constexpr int kPausedUnknown = 0, kPausedUser = 1, kPausedIoError = 5, kPausedWatchdog = 6;
-constexpr int kCrashedPanicked = 1;
-constexpr int kShutoffUnknown = 0, kShutoffShutdown = 1, kShutoffDestroyed = 2,
-              kShutoffCrashed = 3, kShutoffSaved = 5, kShutoffFailed = 6;
-}  // namespace reason
-
 struct Service::DomainObj {
   std::mutex mu;
   bool removed = false;  // dropped from the registry; lookups that race with it fail
@@ -38,9 +29,7 @@ struct Service::DomainObj {
   std::optional<conf::DomainDef> live;  // while running
   bool persistent = true;
   bool autostart = false;
-  DomainState state = DomainState::kShutoff;
-  int reason = reason::kShutoffUnknown;
-  std::string reason_name = "unknown";
+  DomainStatus status;  // set by SetStatus only
   std::atomic<int> id{-1};  // also read by id lookups without the object's lock
   int pid = 0;
 };
@@ -67,24 +56,7 @@ Status Paths::Create() const {
   return Status::Ok();
 }
 
-std::string_view StateName(DomainState s) {
-  switch (s) {
-    case DomainState::kNoState: return "no state";
-    case DomainState::kRunning: return "running";
-    case DomainState::kBlocked: return "idle";
-    case DomainState::kPaused: return "paused";
-    case DomainState::kShutdown: return "in shutdown";
-    case DomainState::kShutoff: return "shut off";
-    case DomainState::kCrashed: return "crashed";
-    case DomainState::kPmSuspended: return "pmsuspended";
-  }
-  return "no state";
-}
-
 namespace {
-
-// A crashed domain (<on_crash>preserve</on_crash>) keeps its stopped QEMU: it is active.
-bool IsActive(DomainState s) { return s != DomainState::kShutoff; }
 
 Status NotRunning(const std::string& name) {
   return FailedPreconditionError("domain '{}' is not running", name);
@@ -167,9 +139,7 @@ DomainSummary Service::Summarize(const DomainObj& o) {
   s.id = o.id;
   s.name = o.def.name;
   s.uuid = o.def.uuid;
-  s.state = o.state;
-  s.reason = o.reason;
-  s.reason_name = o.reason_name;
+  s.status = o.status;
   s.persistent = o.persistent;
   s.autostart = o.autostart;
   std::error_code ec;
@@ -198,8 +168,8 @@ Status Service::WriteLiveStatus(const DomainObj& o) {
   SKIFF_TRY(
       WriteFileAtomic(env_, XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
   nlohmann::json j = {{"id", o.id.load()},          {"pid", o.pid},
-                      {"state", static_cast<int>(o.state)},
-                      {"reason", o.reason},  {"reason_name", o.reason_name},
+                      {"state", static_cast<int>(o.status.state())},
+                      {"reason", o.status.reason()},  {"reason_name", o.status.reason_name()},
                       {"persistent", o.persistent}};
   return WriteFileAtomic(env_, paths_.run_domains / (d.name + ".status.json"), j.dump() + "\n",
                          0600);
@@ -271,9 +241,8 @@ void Service::LoadDomains() {
     obj->live = std::move(*def);
     obj->id = st.value("id", -1);
     obj->pid = st.value("pid", 0);
-    obj->state = static_cast<DomainState>(st.value("state", 1));
-    obj->reason = st.value("reason", reason::kRunningBooted);
-    obj->reason_name = st.value("reason_name", "booted");
+    SetStatus(*obj, DomainStatus::FromStatusFile(st.value("state", 1), st.value("reason", 1),
+                                                 st.value("reason_name", "booted")));
     std::lock_guard l(mu_);
     if (fresh) {
       domains_[name] = obj;
@@ -302,7 +271,7 @@ Status Service::Load() {
   {
     std::lock_guard l(mu_);
     for (auto& [name, o] : domains_) {
-      if (o->autostart && !IsActive(o->state)) autostart.push_back(name);
+      if (o->autostart && !o->status.active()) autostart.push_back(name);
     }
   }
   for (const auto& name : autostart) {
@@ -342,7 +311,7 @@ Result<DomainInfo> Service::GetDomain(const std::string& ref) {
   info.vcpus = d.current_vcpus.value_or(d.vcpus);
   info.max_memory_kib = d.memory_kib;
   info.used_memory_kib = d.current_memory_kib ? d.current_memory_kib : d.memory_kib;
-  if (IsActive(o.state)) {
+  if (o.status.active()) {
     auto st = hv_.Stats(o.def.name);
     if (st.ok()) {
       info.cpu_time_ns = st->cpu_time_ns;
@@ -391,7 +360,7 @@ Result<RuntimeStats> Service::DomainStats(const std::string& ref, DomainSummary*
   s.vcpus_current = d.current_vcpus.value_or(d.vcpus);
   s.balloon_maximum_kib = d.memory_kib;
   s.balloon_current_kib = d.current_memory_kib ? d.current_memory_kib : d.memory_kib;
-  if (IsActive(o.state)) {
+  if (o.status.active()) {
     SKIFF_ASSIGN_OR_RETURN(s, hv_.Stats(o.def.name));
     for (const auto& nic : d.devices.interfaces) {
       if (!nic.target_dev.empty()) s.nets.push_back(TapStats(nic.target_dev));
@@ -427,7 +396,7 @@ Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> Service::DomainI
 Result<std::vector<InterfaceAddress>> Service::DomainAddresses(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (!o.status.active()) return NotRunning(o.def.name);
   // From the DHCP leases of the guest's networks, matched by MAC (virsh's --source lease).
   return net_->Addresses(o.live ? *o.live : o.def);
 }
@@ -453,7 +422,7 @@ Result<std::string> Service::NetworkDiagram(const std::string& ref, bool svg) {
 Result<std::string> Service::ConsoleSocket(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (!o.status.active()) return NotRunning(o.def.name);
   return hv_.ConsoleSocket(o.def.name);
 }
 
@@ -501,7 +470,7 @@ Result<DomainSummary> Service::DefineDomain(const std::string& xml, const std::s
   }
   obj->def = std::move(def);
   obj->persistent = true;
-  if (IsActive(obj->state)) (void)WriteLiveStatus(*obj);
+  if (obj->status.active()) (void)WriteLiveStatus(*obj);
   spdlog::info("domain '{}' defined", obj->def.name);
   Emit(*obj, "defined", fresh ? "added" : "updated");
   return Summarize(*obj);
@@ -538,7 +507,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
   obj->autostart = false;
   spdlog::info("domain '{}' undefined", obj->def.name);
   Emit(*obj, "undefined", "removed");
-  if (IsActive(obj->state)) {
+  if (obj->status.active()) {
     obj->persistent = false;  // keeps running as a transient domain
     (void)WriteLiveStatus(*obj);
     return Status::Ok();
@@ -552,7 +521,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
 
 Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
                                            const std::string& restore_from) {
-  if (IsActive(o.state)) {
+  if (o.status.active()) {
     return FailedPreconditionError("domain '{}' is already running", o.def.name);
   }
   StartOptions opts;
@@ -612,15 +581,9 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   o.live = std::move(live);
   TrackDisks(o.def.name, &*o.live);
   bool restored = !opts.restore_from.empty();
-  if (paused) {
-    o.state = DomainState::kPaused;
-    o.reason = reason::kPausedUser;
-    o.reason_name = "user";
-  } else {
-    o.state = DomainState::kRunning;
-    o.reason = restored ? reason::kRunningRestored : reason::kRunningBooted;
-    o.reason_name = restored ? "restored" : "booted";
-  }
+  SetStatus(o, paused     ? DomainStatus::Paused(PausedReason::kUser)
+               : restored ? DomainStatus::Running(RunningReason::kRestored)
+                          : DomainStatus::Running(RunningReason::kBooted));
   Status st = WriteLiveStatus(o);
   if (!st.ok()) spdlog::error("domain '{}': {}", o.def.name, st.ToString());
   spdlog::info("domain '{}' started (id {}, pid {})", o.def.name, o.id.load(), pid);
@@ -660,7 +623,7 @@ Result<DomainSummary> Service::CreateDomain(const std::string& xml, const std::s
   if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile; retry", def.name);
   if (!fresh) {
     // Starting a defined domain from new XML runs that XML and keeps the definition.
-    if (IsActive(obj->state)) {
+    if (obj->status.active()) {
       return FailedPreconditionError("domain '{}' is already running", def.name);
     }
     def.uuid = obj->def.uuid;
@@ -684,10 +647,11 @@ Result<DomainSummary> Service::StartDomain(const std::string& ref, bool paused) 
   return StartLocked(*held.first, paused, "");
 }
 
-void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::string& why) {
-  o.state = state;
-  o.reason = rsn;
-  o.reason_name = why;
+void Service::SetStatus(DomainObj& o, DomainStatus status) { o.status = status; }
+
+void Service::MarkStopped(DomainObj& o, ShutoffReason reason) {
+  SetStatus(o, DomainStatus::Shutoff(reason));
+  const std::string why(o.status.reason_name());
   o.id = -1;
   o.pid = 0;
   if (o.live) net_->ReleaseInterfaces(*o.live);
@@ -698,11 +662,9 @@ void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::s
   Emit(o, "stopped", why);
 }
 
-void Service::MarkActive(DomainObj& o, DomainState state, int rsn, const std::string& why,
-                         const std::string& event, const std::string& detail) {
-  o.state = state;
-  o.reason = rsn;
-  o.reason_name = why;
+void Service::MarkActive(DomainObj& o, DomainStatus status, const std::string& event,
+                         const std::string& detail) {
+  SetStatus(o, status);
   (void)WriteLiveStatus(o);
   Emit(o, event, detail);
 }
@@ -714,7 +676,7 @@ Status Service::RequestOnRunning(const std::string& ref,
                                  const char* detail) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (!o.status.active()) return NotRunning(o.def.name);
   SKIFF_TRY((hv_.*op)(o.def.name));
   Emit(o, event, detail);
   return Status::Ok();
@@ -727,9 +689,9 @@ Status Service::ShutdownDomain(const std::string& ref) {
 Status Service::DestroyDomain(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   auto& [obj, lock] = held;
-  if (!IsActive(obj->state)) return NotRunning(obj->def.name);
+  if (!obj->status.active()) return NotRunning(obj->def.name);
   SKIFF_TRY(hv_.Destroy(obj->def.name));
-  MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffDestroyed, "destroyed");
+  MarkStopped(*obj, ShutoffReason::kDestroyed);
   if (!obj->persistent) {
     lock.unlock();
     Forget(obj);
@@ -748,23 +710,22 @@ Status Service::ResetDomain(const std::string& ref) {
 Status Service::SuspendDomain(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
-  if (o.state == DomainState::kPaused) return Status::Ok();
+  if (!o.status.active()) return NotRunning(o.def.name);
+  if (o.status.state() == DomainState::kPaused) return Status::Ok();
   SKIFF_TRY(hv_.Suspend(o.def.name));
-  MarkActive(o, DomainState::kPaused, reason::kPausedUser, "user", "suspended", "paused");
+  MarkActive(o, DomainStatus::Paused(PausedReason::kUser), "suspended", "paused");
   return Status::Ok();
 }
 
 Status Service::ResumeDomain(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
-  if (o.state != DomainState::kPaused) {
+  if (!o.status.active()) return NotRunning(o.def.name);
+  if (o.status.state() != DomainState::kPaused) {
     return FailedPreconditionError("domain '{}' is not paused", o.def.name);
   }
   SKIFF_TRY(hv_.Resume(o.def.name));
-  MarkActive(o, DomainState::kRunning, reason::kRunningUnpaused, "unpaused", "resumed",
-             "unpaused");
+  MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
   return Status::Ok();
 }
 
@@ -772,13 +733,13 @@ void Service::OnDomainExit(const std::string& name, ExitReason why) {
   auto held = Acquire(name);
   if (!held.ok()) return;
   auto& [obj, lock] = *held;
-  if (!IsActive(obj->state)) return;
+  if (!obj->status.active()) return;
   // The guest powered off: with <on_poweroff>restart</on_poweroff> it boots again at once,
   // like libvirt (the definition may have been edited in the meantime: the new one boots).
   const conf::LifecycleAction on_poweroff = (obj->live ? *obj->live : obj->def).on_poweroff;
   switch (why) {
     case ExitReason::kShutdown:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffShutdown, "shutdown");
+      MarkStopped(*obj, ShutoffReason::kShutdown);
       if (on_poweroff == conf::LifecycleAction::kRestart) {
         spdlog::info("domain '{}' powered off; on_poweroff=restart starts it again", name);
         auto started = StartLocked(*obj, false, "");
@@ -788,16 +749,16 @@ void Service::OnDomainExit(const std::string& name, ExitReason why) {
       }
       break;
     case ExitReason::kDestroyed:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffDestroyed, "destroyed");
+      MarkStopped(*obj, ShutoffReason::kDestroyed);
       break;
     case ExitReason::kCrashed:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffCrashed, "crashed");
+      MarkStopped(*obj, ShutoffReason::kCrashed);
       break;
     case ExitReason::kSaved:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+      MarkStopped(*obj, ShutoffReason::kSaved);
       break;
     case ExitReason::kFailed:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffFailed, "failed");
+      MarkStopped(*obj, ShutoffReason::kFailed);
       break;
   }
   if (!obj->persistent) {
@@ -813,23 +774,18 @@ void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
   switch (ev.kind) {
     case GuestEvent::Kind::kPaused:
       // The daemon's own suspend (and save, start) already set the state it wanted.
-      if (o.state != DomainState::kRunning) return;
+      if (o.status.state() != DomainState::kRunning) return;
       spdlog::warn("domain '{}' was paused by the hypervisor ({})", name, ev.detail);
-      MarkActive(o, DomainState::kPaused,
-                 ev.detail == "ioerror"    ? reason::kPausedIoError
-                 : ev.detail == "watchdog" ? reason::kPausedWatchdog
-                 : ev.detail == "user"     ? reason::kPausedUser
-                                           : reason::kPausedUnknown,
-                 ev.detail, "suspended", ev.detail);
+      MarkActive(o, DomainStatus::Paused(PausedReasonFromDetail(ev.detail)), "suspended",
+                 ev.detail);
       return;
     case GuestEvent::Kind::kResumed:
-      if (o.state != DomainState::kPaused) return;
-      MarkActive(o, DomainState::kRunning, reason::kRunningUnpaused, "unpaused", "resumed",
-                 "unpaused");
+      if (o.status.state() != DomainState::kPaused) return;
+      MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
       return;
     case GuestEvent::Kind::kReset:
       // A reset the daemon asked for was announced by its request already.
-      if (ev.detail == "guest" && IsActive(o.state)) Emit(o, "rebooted", "guest");
+      if (ev.detail == "guest" && o.status.active()) Emit(o, "rebooted", "guest");
       return;
     case GuestEvent::Kind::kPanicked:
       // <on_crash> runs as a job: its dump, destroy or reset need the driver's
@@ -845,11 +801,10 @@ Status Service::HandlePanic(const std::string& name) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
   auto& [obj, lock] = held;
   DomainObj& o = *obj;
-  if (!IsActive(o.state) || o.state == DomainState::kCrashed) return Status::Ok();
+  if (!o.status.active() || o.status.state() == DomainState::kCrashed) return Status::Ok();
   const conf::LifecycleAction action = (o.live ? *o.live : o.def).on_crash;
   spdlog::warn("domain '{}' crashed (guest panic); on_crash={}", name, conf::ToString(action));
-  MarkActive(o, DomainState::kCrashed, reason::kCrashedPanicked, "panicked", "crashed",
-             "panicked");
+  MarkActive(o, DomainStatus::Crashed(CrashedReason::kPanicked), "crashed", "panicked");
   if (action == conf::LifecycleAction::kCoredumpDestroy ||
       action == conf::LifecycleAction::kCoredumpRestart) {
     // libvirt's auto-dump name: ID-NAME-TIMESTAMP, in the dump directory.
@@ -871,7 +826,7 @@ Status Service::HandlePanic(const std::string& name) {
     case conf::LifecycleAction::kDestroy:
     case conf::LifecycleAction::kCoredumpDestroy: {
       SKIFF_TRY(hv_.Destroy(name));
-      MarkStopped(o, DomainState::kShutoff, reason::kShutoffCrashed, "crashed");
+      MarkStopped(o, ShutoffReason::kCrashed);
       if (!o.persistent) {
         lock.unlock();
         Forget(obj);
@@ -887,8 +842,7 @@ Status Service::HandlePanic(const std::string& name) {
         spdlog::error("domain '{}': restart after crash failed: {}", name, st.ToString());
         return st;
       }
-      MarkActive(o, DomainState::kRunning, reason::kRunningCrashed, "crashed", "resumed",
-                 "unpaused");
+      MarkActive(o, DomainStatus::Running(RunningReason::kCrashed), "resumed", "unpaused");
       return Status::Ok();
     }
     case conf::LifecycleAction::kPreserve:
@@ -943,7 +897,7 @@ std::string BusForTarget(const std::string& target) {
 Status Service::ChangeSettings(DomainObj& o, const Scope& scope,
                                const std::function<Status(conf::DomainDef&, bool live)>& edit,
                                const std::function<Status()>& apply_live) {
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
   if (live) {
     conf::DomainDef d = *o.live;
@@ -966,7 +920,7 @@ Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, co
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   if (kib == 0) return InvalidArgumentError("memory size must be greater than zero");
-  bool active = IsActive(o.state);
+  bool active = o.status.active();
   if (maximum) {
     if (scope.live || (!scope.config && active)) {
       return FailedPreconditionError(
@@ -999,7 +953,7 @@ Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, c
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   if (count == 0) return InvalidArgumentError("vcpu count must be greater than zero");
-  bool active = IsActive(o.state);
+  bool active = o.status.active();
   if (maximum) {
     if (scope.live || (!scope.config && active)) {
       return FailedPreconditionError(
@@ -1104,7 +1058,7 @@ Result<VcpuCounts> Service::VcpuCount(const std::string& ref) {
   VcpuCounts c;
   c.maximum_config = o.def.vcpus;
   c.current_config = o.def.current_vcpus.value_or(o.def.vcpus);
-  if (IsActive(o.state) && o.live) {
+  if (o.status.active() && o.live) {
     c.maximum_live = o.live->vcpus;
     c.current_live = o.live->current_vcpus.value_or(o.live->vcpus);
     auto st = hv_.Stats(o.def.name);
@@ -1116,14 +1070,14 @@ Result<VcpuCounts> Service::VcpuCount(const std::string& ref) {
 Result<std::vector<VcpuRuntime>> Service::DomainVcpus(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (!o.status.active()) return NotRunning(o.def.name);
   return hv_.Vcpus(o.def.name);
 }
 
 Result<uint64_t> Service::CpuShares(const std::string& ref, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, IsActive(o.state), o.def.name));
+  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, o.status.active(), o.def.name));
   if (live) return hv_.CpuShares(o.def.name);
   return o.def.cputune && o.def.cputune->shares ? *o.def.cputune->shares : 0;
 }
@@ -1147,7 +1101,7 @@ Status Service::SetCpuShares(const std::string& ref, uint64_t shares, const Scop
 Result<CpuPinning> Service::Pinning(const std::string& ref, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, IsActive(o.state), o.def.name));
+  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, o.status.active(), o.def.name));
   return PinningOf(live && o.live ? *o.live : o.def);
 }
 
@@ -1217,7 +1171,7 @@ Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const
 }
 
 Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
   auto add = [&](conf::DomainDef d, bool running) -> Result<conf::DomainDef> {
     for (const auto& x : d.devices.disks) {
@@ -1264,7 +1218,7 @@ Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const 
 Status Service::DetachDisk(const std::string& ref, const std::string& target, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
   auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
     for (size_t i = 0; i < d.devices.disks.size(); ++i) {
@@ -1350,7 +1304,7 @@ Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& 
     SKIFF_ASSIGN_OR_RETURN(nic.mac, conf::ParseMac(req.mac));
   }
   nic.target_dev = req.target;
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
   auto add = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
     d.devices.interfaces.push_back(nic);
@@ -1390,7 +1344,7 @@ Status Service::DetachInterface(const std::string& ref, const std::string& type,
   DomainObj& o = *held.first;
   std::string want_mac;
   if (!mac.empty()) { SKIFF_ASSIGN_OR_RETURN(want_mac, conf::ParseMac(mac)); }
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
   auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
     std::optional<size_t> found;
@@ -1443,21 +1397,21 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
   std::string name;
   {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-    if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
+    if (!held.first->status.active()) return NotRunning(held.first->def.name);
     name = held.first->def.name;
   }
   return jobs_.Start("save", name, [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
-    if (!IsActive(obj->state)) return NotRunning(name);
+    if (!obj->status.active()) return NotRunning(name);
     SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
-                              paused.value_or(obj->state == DomainState::kPaused)));
+                              paused.value_or(obj->status.state() == DomainState::kPaused)));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
       return st;
     }
-    MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+    MarkStopped(*obj, ShutoffReason::kSaved);
     if (!obj->persistent) {
       lock.unlock();
       Forget(obj);
@@ -1470,7 +1424,7 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
   std::string name;
   {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-    if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
+    if (!held.first->status.active()) return NotRunning(held.first->def.name);
     if (!held.first->persistent) {
       return FailedPreconditionError("cannot do managed save for transient domain '{}'",
                                      held.first->def.name);
@@ -1482,15 +1436,15 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
                      [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
-    if (!IsActive(obj->state)) return NotRunning(name);
+    if (!obj->status.active()) return NotRunning(name);
     SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
-                              paused.value_or(obj->state == DomainState::kPaused)));
+                              paused.value_or(obj->status.state() == DomainState::kPaused)));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
       return st;
     }
-    MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+    MarkStopped(*obj, ShutoffReason::kSaved);
     return Status::Ok();
   });
 }

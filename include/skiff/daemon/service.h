@@ -20,6 +20,7 @@
 #include "skiff/base/env.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
+#include "skiff/daemon/domain_state.h"
 #include "skiff/daemon/events.h"
 #include "skiff/daemon/hypervisor.h"
 #include "skiff/daemon/jobs.h"
@@ -48,16 +49,11 @@ struct Paths {
   Status Create() const;                // mkdir -p all of the above
 };
 
-// "running", "paused", "shut off", ... as virsh prints them.
-std::string_view StateName(DomainState s);
-
 struct DomainSummary {
   int id = -1;  // -1 when inactive
   std::string name;
   Uuid uuid;
-  DomainState state = DomainState::kShutoff;
-  int reason = 0;           // libvirt's reason number for `state`
-  std::string reason_name;  // "booted", "destroyed", ...
+  DomainStatus status;  // state and reason: "shut off (destroyed)", "running (booted)"
   bool persistent = true;
   bool autostart = false;
   bool managed_save = false;
@@ -303,11 +299,14 @@ class Service {
   Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
   // attach-disk and attach-device: `disk` into the live and/or persistent definition.
   Status AttachDiskLocked(DomainObj& obj, const conf::DiskDef& disk, const Scope& scope);
-  void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
+  // The one place a domain's state and reason change.
+  void SetStatus(DomainObj& obj, DomainStatus status);
+  // The domain stopped: its live definition, taps and disks are released.
+  void MarkStopped(DomainObj& obj, ShutoffReason reason);
   // A running domain's new state (paused, running again, crashed), saved in its live
   // status and announced as `event` with `detail`.
-  void MarkActive(DomainObj& obj, DomainState state, int reason, const std::string& why,
-                  const std::string& event, const std::string& detail);
+  void MarkActive(DomainObj& obj, DomainStatus status, const std::string& event,
+                  const std::string& detail);
   Status HandlePanic(const std::string& name);
   Status ChangeSettings(DomainObj& o, const Scope& scope,
                         const std::function<Status(conf::DomainDef&, bool live)>& edit,
