@@ -21,7 +21,7 @@ struct Service::DomainObj {
   std::optional<conf::DomainDef> live;  // while running
   bool persistent = true;
   bool autostart = false;
-  DomainStatus status;  // set by SetStatus only
+  DomainStatus status;      // set by SetStatus only
   std::atomic<int> id{-1};  // also read by id lookups without the object's lock
   int pid = 0;
 };

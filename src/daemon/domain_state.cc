@@ -11,15 +11,16 @@ namespace {
 // Indexed by libvirt's reason number. The names the daemon has always used stay as
 // they are (status files and clients know them); the others follow their style.
 constexpr std::array<std::string_view, 12> kRunning = {
-    "unknown",  "booted",   "migrated", "restored", "from-snapshot", "unpaused",
-    "migration-canceled", "save-canceled", "wakeup", "crashed", "postcopy", "postcopy-failed"};
+    "unknown",       "booted",   "migrated",           "restored",
+    "from-snapshot", "unpaused", "migration-canceled", "save-canceled",
+    "wakeup",        "crashed",  "postcopy",           "postcopy-failed"};
 constexpr std::array<std::string_view, 15> kPaused = {
-    "unknown",  "user",     "migration", "saved",       "dump",     "ioerror",
-    "watchdog", "from-snapshot", "shutting-down", "snapshot", "crashed", "starting-up",
-    "postcopy", "postcopy-failed", "api-error"};
-constexpr std::array<std::string_view, 9> kShutoff = {
-    "unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed",
-    "from-snapshot", "daemon"};
+    "unknown", "user",        "migration",     "saved",           "dump",
+    "ioerror", "watchdog",    "from-snapshot", "shutting-down",   "snapshot",
+    "crashed", "starting-up", "postcopy",      "postcopy-failed", "api-error"};
+constexpr std::array<std::string_view, 9> kShutoff = {"unknown", "shutdown",      "destroyed",
+                                                      "crashed", "migrated",      "saved",
+                                                      "failed",  "from-snapshot", "daemon"};
 constexpr std::array<std::string_view, 2> kCrashed = {"unknown", "panicked"};
 constexpr std::array<std::string_view, 2> kShutdown = {"unknown", "user"};
 constexpr std::array<std::string_view, 1> kOnlyUnknown = {"unknown"};

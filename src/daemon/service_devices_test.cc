@@ -1,8 +1,8 @@
 // service_devices: attach and detach of disks and interfaces (and attach-device XML)
 // on the running guest and/or the definition, against FakeHypervisor.
-#include "daemon/service_test_fixture.h"
-
 #include <algorithm>
+
+#include "daemon/service_test_fixture.h"
 
 namespace skiff::daemon {
 namespace {
@@ -112,8 +112,9 @@ TEST_F(DevicesTest, DeviceXmlForDisksAndInterfaces) {
                                  "", kConfig)
                   .ok());
   EXPECT_EQ(service_->DomainInterfaces("a", true)->size(), 2u);
-  ASSERT_TRUE(service_->DetachDevice("a", "<disk type='file'><target dev='vde'/></disk>", "",
-                                     kConfig).ok());
+  ASSERT_TRUE(
+      service_->DetachDevice("a", "<disk type='file'><target dev='vde'/></disk>", "", kConfig)
+          .ok());
   ASSERT_TRUE(service_->DetachDevice("a", "<interface type='user'/>", "", kConfig).ok());
   EXPECT_EQ(Targets(service_->DomainDisks("a", true)), (std::vector<std::string>{"vda"}));
   EXPECT_EQ(service_->DomainInterfaces("a", true)->size(), 1u);

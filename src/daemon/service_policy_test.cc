@@ -1,9 +1,9 @@
 // service_policy: what the daemon does when a guest acts on its own (exits,
 // <on_poweroff>, pauses and resumes, panics and <on_crash>), against FakeHypervisor.
-#include "daemon/service_test_fixture.h"
-
 #include <algorithm>
 #include <filesystem>
+
+#include "daemon/service_test_fixture.h"
 
 namespace skiff::daemon {
 namespace {

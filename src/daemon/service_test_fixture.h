@@ -27,8 +27,9 @@ class ServiceTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.ToString();
     sub_ = events_.Subscribe([this](const nlohmann::json& e) {
       std::lock_guard l(mu_);
-      if (e["type"] == "lifecycle") seen_.push_back(e["event"].get<std::string>() + "/" +
-                                                    e.value("detail", ""));
+      if (e["type"] == "lifecycle") {
+        seen_.push_back(e["event"].get<std::string>() + "/" + e.value("detail", ""));
+      }
     });
   }
   ~ServiceTest() override { events_.Unsubscribe(sub_); }

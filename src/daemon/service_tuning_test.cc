@@ -11,7 +11,8 @@ TEST_F(TuningTest, MemoryLiveChangesTheGuestNotTheDefinition) {
   DefineAndStart("a");
   ASSERT_TRUE(service_->SetMemory("a", 256 * 1024, false, kLive).ok());
   EXPECT_EQ(service_->GetDomain("a")->used_memory_kib, 256u * 1024);
-  EXPECT_TRUE(Has(LiveXml("a"), "<currentMemory unit='KiB'>262144</currentMemory>")) << LiveXml("a");
+  EXPECT_TRUE(Has(LiveXml("a"), "<currentMemory unit='KiB'>262144</currentMemory>"))
+      << LiveXml("a");
   EXPECT_TRUE(Has(ConfigXml("a"), "<currentMemory unit='KiB'>524288</currentMemory>"));
   // --current on a running domain is --live.
   ASSERT_TRUE(service_->SetMemory("a", 384 * 1024, false, kCurrent).ok());

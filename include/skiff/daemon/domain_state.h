@@ -13,18 +13,46 @@ namespace skiff::daemon {
 using hypervisor::DomainState;
 
 enum class RunningReason {  // virDomainRunningReason
-  kUnknown = 0, kBooted = 1, kMigrated = 2, kRestored = 3, kFromSnapshot = 4, kUnpaused = 5,
-  kMigrationCanceled = 6, kSaveCanceled = 7, kWakeup = 8, kCrashed = 9, kPostcopy = 10,
+  kUnknown = 0,
+  kBooted = 1,
+  kMigrated = 2,
+  kRestored = 3,
+  kFromSnapshot = 4,
+  kUnpaused = 5,
+  kMigrationCanceled = 6,
+  kSaveCanceled = 7,
+  kWakeup = 8,
+  kCrashed = 9,
+  kPostcopy = 10,
   kPostcopyFailed = 11,
 };
 enum class PausedReason {  // virDomainPausedReason
-  kUnknown = 0, kUser = 1, kMigration = 2, kSave = 3, kDump = 4, kIoError = 5, kWatchdog = 6,
-  kFromSnapshot = 7, kShuttingDown = 8, kSnapshot = 9, kCrashed = 10, kStartingUp = 11,
-  kPostcopy = 12, kPostcopyFailed = 13, kApiError = 14,
+  kUnknown = 0,
+  kUser = 1,
+  kMigration = 2,
+  kSave = 3,
+  kDump = 4,
+  kIoError = 5,
+  kWatchdog = 6,
+  kFromSnapshot = 7,
+  kShuttingDown = 8,
+  kSnapshot = 9,
+  kCrashed = 10,
+  kStartingUp = 11,
+  kPostcopy = 12,
+  kPostcopyFailed = 13,
+  kApiError = 14,
 };
 enum class ShutoffReason {  // virDomainShutoffReason
-  kUnknown = 0, kShutdown = 1, kDestroyed = 2, kCrashed = 3, kMigrated = 4, kSaved = 5,
-  kFailed = 6, kFromSnapshot = 7, kDaemon = 8,
+  kUnknown = 0,
+  kShutdown = 1,
+  kDestroyed = 2,
+  kCrashed = 3,
+  kMigrated = 4,
+  kSaved = 5,
+  kFailed = 6,
+  kFromSnapshot = 7,
+  kDaemon = 8,
 };
 enum class CrashedReason { kUnknown = 0, kPanicked = 1 };  // virDomainCrashedReason
 
