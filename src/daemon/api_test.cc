@@ -197,7 +197,8 @@ TEST_F(ApiTest, GuestEventsChangeTheDomainsState) {
   using Kind = hypervisor::GuestEvent::Kind;
   std::vector<std::string> seen;
   std::mutex mu;
-  events_.Subscribe([&](const json& e) {
+  // Unsubscribed before `seen` and `mu` go: the crash job publishes after the state changed.
+  uint64_t sub = events_.Subscribe([&](const json& e) {
     std::lock_guard l(mu);
     if (e["type"] == "lifecycle") seen.push_back(e["event"].get<std::string>() + "/" +
                                                  e.value("detail", ""));
@@ -225,6 +226,7 @@ TEST_F(ApiTest, GuestEventsChangeTheDomainsState) {
   EXPECT_EQ(d["state"], "shut off");
   EXPECT_EQ(d["reason"], "crashed");
   EXPECT_EQ(hv_.RunningCountForTest(), 0u);
+  events_.Unsubscribe(sub);
   std::lock_guard l(mu);
   EXPECT_NE(std::find(seen.begin(), seen.end(), "rebooted/guest"), seen.end())
       << ::testing::PrintToString(seen);
@@ -469,13 +471,14 @@ TEST_F(ApiTest, JobsCanBeCancelled) {
 TEST_F(ApiTest, LifecycleEventsArePublished) {
   std::vector<std::string> names;
   std::mutex mu;
-  events_.Subscribe([&](const json& e) {
+  uint64_t sub = events_.Subscribe([&](const json& e) {
     std::lock_guard l(mu);
     if (e["type"] == "lifecycle") names.push_back(e["event"]);
   });
   Define("a");
   Call("POST", "/v1/domains/a/start");
   Call("POST", "/v1/domains/a/destroy");
+  events_.Unsubscribe(sub);
   std::lock_guard l(mu);
   EXPECT_EQ(names, (std::vector<std::string>{"defined", "started", "stopped"}));
   EXPECT_TRUE(Call("GET", "/v1/events").event_stream);

@@ -1,50 +1,23 @@
-// Service: the registry of domains, their persistence and their life cycle.
+// Service: the registry of domains, their persistence and their life cycle (tuning,
+// devices and lifecycle policy: service_tuning.cc, service_devices.cc, service_policy.cc).
 #include "skiff/daemon/service.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <ctime>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
-#include "skiff/conf/cpuset.h"
-#include "skiff/conf/mac.h"
 #include "daemon/definitions.h"
+#include "daemon/domain_obj.h"
 #include "daemon/network/driver.h"
+#include "daemon/save_file.h"
 
 namespace skiff::daemon {
 
 namespace fs = std::filesystem;
-
-// Reason numbers follow libvirt's virDomain*Reason enums.
-namespace reason {
-constexpr int kRunningBooted = 1, kRunningRestored = 3, kRunningUnpaused = 5, kRunningCrashed = 9;
-constexpr int kPausedUnknown = 0, kPausedUser = 1, kPausedIoError = 5, kPausedWatchdog = 6;
-constexpr int kCrashedPanicked = 1;
-constexpr int kShutoffUnknown = 0, kShutoffShutdown = 1, kShutoffDestroyed = 2,
-              kShutoffCrashed = 3, kShutoffSaved = 5, kShutoffFailed = 6;
-}  // namespace reason
-
-struct Service::DomainObj {
-  std::mutex mu;
-  bool removed = false;  // dropped from the registry; lookups that race with it fail
-  conf::DomainDef def;   // the persistent definition (or, transient, the started one)
-  std::optional<conf::DomainDef> live;  // while running
-  bool persistent = true;
-  bool autostart = false;
-  DomainState state = DomainState::kShutoff;
-  int reason = reason::kShutoffUnknown;
-  std::string reason_name = "unknown";
-  std::atomic<int> id{-1};  // also read by id lookups without the object's lock
-  int pid = 0;
-};
 
 Paths::Paths(const fs::path& r) : root(r) {
   domains_dir = root / "etc/skiff/domains";
@@ -68,28 +41,7 @@ Status Paths::Create() const {
   return Status::Ok();
 }
 
-std::string_view StateName(DomainState s) {
-  switch (s) {
-    case DomainState::kNoState: return "no state";
-    case DomainState::kRunning: return "running";
-    case DomainState::kBlocked: return "idle";
-    case DomainState::kPaused: return "paused";
-    case DomainState::kShutdown: return "in shutdown";
-    case DomainState::kShutoff: return "shut off";
-    case DomainState::kCrashed: return "crashed";
-    case DomainState::kPmSuspended: return "pmsuspended";
-  }
-  return "no state";
-}
-
 namespace {
-
-// A crashed domain (<on_crash>preserve</on_crash>) keeps its stopped QEMU: it is active.
-bool IsActive(DomainState s) { return s != DomainState::kShutoff; }
-
-Status NotRunning(const std::string& name) {
-  return FailedPreconditionError("domain '{}' is not running", name);
-}
 
 bool AllDigits(const std::string& s) {
   return !s.empty() && s.size() < 9 && std::all_of(s.begin(), s.end(), ::isdigit);
@@ -168,9 +120,7 @@ DomainSummary Service::Summarize(const DomainObj& o) {
   s.id = o.id;
   s.name = o.def.name;
   s.uuid = o.def.uuid;
-  s.state = o.state;
-  s.reason = o.reason;
-  s.reason_name = o.reason_name;
+  s.status = o.status;
   s.persistent = o.persistent;
   s.autostart = o.autostart;
   std::error_code ec;
@@ -199,8 +149,8 @@ Status Service::WriteLiveStatus(const DomainObj& o) {
   SKIFF_TRY(
       WriteFileAtomic(env_, XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
   nlohmann::json j = {{"id", o.id.load()},          {"pid", o.pid},
-                      {"state", static_cast<int>(o.state)},
-                      {"reason", o.reason},  {"reason_name", o.reason_name},
+                      {"state", static_cast<int>(o.status.state())},
+                      {"reason", o.status.reason()},  {"reason_name", o.status.reason_name()},
                       {"persistent", o.persistent}};
   return WriteFileAtomic(env_, paths_.run_domains / (d.name + ".status.json"), j.dump() + "\n",
                          0600);
@@ -272,9 +222,8 @@ void Service::LoadDomains() {
     obj->live = std::move(*def);
     obj->id = st.value("id", -1);
     obj->pid = st.value("pid", 0);
-    obj->state = static_cast<DomainState>(st.value("state", 1));
-    obj->reason = st.value("reason", reason::kRunningBooted);
-    obj->reason_name = st.value("reason_name", "booted");
+    SetStatus(*obj, DomainStatus::FromStatusFile(st.value("state", 1), st.value("reason", 1),
+                                                 st.value("reason_name", "booted")));
     std::lock_guard l(mu_);
     if (fresh) {
       domains_[name] = obj;
@@ -303,7 +252,7 @@ Status Service::Load() {
   {
     std::lock_guard l(mu_);
     for (auto& [name, o] : domains_) {
-      if (o->autostart && !IsActive(o->state)) autostart.push_back(name);
+      if (o->autostart && !o->status.active()) autostart.push_back(name);
     }
   }
   for (const auto& name : autostart) {
@@ -343,7 +292,7 @@ Result<DomainInfo> Service::GetDomain(const std::string& ref) {
   info.vcpus = d.current_vcpus.value_or(d.vcpus);
   info.max_memory_kib = d.memory_kib;
   info.used_memory_kib = d.current_memory_kib ? d.current_memory_kib : d.memory_kib;
-  if (IsActive(o.state)) {
+  if (o.status.active()) {
     auto st = hv_.Stats(o.def.name);
     if (st.ok()) {
       info.cpu_time_ns = st->cpu_time_ns;
@@ -392,7 +341,7 @@ Result<RuntimeStats> Service::DomainStats(const std::string& ref, DomainSummary*
   s.vcpus_current = d.current_vcpus.value_or(d.vcpus);
   s.balloon_maximum_kib = d.memory_kib;
   s.balloon_current_kib = d.current_memory_kib ? d.current_memory_kib : d.memory_kib;
-  if (IsActive(o.state)) {
+  if (o.status.active()) {
     SKIFF_ASSIGN_OR_RETURN(s, hv_.Stats(o.def.name));
     for (const auto& nic : d.devices.interfaces) {
       if (!nic.target_dev.empty()) s.nets.push_back(TapStats(nic.target_dev));
@@ -428,7 +377,7 @@ Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> Service::DomainI
 Result<std::vector<InterfaceAddress>> Service::DomainAddresses(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (!o.status.active()) return NotRunning(o.def.name);
   // From the DHCP leases of the guest's networks, matched by MAC (virsh's --source lease).
   return net_->Addresses(o.live ? *o.live : o.def);
 }
@@ -454,7 +403,7 @@ Result<std::string> Service::NetworkDiagram(const std::string& ref, bool svg) {
 Result<std::string> Service::ConsoleSocket(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (!o.status.active()) return NotRunning(o.def.name);
   return hv_.ConsoleSocket(o.def.name);
 }
 
@@ -502,7 +451,7 @@ Result<DomainSummary> Service::DefineDomain(const std::string& xml, const std::s
   }
   obj->def = std::move(def);
   obj->persistent = true;
-  if (IsActive(obj->state)) (void)WriteLiveStatus(*obj);
+  if (obj->status.active()) (void)WriteLiveStatus(*obj);
   spdlog::info("domain '{}' defined", obj->def.name);
   Emit(*obj, "defined", fresh ? "added" : "updated");
   return Summarize(*obj);
@@ -539,7 +488,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
   obj->autostart = false;
   spdlog::info("domain '{}' undefined", obj->def.name);
   Emit(*obj, "undefined", "removed");
-  if (IsActive(obj->state)) {
+  if (obj->status.active()) {
     obj->persistent = false;  // keeps running as a transient domain
     (void)WriteLiveStatus(*obj);
     return Status::Ok();
@@ -553,7 +502,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
 
 Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
                                            const std::string& restore_from) {
-  if (IsActive(o.state)) {
+  if (o.status.active()) {
     return FailedPreconditionError("domain '{}' is already running", o.def.name);
   }
   StartOptions opts;
@@ -613,15 +562,9 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   o.live = std::move(live);
   TrackDisks(o.def.name, &*o.live);
   bool restored = !opts.restore_from.empty();
-  if (paused) {
-    o.state = DomainState::kPaused;
-    o.reason = reason::kPausedUser;
-    o.reason_name = "user";
-  } else {
-    o.state = DomainState::kRunning;
-    o.reason = restored ? reason::kRunningRestored : reason::kRunningBooted;
-    o.reason_name = restored ? "restored" : "booted";
-  }
+  SetStatus(o, paused     ? DomainStatus::Paused(PausedReason::kUser)
+               : restored ? DomainStatus::Running(RunningReason::kRestored)
+                          : DomainStatus::Running(RunningReason::kBooted));
   Status st = WriteLiveStatus(o);
   if (!st.ok()) spdlog::error("domain '{}': {}", o.def.name, st.ToString());
   spdlog::info("domain '{}' started (id {}, pid {})", o.def.name, o.id.load(), pid);
@@ -661,7 +604,7 @@ Result<DomainSummary> Service::CreateDomain(const std::string& xml, const std::s
   if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile; retry", def.name);
   if (!fresh) {
     // Starting a defined domain from new XML runs that XML and keeps the definition.
-    if (IsActive(obj->state)) {
+    if (obj->status.active()) {
       return FailedPreconditionError("domain '{}' is already running", def.name);
     }
     def.uuid = obj->def.uuid;
@@ -685,10 +628,11 @@ Result<DomainSummary> Service::StartDomain(const std::string& ref, bool paused) 
   return StartLocked(*held.first, paused, "");
 }
 
-void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::string& why) {
-  o.state = state;
-  o.reason = rsn;
-  o.reason_name = why;
+void Service::SetStatus(DomainObj& o, DomainStatus status) { o.status = status; }
+
+void Service::MarkStopped(DomainObj& o, ShutoffReason reason) {
+  SetStatus(o, DomainStatus::Shutoff(reason));
+  const std::string why(o.status.reason_name());
   o.id = -1;
   o.pid = 0;
   if (o.live) net_->ReleaseInterfaces(*o.live);
@@ -699,11 +643,9 @@ void Service::MarkStopped(DomainObj& o, DomainState state, int rsn, const std::s
   Emit(o, "stopped", why);
 }
 
-void Service::MarkActive(DomainObj& o, DomainState state, int rsn, const std::string& why,
-                         const std::string& event, const std::string& detail) {
-  o.state = state;
-  o.reason = rsn;
-  o.reason_name = why;
+void Service::MarkActive(DomainObj& o, DomainStatus status, const std::string& event,
+                         const std::string& detail) {
+  SetStatus(o, status);
   (void)WriteLiveStatus(o);
   Emit(o, event, detail);
 }
@@ -715,7 +657,7 @@ Status Service::RequestOnRunning(const std::string& ref,
                                  const char* detail) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
+  if (!o.status.active()) return NotRunning(o.def.name);
   SKIFF_TRY((hv_.*op)(o.def.name));
   Emit(o, event, detail);
   return Status::Ok();
@@ -728,9 +670,9 @@ Status Service::ShutdownDomain(const std::string& ref) {
 Status Service::DestroyDomain(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   auto& [obj, lock] = held;
-  if (!IsActive(obj->state)) return NotRunning(obj->def.name);
+  if (!obj->status.active()) return NotRunning(obj->def.name);
   SKIFF_TRY(hv_.Destroy(obj->def.name));
-  MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffDestroyed, "destroyed");
+  MarkStopped(*obj, ShutoffReason::kDestroyed);
   if (!obj->persistent) {
     lock.unlock();
     Forget(obj);
@@ -749,153 +691,22 @@ Status Service::ResetDomain(const std::string& ref) {
 Status Service::SuspendDomain(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
-  if (o.state == DomainState::kPaused) return Status::Ok();
+  if (!o.status.active()) return NotRunning(o.def.name);
+  if (o.status.state() == DomainState::kPaused) return Status::Ok();
   SKIFF_TRY(hv_.Suspend(o.def.name));
-  MarkActive(o, DomainState::kPaused, reason::kPausedUser, "user", "suspended", "paused");
+  MarkActive(o, DomainStatus::Paused(PausedReason::kUser), "suspended", "paused");
   return Status::Ok();
 }
 
 Status Service::ResumeDomain(const std::string& ref) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
-  if (o.state != DomainState::kPaused) {
+  if (!o.status.active()) return NotRunning(o.def.name);
+  if (o.status.state() != DomainState::kPaused) {
     return FailedPreconditionError("domain '{}' is not paused", o.def.name);
   }
   SKIFF_TRY(hv_.Resume(o.def.name));
-  MarkActive(o, DomainState::kRunning, reason::kRunningUnpaused, "unpaused", "resumed",
-             "unpaused");
-  return Status::Ok();
-}
-
-void Service::OnDomainExit(const std::string& name, ExitReason why) {
-  auto held = Acquire(name);
-  if (!held.ok()) return;
-  auto& [obj, lock] = *held;
-  if (!IsActive(obj->state)) return;
-  // The guest powered off: with <on_poweroff>restart</on_poweroff> it boots again at once,
-  // like libvirt (the definition may have been edited in the meantime: the new one boots).
-  const conf::LifecycleAction on_poweroff = (obj->live ? *obj->live : obj->def).on_poweroff;
-  switch (why) {
-    case ExitReason::kShutdown:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffShutdown, "shutdown");
-      if (on_poweroff == conf::LifecycleAction::kRestart) {
-        spdlog::info("domain '{}' powered off; on_poweroff=restart starts it again", name);
-        auto started = StartLocked(*obj, false, "");
-        if (started.ok()) return;
-        spdlog::error("domain '{}': restart after power-off failed: {}", name,
-                      started.status().ToString());
-      }
-      break;
-    case ExitReason::kDestroyed:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffDestroyed, "destroyed");
-      break;
-    case ExitReason::kCrashed:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffCrashed, "crashed");
-      break;
-    case ExitReason::kSaved:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
-      break;
-    case ExitReason::kFailed:
-      MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffFailed, "failed");
-      break;
-  }
-  if (!obj->persistent) {
-    lock.unlock();
-    Forget(obj);
-  }
-}
-
-void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
-  auto held = Acquire(name);
-  if (!held.ok()) return;
-  DomainObj& o = *held->first;
-  switch (ev.kind) {
-    case GuestEvent::Kind::kPaused:
-      // The daemon's own suspend (and save, start) already set the state it wanted.
-      if (o.state != DomainState::kRunning) return;
-      spdlog::warn("domain '{}' was paused by the hypervisor ({})", name, ev.detail);
-      MarkActive(o, DomainState::kPaused,
-                 ev.detail == "ioerror"    ? reason::kPausedIoError
-                 : ev.detail == "watchdog" ? reason::kPausedWatchdog
-                 : ev.detail == "user"     ? reason::kPausedUser
-                                           : reason::kPausedUnknown,
-                 ev.detail, "suspended", ev.detail);
-      return;
-    case GuestEvent::Kind::kResumed:
-      if (o.state != DomainState::kPaused) return;
-      MarkActive(o, DomainState::kRunning, reason::kRunningUnpaused, "unpaused", "resumed",
-                 "unpaused");
-      return;
-    case GuestEvent::Kind::kReset:
-      // A reset the daemon asked for was announced by its request already.
-      if (ev.detail == "guest" && IsActive(o.state)) Emit(o, "rebooted", "guest");
-      return;
-    case GuestEvent::Kind::kPanicked:
-      // <on_crash> runs as a job: its dump, destroy or reset need the driver's
-      // event thread, which is the one calling here.
-      jobs_.Start("crash", name, [this, name](const JobControl&) { return HandlePanic(name); });
-      return;
-  }
-}
-
-// As libvirt's qemu driver: the domain is "crashed (panicked)" first, then <on_crash>
-// runs; a dump that fails leaves it crashed, its QEMU kept.
-Status Service::HandlePanic(const std::string& name) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
-  auto& [obj, lock] = held;
-  DomainObj& o = *obj;
-  if (!IsActive(o.state) || o.state == DomainState::kCrashed) return Status::Ok();
-  const conf::LifecycleAction action = (o.live ? *o.live : o.def).on_crash;
-  spdlog::warn("domain '{}' crashed (guest panic); on_crash={}", name, conf::ToString(action));
-  MarkActive(o, DomainState::kCrashed, reason::kCrashedPanicked, "panicked", "crashed",
-             "panicked");
-  if (action == conf::LifecycleAction::kCoredumpDestroy ||
-      action == conf::LifecycleAction::kCoredumpRestart) {
-    // libvirt's auto-dump name: ID-NAME-TIMESTAMP, in the dump directory.
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    ::localtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%d-%H:%M:%S", &tm);
-    fs::path file = paths_.dump_dir / fmt::format("{}-{}-{}", o.id.load(), name, stamp);
-    SKIFF_TRY(MakeDirs(paths_.dump_dir, 0755));
-    Status st = hv_.DumpMemory(name, file.string());
-    if (!st.ok()) {
-      spdlog::error("domain '{}': crash dump failed, domain left crashed: {}", name, st.ToString());
-      return st;
-    }
-    spdlog::info("domain '{}': crash dump written to '{}'", name, file.string());
-  }
-  switch (action) {
-    case conf::LifecycleAction::kDestroy:
-    case conf::LifecycleAction::kCoredumpDestroy: {
-      SKIFF_TRY(hv_.Destroy(name));
-      MarkStopped(o, DomainState::kShutoff, reason::kShutoffCrashed, "crashed");
-      if (!o.persistent) {
-        lock.unlock();
-        Forget(obj);
-      }
-      return Status::Ok();
-    }
-    case conf::LifecycleAction::kRestart:
-    case conf::LifecycleAction::kCoredumpRestart: {
-      // The same QEMU boots again (libvirt's fake reboot): reset, then run.
-      Status st = hv_.Reset(name);
-      if (st.ok()) st = hv_.Resume(name);
-      if (!st.ok()) {
-        spdlog::error("domain '{}': restart after crash failed: {}", name, st.ToString());
-        return st;
-      }
-      MarkActive(o, DomainState::kRunning, reason::kRunningCrashed, "crashed", "resumed",
-                 "unpaused");
-      return Status::Ok();
-    }
-    case conf::LifecycleAction::kPreserve:
-    case conf::LifecycleAction::kRenameRestart:  // refused by ValidateDomain
-      return Status::Ok();
-  }
+  MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
   return Status::Ok();
 }
 
@@ -910,579 +721,7 @@ Status Service::SetAutostart(const std::string& ref, bool enabled) {
   return Status::Ok();
 }
 
-// ---------------------------------------------------------------- resources and devices
-
-namespace {
-
-// Resolves --live/--config/--current against the domain's state.
-Result<std::pair<bool, bool>> ResolveScope(const Scope& s, bool active, bool persistent,
-                                           const std::string& name) {
-  bool live = s.live, config = s.config;
-  if (!live && !config) {
-    live = active;
-    config = !active;
-  }
-  if (live && !active) return NotRunning(name);
-  if (config && !persistent) {
-    return FailedPreconditionError("cannot change the definition of transient domain '{}'", name);
-  }
-  return std::make_pair(live, config);
-}
-
-std::string BusForTarget(const std::string& target) {
-  if (target.rfind("vd", 0) == 0) return "virtio";
-  if (target.rfind("sd", 0) == 0) return "scsi";
-  if (target.rfind("hd", 0) == 0) return "ide";
-  return "virtio";
-}
-
-}  // namespace
-
-// A settings change with virsh's --live/--config: `edit` changes the live definition
-// (before `apply_live` does it on the guest; an error there changes nothing) and a
-// copy of the persistent one, which is validated and written before it is kept.
-Status Service::ChangeSettings(DomainObj& o, const Scope& scope,
-                               const std::function<Status(conf::DomainDef&, bool live)>& edit,
-                               const std::function<Status()>& apply_live) {
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  if (live) {
-    conf::DomainDef d = *o.live;
-    SKIFF_TRY(edit(d, true));
-    SKIFF_TRY(apply_live());
-    *o.live = std::move(d);
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    conf::DomainDef d = o.def;
-    SKIFF_TRY(edit(d, false));
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  return Status::Ok();
-}
-
-Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (kib == 0) return InvalidArgumentError("memory size must be greater than zero");
-  bool active = IsActive(o.state);
-  if (maximum) {
-    if (scope.live || (!scope.config && active)) {
-      return FailedPreconditionError(
-          "cannot resize the maximum memory of running domain '{}'; use --config", o.def.name);
-    }
-    SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(Scope{false, true}, active, o.persistent, o.def.name));
-    (void)sc;
-    conf::DomainDef d = o.def;
-    d.memory_kib = kib;
-    if (d.current_memory_kib > kib || d.current_memory_kib == 0) d.current_memory_kib = kib;
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-    return Status::Ok();
-  }
-  return ChangeSettings(
-      o, scope,
-      [kib](conf::DomainDef& d, bool) -> Status {
-        if (kib > d.memory_kib) {
-          return InvalidArgumentError("requested memory {} KiB exceeds the maximum {} KiB", kib,
-                                      d.memory_kib);
-        }
-        d.current_memory_kib = kib;
-        return Status::Ok();
-      },
-      [&] { return hv_.SetMemory(o.def.name, kib); });
-}
-
-Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (count == 0) return InvalidArgumentError("vcpu count must be greater than zero");
-  bool active = IsActive(o.state);
-  if (maximum) {
-    if (scope.live || (!scope.config && active)) {
-      return FailedPreconditionError(
-          "cannot change the maximum vcpus of running domain '{}'; use --config", o.def.name);
-    }
-    conf::DomainDef d = o.def;
-    d.vcpus = count;
-    if (d.current_vcpus && *d.current_vcpus > count) d.current_vcpus = count;
-    if (d.current_vcpus == d.vcpus) d.current_vcpus.reset();
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-    return Status::Ok();
-  }
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, active, o.persistent, o.def.name));
-  auto [live, config] = sc;
-  if (live) {
-    if (count > o.live->vcpus) {
-      return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, o.live->vcpus);
-    }
-    Status st = hv_.SetVcpus(o.def.name, count);
-    unsigned now = count;
-    if (!st.ok()) {
-      // An unplug may have removed some vCPUs before one was not released.
-      auto stats = hv_.Stats(o.def.name);
-      if (!stats.ok() || stats->vcpus_current == 0) return st;
-      now = stats->vcpus_current;
-    }
-    o.live->current_vcpus = now == o.live->vcpus ? std::nullopt : std::optional<unsigned>(now);
-    (void)WriteLiveStatus(o);
-    SKIFF_TRY(st);
-  }
-  if (config) {
-    if (count > o.def.vcpus) {
-      return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, o.def.vcpus);
-    }
-    conf::DomainDef d = o.def;
-    d.current_vcpus = count == d.vcpus ? std::nullopt : std::optional<unsigned>(count);
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  return Status::Ok();
-}
-
-// ---------------------------------------------------------------- vcpus, cpu shares, pinning
-
-namespace {
-
-// The scope of a query: live or config, not both; neither: live while running.
-Result<bool> QueryLive(const Scope& s, bool active, const std::string& name) {
-  if (s.live && s.config) {
-    return InvalidArgumentError("--live and --config cannot be used together for a query");
-  }
-  bool live = s.live || (!s.config && active);
-  if (live && !active) return NotRunning(name);
-  return live;
-}
-
-std::string AllHostCpus() {
-  long n = ::sysconf(_SC_NPROCESSORS_CONF);
-  return n > 1 ? fmt::format("0-{}", n - 1) : "0";
-}
-
-// A cpuset in its shortest form ("0,1,2" -> "0-2"); kInvalidArgument when malformed.
-Result<std::string> NormalCpuset(const std::string& text) {
-  SKIFF_ASSIGN_OR_RETURN(auto cpus, conf::ParseCpuset(text));
-  return conf::FormatCpuset(cpus);
-}
-
-CpuPinning PinningOf(const conf::DomainDef& d) {
-  CpuPinning p;
-  std::string all = d.vcpu_cpuset.empty() ? AllHostCpus() : d.vcpu_cpuset;
-  p.vcpus.assign(d.vcpus, all);
-  p.emulator = all;
-  if (d.cputune) {
-    for (const auto& pin : d.cputune->vcpupins) {
-      if (pin.vcpu < p.vcpus.size()) p.vcpus[pin.vcpu] = pin.cpuset;
-    }
-    if (!d.cputune->emulatorpin.empty()) p.emulator = d.cputune->emulatorpin;
-  }
-  return p;
-}
-
-void SetPin(conf::DomainDef& d, unsigned vcpu, const std::string& cpuset) {
-  if (!d.cputune) d.cputune.emplace();
-  auto& pins = d.cputune->vcpupins;
-  for (auto& p : pins) {
-    if (p.vcpu == vcpu) {
-      p.cpuset = cpuset;
-      return;
-    }
-  }
-  pins.push_back({vcpu, cpuset});
-  std::sort(pins.begin(), pins.end(), [](const auto& a, const auto& b) { return a.vcpu < b.vcpu; });
-}
-
-}  // namespace
-
-Result<VcpuCounts> Service::VcpuCount(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  VcpuCounts c;
-  c.maximum_config = o.def.vcpus;
-  c.current_config = o.def.current_vcpus.value_or(o.def.vcpus);
-  if (IsActive(o.state) && o.live) {
-    c.maximum_live = o.live->vcpus;
-    c.current_live = o.live->current_vcpus.value_or(o.live->vcpus);
-    auto st = hv_.Stats(o.def.name);
-    if (st.ok() && st->vcpus_current) c.current_live = st->vcpus_current;
-  }
-  return c;
-}
-
-Result<std::vector<VcpuRuntime>> Service::DomainVcpus(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (!IsActive(o.state)) return NotRunning(o.def.name);
-  return hv_.Vcpus(o.def.name);
-}
-
-Result<uint64_t> Service::CpuShares(const std::string& ref, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, IsActive(o.state), o.def.name));
-  if (live) return hv_.CpuShares(o.def.name);
-  return o.def.cputune && o.def.cputune->shares ? *o.def.cputune->shares : 0;
-}
-
-Status Service::SetCpuShares(const std::string& ref, uint64_t shares, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (shares < 2 || shares > 262144) {
-    return InvalidArgumentError("cpu_shares {} is out of range 2..262144", shares);
-  }
-  return ChangeSettings(
-      o, scope,
-      [shares](conf::DomainDef& d, bool) {
-        if (!d.cputune) d.cputune.emplace();
-        d.cputune->shares = shares;
-        return Status::Ok();
-      },
-      [&] { return hv_.SetCpuShares(o.def.name, shares); });
-}
-
-Result<CpuPinning> Service::Pinning(const std::string& ref, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, IsActive(o.state), o.def.name));
-  return PinningOf(live && o.live ? *o.live : o.def);
-}
-
-Status Service::PinVcpu(const std::string& ref, unsigned vcpu, const std::string& cpuset,
-                        const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
-  return ChangeSettings(
-      o, scope,
-      [vcpu, &cpus](conf::DomainDef& d, bool live) -> Status {
-        if (vcpu >= d.vcpus) {
-          return InvalidArgumentError("vcpu {} is out of range of the {} vcpu count {}", vcpu,
-                                      live ? "live" : "persistent", d.vcpus);
-        }
-        SetPin(d, vcpu, cpus);
-        return Status::Ok();
-      },
-      [&] { return hv_.PinVcpu(o.def.name, vcpu, cpus); });
-}
-
-Status Service::PinEmulator(const std::string& ref, const std::string& cpuset, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
-  return ChangeSettings(
-      o, scope,
-      [&cpus](conf::DomainDef& d, bool) {
-        if (!d.cputune) d.cputune.emplace();
-        d.cputune->emulatorpin = cpus;
-        return Status::Ok();
-      },
-      [&] { return hv_.PinEmulator(o.def.name, cpus); });
-}
-
-Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (req.target.empty()) return InvalidArgumentError("disk target is required");
-  conf::DiskDef disk;
-  disk.source_path = req.source;
-  disk.target_dev = req.target;
-  std::string bus = req.bus.empty() ? BusForTarget(req.target) : req.bus;
-  if (bus == "virtio") disk.bus = conf::DiskBus::kVirtio;
-  else if (bus == "sata") disk.bus = conf::DiskBus::kSata;
-  else if (bus == "scsi") disk.bus = conf::DiskBus::kScsi;
-  else if (bus == "ide") disk.bus = conf::DiskBus::kIde;
-  else if (bus == "usb") disk.bus = conf::DiskBus::kUsb;
-  else return InvalidArgumentError("unsupported disk bus '{}'", bus);
-  if (req.type.empty() || req.type == "disk") disk.device = conf::DiskDevice::kDisk;
-  else if (req.type == "cdrom") disk.device = conf::DiskDevice::kCdrom;
-  else return InvalidArgumentError("unsupported disk type '{}'", req.type);
-  if (!req.driver.empty() && req.driver != "qemu") {
-    return InvalidArgumentError("unsupported disk driver '{}'", req.driver);
-  }
-  disk.driver.name = "qemu";
-  disk.driver.type = req.subdriver.empty() ? "raw" : req.subdriver;
-  disk.driver.cache = req.cache;
-  if (req.mode == "readonly") disk.readonly = true;
-  else if (req.mode == "shareable") disk.shareable = true;
-  else if (!req.mode.empty()) return InvalidArgumentError("unsupported disk mode '{}'", req.mode);
-  if (disk.device == conf::DiskDevice::kCdrom) disk.readonly = true;
-  if (!disk.source_path.empty() && disk.source_path.find("/dev/") == 0) {
-    disk.type = conf::DiskType::kBlock;
-  }
-  return AttachDiskLocked(o, disk, scope);
-}
-
-Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  auto add = [&](conf::DomainDef d, bool running) -> Result<conf::DomainDef> {
-    for (const auto& x : d.devices.disks) {
-      if (x.target_dev == disk.target_dev) {
-        return AlreadyExistsError("domain '{}' already has a disk '{}'", d.name, disk.target_dev);
-      }
-    }
-    d.devices.disks.push_back(disk);
-    // The controller a running domain got for its first SCSI disk stays there
-    // after the disk goes (as in QEMU), so that a restore recreates it.
-    bool has_scsi = false;
-    for (const auto& c : d.devices.controllers) has_scsi |= c.type == "scsi" && c.index == 0;
-    if (running && disk.bus == conf::DiskBus::kScsi && !has_scsi) {
-      conf::ControllerDef c;
-      c.type = "scsi";
-      c.model = "virtio-scsi";
-      d.devices.controllers.push_back(c);
-    }
-    SKIFF_TRY(conf::ValidateDomain(d));
-    return d;
-  };
-  std::optional<conf::DomainDef> new_live, new_config;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live, true)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def, false)); }
-  if (live) {
-    conf::DiskDef plugged = disk;
-    if (disk.type == conf::DiskType::kVolume) {
-      auto path = ResolveVolume(disk.source_pool, disk.source_volume);
-      if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", disk.target_dev));
-      plugged.source_path = *path;  // for QEMU only: the definition keeps pool and volume
-    }
-    SKIFF_TRY(hv_.AttachDisk(o.def.name, plugged));
-    o.live = std::move(new_live);
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    SKIFF_TRY(WriteDefinition(*new_config));
-    o.def = std::move(*new_config);
-  }
-  Emit(o, "device-added", disk.target_dev);
-  return Status::Ok();
-}
-
-Status Service::DetachDisk(const std::string& ref, const std::string& target, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
-    for (size_t i = 0; i < d.devices.disks.size(); ++i) {
-      if (d.devices.disks[i].target_dev == target || d.devices.disks[i].source_path == target) {
-        return i;
-      }
-    }
-    return NotFoundError("domain '{}' has no disk '{}'", d.name, target);
-  };
-  std::optional<size_t> li, ci;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
-  std::string dev = target;
-  if (live) {
-    conf::DiskDef disk = o.live->devices.disks[*li];
-    dev = disk.target_dev;
-    SKIFF_TRY(hv_.DetachDisk(o.def.name, disk));
-    o.live->devices.disks.erase(o.live->devices.disks.begin() + static_cast<long>(*li));
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    conf::DomainDef d = o.def;
-    dev = d.devices.disks[*ci].target_dev;
-    d.devices.disks.erase(d.devices.disks.begin() + static_cast<long>(*ci));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  Emit(o, "device-removed", dev);
-  return Status::Ok();
-}
-
-Status Service::AttachDevice(const std::string& ref, const std::string& xml,
-                             const std::string& source, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
-                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
-  if (dev.interface) {
-    const conf::InterfaceDef& n = *dev.interface;
-    InterfaceRequest req;
-    req.type = std::string(conf::ToString(n.type));
-    req.source = n.source;
-    req.model = std::string(conf::ToString(n.model));
-    req.mac = n.mac;
-    req.target = n.target_dev;
-    return AttachInterface(ref, req, scope);
-  }
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  return AttachDiskLocked(*held.first, *dev.disk, scope);
-}
-
-Status Service::DetachDevice(const std::string& ref, const std::string& xml,
-                             const std::string& source, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
-                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
-  if (dev.interface) {
-    return DetachInterface(ref, std::string(conf::ToString(dev.interface->type)),
-                           dev.mac_given ? dev.interface->mac : "", scope);
-  }
-  return DetachDisk(ref, dev.disk->target_dev, scope);
-}
-
-Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& req,
-                                const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  conf::InterfaceDef nic;
-  if (req.type == "network") nic.type = conf::InterfaceType::kNetwork;
-  else if (req.type == "bridge") nic.type = conf::InterfaceType::kBridge;
-  else if (req.type == "user") nic.type = conf::InterfaceType::kUser;
-  else return InvalidArgumentError("unsupported interface type '{}'", req.type);
-  if (nic.type != conf::InterfaceType::kUser && req.source.empty()) {
-    return InvalidArgumentError("interface of type '{}' needs a source", req.type);
-  }
-  nic.source = req.source;
-  std::string model = req.model.empty() ? "virtio" : req.model;
-  if (model == "virtio") nic.model = conf::NicModel::kVirtio;
-  else if (model == "e1000") nic.model = conf::NicModel::kE1000;
-  else if (model == "e1000e") nic.model = conf::NicModel::kE1000e;
-  else if (model == "rtl8139") nic.model = conf::NicModel::kRtl8139;
-  else return InvalidArgumentError("unsupported interface model '{}'", model);
-  if (req.mac.empty()) {
-    nic.mac = conf::GenerateMac();
-  } else {
-    SKIFF_ASSIGN_OR_RETURN(nic.mac, conf::ParseMac(req.mac));
-  }
-  nic.target_dev = req.target;
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  auto add = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
-    d.devices.interfaces.push_back(nic);
-    SKIFF_TRY(conf::ValidateDomain(d));
-    return d;
-  };
-  std::optional<conf::DomainDef> new_live, new_config;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def)); }
-  if (live) {
-    // A tap on the network or bridge, as at start; QEMU keeps its own copy of the fd.
-    conf::DomainDef one;
-    one.name = o.def.name;
-    one.devices.interfaces = {nic};
-    SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, net_->PrepareInterfaces(one));
-    GuestTap tap = taps.taps.empty() ? GuestTap{} : taps.taps[0];
-    Status st = hv_.AttachInterface(o.def.name, one.devices.interfaces[0], tap);
-    if (!st.ok()) {
-      net_->ReleaseInterfaces(one);
-      return st;
-    }
-    new_live->devices.interfaces.back() = one.devices.interfaces[0];
-    o.live = std::move(new_live);
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    SKIFF_TRY(WriteDefinition(*new_config));
-    o.def = std::move(*new_config);
-  }
-  Emit(o, "device-added", nic.mac);
-  return Status::Ok();
-}
-
-Status Service::DetachInterface(const std::string& ref, const std::string& type,
-                                const std::string& mac, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  std::string want_mac;
-  if (!mac.empty()) { SKIFF_ASSIGN_OR_RETURN(want_mac, conf::ParseMac(mac)); }
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, IsActive(o.state), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
-    std::optional<size_t> found;
-    for (size_t i = 0; i < d.devices.interfaces.size(); ++i) {
-      const auto& n = d.devices.interfaces[i];
-      if (conf::ToString(n.type) != type) continue;
-      if (!want_mac.empty() && n.mac != want_mac) continue;
-      if (found) {
-        return InvalidArgumentError("domain '{}' has several interfaces of type '{}'; give --mac",
-                                    d.name, type);
-      }
-      found = i;
-    }
-    if (!found) {
-      return NotFoundError("domain '{}' has no interface of type '{}'{}", d.name, type,
-                           want_mac.empty() ? "" : " with mac " + want_mac);
-    }
-    return *found;
-  };
-  std::optional<size_t> li, ci;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
-  if (live) {
-    conf::InterfaceDef nic = o.live->devices.interfaces[*li];
-    SKIFF_TRY(hv_.DetachInterface(o.def.name, nic));
-    conf::DomainDef one;
-    one.name = o.def.name;
-    one.devices.interfaces = {nic};
-    net_->ReleaseInterfaces(one);
-    o.live->devices.interfaces.erase(o.live->devices.interfaces.begin() + static_cast<long>(*li));
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    conf::DomainDef d = o.def;
-    d.devices.interfaces.erase(d.devices.interfaces.begin() + static_cast<long>(*ci));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  Emit(o, "device-removed", want_mac.empty() ? type : want_mac);
-  return Status::Ok();
-}
-
 // ---------------------------------------------------------------- save / restore (jobs)
-
-// A save file (save FILE, and managed save's SAVE_DIR/NAME.save) is one JSON header
-// line (magic, the domain's live XML, whether it was paused) followed by the
-// hypervisor's state stream (QEMU's migration stream), in the same file.
-namespace {
-constexpr std::string_view kSaveMagic = "skiff-save-v1";
-constexpr size_t kMaxSaveHeader = 16u << 20;
-}  // namespace
-
-Result<Service::SaveHeader> Service::ReadSaveHeader(const std::string& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError(errno, fmt::format("open '{}'", file));
-  // Only the first line: the state after it may be gigabytes.
-  std::string line;
-  char buf[4096];
-  bool done = false;
-  while (!done && line.size() < kMaxSaveHeader) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, fmt::format("read '{}'", file));
-    if (n == 0) break;
-    for (ssize_t i = 0; i < n; ++i) {
-      if (buf[i] == '\n') {
-        done = true;
-        break;
-      }
-      line += buf[i];
-    }
-  }
-  auto header = nlohmann::json::parse(line, nullptr, false);
-  if (!done || !header.is_object() || header.value("magic", "") != kSaveMagic ||
-      !header.contains("xml") || !header["xml"].is_string()) {
-    return InvalidArgumentError("'{}' is not a skiff save file", file);
-  }
-  SaveHeader h;
-  SKIFF_ASSIGN_OR_RETURN(h.def, conf::ParseDomainXml(header["xml"].get<std::string>(), file));
-  h.paused = header.value("paused", false);
-  h.state_offset = line.size() + 1;
-  return h;
-}
-
-Status Service::WriteSaveHeader(const std::string& file, const DomainObj& o,
-                               std::optional<bool> paused) {
-  nlohmann::json header = {{"magic", kSaveMagic},
-                           {"xml", conf::FormatDomainXml(o.live ? *o.live : o.def)},
-                           {"paused", paused.value_or(o.state == DomainState::kPaused)}};
-  return WriteFileAtomic(file, header.dump() + "\n", 0600);
-}
 
 Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file,
                                      std::optional<bool> paused) {
@@ -1492,20 +731,21 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
   std::string name;
   {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-    if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
+    if (!held.first->status.active()) return NotRunning(held.first->def.name);
     name = held.first->def.name;
   }
   return jobs_.Start("save", name, [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
-    if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
+    if (!obj->status.active()) return NotRunning(name);
+    SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
+                              paused.value_or(obj->status.state() == DomainState::kPaused)));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
       return st;
     }
-    MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+    MarkStopped(*obj, ShutoffReason::kSaved);
     if (!obj->persistent) {
       lock.unlock();
       Forget(obj);
@@ -1518,7 +758,7 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
   std::string name;
   {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-    if (!IsActive(held.first->state)) return NotRunning(held.first->def.name);
+    if (!held.first->status.active()) return NotRunning(held.first->def.name);
     if (!held.first->persistent) {
       return FailedPreconditionError("cannot do managed save for transient domain '{}'",
                                      held.first->def.name);
@@ -1530,14 +770,15 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
                      [this, name, file, paused](const JobControl& job) -> Status {
     SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
     auto& [obj, lock] = held;
-    if (!IsActive(obj->state)) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, *obj, paused));
+    if (!obj->status.active()) return NotRunning(name);
+    SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
+                              paused.value_or(obj->status.state() == DomainState::kPaused)));
     Status st = hv_.Save(name, file, job);
     if (!st.ok()) {
       (void)RemoveFileIfExists(file);
       return st;
     }
-    MarkStopped(*obj, DomainState::kShutoff, reason::kShutoffSaved, "saved");
+    MarkStopped(*obj, ShutoffReason::kSaved);
     return Status::Ok();
   });
 }

@@ -5,6 +5,18 @@
 // Threads: any worker thread may call any method. Each object has its own lock, so
 // actions on one domain serialise and actions on different domains run in parallel.
 // The registry's own lock is held only to look objects up, add or remove them.
+//
+// Where things are (src/daemon/):
+//   service.cc            domain registry, persistence, life cycle (define, start, stop,
+//                         save and restore jobs)
+//   service_tuning.cc     memory, vcpus, cpu shares, pinning (--live/--config)
+//   service_devices.cc    attach/detach of disks, interfaces, device XML
+//   service_policy.cc     what a guest does on its own: exits, <on_poweroff>, pauses,
+//                         panics and <on_crash>
+//   service_objects.cc    network and pool definitions; service_storage.cc pools and
+//                         volumes; network/ the virtual network driver
+//   domain_obj.h          the registry's domain object; save_file.h the save file format
+// The values taken and returned: service_types.h; state and reason: domain_state.h.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +32,12 @@
 #include "skiff/base/env.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
+#include "skiff/daemon/domain_state.h"
 #include "skiff/daemon/events.h"
 #include "skiff/daemon/hypervisor.h"
 #include "skiff/daemon/jobs.h"
 #include "skiff/daemon/network.h"
+#include "skiff/daemon/service_types.h"
 #include "skiff/storage/pool.h"
 
 namespace skiff::daemon {
@@ -46,100 +60,6 @@ struct Paths {
   std::filesystem::path log_dir;        // ROOT/var/log/skiff
   std::filesystem::path socket;         // ROOT/run/skiff/skiffd.sock
   Status Create() const;                // mkdir -p all of the above
-};
-
-// "running", "paused", "shut off", ... as virsh prints them.
-std::string_view StateName(DomainState s);
-
-struct DomainSummary {
-  int id = -1;  // -1 when inactive
-  std::string name;
-  Uuid uuid;
-  DomainState state = DomainState::kShutoff;
-  int reason = 0;           // libvirt's reason number for `state`
-  std::string reason_name;  // "booted", "destroyed", ...
-  bool persistent = true;
-  bool autostart = false;
-  bool managed_save = false;
-};
-
-struct DomainInfo {
-  DomainSummary summary;
-  std::string os_type;
-  unsigned vcpus = 0;
-  uint64_t max_memory_kib = 0;
-  uint64_t used_memory_kib = 0;
-  uint64_t cpu_time_ns = 0;  // running only
-};
-
-struct UndefineOptions {
-  bool remove_all_storage = false;
-  bool snapshots_metadata = false;
-  bool managed_save = false;
-};
-
-// Which definition a device or resource change applies to (virsh's --live/--config).
-struct Scope {
-  bool live = false;
-  bool config = false;
-  // Neither flag: the running guest when it runs, else the definition (--current).
-};
-
-// vcpucount: live values are 0 while the domain is not running.
-struct VcpuCounts {
-  unsigned maximum_config = 0, current_config = 0, maximum_live = 0, current_live = 0;
-};
-
-// vcpupin/emulatorpin: the host CPUs of each vCPU (index = vcpu) and of the emulator.
-struct CpuPinning {
-  std::vector<std::string> vcpus;
-  std::string emulator;
-};
-
-struct DiskRequest {
-  std::string source, target, bus, driver, subdriver, type, mode, cache;
-};
-struct InterfaceRequest {
-  std::string type, source, model, mac, target;
-};
-
-// A virtual network (its machinery: src/daemon/network/ on the net module).
-struct NetworkSummary {
-  std::string name;
-  Uuid uuid;
-  bool active = false, autostart = false, persistent = true;
-  std::string bridge;
-};
-// What net-info and GET /v1/networks/{name} show beyond the summary.
-struct NetworkDetails {
-  NetworkSummary summary;
-  std::string mode;              // nat, route, isolated, open, bridge
-  std::string ipv4;              // "192.168.122.1/24", or empty
-  std::optional<pid_t> dnsmasq;  // while active
-};
-// One DHCP lease of a network (net-dhcp-leases).
-struct NetworkLease {
-  net::Lease lease;
-  int prefix = 24;  // the network's prefix length
-};
-struct PoolSummary {
-  std::string name;
-  Uuid uuid;
-  bool active = false, autostart = false, persistent = true;
-  std::string type, target;
-};
-
-// pool-info: the summary plus the file system's figures (zero while inactive).
-struct PoolDetails {
-  PoolSummary summary;
-  storage::PoolStats stats;
-};
-
-// vol-download: the ranges of a volume's file that hold data (offset, length); the
-// rest of [offset, offset + length) are holes.
-struct VolumeExtents {
-  uint64_t file_size = 0;
-  std::vector<std::pair<uint64_t, uint64_t>> extents;
 };
 
 class Service {
@@ -303,20 +223,14 @@ class Service {
   Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
   // attach-disk and attach-device: `disk` into the live and/or persistent definition.
   Status AttachDiskLocked(DomainObj& obj, const conf::DiskDef& disk, const Scope& scope);
-  // The header line of a save file; the hypervisor's state follows it.
-  struct SaveHeader {
-    conf::DomainDef def;
-    bool paused = false;
-    uint64_t state_offset = 0;  // bytes of the header line, newline included
-  };
-  static Result<SaveHeader> ReadSaveHeader(const std::string& file);
-  static Status WriteSaveHeader(const std::string& file, const DomainObj& obj,
-                                std::optional<bool> paused);
-  void MarkStopped(DomainObj& obj, DomainState state, int reason, const std::string& why);
+  // The one place a domain's state and reason change.
+  void SetStatus(DomainObj& obj, DomainStatus status);
+  // The domain stopped: its live definition, taps and disks are released.
+  void MarkStopped(DomainObj& obj, ShutoffReason reason);
   // A running domain's new state (paused, running again, crashed), saved in its live
   // status and announced as `event` with `detail`.
-  void MarkActive(DomainObj& obj, DomainState state, int reason, const std::string& why,
-                  const std::string& event, const std::string& detail);
+  void MarkActive(DomainObj& obj, DomainStatus status, const std::string& event,
+                  const std::string& detail);
   Status HandlePanic(const std::string& name);
   Status ChangeSettings(DomainObj& o, const Scope& scope,
                         const std::function<Status(conf::DomainDef&, bool live)>& edit,

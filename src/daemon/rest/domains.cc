@@ -16,10 +16,10 @@ void FillSummary(const DomainSummary& s, api::DomainSummary& out) {
   out.id = s.id;
   out.name = s.name;
   out.uuid = s.uuid.ToString();
-  out.state = std::string(StateName(s.state));
-  out.state_code = static_cast<int>(s.state);
-  out.reason = s.reason_name;
-  out.reason_code = s.reason;
+  out.state = std::string(StateName(s.status.state()));
+  out.state_code = static_cast<int>(s.status.state());
+  out.reason = std::string(s.status.reason_name());
+  out.reason_code = s.status.reason();
   out.persistent = s.persistent;
   out.autostart = s.autostart;
   out.managed_save = s.managed_save;
@@ -63,9 +63,7 @@ Response Action(Service& s, const Request& r, const Params& p) {
   if (after.ok()) return JsonResponse(ToApi(after->summary));
   // A transient domain is gone once it stopped: answer with its last state.
   before.summary.id = -1;
-  before.summary.state = DomainState::kShutoff;
-  before.summary.reason_name = "destroyed";
-  before.summary.reason = 2;
+  before.summary.status = DomainStatus::Shutoff(ShutoffReason::kDestroyed);
   return JsonResponse(ToApi(before.summary));
 }
 
@@ -150,8 +148,8 @@ Response Stats(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(RuntimeStats st, s.DomainStats(p.at("id"), &sum));
   api::DomainStats j;
   FillSummary(sum, j);
-  j.stats = {{"state.state", static_cast<int>(sum.state)},
-                {"state.reason", sum.reason},
+  j.stats = {{"state.state", static_cast<int>(sum.status.state())},
+                {"state.reason", sum.status.reason()},
                 {"cpu.time", st.cpu_time_ns},
                 {"balloon.current", st.balloon_current_kib},
                 {"balloon.maximum", st.balloon_maximum_kib},

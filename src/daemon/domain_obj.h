@@ -1,0 +1,48 @@
+// The registry's domain objects and the helpers every service_*.cc file shares:
+// service.cc (registry, persistence, life cycle), service_tuning.cc,
+// service_devices.cc, service_policy.cc.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "skiff/conf/domain.h"
+#include "skiff/daemon/service.h"
+
+namespace skiff::daemon {
+
+struct Service::DomainObj {
+  std::mutex mu;
+  bool removed = false;  // dropped from the registry; lookups that race with it fail
+  conf::DomainDef def;   // the persistent definition (or, transient, the started one)
+  std::optional<conf::DomainDef> live;  // while running
+  bool persistent = true;
+  bool autostart = false;
+  DomainStatus status;      // set by SetStatus only
+  std::atomic<int> id{-1};  // also read by id lookups without the object's lock
+  int pid = 0;
+};
+
+inline Status NotRunning(const std::string& name) {
+  return FailedPreconditionError("domain '{}' is not running", name);
+}
+
+// Resolves --live/--config/--current against the domain's state: {live, config}.
+inline Result<std::pair<bool, bool>> ResolveScope(const Scope& s, bool active, bool persistent,
+                                                  const std::string& name) {
+  bool live = s.live, config = s.config;
+  if (!live && !config) {
+    live = active;
+    config = !active;
+  }
+  if (live && !active) return NotRunning(name);
+  if (config && !persistent) {
+    return FailedPreconditionError("cannot change the definition of transient domain '{}'", name);
+  }
+  return std::make_pair(live, config);
+}
+
+}  // namespace skiff::daemon

@@ -1,0 +1,270 @@
+// Service: device changes (attach and detach of disks and interfaces, attach-device and
+// detach-device) on the running guest and/or the persistent definition.
+#include "skiff/conf/mac.h"
+#include "daemon/domain_obj.h"
+#include "daemon/network/driver.h"
+
+namespace skiff::daemon {
+
+namespace {
+
+std::string BusForTarget(const std::string& target) {
+  if (target.rfind("vd", 0) == 0) return "virtio";
+  if (target.rfind("sd", 0) == 0) return "scsi";
+  if (target.rfind("hd", 0) == 0) return "ide";
+  return "virtio";
+}
+
+}  // namespace
+
+Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  if (req.target.empty()) return InvalidArgumentError("disk target is required");
+  conf::DiskDef disk;
+  disk.source_path = req.source;
+  disk.target_dev = req.target;
+  std::string bus = req.bus.empty() ? BusForTarget(req.target) : req.bus;
+  if (bus == "virtio") disk.bus = conf::DiskBus::kVirtio;
+  else if (bus == "sata") disk.bus = conf::DiskBus::kSata;
+  else if (bus == "scsi") disk.bus = conf::DiskBus::kScsi;
+  else if (bus == "ide") disk.bus = conf::DiskBus::kIde;
+  else if (bus == "usb") disk.bus = conf::DiskBus::kUsb;
+  else return InvalidArgumentError("unsupported disk bus '{}'", bus);
+  if (req.type.empty() || req.type == "disk") disk.device = conf::DiskDevice::kDisk;
+  else if (req.type == "cdrom") disk.device = conf::DiskDevice::kCdrom;
+  else return InvalidArgumentError("unsupported disk type '{}'", req.type);
+  if (!req.driver.empty() && req.driver != "qemu") {
+    return InvalidArgumentError("unsupported disk driver '{}'", req.driver);
+  }
+  disk.driver.name = "qemu";
+  disk.driver.type = req.subdriver.empty() ? "raw" : req.subdriver;
+  disk.driver.cache = req.cache;
+  if (req.mode == "readonly") disk.readonly = true;
+  else if (req.mode == "shareable") disk.shareable = true;
+  else if (!req.mode.empty()) return InvalidArgumentError("unsupported disk mode '{}'", req.mode);
+  if (disk.device == conf::DiskDevice::kCdrom) disk.readonly = true;
+  if (!disk.source_path.empty() && disk.source_path.find("/dev/") == 0) {
+    disk.type = conf::DiskType::kBlock;
+  }
+  return AttachDiskLocked(o, disk, scope);
+}
+
+Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto add = [&](conf::DomainDef d, bool running) -> Result<conf::DomainDef> {
+    for (const auto& x : d.devices.disks) {
+      if (x.target_dev == disk.target_dev) {
+        return AlreadyExistsError("domain '{}' already has a disk '{}'", d.name, disk.target_dev);
+      }
+    }
+    d.devices.disks.push_back(disk);
+    // The controller a running domain got for its first SCSI disk stays there
+    // after the disk goes (as in QEMU), so that a restore recreates it.
+    bool has_scsi = false;
+    for (const auto& c : d.devices.controllers) has_scsi |= c.type == "scsi" && c.index == 0;
+    if (running && disk.bus == conf::DiskBus::kScsi && !has_scsi) {
+      conf::ControllerDef c;
+      c.type = "scsi";
+      c.model = "virtio-scsi";
+      d.devices.controllers.push_back(c);
+    }
+    SKIFF_TRY(conf::ValidateDomain(d));
+    return d;
+  };
+  std::optional<conf::DomainDef> new_live, new_config;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live, true)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def, false)); }
+  if (live) {
+    conf::DiskDef plugged = disk;
+    if (disk.type == conf::DiskType::kVolume) {
+      auto path = ResolveVolume(disk.source_pool, disk.source_volume);
+      if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", disk.target_dev));
+      plugged.source_path = *path;  // for QEMU only: the definition keeps pool and volume
+    }
+    SKIFF_TRY(hv_.AttachDisk(o.def.name, plugged));
+    o.live = std::move(new_live);
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    SKIFF_TRY(WriteDefinition(*new_config));
+    o.def = std::move(*new_config);
+  }
+  Emit(o, "device-added", disk.target_dev);
+  return Status::Ok();
+}
+
+Status Service::DetachDisk(const std::string& ref, const std::string& target, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
+    for (size_t i = 0; i < d.devices.disks.size(); ++i) {
+      if (d.devices.disks[i].target_dev == target || d.devices.disks[i].source_path == target) {
+        return i;
+      }
+    }
+    return NotFoundError("domain '{}' has no disk '{}'", d.name, target);
+  };
+  std::optional<size_t> li, ci;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
+  std::string dev = target;
+  if (live) {
+    conf::DiskDef disk = o.live->devices.disks[*li];
+    dev = disk.target_dev;
+    SKIFF_TRY(hv_.DetachDisk(o.def.name, disk));
+    o.live->devices.disks.erase(o.live->devices.disks.begin() + static_cast<long>(*li));
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    conf::DomainDef d = o.def;
+    dev = d.devices.disks[*ci].target_dev;
+    d.devices.disks.erase(d.devices.disks.begin() + static_cast<long>(*ci));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  Emit(o, "device-removed", dev);
+  return Status::Ok();
+}
+
+Status Service::AttachDevice(const std::string& ref, const std::string& xml,
+                             const std::string& source, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
+                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
+  if (dev.interface) {
+    const conf::InterfaceDef& n = *dev.interface;
+    InterfaceRequest req;
+    req.type = std::string(conf::ToString(n.type));
+    req.source = n.source;
+    req.model = std::string(conf::ToString(n.model));
+    req.mac = n.mac;
+    req.target = n.target_dev;
+    return AttachInterface(ref, req, scope);
+  }
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  return AttachDiskLocked(*held.first, *dev.disk, scope);
+}
+
+Status Service::DetachDevice(const std::string& ref, const std::string& xml,
+                             const std::string& source, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
+                         conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
+  if (dev.interface) {
+    return DetachInterface(ref, std::string(conf::ToString(dev.interface->type)),
+                           dev.mac_given ? dev.interface->mac : "", scope);
+  }
+  return DetachDisk(ref, dev.disk->target_dev, scope);
+}
+
+Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& req,
+                                const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  conf::InterfaceDef nic;
+  if (req.type == "network") nic.type = conf::InterfaceType::kNetwork;
+  else if (req.type == "bridge") nic.type = conf::InterfaceType::kBridge;
+  else if (req.type == "user") nic.type = conf::InterfaceType::kUser;
+  else return InvalidArgumentError("unsupported interface type '{}'", req.type);
+  if (nic.type != conf::InterfaceType::kUser && req.source.empty()) {
+    return InvalidArgumentError("interface of type '{}' needs a source", req.type);
+  }
+  nic.source = req.source;
+  std::string model = req.model.empty() ? "virtio" : req.model;
+  if (model == "virtio") nic.model = conf::NicModel::kVirtio;
+  else if (model == "e1000") nic.model = conf::NicModel::kE1000;
+  else if (model == "e1000e") nic.model = conf::NicModel::kE1000e;
+  else if (model == "rtl8139") nic.model = conf::NicModel::kRtl8139;
+  else return InvalidArgumentError("unsupported interface model '{}'", model);
+  if (req.mac.empty()) {
+    nic.mac = conf::GenerateMac();
+  } else {
+    SKIFF_ASSIGN_OR_RETURN(nic.mac, conf::ParseMac(req.mac));
+  }
+  nic.target_dev = req.target;
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto add = [&](conf::DomainDef d) -> Result<conf::DomainDef> {
+    d.devices.interfaces.push_back(nic);
+    SKIFF_TRY(conf::ValidateDomain(d));
+    return d;
+  };
+  std::optional<conf::DomainDef> new_live, new_config;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def)); }
+  if (live) {
+    // A tap on the network or bridge, as at start; QEMU keeps its own copy of the fd.
+    conf::DomainDef one;
+    one.name = o.def.name;
+    one.devices.interfaces = {nic};
+    SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, net_->PrepareInterfaces(one));
+    GuestTap tap = taps.taps.empty() ? GuestTap{} : taps.taps[0];
+    Status st = hv_.AttachInterface(o.def.name, one.devices.interfaces[0], tap);
+    if (!st.ok()) {
+      net_->ReleaseInterfaces(one);
+      return st;
+    }
+    new_live->devices.interfaces.back() = one.devices.interfaces[0];
+    o.live = std::move(new_live);
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    SKIFF_TRY(WriteDefinition(*new_config));
+    o.def = std::move(*new_config);
+  }
+  Emit(o, "device-added", nic.mac);
+  return Status::Ok();
+}
+
+Status Service::DetachInterface(const std::string& ref, const std::string& type,
+                                const std::string& mac, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  DomainObj& o = *held.first;
+  std::string want_mac;
+  if (!mac.empty()) { SKIFF_ASSIGN_OR_RETURN(want_mac, conf::ParseMac(mac)); }
+  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
+  auto [live, config] = sc;
+  auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
+    std::optional<size_t> found;
+    for (size_t i = 0; i < d.devices.interfaces.size(); ++i) {
+      const auto& n = d.devices.interfaces[i];
+      if (conf::ToString(n.type) != type) continue;
+      if (!want_mac.empty() && n.mac != want_mac) continue;
+      if (found) {
+        return InvalidArgumentError("domain '{}' has several interfaces of type '{}'; give --mac",
+                                    d.name, type);
+      }
+      found = i;
+    }
+    if (!found) {
+      return NotFoundError("domain '{}' has no interface of type '{}'{}", d.name, type,
+                           want_mac.empty() ? "" : " with mac " + want_mac);
+    }
+    return *found;
+  };
+  std::optional<size_t> li, ci;
+  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
+  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
+  if (live) {
+    conf::InterfaceDef nic = o.live->devices.interfaces[*li];
+    SKIFF_TRY(hv_.DetachInterface(o.def.name, nic));
+    conf::DomainDef one;
+    one.name = o.def.name;
+    one.devices.interfaces = {nic};
+    net_->ReleaseInterfaces(one);
+    o.live->devices.interfaces.erase(o.live->devices.interfaces.begin() + static_cast<long>(*li));
+    (void)WriteLiveStatus(o);
+  }
+  if (config) {
+    conf::DomainDef d = o.def;
+    d.devices.interfaces.erase(d.devices.interfaces.begin() + static_cast<long>(*ci));
+    SKIFF_TRY(WriteDefinition(d));
+    o.def = std::move(d);
+  }
+  Emit(o, "device-removed", want_mac.empty() ? type : want_mac);
+  return Status::Ok();
+}
+
+}  // namespace skiff::daemon
