@@ -9,6 +9,7 @@ the .out files. A data file that no case references fails the run.
 """
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,14 +25,22 @@ def start_daemon(root):
     sock = os.path.join(root, "run/skiff/skiffd.sock")
     proc = subprocess.Popen([os.path.join(BIN, "skiffd"), "--root", root, "--fake-hypervisor"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(500):
+    # Ready when a client can connect: the socket file appears at bind(), a moment
+    # before listen() (long on a loaded machine).
+    deadline = time.time() + 20
+    while time.time() < deadline:
         if os.path.exists(sock):
-            return proc, sock
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                try:
+                    c.connect(sock)
+                    return proc, sock
+                except OSError:
+                    pass
         if proc.poll() is not None:
             raise RuntimeError("skiffd exited with %d" % proc.returncode)
         time.sleep(0.01)
     proc.kill()
-    raise RuntimeError("skiffd did not create its socket")
+    raise RuntimeError("skiffd did not accept connections on its socket")
 
 
 def run_case(path):

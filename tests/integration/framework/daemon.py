@@ -7,6 +7,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -37,14 +38,26 @@ class Daemon:
             self.sock.unlink()
         self.proc = subprocess.Popen([str(BIN / "skiffd"), "--root", str(self.root), *self.extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Ready when a client can connect: the socket file appears at bind(),
+        # a moment before listen() (on a loaded machine that moment is long).
         deadline = time.time() + 20
-        while not self.sock.exists():
+        while not self._accepts():
             if self.proc.poll() is not None:
                 raise RuntimeError("skiffd exited: " + self.proc.stderr.read().decode())
             if time.time() > deadline:
-                raise RuntimeError("skiffd did not create its socket")
+                raise RuntimeError("skiffd did not accept connections on its socket")
             time.sleep(0.02)
         self.env = dict(os.environ, SKIFF_URI=f"unix://{self.sock}")
+
+    def _accepts(self):
+        if not self.sock.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            try:
+                c.connect(str(self.sock))
+                return True
+            except OSError:
+                return False
 
     def skiff(self, *args, check=True, env=None, **kw):
         """Runs `skiff ARGS` against this daemon (in `env` if given, else self.env);
