@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "skiff/fake/fake_hypervisor.h"
 #include "skiff/daemon/rest.h"
+#include "skiff/fake/fake_hypervisor.h"
 
 namespace {
 

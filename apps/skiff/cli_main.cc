@@ -37,8 +37,8 @@ int HelpVerb(const std::vector<Command>& cmds, const std::string& verb) {
     } else {
       syn += " ...  (see 'skiff " + c.name + " --help')";
     }
-    std::printf("  NAME\n    %s - %s\n\n  SYNOPSIS\n    %s\n\n", c.name.c_str(),
-                c.help.c_str(), syn.c_str());
+    std::printf("  NAME\n    %s - %s\n\n  SYNOPSIS\n    %s\n\n", c.name.c_str(), c.help.c_str(),
+                syn.c_str());
     return 0;
   }
   return Fail("command '" + verb + "' doesn't exist");

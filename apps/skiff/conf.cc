@@ -65,9 +65,10 @@ int Validate(const GlobalOptions&, const std::vector<std::string>& args) {
     if (a == "--format") {
       format = true;
     } else if (a == "-h" || a == "--help") {
-      std::printf("usage: skiff validate [--format] FILE...\n"
-                  "Checks domain, network, pool, volume or snapshot XML (kind from the root\n"
-                  "element). --format prints the canonical XML instead of 'FILE validates'.\n");
+      std::printf(
+          "usage: skiff validate [--format] FILE...\n"
+          "Checks domain, network, pool, volume or snapshot XML (kind from the root\n"
+          "element). --format prints the canonical XML instead of 'FILE validates'.\n");
       return 0;
     } else if (a.size() > 1 && a[0] == '-') {
       return Fail("validate: unknown option '" + a + "'");
@@ -105,15 +106,17 @@ int DomxmlToNative(const GlobalOptions&, const std::vector<std::string>& args) {
     if (args[i] == "--root" && i + 1 < args.size()) {
       root = args[++i];
     } else if (args[i] == "-h" || args[i] == "--help") {
-      std::printf("usage: skiff domxml-to-native [--root DIR] qemu-argv FILE\n"
-                  "Prints the QEMU command line of a domain definition. Taps are shown as\n"
-                  "fd=3,4,...; volume disks are resolved through DIR/etc/skiff/pools/POOL.xml.\n");
+      std::printf(
+          "usage: skiff domxml-to-native [--root DIR] qemu-argv FILE\n"
+          "Prints the QEMU command line of a domain definition. Taps are shown as\n"
+          "fd=3,4,...; volume disks are resolved through DIR/etc/skiff/pools/POOL.xml.\n");
       return 0;
     } else {
       pos.push_back(args[i]);
     }
   }
-  if (pos.size() != 2) return Fail("domxml-to-native: usage: skiff domxml-to-native qemu-argv FILE");
+  if (pos.size() != 2)
+    return Fail("domxml-to-native: usage: skiff domxml-to-native qemu-argv FILE");
   if (pos[0] != "qemu-argv") {
     return Fail("domxml-to-native: unsupported format '" + pos[0] + "' (supported: qemu-argv)");
   }
@@ -161,10 +164,10 @@ int DomxmlToNative(const GlobalOptions&, const std::vector<std::string>& args) {
 }  // namespace
 
 void AddConfCommands(std::vector<Command>& out) {
-  out.push_back({"validate", "check a domain/network/pool/volume/snapshot XML file offline",
-                 Validate});
-  out.push_back({"domxml-to-native", "print the QEMU command line of a domain XML file",
-                 DomxmlToNative});
+  out.push_back(
+      {"validate", "check a domain/network/pool/volume/snapshot XML file offline", Validate});
+  out.push_back(
+      {"domxml-to-native", "print the QEMU command line of a domain XML file", DomxmlToNative});
 }
 
 }  // namespace skiff::app

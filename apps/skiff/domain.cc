@@ -229,11 +229,10 @@ int CmdDomBlkList(const Args& a, api::Client& c) {
   std::string q = api::ToQuery(api::XmlQuery{a.has("inactive")});
   if (!GetOrFail(c, routes::Domain(a.get("domain"), "disks") + q, &r)) return 1;
   if (a.has("details")) {
-    PrintListing<api::Disk>(a, r.disks, {"Type", "Device", "Target", "Source"},
-                            [](const api::Disk& d) {
-                              return std::vector<std::string>{d.type, d.device, d.target,
-                                                              DashIfEmpty(d.source)};
-                            });
+    PrintListing<api::Disk>(
+        a, r.disks, {"Type", "Device", "Target", "Source"}, [](const api::Disk& d) {
+          return std::vector<std::string>{d.type, d.device, d.target, DashIfEmpty(d.source)};
+        });
   } else {
     PrintListing<api::Disk>(a, r.disks, {"Target", "Source"}, [](const api::Disk& d) {
       return std::vector<std::string>{d.target, DashIfEmpty(d.source)};
@@ -246,23 +245,21 @@ int CmdDomIfList(const Args& a, api::Client& c) {
   api::InterfaceList r;
   std::string q = api::ToQuery(api::XmlQuery{a.has("inactive")});
   if (!GetOrFail(c, routes::Domain(a.get("domain"), "interfaces") + q, &r)) return 1;
-  PrintListing<api::Interface>(a, r.interfaces, {"Interface", "Type", "Source", "Model", "MAC"},
-                               [](const api::Interface& n) {
-                                 return std::vector<std::string>{n.interface, n.type,
-                                                                 DashIfEmpty(n.source), n.model,
-                                                                 n.mac};
-                               });
+  PrintListing<api::Interface>(
+      a, r.interfaces, {"Interface", "Type", "Source", "Model", "MAC"},
+      [](const api::Interface& n) {
+        return std::vector<std::string>{n.interface, n.type, DashIfEmpty(n.source), n.model, n.mac};
+      });
   return 0;
 }
 
 int CmdDomIfAddr(const Args& a, api::Client& c) {
   api::AddressList r;
   if (!GetOrFail(c, routes::Domain(a.get("domain"), "addresses"), &r)) return 1;
-  PrintListing<api::Address>(a, r.addresses, {"Name", "MAC address", "Protocol", "Address"},
-                             [](const api::Address& n) {
-                               return std::vector<std::string>{n.name, n.mac, n.protocol,
-                                                               n.address};
-                             });
+  PrintListing<api::Address>(
+      a, r.addresses, {"Name", "MAC address", "Protocol", "Address"}, [](const api::Address& n) {
+        return std::vector<std::string>{n.name, n.mac, n.protocol, n.address};
+      });
   return 0;
 }
 
@@ -407,8 +404,8 @@ std::string AffinityMap(const std::string& list, long host_cpus) {
     std::string part = list.substr(i, end - i);
     size_t dash = part.find('-');
     unsigned lo = static_cast<unsigned>(std::atoi(part.c_str()));
-    unsigned hi = dash == std::string::npos
-                      ? lo : static_cast<unsigned>(std::atoi(part.c_str() + dash + 1));
+    unsigned hi =
+        dash == std::string::npos ? lo : static_cast<unsigned>(std::atoi(part.c_str() + dash + 1));
     if (on.size() <= hi) on.resize(hi + 1, false);
     for (unsigned k = lo; k <= hi; ++k) on[k] = true;
     i = end + 1;
@@ -723,20 +720,33 @@ std::set<std::string> With(std::set<std::string> base, std::initializer_list<std
 }
 
 const VerbDef kDomainVerbs[] = {
-    {"list", "list domains",
-     {{}, 0, {"all", "inactive", "name", "uuid", "state-running", "state-paused", "state-shutoff",
-              "autostart", "no-autostart", "persistent", "transient", "json", "table"}, {}},
+    {"list",
+     "list domains",
+     {{},
+      0,
+      {"all", "inactive", "name", "uuid", "state-running", "state-paused", "state-shutoff",
+       "autostart", "no-autostart", "persistent", "transient", "json", "table"},
+      {}},
      CmdList},
-    {"define", "define (but don't start) a domain from an XML file",
-     {{"file"}, 1, {"validate"}, {}}, CmdDefine},
-    {"create", "create (start) a transient domain from an XML file",
-     {{"file"}, 1, {"paused", "console", "validate", "autodestroy"}, {}}, CmdCreate},
-    {"undefine", "undefine a domain",
-     {{"domain"}, 1, {"remove-all-storage", "snapshots-metadata", "managed-save", "nvram",
-                      "keep-nvram"}, {"storage"}},
+    {"define",
+     "define (but don't start) a domain from an XML file",
+     {{"file"}, 1, {"validate"}, {}},
+     CmdDefine},
+    {"create",
+     "create (start) a transient domain from an XML file",
+     {{"file"}, 1, {"paused", "console", "validate", "autodestroy"}, {}},
+     CmdCreate},
+    {"undefine",
+     "undefine a domain",
+     {{"domain"},
+      1,
+      {"remove-all-storage", "snapshots-metadata", "managed-save", "nvram", "keep-nvram"},
+      {"storage"}},
      CmdUndefine},
-    {"start", "start a (previously defined) inactive domain",
-     {{"domain"}, 1, {"console", "paused", "autodestroy", "force-boot"}, {}}, CmdStart},
+    {"start",
+     "start a (previously defined) inactive domain",
+     {{"domain"}, 1, {"console", "paused", "autodestroy", "force-boot"}, {}},
+     CmdStart},
     {"shutdown", "gracefully shut down a domain", {{"domain"}, 1, {}, {"mode"}}, CmdShutdown},
     {"destroy", "destroy (stop) a domain", {{"domain"}, 1, {"graceful"}, {}}, CmdDestroy},
     {"reboot", "reboot a domain", {{"domain"}, 1, {}, {"mode"}}, CmdReboot},
@@ -748,58 +758,95 @@ const VerbDef kDomainVerbs[] = {
     {"domid", "convert a domain name or UUID to domain id", kDomain, CmdDomId},
     {"domuuid", "convert a domain name or id to domain UUID", kDomain, CmdDomUuid},
     {"domname", "convert a domain id or UUID to domain name", kDomain, CmdDomName},
-    {"dumpxml", "domain information in XML",
-     {{"domain"}, 1, {"inactive", "security-info", "migratable"}, {}}, CmdDumpXml},
+    {"dumpxml",
+     "domain information in XML",
+     {{"domain"}, 1, {"inactive", "security-info", "migratable"}, {}},
+     CmdDumpXml},
     {"edit", "edit XML configuration for a domain", kDomain, CmdEdit},
     {"autostart", "autostart a domain", {{"domain"}, 1, {"disable"}, {}}, CmdAutostart},
-    {"console", "connect to the guest console", {{"domain"}, 1, {"force", "safe"}, {"devname"}},
+    {"console",
+     "connect to the guest console",
+     {{"domain"}, 1, {"force", "safe"}, {"devname"}},
      CmdConsole},
-    {"domblklist", "list all domain blocks", {{"domain"}, 1, {"inactive", "details", "json"}, {}},
+    {"domblklist",
+     "list all domain blocks",
+     {{"domain"}, 1, {"inactive", "details", "json"}, {}},
      CmdDomBlkList},
-    {"domiflist", "list all domain virtual interfaces", {{"domain"}, 1, {"inactive", "json"}, {}},
+    {"domiflist",
+     "list all domain virtual interfaces",
+     {{"domain"}, 1, {"inactive", "json"}, {}},
      CmdDomIfList},
-    {"domifaddr", "get network interfaces' addresses for a running domain",
-     {{"domain", "interface"}, 1, {"full", "json"}, {"source"}}, CmdDomIfAddr},
-    {"domstats", "get statistics about one or multiple domains",
-     {{"domain"}, 0, {"state", "cpu-total", "balloon", "vcpu", "interface", "block",
-                      "list-running", "json"}, {}},
+    {"domifaddr",
+     "get network interfaces' addresses for a running domain",
+     {{"domain", "interface"}, 1, {"full", "json"}, {"source"}},
+     CmdDomIfAddr},
+    {"domstats",
+     "get statistics about one or multiple domains",
+     {{"domain"},
+      0,
+      {"state", "cpu-total", "balloon", "vcpu", "interface", "block", "list-running", "json"},
+      {}},
      CmdDomStats},
     {"setmem", "change memory allocation", {{"domain", "size"}, 2, kScope, {}}, CmdSetMem},
-    {"setmaxmem", "change maximum memory limit", {{"domain", "size"}, 2, kScope, {}},
-     CmdSetMaxMem},
-    {"setvcpus", "change number of virtual CPUs",
+    {"setmaxmem", "change maximum memory limit", {{"domain", "size"}, 2, kScope, {}}, CmdSetMaxMem},
+    {"setvcpus",
+     "change number of virtual CPUs",
      {{"domain", "count"}, 2, With(kScope, {"maximum", "guest", "hotpluggable"}), {}},
      CmdSetVcpus},
-    {"vcpucount", "domain vcpu counts",
-     {{"domain"}, 1, With(kQueryScope, {"maximum", "active", "guest"}), {}}, CmdVcpuCount},
-    {"vcpuinfo", "detailed domain vcpu information", {{"domain"}, 1, {"pretty"}, {}},
-     CmdVcpuInfo},
-    {"vcpupin", "control or query domain vcpu affinity",
-     {{"domain", "vcpu", "cpulist"}, 1, kQueryScope, {}}, CmdVcpuPin},
-    {"emulatorpin", "control or query domain emulator affinity",
-     {{"domain", "cpulist"}, 1, kQueryScope, {}}, CmdEmulatorPin},
-    {"schedinfo", "show/set scheduler parameters", {{"domain"}, 1, kQueryScope, {"set"}},
+    {"vcpucount",
+     "domain vcpu counts",
+     {{"domain"}, 1, With(kQueryScope, {"maximum", "active", "guest"}), {}},
+     CmdVcpuCount},
+    {"vcpuinfo", "detailed domain vcpu information", {{"domain"}, 1, {"pretty"}, {}}, CmdVcpuInfo},
+    {"vcpupin",
+     "control or query domain vcpu affinity",
+     {{"domain", "vcpu", "cpulist"}, 1, kQueryScope, {}},
+     CmdVcpuPin},
+    {"emulatorpin",
+     "control or query domain emulator affinity",
+     {{"domain", "cpulist"}, 1, kQueryScope, {}},
+     CmdEmulatorPin},
+    {"schedinfo",
+     "show/set scheduler parameters",
+     {{"domain"}, 1, kQueryScope, {"set"}},
      CmdSchedInfo},
-    {"attach-disk", "attach disk device",
-     {{"domain", "source", "target"}, 3, kScope,
+    {"attach-disk",
+     "attach disk device",
+     {{"domain", "source", "target"},
+      3,
+      kScope,
       {"targetbus", "driver", "subdriver", "type", "mode", "cache"}},
      CmdAttachDisk},
     {"detach-disk", "detach disk device", {{"domain", "target"}, 2, kScope, {}}, CmdDetachDisk},
-    {"attach-device", "attach device from an XML file", {{"domain", "file"}, 2, kScope, {}},
+    {"attach-device",
+     "attach device from an XML file",
+     {{"domain", "file"}, 2, kScope, {}},
      CmdAttachDevice},
-    {"detach-device", "detach device from an XML file", {{"domain", "file"}, 2, kScope, {}},
+    {"detach-device",
+     "detach device from an XML file",
+     {{"domain", "file"}, 2, kScope, {}},
      CmdDetachDevice},
-    {"attach-interface", "attach network interface",
-     {{"domain", "type", "source"}, 2, kScope, {"model", "mac", "target"}}, CmdAttachInterface},
-    {"detach-interface", "detach network interface", {{"domain", "type"}, 2, kScope, {"mac"}},
+    {"attach-interface",
+     "attach network interface",
+     {{"domain", "type", "source"}, 2, kScope, {"model", "mac", "target"}},
+     CmdAttachInterface},
+    {"detach-interface",
+     "detach network interface",
+     {{"domain", "type"}, 2, kScope, {"mac"}},
      CmdDetachInterface},
     {"save", "save a domain state to a file", {{"domain", "file"}, 2, kJobFlags, {}}, CmdSave},
-    {"restore", "restore a domain from a saved state in a file",
-     {{"file"}, 1, {"bypass-cache", "running", "paused"}, {}}, CmdRestore},
-    {"managedsave", "managed save of a domain state", {{"domain"}, 1, kJobFlags, {}},
+    {"restore",
+     "restore a domain from a saved state in a file",
+     {{"file"}, 1, {"bypass-cache", "running", "paused"}, {}},
+     CmdRestore},
+    {"managedsave",
+     "managed save of a domain state",
+     {{"domain"}, 1, kJobFlags, {}},
      CmdManagedSave},
-    {"event", "print lifecycle events and job progress",
-     {{}, 0, {"all", "loop", "json"}, {"count"}}, CmdEvent},
+    {"event",
+     "print lifecycle events and job progress",
+     {{}, 0, {"all", "loop", "json"}, {"count"}},
+     CmdEvent},
 };
 
 }  // namespace

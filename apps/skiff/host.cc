@@ -61,10 +61,14 @@ int CmdHostValidate(const Args& a, api::Client& c) {
 }
 
 const VerbDef kHostVerbs[] = {
-    {"capabilities", "capabilities of the host (from the daemon)", {{}, 0, {"json", "xml"}, {}},
+    {"capabilities",
+     "capabilities of the host (from the daemon)",
+     {{}, 0, {"json", "xml"}, {}},
      CmdCapabilities},
-    {"host-validate", "validate the host for running guests",
-     {{"hypervisor"}, 0, {"json", "quiet"}, {}}, CmdHostValidate},
+    {"host-validate",
+     "validate the host for running guests",
+     {{"hypervisor"}, 0, {"json", "quiet"}, {}},
+     CmdHostValidate},
 };
 
 }  // namespace

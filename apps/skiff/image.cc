@@ -2,9 +2,9 @@
 // Parsing and printing only; the work is in src/image (skiff/image/ops.h).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -115,7 +115,8 @@ void EndProgress(bool on) {
 
 Status OutputFormat(const Args& a, bool* json) {
   std::string o = a.get("output", "human");
-  if (o != "human" && o != "json") return InvalidArgumentError("--output must be 'human' or 'json', not '{}'", o);
+  if (o != "human" && o != "json")
+    return InvalidArgumentError("--output must be 'human' or 'json', not '{}'", o);
   *json = o == "json";
   return Status::Ok();
 }
@@ -148,7 +149,8 @@ int CmdCreate(const std::vector<std::string>& argv) {
       line += fmt::format(" cluster_size={} extended_l2={} compression_type={}", o.cluster_size,
                           o.extended_l2 ? "on" : "off", o.compression_type);
     }
-    if (o.preallocation != Preallocation::kOff || a->get("o").find("preallocation") != std::string::npos) {
+    if (o.preallocation != Preallocation::kOff ||
+        a->get("o").find("preallocation") != std::string::npos) {
       line += fmt::format(" preallocation={}", PreallocationName(o.preallocation));
     }
     line += fmt::format(" size={}", (o.size + 511) / 512 * 512);
@@ -157,7 +159,8 @@ int CmdCreate(const std::vector<std::string>& argv) {
     }
     if (o.format == "qcow2") {
       if (o.version == 2) line += " compat=0.10";
-      line += fmt::format(" lazy_refcounts={} refcount_bits={}", o.lazy_refcounts ? "on" : "off", o.refcount_bits);
+      line += fmt::format(" lazy_refcounts={} refcount_bits={}", o.lazy_refcounts ? "on" : "off",
+                          o.refcount_bits);
     }
     std::printf("%s\n", line.c_str());
   }
@@ -212,7 +215,8 @@ int CmdCheck(const std::vector<std::string>& argv) {
 }
 
 int CmdConvert(const std::vector<std::string>& argv) {
-  auto a = Parse(argv, {"f", "O", "o", "B", "F", "S", "m", "t", "T"}, {"c", "p", "q", "W", "U", "n"});
+  auto a =
+      Parse(argv, {"f", "O", "o", "B", "F", "S", "m", "t", "T"}, {"c", "p", "q", "W", "U", "n"});
   if (!a.ok()) return Err(a.status());
   if (a->pos.size() != 2) return Fail("convert: expecting a source and a target filename");
   if (a->has("n")) return Fail("convert: -n (existing target) is not supported");
@@ -296,9 +300,11 @@ int CmdRebase(const std::vector<std::string>& argv) {
   auto a = Parse(argv, {"f", "b", "F", "t", "T"}, {"u", "p", "q", "U"});
   if (!a.ok()) return Err(a.status());
   if (a->pos.size() != 1) return Fail("rebase: expecting one filename");
-  if (!a->has("b")) return Fail("rebase: expecting -b BACKING (use -b \"\" to remove the backing file)");
+  if (!a->has("b"))
+    return Fail("rebase: expecting -b BACKING (use -b \"\" to remove the backing file)");
   bool progress = a->has("p") && !a->has("q");
-  Status st = RebaseImage(a->pos[0], a->get("f"), a->get("b"), a->get("F"), a->has("u"), MakeProgress(progress));
+  Status st = RebaseImage(a->pos[0], a->get("f"), a->get("b"), a->get("F"), a->has("u"),
+                          MakeProgress(progress));
   if (!st.ok()) return Err(st);
   EndProgress(progress);
   return 0;
@@ -344,7 +350,9 @@ int CmdMap(const std::vector<std::string>& argv) {
     return 0;
   }
   for (const auto& e : *ext) {
-    if (e.data && !e.offset) return Fail("'" + a->pos[0] + "' contains compressed clusters, which have no host offset (use --output=json)");
+    if (e.data && !e.offset)
+      return Fail("'" + a->pos[0] +
+                  "' contains compressed clusters, which have no host offset (use --output=json)");
   }
   std::fputs(FormatMapHuman(*ext).c_str(), stdout);
   return 0;
@@ -377,11 +385,13 @@ int CmdMeasure(const std::vector<std::string>& argv) {
   if (json) {
     std::string out = "{\n";
     if (r->bitmaps) out += fmt::format("    \"bitmaps\": {},\n", *r->bitmaps);
-    out += fmt::format("    \"required\": {},\n    \"fully-allocated\": {}\n}}\n", r->required, r->fully_allocated);
+    out += fmt::format("    \"required\": {},\n    \"fully-allocated\": {}\n}}\n", r->required,
+                       r->fully_allocated);
     std::fputs(out.c_str(), stdout);
   } else {
     std::printf("required size: %llu\nfully allocated size: %llu\n",
-                static_cast<unsigned long long>(r->required), static_cast<unsigned long long>(r->fully_allocated));
+                static_cast<unsigned long long>(r->required),
+                static_cast<unsigned long long>(r->fully_allocated));
     if (r->bitmaps && o.format == "qcow2") {
       std::printf("bitmaps size: %llu\n", static_cast<unsigned long long>(*r->bitmaps));
     }
@@ -400,7 +410,8 @@ int CmdCompare(const std::vector<std::string>& argv) {
     return 2;
   }
   bool progress = a->has("p") && !a->has("q");
-  auto r = CompareImages(a->pos[0], a->get("f"), a->pos[1], a->get("F"), a->has("s"), MakeProgress(progress));
+  auto r = CompareImages(a->pos[0], a->get("f"), a->pos[1], a->get("F"), a->has("s"),
+                         MakeProgress(progress));
   if (!r.ok()) {
     Err(r.status());
     return r.status().code() == Code::kIo || r.status().code() == Code::kCorruption ? 4 : 2;
@@ -416,7 +427,8 @@ void Usage(FILE* to) {
       "  create [-q] [-f fmt] [-b backing -F backing_fmt] [-u] [-o opts] file [size]\n"
       "  info [-f fmt] [--output=human|json] [--backing-chain] file\n"
       "  check [-f fmt] [--output=human|json] [-r leaks|all] file\n"
-      "  convert [-c] [-p] [-q] [-f fmt] [-O fmt] [-o opts] [-B backing [-F fmt]] [-S size] src dst\n"
+      "  convert [-c] [-p] [-q] [-f fmt] [-O fmt] [-o opts] [-B backing [-F fmt]] [-S size] src "
+      "dst\n"
       "  resize [-f fmt] [--preallocation=mode] [--shrink] file [+|-]size\n"
       "  snapshot [-l | -c name | -a name | -d name] file\n"
       "  rebase [-f fmt] [-p] [-u] -b backing [-F backing_fmt] file\n"
@@ -424,7 +436,8 @@ void Usage(FILE* to) {
       "  map [-f fmt] [--output=human|json] [--start-offset=off] [--max-length=len] file\n"
       "  measure [--output=human|json] [-O fmt] [-o opts] (--size N | [-f fmt] file)\n"
       "  compare [-f fmt] [-F fmt] [-p] [-q] [-s] file1 file2\n"
-      "  bench [-c count] [-d depth] [-f fmt] [-o offset] [-s size] [-S step] [-w] [--pattern=p] file\n"
+      "  bench [-c count] [-d depth] [-f fmt] [-o offset] [-s size] [-S step] [-w] [--pattern=p] "
+      "file\n"
       "\nISO 9660 (skiff extensions):\n"
       "  iso-ls file.iso\n"
       "  iso-extract file.iso /path/in/iso dest\n"
@@ -448,9 +461,9 @@ int CmdBench(const std::vector<std::string>& argv) {
     return Status::Ok();
   };
   uint64_t depth = b.depth, flush = 0;
-  for (const auto& st : {num("c", &b.count, false), num("d", &depth, false), num("o", &b.offset, true),
-                  num("s", &b.request_size, true), num("S", &b.step, true),
-                  num("flush-interval", &flush, false)}) {
+  for (const auto& st : {num("c", &b.count, false), num("d", &depth, false),
+                         num("o", &b.offset, true), num("s", &b.request_size, true),
+                         num("S", &b.step, true), num("flush-interval", &flush, false)}) {
     if (!st.ok()) return Err(st);
   }
   b.depth = static_cast<int>(std::max<uint64_t>(1, std::min<uint64_t>(depth, 1024)));
@@ -462,10 +475,12 @@ int CmdBench(const std::vector<std::string>& argv) {
   }
   if (!a->has("S")) b.step = b.request_size;
   if (!a->has("q")) {
-    std::printf("Sending %llu %s requests, %llu bytes each, %d in parallel (starting at offset %llu, step size %llu)\n",
-                static_cast<unsigned long long>(b.count), b.write ? "write" : "read",
-                static_cast<unsigned long long>(b.request_size), b.depth,
-                static_cast<unsigned long long>(b.offset), static_cast<unsigned long long>(b.step));
+    std::printf(
+        "Sending %llu %s requests, %llu bytes each, %d in parallel (starting at offset %llu, step "
+        "size %llu)\n",
+        static_cast<unsigned long long>(b.count), b.write ? "write" : "read",
+        static_cast<unsigned long long>(b.request_size), b.depth,
+        static_cast<unsigned long long>(b.offset), static_cast<unsigned long long>(b.step));
   }
   auto secs = RunBench(a->pos[0], b);
   if (!secs.ok()) return Err(secs.status());
@@ -488,7 +503,8 @@ int CmdIsoLs(const std::vector<std::string>& argv) {
 }
 
 int CmdIsoExtract(const std::vector<std::string>& argv) {
-  if (argv.size() != 3) return Fail("iso-extract: expecting ISO, path in the image and destination");
+  if (argv.size() != 3)
+    return Fail("iso-extract: expecting ISO, path in the image and destination");
   Status st = ExtractIsoFile(argv[0], argv[1], argv[2]);
   return st.ok() ? 0 : Err(st);
 }
@@ -496,7 +512,8 @@ int CmdIsoExtract(const std::vector<std::string>& argv) {
 int CmdIsoCreate(const std::vector<std::string>& argv) {
   auto a = Parse(argv, {"o", "V"}, {"no-joliet", "no-rock-ridge", "q"});
   if (!a.ok()) return Err(a.status());
-  if (a->pos.size() != 1 || !a->has("o")) return Fail("iso-create: expecting -o OUT.iso and one source directory");
+  if (a->pos.size() != 1 || !a->has("o"))
+    return Fail("iso-create: expecting -o OUT.iso and one source directory");
   IsoCreateOptions o;
   o.volume_id = a->get("V", "cidata");
   o.joliet = !a->has("no-joliet");
@@ -540,7 +557,8 @@ int RunImg(const GlobalOptions&, const std::vector<std::string>& args) {
 }  // namespace
 
 void AddImageCommands(std::vector<Command>& out) {
-  out.push_back(Command{"img", "disk images: create, info, check, convert, ... (like qemu-img)", RunImg});
+  out.push_back(
+      Command{"img", "disk images: create, info, check, convert, ... (like qemu-img)", RunImg});
 }
 
 }  // namespace skiff::app

@@ -33,7 +33,8 @@ std::string FindHelper(const std::string& name) {
   return "";
 }
 
-int ExecOffline(const std::string& verb, const std::string& name, const std::vector<std::string>& args) {
+int ExecOffline(const std::string& verb, const std::string& name,
+                const std::vector<std::string>& args) {
   std::string helper = FindHelper(name);
   if (helper.empty()) {
     return Fail("'" + verb + "' needs " + name +
@@ -56,9 +57,10 @@ int main(int argc, char** argv) {
   std::vector<Command> cmds;
   for (const auto& v : kOfflineVerbs) {
     std::string name = v.name, helper = v.helper;
-    cmds.push_back({name, v.help, [name, helper](const GlobalOptions&, const std::vector<std::string>& a) {
-                      return ExecOffline(name, helper, a);
-                    }});
+    cmds.push_back(
+        {name, v.help, [name, helper](const GlobalOptions&, const std::vector<std::string>& a) {
+           return ExecOffline(name, helper, a);
+         }});
   }
   AddDaemonCommands(cmds);
   return RunCli(argc, argv, cmds);

@@ -113,16 +113,18 @@ int CmdNetDhcpLeases(const Args& a, api::Client& c) {
   api::LeaseList r;
   std::string q = api::ToQuery(api::LeasesQuery{a.get("mac")});
   if (!GetOrFail(c, routes::Network(a.get("network"), "leases") + q, &r)) return 1;
-  PrintListing<api::Lease>(a, r.leases,
-                           {"Expiry Time", "MAC address", "Protocol", "IP address", "Hostname",
-                            "Client ID or DUID"},
-                           [](const api::Lease& l) {
-                             auto dash = [](const std::string& s) { return s.empty() ? "-" : s; };
-                             return std::vector<std::string>{
-                                 LeaseExpiry(l.expiry), l.mac, l.type,
-                                 l.ip + "/" + std::to_string(l.prefix), dash(l.hostname),
-                                 dash(l.client_id)};
-                           });
+  PrintListing<api::Lease>(
+      a, r.leases,
+      {"Expiry Time", "MAC address", "Protocol", "IP address", "Hostname", "Client ID or DUID"},
+      [](const api::Lease& l) {
+        auto dash = [](const std::string& s) { return s.empty() ? "-" : s; };
+        return std::vector<std::string>{LeaseExpiry(l.expiry),
+                                        l.mac,
+                                        l.type,
+                                        l.ip + "/" + std::to_string(l.prefix),
+                                        dash(l.hostname),
+                                        dash(l.client_id)};
+      });
   return 0;
 }
 
@@ -137,26 +139,40 @@ int CmdNetDiagram(const Args& a, api::Client& c) {
 const ArgSpec kNetwork{{"network"}, 1, {}, {}};
 
 const VerbDef kNetVerbs[] = {
-    {"net-list", "list networks",
-     {{}, 0, {"all", "inactive", "name", "uuid", "json", "persistent", "transient", "autostart",
-              "no-autostart"}, {}},
+    {"net-list",
+     "list networks",
+     {{},
+      0,
+      {"all", "inactive", "name", "uuid", "json", "persistent", "transient", "autostart",
+       "no-autostart"},
+      {}},
      CmdNetList},
-    {"net-define", "define an inactive persistent virtual network from an XML file",
-     {{"file"}, 1, {"validate"}, {}}, CmdNetDefine},
-    {"net-create", "create a network from an XML file", {{"file"}, 1, {"validate"}, {}},
+    {"net-define",
+     "define an inactive persistent virtual network from an XML file",
+     {{"file"}, 1, {"validate"}, {}},
+     CmdNetDefine},
+    {"net-create",
+     "create a network from an XML file",
+     {{"file"}, 1, {"validate"}, {}},
      CmdNetCreate},
     {"net-undefine", "undefine a persistent network", kNetwork, CmdNetUndefine},
-    {"net-dumpxml", "network information in XML", {{"network"}, 1, {"inactive"}, {}},
+    {"net-dumpxml",
+     "network information in XML",
+     {{"network"}, 1, {"inactive"}, {}},
      CmdNetDumpXml},
     {"net-info", "network information", {{"network"}, 1, {"json"}, {}}, CmdNetInfo},
     {"net-autostart", "autostart a network", {{"network"}, 1, {"disable"}, {}}, CmdNetAutostart},
     {"net-start", "start a (previously defined) inactive network", kNetwork, CmdNetStart},
     {"net-destroy", "destroy (stop) a network", kNetwork, CmdNetDestroy},
     {"net-edit", "edit XML configuration for a network", kNetwork, CmdNetEdit},
-    {"net-dhcp-leases", "print lease info for a given network",
-     {{"network"}, 1, {"json"}, {"mac"}}, CmdNetDhcpLeases},
-    {"net-diagram", "draw a network: guests, taps, bridge, firewall, uplink",
-     {{"network"}, 1, {"svg"}, {}}, CmdNetDiagram},
+    {"net-dhcp-leases",
+     "print lease info for a given network",
+     {{"network"}, 1, {"json"}, {"mac"}},
+     CmdNetDhcpLeases},
+    {"net-diagram",
+     "draw a network: guests, taps, bridge, firewall, uplink",
+     {{"network"}, 1, {"svg"}, {}},
+     CmdNetDiagram},
 };
 
 }  // namespace

@@ -1,4 +1,5 @@
-// Storage pool verbs (pool-*): definitions through the daemon; the machinery is the storage module's.
+// Storage pool verbs (pool-*): definitions through the daemon; the machinery is the storage
+// module's.
 #include <cstdio>
 
 #include "daemon_cli.h"
@@ -35,9 +36,10 @@ bool PoolXmlFromArgs(const Args& a, std::string* xml) {
     Fail("pool type 'dir' takes no --source-dev or --source-format");
     return false;
   }
-  *xml = fmt::format("<pool type='{}'>\n  <name>{}</name>\n{}  <target>\n    <path>{}</path>\n"
-                     "  </target>\n</pool>\n",
-                     type, XmlEscape(a.get("name")), source, XmlEscape(a.get("target")));
+  *xml = fmt::format(
+      "<pool type='{}'>\n  <name>{}</name>\n{}  <target>\n    <path>{}</path>\n"
+      "  </target>\n</pool>\n",
+      type, XmlEscape(a.get("name")), source, XmlEscape(a.get("target")));
   return true;
 }
 
@@ -201,24 +203,33 @@ const ArgSpec kPool{{"pool"}, 1, {}, {}};
 const std::set<std::string> kPoolSourceOptions = {"target", "source-dev", "source-format"};
 
 const VerbDef kPoolVerbs[] = {
-    {"pool-list", "list pools",
-     {{}, 0, {"all", "inactive", "details", "name", "uuid", "json"}, {"type"}}, CmdPoolList},
-    {"pool-define", "define an inactive persistent storage pool from an XML file",
-     {{"file"}, 1, {"validate"}, {}}, CmdPoolDefine},
+    {"pool-list",
+     "list pools",
+     {{}, 0, {"all", "inactive", "details", "name", "uuid", "json"}, {"type"}},
+     CmdPoolList},
+    {"pool-define",
+     "define an inactive persistent storage pool from an XML file",
+     {{"file"}, 1, {"validate"}, {}},
+     CmdPoolDefine},
     {"pool-undefine", "undefine an inactive pool", kPool, CmdPoolUndefine},
     {"pool-dumpxml", "pool information in XML", {{"pool"}, 1, {"inactive"}, {}}, CmdPoolDumpXml},
     {"pool-info", "storage pool information", {{"pool"}, 1, {"json"}, {}}, CmdPoolInfo},
     {"pool-autostart", "autostart a pool", {{"pool"}, 1, {"disable"}, {}}, CmdPoolAutostart},
-    {"pool-define-as", "define a pool from a set of args",
-     {{"name", "type"}, 2, {}, kPoolSourceOptions}, CmdPoolDefineAs},
-    {"pool-create-as", "create a pool from a set of args",
+    {"pool-define-as",
+     "define a pool from a set of args",
+     {{"name", "type"}, 2, {}, kPoolSourceOptions},
+     CmdPoolDefineAs},
+    {"pool-create-as",
+     "create a pool from a set of args",
      {{"name", "type"}, 2, {"build", "overwrite", "no-overwrite"}, kPoolSourceOptions},
      CmdPoolCreateAs},
     {"pool-delete", "delete a pool's (empty) directory", kPool, CmdPoolDelete},
     {"pool-start", "start a (previously defined) inactive pool", kPool, CmdPoolStart},
     {"pool-destroy", "destroy (stop) a pool", kPool, CmdPoolDestroy},
-    {"pool-build", "build a pool (an fs pool: mkfs on its device)",
-     {{"pool"}, 1, {"overwrite", "no-overwrite"}, {}}, CmdPoolBuild},
+    {"pool-build",
+     "build a pool (an fs pool: mkfs on its device)",
+     {{"pool"}, 1, {"overwrite", "no-overwrite"}, {}},
+     CmdPoolBuild},
     {"pool-edit", "edit XML configuration for a storage pool", kPool, CmdPoolEdit},
     {"pool-refresh", "refresh a pool", kPool, CmdPoolRefresh},
 };

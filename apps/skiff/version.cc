@@ -23,8 +23,8 @@ int CmdVersion(const GlobalOptions&, const std::vector<std::string>&) {
 }  // namespace
 
 void AddVersionCommands(std::vector<Command>& out) {
-  out.push_back({"version", "show versions of skiff and QEMU, and whether KVM is usable",
-                 CmdVersion});
+  out.push_back(
+      {"version", "show versions of skiff and QEMU, and whether KVM is usable", CmdVersion});
 }
 
 }  // namespace skiff::app

@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <optional>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "daemon_cli.h"
 #include "skiff/api/errors.h"
@@ -54,9 +54,10 @@ class Progress {
     double secs = std::chrono::duration<double>(now - start_).count();
     std::string bar(static_cast<size_t>(fill), '#');
     bar.resize(static_cast<size_t>(width), ' ');
-    std::fprintf(stderr, "\r%s [%s] %3d%%  %s / %s  %s/s   ", what_, bar.c_str(),
-                 static_cast<int>(f * 100), VirshSize(done).c_str(), VirshSize(total_).c_str(),
-                 VirshSize(secs > 0 ? static_cast<uint64_t>(static_cast<double>(done) / secs) : 0).c_str());
+    std::fprintf(
+        stderr, "\r%s [%s] %3d%%  %s / %s  %s/s   ", what_, bar.c_str(), static_cast<int>(f * 100),
+        VirshSize(done).c_str(), VirshSize(total_).c_str(),
+        VirshSize(secs > 0 ? static_cast<uint64_t>(static_cast<double>(done) / secs) : 0).c_str());
   }
   void Done() {
     if (!on_) return;
@@ -116,7 +117,8 @@ int Upload(api::Client& c, const std::string& pool, const std::string& vol, cons
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Fail(fmt::format("cannot open '{}': {}", file, std::strerror(errno)));
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return Fail(fmt::format("stat '{}': {}", file, std::strerror(errno)));
+  if (::fstat(fd.get(), &st) != 0)
+    return Fail(fmt::format("stat '{}': {}", file, std::strerror(errno)));
   uint64_t size = static_cast<uint64_t>(st.st_size);
   bool whole = !offset && !length;
   uint64_t base = offset.value_or(0);
@@ -154,8 +156,8 @@ int Upload(api::Client& c, const std::string& pool, const std::string& vol, cons
 
 // vol-download: the volume's bytes [offset, offset + length) into a new file;
 // holes in the volume (and zero pieces) stay holes in the file.
-int Download(api::Client& c, const std::string& pool, const std::string& vol, const std::string& file,
-             uint64_t offset, std::optional<uint64_t> length) {
+int Download(api::Client& c, const std::string& pool, const std::string& vol,
+             const std::string& file, uint64_t offset, std::optional<uint64_t> length) {
   api::Extents ext;
   std::string q = api::ToQuery(api::ExtentsQuery{offset, length});
   if (!GetOrFail(c, routes::Volume(pool, vol, "extents") + q, &ext)) return 1;
@@ -220,15 +222,17 @@ int CmdVolList(const Args& a, api::Client& c) {
 int CmdVolCreateAs(const Args& a, api::Client& c) {
   auto cap = ParseSize(a.get("capacity"));
   if (!cap.ok()) return Fail(fmt::format("malformed size {}", a.get("capacity")));
-  std::string xml = fmt::format("<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{}</capacity>\n",
-                                XmlEscape(a.get("name")), *cap);
+  std::string xml =
+      fmt::format("<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{}</capacity>\n",
+                  XmlEscape(a.get("name")), *cap);
   if (a.values.count("allocation")) {
     auto al = ParseSize(a.get("allocation"));
     if (!al.ok()) return Fail(fmt::format("malformed size {}", a.get("allocation")));
     xml += fmt::format("  <allocation unit='bytes'>{}</allocation>\n", *al);
   }
   if (a.values.count("format")) {
-    xml += fmt::format("  <target>\n    <format type='{}'/>\n  </target>\n", XmlEscape(a.get("format")));
+    xml += fmt::format("  <target>\n    <format type='{}'/>\n  </target>\n",
+                       XmlEscape(a.get("format")));
   }
   if (a.values.count("backing-vol")) {
     xml += fmt::format("  <backingStore>\n    <path>{}</path>\n", XmlEscape(a.get("backing-vol")));
@@ -333,9 +337,7 @@ int CmdVolInfo(const Args& a, api::Client& c) {
     PrintJson(v);
     return 0;
   }
-  auto sz = [&](uint64_t b) {
-    return a.has("bytes") ? fmt::format("{} bytes", b) : VirshSize(b);
-  };
+  auto sz = [&](uint64_t b) { return a.has("bytes") ? fmt::format("{} bytes", b) : VirshSize(b); };
   std::printf("%-15s %s\n", "Name:", v.name.c_str());
   std::printf("%-15s %s\n", "Type:", v.type.c_str());
   std::printf("%-15s %s\n", "Capacity:", sz(v.capacity).c_str());
@@ -384,21 +386,34 @@ const ArgSpec kTransfer{{"vol", "file", "pool"}, 2, {"sparse"}, {"offset", "leng
 
 const VerbDef kVolVerbs[] = {
     {"vol-list", "list volumes", {{"pool"}, 1, {"details", "json"}, {}}, CmdVolList},
-    {"vol-create-as", "create a volume from a set of args",
-     {{"pool", "name", "capacity"}, 3, {"prealloc-metadata"},
+    {"vol-create-as",
+     "create a volume from a set of args",
+     {{"pool", "name", "capacity"},
+      3,
+      {"prealloc-metadata"},
       {"format", "allocation", "backing-vol", "backing-vol-format"}},
      CmdVolCreateAs},
-    {"vol-create", "create a volume from an XML file",
-     {{"pool", "file"}, 2, {"prealloc-metadata"}, {}}, CmdVolCreate},
-    {"vol-create-from", "create a vol, using another volume as input",
-     {{"pool", "file", "vol"}, 3, {"prealloc-metadata"}, {"inputpool"}}, CmdVolCreateFrom},
-    {"vol-clone", "clone a volume", {{"vol", "newname"}, 2, {"prealloc-metadata"}, {"pool"}},
+    {"vol-create",
+     "create a volume from an XML file",
+     {{"pool", "file"}, 2, {"prealloc-metadata"}, {}},
+     CmdVolCreate},
+    {"vol-create-from",
+     "create a vol, using another volume as input",
+     {{"pool", "file", "vol"}, 3, {"prealloc-metadata"}, {"inputpool"}},
+     CmdVolCreateFrom},
+    {"vol-clone",
+     "clone a volume",
+     {{"vol", "newname"}, 2, {"prealloc-metadata"}, {"pool"}},
      CmdVolClone},
     {"vol-delete", "delete a volume", kVol, CmdVolDelete},
     {"vol-wipe", "wipe a volume", kVol, CmdVolWipe},
-    {"vol-resize", "resize a vol",
-     {{"vol", "capacity", "pool"}, 2, {"shrink", "delta", "allocate"}, {}}, CmdVolResize},
-    {"vol-info", "storage vol information", {{"vol", "pool"}, 1, {"bytes", "json"}, {}},
+    {"vol-resize",
+     "resize a vol",
+     {{"vol", "capacity", "pool"}, 2, {"shrink", "delta", "allocate"}, {}},
+     CmdVolResize},
+    {"vol-info",
+     "storage vol information",
+     {{"vol", "pool"}, 1, {"bytes", "json"}, {}},
      CmdVolInfo},
     {"vol-dumpxml", "vol information in XML", kVol, CmdVolDumpXml},
     {"vol-path", "returns the volume path for a given volume name", kVol, CmdVolPath},

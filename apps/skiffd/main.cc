@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
       so.tcp_host = l.substr(4, l.rfind(':') - 4);
       so.tcp_port = std::atoi(l.c_str() + l.rfind(':') + 1);
     } else {
-      std::fprintf(stderr, "error: --listen '%s': expected unix:PATH or tcp:HOST:PORT\n", l.c_str());
+      std::fprintf(stderr, "error: --listen '%s': expected unix:PATH or tcp:HOST:PORT\n",
+                   l.c_str());
       return 1;
     }
   }
@@ -103,8 +104,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", server.status().message().c_str());
     return 1;
   }
-  spdlog::info("skiffd {} listening (root {}, hypervisor {})", SKIFF_VERSION, root,
-               hv->Describe());
+  spdlog::info("skiffd {} listening (root {}, hypervisor {})", SKIFF_VERSION, root, hv->Describe());
   if ((*server)->tcp_port()) spdlog::info("tls listener on port {}", (*server)->tcp_port());
   (*server)->Run();
   spdlog::info("skiffd stopped");

@@ -60,7 +60,8 @@ Result<std::string> Base64Decode(std::string_view text) {
       auto c = static_cast<unsigned char>(text[i + k]);
       uint8_t d = kDecode[c];
       if (d == 64) {
-        if (!(last && c == '=' && k >= 4 - pad)) return InvalidArgumentError("malformed base64 data");
+        if (!(last && c == '=' && k >= 4 - pad))
+          return InvalidArgumentError("malformed base64 data");
         d = 0;
       }
       v = (v << 6) | d;

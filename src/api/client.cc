@@ -32,13 +32,14 @@ namespace {
 
 // The OpenSSL functions the client calls, resolved from libssl (and libcrypto, its
 // dependency) at run time. Typed from the headers, so a mismatch fails to compile.
-#define SKIFF_OPENSSL_FUNCTIONS(X)                                                          \
-  X(TLS_client_method) X(SSL_CTX_new) X(SSL_CTX_free) X(SSL_CTX_ctrl) X(SSL_CTX_set_verify) \
-  X(SSL_CTX_load_verify_locations) X(SSL_CTX_set_default_verify_paths) X(SSL_new)         \
-  X(SSL_free) X(SSL_set_fd) X(SSL_get0_param) X(SSL_ctrl) X(SSL_connect) X(SSL_shutdown)    \
-  X(SSL_read) X(SSL_write) X(SSL_get_error) X(SSL_get_verify_result) X(ERR_get_error)      \
-  X(ERR_error_string_n) X(X509_verify_cert_error_string) X(X509_VERIFY_PARAM_set1_host)    \
-  X(X509_VERIFY_PARAM_set1_ip_asc)
+#define SKIFF_OPENSSL_FUNCTIONS(X)                                                                \
+  X(TLS_client_method)                                                                            \
+  X(SSL_CTX_new) X(SSL_CTX_free) X(SSL_CTX_ctrl) X(SSL_CTX_set_verify)                            \
+      X(SSL_CTX_load_verify_locations) X(SSL_CTX_set_default_verify_paths) X(SSL_new) X(SSL_free) \
+          X(SSL_set_fd) X(SSL_get0_param) X(SSL_ctrl) X(SSL_connect) X(SSL_shutdown) X(SSL_read)  \
+              X(SSL_write) X(SSL_get_error) X(SSL_get_verify_result) X(ERR_get_error)             \
+                  X(ERR_error_string_n) X(X509_verify_cert_error_string)                          \
+                      X(X509_VERIFY_PARAM_set1_host) X(X509_VERIFY_PARAM_set1_ip_asc)
 
 struct OpenSsl {
 #define SKIFF_OPENSSL_MEMBER(f) decltype(&::f) f = nullptr;
@@ -62,8 +63,8 @@ const OpenSsl* LoadOpenSsl(std::string* error) {
       load_error = std::string("tls: cannot load OpenSSL: ") + (e ? e : lib);
       return;
     }
-#define SKIFF_OPENSSL_LOAD(f)                                                   \
-  ssl.f = reinterpret_cast<decltype(&::f)>(::dlsym(h, #f));                     \
+#define SKIFF_OPENSSL_LOAD(f)                               \
+  ssl.f = reinterpret_cast<decltype(&::f)>(::dlsym(h, #f)); \
   if (!ssl.f && load_error.empty()) load_error = "tls: OpenSSL lacks " #f;
     SKIFF_OPENSSL_FUNCTIONS(SKIFF_OPENSSL_LOAD)
 #undef SKIFF_OPENSSL_LOAD

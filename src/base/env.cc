@@ -110,8 +110,7 @@ Env& DefaultEnv() {
 Status WriteFileAtomic(Env& env, const std::filesystem::path& path, std::string_view data,
                        mode_t mode) {
   static std::atomic<uint64_t> counter{0};
-  const fs::path tmp =
-      path.string() + fmt::format(".tmp.{}.{}", ::getpid(), counter.fetch_add(1));
+  const fs::path tmp = path.string() + fmt::format(".tmp.{}.{}", ::getpid(), counter.fetch_add(1));
   auto fail = [&](Status st) {
     (void)env.RemoveFile(tmp);
     return st;

@@ -89,7 +89,8 @@ TEST(Spawn, JoinsCgroupFilesBeforeExec) {
   auto missing = Spawn(o);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("open cgroup file '/nonexistent-skiff"),
-            std::string::npos) << missing.status().ToString();
+            std::string::npos)
+      << missing.status().ToString();
 }
 
 }  // namespace

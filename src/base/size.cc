@@ -10,14 +10,22 @@ namespace {
 
 int ShiftFor(char suffix) {
   switch (std::tolower(static_cast<unsigned char>(suffix))) {
-    case 'b': return 0;
-    case 'k': return 10;
-    case 'm': return 20;
-    case 'g': return 30;
-    case 't': return 40;
-    case 'p': return 50;
-    case 'e': return 60;
-    default: return -1;
+    case 'b':
+      return 0;
+    case 'k':
+      return 10;
+    case 'm':
+      return 20;
+    case 'g':
+      return 30;
+    case 't':
+      return 40;
+    case 'p':
+      return 50;
+    case 'e':
+      return 60;
+    default:
+      return -1;
   }
 }
 
@@ -70,7 +78,8 @@ Result<uint64_t> ParseSize(std::string_view text) {
     long double f = std::stold("0." + std::string(frac));
     long double add = f * std::ldexp(1.0L, shift);
     long double total = static_cast<long double>(result) + add;
-    if (total >= 18446744073709551615.0L) return InvalidArgumentError("size '{}' is too large", text);
+    if (total >= 18446744073709551615.0L)
+      return InvalidArgumentError("size '{}' is too large", text);
     result = static_cast<uint64_t>(total);
   }
   // qemu refuses sizes above INT64_MAX, since offsets are signed there.
@@ -89,8 +98,7 @@ std::string FormatSizeHuman(uint64_t bytes) {
   if (i < 0) i = 0;
   if (i > 6) i = 6;
   double div = std::ldexp(1.0, i * 10);
-  return fmt::format("{} {}B", fmt::format("{:.3g}", static_cast<double>(bytes) / div),
-                     kSuffix[i]);
+  return fmt::format("{} {}B", fmt::format("{:.3g}", static_cast<double>(bytes) / div), kSuffix[i]);
 }
 
 Result<uint64_t> ScaleLibvirtUnit(uint64_t value, std::string_view unit,

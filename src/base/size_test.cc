@@ -18,7 +18,8 @@ TEST(ParseSize, QemuImgSuffixes) {
 }
 
 TEST(ParseSize, RejectsBadInputWithTheText) {
-  for (const char* bad : {"", "-1", "abc", "10X", "10GG", "1.5", "1.", ".5G", "8E", "99999999999999999999"}) {
+  for (const char* bad :
+       {"", "-1", "abc", "10X", "10GG", "1.5", "1.", ".5G", "8E", "99999999999999999999"}) {
     auto r = ParseSize(bad);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {

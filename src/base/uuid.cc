@@ -36,7 +36,8 @@ Result<Uuid> Uuid::Parse(std::string_view text) {
       return InvalidArgumentError("malformed uuid '{}'", text);
     }
     if (nibbles >= 32) return InvalidArgumentError("malformed uuid '{}'", text);
-    u.bytes_[nibbles / 2] = static_cast<uint8_t>(u.bytes_[nibbles / 2] | (nibbles % 2 ? v : v << 4));
+    u.bytes_[nibbles / 2] =
+        static_cast<uint8_t>(u.bytes_[nibbles / 2] | (nibbles % 2 ? v : v << 4));
     ++nibbles;
   }
   if (nibbles != 32) return InvalidArgumentError("malformed uuid '{}'", text);

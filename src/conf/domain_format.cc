@@ -24,8 +24,8 @@ void WriteAddress(XmlWriter& w, const DeviceAddress& a) {
 
 void WriteCpu(XmlWriter& w, const CpuDef& c) {
   std::string mode(ToString(c.mode));
-  bool has_children = !c.model.empty() || !c.model_fallback.empty() || !c.vendor.empty() || !c.features.empty() ||
-                      c.topology || !c.numa.empty() || !c.cache_mode.empty();
+  bool has_children = !c.model.empty() || !c.model_fallback.empty() || !c.vendor.empty() ||
+                      !c.features.empty() || c.topology || !c.numa.empty() || !c.cache_mode.empty();
   std::initializer_list<std::pair<std::string_view, std::string>> attrs = {
       {"mode", mode}, {"match", c.match}, {"check", c.check}, {"migratable", c.migratable}};
   if (!has_children) {
@@ -49,7 +49,8 @@ void WriteCpu(XmlWriter& w, const CpuDef& c) {
   if (!c.cache_mode.empty()) {
     w.Empty("cache", {{"level", c.cache_mode == "emulate" ? "3" : ""}, {"mode", c.cache_mode}});
   }
-  for (const CpuFeature& f : c.features) w.Empty("feature", {{"policy", f.policy}, {"name", f.name}});
+  for (const CpuFeature& f : c.features)
+    w.Empty("feature", {{"policy", f.policy}, {"name", f.name}});
   if (!c.numa.empty()) {
     w.Open("numa");
     for (const NumaCell& cell : c.numa) {
@@ -68,17 +69,20 @@ void WriteOs(XmlWriter& w, const OsDef& os) {
   w.Open("os");
   w.Text("type", os.type, {{"arch", os.arch}, {"machine", os.machine}});
   if (os.loader) {
-    w.Text("loader", os.loader->path, {{"readonly", os.loader->readonly},
-                                       {"secure", os.loader->secure},
-                                       {"type", os.loader->type}});
+    w.Text("loader", os.loader->path,
+           {{"readonly", os.loader->readonly},
+            {"secure", os.loader->secure},
+            {"type", os.loader->type}});
   }
   if (!os.nvram.empty()) w.Text("nvram", os.nvram);
   if (!os.kernel.empty()) w.Text("kernel", os.kernel);
   if (!os.initrd.empty()) w.Text("initrd", os.initrd);
   if (!os.cmdline.empty()) w.Text("cmdline", os.cmdline);
   for (BootDevice b : os.boot) w.Empty("boot", {{"dev", std::string(ToString(b))}});
-  if (os.bootmenu) w.Empty("bootmenu", {{"enable", YesNo(os.bootmenu)}, {"timeout", Opt(os.bootmenu_timeout_ms)}});
-  if (os.reboot_timeout_ms) w.Empty("bios", {{"rebootTimeout", std::to_string(*os.reboot_timeout_ms)}});
+  if (os.bootmenu)
+    w.Empty("bootmenu", {{"enable", YesNo(os.bootmenu)}, {"timeout", Opt(os.bootmenu_timeout_ms)}});
+  if (os.reboot_timeout_ms)
+    w.Empty("bios", {{"rebootTimeout", std::to_string(*os.reboot_timeout_ms)}});
   w.Close("os");
 }
 
@@ -103,7 +107,8 @@ void WriteClock(XmlWriter& w, const ClockDef& c) {
   }
   w.Open("clock", attrs);
   for (const ClockTimer& t : c.timers) {
-    w.Empty("timer", {{"name", t.name}, {"tickpolicy", t.tickpolicy}, {"present", YesNo(t.present)}});
+    w.Empty("timer",
+            {{"name", t.name}, {"tickpolicy", t.tickpolicy}, {"present", YesNo(t.present)}});
   }
   w.Close("clock");
 }
@@ -119,7 +124,8 @@ void WriteBacking(XmlWriter& w, const std::vector<BackingStore>& chain, size_t i
 }
 
 void WriteDisk(XmlWriter& w, const DiskDef& d) {
-  w.Open("disk", {{"type", std::string(ToString(d.type))}, {"device", std::string(ToString(d.device))}});
+  w.Open("disk",
+         {{"type", std::string(ToString(d.type))}, {"device", std::string(ToString(d.device))}});
   const DiskDriver& dr = d.driver;
   if (!dr.name.empty() || !dr.type.empty() || !dr.cache.empty() || !dr.io.empty() ||
       !dr.discard.empty()) {
@@ -141,7 +147,8 @@ void WriteDisk(XmlWriter& w, const DiskDef& d) {
       break;
   }
   WriteBacking(w, d.backing_chain, 0);
-  w.Empty("target", {{"dev", d.target_dev}, {"bus", std::string(ToString(d.bus))}, {"tray", d.tray}});
+  w.Empty("target",
+          {{"dev", d.target_dev}, {"bus", std::string(ToString(d.bus))}, {"tray", d.tray}});
   if (d.boot_order) w.Empty("boot", {{"order", Num(*d.boot_order)}});
   if (d.readonly) w.Empty("readonly");
   if (d.shareable) w.Empty("shareable");
@@ -260,16 +267,18 @@ std::string FormatDomainXml(const DomainDef& def) {
     }
     w.Close("memtune");
   }
-  w.Text("vcpu", Num(def.vcpus), {{"placement", def.vcpu_placement},
-                                  {"cpuset", def.vcpu_cpuset},
-                                  {"current", Opt(def.current_vcpus)}});
+  w.Text("vcpu", Num(def.vcpus),
+         {{"placement", def.vcpu_placement},
+          {"cpuset", def.vcpu_cpuset},
+          {"current", Opt(def.current_vcpus)}});
   if (def.cputune) {
     const CpuTune& t = *def.cputune;
     w.Open("cputune");
     if (t.shares) w.Text("shares", Num(*t.shares));
     if (t.period) w.Text("period", Num(*t.period));
     if (t.quota) w.Text("quota", Num(*t.quota));
-    for (const VcpuPin& p : t.vcpupins) w.Empty("vcpupin", {{"vcpu", Num(p.vcpu)}, {"cpuset", p.cpuset}});
+    for (const VcpuPin& p : t.vcpupins)
+      w.Empty("vcpupin", {{"vcpu", Num(p.vcpu)}, {"cpuset", p.cpuset}});
     if (!t.emulatorpin.empty()) w.Empty("emulatorpin", {{"cpuset", t.emulatorpin}});
     w.Close("cputune");
   }
@@ -293,8 +302,10 @@ std::string FormatDomainXml(const DomainDef& def) {
   w.Text("on_crash", ToString(def.on_crash));
   if (def.pm_suspend_to_mem || def.pm_suspend_to_disk) {
     w.Open("pm");
-    if (def.pm_suspend_to_mem) w.Empty("suspend-to-mem", {{"enabled", YesNo(def.pm_suspend_to_mem)}});
-    if (def.pm_suspend_to_disk) w.Empty("suspend-to-disk", {{"enabled", YesNo(def.pm_suspend_to_disk)}});
+    if (def.pm_suspend_to_mem)
+      w.Empty("suspend-to-mem", {{"enabled", YesNo(def.pm_suspend_to_mem)}});
+    if (def.pm_suspend_to_disk)
+      w.Empty("suspend-to-disk", {{"enabled", YesNo(def.pm_suspend_to_disk)}});
     w.Close("pm");
   }
   const DevicesDef& d = def.devices;
@@ -308,9 +319,11 @@ std::string FormatDomainXml(const DomainDef& def) {
   for (const auto& x : d.channels) WriteCharDev(w, "channel", x);
   for (const auto& x : d.inputs) {
     if (x.address.empty()) {
-      w.Empty("input", {{"type", std::string(ToString(x.type))}, {"bus", std::string(ToString(x.bus))}});
+      w.Empty("input",
+              {{"type", std::string(ToString(x.type))}, {"bus", std::string(ToString(x.bus))}});
     } else {
-      w.Open("input", {{"type", std::string(ToString(x.type))}, {"bus", std::string(ToString(x.bus))}});
+      w.Open("input",
+             {{"type", std::string(ToString(x.type))}, {"bus", std::string(ToString(x.bus))}});
       WriteAddress(w, x.address);
       w.Close("input");
     }
@@ -344,7 +357,8 @@ std::string FormatDomainXml(const DomainDef& def) {
   }
   for (const auto& r : d.rngs) {
     w.Open("rng", {{"model", "virtio"}});
-    if (r.rate_bytes) w.Empty("rate", {{"bytes", Num(*r.rate_bytes)}, {"period", Opt(r.rate_period_ms)}});
+    if (r.rate_bytes)
+      w.Empty("rate", {{"bytes", Num(*r.rate_bytes)}, {"period", Opt(r.rate_period_ms)}});
     if (r.backend == "random") {
       w.Text("backend", r.source, {{"model", "random"}});
     } else {

@@ -17,8 +17,9 @@ namespace {
 // Reads an enum attribute. Absent: `def` (or an error when def is nullopt).
 // Unknown values are kUnsupported and list the supported ones.
 template <typename E, size_t N>
-Result<E> ReadEnum(const Elem& e, std::string_view attr, const std::array<std::string_view, N>& names,
-                   std::optional<E> def, std::string_view what) {
+Result<E> ReadEnum(const Elem& e, std::string_view attr,
+                   const std::array<std::string_view, N>& names, std::optional<E> def,
+                   std::string_view what) {
   auto v = e.Attr(attr);
   if (!v) {
     if (def) return *def;
@@ -71,8 +72,8 @@ Result<std::optional<unsigned>> ReadBootOrder(const Elem& parent) {
 
 Result<CpuDef> ParseCpu(const Elem& e) {
   CpuDef cpu;
-  SKIFF_ASSIGN_OR_RETURN(cpu.mode, ReadEnum<CpuMode>(e, "mode", kCpuModeNames,
-                                                     CpuMode::kCustom, "cpu mode"));
+  SKIFF_ASSIGN_OR_RETURN(cpu.mode,
+                         ReadEnum<CpuMode>(e, "mode", kCpuModeNames, CpuMode::kCustom, "cpu mode"));
   SKIFF_ASSIGN_OR_RETURN(cpu.match, e.EnumAttr("match", {"minimum", "exact", "strict"}));
   SKIFF_ASSIGN_OR_RETURN(cpu.check, e.EnumAttr("check", {"none", "partial", "full"}));
   SKIFF_ASSIGN_OR_RETURN(cpu.migratable, e.EnumAttr("migratable", {"on", "off"}));
@@ -87,9 +88,8 @@ Result<CpuDef> ParseCpu(const Elem& e) {
     auto name = f.Attr("name");
     if (!name || name->empty()) return f.Error("cpu feature without a name");
     feat.name = *name;
-    SKIFF_ASSIGN_OR_RETURN(std::string pol,
-                           f.EnumAttr("policy", {"force", "require", "optional", "disable",
-                                                 "forbid"}));
+    SKIFF_ASSIGN_OR_RETURN(std::string pol, f.EnumAttr("policy", {"force", "require", "optional",
+                                                                  "disable", "forbid"}));
     if (!pol.empty()) feat.policy = pol;
     cpu.features.push_back(std::move(feat));
   }
@@ -110,7 +110,8 @@ Result<CpuDef> ParseCpu(const Elem& e) {
     cpu.topology = topo;
   }
   if (Elem c = e.Child("cache")) {
-    SKIFF_ASSIGN_OR_RETURN(cpu.cache_mode, c.EnumAttr("mode", {"emulate", "passthrough", "disable"}));
+    SKIFF_ASSIGN_OR_RETURN(cpu.cache_mode,
+                           c.EnumAttr("mode", {"emulate", "passthrough", "disable"}));
     if (cpu.cache_mode.empty()) return c.Error("cache needs a mode");
     SKIFF_ASSIGN_OR_RETURN(auto level, ReadUnsigned(c, "level", 3));
     // QEMU can only emulate an L3 cache; passthrough and disable concern all levels.
@@ -185,8 +186,8 @@ Result<CpuTune> ParseCpuTune(const Elem& e) {
 Result<NumaTune> ParseNumaTune(const Elem& e) {
   NumaTune n;
   if (Elem m = e.Child("memory")) {
-    SKIFF_ASSIGN_OR_RETURN(n.mode,
-                           m.EnumAttr("mode", {"strict", "preferred", "interleave", "restrictive"}));
+    SKIFF_ASSIGN_OR_RETURN(
+        n.mode, m.EnumAttr("mode", {"strict", "preferred", "interleave", "restrictive"}));
     SKIFF_ASSIGN_OR_RETURN(n.placement, m.EnumAttr("placement", {"static", "auto"}));
     n.nodeset = m.Attr("nodeset").value_or("");
     if (n.placement == "auto" && !n.nodeset.empty()) {
@@ -198,8 +199,8 @@ Result<NumaTune> ParseNumaTune(const Elem& e) {
     SKIFF_ASSIGN_OR_RETURN(auto id, ReadUnsigned(mn, "cellid", 255));
     if (!id) return mn.Error("memnode without cellid");
     node.cellid = *id;
-    SKIFF_ASSIGN_OR_RETURN(node.mode,
-                           mn.EnumAttr("mode", {"strict", "preferred", "interleave", "restrictive"}));
+    SKIFF_ASSIGN_OR_RETURN(
+        node.mode, mn.EnumAttr("mode", {"strict", "preferred", "interleave", "restrictive"}));
     auto ns = mn.Attr("nodeset");
     if (!ns) return mn.Error("memnode without nodeset");
     node.nodeset = *ns;
@@ -232,9 +233,8 @@ Result<OsDef> ParseOs(const Elem& e) {
   if (auto v = e.ChildText("initrd")) os.initrd = *v;
   if (auto v = e.ChildText("cmdline")) os.cmdline = *v;
   for (const Elem& b : e.Children("boot")) {
-    SKIFF_ASSIGN_OR_RETURN(BootDevice d,
-                           ReadEnum<BootDevice>(b, "dev", kBootDeviceNames, std::nullopt,
-                                                "boot device"));
+    SKIFF_ASSIGN_OR_RETURN(BootDevice d, ReadEnum<BootDevice>(b, "dev", kBootDeviceNames,
+                                                              std::nullopt, "boot device"));
     os.boot.push_back(d);
   }
   if (Elem m = e.Child("bootmenu")) {
@@ -293,12 +293,13 @@ Result<ClockDef> ParseClock(const Elem& e) {
   }
   c.timezone = e.Attr("timezone").value_or("");
   if (c.offset == "timezone") {
-    return e.Unsupported("clock offset 'timezone' is not supported (use utc, localtime or variable)");
+    return e.Unsupported(
+        "clock offset 'timezone' is not supported (use utc, localtime or variable)");
   }
   for (const Elem& t : e.Children("timer")) {
     ClockTimer timer;
-    SKIFF_ASSIGN_OR_RETURN(timer.name, t.EnumAttr("name", {"rtc", "pit", "hpet", "kvmclock",
-                                                           "tsc", "hypervclock"}));
+    SKIFF_ASSIGN_OR_RETURN(
+        timer.name, t.EnumAttr("name", {"rtc", "pit", "hpet", "kvmclock", "tsc", "hypervclock"}));
     if (timer.name.empty()) return t.Error("timer without a name");
     SKIFF_ASSIGN_OR_RETURN(timer.tickpolicy,
                            t.EnumAttr("tickpolicy", {"delay", "catchup", "merge", "discard"}));
@@ -339,8 +340,8 @@ Result<std::vector<BackingStore>> ParseBackingChain(const Elem& disk) {
 
 Result<DiskDef> ParseDisk(const Elem& e) {
   DiskDef d;
-  SKIFF_ASSIGN_OR_RETURN(d.type, ReadEnum<DiskType>(e, "type", kDiskTypeNames, DiskType::kFile,
-                                                    "disk type"));
+  SKIFF_ASSIGN_OR_RETURN(
+      d.type, ReadEnum<DiskType>(e, "type", kDiskTypeNames, DiskType::kFile, "disk type"));
   SKIFF_ASSIGN_OR_RETURN(d.device, ReadEnum<DiskDevice>(e, "device", kDiskDeviceNames,
                                                         DiskDevice::kDisk, "disk device"));
   if (Elem drv = e.Child("driver")) {
@@ -354,8 +355,12 @@ Result<DiskDef> ParseDisk(const Elem& e) {
   }
   if (Elem src = e.Child("source")) {
     switch (d.type) {
-      case DiskType::kFile: d.source_path = src.Attr("file").value_or(""); break;
-      case DiskType::kBlock: d.source_path = src.Attr("dev").value_or(""); break;
+      case DiskType::kFile:
+        d.source_path = src.Attr("file").value_or("");
+        break;
+      case DiskType::kBlock:
+        d.source_path = src.Attr("dev").value_or("");
+        break;
       case DiskType::kVolume:
         d.source_pool = src.Attr("pool").value_or("");
         d.source_volume = src.Attr("volume").value_or("");
@@ -371,8 +376,8 @@ Result<DiskDef> ParseDisk(const Elem& e) {
   if (!tgt) return e.Error("disk without <target>");
   d.target_dev = tgt.Attr("dev").value_or("");
   if (d.target_dev.empty()) return tgt.Error("disk target without dev");
-  SKIFF_ASSIGN_OR_RETURN(d.bus, ReadEnum<DiskBus>(tgt, "bus", kDiskBusNames,
-                                                  DefaultBusFor(d.target_dev), "disk bus"));
+  SKIFF_ASSIGN_OR_RETURN(
+      d.bus, ReadEnum<DiskBus>(tgt, "bus", kDiskBusNames, DefaultBusFor(d.target_dev), "disk bus"));
   SKIFF_ASSIGN_OR_RETURN(d.tray, tgt.EnumAttr("tray", {"open", "closed"}));
   d.readonly = static_cast<bool>(e.Child("readonly"));
   d.shareable = static_cast<bool>(e.Child("shareable"));
@@ -429,15 +434,15 @@ void AssignControllerIndexes(std::vector<ControllerDef>& ctrls) {
 
 Result<ControllerDef> ParseController(const Elem& e) {
   ControllerDef c;
-  SKIFF_ASSIGN_OR_RETURN(c.type, e.EnumAttr("type", {"pci", "usb", "ide", "sata", "scsi",
-                                                     "virtio-serial"}));
+  SKIFF_ASSIGN_OR_RETURN(
+      c.type, e.EnumAttr("type", {"pci", "usb", "ide", "sata", "scsi", "virtio-serial"}));
   if (c.type.empty()) return e.Error("controller without a type");
   SKIFF_ASSIGN_OR_RETURN(auto idx, ReadUnsigned(e, "index", 255));
   c.index = idx.value_or(kUnassignedIndex);
   std::vector<std::string_view> models;
   if (c.type == "pci") {
-    models = {"pci-root", "pcie-root", "pci-bridge", "pcie-root-port", "dmi-to-pci-bridge",
-              "pcie-to-pci-bridge"};
+    models = {"pci-root",       "pcie-root",         "pci-bridge",
+              "pcie-root-port", "dmi-to-pci-bridge", "pcie-to-pci-bridge"};
   } else if (c.type == "usb") {
     models = {"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "qemu-xhci", "nec-xhci", "none"};
   } else if (c.type == "scsi") {
@@ -490,8 +495,8 @@ Result<InterfaceDef> ParseInterface(const Elem& e) {
     n.mac = GenerateMac();
   }
   if (Elem m = e.Child("model")) {
-    SKIFF_ASSIGN_OR_RETURN(n.model, ReadEnum<NicModel>(m, "type", kNicModelNames, std::nullopt,
-                                                       "interface model"));
+    SKIFF_ASSIGN_OR_RETURN(
+        n.model, ReadEnum<NicModel>(m, "type", kNicModelNames, std::nullopt, "interface model"));
   }
   if (Elem t = e.Child("target")) {
     n.target_dev = t.Attr("dev").value_or("");
@@ -507,9 +512,9 @@ enum class CharKind { kSerial, kConsole, kChannel };
 
 Result<CharDevDef> ParseCharDev(const Elem& e, CharKind kind) {
   CharDevDef c;
-  SKIFF_ASSIGN_OR_RETURN(c.type, ReadEnum<CharSourceType>(e, "type", kCharSourceNames,
-                                                          CharSourceType::kPty,
-                                                          "character device type"));
+  SKIFF_ASSIGN_OR_RETURN(c.type,
+                         ReadEnum<CharSourceType>(e, "type", kCharSourceNames, CharSourceType::kPty,
+                                                  "character device type"));
   e.Attr("tty");  // run-time pty name
   if (Elem src = e.Child("source")) {
     c.path = src.Attr("path").value_or("");
@@ -520,8 +525,8 @@ Result<CharDevDef> ParseCharDev(const Elem& e, CharKind kind) {
       SKIFF_ASSIGN_OR_RETURN(c.append, src.EnumAttr("append", {"on", "off"}));
     }
   }
-  bool auto_path = kind == CharKind::kChannel && c.type == CharSourceType::kUnix &&
-                   c.mode != "connect";
+  bool auto_path =
+      kind == CharKind::kChannel && c.type == CharSourceType::kUnix && c.mode != "connect";
   if ((c.type == CharSourceType::kUnix || c.type == CharSourceType::kFile) && c.path.empty() &&
       !auto_path) {
     return e.Error("{} character device needs <source path=.../>", ToString(c.type));
@@ -558,8 +563,8 @@ Result<CharDevDef> ParseCharDev(const Elem& e, CharKind kind) {
 
 Result<GraphicsDef> ParseGraphics(const Elem& e) {
   GraphicsDef g;
-  SKIFF_ASSIGN_OR_RETURN(g.type, ReadEnum<GraphicsType>(e, "type", kGraphicsTypeNames,
-                                                        std::nullopt, "graphics type"));
+  SKIFF_ASSIGN_OR_RETURN(
+      g.type, ReadEnum<GraphicsType>(e, "type", kGraphicsTypeNames, std::nullopt, "graphics type"));
   auto port_attr = [&](std::string_view name, int& out) -> Status {
     if (auto p = e.Attr(name)) {
       if (*p == "-1") {
@@ -596,8 +601,8 @@ Result<VideoDef> ParseVideo(const Elem& e) {
   VideoDef v;
   Elem m = e.Child("model");
   if (!m) return e.Error("video without <model>");
-  SKIFF_ASSIGN_OR_RETURN(v.model, ReadEnum<VideoModel>(m, "type", kVideoModelNames, std::nullopt,
-                                                       "video model"));
+  SKIFF_ASSIGN_OR_RETURN(
+      v.model, ReadEnum<VideoModel>(m, "type", kVideoModelNames, std::nullopt, "video model"));
   SKIFF_ASSIGN_OR_RETURN(v.vram_kib, m.UintAttr("vram"));
   SKIFF_ASSIGN_OR_RETURN(v.ram_kib, m.UintAttr("ram"));
   SKIFF_ASSIGN_OR_RETURN(v.vgamem_kib, m.UintAttr("vgamem"));
@@ -611,8 +616,8 @@ Result<VideoDef> ParseVideo(const Elem& e) {
 
 Result<InputDef> ParseInput(const Elem& e) {
   InputDef in;
-  SKIFF_ASSIGN_OR_RETURN(in.type, ReadEnum<InputType>(e, "type", kInputTypeNames, std::nullopt,
-                                                      "input type"));
+  SKIFF_ASSIGN_OR_RETURN(
+      in.type, ReadEnum<InputType>(e, "type", kInputTypeNames, std::nullopt, "input type"));
   InputBus def = in.type == InputType::kTablet ? InputBus::kUsb : InputBus::kPs2;
   SKIFF_ASSIGN_OR_RETURN(in.bus, ReadEnum<InputBus>(e, "bus", kInputBusNames, def, "input bus"));
   SKIFF_ASSIGN_OR_RETURN(in.address, ReadAddress(e));
@@ -751,8 +756,8 @@ Result<LifecycleAction> ParseLifecycle(const Elem& root, std::string_view name,
   std::string text = e.Text();
   auto v = EnumFromName<LifecycleAction>(kLifecycleNames, text);
   if (!v) return e.Error("invalid action '{}' (supported: {})", text, EnumList(kLifecycleNames));
-  if (name != "on_crash" && (*v == LifecycleAction::kCoredumpDestroy ||
-                             *v == LifecycleAction::kCoredumpRestart)) {
+  if (name != "on_crash" &&
+      (*v == LifecycleAction::kCoredumpDestroy || *v == LifecycleAction::kCoredumpRestart)) {
     return e.Error("action '{}' is only valid for on_crash", text);
   }
   return *v;
@@ -775,8 +780,8 @@ std::string InnerXml(pugi::xml_node node) {
 
 Result<DomainDef> ParseDomainElem(Elem root) {
   DomainDef def;
-  SKIFF_ASSIGN_OR_RETURN(def.type, ReadEnum<DomainType>(root, "type", kDomainTypeNames,
-                                                        std::nullopt, "domain type"));
+  SKIFF_ASSIGN_OR_RETURN(
+      def.type, ReadEnum<DomainType>(root, "type", kDomainTypeNames, std::nullopt, "domain type"));
   root.Attr("id");  // run-time id of a live domain
   Elem name = root.Child("name");
   if (!name || name.Text().empty()) return root.Error("missing <name>");
@@ -811,9 +816,9 @@ Result<DomainDef> ParseDomainElem(Elem root) {
   }
   if (Elem mt = root.Child("memtune")) {
     MemTune t;
-    for (auto [tag, out] : {std::pair{"hard_limit", &t.hard_limit_kib},
-                            std::pair{"soft_limit", &t.soft_limit_kib},
-                            std::pair{"swap_hard_limit", &t.swap_hard_limit_kib}}) {
+    for (auto [tag, out] :
+         {std::pair{"hard_limit", &t.hard_limit_kib}, std::pair{"soft_limit", &t.soft_limit_kib},
+          std::pair{"swap_hard_limit", &t.swap_hard_limit_kib}}) {
       if (Elem c = mt.Child(tag)) {
         SKIFF_ASSIGN_OR_RETURN(uint64_t v, c.SizeKiB());
         *out = v;
@@ -858,7 +863,8 @@ Result<DomainDef> ParseDomainElem(Elem root) {
   }
   SKIFF_ASSIGN_OR_RETURN(def.on_poweroff,
                          ParseLifecycle(root, "on_poweroff", LifecycleAction::kDestroy));
-  SKIFF_ASSIGN_OR_RETURN(def.on_reboot, ParseLifecycle(root, "on_reboot", LifecycleAction::kRestart));
+  SKIFF_ASSIGN_OR_RETURN(def.on_reboot,
+                         ParseLifecycle(root, "on_reboot", LifecycleAction::kRestart));
   SKIFF_ASSIGN_OR_RETURN(def.on_crash, ParseLifecycle(root, "on_crash", LifecycleAction::kDestroy));
   if (Elem d = root.Child("devices")) SKIFF_TRY(ParseDevices(d, def.devices));
   // As libvirt for x86 qemu/kvm guests: a balloon unless the definition says

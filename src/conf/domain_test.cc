@@ -70,8 +70,8 @@ TEST(DomainParse, ControllersWithoutIndexGetTheLowestFreeOne) {
   std::vector<std::pair<std::string, unsigned>> got;
   for (const auto& c : r->devices.controllers) got.emplace_back(c.type, c.index);
   const std::vector<std::pair<std::string, unsigned>> want = {
-      {"pci", 1}, {"pci", 0}, {"pci", 2}, {"pci", 3}, {"usb", 0}, {"virtio-serial", 0},
-      {"virtio-serial", 1}};
+      {"pci", 1}, {"pci", 0},           {"pci", 2},          {"pci", 3},
+      {"usb", 0}, {"virtio-serial", 0}, {"virtio-serial", 1}};
   EXPECT_EQ(got, want);
   // The assigned indexes are written out, so the canonical XML parses to the same.
   auto again = ParseDomainXml(FormatDomainXml(*r), "again.xml");
@@ -107,7 +107,8 @@ TEST(DomainParse, SyntaxErrorHasLineAndColumn) {
 }
 
 TEST(DomainParse, UnknownElementIsRefusedByNameAndLine) {
-  std::string xml = Replace(kMinimal, "  </devices>", "    <hostdev mode='subsystem'/>\n  </devices>");
+  std::string xml =
+      Replace(kMinimal, "  </devices>", "    <hostdev mode='subsystem'/>\n  </devices>");
   auto r = ParseDomainXml(xml, "d.xml");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kUnsupported);
@@ -143,11 +144,13 @@ TEST(DomainParse, BadSizeUnit) {
   std::string xml = Replace(kMinimal, "unit='MiB'", "unit='parsecs'");
   auto r = ParseDomainXml(xml, "d.xml");
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(r.status().message(), HasSubstr("/domain/memory: invalid size '128' with unit 'parsecs'"));
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("/domain/memory: invalid size '128' with unit 'parsecs'"));
 }
 
 TEST(DomainParse, UnsupportedArch) {
-  std::string xml = Replace(kMinimal, "arch='x86_64' machine='pc'", "arch='aarch64' machine='virt'");
+  std::string xml =
+      Replace(kMinimal, "arch='x86_64' machine='pc'", "arch='aarch64' machine='virt'");
   auto r = ParseDomainXml(xml, "d.xml");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kUnsupported);
@@ -169,8 +172,9 @@ TEST(DomainParse, MissingMacIsGenerated) {
 }
 
 TEST(DomainParse, TopologyMustMatchVcpus) {
-  std::string xml = Replace(kMinimal, "<os>",
-                            "<vcpu>4</vcpu><cpu><topology sockets='1' cores='2' threads='1'/></cpu><os>");
+  std::string xml =
+      Replace(kMinimal, "<os>",
+              "<vcpu>4</vcpu><cpu><topology sockets='1' cores='2' threads='1'/></cpu><os>");
   auto r = ParseDomainXml(xml, "d.xml");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("does not match vcpu count 4"));
@@ -187,9 +191,10 @@ TEST(DomainParse, NeverCrashesOnTruncatedInput) {
 // Found by domain_xml_fuzz: text with newlines inside <metadata> grew by one
 // indentation level per parse/format cycle.
 TEST(DomainParse, MetadataWithTextRoundTripsStably) {
-  std::string xml = Replace(kMinimal, "<memory",
-                            "<metadata><a:x xmlns:a='urn:a'>\n   \xb3\xb3 text\n  <a:y>1</a:y></a:x>"
-                            "<a:z/></metadata><memory");
+  std::string xml =
+      Replace(kMinimal, "<memory",
+              "<metadata><a:x xmlns:a='urn:a'>\n   \xb3\xb3 text\n  <a:y>1</a:y></a:x>"
+              "<a:z/></metadata><memory");
   auto r = ParseDomainXml(xml, "m.xml");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   std::string x1 = FormatDomainXml(*r);
@@ -240,9 +245,9 @@ TEST(DomainParse, PanicDevices) {
 
 TEST(DomainParse, PanicModelsQemuCannotDoAreRefused) {
   for (const char* m : {"hyperv", "pseries", "s390"}) {
-    auto r = ParseDomainXml(
-        Replace(kMinimal, "  </devices>", std::string("    <panic model='") + m + "'/>\n  </devices>"),
-        "d.xml");
+    auto r = ParseDomainXml(Replace(kMinimal, "  </devices>",
+                                    std::string("    <panic model='") + m + "'/>\n  </devices>"),
+                            "d.xml");
     ASSERT_FALSE(r.ok()) << m;
     EXPECT_EQ(r.status().code(), Code::kUnsupported);
     EXPECT_THAT(r.status().message(),
@@ -273,16 +278,18 @@ TEST(DomainParse, RenameRestartIsRefusedAsByLibvirtsQemuDriver) {
     auto r = ParseDomainXml(xml, "d.xml");
     ASSERT_FALSE(r.ok()) << e;
     EXPECT_EQ(r.status().code(), Code::kUnsupported);
-    EXPECT_THAT(r.status().message(),
-                HasSubstr(std::string("/domain/") + e + ": action 'rename-restart' is not supported"));
+    EXPECT_THAT(r.status().message(), HasSubstr(std::string("/domain/") + e +
+                                                ": action 'rename-restart' is not supported"));
   }
 }
 
 // attach-device / detach-device take one <disk> or <interface>.
 TEST(DeviceXml, DiskInterfaceAndOthers) {
-  auto d = ParseDeviceXml("<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>"
-                          "<source pool='default' volume='a.qcow2'/>"
-                          "<target dev='sdb' bus='usb'/></disk>", "d.xml");
+  auto d = ParseDeviceXml(
+      "<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>"
+      "<source pool='default' volume='a.qcow2'/>"
+      "<target dev='sdb' bus='usb'/></disk>",
+      "d.xml");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   ASSERT_TRUE(d->disk);
   EXPECT_FALSE(d->interface);
@@ -301,15 +308,17 @@ TEST(DeviceXml, DiskInterfaceAndOthers) {
   auto bad = ParseDeviceXml("<hostdev mode='subsystem'/>", "h.xml");
   EXPECT_EQ(bad.status().code(), Code::kUnsupported);
   EXPECT_THAT(bad.status().message(), HasSubstr("only <disk> and <interface>"));
-  auto extra = ParseDeviceXml("<disk type='file'><source file='/a'/><target dev='vdb'/>"
-                              "<bogus/></disk>", "x.xml");
+  auto extra = ParseDeviceXml(
+      "<disk type='file'><source file='/a'/><target dev='vdb'/>"
+      "<bogus/></disk>",
+      "x.xml");
   EXPECT_THAT(extra.status().message(), HasSubstr("unsupported element <bogus>"));
 }
 
 // A usb disk needs the usb controller and cannot be a cdrom.
 TEST(DomainParse, UsbDisk) {
-  std::string xml = Replace(kMinimal, "<target dev='vda' bus='virtio'/>",
-                            "<target dev='sda' bus='usb'/>");
+  std::string xml =
+      Replace(kMinimal, "<target dev='vda' bus='virtio'/>", "<target dev='sda' bus='usb'/>");
   auto r = ParseDomainXml(xml, "u.xml");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->devices.disks[0].bus, DiskBus::kUsb);

@@ -7,9 +7,7 @@
 
 namespace skiff::conf {
 
-bool DomainDef::IsQ35() const {
-  return os.machine == "q35" || os.machine.rfind("pc-q35-", 0) == 0;
-}
+bool DomainDef::IsQ35() const { return os.machine == "q35" || os.machine.rfind("pc-q35-", 0) == 0; }
 
 namespace {
 
@@ -48,7 +46,8 @@ Status CheckMachine(const DomainDef& def) {
 
 Status CheckCpu(const DomainDef& def) {
   if (def.vcpus == 0) return InvalidArgumentError("/domain/vcpu: vcpu count must be at least 1");
-  if (def.vcpus > 4096) return InvalidArgumentError("/domain/vcpu: vcpu count {} is too large", def.vcpus);
+  if (def.vcpus > 4096)
+    return InvalidArgumentError("/domain/vcpu: vcpu count {} is too large", def.vcpus);
   if (def.current_vcpus && (*def.current_vcpus == 0 || *def.current_vcpus > def.vcpus)) {
     return InvalidArgumentError("/domain/vcpu: current {} must be between 1 and {}",
                                 *def.current_vcpus, def.vcpus);
@@ -100,7 +99,8 @@ Status CheckCpu(const DomainDef& def) {
         const NumaCell& cell = c.numa[i];
         std::string path = fmt::format("/domain/cpu/numa/cell[{}]", i + 1);
         if (cell.id != i) {
-          return InvalidArgumentError("{}: cell id {} is out of order (expected {})", path, cell.id, i);
+          return InvalidArgumentError("{}: cell id {} is out of order (expected {})", path, cell.id,
+                                      i);
         }
         if (cell.memory_kib == 0) return InvalidArgumentError("{}: memory must be positive", path);
         total += cell.memory_kib;
@@ -146,7 +146,8 @@ Status CheckCpu(const DomainDef& def) {
     }
     if (!def.cputune->emulatorpin.empty()) {
       auto r = ParseCpuset(def.cputune->emulatorpin);
-      if (!r.ok()) return InvalidArgumentError("/domain/cputune/emulatorpin: {}", r.status().message());
+      if (!r.ok())
+        return InvalidArgumentError("/domain/cputune/emulatorpin: {}", r.status().message());
     }
   }
   if (def.numatune) {
@@ -201,8 +202,10 @@ Status CheckDisks(const DomainDef& def, std::set<unsigned>& boot_orders) {
       }
       for (const auto& c : def.devices.controllers) {
         if (c.type == "usb" && c.index == 0 && c.model == "none") {
-          return InvalidArgumentError("{}: usb disk '{}' needs a usb controller (usb model is "
-                                      "'none')", DevPath("disk", i, "target"), d.target_dev);
+          return InvalidArgumentError(
+              "{}: usb disk '{}' needs a usb controller (usb model is "
+              "'none')",
+              DevPath("disk", i, "target"), d.target_dev);
         }
       }
     }
@@ -222,15 +225,17 @@ Status CheckDisks(const DomainDef& def, std::set<unsigned>& boot_orders) {
     }
     if (d.readonly && d.device == DiskDevice::kDisk &&
         (d.bus == DiskBus::kIde || d.bus == DiskBus::kSata)) {
-      return UnsupportedError("{}: readonly disk '{}' on bus '{}' is not supported by qemu (use virtio or scsi)",
-                              DevPath("disk", i), d.target_dev, ToString(d.bus));
+      return UnsupportedError(
+          "{}: readonly disk '{}' on bus '{}' is not supported by qemu (use virtio or scsi)",
+          DevPath("disk", i), d.target_dev, ToString(d.bus));
     }
     if (d.driver.io == "native" && d.driver.cache != "none" && d.driver.cache != "directsync") {
       return InvalidArgumentError("{}: io 'native' of disk '{}' needs cache 'none' or 'directsync'",
                                   DevPath("disk", i, "driver"), d.target_dev);
     }
     if (d.tray.size() && d.device != DiskDevice::kCdrom) {
-      return InvalidArgumentError("{}: tray is only valid for cdroms", DevPath("disk", i, "target"));
+      return InvalidArgumentError("{}: tray is only valid for cdroms",
+                                  DevPath("disk", i, "target"));
     }
     for (size_t b = 0; b < d.backing_chain.size(); ++b) {
       if (d.backing_chain[b].path.empty() || d.backing_chain[b].path[0] != '/') {
@@ -372,19 +377,23 @@ Status CheckDisplays(const DevicesDef& dv) {
       return InvalidArgumentError("{}: video model 'none' cannot be combined with other videos",
                                   DevPath("video", i));
     }
-    if (i > 0 && dv.videos[i].model != VideoModel::kQxl && dv.videos[i].model != VideoModel::kVirtio) {
+    if (i > 0 && dv.videos[i].model != VideoModel::kQxl &&
+        dv.videos[i].model != VideoModel::kVirtio) {
       return UnsupportedError("{}: secondary video model '{}' (only qxl and virtio)",
                               DevPath("video", i), ToString(dv.videos[i].model));
     }
   }
-  if (primaries > 1) return InvalidArgumentError("/domain/devices/video: more than one primary video");
+  if (primaries > 1)
+    return InvalidArgumentError("/domain/devices/video: more than one primary video");
   std::set<unsigned> audio_ids;
   for (size_t i = 0; i < dv.audios.size(); ++i) {
     if (!audio_ids.insert(dv.audios[i].id).second) {
-      return InvalidArgumentError("{}: duplicate audio id {}", DevPath("audio", i), dv.audios[i].id);
+      return InvalidArgumentError("{}: duplicate audio id {}", DevPath("audio", i),
+                                  dv.audios[i].id);
     }
     if (dv.audios[i].type == "spice" && !gtypes.count(GraphicsType::kSpice)) {
-      return InvalidArgumentError("{}: audio type 'spice' needs spice graphics", DevPath("audio", i));
+      return InvalidArgumentError("{}: audio type 'spice' needs spice graphics",
+                                  DevPath("audio", i));
     }
   }
   return Status::Ok();
@@ -397,15 +406,18 @@ Status CheckWatchdogsAndPanics(const DomainDef& def) {
   }
   for (size_t i = 0; i < dv.watchdogs.size(); ++i) {
     if (dv.watchdogs[i].model == WatchdogModel::kItco && !def.IsQ35()) {
-      return UnsupportedError("{}: watchdog model 'itco' needs a q35 machine", DevPath("watchdog", i));
+      return UnsupportedError("{}: watchdog model 'itco' needs a q35 machine",
+                              DevPath("watchdog", i));
     }
   }
   std::set<std::string> panic_models;
   for (size_t i = 0; i < dv.panics.size(); ++i) {
     const PanicDef& p = dv.panics[i];
     if (p.model != "isa" && p.model != "pvpanic") {
-      return UnsupportedError("{}: panic model '{}' is not supported for x86 qemu guests "
-                              "(supported: isa, pvpanic)", DevPath("panic", i), p.model);
+      return UnsupportedError(
+          "{}: panic model '{}' is not supported for x86 qemu guests "
+          "(supported: isa, pvpanic)",
+          DevPath("panic", i), p.model);
     }
     if (!panic_models.insert(p.model).second) {
       return InvalidArgumentError("{}: more than one panic device of model '{}'",
@@ -420,8 +432,9 @@ Status CheckWatchdogsAndPanics(const DomainDef& def) {
                                   DevPath("panic", i), type);
     }
     if (p.model == "pvpanic" && !type.empty() && type != "pci") {
-      return InvalidArgumentError("{}: panic model 'pvpanic' needs an address of type 'pci', not '{}'",
-                                  DevPath("panic", i), type);
+      return InvalidArgumentError(
+          "{}: panic model 'pvpanic' needs an address of type 'pci', not '{}'", DevPath("panic", i),
+          type);
     }
   }
   return Status::Ok();
@@ -454,9 +467,9 @@ Status ValidateDomain(const DomainDef& def) {
     }
   }
   // As libvirt's qemu driver: nothing could rename a running guest.
-  for (auto [what, action] : {std::pair{"on_poweroff", def.on_poweroff},
-                              std::pair{"on_reboot", def.on_reboot},
-                              std::pair{"on_crash", def.on_crash}}) {
+  for (auto [what, action] :
+       {std::pair{"on_poweroff", def.on_poweroff}, std::pair{"on_reboot", def.on_reboot},
+        std::pair{"on_crash", def.on_crash}}) {
     if (action == LifecycleAction::kRenameRestart) {
       return UnsupportedError("/domain/{}: action 'rename-restart' is not supported by qemu", what);
     }
@@ -466,8 +479,9 @@ Status ValidateDomain(const DomainDef& def) {
     return InvalidArgumentError("/domain/memory: {} KiB is too large", def.memory_kib);
   }
   if (def.current_memory_kib == 0 || def.current_memory_kib > def.memory_kib) {
-    return InvalidArgumentError("/domain/currentMemory: {} KiB must be between 1 and memory ({} KiB)",
-                                def.current_memory_kib, def.memory_kib);
+    return InvalidArgumentError(
+        "/domain/currentMemory: {} KiB must be between 1 and memory ({} KiB)",
+        def.current_memory_kib, def.memory_kib);
   }
   if (def.max_memory_kib && *def.max_memory_kib < def.memory_kib) {
     return InvalidArgumentError("/domain/maxMemory: {} KiB is below memory ({} KiB)",

@@ -41,13 +41,11 @@ inline constexpr std::array<std::string_view, 3> kInterfaceTypeNames = {"network
                                                                         "user"};
 inline constexpr std::array<std::string_view, 4> kNicModelNames = {"virtio", "e1000", "e1000e",
                                                                    "rtl8139"};
-inline constexpr std::array<std::string_view, 4> kCharSourceNames = {"pty", "unix", "file",
-                                                                     "null"};
+inline constexpr std::array<std::string_view, 4> kCharSourceNames = {"pty", "unix", "file", "null"};
 inline constexpr std::array<std::string_view, 2> kGraphicsTypeNames = {"vnc", "spice"};
 inline constexpr std::array<std::string_view, 6> kVideoModelNames = {"none", "vga",    "cirrus",
                                                                      "qxl",  "virtio", "bochs"};
-inline constexpr std::array<std::string_view, 3> kInputTypeNames = {"mouse", "keyboard",
-                                                                    "tablet"};
+inline constexpr std::array<std::string_view, 3> kInputTypeNames = {"mouse", "keyboard", "tablet"};
 inline constexpr std::array<std::string_view, 3> kInputBusNames = {"ps2", "usb", "virtio"};
 inline constexpr std::array<std::string_view, 3> kWatchdogModelNames = {"i6300esb", "ib700",
                                                                         "itco"};

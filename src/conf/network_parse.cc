@@ -46,7 +46,8 @@ Result<NetworkDef> ParseNetworkElem(const Elem& root) {
       std::string dev = ifs[0].Attr("dev").value_or("");
       if (dev.empty()) return ifs[0].Error("forward interface without dev");
       if (!n.forward_dev.empty() && dev != n.forward_dev) {
-        return ifs[0].Error("forward interface '{}' differs from forward dev '{}'", dev, n.forward_dev);
+        return ifs[0].Error("forward interface '{}' differs from forward dev '{}'", dev,
+                            n.forward_dev);
       }
       n.forward_dev = dev;
     }
@@ -77,7 +78,8 @@ Result<NetworkDef> ParseNetworkElem(const Elem& root) {
   }
   if (Elem dns = root.Child("dns")) {
     SKIFF_ASSIGN_OR_RETURN(n.dns_enable, dns.EnumAttr("enable", {"yes", "no"}));
-    SKIFF_ASSIGN_OR_RETURN(n.dns_forward_plain_names, dns.EnumAttr("forwardPlainNames", {"yes", "no"}));
+    SKIFF_ASSIGN_OR_RETURN(n.dns_forward_plain_names,
+                           dns.EnumAttr("forwardPlainNames", {"yes", "no"}));
     for (const Elem& h : dns.Children("host")) {
       DnsHost host;
       host.ip = h.Attr("ip").value_or("");
@@ -152,7 +154,8 @@ std::string FormatNetworkXml(const NetworkDef& n) {
   }
   if (n.mtu) w.Empty("mtu", {{"size", std::to_string(*n.mtu)}});
   if (!n.mac.empty()) w.Empty("mac", {{"address", n.mac}});
-  if (!n.domain_name.empty()) w.Empty("domain", {{"name", n.domain_name}, {"localOnly", n.domain_local}});
+  if (!n.domain_name.empty())
+    w.Empty("domain", {{"name", n.domain_name}, {"localOnly", n.domain_local}});
   if (!n.dns_enable.empty() || !n.dns_forward_plain_names.empty() || !n.dns_hosts.empty()) {
     if (n.dns_hosts.empty()) {
       w.Empty("dns", {{"enable", n.dns_enable}, {"forwardPlainNames", n.dns_forward_plain_names}});
@@ -179,7 +182,8 @@ std::string FormatNetworkXml(const NetworkDef& n) {
     w.Open("ip", a);
     w.Open("dhcp");
     for (const auto& r : ip.dhcp_ranges) w.Empty("range", {{"start", r.start}, {"end", r.end}});
-    for (const auto& h : ip.dhcp_hosts) w.Empty("host", {{"mac", h.mac}, {"name", h.name}, {"ip", h.ip}});
+    for (const auto& h : ip.dhcp_hosts)
+      w.Empty("host", {{"mac", h.mac}, {"name", h.name}, {"ip", h.ip}});
     w.Close("dhcp");
     w.Close("ip");
   }

@@ -69,8 +69,9 @@ TEST(Network, RangeOutsideSubnet) {
 TEST(Network, BadNetmaskAndMac) {
   EXPECT_THAT(ParseNetworkXml(Sub(kNat, "255.255.255.0", "255.0.255.0"), "n").status().message(),
               HasSubstr("invalid netmask '255.0.255.0'"));
-  EXPECT_THAT(ParseNetworkXml(Sub(kNat, "52:54:00:00:00:01", "52:54:00:00:00"), "n").status().message(),
-              HasSubstr("invalid mac address '52:54:00:00:00'"));
+  EXPECT_THAT(
+      ParseNetworkXml(Sub(kNat, "52:54:00:00:00:01", "52:54:00:00:00"), "n").status().message(),
+      HasSubstr("invalid mac address '52:54:00:00:00'"));
 }
 
 TEST(Network, IsolatedAndUnsupportedMode) {
@@ -80,7 +81,8 @@ TEST(Network, IsolatedAndUnsupportedMode) {
   auto pt = ParseNetworkXml(Sub(kNat, "mode='nat'", "mode='passthrough'"), "n.xml");
   ASSERT_FALSE(pt.ok());
   EXPECT_EQ(pt.status().code(), Code::kUnsupported);
-  EXPECT_THAT(pt.status().message(), HasSubstr("n.xml:3:3: /network/forward: unsupported forward mode 'passthrough'"));
+  EXPECT_THAT(pt.status().message(),
+              HasSubstr("n.xml:3:3: /network/forward: unsupported forward mode 'passthrough'"));
 }
 
 TEST(Pool, DirRoundTripAndPathNormalised) {
@@ -103,7 +105,8 @@ TEST(Pool, DirRoundTripAndPathNormalised) {
 TEST(Volume, UnitsFormatAndBacking) {
   auto v = ParseVolumeXml(R"(<volume><name>a.qcow2</name><capacity unit='G'>5</capacity>
     <allocation>294912</allocation><target><format type='qcow2'/><compat>1.1</compat></target>
-    <backingStore><path>/base.raw</path><format type='raw'/></backingStore></volume>)", "v.xml");
+    <backingStore><path>/base.raw</path><format type='raw'/></backingStore></volume>)",
+                          "v.xml");
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->capacity, 5ull << 30);
   EXPECT_EQ(*v->allocation, 294912u);
@@ -111,24 +114,30 @@ TEST(Volume, UnitsFormatAndBacking) {
   auto v2 = ParseVolumeXml(FormatVolumeXml(*v), "fmt");
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   EXPECT_EQ(*v, *v2);
-  auto bad = ParseVolumeXml("<volume><name>a</name><capacity unit='Q'>5</capacity></volume>", "v.xml");
-  EXPECT_THAT(bad.status().message(), HasSubstr("/volume/capacity: invalid size '5' with unit 'Q'"));
+  auto bad =
+      ParseVolumeXml("<volume><name>a</name><capacity unit='Q'>5</capacity></volume>", "v.xml");
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("/volume/capacity: invalid size '5' with unit 'Q'"));
   auto zero = ParseVolumeXml("<volume><name>a</name><capacity>0</capacity></volume>", "v.xml");
   EXPECT_THAT(zero.status().message(), HasSubstr("capacity must be positive"));
 }
 
 TEST(Snapshot, ParseAndValidate) {
-  auto s = ParseSnapshotXml(R"(<domainsnapshot><name>s1</name><description>before upgrade</description>
+  auto s =
+      ParseSnapshotXml(R"(<domainsnapshot><name>s1</name><description>before upgrade</description>
     <memory snapshot='external' file='/snap/s1.mem'/>
     <disks><disk name='vda' snapshot='external'><driver type='qcow2'/><source file='/snap/vda.s1'/></disk>
-    <disk name='vdb' snapshot='no'/></disks></domainsnapshot>)", "s.xml");
+    <disk name='vdb' snapshot='no'/></disks></domainsnapshot>)",
+                       "s.xml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->disks.size(), 2u);
   EXPECT_EQ(s->disks[0].source, "/snap/vda.s1");
   auto s2 = ParseSnapshotXml(FormatSnapshotXml(*s), "fmt");
   ASSERT_TRUE(s2.ok());
   EXPECT_EQ(*s, *s2);
-  auto dup = ParseSnapshotXml("<domainsnapshot><disks><disk name='vda'/><disk name='vda'/></disks></domainsnapshot>", "s.xml");
+  auto dup = ParseSnapshotXml(
+      "<domainsnapshot><disks><disk name='vda'/><disk name='vda'/></disks></domainsnapshot>",
+      "s.xml");
   EXPECT_THAT(dup.status().message(), HasSubstr("disk 'vda' is listed twice"));
 }
 

@@ -72,7 +72,8 @@ Status ValidateNetwork(const NetworkDef& n) {
   }
   if (n.forward == ForwardMode::kBridge) {
     if (n.bridge.empty()) {
-      return InvalidArgumentError("/network/bridge: forward mode 'bridge' needs <bridge name=.../>");
+      return InvalidArgumentError(
+          "/network/bridge: forward mode 'bridge' needs <bridge name=.../>");
     }
     if (!n.ips.empty() || !n.dns_hosts.empty() || !n.domain_name.empty()) {
       return InvalidArgumentError(
@@ -114,7 +115,8 @@ Status ValidateNetwork(const NetworkDef& n) {
       if (!s) return InvalidArgumentError("{}: invalid start address '{}'", rpath, range.start);
       if (!e) return InvalidArgumentError("{}: invalid end address '{}'", rpath, range.end);
       if (*e < *s) {
-        return InvalidArgumentError("{}: start '{}' is after end '{}'", rpath, range.start, range.end);
+        return InvalidArgumentError("{}: start '{}' is after end '{}'", rpath, range.start,
+                                    range.end);
       }
       if (!SameSubnet(*s, *host, prefix) || !SameSubnet(*e, *host, prefix)) {
         return InvalidArgumentError("{}: range '{}'-'{}' is outside the network {}/{}", rpath,
@@ -146,7 +148,8 @@ Status ValidateNetwork(const NetworkDef& n) {
       if (!dh.mac.empty() && !macs.insert(dh.mac).second) {
         return InvalidArgumentError("{}: duplicate mac '{}'", hpath, dh.mac);
       }
-      if (!ips.insert(dh.ip).second) return InvalidArgumentError("{}: duplicate ip '{}'", hpath, dh.ip);
+      if (!ips.insert(dh.ip).second)
+        return InvalidArgumentError("{}: duplicate ip '{}'", hpath, dh.ip);
     }
     if (!v6 && (!ip.dhcp_ranges.empty() || !ip.dhcp_hosts.empty())) {
       if (have_v4_dhcp) {

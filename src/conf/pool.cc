@@ -1,6 +1,6 @@
 // <pool type='dir'> and <pool type='fs'> XML: parse, validate, format.
-#include "conf/storage_common.h"
 #include "skiff/conf/pool.h"
+#include "conf/storage_common.h"
 
 namespace skiff::conf {
 

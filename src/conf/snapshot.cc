@@ -65,9 +65,9 @@ Status ValidateSnapshot(const SnapshotDef& s) {
   if (s.name.find('/') != std::string::npos) {
     return InvalidArgumentError("/domainsnapshot/name: invalid name '{}'", s.name);
   }
-  static const std::set<std::string> kStates = {"",        "running",  "blocked", "paused",
-                                                "shutdown", "shutoff", "crashed", "pmsuspended",
-                                                "disk-snapshot"};
+  static const std::set<std::string> kStates = {"",        "running",     "blocked",
+                                                "paused",  "shutdown",    "shutoff",
+                                                "crashed", "pmsuspended", "disk-snapshot"};
   if (!kStates.count(s.state)) {
     return InvalidArgumentError("/domainsnapshot/state: invalid state '{}'", s.state);
   }

@@ -1,6 +1,6 @@
 // <volume> XML: parse, validate, format.
-#include "conf/storage_common.h"
 #include "skiff/conf/volume.h"
+#include "conf/storage_common.h"
 
 namespace skiff::conf {
 
@@ -75,18 +75,22 @@ Status ValidateVolume(const VolumeDef& v) {
   }
   const std::string& f = v.format;
   if (!f.empty() && f != "raw" && f != "qcow2" && f != "iso") {
-    return UnsupportedError("/volume/target/format: unsupported format '{}' (supported: raw, qcow2, iso)", f);
+    return UnsupportedError(
+        "/volume/target/format: unsupported format '{}' (supported: raw, qcow2, iso)", f);
   }
   if (v.capacity == 0 && !v.backing) {
-    return InvalidArgumentError("/volume/capacity: capacity must be positive without a backing store");
+    return InvalidArgumentError(
+        "/volume/capacity: capacity must be positive without a backing store");
   }
   if (v.allocation && *v.allocation > v.capacity && v.capacity != 0) {
     // libvirt allows it (preallocation beyond size is clamped); keep the value.
   }
   if (!v.compat.empty()) {
-    if (f != "qcow2") return InvalidArgumentError("/volume/target/compat: compat needs format qcow2");
+    if (f != "qcow2")
+      return InvalidArgumentError("/volume/target/compat: compat needs format qcow2");
     if (v.compat != "0.10" && v.compat != "1.1") {
-      return InvalidArgumentError("/volume/target/compat: invalid compat '{}' (0.10 or 1.1)", v.compat);
+      return InvalidArgumentError("/volume/target/compat: invalid compat '{}' (0.10 or 1.1)",
+                                  v.compat);
     }
   }
   if (v.lazy_refcounts && (f != "qcow2" || v.compat == "0.10")) {
@@ -94,7 +98,8 @@ Status ValidateVolume(const VolumeDef& v) {
   }
   if (v.cluster_size) {
     if (f != "qcow2") return InvalidArgumentError("/volume/target/clusterSize: needs format qcow2");
-    if (!PowerOfTwo(*v.cluster_size) || *v.cluster_size < 512 || *v.cluster_size > 2 * 1024 * 1024) {
+    if (!PowerOfTwo(*v.cluster_size) || *v.cluster_size < 512 ||
+        *v.cluster_size > 2 * 1024 * 1024) {
       return InvalidArgumentError(
           "/volume/target/clusterSize: {} is not a power of two between 512 and 2097152",
           *v.cluster_size);
@@ -102,7 +107,8 @@ Status ValidateVolume(const VolumeDef& v) {
   }
   if (v.backing) {
     if (f == "raw" || f == "iso") {
-      return InvalidArgumentError("/volume/backingStore: format '{}' cannot have a backing store", f);
+      return InvalidArgumentError("/volume/backingStore: format '{}' cannot have a backing store",
+                                  f);
     }
     const std::string& bf = v.backing->format;
     if (!bf.empty() && bf != "raw" && bf != "qcow2") {

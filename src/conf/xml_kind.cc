@@ -7,11 +7,16 @@ namespace skiff::conf {
 
 std::string_view ToString(XmlKind kind) {
   switch (kind) {
-    case XmlKind::kDomain: return "domain";
-    case XmlKind::kNetwork: return "network";
-    case XmlKind::kPool: return "pool";
-    case XmlKind::kVolume: return "volume";
-    case XmlKind::kSnapshot: return "domainsnapshot";
+    case XmlKind::kDomain:
+      return "domain";
+    case XmlKind::kNetwork:
+      return "network";
+    case XmlKind::kPool:
+      return "pool";
+    case XmlKind::kVolume:
+      return "volume";
+    case XmlKind::kSnapshot:
+      return "domainsnapshot";
   }
   return "unknown";
 }

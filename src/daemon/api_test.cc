@@ -25,7 +25,8 @@ std::string DomainXml(const std::string& name, const std::string& uuid = "") {
   return "<domain type='qemu'><name>" + name + "</name>" + u +
          "<memory unit='MiB'>256</memory><vcpu>2</vcpu>"
          "<os><type arch='x86_64' machine='q35'>hvm</type></os>"
-         "<devices><disk type='file' device='disk'><source file='/var/lib/x/" + name +
+         "<devices><disk type='file' device='disk'><source file='/var/lib/x/" +
+         name +
          ".img'/><target dev='vda' bus='virtio'/></disk>"
          "<interface type='network'><source network='default'/>"
          "<mac address='52:54:00:00:00:01'/></interface></devices></domain>";
@@ -95,9 +96,11 @@ TEST_F(ApiTest, NameAndUuidAreUnique) {
   auto r = Call("POST", "/v1/domains", {{"xml", DomainXml("b", kUuid)}});
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(Code(r), "already_exists");
-  r = Call("POST", "/v1/domains", {{"xml", DomainXml("a", "11111111-2222-3333-4444-555555555555")}});
+  r = Call("POST", "/v1/domains",
+           {{"xml", DomainXml("a", "11111111-2222-3333-4444-555555555555")}});
   EXPECT_EQ(r.status, 409);
-  EXPECT_NE(Body(r)["error"]["message"].get<std::string>().find("already exists"), std::string::npos);
+  EXPECT_NE(Body(r)["error"]["message"].get<std::string>().find("already exists"),
+            std::string::npos);
   // Redefining with the same name and uuid updates.
   EXPECT_EQ(Call("POST", "/v1/domains", {{"xml", DomainXml("a", kUuid)}}).status, 201);
 }
@@ -200,8 +203,8 @@ TEST_F(ApiTest, GuestEventsChangeTheDomainsState) {
   // Unsubscribed before `seen` and `mu` go: the crash job publishes after the state changed.
   uint64_t sub = events_.Subscribe([&](const json& e) {
     std::lock_guard l(mu);
-    if (e["type"] == "lifecycle") seen.push_back(e["event"].get<std::string>() + "/" +
-                                                 e.value("detail", ""));
+    if (e["type"] == "lifecycle")
+      seen.push_back(e["event"].get<std::string>() + "/" + e.value("detail", ""));
   });
   auto wait_state = [&](const std::string& state) {
     for (int i = 0; i < 400 && Body(Call("GET", "/v1/domains/a"))["state"] != state; ++i) {
@@ -320,8 +323,8 @@ TEST_F(ApiTest, MemoryAndVcpus) {
 
 TEST_F(ApiTest, DiskAndInterfaceHotplug) {
   Define("a");
-  auto r = Call("POST", "/v1/domains/a/disks", {{"source", "/tmp/b.qcow2"}, {"target", "vdb"},
-                                                {"subdriver", "qcow2"}});
+  auto r = Call("POST", "/v1/domains/a/disks",
+                {{"source", "/tmp/b.qcow2"}, {"target", "vdb"}, {"subdriver", "qcow2"}});
   ASSERT_EQ(r.status, 201) << r.body;
   auto d = Body(Call("GET", "/v1/domains/a/disks"))["disks"];
   ASSERT_EQ(d.size(), 2u);
@@ -329,24 +332,29 @@ TEST_F(ApiTest, DiskAndInterfaceHotplug) {
   EXPECT_EQ(d[1]["format"], "qcow2");
   EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks", {{"source", "/x"}, {"target", "vdb"}})),
             "already_exists");
-  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks", {{"source", "/x"}, {"target", "vdc"},
-                                                      {"bus", "floppy"}})),
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks",
+                      {{"source", "/x"}, {"target", "vdc"}, {"bus", "floppy"}})),
             "invalid_argument");
-  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks", {{"source", "/x"}, {"target", "vdc"},
-                                                      {"live", true}})),
+  EXPECT_EQ(Code(Call("POST", "/v1/domains/a/disks",
+                      {{"source", "/x"}, {"target", "vdc"}, {"live", true}})),
             "failed_precondition");
   EXPECT_EQ(Call("DELETE", "/v1/domains/a/disks/vdb").status, 200);
   EXPECT_EQ(Code(Call("DELETE", "/v1/domains/a/disks/vdb")), "not_found");
   ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
   r = Call("POST", "/v1/domains/a/interfaces",
-           {{"type", "bridge"}, {"source", "br0"}, {"mac", "52:54:00:aa:bb:cc"}, {"live", true},
+           {{"type", "bridge"},
+            {"source", "br0"},
+            {"mac", "52:54:00:aa:bb:cc"},
+            {"live", true},
             {"config", true}});
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Body(Call("GET", "/v1/domains/a/interfaces"))["interfaces"].size(), 2u);
   EXPECT_EQ(Body(Call("GET", "/v1/domains/a/interfaces?inactive=true"))["interfaces"].size(), 2u);
   EXPECT_EQ(Code(Call("POST", "/v1/domains/a/interfaces", {{"type", "direct"}, {"source", "x"}})),
             "invalid_argument");
-  EXPECT_EQ(Call("DELETE", "/v1/domains/a/interfaces?type=bridge&mac=52:54:00:aa:bb:cc&live=true&config=true").status,
+  EXPECT_EQ(Call("DELETE",
+                 "/v1/domains/a/interfaces?type=bridge&mac=52:54:00:aa:bb:cc&live=true&config=true")
+                .status,
             200);
   EXPECT_EQ(Code(Call("DELETE", "/v1/domains/a/interfaces")), "invalid_argument");
   EXPECT_EQ(Code(Call("DELETE", "/v1/domains/a/interfaces?type=bridge")), "not_found");
@@ -495,8 +503,9 @@ TEST_F(ApiTest, HostRoutes) {
 }
 
 TEST_F(ApiTest, NetworksAndPoolsAreStored) {
-  std::string net = "<network><name>n1</name><bridge name='virbr9'/>"
-                    "<ip address='192.168.150.1' netmask='255.255.255.0'/></network>";
+  std::string net =
+      "<network><name>n1</name><bridge name='virbr9'/>"
+      "<ip address='192.168.150.1' netmask='255.255.255.0'/></network>";
   auto r = Call("POST", "/v1/networks", {{"xml", net}});
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Body(Call("GET", "/v1/networks"))["networks"].size(), 2u);  // and `default`
@@ -514,7 +523,8 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
   EXPECT_EQ(Code(Call("GET", "/v1/networks/n1/leases")), "failed_precondition");
   EXPECT_EQ(Call("DELETE", "/v1/networks/n1").status, 200);
   EXPECT_EQ(Call("GET", "/v1/networks/n1").status, 404);
-  std::string pool = "<pool type='dir'><name>p1</name><target><path>/var/lib/p1</path></target></pool>";
+  std::string pool =
+      "<pool type='dir'><name>p1</name><target><path>/var/lib/p1</path></target></pool>";
   r = Call("POST", "/v1/pools", {{"xml", pool}});
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Body(Call("GET", "/v1/pools/p1"))["target"], "/var/lib/p1");
@@ -530,7 +540,8 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Body(r)["active"], true);
   EXPECT_EQ(Body(Call("GET", "/v1/pools/p2"))["active"], true);
-  std::string p3 = "<pool type='dir'><name>p3</name><target><path>/var/lib/p3</path></target></pool>";
+  std::string p3 =
+      "<pool type='dir'><name>p3</name><target><path>/var/lib/p3</path></target></pool>";
   EXPECT_EQ(Code(Call("POST", "/v1/pools", {{"xml", p3}, {"persistent", false}})), "unsupported");
   EXPECT_EQ(Call("GET", "/v1/pools/p3").status, 404);
 }
@@ -539,7 +550,9 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
 TEST_F(ApiTest, InvalidUtf8InPathGetsJsonError) {
   Request r;
   r.method = "POST";
-  r.path = "/\xad" "1/domains/f/memory";
+  r.path =
+      "/\xad"
+      "1/domains/f/memory";
   r.body = R"({"kib":1024,"live":true})";
   r.role = Role::kAdmin;
   Response resp = api_->Handle(r);
@@ -554,8 +567,9 @@ TEST_F(ApiTest, DefaultPoolIsMadeOnceAndVolumesWork) {
   EXPECT_EQ(d["active"], true);
   EXPECT_EQ(d["target"], (dir_.path() / "var/lib/skiff/images").string());
   EXPECT_GT(d["capacity"].get<uint64_t>(), 0u);
-  std::string vol = "<volume><name>v1.qcow2</name><capacity unit='M'>16</capacity>"
-                    "<target><format type='qcow2'/></target></volume>";
+  std::string vol =
+      "<volume><name>v1.qcow2</name><capacity unit='M'>16</capacity>"
+      "<target><format type='qcow2'/></target></volume>";
   auto r = Call("POST", "/v1/pools/default/volumes", {{"xml", vol}});
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Body(r)["format"], "qcow2");
@@ -568,7 +582,8 @@ TEST_F(ApiTest, DefaultPoolIsMadeOnceAndVolumesWork) {
   auto put = [&](const std::string& query, const std::string& bytes) {
     Request rq;
     rq.method = "PUT";
-    EXPECT_TRUE(ParseTarget("/v1/pools/default/volumes/r.img/data" + query, &rq.path, &rq.query).ok());
+    EXPECT_TRUE(
+        ParseTarget("/v1/pools/default/volumes/r.img/data" + query, &rq.path, &rq.query).ok());
     rq.body = bytes;
     rq.role = Role::kAdmin;
     return api_->Handle(rq);
@@ -602,19 +617,23 @@ TEST_F(ApiTest, DefaultPoolIsMadeOnceAndVolumesWork) {
   EXPECT_EQ(Body(r)["capacity"], 2097156u);
   EXPECT_EQ(Code(Call("POST", "/v1/pools/default/volumes/v1.qcow2/resize", {{"capacity", 1024}})),
             "invalid_argument");
-  EXPECT_EQ(Call("POST", "/v1/pools/default/volumes/v1.qcow2/resize", {{"capacity", 32u << 20}}).status, 200);
+  EXPECT_EQ(
+      Call("POST", "/v1/pools/default/volumes/v1.qcow2/resize", {{"capacity", 32u << 20}}).status,
+      200);
   EXPECT_EQ(Body(Call("GET", "/v1/pools/default/volumes/v1.qcow2"))["capacity"], 32u << 20);
   EXPECT_EQ(Call("POST", "/v1/pools/default/volumes/c.img/wipe").status, 200);
   auto path = Body(Call("GET", "/v1/pools/default/volumes/c.img"))["path"].get<std::string>();
   EXPECT_EQ(Body(Call("GET", "/v1/volumes?path=" + path))["name"], "c.img");
   EXPECT_EQ(Call("DELETE", "/v1/pools/default/volumes/c.img").status, 200);
   EXPECT_EQ(Code(Call("GET", "/v1/pools/default/volumes/c.img")), "not_found");
-  EXPECT_EQ(Code(Call("POST", "/v1/pools/default/volumes", {{"xml", "<volume><name>a/b</name><capacity>1</capacity></volume>"}})),
+  EXPECT_EQ(Code(Call("POST", "/v1/pools/default/volumes",
+                      {{"xml", "<volume><name>a/b</name><capacity>1</capacity></volume>"}})),
             "invalid_argument");
   // An active pool keeps where it lives: a redefinition that moves it is refused.
   EXPECT_EQ(Code(Call("POST", "/v1/pools",
-                      {{"xml", "<pool type='dir'><name>default</name><target><path>/elsewhere"
-                               "</path></target></pool>"}})),
+                      {{"xml",
+                        "<pool type='dir'><name>default</name><target><path>/elsewhere"
+                        "</path></target></pool>"}})),
             "failed_precondition");
   EXPECT_EQ(Body(Call("GET", "/v1/pools/default/info"))["target"],
             (dir_.path() / "var/lib/skiff/images").string());
@@ -671,25 +690,35 @@ TEST(ApiDocTest, EveryRouteIsDocumented) {
 // method on a known path is refused as such, never as an unknown route.
 TEST_F(ApiTest, EveryClientPathIsServed) {
   namespace routes = api::routes;
-  std::vector<std::string> paths = {
-      std::string(routes::kVersion), std::string(routes::kEvents),
-      std::string(routes::kHostCapabilities), std::string(routes::kHostValidate),
-      std::string(routes::kDomains), std::string(routes::kDomainRestore),
-      std::string(routes::kNetworks), std::string(routes::kPools), std::string(routes::kVolumes),
-      std::string(routes::kJobs), routes::Job(3), routes::Domain("web 1"),
-      routes::DomainDisk("web1", "vdb"), routes::Network("lab"), routes::Pool("p"),
-      routes::PoolVolumes("p"), routes::Volume("p", "a.qcow2")};
-  for (const char* sub : {"xml", "start", "shutdown", "destroy", "reboot", "reset", "suspend",
-                          "resume", "autostart", "stats", "disks", "devices", "interfaces",
-                          "addresses", "memory", "vcpus", "schedinfo", "pinning", "vcpupin",
-                          "emulatorpin", "save", "managedsave", "console"}) {
+  std::vector<std::string> paths = {std::string(routes::kVersion),
+                                    std::string(routes::kEvents),
+                                    std::string(routes::kHostCapabilities),
+                                    std::string(routes::kHostValidate),
+                                    std::string(routes::kDomains),
+                                    std::string(routes::kDomainRestore),
+                                    std::string(routes::kNetworks),
+                                    std::string(routes::kPools),
+                                    std::string(routes::kVolumes),
+                                    std::string(routes::kJobs),
+                                    routes::Job(3),
+                                    routes::Domain("web 1"),
+                                    routes::DomainDisk("web1", "vdb"),
+                                    routes::Network("lab"),
+                                    routes::Pool("p"),
+                                    routes::PoolVolumes("p"),
+                                    routes::Volume("p", "a.qcow2")};
+  for (const char* sub :
+       {"xml",        "start",       "shutdown",  "destroy",     "reboot",    "reset",
+        "suspend",    "resume",      "autostart", "stats",       "disks",     "devices",
+        "interfaces", "addresses",   "memory",    "vcpus",       "schedinfo", "pinning",
+        "vcpupin",    "emulatorpin", "save",      "managedsave", "console"}) {
     paths.push_back(routes::Domain("web1", sub));
   }
   for (const char* sub : {"xml", "autostart", "start", "destroy", "leases", "diagram"}) {
     paths.push_back(routes::Network("lab", sub));
   }
-  for (const char* sub : {"xml", "autostart", "start", "destroy", "build", "delete", "refresh",
-                          "info"}) {
+  for (const char* sub :
+       {"xml", "autostart", "start", "destroy", "build", "delete", "refresh", "info"}) {
     paths.push_back(routes::Pool("p", sub));
   }
   for (const char* sub : {"xml", "wipe", "resize", "extents", "data"}) {

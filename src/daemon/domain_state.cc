@@ -27,14 +27,20 @@ constexpr std::array<std::string_view, 1> kOnlyUnknown = {"unknown"};
 
 std::span<const std::string_view> Names(DomainState state) {
   switch (state) {
-    case DomainState::kRunning: return kRunning;
-    case DomainState::kPaused: return kPaused;
-    case DomainState::kShutoff: return kShutoff;
-    case DomainState::kCrashed: return kCrashed;
-    case DomainState::kShutdown: return kShutdown;
+    case DomainState::kRunning:
+      return kRunning;
+    case DomainState::kPaused:
+      return kPaused;
+    case DomainState::kShutoff:
+      return kShutoff;
+    case DomainState::kCrashed:
+      return kCrashed;
+    case DomainState::kShutdown:
+      return kShutdown;
     case DomainState::kNoState:
     case DomainState::kBlocked:
-    case DomainState::kPmSuspended: break;
+    case DomainState::kPmSuspended:
+      break;
   }
   return kOnlyUnknown;
 }
@@ -43,14 +49,22 @@ std::span<const std::string_view> Names(DomainState state) {
 
 std::string_view StateName(DomainState s) {
   switch (s) {
-    case DomainState::kNoState: return "no state";
-    case DomainState::kRunning: return "running";
-    case DomainState::kBlocked: return "idle";
-    case DomainState::kPaused: return "paused";
-    case DomainState::kShutdown: return "in shutdown";
-    case DomainState::kShutoff: return "shut off";
-    case DomainState::kCrashed: return "crashed";
-    case DomainState::kPmSuspended: return "pmsuspended";
+    case DomainState::kNoState:
+      return "no state";
+    case DomainState::kRunning:
+      return "running";
+    case DomainState::kBlocked:
+      return "idle";
+    case DomainState::kPaused:
+      return "paused";
+    case DomainState::kShutdown:
+      return "in shutdown";
+    case DomainState::kShutoff:
+      return "shut off";
+    case DomainState::kCrashed:
+      return "crashed";
+    case DomainState::kPmSuspended:
+      return "pmsuspended";
   }
   return "no state";
 }

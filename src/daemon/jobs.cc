@@ -20,8 +20,11 @@ void JobManager::StopAll() {
 }
 
 nlohmann::json JobManager::Describe(const Job& j) {
-  nlohmann::json out = {{"id", j.id},         {"kind", j.kind},         {"object", j.object},
-                        {"state", j.state},   {"progress", j.progress}};
+  nlohmann::json out = {{"id", j.id},
+                        {"kind", j.kind},
+                        {"object", j.object},
+                        {"state", j.state},
+                        {"progress", j.progress}};
   if (!j.result.ok()) out["error"] = api::ErrorBody(j.result)["error"];
   return out;
 }

@@ -20,13 +20,13 @@ namespace {
 using skiff::testing::FaultInjectionEnv;
 
 std::string DomainXml(const std::string& name, int mib) {
-  return "<domain type='qemu'><name>" + name + "</name><memory unit='MiB'>" +
-         std::to_string(mib) + "</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os>" +
-         "<devices/></domain>";
+  return "<domain type='qemu'><name>" + name + "</name><memory unit='MiB'>" + std::to_string(mib) +
+         "</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os>" + "<devices/></domain>";
 }
 
 std::string NetworkXml(const std::string& name) {
-  return "<network><name>" + name + "</name><bridge name='virbr9'/>"
+  return "<network><name>" + name +
+         "</name><bridge name='virbr9'/>"
          "<ip address='10.99.0.1' netmask='255.255.255.0'/></network>";
 }
 
@@ -120,8 +120,8 @@ TEST(PersistenceFaults, TempFilesOfInterruptedWritesAreRemovedAtStart) {
   }
   const auto domains = root / "etc/skiff/domains";
   const auto networks = root / "etc/skiff/networks";
-  for (const auto& f : {domains / "a.xml.tmp.4242.7", domains / "b.xml.tmp.Xy12Ab",
-                        networks / "lab.xml.tmp.1.0"}) {
+  for (const auto& f :
+       {domains / "a.xml.tmp.4242.7", domains / "b.xml.tmp.Xy12Ab", networks / "lab.xml.tmp.1.0"}) {
     ASSERT_TRUE(WriteFileAtomic(f, "<domain><name>half").ok());
   }
   fake::FakeHypervisor hv;

@@ -10,7 +10,7 @@
 namespace skiff::daemon {
 
 struct Service::PoolObj {
-  std::mutex mu;        // serialises machinery on this pool (volume create, delete, ...)
+  std::mutex mu;  // serialises machinery on this pool (volume create, delete, ...)
   conf::PoolDef def;
   bool autostart = false;
   bool active = false;  // started; kept across daemon restarts in ROOT/run/skiff/pools

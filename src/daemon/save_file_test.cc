@@ -78,12 +78,16 @@ TEST(SaveFileTest, MissingFileIsNotFound) {
 TEST(SaveFileTest, FileThatIsNotASaveFile) {
   testing::TempDir dir;
   const auto file = dir / "disk.img";
-  for (const std::string& data :
-       {std::string("QFI\xfb\x00\x00\x00\x03 some qcow2\n", 20), std::string("\n"),
-        std::string("[1,2,3]\n"), std::string(R"({"magic":"other-v1","xml":"<domain/>"})" "\n"),
-        std::string(R"({"magic":"skiff-save-v2","xml":"<domain/>"})" "\n"),
-        std::string(R"({"magic":"skiff-save-v1"})" "\n"),
-        std::string(R"({"magic":"skiff-save-v1","xml":5})" "\n")}) {
+  for (const std::string& data : {std::string("QFI\xfb\x00\x00\x00\x03 some qcow2\n", 20),
+                                  std::string("\n"), std::string("[1,2,3]\n"),
+                                  std::string(R"({"magic":"other-v1","xml":"<domain/>"})"
+                                              "\n"),
+                                  std::string(R"({"magic":"skiff-save-v2","xml":"<domain/>"})"
+                                              "\n"),
+                                  std::string(R"({"magic":"skiff-save-v1"})"
+                                              "\n"),
+                                  std::string(R"({"magic":"skiff-save-v1","xml":5})"
+                                              "\n")}) {
     Write(file, data);
     std::string msg = ReadError(file);
     EXPECT_NE(msg.find("is not a skiff save file"), std::string::npos) << msg;

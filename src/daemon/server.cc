@@ -12,13 +12,13 @@
 #include <fstream>
 #include <thread>
 
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/crypto.h>
-#include <spdlog/spdlog.h>
 
 #include "daemon/token_file.h"
 #include "skiff/api/errors.h"
@@ -84,7 +84,10 @@ template <typename Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(Shared& shared, Stream stream, Role role, std::string peer, bool needs_token)
-      : shared_(shared), stream_(std::move(stream)), role_(role), peer_(std::move(peer)),
+      : shared_(shared),
+        stream_(std::move(stream)),
+        role_(role),
+        peer_(std::move(peer)),
         needs_token_(needs_token) {}
 
   ~Session() {
@@ -95,16 +98,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       beast::get_lowest_layer(stream_).expires_after(
           std::chrono::milliseconds(shared_.options.read_timeout_ms));
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) {
-                                  spdlog::info("{}: tls handshake refused: {}", self->peer_,
-                                               ec.message());
-                                  CloseStream(self->stream_);
-                                  return;
-                                }
-                                self->Read();
-                              });
+      stream_.async_handshake(
+          asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              spdlog::info("{}: tls handshake refused: {}", self->peer_, ec.message());
+              CloseStream(self->stream_);
+              return;
+            }
+            self->Read();
+          });
     } else {
       Read();
     }
@@ -125,43 +127,42 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->body_limit(std::max(o.max_body_bytes, o.max_data_body_bytes));
     parser_->header_limit(16 * 1024);
     SetTimeout();
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec) {
-                                self->OnRead(ec);
-                                return;
-                              }
-                              const auto& h = self->parser_->get();
-                              std::string_view target(h.target().data(), h.target().size());
-                              target = target.substr(0, target.find('?'));
-                              bool data = h.method() == http::verb::put && target.ends_with("/data");
-                              size_t limit = data ? self->shared_.options.max_data_body_bytes
-                                                  : self->shared_.options.max_body_bytes;
-                              auto length = self->parser_->content_length();
-                              if (length && *length > limit) {
-                                self->body_limit_hit_ = limit;
-                                self->OnRead(http::error::body_limit);
-                                return;
-                              }
-                              self->parser_->body_limit(limit);  // a chunked body
-                              http::async_read(self->stream_, self->buffer_, *self->parser_,
-                                               [self](beast::error_code ec2, size_t) {
-                                                 self->OnRead(ec2);
-                                               });
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) {
+            self->OnRead(ec);
+            return;
+          }
+          const auto& h = self->parser_->get();
+          std::string_view target(h.target().data(), h.target().size());
+          target = target.substr(0, target.find('?'));
+          bool data = h.method() == http::verb::put && target.ends_with("/data");
+          size_t limit = data ? self->shared_.options.max_data_body_bytes
+                              : self->shared_.options.max_body_bytes;
+          auto length = self->parser_->content_length();
+          if (length && *length > limit) {
+            self->body_limit_hit_ = limit;
+            self->OnRead(http::error::body_limit);
+            return;
+          }
+          self->parser_->body_limit(limit);  // a chunked body
+          http::async_read(self->stream_, self->buffer_, *self->parser_,
+                           [self](beast::error_code ec2, size_t) { self->OnRead(ec2); });
+        });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       CloseStream(stream_);
       return;
     }
     if (ec == http::error::body_limit) {
-      SendRaw(413, ErrorText(InvalidArgumentError("request body exceeds {} bytes",
-                                                  body_limit_hit_ ? body_limit_hit_
-                                                                  : shared_.options.max_body_bytes)),
+      SendRaw(413,
+              ErrorText(InvalidArgumentError(
+                  "request body exceeds {} bytes",
+                  body_limit_hit_ ? body_limit_hit_ : shared_.options.max_body_bytes)),
               /*close=*/true);
       return;
     }
@@ -247,8 +248,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         if (auto s = weak.lock()) s->Queue(std::move(line));
       });
     });
-    Queue("HTTP/1.1 200 OK\r\nServer: skiffd\r\nContent-Type: text/event-stream\r\n"
-          "Cache-Control: no-cache\r\nConnection: close\r\n\r\n: skiffd events\n\n");
+    Queue(
+        "HTTP/1.1 200 OK\r\nServer: skiffd\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\nConnection: close\r\n\r\n: skiffd events\n\n");
     // A read that ends tells us the client went away.
     auto self = this->shared_from_this();
     stream_.async_read_some(asio::buffer(probe_), [self](beast::error_code, size_t) {
@@ -301,7 +303,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 class ServerImpl : public Server {
  public:
   ServerImpl(Api& api, EventBus& events, const ServerOptions& o)
-      : shared_(api, events, o), ssl_(asio::ssl::context::tls_server), signals_(ioc_),
+      : shared_(api, events, o),
+        ssl_(asio::ssl::context::tls_server),
+        signals_(ioc_),
         reap_timer_(ioc_) {}
 
   Status Init() {

@@ -36,8 +36,11 @@ class ServerTest : public ::testing::Test {
                            "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
                            "-keyout", key, "-out", cert_, "-days", "1"});
       ASSERT_TRUE(r.ok() && r->ok()) << (r.ok() ? r->err : r.status().ToString());
-      ASSERT_TRUE(WriteFileAtomic(dir_.path() / "tokens", "0123456789abcdef0123\n"
-                                  "readonlytoken-0123456789 readonly\n", 0600).ok());
+      ASSERT_TRUE(WriteFileAtomic(dir_.path() / "tokens",
+                                  "0123456789abcdef0123\n"
+                                  "readonlytoken-0123456789 readonly\n",
+                                  0600)
+                      .ok());
       o.tcp_host = "127.0.0.1";
       o.tls_cert = cert_;
       o.tls_key = key;
@@ -99,7 +102,7 @@ TEST_F(ServerTest, UnixSocketServesJsonAndKeepsAlive) {
   auto bad = (*c)->Raw("POST", "/v1/domains", "{oops");
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->status, 400);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir_.path() / "s.sock").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
 }
@@ -171,8 +174,9 @@ TEST_F(ServerTest, EventStreamCarriesLifecycleEvents) {
   }
   auto c = api::Client::Connect(uri_);
   ASSERT_TRUE(c.ok());
-  std::string xml = "<domain type='qemu'><name>ev</name><memory unit='MiB'>64</memory>"
-                    "<os><type arch='x86_64'>hvm</type></os></domain>";
+  std::string xml =
+      "<domain type='qemu'><name>ev</name><memory unit='MiB'>64</memory>"
+      "<os><type arch='x86_64'>hvm</type></os></domain>";
   ASSERT_TRUE((*c)->Call("POST", "/v1/domains", {{"xml", xml}, {"start", true}}).ok());
   reader.join();
   ASSERT_EQ(got.size(), 2u);

@@ -6,14 +6,14 @@
 #include <atomic>
 #include <system_error>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
-#include "skiff/base/fs.h"
 #include "daemon/definitions.h"
 #include "daemon/domain_obj.h"
 #include "daemon/network/driver.h"
 #include "daemon/save_file.h"
+#include "skiff/base/fs.h"
 
 namespace skiff::daemon {
 
@@ -60,8 +60,7 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
     network_backend = own_network_backend_.get();
     network_options.default_network = DefaultNetwork::kAuto;
   }
-  net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options,
-                                         env_);
+  net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options, env_);
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
@@ -148,9 +147,11 @@ Status Service::WriteLiveStatus(const DomainObj& o) {
   const conf::DomainDef& d = o.live ? *o.live : o.def;
   SKIFF_TRY(
       WriteFileAtomic(env_, XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
-  nlohmann::json j = {{"id", o.id.load()},          {"pid", o.pid},
+  nlohmann::json j = {{"id", o.id.load()},
+                      {"pid", o.pid},
                       {"state", static_cast<int>(o.status.state())},
-                      {"reason", o.status.reason()},  {"reason_name", o.status.reason_name()},
+                      {"reason", o.status.reason()},
+                      {"reason_name", o.status.reason_name()},
                       {"persistent", o.persistent}};
   return WriteFileAtomic(env_, paths_.run_domains / (d.name + ".status.json"), j.dump() + "\n",
                          0600);
@@ -165,23 +166,25 @@ void Service::LoadDomains() {
   for (const auto& dir : {paths_.domains_dir, paths_.run_domains, paths_.pools_dir}) {
     RemoveStaleTempFiles(env_, dir);
   }
-  LoadDefinitionFiles(env_, paths_.domains_dir, "domain", conf::ParseDomainXml,
-                      [&](conf::DomainDef def, const fs::path& file) {
-    if (def.name != file.stem().string()) {
-      spdlog::warn("domain definition '{}' names domain '{}'", file.string(), def.name);
-    }
-    std::lock_guard l(mu_);
-    if (domains_.count(def.name) || domains_by_uuid_.count(def.uuid)) {
-      spdlog::error("skipping domain definition '{}': name or uuid already used (the file is kept)",
-                    file.string());
-      return;
-    }
-    auto obj = std::make_shared<DomainObj>();
-    obj->def = std::move(def);
-    obj->autostart = HasAutostartLink(env_, paths_.domains_dir, obj->def.name);
-    domains_[obj->def.name] = obj;
-    domains_by_uuid_[obj->def.uuid] = obj;
-  });
+  LoadDefinitionFiles(
+      env_, paths_.domains_dir, "domain", conf::ParseDomainXml,
+      [&](conf::DomainDef def, const fs::path& file) {
+        if (def.name != file.stem().string()) {
+          spdlog::warn("domain definition '{}' names domain '{}'", file.string(), def.name);
+        }
+        std::lock_guard l(mu_);
+        if (domains_.count(def.name) || domains_by_uuid_.count(def.uuid)) {
+          spdlog::error(
+              "skipping domain definition '{}': name or uuid already used (the file is kept)",
+              file.string());
+          return;
+        }
+        auto obj = std::make_shared<DomainObj>();
+        obj->def = std::move(def);
+        obj->autostart = HasAutostartLink(env_, paths_.domains_dir, obj->def.name);
+        domains_[obj->def.name] = obj;
+        domains_by_uuid_[obj->def.uuid] = obj;
+      });
   // Re-attach the domains that were running when the daemon stopped.
   std::vector<std::string> reattached;
   for (const auto& entry : env_.ListDir(paths_.run_domains).value_or(std::vector<std::string>{})) {
@@ -193,8 +196,8 @@ void Service::LoadDomains() {
     auto status_text = env_.ReadFile(paths_.run_domains / (name + ".status.json"));
     Result<conf::DomainDef> def = text.ok() ? conf::ParseDomainXml(*text, file.string())
                                             : Result<conf::DomainDef>(text.status());
-    nlohmann::json st = status_text.ok() ? nlohmann::json::parse(*status_text, nullptr, false)
-                                         : nlohmann::json();
+    nlohmann::json st =
+        status_text.ok() ? nlohmann::json::parse(*status_text, nullptr, false) : nlohmann::json();
     if (!def.ok() || !st.is_object()) {
       spdlog::error("dropping live status of domain '{}': {}", name,
                     def.ok() ? "status file is unreadable" : def.status().ToString());
@@ -516,8 +519,8 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   }
   // Two running domains never write one image (QEMU's own locking is the second line).
   for (const auto& d : o.def.devices.disks) {
-    std::string path = d.type == conf::DiskType::kVolume ? opts.volume_paths[d.target_dev]
-                                                         : d.source_path;
+    std::string path =
+        d.type == conf::DiskType::kVolume ? opts.volume_paths[d.target_dev] : d.source_path;
     if (path.empty()) continue;
     bool writes = !d.readonly && !d.shareable;
     std::string other = writes ? RunningDomainUsing(path) : RunningDomainWriting(path);
@@ -766,21 +769,21 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
     name = held.first->def.name;
   }
   std::string file = (paths_.save_dir / (name + ".save")).string();
-  return jobs_.Start("managedsave", name,
-                     [this, name, file, paused](const JobControl& job) -> Status {
-    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
-    auto& [obj, lock] = held;
-    if (!obj->status.active()) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
-                              paused.value_or(obj->status.state() == DomainState::kPaused)));
-    Status st = hv_.Save(name, file, job);
-    if (!st.ok()) {
-      (void)RemoveFileIfExists(file);
-      return st;
-    }
-    MarkStopped(*obj, ShutoffReason::kSaved);
-    return Status::Ok();
-  });
+  return jobs_.Start(
+      "managedsave", name, [this, name, file, paused](const JobControl& job) -> Status {
+        SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
+        auto& [obj, lock] = held;
+        if (!obj->status.active()) return NotRunning(name);
+        SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
+                                  paused.value_or(obj->status.state() == DomainState::kPaused)));
+        Status st = hv_.Save(name, file, job);
+        if (!st.ok()) {
+          (void)RemoveFileIfExists(file);
+          return st;
+        }
+        MarkStopped(*obj, ShutoffReason::kSaved);
+        return Status::Ok();
+      });
 }
 
 Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<bool> want_paused) {

@@ -1,8 +1,8 @@
 // Service: device changes (attach and detach of disks and interfaces, attach-device and
 // detach-device) on the running guest and/or the persistent definition.
-#include "skiff/conf/mac.h"
 #include "daemon/domain_obj.h"
 #include "daemon/network/driver.h"
+#include "skiff/conf/mac.h"
 
 namespace skiff::daemon {
 
@@ -25,24 +25,36 @@ Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const
   disk.source_path = req.source;
   disk.target_dev = req.target;
   std::string bus = req.bus.empty() ? BusForTarget(req.target) : req.bus;
-  if (bus == "virtio") disk.bus = conf::DiskBus::kVirtio;
-  else if (bus == "sata") disk.bus = conf::DiskBus::kSata;
-  else if (bus == "scsi") disk.bus = conf::DiskBus::kScsi;
-  else if (bus == "ide") disk.bus = conf::DiskBus::kIde;
-  else if (bus == "usb") disk.bus = conf::DiskBus::kUsb;
-  else return InvalidArgumentError("unsupported disk bus '{}'", bus);
-  if (req.type.empty() || req.type == "disk") disk.device = conf::DiskDevice::kDisk;
-  else if (req.type == "cdrom") disk.device = conf::DiskDevice::kCdrom;
-  else return InvalidArgumentError("unsupported disk type '{}'", req.type);
+  if (bus == "virtio")
+    disk.bus = conf::DiskBus::kVirtio;
+  else if (bus == "sata")
+    disk.bus = conf::DiskBus::kSata;
+  else if (bus == "scsi")
+    disk.bus = conf::DiskBus::kScsi;
+  else if (bus == "ide")
+    disk.bus = conf::DiskBus::kIde;
+  else if (bus == "usb")
+    disk.bus = conf::DiskBus::kUsb;
+  else
+    return InvalidArgumentError("unsupported disk bus '{}'", bus);
+  if (req.type.empty() || req.type == "disk")
+    disk.device = conf::DiskDevice::kDisk;
+  else if (req.type == "cdrom")
+    disk.device = conf::DiskDevice::kCdrom;
+  else
+    return InvalidArgumentError("unsupported disk type '{}'", req.type);
   if (!req.driver.empty() && req.driver != "qemu") {
     return InvalidArgumentError("unsupported disk driver '{}'", req.driver);
   }
   disk.driver.name = "qemu";
   disk.driver.type = req.subdriver.empty() ? "raw" : req.subdriver;
   disk.driver.cache = req.cache;
-  if (req.mode == "readonly") disk.readonly = true;
-  else if (req.mode == "shareable") disk.shareable = true;
-  else if (!req.mode.empty()) return InvalidArgumentError("unsupported disk mode '{}'", req.mode);
+  if (req.mode == "readonly")
+    disk.readonly = true;
+  else if (req.mode == "shareable")
+    disk.shareable = true;
+  else if (!req.mode.empty())
+    return InvalidArgumentError("unsupported disk mode '{}'", req.mode);
   if (disk.device == conf::DiskDevice::kCdrom) disk.readonly = true;
   if (!disk.source_path.empty() && disk.source_path.find("/dev/") == 0) {
     disk.type = conf::DiskType::kBlock;
@@ -74,8 +86,12 @@ Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const 
     return d;
   };
   std::optional<conf::DomainDef> new_live, new_config;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live, true)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def, false)); }
+  if (live) {
+    SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live, true));
+  }
+  if (config) {
+    SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def, false));
+  }
   if (live) {
     conf::DiskDef plugged = disk;
     if (disk.type == conf::DiskType::kVolume) {
@@ -109,8 +125,12 @@ Status Service::DetachDisk(const std::string& ref, const std::string& target, co
     return NotFoundError("domain '{}' has no disk '{}'", d.name, target);
   };
   std::optional<size_t> li, ci;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
+  if (live) {
+    SKIFF_ASSIGN_OR_RETURN(li, find(*o.live));
+  }
+  if (config) {
+    SKIFF_ASSIGN_OR_RETURN(ci, find(o.def));
+  }
   std::string dev = target;
   if (live) {
     conf::DiskDef disk = o.live->devices.disks[*li];
@@ -164,20 +184,29 @@ Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& 
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   conf::InterfaceDef nic;
-  if (req.type == "network") nic.type = conf::InterfaceType::kNetwork;
-  else if (req.type == "bridge") nic.type = conf::InterfaceType::kBridge;
-  else if (req.type == "user") nic.type = conf::InterfaceType::kUser;
-  else return InvalidArgumentError("unsupported interface type '{}'", req.type);
+  if (req.type == "network")
+    nic.type = conf::InterfaceType::kNetwork;
+  else if (req.type == "bridge")
+    nic.type = conf::InterfaceType::kBridge;
+  else if (req.type == "user")
+    nic.type = conf::InterfaceType::kUser;
+  else
+    return InvalidArgumentError("unsupported interface type '{}'", req.type);
   if (nic.type != conf::InterfaceType::kUser && req.source.empty()) {
     return InvalidArgumentError("interface of type '{}' needs a source", req.type);
   }
   nic.source = req.source;
   std::string model = req.model.empty() ? "virtio" : req.model;
-  if (model == "virtio") nic.model = conf::NicModel::kVirtio;
-  else if (model == "e1000") nic.model = conf::NicModel::kE1000;
-  else if (model == "e1000e") nic.model = conf::NicModel::kE1000e;
-  else if (model == "rtl8139") nic.model = conf::NicModel::kRtl8139;
-  else return InvalidArgumentError("unsupported interface model '{}'", model);
+  if (model == "virtio")
+    nic.model = conf::NicModel::kVirtio;
+  else if (model == "e1000")
+    nic.model = conf::NicModel::kE1000;
+  else if (model == "e1000e")
+    nic.model = conf::NicModel::kE1000e;
+  else if (model == "rtl8139")
+    nic.model = conf::NicModel::kRtl8139;
+  else
+    return InvalidArgumentError("unsupported interface model '{}'", model);
   if (req.mac.empty()) {
     nic.mac = conf::GenerateMac();
   } else {
@@ -192,8 +221,12 @@ Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& 
     return d;
   };
   std::optional<conf::DomainDef> new_live, new_config;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def)); }
+  if (live) {
+    SKIFF_ASSIGN_OR_RETURN(new_live, add(*o.live));
+  }
+  if (config) {
+    SKIFF_ASSIGN_OR_RETURN(new_config, add(o.def));
+  }
   if (live) {
     // A tap on the network or bridge, as at start; QEMU keeps its own copy of the fd.
     conf::DomainDef one;
@@ -223,7 +256,9 @@ Status Service::DetachInterface(const std::string& ref, const std::string& type,
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
   std::string want_mac;
-  if (!mac.empty()) { SKIFF_ASSIGN_OR_RETURN(want_mac, conf::ParseMac(mac)); }
+  if (!mac.empty()) {
+    SKIFF_ASSIGN_OR_RETURN(want_mac, conf::ParseMac(mac));
+  }
   SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
   auto find = [&](const conf::DomainDef& d) -> Result<size_t> {
@@ -245,8 +280,12 @@ Status Service::DetachInterface(const std::string& ref, const std::string& type,
     return *found;
   };
   std::optional<size_t> li, ci;
-  if (live) { SKIFF_ASSIGN_OR_RETURN(li, find(*o.live)); }
-  if (config) { SKIFF_ASSIGN_OR_RETURN(ci, find(o.def)); }
+  if (live) {
+    SKIFF_ASSIGN_OR_RETURN(li, find(*o.live));
+  }
+  if (config) {
+    SKIFF_ASSIGN_OR_RETURN(ci, find(o.def));
+  }
   if (live) {
     conf::InterfaceDef nic = o.live->devices.interfaces[*li];
     SKIFF_TRY(hv_.DetachInterface(o.def.name, nic));

@@ -1,16 +1,15 @@
 // Service: pool definitions (stored, listed, dumped). Networks: service_networks.cc.
 #include <spdlog/spdlog.h>
 
+#include "daemon/definitions.h"
+#include "daemon/pool_obj.h"
 #include "skiff/base/fs.h"
 #include "skiff/conf/pool.h"
 #include "skiff/daemon/service.h"
-#include "daemon/definitions.h"
-#include "daemon/pool_obj.h"
 
 namespace skiff::daemon {
 
 namespace fs = std::filesystem;
-
 
 namespace {
 
@@ -35,12 +34,12 @@ PoolSummary SummarizePool(const Service::PoolObj& o) {
 void Service::LoadNetworksAndPools() {
   LoadDefinitionFiles(env_, paths_.pools_dir, "pool", conf::ParsePoolXml,
                       [&](conf::PoolDef def, const fs::path&) {
-    auto o = std::make_shared<PoolObj>();
-    o->def = std::move(def);
-    o->autostart = HasAutostartLink(env_, paths_.pools_dir, o->def.name);
-    std::lock_guard l(mu_);
-    pools_[o->def.name] = o;
-  });
+                        auto o = std::make_shared<PoolObj>();
+                        o->def = std::move(def);
+                        o->autostart = HasAutostartLink(env_, paths_.pools_dir, o->def.name);
+                        std::lock_guard l(mu_);
+                        pools_[o->def.name] = o;
+                      });
 }
 
 std::vector<PoolSummary> Service::ListPools() {
@@ -56,7 +55,8 @@ Result<PoolSummary> Service::DefinePool(const std::string& xml, const std::strin
   auto it = pools_.find(def.name);
   for (auto& [n, o] : pools_) {
     if (o->def.uuid == def.uuid && n != def.name) {
-      return AlreadyExistsError("pool '{}' is already defined with uuid {}", n, def.uuid.ToString());
+      return AlreadyExistsError("pool '{}' is already defined with uuid {}", n,
+                                def.uuid.ToString());
     }
   }
   if (it != pools_.end() && it->second->def.uuid != def.uuid) {
@@ -80,8 +80,11 @@ Result<PoolSummary> Service::DefinePool(const std::string& xml, const std::strin
   auto o = it != pools_.end() ? it->second : std::make_shared<PoolObj>();
   o->def = std::move(def);
   pools_[o->def.name] = o;
-  events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", o->def.name},
-                   {"event", "defined"}, {"detail", "added"}});
+  events_.Publish({{"type", "lifecycle"},
+                   {"kind", "pool"},
+                   {"name", o->def.name},
+                   {"event", "defined"},
+                   {"detail", "added"}});
   return SummarizePool(*o);
 }
 
@@ -109,8 +112,11 @@ Status Service::UndefinePool(const std::string& ref) {
   SKIFF_TRY(RemoveDefinitionFile(env_, paths_.pools_dir, o->def.name));
   (void)SetAutostartLink(env_, paths_.pools_dir, o->def.name, false);
   pools_.erase(o->def.name);
-  events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", o->def.name},
-                   {"event", "undefined"}, {"detail", "removed"}});
+  events_.Publish({{"type", "lifecycle"},
+                   {"kind", "pool"},
+                   {"name", o->def.name},
+                   {"event", "undefined"},
+                   {"detail", "removed"}});
   return Status::Ok();
 }
 

@@ -4,8 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "skiff/base/fs.h"
 #include "daemon/domain_obj.h"
+#include "skiff/base/fs.h"
 
 namespace skiff::daemon {
 

@@ -50,8 +50,11 @@ Status Service::StartPool(const std::string& ref) {
   SKIFF_TRY(env_.CreateDirs(ActiveMarker(paths_, "").parent_path()));
   SKIFF_TRY(WriteFileAtomic(env_, ActiveMarker(paths_, p->def.name), ""));
   p->active = true;
-  events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", p->def.name},
-                   {"event", "started"}, {"detail", "started"}});
+  events_.Publish({{"type", "lifecycle"},
+                   {"kind", "pool"},
+                   {"name", p->def.name},
+                   {"event", "started"},
+                   {"detail", "started"}});
   return Status::Ok();
 }
 
@@ -77,8 +80,11 @@ Status Service::DestroyPool(const std::string& ref) {
   SKIFF_TRY(storage::DirPool(p->def).Stop());
   SKIFF_TRY(RemoveFileDurably(env_, ActiveMarker(paths_, p->def.name)));
   p->active = false;
-  events_.Publish({{"type", "lifecycle"}, {"kind", "pool"}, {"name", p->def.name},
-                   {"event", "stopped"}, {"detail", "destroyed"}});
+  events_.Publish({{"type", "lifecycle"},
+                   {"kind", "pool"},
+                   {"name", p->def.name},
+                   {"event", "stopped"},
+                   {"detail", "destroyed"}});
   return Status::Ok();
 }
 
@@ -169,16 +175,19 @@ Result<storage::VolumeInfo> Service::CreateVolume(const std::string& pool, const
   std::lock_guard l(p->mu);
   storage::CreateVolumeOptions o;
   o.prealloc_metadata = prealloc_metadata;
-  if (def.backing && !def.backing->path.empty() && def.backing->path.find('/') == std::string::npos) {
+  if (def.backing && !def.backing->path.empty() &&
+      def.backing->path.find('/') == std::string::npos) {
     // --backing-vol NAME: a volume of the same pool, as virsh resolves it.
-    SKIFF_ASSIGN_OR_RETURN(def.backing->path, storage::DirPool(p->def).VolumePath(def.backing->path));
+    SKIFF_ASSIGN_OR_RETURN(def.backing->path,
+                           storage::DirPool(p->def).VolumePath(def.backing->path));
   }
   if (def.backing && def.backing->format.empty()) {
     auto b = storage::DirPool(p->def).GetVolume(fs::path(def.backing->path).filename().string());
     if (b.ok()) def.backing->format = b->format == "iso" ? "raw" : b->format;
   }
   SKIFF_ASSIGN_OR_RETURN(auto v, storage::DirPool(p->def).CreateVolume(def, o));
-  spdlog::info("volume '{}' created in pool '{}' ({} bytes, {})", v.name, pool, v.capacity, v.format);
+  spdlog::info("volume '{}' created in pool '{}' ({} bytes, {})", v.name, pool, v.capacity,
+               v.format);
   return v;
 }
 
@@ -260,7 +269,8 @@ Result<std::string> Service::ReadVolumeBytes(const std::string& pool, const std:
   std::string data(length, '\0');
   size_t got = 0;
   while (got < length) {
-    ssize_t n = ::pread(fd.get(), data.data() + got, length - got, static_cast<off_t>(offset + got));
+    ssize_t n =
+        ::pread(fd.get(), data.data() + got, length - got, static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError(errno, fmt::format("read '{}'", path));
     if (n == 0) break;
@@ -301,7 +311,8 @@ Status Service::WriteVolume(const std::string& pool, const std::string& vol, uin
       return ErrnoError(errno, fmt::format("resize '{}'", path));
     }
   }
-  if (final_size && ::fsync(fd.get()) != 0) return ErrnoError(errno, fmt::format("fsync '{}'", path));
+  if (final_size && ::fsync(fd.get()) != 0)
+    return ErrnoError(errno, fmt::format("fsync '{}'", path));
   return Status::Ok();
 }
 
@@ -356,7 +367,8 @@ std::vector<std::pair<std::string, bool>> Service::DiskPaths(const conf::DomainD
   std::vector<std::pair<std::string, bool>> out;
   for (const auto& d : def.devices.disks) {
     std::string path = d.source_path;
-    if (d.type == conf::DiskType::kVolume) path = ResolveVolume(d.source_pool, d.source_volume).value_or("");
+    if (d.type == conf::DiskType::kVolume)
+      path = ResolveVolume(d.source_pool, d.source_volume).value_or("");
     if (!path.empty()) out.emplace_back(path, !d.readonly && !d.shareable);
   }
   return out;

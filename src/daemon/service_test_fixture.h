@@ -41,10 +41,12 @@ class ServiceTest : public ::testing::Test {
            "</name><memory unit='MiB'>1024</memory>"
            "<currentMemory unit='MiB'>512</currentMemory><vcpu current='2'>4</vcpu>"
            "<os><type arch='x86_64' machine='q35'>hvm</type></os>"
-           "<devices><disk type='file' device='disk'><source file='/var/lib/x/" + name +
+           "<devices><disk type='file' device='disk'><source file='/var/lib/x/" +
+           name +
            ".img'/><target dev='vda' bus='virtio'/></disk>"
            "<interface type='network'><source network='default'/>"
-           "<mac address='52:54:00:00:00:01'/></interface></devices>" + extra + "</domain>";
+           "<mac address='52:54:00:00:00:01'/></interface></devices>" +
+           extra + "</domain>";
   }
   void Define(const std::string& name, const std::string& extra = "") {
     auto r = service_->DefineDomain(Xml(name, extra), name + ".xml");
@@ -83,9 +85,7 @@ class ServiceTest : public ::testing::Test {
     return seen_;
   }
   std::string LiveXml(const std::string& name) { return service_->DomainXml(name, false).value(); }
-  std::string ConfigXml(const std::string& name) {
-    return service_->DomainXml(name, true).value();
-  }
+  std::string ConfigXml(const std::string& name) { return service_->DomainXml(name, true).value(); }
   static bool Has(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
   }

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "skiff/conf/cpuset.h"
 #include "daemon/domain_obj.h"
+#include "skiff/conf/cpuset.h"
 
 namespace skiff::daemon {
 
@@ -44,7 +44,8 @@ Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, co
       return FailedPreconditionError(
           "cannot resize the maximum memory of running domain '{}'; use --config", o.def.name);
     }
-    SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(Scope{false, true}, active, o.persistent, o.def.name));
+    SKIFF_ASSIGN_OR_RETURN(auto sc,
+                           ResolveScope(Scope{false, true}, active, o.persistent, o.def.name));
     (void)sc;
     conf::DomainDef d = o.def;
     d.memory_kib = kib;

@@ -7,18 +7,30 @@ namespace skiff::daemon {
 
 int HttpStatusFor(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kPermissionDenied: return 403;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kFailedPrecondition: return 409;
-    case Code::kCancelled: return 409;
-    case Code::kCorruption: return 422;
-    case Code::kUnsupported: return 501;
-    case Code::kUnavailable: return 503;
-    case Code::kIo: return 500;
-    case Code::kInternal: return 500;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kCancelled:
+      return 409;
+    case Code::kCorruption:
+      return 422;
+    case Code::kUnsupported:
+      return 501;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kIo:
+      return 500;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }

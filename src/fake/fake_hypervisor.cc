@@ -55,12 +55,13 @@ Result<FakeHypervisor::Vm*> FakeHypervisor::Find(const std::string& name) {
 Result<int> FakeHypervisor::Start(const conf::DomainDef& def, const hypervisor::StartOptions& o) {
   std::lock_guard l(mu_);
   if (!fail_start_.ok()) return fail_start_;
-  if (vms_.count(def.name)) return FailedPreconditionError("domain '{}' is already running", def.name);
+  if (vms_.count(def.name))
+    return FailedPreconditionError("domain '{}' is already running", def.name);
   if (!o.restore_from.empty()) {
     auto data = ReadFile(o.restore_from);
     if (!data.ok()) return data.status();
-    if (o.restore_offset > data->size() || data->compare(o.restore_offset, kSaveMagic.size(),
-                                                         kSaveMagic) != 0) {
+    if (o.restore_offset > data->size() ||
+        data->compare(o.restore_offset, kSaveMagic.size(), kSaveMagic) != 0) {
       return InvalidArgumentError("'{}' is not a saved guest state", o.restore_from);
     }
   }
@@ -156,14 +157,15 @@ Result<hypervisor::RuntimeStats> FakeHypervisor::Stats(const std::string& name) 
   return s;
 }
 
-Result<std::vector<hypervisor::InterfaceAddress>> FakeHypervisor::Addresses(const std::string& name) {
+Result<std::vector<hypervisor::InterfaceAddress>> FakeHypervisor::Addresses(
+    const std::string& name) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
   std::vector<hypervisor::InterfaceAddress> out;
   int i = 0;
   for (const auto& nic : vm->def.devices.interfaces) {
-    out.push_back({fmt::format("vnet{}", i), nic.mac, "ipv4",
-                   fmt::format("192.168.122.{}/24", 10 + i)});
+    out.push_back(
+        {fmt::format("vnet{}", i), nic.mac, "ipv4", fmt::format("192.168.122.{}/24", 10 + i)});
     ++i;
   }
   return out;
@@ -186,7 +188,8 @@ Status FakeHypervisor::SetVcpus(const std::string& name, unsigned count) {
   if (count < boot) {
     return FailedPreconditionError(
         "vcpu count {}: only hot-plugged vcpus can be unplugged; {} of the {} present were "
-        "there at boot", count, boot, vm->vcpus);
+        "there at boot",
+        count, boot, vm->vcpus);
   }
   vm->vcpus = count;
   return Status::Ok();
@@ -248,7 +251,8 @@ Status FakeHypervisor::AttachDisk(const std::string& name, const conf::DiskDef& 
 Status FakeHypervisor::DetachDisk(const std::string& name, const conf::DiskDef& disk) {
   std::lock_guard l(mu_);
   SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
-  std::erase_if(vm->def.devices.disks, [&](const auto& d) { return d.target_dev == disk.target_dev; });
+  std::erase_if(vm->def.devices.disks,
+                [&](const auto& d) { return d.target_dev == disk.target_dev; });
   return Status::Ok();
 }
 

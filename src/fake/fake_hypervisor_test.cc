@@ -104,7 +104,7 @@ TEST_F(FakeHypervisorTest, DumpMemoryWritesANewFileOnly) {
   auto path = (dir / "a.core").string();
   ASSERT_TRUE(hv_.DumpMemory("a", path).ok());
   EXPECT_EQ(ReadFile(path).value_or(""), "SKIFF-FAKE-CORE\na\n");
-  EXPECT_FALSE(hv_.DumpMemory("a", path).ok());  // exists: never overwritten
+  EXPECT_FALSE(hv_.DumpMemory("a", path).ok());                       // exists: never overwritten
   EXPECT_FALSE(hv_.DumpMemory("b", (dir / "b.core").string()).ok());  // not running
 }
 

@@ -20,12 +20,14 @@ Result<double> RunBench(const std::string& path, const BenchOptions& o) {
   SKIFF_ASSIGN_OR_RETURN(auto img, OpenImage(path, oo));
   const uint64_t size = img->size();
   if (o.request_size == 0 || o.request_size > size) {
-    return InvalidArgumentError("bench: request size {} does not fit the image ({} bytes)", o.request_size, size);
+    return InvalidArgumentError("bench: request size {} does not fit the image ({} bytes)",
+                                o.request_size, size);
   }
   if (o.offset > size - o.request_size) {
     return InvalidArgumentError("bench: offset {} is beyond the image end", o.offset);
   }
-  const int threads = std::max(1, std::min(o.depth, static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))));
+  const int threads = std::max(
+      1, std::min(o.depth, static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))));
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   Status first_error;
@@ -37,7 +39,8 @@ Result<double> RunBench(const std::string& path, const BenchOptions& o) {
       // Page-aligned, as QEMU's I/O buffers: the kernel copies to and from
       // aligned user memory faster.
       std::unique_ptr<uint8_t, decltype(&std::free)> mem(
-          static_cast<uint8_t*>(std::aligned_alloc(4096, AlignUp(o.request_size, 4096))), &std::free);
+          static_cast<uint8_t*>(std::aligned_alloc(4096, AlignUp(o.request_size, 4096))),
+          &std::free);
       SKIFF_CHECK(mem != nullptr);
       std::memset(mem.get(), o.pattern, o.request_size);
       std::span<uint8_t> buf(mem.get(), o.request_size);
@@ -51,7 +54,8 @@ Result<double> RunBench(const std::string& path, const BenchOptions& o) {
           off = o.offset + (i * o.step) % std::max<uint64_t>(span - o.request_size + 1, 1);
         }
         Status st = o.write ? img->Write(off, buf) : img->Read(off, buf);
-        if (st.ok() && o.write && o.flush_interval != 0 && (i + 1) % o.flush_interval == 0) st = img->Flush();
+        if (st.ok() && o.write && o.flush_interval != 0 && (i + 1) % o.flush_interval == 0)
+          st = img->Flush();
         if (!st.ok()) {
           std::lock_guard lk(err_mu);
           if (first_error.ok()) first_error = st;

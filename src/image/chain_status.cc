@@ -10,7 +10,8 @@ Result<ChainRun> GetChainStatus(Image& top, uint64_t offset, uint64_t length, bo
   uint64_t len = length;
   for (bool first = true;; first = false) {
     if (offset >= img->size()) return ChainRun{ChainKind::kZero, len};
-    SKIFF_ASSIGN_OR_RETURN(BlockStatus bs, img->GetBlockStatus(offset, std::min(len, img->size() - offset)));
+    SKIFF_ASSIGN_OR_RETURN(BlockStatus bs,
+                           img->GetBlockStatus(offset, std::min(len, img->size() - offset)));
     len = std::min(len, bs.length);
     if (bs.allocation == Allocation::kData) return ChainRun{ChainKind::kData, len};
     if (bs.allocation == Allocation::kZero) return ChainRun{ChainKind::kZero, len};

@@ -28,8 +28,9 @@ uint64_t FirstNonZero(const uint8_t* a, uint64_t n) {
 
 }  // namespace
 
-Result<CompareResult> CompareImages(const std::string& pa, const std::string& fa, const std::string& pb,
-                                    const std::string& fb, bool strict, ProgressFn progress) {
+Result<CompareResult> CompareImages(const std::string& pa, const std::string& fa,
+                                    const std::string& pb, const std::string& fb, bool strict,
+                                    ProgressFn progress) {
   OpenOptions oa, ob;
   oa.format = fa;
   ob.format = fb;

@@ -36,7 +36,8 @@ Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t
     if (codecs.zc == nullptr) codecs.zc = ZSTD_createCCtx();
     if (codecs.zc == nullptr) return InternalError("ZSTD_createCCtx failed");
     codecs.probe.resize(ZSTD_compressBound(in.size()));
-    size_t pr = ZSTD_compressCCtx(codecs.zc, codecs.probe.data(), codecs.probe.size(), in.data(), in.size(), 1);
+    size_t pr = ZSTD_compressCCtx(codecs.zc, codecs.probe.data(), codecs.probe.size(), in.data(),
+                                  in.size(), 1);
     if (!ZSTD_isError(pr) && pr >= max_out) return Status::Ok();
     z_stream& s = codecs.deflate;
     if (!codecs.deflate_ready) {
@@ -63,7 +64,8 @@ Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t
   out.resize(std::max(max_out, ZSTD_compressBound(in.size())));
   if (codecs.zc == nullptr) codecs.zc = ZSTD_createCCtx();
   if (codecs.zc == nullptr) return InternalError("ZSTD_createCCtx failed");
-  size_t r = ZSTD_compressCCtx(codecs.zc, out.data(), out.size(), in.data(), in.size(), ZSTD_CLEVEL_DEFAULT);
+  size_t r = ZSTD_compressCCtx(codecs.zc, out.data(), out.size(), in.data(), in.size(),
+                               ZSTD_CLEVEL_DEFAULT);
   if (ZSTD_isError(r)) return InternalError("zstd compression failed: {}", ZSTD_getErrorName(r));
   if (r < max_out) {
     out.resize(r);
@@ -72,7 +74,8 @@ Status CompressCluster(CompressionType type, std::span<const uint8_t> in, size_t
   return Status::Ok();
 }
 
-Status DecompressCluster(CompressionType type, std::span<const uint8_t> in, std::span<uint8_t> out) {
+Status DecompressCluster(CompressionType type, std::span<const uint8_t> in,
+                         std::span<uint8_t> out) {
   if (type == CompressionType::kZlib) {
     z_stream s{};
     if (inflateInit2(&s, -15) != Z_OK) return InternalError("inflateInit2 failed");

@@ -23,7 +23,7 @@ constexpr uint64_t kChunk = 2ull << 20;
 
 struct Op {
   enum Kind { kData, kZero, kCompressed } kind;
-  uint64_t offset;             // guest offset
+  uint64_t offset;  // guest offset
   uint64_t length;
   std::vector<uint8_t> bytes;  // kCompressed: the compressed cluster
 };
@@ -72,10 +72,13 @@ class StatusCache {
   Result<ChainRun> Get(uint64_t offset, uint64_t max_len) {
     {
       std::lock_guard lk(mu_);
-      if (offset >= start_ && offset < end_) return ChainRun{kind_, std::min(end_ - offset, max_len)};
+      if (offset >= start_ && offset < end_)
+        return ChainRun{kind_, std::min(end_ - offset, max_len)};
     }
-    SKIFF_ASSIGN_OR_RETURN(ChainRun run, GetChainStatus(src_, offset, src_.size() - offset, top_only_));
-    if (run.length == 0) return InternalError("'{}': empty allocation run at 0x{:x}", src_.path(), offset);
+    SKIFF_ASSIGN_OR_RETURN(ChainRun run,
+                           GetChainStatus(src_, offset, src_.size() - offset, top_only_));
+    if (run.length == 0)
+      return InternalError("'{}': empty allocation run at 0x{:x}", src_.path(), offset);
     std::lock_guard lk(mu_);
     start_ = offset;
     end_ = offset + run.length;
@@ -122,7 +125,8 @@ Result<CreateOptions> TargetCreateOptions(const std::string& target, const Conve
   t.backing_file = opts.target_backing;
   t.backing_format = opts.target_backing_format;
   if (!t.backing_file.empty() && t.backing_format.empty()) {
-    SKIFF_ASSIGN_OR_RETURN(t.backing_format, ProbeFormat(ResolveBackingPath(target, t.backing_file)));
+    SKIFF_ASSIGN_OR_RETURN(t.backing_format,
+                           ProbeFormat(ResolveBackingPath(target, t.backing_file)));
   }
   if (opts.compress && t.format != "qcow2") {
     return InvalidArgumentError("compression is not supported for format '{}'", t.format);
@@ -136,10 +140,10 @@ ChunkPlan MakeChunkPlan(const ConvertOptions& opts, const Qcow2Image* qdst, bool
   p.size = size;
   p.nchunks = DivRoundUp(size, kChunk);
   p.tcs = qdst != nullptr ? qdst->cluster_size() : 4096;
-  p.gran = opts.compress ? p.tcs
+  p.gran = opts.compress           ? p.tcs
            : opts.sparse_size == 0 ? kChunk
-           : qdst != nullptr ? std::max<uint64_t>(p.tcs, 512)
-                             : std::max<uint64_t>(opts.sparse_size, 512);
+           : qdst != nullptr       ? std::max<uint64_t>(p.tcs, 512)
+                                   : std::max<uint64_t>(opts.sparse_size, 512);
   p.has_backing = has_backing;
   p.detect_zero = opts.compress || opts.sparse_size != 0;
   p.compress = opts.compress;
@@ -153,8 +157,8 @@ using BlockKinds = std::vector<int8_t>;
 
 // Reads the source's data runs of the chunk at `base` into `buf` and returns
 // the kind of each of its blocks; data blocks hold their guest bytes after it.
-Result<BlockKinds> ReadChunk(const ChunkPlan& plan, Image& src, StatusCache& status,
-                             uint64_t base, uint64_t len, uint8_t* buf) {
+Result<BlockKinds> ReadChunk(const ChunkPlan& plan, Image& src, StatusCache& status, uint64_t base,
+                             uint64_t len, uint8_t* buf) {
   const uint64_t gran = plan.gran;
   BlockKinds kind(DivRoundUp(len, gran), -1);
   std::vector<std::pair<uint64_t, uint64_t>> zero_runs;  // (pos, length) of kind 0/1
@@ -269,7 +273,8 @@ Status WriteChunk(const ChunkResult& res, Image& dst, Qcow2Image* qdst, bool has
     write_batch();
     if (!st.ok()) break;
     if (op.kind == Op::kData) {
-      st = dst.Write(op.offset, std::span<const uint8_t>(res.buf.get() + (op.offset - res.base), op.length));
+      st = dst.Write(op.offset,
+                     std::span<const uint8_t>(res.buf.get() + (op.offset - res.base), op.length));
     } else if (has_backing) {
       st = dst.WriteZeroes(op.offset, op.length, true);
     }
@@ -285,7 +290,8 @@ Status CopyChunks(const ChunkPlan& plan, Image& src, Image& dst, Qcow2Image* qds
   const uint64_t nchunks = plan.nchunks;
   BufferPool pool;
   StatusCache status(src, plan.has_backing);
-  int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, std::min<int>(threads, 16));
   // Chunks done ahead of the writer: enough that a writer held up (by a busy
   // machine or a slow write) does not stall the compressing workers. A plain
@@ -347,7 +353,8 @@ Status CopyChunks(const ChunkPlan& plan, Image& src, Image& dst, Qcow2Image* qds
 
 }  // namespace
 
-Status ConvertImage(const std::string& source, const std::string& target, const ConvertOptions& opts) {
+Status ConvertImage(const std::string& source, const std::string& target,
+                    const ConvertOptions& opts) {
   OpenOptions so;
   so.format = opts.source_format;
   SKIFF_ASSIGN_OR_RETURN(auto src, OpenImage(source, so));

@@ -16,7 +16,8 @@ using testing::ReadAll;
 
 std::string MakeRaw(const skiff::testing::TempDir& dir, std::vector<uint8_t>* content) {
   std::string p = (dir / "src.raw").string();
-  EXPECT_TRUE(CreateImage(p, CreateOptions{.format = "raw", .size = 8 << 20, .size_given = true}).ok());
+  EXPECT_TRUE(
+      CreateImage(p, CreateOptions{.format = "raw", .size = 8 << 20, .size_given = true}).ok());
   OpenOptions oo;
   oo.writable = true;
   auto img = OpenImage(p, oo);

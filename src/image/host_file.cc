@@ -102,8 +102,8 @@ Result<HostFile> HostFile::Create(const std::string& path) {
 Status HostFile::ReadExact(uint64_t offset, std::span<uint8_t> buf) const {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pread(fd_.get(), buf.data() + done, buf.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd_.get(), buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, fmt::format("read '{}' at 0x{:x}", path_, offset + done));
@@ -120,8 +120,8 @@ Status HostFile::ReadExact(uint64_t offset, std::span<uint8_t> buf) const {
 Status HostFile::ReadZeroFill(uint64_t offset, std::span<uint8_t> buf) const {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pread(fd_.get(), buf.data() + done, buf.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd_.get(), buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, fmt::format("read '{}' at 0x{:x}", path_, offset + done));
@@ -204,8 +204,8 @@ bool HostFile::Extend(uint64_t size) const {
 Status HostFile::PunchHole(uint64_t offset, uint64_t length) const {
   if (!writable_) return FailedPreconditionError("'{}' is open read-only", path_);
   if (length == 0) return Status::Ok();
-  if (::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  static_cast<off_t>(offset), static_cast<off_t>(length)) == 0) {
+  if (::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(length)) == 0) {
     return Status::Ok();
   }
   return WriteZeroBytes(offset, length);
@@ -221,8 +221,8 @@ Status HostFile::ZeroRange(uint64_t offset, uint64_t length, bool may_unmap) con
                                static_cast<off_t>(offset), static_cast<off_t>(in_file)) == 0) {
     return Status::Ok();
   }
-  if (::fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-                  static_cast<off_t>(offset), static_cast<off_t>(in_file)) == 0) {
+  if (::fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(in_file)) == 0) {
     return Status::Ok();
   }
   return WriteZeroBytes(offset, in_file);

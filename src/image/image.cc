@@ -53,7 +53,8 @@ Result<std::unique_ptr<Image>> OpenImageInChain(const std::string& path, const O
     SKIFF_ASSIGN_OR_RETURN(auto img, Qcow2Image::Open(path, options, std::move(chain)));
     return std::unique_ptr<Image>(std::move(img));
   }
-  return UnsupportedError("'{}': unsupported image format '{}' (raw and qcow2 are supported)", path, fmt);
+  return UnsupportedError("'{}': unsupported image format '{}' (raw and qcow2 are supported)", path,
+                          fmt);
 }
 
 Result<std::unique_ptr<Image>> OpenImage(const std::string& path, const OpenOptions& options) {
@@ -73,15 +74,20 @@ Result<Preallocation> ParsePreallocation(std::string_view text) {
   if (text == "metadata") return Preallocation::kMetadata;
   if (text == "falloc") return Preallocation::kFalloc;
   if (text == "full") return Preallocation::kFull;
-  return InvalidArgumentError("invalid preallocation mode '{}' (off, metadata, falloc or full)", text);
+  return InvalidArgumentError("invalid preallocation mode '{}' (off, metadata, falloc or full)",
+                              text);
 }
 
 std::string_view PreallocationName(Preallocation p) {
   switch (p) {
-    case Preallocation::kOff: return "off";
-    case Preallocation::kMetadata: return "metadata";
-    case Preallocation::kFalloc: return "falloc";
-    case Preallocation::kFull: return "full";
+    case Preallocation::kOff:
+      return "off";
+    case Preallocation::kMetadata:
+      return "metadata";
+    case Preallocation::kFalloc:
+      return "falloc";
+    case Preallocation::kFull:
+      return "full";
   }
   return "off";
 }
@@ -126,7 +132,8 @@ Status ParseCreateOptionList(std::string_view list, CreateOptions& o) {
     } else if (key == "cluster_size") {
       SKIFF_ASSIGN_OR_RETURN(uint64_t cs, ParseSize(val));
       if (cs < 512 || cs > (2u << 20) || (cs & (cs - 1)) != 0) {
-        return InvalidArgumentError("cluster size must be a power of two between 512 and 2048k (got '{}')", val);
+        return InvalidArgumentError(
+            "cluster size must be a power of two between 512 and 2048k (got '{}')", val);
       }
       o.cluster_size = static_cast<uint32_t>(cs);
     } else if (key == "preallocation") {
@@ -138,7 +145,8 @@ Status ParseCreateOptionList(std::string_view list, CreateOptions& o) {
     } else if (key == "refcount_bits") {
       SKIFF_ASSIGN_OR_RETURN(uint64_t bits, ParseUint(val));
       if (bits == 0 || bits > 64 || (bits & (bits - 1)) != 0) {
-        return InvalidArgumentError("refcount_bits must be a power of two up to 64 (got '{}')", val);
+        return InvalidArgumentError("refcount_bits must be a power of two up to 64 (got '{}')",
+                                    val);
       }
       o.refcount_bits = static_cast<uint32_t>(bits);
     } else if (key == "compression_type") {
@@ -163,7 +171,8 @@ Status CreateImage(const std::string& path, const CreateOptions& options) {
   if (!o.backing_file.empty()) {
     if (o.format == "raw") return InvalidArgumentError("raw images cannot have a backing file");
     if (o.backing_format.empty()) {
-      return InvalidArgumentError("backing file '{}' specified without backing format (use -F)", o.backing_file);
+      return InvalidArgumentError("backing file '{}' specified without backing format (use -F)",
+                                  o.backing_file);
     }
     if (o.backing_format != "raw" && o.backing_format != "qcow2") {
       return UnsupportedError("backing format '{}' is not supported", o.backing_format);

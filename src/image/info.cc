@@ -85,7 +85,8 @@ std::string InfoHuman(const nlohmann::json& j) {
   uint64_t vs = j["virtual-size"].get<uint64_t>();
   out += fmt::format("virtual size: {} ({} bytes)\n", FormatSizeHuman(vs), vs);
   out += fmt::format("disk size: {}\n", FormatSizeHuman(j["actual-size"].get<uint64_t>()));
-  if (j.contains("cluster-size")) out += fmt::format("cluster_size: {}\n", j["cluster-size"].get<uint64_t>());
+  if (j.contains("cluster-size"))
+    out += fmt::format("cluster_size: {}\n", j["cluster-size"].get<uint64_t>());
   if (j.contains("backing-filename")) {
     std::string b = j["backing-filename"], full = j["full-backing-filename"];
     out += fmt::format("backing file: {}", b);
@@ -93,7 +94,8 @@ std::string InfoHuman(const nlohmann::json& j) {
     out += "\n";
   }
   if (j.contains("backing-filename-format")) {
-    out += fmt::format("backing file format: {}\n", j["backing-filename-format"].get<std::string>());
+    out +=
+        fmt::format("backing file format: {}\n", j["backing-filename-format"].get<std::string>());
   }
   if (j["dirty-flag"].get<bool>()) out += "cleanly shut down: no\n";
   if (j.contains("snapshots")) {
@@ -105,7 +107,8 @@ std::string InfoHuman(const nlohmann::json& j) {
       s.vm_state_size = e["vm-state-size"];
       s.date_sec = e["date-sec"];
       s.date_nsec = e["date-nsec"];
-      s.vm_clock_nsec = e["vm-clock-sec"].get<uint64_t>() * 1000000000ull + e["vm-clock-nsec"].get<uint64_t>();
+      s.vm_clock_nsec =
+          e["vm-clock-sec"].get<uint64_t>() * 1000000000ull + e["vm-clock-nsec"].get<uint64_t>();
       s.icount = e.contains("icount") ? e["icount"].get<int64_t>() : -1;
       snaps.push_back(s);
     }
@@ -117,7 +120,8 @@ std::string InfoHuman(const nlohmann::json& j) {
     out += fmt::format("    compat: {}\n", d["compat"].get<std::string>());
     out += fmt::format("    compression type: {}\n", d["compression-type"].get<std::string>());
     if (d.contains("lazy-refcounts")) {
-      out += fmt::format("    lazy refcounts: {}\n", d["lazy-refcounts"].get<bool>() ? "true" : "false");
+      out += fmt::format("    lazy refcounts: {}\n",
+                         d["lazy-refcounts"].get<bool>() ? "true" : "false");
     }
     out += fmt::format("    refcount bits: {}\n", d["refcount-bits"].get<uint64_t>());
     if (d.contains("corrupt")) {
@@ -134,8 +138,8 @@ std::string InfoHuman(const nlohmann::json& j) {
 
 std::string FormatSnapshotTable(const std::vector<SnapshotInfo>& snaps) {
   std::string out = "Snapshot list:\n";
-  out += fmt::format("{:<10}{:<17}{:>8}{:>20}{:>13}{:>11}\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
-                     "ICOUNT");
+  out += fmt::format("{:<10}{:<17}{:>8}{:>20}{:>13}{:>11}\n", "ID", "TAG", "VM SIZE", "DATE",
+                     "VM CLOCK", "ICOUNT");
   for (const auto& s : snaps) {
     time_t t = s.date_sec;
     struct tm tm;

@@ -14,7 +14,9 @@ constexpr uint64_t kSector = 2048;
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxEntries = 1 << 20;
 
-inline uint32_t Le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | uint32_t{p[3]} << 24; }
+inline uint32_t Le32(const uint8_t* p) {
+  return p[0] | p[1] << 8 | p[2] << 16 | uint32_t{p[3]} << 24;
+}
 inline uint16_t Le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
 
 struct Record {
@@ -35,26 +37,31 @@ class IsoReader {
     std::vector<uint8_t> joliet_root;
     for (uint64_t s = 16; s < 16 + 64; ++s) {
       if ((s + 1) * kSector > file_size_) {
-        return CorruptionError("'{}': volume descriptor at 0x{:x} lies past the end of the file", path_, s * kSector);
+        return CorruptionError("'{}': volume descriptor at 0x{:x} lies past the end of the file",
+                               path_, s * kSector);
       }
       SKIFF_TRY(file_.ReadExact(s * kSector, vd));
       if (std::string(vd.begin() + 1, vd.begin() + 6) != "CD001") {
-        return CorruptionError("'{}': not an ISO 9660 image (no CD001 at 0x{:x})", path_, s * kSector + 1);
+        return CorruptionError("'{}': not an ISO 9660 image (no CD001 at 0x{:x})", path_,
+                               s * kSector + 1);
       }
       if (vd[0] == 255) break;
       if (vd[0] == 1 && !have_pvd) {
         block_ = Le16(vd.data() + 128);
         if (block_ != 2048 && block_ != 1024 && block_ != 512) {
-          return CorruptionError("'{}': logical block size {} at 0x{:x} is invalid", path_, block_, s * kSector + 128);
+          return CorruptionError("'{}': logical block size {} at 0x{:x} is invalid", path_, block_,
+                                 s * kSector + 128);
         }
         pvd_root_.assign(vd.begin() + 156, vd.begin() + 190);
         have_pvd = true;
-      } else if (vd[0] == 2 && vd[88] == '%' && vd[89] == '/' && (vd[90] == '@' || vd[90] == 'C' || vd[90] == 'E')) {
+      } else if (vd[0] == 2 && vd[88] == '%' && vd[89] == '/' &&
+                 (vd[90] == '@' || vd[90] == 'C' || vd[90] == 'E')) {
         joliet_root.assign(vd.begin() + 156, vd.begin() + 190);
       }
     }
     if (!have_pvd) return CorruptionError("'{}': no primary volume descriptor", path_);
-    SKIFF_ASSIGN_OR_RETURN(Record root, ParseRecord(pvd_root_.data(), pvd_root_.size(), 16 * kSector + 156, false));
+    SKIFF_ASSIGN_OR_RETURN(
+        Record root, ParseRecord(pvd_root_.data(), pvd_root_.size(), 16 * kSector + 156, false));
     // Rock Ridge: the root's "." entry carries an SP or RR entry.
     SKIFF_ASSIGN_OR_RETURN(auto first, ReadDirRaw(root));
     rock_ridge_ = false;
@@ -63,7 +70,8 @@ class IsoReader {
       size_t len = r[0];
       size_t name_len = r[32];
       size_t su = 33 + name_len + ((name_len % 2) == 0 ? 1 : 0);
-      if (len > su + 4 && len <= first.size() && r[su] == 'S' && r[su + 1] == 'P') rock_ridge_ = true;
+      if (len > su + 4 && len <= first.size() && r[su] == 'S' && r[su + 1] == 'P')
+        rock_ridge_ = true;
     }
     if (!rock_ridge_ && !joliet_root.empty()) {
       joliet_ = true;
@@ -74,13 +82,15 @@ class IsoReader {
   }
 
   Status Walk(const Record& dir, const std::string& prefix, int depth, std::vector<IsoEntry>& out) {
-    if (depth > kMaxDepth) return CorruptionError("'{}': directories nest deeper than {}", path_, kMaxDepth);
+    if (depth > kMaxDepth)
+      return CorruptionError("'{}': directories nest deeper than {}", path_, kMaxDepth);
     if (!visited_.insert(dir.extent).second) {
       return CorruptionError("'{}': directory at 0x{:x} appears twice (loop)", path_, dir.extent);
     }
     SKIFF_ASSIGN_OR_RETURN(std::vector<Record> kids, ReadDir(dir));
     for (const auto& k : kids) {
-      if (out.size() >= kMaxEntries) return CorruptionError("'{}': more than {} entries", path_, kMaxEntries);
+      if (out.size() >= kMaxEntries)
+        return CorruptionError("'{}': more than {} entries", path_, kMaxEntries);
       std::string p = prefix + "/" + k.name;
       out.push_back(IsoEntry{p, k.is_dir, k.is_dir ? 0 : k.size});
       if (k.is_dir) SKIFF_TRY(Walk(k, p, depth + 1, out));
@@ -101,7 +111,8 @@ class IsoReader {
       if (++depth > kMaxDepth) return NotFoundError("'{}': no '{}' in the image", path_, path);
       if (!cur.is_dir) return NotFoundError("'{}': no '{}' in the image", path_, path);
       SKIFF_ASSIGN_OR_RETURN(std::vector<Record> kids, ReadDir(cur));
-      auto it = std::find_if(kids.begin(), kids.end(), [&](const Record& r) { return r.name == part; });
+      auto it =
+          std::find_if(kids.begin(), kids.end(), [&](const Record& r) { return r.name == part; });
       if (it == kids.end()) return NotFoundError("'{}': no '{}' in the image", path_, path);
       cur = *it;
     }
@@ -121,10 +132,12 @@ class IsoReader {
     rec.size = Le32(r + 10);
     rec.is_dir = (r[25] & 2) != 0;
     size_t name_len = r[32];
-    if (33 + name_len > r[0]) return CorruptionError("'{}': name of the record at 0x{:x} overruns it", path_, at);
+    if (33 + name_len > r[0])
+      return CorruptionError("'{}': name of the record at 0x{:x} overruns it", path_, at);
     if (rec.extent > file_size_ || rec.size > file_size_ - rec.extent) {
-      return CorruptionError("'{}': extent at 0x{:x} ({} bytes, record at 0x{:x}) lies past the end of the file",
-                             path_, rec.extent, rec.size, at);
+      return CorruptionError(
+          "'{}': extent at 0x{:x} ({} bytes, record at 0x{:x}) lies past the end of the file",
+          path_, rec.extent, rec.size, at);
     }
     if (!names) return rec;
     const uint8_t* n = r + 33;
@@ -169,14 +182,16 @@ class IsoReader {
       if (semi != std::string::npos) rec.name.resize(semi);
       if (!rec.name.empty() && rec.name.back() == '.') rec.name.pop_back();
     }
-    if (rec.name.empty() || rec.name.find('/') != std::string::npos || rec.name == "." || rec.name == "..") {
+    if (rec.name.empty() || rec.name.find('/') != std::string::npos || rec.name == "." ||
+        rec.name == "..") {
       return CorruptionError("'{}': record at 0x{:x} has an invalid name", path_, at);
     }
     return rec;
   }
 
   Result<std::vector<uint8_t>> ReadDirRaw(const Record& dir) {
-    if (dir.size > (64u << 20)) return CorruptionError("'{}': directory at 0x{:x} is too large", path_, dir.extent);
+    if (dir.size > (64u << 20))
+      return CorruptionError("'{}': directory at 0x{:x} is too large", path_, dir.extent);
     std::vector<uint8_t> raw(dir.size);
     SKIFF_TRY(file_.ReadExact(dir.extent, raw));
     return raw;
@@ -193,8 +208,10 @@ class IsoReader {
         continue;
       }
       uint64_t sector_end = (off / kSector + 1) * kSector;
-      SKIFF_ASSIGN_OR_RETURN(Record rec, ParseRecord(raw.data() + off, std::min<uint64_t>(raw.size(), sector_end) - off,
-                                                     dir.extent + off, true));
+      SKIFF_ASSIGN_OR_RETURN(
+          Record rec,
+          ParseRecord(raw.data() + off, std::min<uint64_t>(raw.size(), sector_end) - off,
+                      dir.extent + off, true));
       if (rec.name != "." && rec.name != "..") out.push_back(rec);
       off += len;
     }
@@ -222,7 +239,8 @@ Result<std::vector<IsoEntry>> ListIso(const std::string& iso_path) {
   return out;
 }
 
-Status ExtractIsoFile(const std::string& iso_path, const std::string& path_in_iso, const std::string& dest) {
+Status ExtractIsoFile(const std::string& iso_path, const std::string& path_in_iso,
+                      const std::string& dest) {
   IsoReader r;
   SKIFF_TRY(r.Open(iso_path));
   SKIFF_ASSIGN_OR_RETURN(Record rec, r.Find(path_in_iso));

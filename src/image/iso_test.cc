@@ -54,7 +54,8 @@ TEST_F(IsoTest, WriteListExtractRoundTrip) {
         ASSERT_TRUE(ExtractIsoFile(iso, "/user-data", out).ok());
         EXPECT_EQ(testing::FileBytes(out), "#cloud-config\nhostname: demo\n");
         ASSERT_TRUE(ExtractIsoFile(iso, blob_path, out).ok());
-        EXPECT_EQ(testing::FileBytes(out), testing::FileBytes((src_ / "nested/deeper/blob.bin").string()));
+        EXPECT_EQ(testing::FileBytes(out),
+                  testing::FileBytes((src_ / "nested/deeper/blob.bin").string()));
         EXPECT_EQ(ExtractIsoFile(iso, "/missing", out).code(), Code::kNotFound);
       }
     }

@@ -24,11 +24,11 @@ namespace {
 std::mutex iso_mu;  // libisofs keeps global state between iso_init and iso_finish
 
 // The libisofs functions we call, typed from the header (a mismatch fails to compile).
-#define SKIFF_ISOFS_FUNCTIONS(X)                                                              \
-  X(iso_init) X(iso_finish) X(iso_error_to_msg) X(iso_image_new) X(iso_image_get_root)        \
-  X(iso_tree_add_dir_rec) X(iso_write_opts_new) X(iso_write_opts_set_rockridge)               \
-  X(iso_write_opts_set_joliet) X(iso_image_create_burn_source) X(iso_write_opts_free)         \
-  X(iso_image_unref)
+#define SKIFF_ISOFS_FUNCTIONS(X)                                                                   \
+  X(iso_init)                                                                                      \
+  X(iso_finish) X(iso_error_to_msg) X(iso_image_new) X(iso_image_get_root) X(iso_tree_add_dir_rec) \
+      X(iso_write_opts_new) X(iso_write_opts_set_rockridge) X(iso_write_opts_set_joliet)           \
+          X(iso_image_create_burn_source) X(iso_write_opts_free) X(iso_image_unref)
 
 struct IsoFs {
 #define SKIFF_ISOFS_MEMBER(f) decltype(&::f) f = nullptr;
@@ -46,10 +46,11 @@ Result<const IsoFs*> LoadIsoFs() {
     void* h = ::dlopen(SKIFF_LIBISOFS_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (h == nullptr) {
       const char* e = ::dlerror();
-      error = fmt::format("iso-create needs libisofs: {}", e != nullptr ? e : SKIFF_LIBISOFS_SONAME);
+      error =
+          fmt::format("iso-create needs libisofs: {}", e != nullptr ? e : SKIFF_LIBISOFS_SONAME);
     } else {
-#define SKIFF_ISOFS_LOAD(f)                                           \
-  lib.f = reinterpret_cast<decltype(&::f)>(::dlsym(h, #f));           \
+#define SKIFF_ISOFS_LOAD(f)                                 \
+  lib.f = reinterpret_cast<decltype(&::f)>(::dlsym(h, #f)); \
   if (lib.f == nullptr && error.empty()) error = "libisofs lacks " #f;
       SKIFF_ISOFS_FUNCTIONS(SKIFF_ISOFS_LOAD)
 #undef SKIFF_ISOFS_LOAD
@@ -61,7 +62,8 @@ Result<const IsoFs*> LoadIsoFs() {
 
 }  // namespace
 
-Status CreateIso(const std::string& out_path, const std::string& source_dir, const IsoCreateOptions& o) {
+Status CreateIso(const std::string& out_path, const std::string& source_dir,
+                 const IsoCreateOptions& o) {
   std::lock_guard lk(iso_mu);
   SKIFF_ASSIGN_OR_RETURN(const IsoFs* iso, LoadIsoFs());
   auto IsoError = [iso](int code, const std::string& what) {

@@ -22,7 +22,8 @@ Result<std::vector<MapExtent>> MapImage(Image& top, uint64_t start, uint64_t len
         e.zero = true;
         break;
       }
-      SKIFF_ASSIGN_OR_RETURN(BlockStatus bs, img->GetBlockStatus(pos, std::min(len, img->size() - pos)));
+      SKIFF_ASSIGN_OR_RETURN(BlockStatus bs,
+                             img->GetBlockStatus(pos, std::min(len, img->size() - pos)));
       len = std::min(len, bs.length);
       if (bs.allocation == Allocation::kData) {
         e.depth = depth;
@@ -73,8 +74,10 @@ std::string FormatMapJson(const std::vector<MapExtent>& extents) {
   for (size_t i = 0; i < extents.size(); ++i) {
     const auto& e = extents[i];
     if (i > 0) out += ",\n";
-    out += fmt::format("{{ \"start\": {}, \"length\": {}, \"depth\": {}, \"present\": {}, \"zero\": {}, \"data\": {}",
-                       e.start, e.length, e.depth, e.present, e.zero, e.data);
+    out += fmt::format(
+        "{{ \"start\": {}, \"length\": {}, \"depth\": {}, \"present\": {}, \"zero\": {}, \"data\": "
+        "{}",
+        e.start, e.length, e.depth, e.present, e.zero, e.data);
     if (e.offset) out += fmt::format(", \"offset\": {}", *e.offset);
     out += "}";
   }
@@ -87,7 +90,8 @@ std::string FormatMapHuman(const std::vector<MapExtent>& extents) {
   std::string out = fmt::format("{:<16}{:<16}{:<16}{}\n", "Offset", "Length", "Mapped to", "File");
   for (const auto& e : extents) {
     if (!e.data || !e.offset) continue;
-    out += fmt::format("{:<16}{:<16}{:<16}{}\n", hex(e.start), hex(e.length), hex(*e.offset), e.file);
+    out +=
+        fmt::format("{:<16}{:<16}{:<16}{}\n", hex(e.start), hex(e.length), hex(*e.offset), e.file);
   }
   return out;
 }

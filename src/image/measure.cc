@@ -53,7 +53,8 @@ Result<MeasureResult> MeasureImage(const CreateOptions& target, const std::strin
     r.fully_allocated = size;
     return r;
   }
-  if (target.format != "qcow2") return UnsupportedError("cannot measure for format '{}'", target.format);
+  if (target.format != "qcow2")
+    return UnsupportedError("cannot measure for format '{}'", target.format);
   const uint64_t cs = target.cluster_size;
   uint32_t order = 0;
   while ((1u << order) < target.refcount_bits) ++order;

@@ -20,7 +20,8 @@ namespace {
 Result<std::unique_ptr<Qcow2Image>> OpenQcow2(const std::string& path, bool writable, bool backing,
                                               const char* what) {
   SKIFF_ASSIGN_OR_RETURN(std::string fmt, ProbeFormat(path));
-  if (fmt != "qcow2") return UnsupportedError("'{}': {} needs a qcow2 image (this is {})", path, what, fmt);
+  if (fmt != "qcow2")
+    return UnsupportedError("'{}': {} needs a qcow2 image (this is {})", path, what, fmt);
   OpenOptions o;
   o.format = "qcow2";
   o.writable = writable;
@@ -35,7 +36,8 @@ std::string RealPath(const std::string& p) {
 
 }  // namespace
 
-Result<CheckReport> CheckImage(const std::string& path, const std::string& format, RepairMode repair) {
+Result<CheckReport> CheckImage(const std::string& path, const std::string& format,
+                               RepairMode repair) {
   std::string fmt = format;
   if (fmt.empty()) {
     SKIFF_ASSIGN_OR_RETURN(fmt, ProbeFormat(path));
@@ -66,7 +68,8 @@ std::string FormatCheckHuman(const CheckReport& r) {
   std::string out;
   if (r.corruptions_fixed || r.leaks_fixed) {
     out += fmt::format(
-        "The following inconsistencies were found and repaired:\n\n    {} leaked clusters\n    {} corruptions\n\n"
+        "The following inconsistencies were found and repaired:\n\n    {} leaked clusters\n    {} "
+        "corruptions\n\n"
         "Double checking the fixed image now...\n",
         r.leaks_fixed, r.corruptions_fixed);
   }
@@ -74,23 +77,27 @@ std::string FormatCheckHuman(const CheckReport& r) {
     out += "No errors were found on the image.\n";
   } else {
     if (r.corruptions) {
-      out += fmt::format("\n{} errors were found on the image.\n"
-                         "Data may be corrupted, or further writes to the image may corrupt it.\n",
-                         r.corruptions);
+      out += fmt::format(
+          "\n{} errors were found on the image.\n"
+          "Data may be corrupted, or further writes to the image may corrupt it.\n",
+          r.corruptions);
     }
     if (r.leaks) {
-      out += fmt::format("\n{} leaked clusters were found on the image.\n"
-                         "This means waste of disk space, but no harm to data.\n",
-                         r.leaks);
+      out += fmt::format(
+          "\n{} leaked clusters were found on the image.\n"
+          "This means waste of disk space, but no harm to data.\n",
+          r.leaks);
     }
-    if (r.check_errors) out += fmt::format("\n{} internal errors have occurred during the check.\n", r.check_errors);
+    if (r.check_errors)
+      out += fmt::format("\n{} internal errors have occurred during the check.\n", r.check_errors);
   }
   if (r.total_clusters != 0 && r.allocated_clusters != 0) {
     double a = static_cast<double>(r.allocated_clusters);
-    out += fmt::format("{}/{} = {:.2f}% allocated, {:.2f}% fragmented, {:.2f}% compressed clusters\n",
-                       r.allocated_clusters, r.total_clusters, a * 100.0 / static_cast<double>(r.total_clusters),
-                       static_cast<double>(r.fragmented_clusters) * 100.0 / a,
-                       static_cast<double>(r.compressed_clusters) * 100.0 / a);
+    out += fmt::format(
+        "{}/{} = {:.2f}% allocated, {:.2f}% fragmented, {:.2f}% compressed clusters\n",
+        r.allocated_clusters, r.total_clusters, a * 100.0 / static_cast<double>(r.total_clusters),
+        static_cast<double>(r.fragmented_clusters) * 100.0 / a,
+        static_cast<double>(r.compressed_clusters) * 100.0 / a);
   }
   if (r.image_end_offset) out += fmt::format("Image end offset: {}\n", r.image_end_offset);
   return out;
@@ -140,15 +147,18 @@ Status ResizeImage(const std::string& path, const std::string& format, const std
     if (n > (1ull << 62) - cur) return InvalidArgumentError("new size of '{}' is too large", path);
     target = cur + n;
   } else if (sign < 0) {
-    if (n > cur) return InvalidArgumentError("'{}': cannot shrink below zero ({} - {})", path, cur, n);
+    if (n > cur)
+      return InvalidArgumentError("'{}': cannot shrink below zero ({} - {})", path, cur, n);
     target = cur - n;
   }
-  if (target > (1ull << 62)) return InvalidArgumentError("new size {} of '{}' is too large", target, path);
+  if (target > (1ull << 62))
+    return InvalidArgumentError("new size {} of '{}' is too large", target, path);
   if (auto* q = dynamic_cast<Qcow2Image*>(img.get())) {
     SKIFF_TRY(q->Resize(target, shrink, prealloc));
   } else if (auto* r = dynamic_cast<RawImage*>(img.get())) {
     if (target < cur && !shrink) {
-      return InvalidArgumentError("'{}': use --shrink to shrink the image from {} to {} bytes", path, cur, target);
+      return InvalidArgumentError("'{}': use --shrink to shrink the image from {} to {} bytes",
+                                  path, cur, target);
     }
     if (prealloc == Preallocation::kMetadata) {
       return InvalidArgumentError("preallocation mode 'metadata' is not supported for raw images");
@@ -162,7 +172,8 @@ Result<std::vector<SnapshotInfo>> ListSnapshots(const std::string& path) {
   SKIFF_ASSIGN_OR_RETURN(auto img, OpenQcow2(path, false, false, "snapshot"));
   std::vector<SnapshotInfo> out;
   for (const auto& s : img->snapshots()) {
-    out.push_back(SnapshotInfo{s.id, s.name, s.vm_state_size, s.date_sec, s.date_nsec, s.vm_clock_nsec, s.icount});
+    out.push_back(SnapshotInfo{s.id, s.name, s.vm_state_size, s.date_sec, s.date_nsec,
+                               s.vm_clock_nsec, s.icount});
   }
   return out;
 }
@@ -191,7 +202,8 @@ Status RebaseImage(const std::string& path, const std::string& format, const std
   if (fmt.empty()) {
     SKIFF_ASSIGN_OR_RETURN(fmt, ProbeFormat(path));
   }
-  if (fmt != "qcow2") return UnsupportedError("'{}': rebase needs a qcow2 image (this is {})", path, fmt);
+  if (fmt != "qcow2")
+    return UnsupportedError("'{}': rebase needs a qcow2 image (this is {})", path, fmt);
   std::string bfmt = backing_format;
   const std::string bpath = backing.empty() ? "" : ResolveBackingPath(path, backing);
   if (!backing.empty() && bfmt.empty()) {
@@ -242,19 +254,21 @@ Status RebaseImage(const std::string& path, const std::string& format, const std
   return img->Close();
 }
 
-Status CommitImage(const std::string& path, const std::string& format, const std::string& base, bool keep,
-                   ProgressFn progress) {
+Status CommitImage(const std::string& path, const std::string& format, const std::string& base,
+                   bool keep, ProgressFn progress) {
   std::string fmt = format;
   if (fmt.empty()) {
     SKIFF_ASSIGN_OR_RETURN(fmt, ProbeFormat(path));
   }
-  if (fmt != "qcow2") return UnsupportedError("'{}': commit needs a qcow2 image with a backing file", path);
+  if (fmt != "qcow2")
+    return UnsupportedError("'{}': commit needs a qcow2 image with a backing file", path);
   if (!base.empty()) keep = true;  // -b implies -d, as in qemu-img
   OpenOptions o;
   o.format = "qcow2";
   o.writable = !keep;
   SKIFF_ASSIGN_OR_RETURN(auto top, Qcow2Image::Open(path, o));
-  if (top->backing() == nullptr) return FailedPreconditionError("'{}' has no backing file to commit to", path);
+  if (top->backing() == nullptr)
+    return FailedPreconditionError("'{}' has no backing file to commit to", path);
   // Find the base in the chain; everything above it is committed.
   std::string base_path = ResolveBackingPath(path, top->backing_name());
   std::string base_fmt = top->backing_format();
@@ -297,7 +311,8 @@ Status CommitImage(const std::string& path, const std::string& format, const std
     Image* cur = top.get();
     for (int d = 0; d < depth && cur != nullptr; ++d) {
       if (pos >= cur->size()) break;
-      SKIFF_ASSIGN_OR_RETURN(BlockStatus bs, cur->GetBlockStatus(pos, std::min(len, cur->size() - pos)));
+      SKIFF_ASSIGN_OR_RETURN(BlockStatus bs,
+                             cur->GetBlockStatus(pos, std::min(len, cur->size() - pos)));
       if (bs.allocation != Allocation::kUnallocated) {
         allocated = true;
         len = bs.length;

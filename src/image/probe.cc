@@ -11,7 +11,8 @@ namespace skiff::image {
 namespace {
 
 bool StartsWith(std::span<const uint8_t> b, std::string_view magic, size_t at = 0) {
-  return b.size() >= at + magic.size() && std::memcmp(b.data() + at, magic.data(), magic.size()) == 0;
+  return b.size() >= at + magic.size() &&
+         std::memcmp(b.data() + at, magic.data(), magic.size()) == 0;
 }
 
 uint32_t LoadLe32(const uint8_t* p) {

@@ -17,7 +17,7 @@ struct Qcow2Image::CheckState {
   CheckReport report;
   // Active metadata with bad offsets, cleared by "-r all".
   std::vector<size_t> bad_l1;
-  std::vector<std::pair<uint64_t, uint64_t>> bad_l2;  // (L2 table offset, entry index)
+  std::vector<std::pair<uint64_t, uint64_t>> bad_l2;   // (L2 table offset, entry index)
   std::vector<std::pair<size_t, uint64_t>> active_l2;  // (L1 index, L2 offset)
   uint64_t copied_errors = 0;
   uint64_t refcount_corruptions = 0;
@@ -34,7 +34,8 @@ struct Qcow2Image::CheckState {
     const uint64_t cs = cluster_size;
     uint64_t first = off / cs, last = (off + len - 1) / cs;
     if (last >= nclusters || off + len < off) {
-      Error(fmt::format("ERROR {} at 0x{:x} (size 0x{:x}) is after the end of the image file", what, off, len));
+      Error(fmt::format("ERROR {} at 0x{:x} (size 0x{:x}) is after the end of the image file", what,
+                        off, len));
       return false;
     }
     for (uint64_t c = first; c <= last; ++c) {
@@ -57,12 +58,14 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
   SKIFF_ASSIGN_OR_RETURN(st.file_size, file_.Size());
   st.nclusters = DivRoundUp(st.file_size, cs);
   if (st.nclusters > kMaxCheckClusters) {
-    return UnsupportedError("'{}': file of {} clusters is too large to check", path(), st.nclusters);
+    return UnsupportedError("'{}': file of {} clusters is too large to check", path(),
+                            st.nclusters);
   }
   st.refs.assign(st.nclusters, 0);
 
   st.Ref(0, cs, "header");
-  if (header_.l1_size > 0) st.Ref(header_.l1_table_offset, uint64_t{header_.l1_size} * 8, "L1 table");
+  if (header_.l1_size > 0)
+    st.Ref(header_.l1_table_offset, uint64_t{header_.l1_size} * 8, "L1 table");
   SKIFF_TRY(CheckL1TableLocked(st, l1_, true));
   SKIFF_TRY(CheckSnapshotsLocked(st));
   CheckRefcountTableLocked(st);
@@ -78,13 +81,15 @@ Status Qcow2Image::CheckPassLocked(CheckState& st) {
 // Counts the L2 tables that `l1` points to and the clusters they map; `active`
 // (the image's own L1, not a snapshot's) also records bad entries for repair
 // and the allocation statistics.
-Status Qcow2Image::CheckL1TableLocked(CheckState& st, const std::vector<uint64_t>& l1, bool active) {
+Status Qcow2Image::CheckL1TableLocked(CheckState& st, const std::vector<uint64_t>& l1,
+                                      bool active) {
   const uint64_t cs = cluster_size_;
   for (size_t i = 0; i < l1.size(); ++i) {
     uint64_t l2 = l1[i] & kL1OffsetMask;
     if (l2 == 0) continue;
     if (l2 % cs != 0) {
-      st.Error(fmt::format("ERROR l2_offset=0x{:x}: Table is not cluster aligned; L1 entry corrupted", l2));
+      st.Error(fmt::format(
+          "ERROR l2_offset=0x{:x}: Table is not cluster aligned; L1 entry corrupted", l2));
       if (active) st.bad_l1.push_back(i);
       continue;
     }
@@ -110,12 +115,15 @@ Status Qcow2Image::CheckL2TableLocked(CheckState& st, uint64_t l2, bool active) 
     uint64_t bm = extended_l2_ ? words[j * 2 + 1] : 0;
     if (e & kOflagCompressed) {
       if (e & kOflagCopied) {
-        st.Error(fmt::format("ERROR: coffset=0x{:x}: Compressed cluster has OFLAG_COPIED", e & ~(3ull << 62)));
+        st.Error(fmt::format("ERROR: coffset=0x{:x}: Compressed cluster has OFLAG_COPIED",
+                             e & ~(3ull << 62)));
         if (active) st.bad_l2.emplace_back(l2, j);
         continue;
       }
       if (extended_l2_ && bm != 0) {
-        st.Error(fmt::format("ERROR compressed cluster {} in L2 table at 0x{:x} has a non-zero subcluster bitmap", j, l2));
+        st.Error(fmt::format(
+            "ERROR compressed cluster {} in L2 table at 0x{:x} has a non-zero subcluster bitmap", j,
+            l2));
       }
       uint64_t host, len;
       CompressedRange(e, &host, &len);
@@ -134,15 +142,21 @@ Status Qcow2Image::CheckL2TableLocked(CheckState& st, uint64_t l2, bool active) 
     uint64_t host = e & kL2OffsetMask;
     if (extended_l2_) {
       if ((bm & 0xffffffffull) & (bm >> 32)) {
-        st.Error(fmt::format("ERROR L2 table at 0x{:x} entry {}: subclusters both allocated and zero (bitmap 0x{:x})", l2, j, bm));
+        st.Error(
+            fmt::format("ERROR L2 table at 0x{:x} entry {}: subclusters both allocated and zero "
+                        "(bitmap 0x{:x})",
+                        l2, j, bm));
       }
       if ((bm & 0xffffffffull) != 0 && host == 0) {
-        st.Error(fmt::format("ERROR L2 table at 0x{:x} entry {}: allocated subclusters without a host cluster", l2, j));
+        st.Error(fmt::format(
+            "ERROR L2 table at 0x{:x} entry {}: allocated subclusters without a host cluster", l2,
+            j));
       }
     }
     if (host == 0) continue;
     if (host % cs != 0) {
-      st.Error(fmt::format("ERROR offset=0x{:x}: Cluster is not properly aligned; L2 entry corrupted", host));
+      st.Error(fmt::format(
+          "ERROR offset=0x{:x}: Cluster is not properly aligned; L2 entry corrupted", host));
       if (active) st.bad_l2.emplace_back(l2, j);
       continue;
     }
@@ -179,13 +193,15 @@ Status Qcow2Image::CheckSnapshotsLocked(CheckState& st) {
 // The refcount table and the refcount blocks it points to.
 void Qcow2Image::CheckRefcountTableLocked(CheckState& st) {
   const uint64_t cs = cluster_size_;
-  st.Ref(header_.refcount_table_offset, uint64_t{header_.refcount_table_clusters} * cs, "refcount table");
+  st.Ref(header_.refcount_table_offset, uint64_t{header_.refcount_table_clusters} * cs,
+         "refcount table");
   const auto& table = refcounts_->table();
   for (size_t b = 0; b < table.size(); ++b) {
     uint64_t off = table[b] & ~0x1ffull;
     if (table[b] == 0) continue;
     if (off % cs != 0 || (table[b] & 0x1ff) != 0) {
-      st.Error(fmt::format("ERROR refcount block {} is not cluster aligned; refcount table entry corrupted", b));
+      st.Error(fmt::format(
+          "ERROR refcount block {} is not cluster aligned; refcount table entry corrupted", b));
       ++st.refcount_corruptions;
       continue;
     }
@@ -206,7 +222,8 @@ Status Qcow2Image::CheckBitmapsLocked(CheckState& st) {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(data.data());
     uint64_t dir_size = LoadBe64(p + 8), dir_off = LoadBe64(p + 16);
     if (dir_size > (64ull << 20) || dir_off % cs != 0) {
-      st.Error(fmt::format("ERROR bitmap directory at 0x{:x} ({} bytes) is invalid", dir_off, dir_size));
+      st.Error(
+          fmt::format("ERROR bitmap directory at 0x{:x} ({} bytes) is invalid", dir_off, dir_size));
       continue;
     }
     if (!st.Ref(dir_off, dir_size, "bitmap directory")) continue;
@@ -238,12 +255,14 @@ void Qcow2Image::CompareRefcountsLocked(CheckState& st) {
   const auto& table = refcounts_->table();
   uint64_t covered = st.nclusters;
   for (size_t b = 0; b < table.size(); ++b) {
-    if (table[b] != 0) covered = std::max<uint64_t>(covered, (b + 1) * refcounts_->entries_per_block());
+    if (table[b] != 0)
+      covered = std::max<uint64_t>(covered, (b + 1) * refcounts_->entries_per_block());
   }
   for (uint64_t c = 0; c < covered; ++c) {
     auto rc_or = refcounts_->Get(c);
     if (!rc_or.ok()) {
-      st.Error(fmt::format("ERROR cannot read the refcount of cluster {}: {}", c, rc_or.status().message()));
+      st.Error(fmt::format("ERROR cannot read the refcount of cluster {}: {}", c,
+                           rc_or.status().message()));
       ++st.refcount_corruptions;
       c = (c / refcounts_->entries_per_block() + 1) * refcounts_->entries_per_block() - 1;
       continue;
@@ -254,7 +273,8 @@ void Qcow2Image::CompareRefcountsLocked(CheckState& st) {
       st.Error(fmt::format("ERROR cluster {} refcount={} reference={}", c, rc, refs));
       ++st.refcount_corruptions;
     } else {
-      st.report.messages.push_back(fmt::format("Leaked cluster {} refcount={} reference={}", c, rc, refs));
+      st.report.messages.push_back(
+          fmt::format("Leaked cluster {} refcount={} reference={}", c, rc, refs));
       ++st.report.leaks;
     }
   }
@@ -266,7 +286,8 @@ Status Qcow2Image::CheckCopiedFlagsLocked(CheckState& st) {
   for (auto [i, l2] : st.active_l2) {
     SKIFF_ASSIGN_OR_RETURN(uint64_t rc, refcounts_->Get(l2 / cs));
     if ((rc == 1) != ((l1_[i] & kOflagCopied) != 0)) {
-      st.Error(fmt::format("ERROR OFLAG_COPIED L2 cluster: l1_index={} l1_entry={:x} refcount={}", i, l1_[i], rc));
+      st.Error(fmt::format("ERROR OFLAG_COPIED L2 cluster: l1_index={} l1_entry={:x} refcount={}",
+                           i, l1_[i], rc));
       ++st.copied_errors;
     }
     SKIFF_ASSIGN_OR_RETURN(auto table, l2_cache_->Get(l2));
@@ -305,8 +326,9 @@ Status Qcow2Image::RebuildRefcountsLocked(CheckReport* report) {
   }
   for (uint64_t c = 0; c < st.nclusters; ++c) {
     if (st.refs[c] > max) {
-      return FailedPreconditionError("'{}': cluster at 0x{:x} has {} references, more than {}-bit refcounts hold",
-                                     path(), c * cs, st.refs[c], header_.refcount_bits());
+      return FailedPreconditionError(
+          "'{}': cluster at 0x{:x} has {} references, more than {}-bit refcounts hold", path(),
+          c * cs, st.refs[c], header_.refcount_bits());
     }
   }
   const uint64_t area = std::max(st.nclusters, st.highest);
@@ -413,8 +435,10 @@ Result<CheckReport> Qcow2Image::Check(RepairMode repair) {
   SKIFF_TRY(CheckPassLocked(after));
   after.report.filename = path();
   after.report.format = "qcow2";
-  after.report.corruptions_fixed = before_corrupt > after.report.corruptions ? before_corrupt - after.report.corruptions : 0;
-  after.report.leaks_fixed = before_leaks > after.report.leaks ? before_leaks - after.report.leaks : 0;
+  after.report.corruptions_fixed =
+      before_corrupt > after.report.corruptions ? before_corrupt - after.report.corruptions : 0;
+  after.report.leaks_fixed =
+      before_leaks > after.report.leaks ? before_leaks - after.report.leaks : 0;
   std::vector<std::string> all;
   for (auto& m : messages) {
     if (m.rfind("Leaked", 0) == 0 || m.rfind("ERROR cluster", 0) == 0) {

@@ -94,8 +94,8 @@ TEST(BadInput, CompressedClusterWithGarbage) {
 TEST(BadInput, SnapshotTableOverrun) {
   skiff::testing::TempDir dir;
   std::string p = MakeImage(dir);
-  Patch(p, 60, Be32(1000));          // nb_snapshots
-  Patch(p, 64, Be64(0x50000));       // table in the data cluster
+  Patch(p, 60, Be32(1000));     // nb_snapshots
+  Patch(p, 64, Be64(0x50000));  // table in the data cluster
   ExpectOneLine(OpenImage(p, OpenOptions{}).status(), "snapshot");
 }
 

@@ -9,26 +9,32 @@ namespace skiff::image {
 
 Status Qcow2Image::Create(const std::string& path, const CreateOptions& o) {
   Qcow2Header h;
-  if (o.cluster_size < 512 || o.cluster_size > (2u << 20) || (o.cluster_size & (o.cluster_size - 1))) {
-    return InvalidArgumentError("cluster size {} must be a power of two between 512 and 2M", o.cluster_size);
+  if (o.cluster_size < 512 || o.cluster_size > (2u << 20) ||
+      (o.cluster_size & (o.cluster_size - 1))) {
+    return InvalidArgumentError("cluster size {} must be a power of two between 512 and 2M",
+                                o.cluster_size);
   }
   uint32_t order = 0;
   while ((1u << order) < o.refcount_bits) ++order;
   if ((1u << order) != o.refcount_bits || order > 6) {
-    return InvalidArgumentError("refcount_bits {} must be a power of two up to 64", o.refcount_bits);
+    return InvalidArgumentError("refcount_bits {} must be a power of two up to 64",
+                                o.refcount_bits);
   }
   if (o.version == 2) {
     if (o.refcount_bits != 16) {
-      return InvalidArgumentError("different refcount widths than 16 bits require compat=1.1 or above");
+      return InvalidArgumentError(
+          "different refcount widths than 16 bits require compat=1.1 or above");
     }
     if (o.lazy_refcounts) return InvalidArgumentError("lazy refcounts need compat=1.1 or above");
     if (o.extended_l2) return InvalidArgumentError("extended L2 entries need compat=1.1 or above");
     if (o.compression_type != "zlib") {
-      return InvalidArgumentError("compression_type '{}' needs compat=1.1 or above", o.compression_type);
+      return InvalidArgumentError("compression_type '{}' needs compat=1.1 or above",
+                                  o.compression_type);
     }
   }
   if (o.extended_l2 && o.cluster_size < 16384) {
-    return InvalidArgumentError("extended L2 entries need a cluster size of 16k or more (got {})", o.cluster_size);
+    return InvalidArgumentError("extended L2 entries need a cluster size of 16k or more (got {})",
+                                o.cluster_size);
   }
   h.version = o.version;
   h.cluster_bits = static_cast<uint32_t>(__builtin_ctz(o.cluster_size));
@@ -41,7 +47,8 @@ Status Qcow2Image::Create(const std::string& path, const CreateOptions& o) {
       h.compression_type = 1;
       h.incompatible_features |= kIncompatCompression;
     } else if (o.compression_type != "zlib") {
-      return InvalidArgumentError("unknown compression_type '{}' (zlib or zstd)", o.compression_type);
+      return InvalidArgumentError("unknown compression_type '{}' (zlib or zstd)",
+                                  o.compression_type);
     }
   }
   h.backing_file = o.backing_file;

@@ -18,9 +18,8 @@ struct FeatureEntry {
   const char* name;
 };
 const FeatureEntry kFeatureTable[] = {
-    {0, 0, "dirty bit"},        {0, 1, "corrupt bit"},
-    {0, 2, "external data file"}, {0, 3, "compression type"},
-    {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+    {0, 0, "dirty bit"},        {0, 1, "corrupt bit"},         {0, 2, "external data file"},
+    {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
     {2, 0, "bitmaps"},          {2, 1, "raw external data"},
 };
 
@@ -52,7 +51,8 @@ Status Corrupt(const std::string& name, const std::string& msg) {
 Status ParseFixedFields(std::span<const uint8_t> head, uint64_t file_size, const std::string& name,
                         Qcow2Header& h) {
   if (head.size() < 72) {
-    return Corrupt(name, fmt::format("file of {} bytes is too short for a qcow2 header", file_size));
+    return Corrupt(name,
+                   fmt::format("file of {} bytes is too short for a qcow2 header", file_size));
   }
   const uint8_t* p = head.data();
   if (LoadBe32(p) != kQcow2Magic) return Corrupt(name, "not a qcow2 image (bad magic at 0x0)");
@@ -101,7 +101,8 @@ Status ParseFixedFields(std::span<const uint8_t> head, uint64_t file_size, const
 }
 
 // Header extensions, all inside cluster 0 (the first `head_len` bytes of `p`).
-Status ParseExtensions(const uint8_t* p, uint64_t head_len, const std::string& name, Qcow2Header& h) {
+Status ParseExtensions(const uint8_t* p, uint64_t head_len, const std::string& name,
+                       Qcow2Header& h) {
   uint64_t off = h.header_length;
   bool seen_end = false;
   while (off + 8 <= head_len) {
@@ -113,8 +114,9 @@ Status ParseExtensions(const uint8_t* p, uint64_t head_len, const std::string& n
     }
     uint64_t data = off + 8;
     if (len > head_len - data) {
-      return Corrupt(name, fmt::format("header extension 0x{:08x} at 0x{:x} of {} bytes overruns cluster 0",
-                                       type, off, len));
+      return Corrupt(
+          name, fmt::format("header extension 0x{:08x} at 0x{:x} of {} bytes overruns cluster 0",
+                            type, off, len));
     }
     std::string bytes(reinterpret_cast<const char*>(p + data), len);
     switch (type) {
@@ -125,8 +127,9 @@ Status ParseExtensions(const uint8_t* p, uint64_t head_len, const std::string& n
         for (size_t i = 0; i + 48 <= bytes.size(); i += 48) {
           const char* nm = bytes.data() + i + 2;
           size_t n = strnlen(nm, 46);
-          h.feature_names.emplace_back(static_cast<uint16_t>(uint8_t(bytes[i]) << 8 | uint8_t(bytes[i + 1])),
-                                       std::string(nm, n));
+          h.feature_names.emplace_back(
+              static_cast<uint16_t>(uint8_t(bytes[i]) << 8 | uint8_t(bytes[i + 1])),
+              std::string(nm, n));
         }
         break;
       case kExtDataFile:
@@ -138,7 +141,8 @@ Status ParseExtensions(const uint8_t* p, uint64_t head_len, const std::string& n
     off = data + AlignUp(len, 8);
   }
   if (!seen_end && h.version == 3 && off < head_len) {
-    return Corrupt(name, fmt::format("header extension area at 0x{:x} has no end marker", h.header_length));
+    return Corrupt(
+        name, fmt::format("header extension area at 0x{:x} has no end marker", h.header_length));
   }
   return Status::Ok();
 }
@@ -159,14 +163,15 @@ Status CheckFeatures(const Qcow2Header& h, const std::string& name) {
         names += fname.empty() ? fmt::format("bit {}", b) : fmt::format("'{}' (bit {})", fname, b);
       }
     }
-    return UnsupportedError("'{}': unsupported incompatible qcow2 feature: {} (at 0x48)", name, names);
+    return UnsupportedError("'{}': unsupported incompatible qcow2 feature: {} (at 0x48)", name,
+                            names);
   }
   if (h.incompatible_features & kIncompatDataFile) {
     return UnsupportedError("'{}': external data files are not supported", name);
   }
   if (h.crypt_method != 0) {
-    return UnsupportedError("'{}': encrypted qcow2 images (crypt_method {}) are not supported", name,
-                            h.crypt_method);
+    return UnsupportedError("'{}': encrypted qcow2 images (crypt_method {}) are not supported",
+                            name, h.crypt_method);
   }
   if (h.incompatible_features & kIncompatCompression) {
     if (h.header_length <= 104 || h.compression_type == 0) {
@@ -174,15 +179,18 @@ Status CheckFeatures(const Qcow2Header& h, const std::string& name) {
     }
   }
   if (h.compression_type > 1) {
-    return UnsupportedError("'{}': unknown compression type {} (at 0x68)", name, h.compression_type);
+    return UnsupportedError("'{}': unknown compression type {} (at 0x68)", name,
+                            h.compression_type);
   }
   if (h.compression_type != 0 && !(h.incompatible_features & kIncompatCompression)) {
-    return Corrupt(name, fmt::format("compression_type {} at 0x68 without the compression type feature bit",
-                                     h.compression_type));
+    return Corrupt(
+        name, fmt::format("compression_type {} at 0x68 without the compression type feature bit",
+                          h.compression_type));
   }
   if (h.extended_l2() && h.cluster_bits < 14) {
-    return Corrupt(name, fmt::format("extended L2 entries need clusters of 16 KiB or more (cluster_bits {})",
-                                     h.cluster_bits));
+    return Corrupt(
+        name, fmt::format("extended L2 entries need clusters of 16 KiB or more (cluster_bits {})",
+                          h.cluster_bits));
   }
   return Status::Ok();
 }
@@ -198,57 +206,71 @@ Status CheckTables(const Qcow2Header& h, uint64_t file_size, const std::string& 
   const uint64_t bytes_per_l1 = cs * l2_entries;
   const uint64_t needed_l1 = DivRoundUp(h.size, bytes_per_l1);
   if (uint64_t{h.l1_size} * 8 > kMaxL1Bytes) {
-    return Corrupt(name, fmt::format("L1 table of {} entries (at 0x24) exceeds the 32 MiB limit", h.l1_size));
+    return Corrupt(
+        name, fmt::format("L1 table of {} entries (at 0x24) exceeds the 32 MiB limit", h.l1_size));
   }
   if (needed_l1 > h.l1_size) {
-    return Corrupt(name, fmt::format("L1 table of {} entries (at 0x24) is too small for virtual size {}",
-                                     h.l1_size, h.size));
+    return Corrupt(name,
+                   fmt::format("L1 table of {} entries (at 0x24) is too small for virtual size {}",
+                               h.l1_size, h.size));
   }
   if (h.l1_size > 0) {
     if (h.l1_table_offset % cs != 0) {
-      return Corrupt(name, fmt::format("L1 table at 0x{:x} is not cluster-aligned", h.l1_table_offset));
+      return Corrupt(name,
+                     fmt::format("L1 table at 0x{:x} is not cluster-aligned", h.l1_table_offset));
     }
     if (h.l1_table_offset == 0 || h.l1_table_offset > file_size ||
         uint64_t{h.l1_size} * 8 > file_size - h.l1_table_offset) {
-      return Corrupt(name, fmt::format("L1 table at 0x{:x} ({} entries) lies past the end of the file",
-                                       h.l1_table_offset, h.l1_size));
+      return Corrupt(name,
+                     fmt::format("L1 table at 0x{:x} ({} entries) lies past the end of the file",
+                                 h.l1_table_offset, h.l1_size));
     }
   }
   if (h.refcount_table_offset % cs != 0 || h.refcount_table_offset == 0) {
-    return Corrupt(name, fmt::format("refcount table at 0x{:x} is not cluster-aligned", h.refcount_table_offset));
+    return Corrupt(name, fmt::format("refcount table at 0x{:x} is not cluster-aligned",
+                                     h.refcount_table_offset));
   }
-  if (h.refcount_table_clusters == 0 || uint64_t{h.refcount_table_clusters} * cs > kMaxRefcountTableBytes) {
-    return Corrupt(name, fmt::format("refcount table of {} clusters (at 0x38) is invalid or exceeds 8 MiB",
-                                     h.refcount_table_clusters));
+  if (h.refcount_table_clusters == 0 ||
+      uint64_t{h.refcount_table_clusters} * cs > kMaxRefcountTableBytes) {
+    return Corrupt(
+        name, fmt::format("refcount table of {} clusters (at 0x38) is invalid or exceeds 8 MiB",
+                          h.refcount_table_clusters));
   }
   if (h.refcount_table_offset >= file_size) {
     return Corrupt(name, fmt::format("refcount table at 0x{:x} lies past the end of the file",
                                      h.refcount_table_offset));
   }
   if (h.nb_snapshots > kMaxSnapshots) {
-    return Corrupt(name, fmt::format("{} snapshots (at 0x3c) exceed the limit of {}", h.nb_snapshots, kMaxSnapshots));
+    return Corrupt(name, fmt::format("{} snapshots (at 0x3c) exceed the limit of {}",
+                                     h.nb_snapshots, kMaxSnapshots));
   }
   if (h.nb_snapshots > 0) {
     if (h.snapshots_offset % cs != 0) {
-      return Corrupt(name, fmt::format("snapshot table at 0x{:x} is not cluster-aligned", h.snapshots_offset));
+      return Corrupt(
+          name, fmt::format("snapshot table at 0x{:x} is not cluster-aligned", h.snapshots_offset));
     }
     if (h.snapshots_offset == 0 || h.snapshots_offset >= file_size) {
-      return Corrupt(name, fmt::format("snapshot table at 0x{:x} lies past the end of the file", h.snapshots_offset));
+      return Corrupt(name, fmt::format("snapshot table at 0x{:x} lies past the end of the file",
+                                       h.snapshots_offset));
     }
   }
   return Status::Ok();
 }
 
 // The backing file's name, which must lie inside cluster 0.
-Status ParseBackingName(const uint8_t* p, uint64_t head_len, const std::string& name, Qcow2Header& h) {
+Status ParseBackingName(const uint8_t* p, uint64_t head_len, const std::string& name,
+                        Qcow2Header& h) {
   if (h.backing_file_offset == 0) return Status::Ok();
   if (h.backing_file_size > kMaxBackingNameLength || h.backing_file_size == 0) {
-    return Corrupt(name, fmt::format("backing file name length {} (at 0x10) is invalid", h.backing_file_size));
+    return Corrupt(
+        name, fmt::format("backing file name length {} (at 0x10) is invalid", h.backing_file_size));
   }
   if (h.backing_file_offset > head_len || h.backing_file_size > head_len - h.backing_file_offset) {
-    return Corrupt(name, fmt::format("backing file name at 0x{:x} lies outside cluster 0", h.backing_file_offset));
+    return Corrupt(name, fmt::format("backing file name at 0x{:x} lies outside cluster 0",
+                                     h.backing_file_offset));
   }
-  h.backing_file.assign(reinterpret_cast<const char*>(p + h.backing_file_offset), h.backing_file_size);
+  h.backing_file.assign(reinterpret_cast<const char*>(p + h.backing_file_offset),
+                        h.backing_file_size);
   return Status::Ok();
 }
 
@@ -329,8 +351,9 @@ Result<std::vector<uint8_t>> SerializeQcow2Header(const Qcow2Header& h) {
     out.insert(out.end(), h.backing_file.begin(), h.backing_file.end());
   }
   if (out.size() > cs) {
-    return InvalidArgumentError("qcow2 header with its extensions ({} bytes) does not fit in a {}-byte cluster",
-                                out.size(), cs);
+    return InvalidArgumentError(
+        "qcow2 header with its extensions ({} bytes) does not fit in a {}-byte cluster", out.size(),
+        cs);
   }
   return out;
 }

@@ -44,7 +44,8 @@ Qcow2Image::~Qcow2Image() {
   }
 }
 
-Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path, const OpenOptions& opts,
+Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path,
+                                                     const OpenOptions& opts,
                                                      std::set<std::string> chain) {
   SKIFF_ASSIGN_OR_RETURN(HostFile f, HostFile::Open(path, opts.writable));
   f.set_unsafe(opts.unsafe_cache);
@@ -64,8 +65,8 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path, co
           "'{}': image is marked corrupt; repair it with 'skiff img check -r all'", path);
     }
     if (h.has_bitmaps_extension()) {
-      return UnsupportedError("'{}': writing to images with persistent dirty bitmaps is not supported",
-                              path);
+      return UnsupportedError(
+          "'{}': writing to images with persistent dirty bitmaps is not supported", path);
     }
   }
   std::unique_ptr<Qcow2Image> img(new Qcow2Image(std::move(f), std::move(h)));
@@ -105,8 +106,8 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path, co
       rewrite = true;
     }
     if (rewrite) SKIFF_TRY(img->WriteHeaderLocked());
-    img->lazy_ = img->header_.version == 3 &&
-                 (img->header_.compatible_features & kCompatLazyRefcounts) != 0;
+    img->lazy_ =
+        img->header_.version == 3 && (img->header_.compatible_features & kCompatLazyRefcounts) != 0;
   }
   return img;
 }
@@ -117,7 +118,8 @@ Status Qcow2Image::LoadMetadata(uint64_t file_size) {
   l1_.resize(header_.l1_size);
   for (size_t i = 0; i < l1_.size(); ++i) l1_[i] = LoadBe64(raw.data() + i * 8);
   refcounts_ = std::make_unique<Qcow2Refcounts>(&file_, cluster_bits_, header_.refcount_order);
-  SKIFF_TRY(refcounts_->Load(header_.refcount_table_offset, header_.refcount_table_clusters, file_size));
+  SKIFF_TRY(
+      refcounts_->Load(header_.refcount_table_offset, header_.refcount_table_clusters, file_size));
   refcounts_->set_table_moved([this](uint64_t off, uint32_t clusters) {
     header_.refcount_table_offset = off;
     header_.refcount_table_clusters = clusters;
@@ -157,8 +159,8 @@ Status Qcow2Image::WriteHeaderLocked() {
 
 Status Qcow2Image::CheckL2Offset(uint64_t l2, uint64_t l1_index) const {
   if (l2 % cluster_size_ != 0) {
-    return CorruptionError("'{}': L2 table at 0x{:x} (L1 entry {}) is not cluster-aligned", path(), l2,
-                           l1_index);
+    return CorruptionError("'{}': L2 table at 0x{:x} (L1 entry {}) is not cluster-aligned", path(),
+                           l2, l1_index);
   }
   uint64_t end = std::max(file_size_at_open_, refcounts_->end_cluster() * cluster_size_);
   if (l2 + cluster_size_ > AlignUp(end, cluster_size_)) {
@@ -193,8 +195,8 @@ Result<Qcow2Image::Mapping> Qcow2Image::MapLocked(uint64_t offset, uint64_t max_
   const uint64_t l2off = l1_[l1i] & kL1OffsetMask;
   SKIFF_TRY(CheckL2Offset(l2off, l1i));
   SKIFF_ASSIGN_OR_RETURN(auto table, l2_cache_->Get(l2off));
-  const uint64_t file_end =
-      AlignUp(std::max(file_size_at_open_, refcounts_->end_cluster() * cluster_size_), cluster_size_);
+  const uint64_t file_end = AlignUp(
+      std::max(file_size_at_open_, refcounts_->end_cluster() * cluster_size_), cluster_size_);
   uint64_t pos = 0;
   bool first = true;
   while (pos < limit) {
@@ -208,7 +210,8 @@ Result<Qcow2Image::Mapping> Qcow2Image::MapLocked(uint64_t offset, uint64_t max_
       return CorruptionError("'{}': L2 table at 0x{:x} entry {}: {}", path(), l2off, idx, what);
     };
     if (e & kOflagCompressed) {
-      if (header_.incompatible_features & kIncompatDataFile) return bad("compressed cluster with a data file");
+      if (header_.incompatible_features & kIncompatDataFile)
+        return bad("compressed cluster with a data file");
       p.kind = Mapping::kCompressed;
       p.entry = e;
     } else {
@@ -238,7 +241,8 @@ Result<Qcow2Image::Mapping> Qcow2Image::MapLocked(uint64_t offset, uint64_t max_
         };
         int st = state(sc);
         if (st < 0) return bad(fmt::format("subcluster {} is both allocated and zero", sc));
-        if (st == 1 && host == 0) return bad(fmt::format("subcluster {} is allocated with no host offset", sc));
+        if (st == 1 && host == 0)
+          return bad(fmt::format("subcluster {} is allocated with no host offset", sc));
         uint64_t s = sc + 1;
         while (s < 32 && state(s) == st) ++s;
         piece = s * subcluster_size_ - cin;
@@ -268,7 +272,8 @@ Status Qcow2Image::ReadCompressedLocked(uint64_t entry, std::vector<uint8_t>& ou
   CompressedRange(entry, &host, &len);
   uint64_t file_end = std::max(file_size_at_open_, refcounts_->end_cluster() * cluster_size_);
   if (host >= file_end || host < cluster_size_) {
-    return CorruptionError("'{}': compressed cluster at 0x{:x} lies outside the file", path(), host);
+    return CorruptionError("'{}': compressed cluster at 0x{:x} lies outside the file", path(),
+                           host);
   }
   len = std::min(len, file_end - host);
   std::vector<uint8_t> in(len);
@@ -330,15 +335,17 @@ Status Qcow2Image::ReadImpl(uint64_t offset, std::span<uint8_t> buf, bool locked
 
 Result<BlockStatus> Qcow2Image::GetBlockStatus(uint64_t offset, uint64_t length) {
   if (offset >= size() || length == 0) {
-    return InvalidArgumentError("'{}': block status at 0x{:x} is beyond the end of the image", path(),
-                                offset);
+    return InvalidArgumentError("'{}': block status at 0x{:x} is beyond the end of the image",
+                                path(), offset);
   }
   std::lock_guard lk(mu_);
   SKIFF_ASSIGN_OR_RETURN(Mapping m, MapLocked(offset, std::min(length, size() - offset)));
   BlockStatus bs;
   bs.length = m.length;
   switch (m.kind) {
-    case Mapping::kUnallocated: bs.allocation = Allocation::kUnallocated; break;
+    case Mapping::kUnallocated:
+      bs.allocation = Allocation::kUnallocated;
+      break;
     case Mapping::kZero:
       bs.allocation = Allocation::kZero;
       if (m.host != 0) bs.host_offset = m.host + (offset & (cluster_size_ - 1));
@@ -460,7 +467,8 @@ Status Qcow2Image::Write(uint64_t offset, std::span<const uint8_t> buf) {
     // Merge runs that are contiguous on the host into one write.
     size_t j = i;
     uint64_t end_buf = (j + 1 < segs.size()) ? segs[j + 1].second : buf.size();
-    while (j + 1 < segs.size() && segs[j + 1].first == segs[i].first + (segs[j + 1].second - segs[i].second)) {
+    while (j + 1 < segs.size() &&
+           segs[j + 1].first == segs[i].first + (segs[j + 1].second - segs[i].second)) {
       ++j;
       end_buf = (j + 1 < segs.size()) ? segs[j + 1].second : buf.size();
     }
@@ -540,14 +548,16 @@ Status Qcow2Image::WriteLocked(uint64_t offset, std::span<const uint8_t> buf) {
       SKIFF_ASSIGN_OR_RETURN(uint64_t off, refcounts_->Allocate(k));
       GrowForLocked(off + k * cluster_size_);
       SKIFF_TRY(file_.WriteAll(off, buf.subspan(pos, k * cluster_size_)));
-      for (uint64_t j = 0; j < k; ++j) words[slot.index + j] = (off + j * cluster_size_) | kOflagCopied;
+      for (uint64_t j = 0; j < k; ++j)
+        words[slot.index + j] = (off + j * cluster_size_) | kOflagCopied;
       slot.table->dirty = true;
       pos += k * cluster_size_;
       continue;
     }
     const uint64_t base = gc << cluster_bits_;
-    const bool was_zero = !compressed && host == 0 &&
-                          (zero || header_.backing_file.empty() || (backing_ && base >= backing_->size()));
+    const bool was_zero =
+        !compressed && host == 0 &&
+        (zero || header_.backing_file.empty() || (backing_ && base >= backing_->size()));
     if (was_zero) {
       // Nothing to copy: a cluster never written before (past the used end of
       // the file) reads as zeroes already, so only the new bytes are written.
@@ -676,8 +686,9 @@ Status Qcow2Image::ZeroClustersLocked(uint64_t first, uint64_t count, bool unmap
 
 Status Qcow2Image::WriteZeroes(uint64_t offset, uint64_t length, bool may_unmap) {
   if (offset > size() || length > size() - offset) {
-    return InvalidArgumentError("'{}': zero write at 0x{:x} of {} bytes is beyond the end of the image",
-                                path(), offset, length);
+    return InvalidArgumentError(
+        "'{}': zero write at 0x{:x} of {} bytes is beyond the end of the image", path(), offset,
+        length);
   }
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
@@ -718,7 +729,8 @@ Status Qcow2Image::WriteZeroes(uint64_t offset, uint64_t length, bool may_unmap)
 
 Status Qcow2Image::Discard(uint64_t offset, uint64_t length) {
   if (offset > size() || length > size() - offset) {
-    return InvalidArgumentError("'{}': discard at 0x{:x} is beyond the end of the image", path(), offset);
+    return InvalidArgumentError("'{}': discard at 0x{:x} is beyond the end of the image", path(),
+                                offset);
   }
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
@@ -789,18 +801,19 @@ Status Qcow2Image::WriteCompressedClusters(std::span<const CompressedWrite> clus
   for (size_t i = 0; i < clusters.size(); ++i) {
     const uint64_t offset = clusters[i].offset;
     if (offset % cluster_size_ != 0 || offset >= size()) {
-      return InvalidArgumentError("'{}': compressed write at 0x{:x} is not a cluster of the image", path(),
-                                  offset);
+      return InvalidArgumentError("'{}': compressed write at 0x{:x} is not a cluster of the image",
+                                  path(), offset);
     }
     if (i > 0 && offset <= clusters[i - 1].offset) {
-      return InvalidArgumentError("'{}': compressed writes at 0x{:x} are not in increasing order", path(),
-                                  offset);
+      return InvalidArgumentError("'{}': compressed writes at 0x{:x} are not in increasing order",
+                                  path(), offset);
     }
     SKIFF_ASSIGN_OR_RETURN(L2Slot slot, WritableL2Locked(offset >> cluster_bits_));
     const uint64_t wi = extended_l2_ ? slot.index * 2 : slot.index;
     const uint64_t old = slot.table->words[wi];
     if ((old & kL2OffsetMask) != 0 || (old & kOflagCompressed)) {
-      return FailedPreconditionError("'{}': compressed write to allocated cluster at 0x{:x}", path(), offset);
+      return FailedPreconditionError("'{}': compressed write to allocated cluster at 0x{:x}",
+                                     path(), offset);
     }
     SKIFF_ASSIGN_OR_RETURN(uint64_t host, AllocateBytesLocked(clusters[i].data.size()));
     placed.push_back(Placed{std::move(slot), wi, host, clusters[i].data});
@@ -816,7 +829,8 @@ Status Qcow2Image::WriteCompressedClusters(std::span<const CompressedWrite> clus
       SKIFF_TRY(file_.WriteAll(placed[i].host, placed[i].data));
     } else {
       run.clear();
-      for (size_t k = i; k < j; ++k) run.insert(run.end(), placed[k].data.begin(), placed[k].data.end());
+      for (size_t k = i; k < j; ++k)
+        run.insert(run.end(), placed[k].data.begin(), placed[k].data.end());
       SKIFF_TRY(file_.WriteAll(placed[i].host, run));
     }
     i = j;
@@ -905,8 +919,8 @@ Status Qcow2Image::Close() {
 Status Qcow2Image::GrowL1Locked(uint64_t min_entries) {
   if (min_entries <= l1_.size()) return Status::Ok();
   if (min_entries * 8 > kMaxL1Bytes) {
-    return InvalidArgumentError("'{}': L1 table of {} entries would exceed the 32 MiB limit", path(),
-                                min_entries);
+    return InvalidArgumentError("'{}': L1 table of {} entries would exceed the 32 MiB limit",
+                                path(), min_entries);
   }
   SKIFF_TRY(FlushLocked());
   const uint64_t old_off = header_.l1_table_offset;
@@ -985,11 +999,13 @@ Status Qcow2Image::Resize(uint64_t new_size, bool shrink, Preallocation prealloc
   if (new_size < old) {
     if (!shrink) {
       return InvalidArgumentError(
-          "'{}': use --shrink to shrink the image from {} to {} bytes (data beyond the new end is lost)",
+          "'{}': use --shrink to shrink the image from {} to {} bytes (data beyond the new end is "
+          "lost)",
           path(), old, new_size);
     }
     if (!snapshots_.empty()) {
-      return FailedPreconditionError("'{}': cannot shrink an image with internal snapshots", path());
+      return FailedPreconditionError("'{}': cannot shrink an image with internal snapshots",
+                                     path());
     }
     // Drop every cluster past the new end; zero the tail of the boundary cluster.
     uint64_t first = DivRoundUp(new_size, cluster_size_);

@@ -66,8 +66,8 @@ class Qcow2Image final : public Image {
   // this image) as compressed bytes from CompressCluster.
   Status WriteCompressedCluster(uint64_t offset, std::span<const uint8_t> compressed);
   struct CompressedWrite {
-    uint64_t offset;                 // guest offset, cluster-aligned
-    std::span<const uint8_t> data;   // from CompressCluster
+    uint64_t offset;                // guest offset, cluster-aligned
+    std::span<const uint8_t> data;  // from CompressCluster
   };
   // Stores several clusters as WriteCompressedCluster does (offsets strictly
   // increasing), packed back to back in the file with one write per

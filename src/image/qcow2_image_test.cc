@@ -56,9 +56,12 @@ TEST_P(Qcow2Options, WritesReadBackAfterReopenAndStayConsistent) {
   {
     auto img = Make(p, size, GetParam());
     // Unaligned, cluster-crossing, whole-cluster and sub-cluster writes.
-    struct W { uint64_t off; uint64_t len; uint8_t seed; } ws[] = {
-        {0, 4096, 1}, {777, 100000, 2}, {1 << 20, 2 << 20, 3}, {(5 << 20) + 3, 5, 4},
-        {size - 1000, 1000, 5}, {(1 << 20) + 4096, 512, 6}};
+    struct W {
+      uint64_t off;
+      uint64_t len;
+      uint8_t seed;
+    } ws[] = {{0, 4096, 1},          {777, 100000, 2},       {1 << 20, 2 << 20, 3},
+              {(5 << 20) + 3, 5, 4}, {size - 1000, 1000, 5}, {(1 << 20) + 4096, 512, 6}};
     for (auto w : ws) {
       auto data = Pattern(w.len, w.seed);
       ASSERT_TRUE(img->Write(w.off, data).ok());
@@ -78,11 +81,12 @@ TEST_P(Qcow2Options, WritesReadBackAfterReopenAndStayConsistent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Qcow2Options,
-                         ::testing::Values("", "cluster_size=512", "cluster_size=4k", "cluster_size=2M",
-                                           "refcount_bits=1", "refcount_bits=2", "refcount_bits=8",
-                                           "refcount_bits=64,cluster_size=512", "compat=0.10",
-                                           "extended_l2=on", "extended_l2=on,cluster_size=16k",
-                                           "lazy_refcounts=on", "compression_type=zstd"));
+                         ::testing::Values("", "cluster_size=512", "cluster_size=4k",
+                                           "cluster_size=2M", "refcount_bits=1", "refcount_bits=2",
+                                           "refcount_bits=8", "refcount_bits=64,cluster_size=512",
+                                           "compat=0.10", "extended_l2=on",
+                                           "extended_l2=on,cluster_size=16k", "lazy_refcounts=on",
+                                           "compression_type=zstd"));
 
 TEST(Qcow2Image, CompressedClustersReadAndAreCopiedOnWrite) {
   for (const char* ct : {"zlib", "zstd"}) {
@@ -91,7 +95,8 @@ TEST(Qcow2Image, CompressedClustersReadAndAreCopiedOnWrite) {
     auto img = Make(p, 1 << 20, std::string("compression_type=") + ct);
     auto* q = dynamic_cast<Qcow2Image*>(img.get());
     std::vector<uint8_t> cluster(65536);
-    for (size_t i = 0; i < cluster.size(); ++i) cluster[i] = static_cast<uint8_t>("compressible"[i % 12]);
+    for (size_t i = 0; i < cluster.size(); ++i)
+      cluster[i] = static_cast<uint8_t>("compressible"[i % 12]);
     std::vector<uint8_t> comp;
     bool fits = false;
     ASSERT_TRUE(CompressCluster(q->compression_type(), cluster, 65535, comp, &fits).ok());
@@ -312,11 +317,13 @@ TEST(Qcow2Image, LazyRefcountsSetTheDirtyBitUntilClose) {
   ASSERT_TRUE(img->Flush().ok());
   {
     auto peek = Reopen(p, false);
-    EXPECT_TRUE(dynamic_cast<Qcow2Image*>(peek.get())->header().incompatible_features & kIncompatDirty);
+    EXPECT_TRUE(dynamic_cast<Qcow2Image*>(peek.get())->header().incompatible_features &
+                kIncompatDirty);
   }
   ASSERT_TRUE(img->Close().ok());
   auto after = Reopen(p, false);
-  EXPECT_FALSE(dynamic_cast<Qcow2Image*>(after.get())->header().incompatible_features & kIncompatDirty);
+  EXPECT_FALSE(dynamic_cast<Qcow2Image*>(after.get())->header().incompatible_features &
+               kIncompatDirty);
   after.reset();
   ExpectClean(p);
 }
@@ -330,7 +337,8 @@ TEST(Qcow2Image, LazyRefcountsWithPreallocationWriteTheRefcounts) {
     Make(p, 3 << 20, std::string("lazy_refcounts=on,preallocation=") + mode, false).reset();
     ExpectClean(p);
     auto img = Reopen(p, false);
-    EXPECT_FALSE(dynamic_cast<Qcow2Image*>(img.get())->header().incompatible_features & kIncompatDirty);
+    EXPECT_FALSE(dynamic_cast<Qcow2Image*>(img.get())->header().incompatible_features &
+                 kIncompatDirty);
   }
 }
 

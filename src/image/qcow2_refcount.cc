@@ -12,10 +12,14 @@ namespace skiff::image {
 
 uint64_t GetRefcountEntry(const uint8_t* block, uint32_t order, uint64_t index) {
   switch (order) {
-    case 3: return block[index];
-    case 4: return LoadBe16(block + index * 2);
-    case 5: return LoadBe32(block + index * 4);
-    case 6: return LoadBe64(block + index * 8);
+    case 3:
+      return block[index];
+    case 4:
+      return LoadBe16(block + index * 2);
+    case 5:
+      return LoadBe32(block + index * 4);
+    case 6:
+      return LoadBe64(block + index * 8);
     default: {
       uint32_t bits = 1u << order;
       uint64_t bit = index * bits;
@@ -26,16 +30,24 @@ uint64_t GetRefcountEntry(const uint8_t* block, uint32_t order, uint64_t index) 
 
 void SetRefcountEntry(uint8_t* block, uint32_t order, uint64_t index, uint64_t value) {
   switch (order) {
-    case 3: block[index] = static_cast<uint8_t>(value); return;
-    case 4: StoreBe16(block + index * 2, static_cast<uint16_t>(value)); return;
-    case 5: StoreBe32(block + index * 4, static_cast<uint32_t>(value)); return;
-    case 6: StoreBe64(block + index * 8, value); return;
+    case 3:
+      block[index] = static_cast<uint8_t>(value);
+      return;
+    case 4:
+      StoreBe16(block + index * 2, static_cast<uint16_t>(value));
+      return;
+    case 5:
+      StoreBe32(block + index * 4, static_cast<uint32_t>(value));
+      return;
+    case 6:
+      StoreBe64(block + index * 8, value);
+      return;
     default: {
       uint32_t bits = 1u << order;
       uint64_t bit = index * bits;
       uint8_t mask = static_cast<uint8_t>(((1u << bits) - 1) << (bit % 8));
-      block[bit / 8] = static_cast<uint8_t>((block[bit / 8] & ~mask) |
-                                            ((value << (bit % 8)) & mask));
+      block[bit / 8] =
+          static_cast<uint8_t>((block[bit / 8] & ~mask) | ((value << (bit % 8)) & mask));
       return;
     }
   }
@@ -64,7 +76,8 @@ Status Qcow2Refcounts::Load(uint64_t table_offset, uint32_t table_clusters, uint
   return Status::Ok();
 }
 
-void Qcow2Refcounts::InitEmpty(uint64_t table_offset, uint32_t table_clusters, uint64_t end_cluster) {
+void Qcow2Refcounts::InitEmpty(uint64_t table_offset, uint32_t table_clusters,
+                               uint64_t end_cluster) {
   table_offset_ = table_offset;
   table_clusters_ = table_clusters;
   table_.assign(uint64_t{table_clusters} * cluster_size_ / 8, 0);
@@ -76,7 +89,9 @@ void Qcow2Refcounts::InitEmpty(uint64_t table_offset, uint32_t table_clusters, u
   free_hint_ = 0;
 }
 
-void Qcow2Refcounts::NoteEnd(uint64_t end_cluster) { end_cluster_ = std::max(end_cluster_, end_cluster); }
+void Qcow2Refcounts::NoteEnd(uint64_t end_cluster) {
+  end_cluster_ = std::max(end_cluster_, end_cluster);
+}
 
 bool Qcow2Refcounts::Covered(uint64_t c) const {
   uint64_t b = c / per_block_;
@@ -90,12 +105,14 @@ Result<Qcow2Refcounts::Block*> Qcow2Refcounts::LoadBlock(uint64_t b, bool create
   if (entry == 0) return nullptr;
   uint64_t off = entry & ~0x1ffull;
   if ((entry & 0x1ff) != 0 || off % cluster_size_ != 0) {
-    return CorruptionError("'{}': refcount block at 0x{:x} (refcount table entry {}) is not cluster-aligned",
-                           file_->path(), entry, b);
+    return CorruptionError(
+        "'{}': refcount block at 0x{:x} (refcount table entry {}) is not cluster-aligned",
+        file_->path(), entry, b);
   }
   if (off >= kMaxHostOffset || off >= std::max(file_size_, end_cluster_ * cluster_size_)) {
-    return CorruptionError("'{}': refcount block at 0x{:x} (refcount table entry {}) lies past the end of the file",
-                           file_->path(), off, b);
+    return CorruptionError(
+        "'{}': refcount block at 0x{:x} (refcount table entry {}) lies past the end of the file",
+        file_->path(), off, b);
   }
   auto blk = std::make_unique<Block>();
   blk->data.resize(cluster_size_);
@@ -120,8 +137,9 @@ Status Qcow2Refcounts::Add(uint64_t c, uint64_t count, int64_t delta) {
                              file_->path(), i * cluster_size_);
     }
     if (delta > 0 && max_ - v < static_cast<uint64_t>(delta)) {
-      return FailedPreconditionError("'{}': refcount of cluster at 0x{:x} would overflow {}-bit refcounts",
-                                     file_->path(), i * cluster_size_, 1u << order_);
+      return FailedPreconditionError(
+          "'{}': refcount of cluster at 0x{:x} would overflow {}-bit refcounts", file_->path(),
+          i * cluster_size_, 1u << order_);
     }
   }
   if (delta > 0) SKIFF_TRY(MakeCovered(c, count));
@@ -158,7 +176,8 @@ Result<uint64_t> Qcow2Refcounts::FindFree(uint64_t n) {
 Result<uint64_t> Qcow2Refcounts::Allocate(uint64_t n) {
   SKIFF_ASSIGN_OR_RETURN(uint64_t s, FindFree(n));
   if ((s + n) * cluster_size_ > kMaxHostOffset) {
-    return FailedPreconditionError("'{}': image would grow past the qcow2 limit of 64 PiB", file_->path());
+    return FailedPreconditionError("'{}': image would grow past the qcow2 limit of 64 PiB",
+                                   file_->path());
   }
   SKIFF_TRY(MakeCovered(s, n));
   SKIFF_TRY(Add(s, n, 1));
@@ -248,7 +267,9 @@ Status Qcow2Refcounts::MakeCovered(uint64_t first, uint64_t count) {
   return Status::Ok();
 }
 
-void Qcow2Refcounts::FreeLater(uint64_t c, uint64_t count) { pending_frees_.emplace_back(c, count); }
+void Qcow2Refcounts::FreeLater(uint64_t c, uint64_t count) {
+  pending_frees_.emplace_back(c, count);
+}
 
 Status Qcow2Refcounts::ApplyPendingFrees() {
   auto frees = std::move(pending_frees_);
@@ -275,7 +296,8 @@ Status Qcow2Refcounts::WriteDirty() {
   if (table_dirty_) {
     SKIFF_TRY(file_->Sync());
     std::vector<uint8_t> raw(uint64_t{table_clusters_} * cluster_size_, 0);
-    for (size_t i = 0; i < table_.size() && i * 8 < raw.size(); ++i) StoreBe64(raw.data() + i * 8, table_[i]);
+    for (size_t i = 0; i < table_.size() && i * 8 < raw.size(); ++i)
+      StoreBe64(raw.data() + i * 8, table_[i]);
     SKIFF_TRY(file_->WriteAll(table_offset_, raw));
     table_dirty_ = false;
   }

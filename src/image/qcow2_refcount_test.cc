@@ -15,7 +15,8 @@ TEST(RefcountEntry, EveryWidthRoundTrips) {
     uint64_t entries = 512 * 8 / bits;
     for (uint64_t i = 0; i < entries; ++i) SetRefcountEntry(block.data(), order, i, (i * 7) & max);
     for (uint64_t i = 0; i < entries; ++i) {
-      ASSERT_EQ(GetRefcountEntry(block.data(), order, i), (i * 7) & max) << "order " << order << " i " << i;
+      ASSERT_EQ(GetRefcountEntry(block.data(), order, i), (i * 7) & max)
+          << "order " << order << " i " << i;
     }
   }
 }

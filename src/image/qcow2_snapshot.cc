@@ -19,13 +19,14 @@ constexpr uint64_t kMaxSnapshotTableBytes = 64ull << 20;
 Result<std::vector<Qcow2Snapshot>> ParseSnapshotTable(std::span<const uint8_t> t, uint32_t nb,
                                                       uint32_t version, uint64_t cluster_size,
                                                       uint64_t file_size, uint64_t table_offset,
-                                                      const std::string& name, uint64_t* table_bytes) {
+                                                      const std::string& name,
+                                                      uint64_t* table_bytes) {
   std::vector<Qcow2Snapshot> out;
   uint64_t off = 0;
   for (uint32_t i = 0; i < nb; ++i) {
     auto overrun = [&](const char* what) {
-      return CorruptionError("'{}': snapshot table entry {} at 0x{:x}: {} overruns the table", name, i,
-                             table_offset + off, what);
+      return CorruptionError("'{}': snapshot table entry {} at 0x{:x}: {} overruns the table", name,
+                             i, table_offset + off, what);
     };
     if (t.size() - off < 40) return overrun("header");
     const uint8_t* p = t.data() + off;
@@ -46,8 +47,9 @@ Result<std::vector<Qcow2Snapshot>> ParseSnapshotTable(std::span<const uint8_t> t
     if (extra_len >= 24) s.icount = static_cast<int64_t>(LoadBe64(x + 16));
     if (extra_len > 24) s.extra.assign(reinterpret_cast<const char*>(x + 24), extra_len - 24);
     if (version >= 3 && extra_len < 16) {
-      return CorruptionError("'{}': snapshot table entry {} at 0x{:x} has {} bytes of extra data (v3 needs 16)",
-                             name, i, table_offset + off, extra_len);
+      return CorruptionError(
+          "'{}': snapshot table entry {} at 0x{:x} has {} bytes of extra data (v3 needs 16)", name,
+          i, table_offset + off, extra_len);
     }
     uint64_t strings = 40 + uint64_t{extra_len};
     if (uint64_t{id_len} + name_len > t.size() - off - strings) return overrun("id and name");
@@ -56,17 +58,17 @@ Result<std::vector<Qcow2Snapshot>> ParseSnapshotTable(std::span<const uint8_t> t
     off += AlignUp(strings + id_len + name_len, 8);
     if (off > t.size()) return overrun("padding");
     if (s.l1_table_offset % cluster_size != 0) {
-      return CorruptionError("'{}': snapshot '{}' L1 table at 0x{:x} is not cluster-aligned", name, s.name,
-                             s.l1_table_offset);
+      return CorruptionError("'{}': snapshot '{}' L1 table at 0x{:x} is not cluster-aligned", name,
+                             s.name, s.l1_table_offset);
     }
     if (uint64_t{s.l1_size} * 8 > kMaxL1Bytes) {
-      return CorruptionError("'{}': snapshot '{}' L1 table of {} entries exceeds the 32 MiB limit", name,
-                             s.name, s.l1_size);
+      return CorruptionError("'{}': snapshot '{}' L1 table of {} entries exceeds the 32 MiB limit",
+                             name, s.name, s.l1_size);
     }
     if (s.l1_size > 0 && (s.l1_table_offset >= file_size ||
                           uint64_t{s.l1_size} * 8 > file_size - s.l1_table_offset)) {
-      return CorruptionError("'{}': snapshot '{}' L1 table at 0x{:x} lies past the end of the file", name,
-                             s.name, s.l1_table_offset);
+      return CorruptionError("'{}': snapshot '{}' L1 table at 0x{:x} lies past the end of the file",
+                             name, s.name, s.l1_table_offset);
     }
     out.push_back(std::move(s));
   }
@@ -108,9 +110,9 @@ Status Qcow2Image::LoadSnapshotsLocked(uint64_t file_size) {
   std::vector<uint8_t> raw(avail);
   SKIFF_TRY(file_.ReadExact(header_.snapshots_offset, raw));
   uint64_t bytes = 0;
-  SKIFF_ASSIGN_OR_RETURN(snapshots_,
-                         ParseSnapshotTable(raw, header_.nb_snapshots, header_.version, cluster_size_,
-                                            file_size, header_.snapshots_offset, path(), &bytes));
+  SKIFF_ASSIGN_OR_RETURN(
+      snapshots_, ParseSnapshotTable(raw, header_.nb_snapshots, header_.version, cluster_size_,
+                                     file_size, header_.snapshots_offset, path(), &bytes));
   return Status::Ok();
 }
 
@@ -215,10 +217,12 @@ Status Qcow2Image::CreateSnapshot(const std::string& name) {
     return InvalidArgumentError("'{}': invalid snapshot name '{}'", path(), name);
   }
   for (const auto& s : snapshots_) {
-    if (s.name == name) return AlreadyExistsError("'{}': snapshot '{}' already exists", path(), name);
+    if (s.name == name)
+      return AlreadyExistsError("'{}': snapshot '{}' already exists", path(), name);
   }
   if (header_.refcount_order == 0) {
-    return FailedPreconditionError("'{}': snapshots need refcount_bits of 2 or more (image has 1)", path());
+    return FailedPreconditionError("'{}': snapshots need refcount_bits of 2 or more (image has 1)",
+                                   path());
   }
   if (snapshots_.size() >= kMaxSnapshots) {
     return FailedPreconditionError("'{}': too many snapshots", path());
@@ -227,8 +231,9 @@ Status Qcow2Image::CreateSnapshot(const std::string& name) {
   uint64_t max_id = 0;
   for (const auto& s : snapshots_) {
     uint64_t v = 0;
-    bool numeric = !s.id.empty() && s.id.size() < 19 &&
-                   std::all_of(s.id.begin(), s.id.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool numeric =
+        !s.id.empty() && s.id.size() < 19 &&
+        std::all_of(s.id.begin(), s.id.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (numeric) v = std::stoull(s.id);
     max_id = std::max(max_id, v);
   }

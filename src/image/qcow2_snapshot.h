@@ -33,7 +33,8 @@ struct Qcow2Snapshot {
 Result<std::vector<Qcow2Snapshot>> ParseSnapshotTable(std::span<const uint8_t> table, uint32_t nb,
                                                       uint32_t version, uint64_t cluster_size,
                                                       uint64_t file_size, uint64_t table_offset,
-                                                      const std::string& name, uint64_t* table_bytes);
+                                                      const std::string& name,
+                                                      uint64_t* table_bytes);
 
 std::vector<uint8_t> SerializeSnapshotTable(const std::vector<Qcow2Snapshot>& snaps);
 

@@ -20,8 +20,9 @@ nlohmann::ordered_json Reorder(const nlohmann::json& v) {
   if (v.is_object()) {
     std::vector<std::string> keys;
     for (auto it = v.begin(); it != v.end(); ++it) keys.push_back(it.key());
-    std::stable_sort(keys.begin(), keys.end(),
-                     [](const std::string& a, const std::string& b) { return QdictBucket(a) < QdictBucket(b); });
+    std::stable_sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
+      return QdictBucket(a) < QdictBucket(b);
+    });
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
     for (const auto& k : keys) out[k] = Reorder(v.at(k));
     return out;

@@ -3,7 +3,8 @@
 
 namespace skiff::image {
 
-Result<std::unique_ptr<RawImage>> RawImage::Open(const std::string& path, bool writable, bool unsafe_cache) {
+Result<std::unique_ptr<RawImage>> RawImage::Open(const std::string& path, bool writable,
+                                                 bool unsafe_cache) {
   SKIFF_ASSIGN_OR_RETURN(HostFile f, HostFile::Open(path, writable));
   f.set_unsafe(unsafe_cache);
   SKIFF_ASSIGN_OR_RETURN(uint64_t size, f.Size());
@@ -36,8 +37,9 @@ Status RawImage::Resize(uint64_t new_size, Preallocation prealloc) {
 
 Status RawImage::CheckRange(uint64_t offset, uint64_t length) const {
   if (offset > size_ || length > size_ - offset) {
-    return InvalidArgumentError("'{}': request at 0x{:x} of {} bytes is beyond the end of the image ({} bytes)",
-                                path(), offset, length, size_);
+    return InvalidArgumentError(
+        "'{}': request at 0x{:x} of {} bytes is beyond the end of the image ({} bytes)", path(),
+        offset, length, size_);
   }
   return Status::Ok();
 }

@@ -12,7 +12,7 @@ namespace skiff::image {
 class RawImage final : public Image {
  public:
   static Result<std::unique_ptr<RawImage>> Open(const std::string& path, bool writable,
-                                                 bool unsafe_cache = false);
+                                                bool unsafe_cache = false);
   // Creates a raw file of `size` bytes with the given preallocation.
   static Status Create(const std::string& path, uint64_t size, Preallocation prealloc);
 

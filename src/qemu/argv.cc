@@ -47,8 +47,8 @@ class Builder {
     SKIFF_TRY(conf::ValidateDomain(def_));
     if (def_.type == conf::DomainType::kKvm && !ctx_.kvm_usable) {
       return FailedPreconditionError(
-          "domain '{}' has type 'kvm' but kvm is not usable on this host: {}",
-          def_.name, ctx_.kvm_reason.empty() ? "unknown reason" : ctx_.kvm_reason);
+          "domain '{}' has type 'kvm' but kvm is not usable on this host: {}", def_.name,
+          ctx_.kvm_reason.empty() ? "unknown reason" : ctx_.kvm_reason);
     }
     std::string emulator = def_.devices.emulator;
     if (emulator.empty()) emulator = ctx_.emulator.empty() ? kDefaultEmulator : ctx_.emulator;
@@ -76,7 +76,8 @@ class Builder {
     SKIFF_TRY(Inputs());
     SKIFF_TRY(Graphics());
     SKIFF_TRY(Videos());
-    for (const auto& a : def_.devices.audios) Add("-audiodev", fmt::format("{},id=audio{}", a.type, a.id));
+    for (const auto& a : def_.devices.audios)
+      Add("-audiodev", fmt::format("{},id=audio{}", a.type, a.id));
     Watchdog();
     Balloon();
     Rngs();
@@ -167,7 +168,8 @@ class Builder {
       }
     }
     if (def_.features.pmu) extra += *def_.features.pmu ? ",pmu=on" : ",pmu=off";
-    if (def_.features.apic_eoi) extra += *def_.features.apic_eoi ? ",kvm-pv-eoi=on" : ",kvm-pv-eoi=off";
+    if (def_.features.apic_eoi)
+      extra += *def_.features.apic_eoi ? ",kvm-pv-eoi=on" : ",kvm-pv-eoi=off";
     for (const auto& t : def_.clock.timers) {
       if (t.name == "kvmclock" && t.present) extra += *t.present ? ",kvmclock=on" : ",kvmclock=off";
     }
@@ -185,7 +187,8 @@ class Builder {
     }
     std::string m = fmt::format("size={}k", total);
     if (def_.max_memory_kib) {
-      m += fmt::format(",slots={},maxmem={}k", def_.max_memory_slots, AlignMiB(*def_.max_memory_kib));
+      m += fmt::format(",slots={},maxmem={}k", def_.max_memory_slots,
+                       AlignMiB(*def_.max_memory_kib));
     }
     Add("-m", m);
     // SMP
@@ -204,9 +207,10 @@ class Builder {
     if (cells && !cells->empty()) {
       for (size_t i = 0; i < cells->size(); ++i) {
         const auto& c = (*cells)[i];
-        std::string backend = c.mem_access == "shared" ? "memory-backend-memfd" : "memory-backend-ram";
-        std::string obj = fmt::format("{},id=ram-node{},size={}", backend, c.id,
-                                      AlignMiB(c.memory_kib) * 1024);
+        std::string backend =
+            c.mem_access == "shared" ? "memory-backend-memfd" : "memory-backend-ram";
+        std::string obj =
+            fmt::format("{},id=ram-node{},size={}", backend, c.id, AlignMiB(c.memory_kib) * 1024);
         if (c.mem_access == "shared") obj += ",share=on";
         if (def_.numatune) {
           for (const auto& mn : def_.numatune->memnodes) {
@@ -250,7 +254,8 @@ class Builder {
     if (os.loader) {
       if (os.loader->type == "pflash") {
         std::string ro = os.loader->readonly == "no" ? "off" : "on";
-        Add("-drive", "if=pflash,format=raw,unit=0,file=" + Esc(os.loader->path) + ",readonly=" + ro);
+        Add("-drive",
+            "if=pflash,format=raw,unit=0,file=" + Esc(os.loader->path) + ",readonly=" + ro);
         if (!os.nvram.empty()) Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(os.nvram));
       } else {
         Add("-bios", os.loader->path);
@@ -292,14 +297,16 @@ class Builder {
       strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm_buf);
       rtc = std::string("base=") + buf;
     } else {
-      return UnsupportedError("domain '{}': clock offset '{}' is not supported", def_.name, c.offset);
+      return UnsupportedError("domain '{}': clock offset '{}' is not supported", def_.name,
+                              c.offset);
     }
     for (const auto& t : c.timers) {
       if (t.name == "rtc" && t.tickpolicy == "catchup") rtc += ",driftfix=slew";
       if (t.name == "pit" && !t.tickpolicy.empty() && Kvm()) {
         std::string p = t.tickpolicy == "catchup" ? "slew" : t.tickpolicy;
         if (p == "merge") {
-          return UnsupportedError("domain '{}': pit tickpolicy 'merge' is not supported", def_.name);
+          return UnsupportedError("domain '{}': pit tickpolicy 'merge' is not supported",
+                                  def_.name);
         }
         Add("-global", "kvm-pit.lost_tick_policy=" + p);
       }
@@ -312,8 +319,10 @@ class Builder {
     if (def_.on_reboot == conf::LifecycleAction::kDestroy) Add("-no-reboot");
     if (def_.on_poweroff == conf::LifecycleAction::kPreserve) Add("-no-shutdown");
     std::string lpc = Q35() ? "ICH9-LPC" : "PIIX4_PM";
-    if (def_.pm_suspend_to_mem) Add("-global", fmt::format("{}.disable_s3={}", lpc, *def_.pm_suspend_to_mem ? 0 : 1));
-    if (def_.pm_suspend_to_disk) Add("-global", fmt::format("{}.disable_s4={}", lpc, *def_.pm_suspend_to_disk ? 0 : 1));
+    if (def_.pm_suspend_to_mem)
+      Add("-global", fmt::format("{}.disable_s3={}", lpc, *def_.pm_suspend_to_mem ? 0 : 1));
+    if (def_.pm_suspend_to_disk)
+      Add("-global", fmt::format("{}.disable_s4={}", lpc, *def_.pm_suspend_to_disk ? 0 : 1));
   }
 
   const conf::ControllerDef* FindController(std::string_view type, unsigned index) const {
@@ -408,13 +417,20 @@ class Builder {
     std::string model = c.model;
     if (model.empty()) model = Q35() ? "qemu-xhci" : "piix3-uhci";
     std::string dev;
-    if (model == "piix3-uhci") dev = "piix3-usb-uhci";
-    else if (model == "piix4-uhci") dev = "piix4-usb-uhci";
-    else if (model == "ehci") dev = "usb-ehci";
-    else if (model == "ich9-ehci1") dev = "ich9-usb-ehci1";
-    else if (model == "qemu-xhci") dev = "qemu-xhci";
-    else if (model == "nec-xhci") dev = "nec-usb-xhci";
-    else return UnsupportedError("domain '{}': usb controller model '{}'", def_.name, model);
+    if (model == "piix3-uhci")
+      dev = "piix3-usb-uhci";
+    else if (model == "piix4-uhci")
+      dev = "piix4-usb-uhci";
+    else if (model == "ehci")
+      dev = "usb-ehci";
+    else if (model == "ich9-ehci1")
+      dev = "ich9-usb-ehci1";
+    else if (model == "qemu-xhci")
+      dev = "qemu-xhci";
+    else if (model == "nec-xhci")
+      dev = "nec-usb-xhci";
+    else
+      return UnsupportedError("domain '{}': usb controller model '{}'", def_.name, model);
     std::string id = c.index == 0 ? "usb" : fmt::format("usb{}", c.index);
     dev += ",id=" + id;
     if (c.ports) {
@@ -471,8 +487,9 @@ class Builder {
       if (d.type == DiskType::kVolume) {
         auto it = ctx_.volume_paths.find(d.target_dev);
         if (it == ctx_.volume_paths.end() || it->second.empty()) {
-          return InvalidArgumentError("disk '{}': volume '{}' of pool '{}' was not resolved to a path",
-                                      d.target_dev, d.source_volume, d.source_pool);
+          return InvalidArgumentError(
+              "disk '{}': volume '{}' of pool '{}' was not resolved to a path", d.target_dev,
+              d.source_volume, d.source_pool);
         }
         path = it->second;
       }
@@ -497,7 +514,8 @@ class Builder {
           below = fmtn;
         }
         std::string proto = "file";
-        if (d.type == DiskType::kBlock) proto = d.device == DiskDevice::kCdrom ? "host_cdrom" : "host_device";
+        if (d.type == DiskType::kBlock)
+          proto = d.device == DiskDevice::kCdrom ? "host_cdrom" : "host_device";
         std::string aio;
         if (d.driver.io == "native") {
           if (d.driver.cache != "none" && d.driver.cache != "directsync") {
@@ -511,8 +529,9 @@ class Builder {
           aio = ",aio=threads";
         }
         std::string ro = d.readonly || d.device == DiskDevice::kCdrom ? "on" : "off";
-        Add("-blockdev", fmt::format("driver={},filename={},node-name=file-{},auto-read-only=on{}{}{}",
-                                     proto, Esc(path), d.target_dev, discard, cache, aio));
+        Add("-blockdev",
+            fmt::format("driver={},filename={},node-name=file-{},auto-read-only=on{}{}{}", proto,
+                        Esc(path), d.target_dev, discard, cache, aio));
         std::string f = fmt::format("driver={},file=file-{},node-name={},read-only={}{}{}",
                                     d.format(), d.target_dev, fmt_node, ro, discard, cache);
         if (!below.empty()) f += ",backing=" + below;
@@ -525,7 +544,7 @@ class Builder {
   }
 
   Result<std::string> DiskFrontend(const DiskDef& d, const std::string& node,
-                                 std::optional<unsigned> boot) {
+                                   std::optional<unsigned> boot) {
     unsigned unit = DiskUnit(d.target_dev);
     bool cd = d.device == DiskDevice::kCdrom;
     std::string dev;
@@ -588,10 +607,18 @@ class Builder {
       }
       std::string model;
       switch (n.model) {
-        case conf::NicModel::kVirtio: model = "virtio-net-pci"; break;
-        case conf::NicModel::kE1000: model = "e1000"; break;
-        case conf::NicModel::kE1000e: model = "e1000e"; break;
-        case conf::NicModel::kRtl8139: model = "rtl8139"; break;
+        case conf::NicModel::kVirtio:
+          model = "virtio-net-pci";
+          break;
+        case conf::NicModel::kE1000:
+          model = "e1000";
+          break;
+        case conf::NicModel::kE1000e:
+          model = "e1000e";
+          break;
+        case conf::NicModel::kRtl8139:
+          model = "rtl8139";
+          break;
       }
       std::string dev = fmt::format("{},netdev=hostnet{},id=net{},mac={}", model, i, i, n.mac);
       if (nic_boot_[i]) dev += fmt::format(",bootindex={}", *nic_boot_[i]);
@@ -602,8 +629,10 @@ class Builder {
 
   std::string CharBackend(const conf::CharDevDef& c, const std::string& id) {
     switch (c.type) {
-      case conf::CharSourceType::kPty: return "pty,id=" + id;
-      case conf::CharSourceType::kNull: return "null,id=" + id;
+      case conf::CharSourceType::kPty:
+        return "pty,id=" + id;
+      case conf::CharSourceType::kNull:
+        return "null,id=" + id;
       case conf::CharSourceType::kFile: {
         std::string s = "file,id=" + id + ",path=" + Esc(c.path);
         if (c.append == "on") s += ",append=on";
@@ -676,14 +705,14 @@ class Builder {
                               ? std::string("/run/skiff")
                               : ctx_.qmp_socket.substr(0, ctx_.qmp_socket.rfind('/'));
         if (dir.empty()) dir = "/";
-        named.path = fmt::format("{}/{}.{}", dir, def_.name,
-                                 c.target_name.empty() ? id : c.target_name);
+        named.path =
+            fmt::format("{}/{}.{}", dir, def_.name, c.target_name.empty() ? id : c.target_name);
         Add("-chardev", CharBackend(named, id));
       } else {
         Add("-chardev", CharBackend(c, id));
       }
-      std::string dev = fmt::format("virtserialport,bus=virtio-serial0.0,nr={},chardev={},id=channel{}",
-                                    nr++, id, i);
+      std::string dev = fmt::format(
+          "virtserialport,bus=virtio-serial0.0,nr={},chardev={},id=channel{}", nr++, id, i);
       if (!c.target_name.empty()) dev += ",name=" + Esc(c.target_name);
       Add("-device", dev);
     }
@@ -710,8 +739,8 @@ class Builder {
           Add("-device", fmt::format("usb-{},id=input{},bus=usb.0", kind, i));
           break;
         case conf::InputBus::kVirtio:
-          Add("-device", fmt::format("virtio-{}-pci,id=input{}",
-                                     kind == "kbd" ? "keyboard" : kind, i));
+          Add("-device",
+              fmt::format("virtio-{}-pci,id=input{}", kind == "kbd" ? "keyboard" : kind, i));
           break;
       }
     }
@@ -782,12 +811,23 @@ class Builder {
       bool primary = i == 0;
       std::string dev;
       switch (v.model) {
-        case conf::VideoModel::kNone: continue;
-        case conf::VideoModel::kVga: dev = "VGA"; break;
-        case conf::VideoModel::kCirrus: dev = "cirrus-vga"; break;
-        case conf::VideoModel::kBochs: dev = "bochs-display"; break;
-        case conf::VideoModel::kQxl: dev = primary ? "qxl-vga" : "qxl"; break;
-        case conf::VideoModel::kVirtio: dev = primary ? "virtio-vga" : "virtio-gpu-pci"; break;
+        case conf::VideoModel::kNone:
+          continue;
+        case conf::VideoModel::kVga:
+          dev = "VGA";
+          break;
+        case conf::VideoModel::kCirrus:
+          dev = "cirrus-vga";
+          break;
+        case conf::VideoModel::kBochs:
+          dev = "bochs-display";
+          break;
+        case conf::VideoModel::kQxl:
+          dev = primary ? "qxl-vga" : "qxl";
+          break;
+        case conf::VideoModel::kVirtio:
+          dev = primary ? "virtio-vga" : "virtio-gpu-pci";
+          break;
       }
       dev += fmt::format(",id=video{}", i);
       if (v.model == conf::VideoModel::kQxl) {
@@ -813,9 +853,15 @@ class Builder {
     for (size_t i = 0; i < def_.devices.watchdogs.size(); ++i) {
       const auto& w = def_.devices.watchdogs[i];
       switch (w.model) {
-        case conf::WatchdogModel::kI6300esb: Add("-device", fmt::format("i6300esb,id=watchdog{}", i)); break;
-        case conf::WatchdogModel::kIb700: Add("-device", fmt::format("ib700,id=watchdog{}", i)); break;
-        case conf::WatchdogModel::kItco: Add("-global", "ICH9-LPC.noreboot=off"); break;
+        case conf::WatchdogModel::kI6300esb:
+          Add("-device", fmt::format("i6300esb,id=watchdog{}", i));
+          break;
+        case conf::WatchdogModel::kIb700:
+          Add("-device", fmt::format("ib700,id=watchdog{}", i));
+          break;
+        case conf::WatchdogModel::kItco:
+          Add("-global", "ICH9-LPC.noreboot=off");
+          break;
       }
       // QEMU cannot dump by itself: pause, so that the daemon can take the dump.
       std::string action = w.action == "dump" ? "pause" : w.action;
@@ -842,7 +888,8 @@ class Builder {
       }
       std::string dev = fmt::format("virtio-rng-pci,rng=objrng{},id=rng{}", i, i);
       if (r.rate_bytes) {
-        dev += fmt::format(",max-bytes={},period={}", *r.rate_bytes, r.rate_period_ms.value_or(1000));
+        dev +=
+            fmt::format(",max-bytes={},period={}", *r.rate_bytes, r.rate_period_ms.value_or(1000));
       }
       Add("-device", dev);
     }
@@ -892,11 +939,16 @@ Result<std::vector<std::string>> BuildQemuArgv(const conf::DomainDef& def, const
 std::string DiskDeviceId(const conf::DiskDef& d) {
   unsigned unit = d.target_dev.size() > 2 ? DiskUnit(d.target_dev) : 0;
   switch (d.bus) {
-    case DiskBus::kVirtio: return fmt::format("virtio-disk{}", unit);
-    case DiskBus::kIde: return fmt::format("ide0-{}-{}", unit / 2, unit % 2);
-    case DiskBus::kSata: return fmt::format("sata0-0-{}", unit);
-    case DiskBus::kScsi: return fmt::format("scsi0-0-0-{}", unit);
-    case DiskBus::kUsb: return fmt::format("usb-disk{}", unit);
+    case DiskBus::kVirtio:
+      return fmt::format("virtio-disk{}", unit);
+    case DiskBus::kIde:
+      return fmt::format("ide0-{}-{}", unit / 2, unit % 2);
+    case DiskBus::kSata:
+      return fmt::format("sata0-0-{}", unit);
+    case DiskBus::kScsi:
+      return fmt::format("scsi0-0-0-{}", unit);
+    case DiskBus::kUsb:
+      return fmt::format("usb-disk{}", unit);
   }
   return fmt::format("virtio-disk{}", unit);
 }
@@ -921,9 +973,8 @@ Status CheckDiskHotplug(const conf::DiskDef& d, bool unplug) {
 
 Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& path,
                                      const std::string& pci_bus) {
-  if (d.target_dev.size() < 3 ||
-      !std::all_of(d.target_dev.begin() + 2, d.target_dev.end(),
-                   [](char c) { return c >= 'a' && c <= 'z'; })) {
+  if (d.target_dev.size() < 3 || !std::all_of(d.target_dev.begin() + 2, d.target_dev.end(),
+                                              [](char c) { return c >= 'a' && c <= 'z'; })) {
     return InvalidArgumentError("disk target '{}' is not a disk name like vdb", d.target_dev);
   }
   SKIFF_TRY(CheckDiskHotplug(d, false));
@@ -960,12 +1011,16 @@ Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& 
   h.node_name = "fmt-" + d.target_dev;
   if (d.bus == DiskBus::kScsi) {
     // As at boot (DiskFrontend): LUN = unit on target 0 of the first controller.
-    h.device = {{"driver", cd ? "scsi-cd" : "scsi-hd"}, {"bus", "scsi0.0"}, {"channel", 0},
-                {"scsi-id", 0},  {"lun", DiskUnit(d.target_dev)},
-                {"id", h.device_id}, {"drive", h.node_name}};
-  } else if (d.bus == DiskBus::kUsb) {
-    h.device = {{"driver", "usb-storage"}, {"bus", "usb.0"}, {"id", h.device_id},
+    h.device = {{"driver", cd ? "scsi-cd" : "scsi-hd"},
+                {"bus", "scsi0.0"},
+                {"channel", 0},
+                {"scsi-id", 0},
+                {"lun", DiskUnit(d.target_dev)},
+                {"id", h.device_id},
                 {"drive", h.node_name}};
+  } else if (d.bus == DiskBus::kUsb) {
+    h.device = {
+        {"driver", "usb-storage"}, {"bus", "usb.0"}, {"id", h.device_id}, {"drive", h.node_name}};
   } else {
     h.device = {{"driver", "virtio-blk-pci"}, {"id", h.device_id}, {"drive", h.node_name}};
     if (!pci_bus.empty()) h.device["bus"] = pci_bus;

@@ -18,7 +18,8 @@ conf::DomainDef Parse(std::string_view type, std::string_view extra_devices = ""
   <name>t</name><uuid>00000000-0000-0000-0000-000000000001</uuid>
   <memory unit='MiB'>64</memory><vcpu>2</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
-  <devices>)" + std::string(extra_devices) + "</devices></domain>";
+  <devices>)" + std::string(extra_devices) +
+                    "</devices></domain>";
   auto r = conf::ParseDomainXml(xml, "t.xml");
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : conf::DomainDef();
@@ -103,7 +104,8 @@ TEST(Argv, VolumeDiskUsesResolvedPath) {
   ctx.volume_paths["vda"] = "/pool/a,b.qcow2";
   auto r = BuildQemuArgv(def, ctx);
   ASSERT_TRUE(r.ok());
-  EXPECT_THAT(*r, Contains("driver=file,filename=/pool/a,,b.qcow2,node-name=file-vda,auto-read-only=on"));
+  EXPECT_THAT(
+      *r, Contains("driver=file,filename=/pool/a,,b.qcow2,node-name=file-vda,auto-read-only=on"));
 }
 
 TEST(Argv, HostPassthroughNeedsKvm) {
@@ -148,8 +150,9 @@ TEST(Argv, RejectsUnvalidatedDefinitions) {
 
 // A hot-plugged disk gets the names a boot-time disk gets, so detach finds either.
 TEST(Argv, DiskHotplugUsesBootTimeNames) {
-  auto def = Parse("qemu", "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-                           "<source file='/i/b.qcow2'/><target dev='vdb' bus='virtio'/></disk>");
+  auto def = Parse("qemu",
+                   "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                   "<source file='/i/b.qcow2'/><target dev='vdb' bus='virtio'/></disk>");
   ASSERT_EQ(def.devices.disks.size(), 1u);
   const conf::DiskDef& d = def.devices.disks[0];
   auto argv = BuildQemuArgv(def, ArgvContext{});
@@ -188,8 +191,9 @@ TEST(Argv, DiskHotplugRefusesSataAndIde) {
 // SCSI disks and cdroms get the LUN and id a boot-time one gets; block devices
 // open as host_device / host_cdrom.
 TEST(Argv, DiskHotplugScsiAndBlock) {
-  auto def = Parse("qemu", "<disk type='block' device='disk'><source dev='/dev/loop7'/>"
-                           "<target dev='sdc' bus='scsi'/></disk>");
+  auto def = Parse("qemu",
+                   "<disk type='block' device='disk'><source dev='/dev/loop7'/>"
+                   "<target dev='sdc' bus='scsi'/></disk>");
   const conf::DiskDef& d = def.devices.disks[0];
   auto argv = BuildQemuArgv(def, ArgvContext{});
   ASSERT_TRUE(argv.ok());
@@ -214,8 +218,9 @@ TEST(Argv, DiskHotplugScsiAndBlock) {
 
 // USB disks: usb-storage on the first USB controller, at boot and hot-plugged.
 TEST(Argv, UsbDisk) {
-  auto def = Parse("qemu", "<disk type='file' device='disk'><source file='/i/u.raw'/>"
-                           "<target dev='sdb' bus='usb'/></disk>");
+  auto def = Parse("qemu",
+                   "<disk type='file' device='disk'><source file='/i/u.raw'/>"
+                   "<target dev='sdb' bus='usb'/></disk>");
   auto argv = BuildQemuArgv(def, ArgvContext{});
   ASSERT_TRUE(argv.ok()) << argv.status().ToString();
   EXPECT_THAT(*argv, Contains("usb-storage,bus=usb.0,id=usb-disk1,drive=fmt-sdb"));
@@ -241,9 +246,10 @@ TEST(Argv, DiskHotplugOnPciBus) {
 
 // A restore pins the slots the saved QEMU used; other devices are left to QEMU.
 TEST(Argv, PciAddrsPinDevicesById) {
-  auto def = Parse("qemu", "<disk type='file' device='disk'><source file='/i/a.raw'/>"
-                           "<target dev='vda' bus='virtio'/></disk>"
-                           "<memballoon model='virtio'/>");
+  auto def = Parse("qemu",
+                   "<disk type='file' device='disk'><source file='/i/a.raw'/>"
+                   "<target dev='vda' bus='virtio'/></disk>"
+                   "<memballoon model='virtio'/>");
   ArgvContext ctx;
   ctx.pci_addrs = {{"virtio-disk0", "0x5"}, {"balloon0", "0x3.0x1"}};
   auto r = BuildQemuArgv(def, ctx);
@@ -258,8 +264,9 @@ TEST(Argv, PciAddrsPinDevicesById) {
 }
 
 TEST(Argv, PanicDevicesStopTheGuestForTheDaemon) {
-  auto def = Parse("qemu", "<panic model='isa'><address type='isa' iobase='0x506'/></panic>"
-                           "<panic model='pvpanic'/>");
+  auto def = Parse("qemu",
+                   "<panic model='isa'><address type='isa' iobase='0x506'/></panic>"
+                   "<panic model='pvpanic'/>");
   auto r = BuildQemuArgv(def, ArgvContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_THAT(*r, Contains("pvpanic,id=panic0,ioport=1286"));

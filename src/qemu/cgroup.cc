@@ -199,8 +199,8 @@ CgroupManager::CgroupManager(fs::path root, fs::path proc)
              fs::exists(root_ / "memory" / "cgroup.procs", ec)) {
     mode_ = CgroupMode::kV1;
   } else {
-    unavailable_ = fmt::format("no cgroup v2 or v1 (cpu, memory) file system under '{}'",
-                               root_.string());
+    unavailable_ =
+        fmt::format("no cgroup v2 or v1 (cpu, memory) file system under '{}'", root_.string());
   }
 }
 
@@ -280,8 +280,8 @@ Result<DomainCgroup> CgroupManager::Create(const std::string& name) const {
     }
     dirs.push_back(dir);
   }
-  if (dirs.empty()) return UnavailableError("no cpu or memory cgroup controller under '{}'",
-                                            root_.string());
+  if (dirs.empty())
+    return UnavailableError("no cpu or memory cgroup controller under '{}'", root_.string());
   return DomainCgroup(mode_, std::move(dirs), std::move(controllers));
 }
 

@@ -64,8 +64,8 @@ TEST(Cgroup, DetectsNoneV1AndV2) {
 TEST(Cgroup, V1PlacesDomainUnderDaemonsCgroupPerController) {
   FakeV1 f;
   CgroupManager m(f.root, f.proc);
-  m.PopulateNewDirsForTest({"cgroup.procs", "cpu.shares", "memory.limit_in_bytes",
-                            "memory.soft_limit_in_bytes"});
+  m.PopulateNewDirsForTest(
+      {"cgroup.procs", "cpu.shares", "memory.limit_in_bytes", "memory.soft_limit_in_bytes"});
   auto cg = m.Create("web");
   ASSERT_TRUE(cg.ok()) << cg.status().ToString();
   ASSERT_EQ(cg->dirs().size(), 2u);

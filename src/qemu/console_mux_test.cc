@@ -82,8 +82,9 @@ TEST(ConsoleMux, TwoViewersSeeOutputAndBothMayType) {
   ASSERT_TRUE(mux.ok()) << mux.status().ToString();
   UniqueFd qemu(::accept(qemu_listen.get(), nullptr, nullptr));
   ASSERT_TRUE(qemu);
-  EXPECT_EQ(fs::status(tmp / "d.console").permissions() & (fs::perms::group_all | fs::perms::others_all),
-            fs::perms::none);
+  EXPECT_EQ(
+      fs::status(tmp / "d.console").permissions() & (fs::perms::group_all | fs::perms::others_all),
+      fs::perms::none);
 
   UniqueFd a = Connect(tmp / "d.console");
   UniqueFd b = Connect(tmp / "d.console");
@@ -142,8 +143,8 @@ TEST(ConsoleMux, ReplacesAStaleSocketAndRemovesItWhenStopped) {
 
 TEST(ConsoleMux, NoQemuSocketIsUnavailable) {
   testing::TempDir tmp;
-  auto mux = ConsoleMux::Start(tmp / "missing.sock", tmp / "d.console",
-                               std::chrono::milliseconds(100));
+  auto mux =
+      ConsoleMux::Start(tmp / "missing.sock", tmp / "d.console", std::chrono::milliseconds(100));
   ASSERT_FALSE(mux.ok());
   EXPECT_EQ(mux.status().code(), Code::kUnavailable);
   EXPECT_NE(mux.status().message().find("missing.sock"), std::string::npos);

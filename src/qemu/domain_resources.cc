@@ -23,8 +23,8 @@ void WarnNoCgroups(const std::string& why) {
 
 }  // namespace
 
-Result<std::vector<std::filesystem::path>> DomainResources::Prepare(
-    const conf::DomainDef& def, const CgroupManager& cgroups) {
+Result<std::vector<std::filesystem::path>> DomainResources::Prepare(const conf::DomainDef& def,
+                                                                    const CgroupManager& cgroups) {
   CgroupLimits limits = LimitsFromDef(def);
   auto cg = cgroups.mode() == CgroupMode::kNone
                 ? Result<DomainCgroup>(UnavailableError("{}", cgroups.unavailable_reason()))
@@ -58,8 +58,8 @@ Status DomainResources::Setup(const conf::DomainDef& def, qemu::QemuProcess& pro
     SKIFF_ASSIGN_OR_RETURN(auto cpus, qemu::QueryCpusFast(proc.qmp()));
     std::vector<VcpuThread> threads;
     for (const auto& c : cpus) threads.push_back({c.cpu_index, static_cast<pid_t>(c.thread_id)});
-    SKIFF_TRY(ApplyPinning(proc.pid(), def, threads)
-                  .WithContext(fmt::format("domain '{}'", def.name)));
+    SKIFF_TRY(
+        ApplyPinning(proc.pid(), def, threads).WithContext(fmt::format("domain '{}'", def.name)));
   }
 
   const auto& qemu_console = proc.status().console_socket;

@@ -15,7 +15,6 @@
 namespace skiff::qemu {
 namespace {
 
-
 bool Exists(const std::filesystem::path& p) {
   std::error_code ec;
   return std::filesystem::exists(p, ec);
@@ -83,7 +82,8 @@ HostCpu ParseCpuInfo(const std::string& text) {
 
 Result<std::string> CapabilitiesXml() {
   SKIFF_ASSIGN_OR_RETURN(QemuBinary q, FindQemu());
-  SKIFF_ASSIGN_OR_RETURN(RunResult mh, RunCommand({q.path, "-machine", "help"}, std::chrono::seconds(20)));
+  SKIFF_ASSIGN_OR_RETURN(RunResult mh,
+                         RunCommand({q.path, "-machine", "help"}, std::chrono::seconds(20)));
   if (!mh.ok()) return UnavailableError("'{} -machine help' failed: {}", q.path, Trim(mh.err));
   std::vector<MachineType> machines = ParseMachineHelp(mh.out);
   HostCpu cpu = ParseCpuInfo(ReadFile("/proc/cpuinfo").value_or(""));
@@ -132,21 +132,25 @@ std::vector<HostCheck> ValidateHost(const std::filesystem::path& root) {
     out.push_back({std::move(area), std::move(what), r, std::move(note)});
   };
   HostCpu cpu = ParseCpuInfo(ReadFile(root / "proc/cpuinfo").value_or(""));
-  add("QEMU", "Checking for hardware virtualization", cpu.hw_virt ? CheckResult::kPass : CheckResult::kFail,
+  add("QEMU", "Checking for hardware virtualization",
+      cpu.hw_virt ? CheckResult::kPass : CheckResult::kFail,
       cpu.hw_virt ? "" : "no vmx or svm flag: only TCG (type='qemu') guests can run");
   bool dev_kvm = Exists(root / "dev/kvm");
-  add("QEMU", "Checking if device /dev/kvm exists", dev_kvm ? CheckResult::kPass : CheckResult::kFail,
+  add("QEMU", "Checking if device /dev/kvm exists",
+      dev_kvm ? CheckResult::kPass : CheckResult::kFail,
       dev_kvm ? "" : "load kvm_intel or kvm_amd");
   if (dev_kvm) {
     KvmStatus k = ProbeKvm(root, root / "dev/kvm");
-    add("QEMU", "Checking if device /dev/kvm is usable", k.usable ? CheckResult::kPass : CheckResult::kFail,
-        k.reason);
+    add("QEMU", "Checking if device /dev/kvm is usable",
+        k.usable ? CheckResult::kPass : CheckResult::kFail, k.reason);
   }
   bool tun = Exists(root / "dev/net/tun");
-  add("QEMU", "Checking if device /dev/net/tun exists", tun ? CheckResult::kPass : CheckResult::kFail,
+  add("QEMU", "Checking if device /dev/net/tun exists",
+      tun ? CheckResult::kPass : CheckResult::kFail,
       tun ? "" : "load the tun module: guests cannot have tap interfaces");
   bool vhost = Exists(root / "dev/vhost-net");
-  add("QEMU", "Checking if device /dev/vhost-net exists", vhost ? CheckResult::kPass : CheckResult::kWarn,
+  add("QEMU", "Checking if device /dev/vhost-net exists",
+      vhost ? CheckResult::kPass : CheckResult::kWarn,
       vhost ? "" : "load vhost_net for faster virtio networking");
   bool bridge = Exists(root / "sys/module/bridge");
   add("NET", "Checking for bridge support", bridge ? CheckResult::kPass : CheckResult::kWarn,
@@ -164,8 +168,8 @@ std::vector<HostCheck> ValidateHost(const std::filesystem::path& root) {
   bool v2 = Exists(cg / "cgroup.controllers");
   std::string v2_controllers = v2 ? ReadFile(cg / "cgroup.controllers").value_or("") : "";
   for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "devices", "blkio", "pids"}) {
-    bool ok = v2 ? (v2_controllers.find(c) != std::string::npos ||
-                    std::string(c) == "cpuacct" || std::string(c) == "devices")
+    bool ok = v2 ? (v2_controllers.find(c) != std::string::npos || std::string(c) == "cpuacct" ||
+                    std::string(c) == "devices")
                  : Exists(cg / c);
     if (v2 && std::string(c) == "blkio") ok = v2_controllers.find("io") != std::string::npos;
     add("CGROUP", fmt::format("Checking for cgroup '{}' controller support", c),
@@ -178,7 +182,9 @@ std::vector<HostCheck> ValidateHost(const std::filesystem::path& root) {
 std::string FormatHostChecks(const std::vector<HostCheck>& checks) {
   std::string o;
   for (const auto& c : checks) {
-    const char* r = c.result == CheckResult::kPass ? "PASS" : c.result == CheckResult::kWarn ? "WARN" : "FAIL";
+    const char* r = c.result == CheckResult::kPass   ? "PASS"
+                    : c.result == CheckResult::kWarn ? "WARN"
+                                                     : "FAIL";
     std::string left = fmt::format("{:>6}: {}", c.area, c.what);
     o += fmt::format("{:<76}: {}", left, r);
     if (!c.note.empty()) o += " (" + c.note + ")";

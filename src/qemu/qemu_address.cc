@@ -100,7 +100,8 @@ Result<std::string> FreeRootPort(QmpClient& qmp, const std::string& domain) {
   if (!best) {
     return FailedPreconditionError(
         "domain '{}' has no free pcie-root-port for a hot-plugged device (on q35 each one needs "
-        "its own; define spare <controller type='pci' model='pcie-root-port'/>)", domain);
+        "its own; define spare <controller type='pci' model='pcie-root-port'/>)",
+        domain);
   }
   return best->second;
 }

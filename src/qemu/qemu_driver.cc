@@ -14,8 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "qemu/vcpu_pin.h"
 #include "qemu/qemu_address.h"
+#include "qemu/vcpu_pin.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 #include "skiff/conf/cpuset.h"
@@ -45,8 +45,7 @@ QemuDriver::~QemuDriver() {
   ev_thread_.join();
 }
 
-void QemuDriver::OnQmpEvent(const std::string& name, const QmpEvent& ev,
-                                std::string* pause_why) {
+void QemuDriver::OnQmpEvent(const std::string& name, const QmpEvent& ev, std::string* pause_why) {
   auto action = [&ev] {
     auto it = ev.data.find("action");
     return it != ev.data.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -158,8 +157,8 @@ Result<std::shared_ptr<QemuDriver::Vm>> QemuDriver::Find(const std::string& name
 }
 
 QemuCallbacks QemuDriver::Callbacks(const std::string& name,
-                                              std::shared_ptr<std::atomic<bool>> done,
-                                              std::shared_ptr<DomainResources> res) {
+                                    std::shared_ptr<std::atomic<bool>> done,
+                                    std::shared_ptr<DomainResources> res) {
   QemuCallbacks cb;
   auto pause_why = std::make_shared<std::string>();  // only touched on the QMP reader thread
   // On the QMP reader thread: nothing here may wait for QMP (or a lock whose holder
@@ -202,7 +201,8 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   {
     std::lock_guard l(mu_);
     Bury(nullptr);
-    if (vms_.count(def.name)) return FailedPreconditionError("domain '{}' is already running", def.name);
+    if (vms_.count(def.name))
+      return FailedPreconditionError("domain '{}' is already running", def.name);
   }
   const bool restore = !options.restore_from.empty();
   UniqueFd state_fd;
@@ -288,7 +288,8 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
       // The kernel's OOM killer of the domain's cgroup, most likely.
       st = Status(st.code(),
                   fmt::format("{} (its <memtune><hard_limit> of {} KiB may be too small for "
-                              "qemu)", st.message(), *def.memtune->hard_limit_kib));
+                              "qemu)",
+                              st.message(), *def.memtune->hard_limit_kib));
     }
     return st.WithContext(fmt::format("start domain '{}'", def.name));
   }
@@ -466,7 +467,8 @@ Status QemuDriver::SetMemory(const std::string& name, uint64_t kib) {
   if (st.code() == Code::kFailedPrecondition) {
     return FailedPreconditionError(
         "domain '{}' has no balloon device; its memory can change while it runs only with "
-        "<memballoon model='virtio'/>", name);
+        "<memballoon model='virtio'/>",
+        name);
   }
   return st;
 }
@@ -478,7 +480,8 @@ Status QemuDriver::SetVcpus(const std::string& name, unsigned count) {
     if (cpus.ok() && count > cpus->size()) {
       return FailedPreconditionError(
           "domain '{}': vcpus cannot be plugged again after an unplug while qemu runs "
-          "under TCG (QEMU 7.2 does not survive it); restart the domain first", name);
+          "under TCG (QEMU 7.2 does not survive it); restart the domain first",
+          name);
     }
   }
   const unsigned before = vm->vcpus;
@@ -555,8 +558,7 @@ Status QemuDriver::SetCpuShares(const std::string& name, uint64_t shares) {
   return cg->Apply(l).WithContext(fmt::format("domain '{}'", name));
 }
 
-Status QemuDriver::Save(const std::string& name, const std::string& path,
-                        const JobControl& job) {
+Status QemuDriver::Save(const std::string& name, const std::string& path, const JobControl& job) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
   // Appended after the header the daemon wrote; QEMU writes from the fd's offset.
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));

@@ -88,7 +88,7 @@ class QemuDriver : public hypervisor::Hypervisor {
   Status WriteStatus(const std::string& name, const Vm& vm);
   Result<std::shared_ptr<Vm>> Find(const std::string& name);
   QemuCallbacks Callbacks(const std::string& name, std::shared_ptr<std::atomic<bool>> done,
-                                std::shared_ptr<DomainResources> res);
+                          std::shared_ptr<DomainResources> res);
   // Turns a QMP event into a GuestEvent for the dispatch thread (QMP reader thread).
   void OnQmpEvent(const std::string& name, const QmpEvent& ev, std::string* pause_why);
   void DispatchLoop();

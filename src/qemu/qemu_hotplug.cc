@@ -54,16 +54,22 @@ Status EnsureScsiController(QmpClient& qmp, bool q35, const std::string& domain)
   SKIFF_ASSIGN_OR_RETURN(auto devices, PeripheralDevices(qmp));
   if (devices.count("scsi0")) return Status::Ok();
   nlohmann::json dev = {{"driver", "virtio-scsi-pci"}, {"id", "scsi0"}};
-  if (q35) { SKIFF_ASSIGN_OR_RETURN(dev["bus"], FreeRootPort(qmp, domain)); }
+  if (q35) {
+    SKIFF_ASSIGN_OR_RETURN(dev["bus"], FreeRootPort(qmp, domain));
+  }
   return DeviceAdd(qmp, dev).WithContext("scsi controller 'scsi0'");
 }
 
 std::string NicDriver(conf::NicModel m) {
   switch (m) {
-    case conf::NicModel::kVirtio: return "virtio-net-pci";
-    case conf::NicModel::kE1000: return "e1000";
-    case conf::NicModel::kE1000e: return "e1000e";
-    case conf::NicModel::kRtl8139: return "rtl8139";
+    case conf::NicModel::kVirtio:
+      return "virtio-net-pci";
+    case conf::NicModel::kE1000:
+      return "e1000";
+    case conf::NicModel::kE1000e:
+      return "e1000e";
+    case conf::NicModel::kRtl8139:
+      return "rtl8139";
   }
   return "virtio-net-pci";
 }
@@ -75,8 +81,9 @@ Status QemuDriver::AttachDisk(const std::string& name, const conf::DiskDef& disk
   const std::string what = fmt::format("domain '{}'", name);
   SKIFF_TRY(CheckDiskHotplug(disk, false).WithContext(what));
   if (disk.type == conf::DiskType::kVolume && disk.source_path.empty()) {
-    return InvalidArgumentError("{}: disk '{}': volume '{}' of pool '{}' was not resolved to a path",
-                                what, disk.target_dev, disk.source_volume, disk.source_pool);
+    return InvalidArgumentError(
+        "{}: disk '{}': volume '{}' of pool '{}' was not resolved to a path", what, disk.target_dev,
+        disk.source_volume, disk.source_pool);
   }
   QmpClient& qmp = vm->proc->qmp();
   std::string pci_bus;
@@ -120,10 +127,12 @@ Status QemuDriver::AttachInterface(const std::string& name, const conf::Interfac
   nlohmann::json device = {
       {"driver", NicDriver(nic.model)}, {"id", id}, {"netdev", "host" + id}, {"mac", nic.mac}};
   const std::string what = fmt::format("domain '{}': interface {}", name, nic.mac);
-  if (vm->q35) { SKIFF_ASSIGN_OR_RETURN(device["bus"], FreeRootPort(qmp, name)); }
+  if (vm->q35) {
+    SKIFF_ASSIGN_OR_RETURN(device["bus"], FreeRootPort(qmp, name));
+  }
   if (nic.type == conf::InterfaceType::kUser) {
-    SKIFF_TRY(NetdevAdd(qmp, nlohmann::json{{"type", "user"}, {"id", "host" + id}})
-                  .WithContext(what));
+    SKIFF_TRY(
+        NetdevAdd(qmp, nlohmann::json{{"type", "user"}, {"id", "host" + id}}).WithContext(what));
     if (Status dev = DeviceAdd(qmp, device); !dev.ok()) {
       (void)NetdevDel(qmp, "host" + id);
       return HotplugHint(dev).WithContext(what);

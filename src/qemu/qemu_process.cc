@@ -30,7 +30,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-
 int PidfdSendSignal(int pidfd, int sig) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
@@ -120,8 +119,7 @@ Status GetField(const json& j, const char* key, bool required, T* out) {
   try {
     *out = it->get<T>();
   } catch (const std::exception&) {
-    return CorruptionError("qemu status: field '{}' has the wrong type ({})", key,
-                           it->type_name());
+    return CorruptionError("qemu status: field '{}' has the wrong type ({})", key, it->type_name());
   }
   return Status::Ok();
 }
@@ -291,8 +289,8 @@ Status QemuProcess::ConnectAtStart(const QemuStartOptions& o, off_t log_offset) 
     if (Readable(pidfd_.get(), 0)) {
       int st = AbortStart(false);
       std::string tail = LogTail(o.log_file, log_offset);
-      return FailedPreconditionError("qemu exited during start-up ({}){}{}",
-                                     DescribeWaitStatus(st), tail.empty() ? "" : ": ", tail);
+      return FailedPreconditionError("qemu exited during start-up ({}){}{}", DescribeWaitStatus(st),
+                                     tail.empty() ? "" : ": ", tail);
     }
     if (Clock::now() >= deadline) {
       AbortStart(true);
@@ -329,9 +327,8 @@ Status QemuProcess::ContinueAtStart(const QemuStartOptions& o, off_t log_offset)
   bool died = Readable(pidfd_.get(), 1000);
   int st = AbortStart(!died);
   std::string tail = LogTail(o.log_file, log_offset);
-  return FailedPreconditionError("qemu start: cont failed: {} ({}){}{}",
-                                 r.message(), DescribeWaitStatus(st),
-                                 tail.empty() ? "" : ": ", tail);
+  return FailedPreconditionError("qemu start: cont failed: {} ({}){}{}", r.message(),
+                                 DescribeWaitStatus(st), tail.empty() ? "" : ": ", tail);
 }
 
 Result<std::unique_ptr<QemuProcess>> QemuProcess::Attach(const QemuStatus& status,
@@ -358,8 +355,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Attach(const QemuStatus& statu
     return a.find(sock) != std::string::npos;
   });
   if (!has_socket) {
-    return FailedPreconditionError("qemu pid {} does not serve qmp socket '{}'", status.pid,
-                                   sock);
+    return FailedPreconditionError("qemu pid {} does not serve qmp socket '{}'", status.pid, sock);
   }
 
   std::unique_ptr<QemuProcess> p(new QemuProcess());
@@ -468,8 +464,7 @@ Result<QemuExit> QemuProcess::WaitForExit(std::chrono::milliseconds timeout) {
     return FailedPreconditionError("qemu pid {}: not supervised (detached)", status_.pid);
   }
   if (!cv_.wait_for(lock, timeout, [&] { return exit_.has_value(); })) {
-    return UnavailableError("qemu pid {} did not exit within {} ms", status_.pid,
-                            timeout.count());
+    return UnavailableError("qemu pid {} did not exit within {} ms", status_.pid, timeout.count());
   }
   return *exit_;
 }

@@ -6,10 +6,10 @@
 #include <sys/wait.h>
 
 #include <atomic>
-#include <functional>
-#include <thread>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 

@@ -379,9 +379,8 @@ Result<nlohmann::json> QmpClient::Execute(const std::string& cmd, const nlohmann
   return ExecuteImpl(cmd, args, -1, timeout);
 }
 
-Result<nlohmann::json> QmpClient::ExecuteWithFd(const std::string& cmd,
-                                                const nlohmann::json& args, int fd,
-                                                std::chrono::milliseconds timeout) {
+Result<nlohmann::json> QmpClient::ExecuteWithFd(const std::string& cmd, const nlohmann::json& args,
+                                                int fd, std::chrono::milliseconds timeout) {
   if (fd < 0) return InvalidArgumentError("qmp '{}': invalid fd {} to pass", cmd, fd);
   return ExecuteImpl(cmd, args, fd, timeout);
 }

@@ -52,8 +52,8 @@ TEST(ParseQmpMessage, Kinds) {
   EXPECT_EQ(e->error_desc, "boom");
   EXPECT_TRUE(e->id.is_null());
 
-  auto ev = ParseQmpMessage(
-      R"({"event": "STOP", "timestamp": {"seconds": 12, "microseconds": 34}})");
+  auto ev =
+      ParseQmpMessage(R"({"event": "STOP", "timestamp": {"seconds": 12, "microseconds": 34}})");
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(ev->kind, QmpMessageKind::kEvent);
   EXPECT_EQ(ev->event, "STOP");
@@ -64,9 +64,8 @@ TEST(ParseQmpMessage, Kinds) {
 
 TEST(ParseQmpMessage, RejectsMalformed) {
   for (const char* bad : {"", "{", "[1,2]", "42", "{\"foo\": 1}", "{\"error\": 3}",
-                          "{\"error\": {\"class\": 1, \"desc\": \"x\"}}",
-                          "{\"event\": 5}", "{\"event\": \"X\", \"data\": [1]}",
-                          "{\"QMP\": []}", "\xff\xfe"}) {
+                          "{\"error\": {\"class\": 1, \"desc\": \"x\"}}", "{\"event\": 5}",
+                          "{\"event\": \"X\", \"data\": [1]}", "{\"QMP\": []}", "\xff\xfe"}) {
     auto m = ParseQmpMessage(bad);
     EXPECT_FALSE(m.ok()) << bad;
     if (!m.ok()) {
@@ -82,8 +81,7 @@ TEST(FormatQmpCommand, ShapesAndErrors) {
   auto b = FormatQmpCommand("balloon", json{{"value", 5}}, json());
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(*b, "{\"arguments\":{\"value\":5},\"execute\":\"balloon\"}\r\n");
-  EXPECT_EQ(FormatQmpCommand("x", json::array(), json()).status().code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(FormatQmpCommand("x", json::array(), json()).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(FormatQmpCommand("x", json{{"s", std::string("\xff")}}, json()).status().code(),
             Code::kInvalidArgument);
   EXPECT_FALSE(FormatQmpCommand("", json(), json()).ok());
@@ -108,9 +106,8 @@ TEST_F(QmpClientTest, ConnectNegotiatesCapabilities) {
 }
 
 TEST_F(QmpClientTest, ExecuteReturnsValueAndSendsArguments) {
-  server_.OnCommand("echo", [](FakeQmpServer& s, const FakeQmpServer::Command& c) {
-    s.Reply(c, c.args);
-  });
+  server_.OnCommand("echo",
+                    [](FakeQmpServer& s, const FakeQmpServer::Command& c) { s.Reply(c, c.args); });
   auto c = Connect();
   ASSERT_TRUE(c);
   auto r = c->Execute("echo", json{{"x", "y"}});
@@ -128,8 +125,7 @@ TEST_F(QmpClientTest, ErrorReplyCarriesClassAndDesc) {
   auto r = c->Execute("device_add", json{{"id", "vdb"}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
-  EXPECT_EQ(r.status().message(),
-            "qmp 'device_add': Duplicate device ID 'vdb' (GenericError)");
+  EXPECT_EQ(r.status().message(), "qmp 'device_add': Duplicate device ID 'vdb' (GenericError)");
   auto u = c->Execute("no-such-command");
   EXPECT_EQ(u.status().code(), Code::kUnsupported);
 }
@@ -221,9 +217,8 @@ TEST_F(QmpClientTest, TimeoutThenLateReplyIsNotMistakenForNext) {
 }
 
 TEST_F(QmpClientTest, ServerDeathMidCommandIsReportedOnce) {
-  server_.OnCommand("quit-hard", [](FakeQmpServer& s, const FakeQmpServer::Command&) {
-    s.Disconnect();
-  });
+  server_.OnCommand("quit-hard",
+                    [](FakeQmpServer& s, const FakeQmpServer::Command&) { s.Disconnect(); });
   std::atomic<int> closes{0};
   Status why;
   std::mutex mu;
@@ -312,17 +307,17 @@ TEST_F(QmpClientTest, PeerThatIsNotQmpIsRejected) {
 }
 
 TEST_F(QmpClientTest, NegotiationErrorIsReported) {
-  server_.ErrorFor("qmp_capabilities", "CommandNotFound", "Capabilities negotiation is already complete");
+  server_.ErrorFor("qmp_capabilities", "CommandNotFound",
+                   "Capabilities negotiation is already complete");
   auto c = QmpClient::Connect(server_.socket_path());
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("negotiation"), std::string::npos);
 }
 
 TEST_F(QmpClientTest, EventRightAfterGreetingInSameWrite) {
-  server_.SetGreeting(
-      R"({"QMP": {"version": {}, "capabilities": []}})"
-      "\r\n"
-      R"({"event": "EARLY", "data": {}})");
+  server_.SetGreeting(R"({"QMP": {"version": {}, "capabilities": []}})"
+                      "\r\n"
+                      R"({"event": "EARLY", "data": {}})");
   std::atomic<int> early{0};
   QmpClientOptions o;
   o.on_event = [&](const QmpEvent& e) { early += e.name == "EARLY"; };
@@ -382,9 +377,8 @@ TEST_F(QmpClientTest, WatchEventFiltersAndFailsOnClose) {
   });
   auto c = Connect();
   ASSERT_TRUE(c);
-  auto w = c->WatchEvent("DEVICE_DELETED", [](const json& d) {
-    return d.value("device", "") == "vdb";
-  });
+  auto w =
+      c->WatchEvent("DEVICE_DELETED", [](const json& d) { return d.value("device", "") == "vdb"; });
   ASSERT_TRUE(c->Execute("device_del", json{{"id", "vdb"}}).ok());
   auto ev = w->Wait(2s);
   ASSERT_TRUE(ev.ok());

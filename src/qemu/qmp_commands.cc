@@ -3,8 +3,8 @@
 #include "skiff/qemu/qmp_commands.h"
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <thread>
 
 namespace skiff::qemu {
@@ -42,8 +42,8 @@ Status RequireString(const json& obj, const char* key, const char* what) {
 
 // device_del and the wait for the guest to release the device.
 Status DeleteDevice(QmpClient& qmp, const std::string& id, std::chrono::milliseconds timeout) {
-  auto watch = qmp.WatchEvent("DEVICE_DELETED",
-                              [id](const json& d) { return StrOr(d, "device") == id; });
+  auto watch =
+      qmp.WatchEvent("DEVICE_DELETED", [id](const json& d) { return StrOr(d, "device") == id; });
   SKIFF_TRY(qmp.Execute("device_del", json{{"id", id}}));
   auto ev = watch->Wait(timeout);
   if (!ev.ok()) {
@@ -98,12 +98,18 @@ Status WaitForMigration(QmpClient& qmp, const char* what, std::chrono::milliseco
 
 std::string_view RunStateName(RunState state) {
   switch (state) {
-    case RunState::kRunning: return "running";
-    case RunState::kPaused: return "paused";
-    case RunState::kShutdown: return "shutdown";
-    case RunState::kCrashed: return "crashed";
-    case RunState::kPmSuspended: return "pmsuspended";
-    case RunState::kUnknown: break;
+    case RunState::kRunning:
+      return "running";
+    case RunState::kPaused:
+      return "paused";
+    case RunState::kShutdown:
+      return "shutdown";
+    case RunState::kCrashed:
+      return "crashed";
+    case RunState::kPmSuspended:
+      return "pmsuspended";
+    case RunState::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -222,8 +228,8 @@ namespace {
 // sends DEVICE_DELETED only once the CPU object is freed, which may lag behind the
 // unplug (TCG), so the slot is also watched: the vCPU is gone when its slot is free.
 Status DeleteVcpu(QmpClient& qmp, const std::string& id, std::chrono::milliseconds timeout) {
-  auto watch = qmp.WatchEvent("DEVICE_DELETED",
-                              [id](const json& d) { return StrOr(d, "device") == id; });
+  auto watch =
+      qmp.WatchEvent("DEVICE_DELETED", [id](const json& d) { return StrOr(d, "device") == id; });
   SKIFF_TRY(qmp.Execute("device_del", json{{"id", id}}));
   const std::string path = "/machine/peripheral/" + id;
   const auto deadline = Clock::now() + timeout;
@@ -232,9 +238,8 @@ Status DeleteVcpu(QmpClient& qmp, const std::string& id, std::chrono::millisecon
     if (ev.ok()) return Status::Ok();
     if (qmp.closed()) return ev.status().WithContext(fmt::format("device '{}'", id));
     auto slots = QueryHotpluggableCpus(qmp);
-    if (slots.ok() && std::none_of(slots->begin(), slots->end(), [&](const HotpluggableCpu& s) {
-          return s.qom_path == path;
-        })) {
+    if (slots.ok() && std::none_of(slots->begin(), slots->end(),
+                                   [&](const HotpluggableCpu& s) { return s.qom_path == path; })) {
       return Status::Ok();
     }
     if (Clock::now() >= deadline) {
@@ -449,9 +454,9 @@ Status DumpGuestMemory(QmpClient& qmp, int fd, std::chrono::milliseconds timeout
   constexpr const char* kFdName = "skiff-dump";
   auto got = qmp.ExecuteWithFd("getfd", json{{"fdname", kFdName}}, fd);
   if (!got.ok()) return got.status().WithContext("dump");
-  auto r = qmp.Execute("dump-guest-memory", json{{"paging", false},
-                                                 {"protocol", fmt::format("fd:{}", kFdName)},
-                                                 {"detach", true}});
+  auto r = qmp.Execute(
+      "dump-guest-memory",
+      json{{"paging", false}, {"protocol", fmt::format("fd:{}", kFdName)}, {"detach", true}});
   if (!r.ok()) {
     (void)qmp.Execute("closefd", json{{"fdname", kFdName}});
     return r.status().WithContext("dump");

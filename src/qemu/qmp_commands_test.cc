@@ -63,7 +63,8 @@ TEST(RunStatusFromQemu, MapsQemuStates) {
 }
 
 TEST_F(QmpCommandsTest, QueryStatus) {
-  server_.ReturnFor("query-status", json{{"status", "paused"}, {"running", false}, {"singlestep", false}});
+  server_.ReturnFor("query-status",
+                    json{{"status", "paused"}, {"running", false}, {"singlestep", false}});
   auto s = QueryStatus(qmp());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->state, RunState::kPaused);
@@ -88,8 +89,8 @@ TEST_F(QmpCommandsTest, PowerCommands) {
   EXPECT_TRUE(Pause(qmp()).ok());
   EXPECT_TRUE(Resume(qmp()).ok());
   EXPECT_TRUE(Quit(qmp()).ok());
-  EXPECT_EQ(Sent(), (std::vector<std::string>{"system_powerdown", "system_reset", "stop", "cont",
-                                              "quit"}));
+  EXPECT_EQ(Sent(),
+            (std::vector<std::string>{"system_powerdown", "system_reset", "stop", "cont", "quit"}));
 }
 
 TEST_F(QmpCommandsTest, Balloon) {
@@ -162,7 +163,8 @@ TEST_F(QmpCommandsTest, SetVcpuCountLimits) {
   auto boot = SetVcpuCount(qmp(), 1);
   EXPECT_EQ(boot.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(boot.status().message().find("2 of the 2 present were there at boot"),
-            std::string::npos) << boot.status().ToString();
+            std::string::npos)
+      << boot.status().ToString();
   auto same = SetVcpuCount(qmp(), 2);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(*same, 2);
@@ -227,8 +229,8 @@ TEST_F(QmpCommandsTest, SetVcpuCountUnplugTimesOutWhenTheGuestKeepsTheVcpu) {
   auto n = SetVcpuCount(qmp(), 1, 300ms);
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().code(), Code::kUnavailable);
-  EXPECT_NE(n.status().message().find("'vcpu2' was not released by the guest"),
-            std::string::npos) << n.status().ToString();
+  EXPECT_NE(n.status().message().find("'vcpu2' was not released by the guest"), std::string::npos)
+      << n.status().ToString();
 }
 
 TEST_F(QmpCommandsTest, AttachDiskAddsNodeThenDevice) {
@@ -306,7 +308,8 @@ TEST_F(QmpCommandsTest, AttachNicPassesTapFd) {
   EXPECT_EQ(cmds[2].args["fd"], "fd-net1");
   EXPECT_EQ(cmds[2].args["type"], "tap");
   // The passed fd is the pipe's write end.
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::fstat(cmds[1].fds[0]->get(), &a), 0);
   ASSERT_EQ(::fstat(w.get(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino);
@@ -372,9 +375,11 @@ TEST_F(QmpCommandsTest, SaveStatePollsUntilCompleted) {
   server_.OnCommand("query-migrate", [&polls](FakeQmpServer& s, const Cmd& c) {
     ++polls;
     if (polls < 3) {
-      s.Reply(c, json{{"status", "active"},
-                      {"ram", {{"transferred", polls * 100}, {"remaining", 300 - polls * 100},
-                               {"total", 300}}}});
+      s.Reply(
+          c,
+          json{{"status", "active"},
+               {"ram",
+                {{"transferred", polls * 100}, {"remaining", 300 - polls * 100}, {"total", 300}}}});
     } else {
       s.Reply(c, json{{"status", "completed"}, {"ram", {{"transferred", 300}, {"total", 300}}}});
     }
@@ -501,21 +506,29 @@ TEST_F(QmpCommandsTest, RestoreStateWhenQemuDies) {
 // A q35 machine's reply as QEMU 7.2 gives it (trimmed): the root bus with a
 // pcie-root-port that has a NIC behind it and one that is empty.
 TEST_F(QmpCommandsTest, QueryPciReadsBridgesAndWhatIsBehindThem) {
-  json reply = json::array({{{"bus", 0},
-                             {"devices",
-                              json::array({{{"bus", 0}, {"slot", 0}, {"function", 0},
-                                            {"class_info", {{"class", 1536}}}, {"qdev_id", ""}},
-                                           {{"bus", 0}, {"slot", 1}, {"function", 0},
-                                            {"qdev_id", "pci.1"},
-                                            {"pci_bridge",
-                                             {{"bus", {{"number", 1}}},
-                                              {"devices", json::array({{{"bus", 1},
-                                                                        {"slot", 0},
-                                                                        {"function", 0},
-                                                                        {"qdev_id", "net0"}}})}}}},
-                                           {{"bus", 0}, {"slot", 1}, {"function", 1},
-                                            {"qdev_id", "pci.2"},
-                                            {"pci_bridge", {{"bus", {{"number", 2}}}}}}})}}});
+  json reply = json::array(
+      {{{"bus", 0},
+        {"devices",
+         json::array(
+             {{{"bus", 0},
+               {"slot", 0},
+               {"function", 0},
+               {"class_info", {{"class", 1536}}},
+               {"qdev_id", ""}},
+              {{"bus", 0},
+               {"slot", 1},
+               {"function", 0},
+               {"qdev_id", "pci.1"},
+               {"pci_bridge",
+                {{"bus", {{"number", 1}}},
+                 {"devices",
+                  json::array(
+                      {{{"bus", 1}, {"slot", 0}, {"function", 0}, {"qdev_id", "net0"}}})}}}},
+              {{"bus", 0},
+               {"slot", 1},
+               {"function", 1},
+               {"qdev_id", "pci.2"},
+               {"pci_bridge", {{"bus", {{"number", 2}}}}}}})}}});
   server_.ReturnFor("query-pci", reply);
   auto buses = QueryPci(qmp());
   ASSERT_TRUE(buses.ok()) << buses.status().ToString();

@@ -84,8 +84,7 @@ Status ApplyPinning(pid_t pid, const conf::DomainDef& def, const std::vector<Vcp
   }
   if (!emulator) return Status::Ok();
   std::error_code ec;
-  for (const auto& e :
-       std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+  for (const auto& e : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
     pid_t tid = static_cast<pid_t>(std::atol(e.path().filename().c_str()));
     if (tid <= 0 || vcpu_tids.count(tid)) continue;
     SKIFF_TRY(Pin(tid, *emulator, "emulator"));
@@ -103,8 +102,7 @@ Status PinThreadsExcept(pid_t pid, const std::set<pid_t>& skip, const std::strin
                         std::string_view what) {
   SKIFF_ASSIGN_OR_RETURN(cpu_set_t set, ToMask(cpuset, what));
   std::error_code ec;
-  for (const auto& e :
-       std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+  for (const auto& e : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
     pid_t tid = static_cast<pid_t>(std::atol(e.path().filename().c_str()));
     if (tid <= 0 || skip.count(tid)) continue;
     SKIFF_TRY(Pin(tid, set, what));

@@ -16,8 +16,8 @@
 namespace skiff::qemu {
 
 struct VcpuThread {
-  int vcpu = -1;          // cpu-index
-  pid_t thread_id = -1;   // host thread id (QMP query-cpus-fast "thread-id")
+  int vcpu = -1;         // cpu-index
+  pid_t thread_id = -1;  // host thread id (QMP query-cpus-fast "thread-id")
 };
 
 // Pins the threads of process `pid` as `def` asks, libvirt's way: each vCPU

@@ -34,8 +34,10 @@ Status ApplyPermissions(const std::string& path, const conf::Permissions& perms,
   mode_t mode = def_mode;
   if (!perms.mode.empty()) mode = static_cast<mode_t>(std::stoul(perms.mode, nullptr, 8));
   if (::chmod(path.c_str(), mode) != 0) return ErrnoError(errno, fmt::format("chmod '{}'", path));
-  uid_t uid = perms.owner && *perms.owner >= 0 ? static_cast<uid_t>(*perms.owner) : static_cast<uid_t>(-1);
-  gid_t gid = perms.group && *perms.group >= 0 ? static_cast<gid_t>(*perms.group) : static_cast<gid_t>(-1);
+  uid_t uid =
+      perms.owner && *perms.owner >= 0 ? static_cast<uid_t>(*perms.owner) : static_cast<uid_t>(-1);
+  gid_t gid =
+      perms.group && *perms.group >= 0 ? static_cast<gid_t>(*perms.group) : static_cast<gid_t>(-1);
   if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
       ::chown(path.c_str(), uid, gid) != 0) {
     return ErrnoError(errno, fmt::format("chown '{}'", path));
@@ -78,7 +80,8 @@ Result<VolumeInfo> Describe(const std::string& name, const std::string& path) {
 Status ValidateVolumeName(std::string_view name) {
   if (name.empty()) return InvalidArgumentError("volume name is empty");
   if (name == "." || name == "..") return InvalidArgumentError("invalid volume name '{}'", name);
-  if (name.size() > 255) return InvalidArgumentError("volume name '{}...' is longer than 255 bytes", name.substr(0, 32));
+  if (name.size() > 255)
+    return InvalidArgumentError("volume name '{}...' is longer than 255 bytes", name.substr(0, 32));
   if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
     return InvalidArgumentError("invalid volume name '{}': it must not contain '/'", name);
   }
@@ -97,8 +100,8 @@ Status DirPool::Build(BuildMode mode) const {
   std::error_code ec;
   fs::create_directories(def_.target_path, ec);
   if (ec) return IoError("pool '{}': create '{}': {}", def_.name, def_.target_path, ec.message());
-  SKIFF_TRY(ApplyPermissions(def_.target_path, def_.permissions, 0755).WithContext(
-      fmt::format("pool '{}'", def_.name)));
+  SKIFF_TRY(ApplyPermissions(def_.target_path, def_.permissions, 0755)
+                .WithContext(fmt::format("pool '{}'", def_.name)));
   if (format) SKIFF_TRY(internal::MakeFilesystem(def_));
   return Status::Ok();
 }
@@ -191,7 +194,8 @@ Result<std::string> DirPool::VolumeXml(std::string_view name) const {
   d.allocation = v.allocation;
   d.target_path = v.path;
   d.format = v.format;
-  if (!v.backing_path.empty()) d.backing = conf::VolumeBacking{v.backing_path, v.backing_format, {}};
+  if (!v.backing_path.empty())
+    d.backing = conf::VolumeBacking{v.backing_path, v.backing_format, {}};
   return conf::FormatVolumeXml(d);
 }
 
@@ -199,7 +203,8 @@ Result<VolumeInfo> DirPool::CreateVolume(const conf::VolumeDef& def, const Creat
   SKIFF_TRY(ValidateVolumeName(def.name));
   std::string p = PathOf(def.name);
   if (::access(p.c_str(), F_OK) == 0) {
-    return AlreadyExistsError("storage volume '{}' already exists in pool '{}'", def.name, def_.name);
+    return AlreadyExistsError("storage volume '{}' already exists in pool '{}'", def.name,
+                              def_.name);
   }
   image::CreateOptions co;
   co.format = def.format.empty() || def.format == "iso" ? "raw" : def.format;
@@ -252,7 +257,8 @@ Result<VolumeInfo> DirPool::CreateVolumeFrom(const conf::VolumeDef& def,
   SKIFF_TRY(ValidateVolumeName(def.name));
   std::string p = PathOf(def.name);
   if (::access(p.c_str(), F_OK) == 0) {
-    return AlreadyExistsError("storage volume '{}' already exists in pool '{}'", def.name, def_.name);
+    return AlreadyExistsError("storage volume '{}' already exists in pool '{}'", def.name,
+                              def_.name);
   }
   SKIFF_ASSIGN_OR_RETURN(std::string src_fmt, image::ProbeFormat(source_path));
   image::ConvertOptions co;

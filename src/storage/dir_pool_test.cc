@@ -237,7 +237,8 @@ TEST_F(FsPoolTest, OtherFilesystemAutoFormatAndMissingDeviceAreRefused) {
   other.target_path = (dir_ / "other").string();
   Status st = DirPool(other).Build();
   EXPECT_EQ(st.code(), Code::kFailedPrecondition);
-  EXPECT_NE(st.message().find("has a ext4 filesystem, not ext2"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("has a ext4 filesystem, not ext2"), std::string::npos)
+      << st.message();
   EXPECT_NE(st.message().find("--overwrite"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(other.target_path));  // nothing made
   EXPECT_EQ(ProbeFilesystem(def_.source_device).value_or("?"), "ext4");

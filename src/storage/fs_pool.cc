@@ -68,11 +68,13 @@ Status CheckDevice(const conf::PoolDef& def, bool* regular_file = nullptr) {
   }
   struct stat st {};
   if (::stat(def.source_device.c_str(), &st) != 0) {
-    return ErrnoError(errno, fmt::format("pool '{}': source device '{}'", def.name, def.source_device));
+    return ErrnoError(errno,
+                      fmt::format("pool '{}': source device '{}'", def.name, def.source_device));
   }
   if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
-    return FailedPreconditionError("pool '{}': source '{}' is neither a block device nor an image file",
-                                   def.name, def.source_device);
+    return FailedPreconditionError(
+        "pool '{}': source '{}' is neither a block device nor an image file", def.name,
+        def.source_device);
   }
   if (regular_file) *regular_file = S_ISREG(st.st_mode);
   return Status::Ok();
@@ -102,15 +104,17 @@ namespace internal {
 Result<bool> FsNeedsFormat(const conf::PoolDef& def, BuildMode mode) {
   SKIFF_TRY(CheckDevice(def));
   if (IsMountPoint(def.target_path)) {
-    return FailedPreconditionError("pool '{}': '{}' is mounted: destroy the pool before building it",
-                                   def.name, def.target_path);
+    return FailedPreconditionError(
+        "pool '{}': '{}' is mounted: destroy the pool before building it", def.name,
+        def.target_path);
   }
   SKIFF_ASSIGN_OR_RETURN(std::string have, ProbeFilesystem(def.source_device));
   const std::string& want = def.source_format;
   bool automatic = want.empty() || want == "auto";
   if (mode == BuildMode::kNoOverwrite && !have.empty()) {
-    return FailedPreconditionError("pool '{}': device '{}' already has a {} filesystem (--no-overwrite)",
-                                   def.name, def.source_device, have);
+    return FailedPreconditionError(
+        "pool '{}': device '{}' already has a {} filesystem (--no-overwrite)", def.name,
+        def.source_device, have);
   }
   if (mode == BuildMode::kDefault && !have.empty()) {
     if (automatic || have == want) return false;  // keep it: its data stays
@@ -138,7 +142,8 @@ Status MakeFilesystem(const conf::PoolDef& def) {
   }
   SKIFF_ASSIGN_OR_RETURN(RunResult r, Run(argv));
   if (!r.ok()) {
-    return IoError("pool '{}': {} '{}' failed: {}", def.name, argv[0], def.source_device, LastLine(r));
+    return IoError("pool '{}': {} '{}' failed: {}", def.name, argv[0], def.source_device,
+                   LastLine(r));
   }
   return Status::Ok();
 }
@@ -155,8 +160,9 @@ Status DirPool::Start() const {
   SKIFF_TRY(CheckDevice(def_, &regular).WithContext("cannot start pool"));
   SKIFF_ASSIGN_OR_RETURN(std::string have, ProbeFilesystem(def_.source_device));
   if (have.empty()) {
-    return FailedPreconditionError("pool '{}': device '{}' has no filesystem (run pool-build first)",
-                                   def_.name, def_.source_device);
+    return FailedPreconditionError(
+        "pool '{}': device '{}' has no filesystem (run pool-build first)", def_.name,
+        def_.source_device);
   }
   const std::string& want = def_.source_format;
   if (!want.empty() && want != "auto" && want != have) {
@@ -164,8 +170,8 @@ Status DirPool::Start() const {
                                    def_.name, def_.source_device, have, want);
   }
   std::string opts = regular ? "nodev,nosuid,loop" : "nodev,nosuid";
-  SKIFF_ASSIGN_OR_RETURN(RunResult r,
-                         Run({"mount", "-t", have, "-o", opts, def_.source_device, def_.target_path}));
+  SKIFF_ASSIGN_OR_RETURN(
+      RunResult r, Run({"mount", "-t", have, "-o", opts, def_.source_device, def_.target_path}));
   if (!r.ok()) {
     return IoError("pool '{}': mount '{}' on '{}': {}", def_.name, def_.source_device,
                    def_.target_path, LastLine(r));
@@ -177,8 +183,8 @@ Status DirPool::Stop() const {
   if (def_.type != "fs" || !IsMounted()) return Status::Ok();
   SKIFF_ASSIGN_OR_RETURN(RunResult r, Run({"umount", def_.target_path}));
   if (!r.ok()) {
-    return FailedPreconditionError("pool '{}': cannot unmount '{}': {}", def_.name, def_.target_path,
-                                   LastLine(r));
+    return FailedPreconditionError("pool '{}': cannot unmount '{}': {}", def_.name,
+                                   def_.target_path, LastLine(r));
   }
   return Status::Ok();
 }

@@ -149,8 +149,7 @@ void FakeQmpServer::HandleLine(const std::string& line,
                                std::vector<std::shared_ptr<UniqueFd>> fds) {
   json j = json::parse(line, nullptr, false);
   Command c;
-  if (j.is_discarded() || !j.is_object() || !j.contains("execute") ||
-      !j["execute"].is_string()) {
+  if (j.is_discarded() || !j.is_object() || !j.contains("execute") || !j["execute"].is_string()) {
     ReplyError(c, "GenericError", "JSON parse error");
     return;
   }
@@ -196,8 +195,7 @@ void FakeQmpServer::Loop() {
         }
       }
     }
-    pollfd p[2] = {{wake_r_.get(), POLLIN, 0},
-                   {conn ? conn.get() : listen_fd_.get(), POLLIN, 0}};
+    pollfd p[2] = {{wake_r_.get(), POLLIN, 0}, {conn ? conn.get() : listen_fd_.get(), POLLIN, 0}};
     int r = ::poll(p, 2, 1000);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) continue;

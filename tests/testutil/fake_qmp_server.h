@@ -27,8 +27,8 @@ class FakeQmpServer {
  public:
   struct Command {
     std::string name;
-    nlohmann::json args;  // "arguments", or null
-    nlohmann::json id;    // "id", or null
+    nlohmann::json args;                         // "arguments", or null
+    nlohmann::json id;                           // "id", or null
     std::vector<std::shared_ptr<UniqueFd>> fds;  // received with SCM_RIGHTS
   };
   using Handler = std::function<void(FakeQmpServer&, const Command&)>;
@@ -64,8 +64,7 @@ class FakeQmpServer {
   std::vector<Command> commands() const;
   std::vector<std::string> command_names() const;
   // Waits until a command `name` has been received `count` times in total.
-  bool WaitForCommand(const std::string& name, std::chrono::milliseconds timeout,
-                      size_t count = 1);
+  bool WaitForCommand(const std::string& name, std::chrono::milliseconds timeout, size_t count = 1);
   int connections() const;
 
  private:

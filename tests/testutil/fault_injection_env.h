@@ -51,17 +51,17 @@ class FaultInjectionEnv : public Env {
   class File;
   // What a directory entry held before a change not yet made durable.
   struct Entry {
-    std::optional<std::string> content;       // a regular file's bytes
+    std::optional<std::string> content;         // a regular file's bytes
     std::optional<std::filesystem::path> link;  // a symlink's target
   };
   struct DirOp {
-    std::filesystem::path path;                // the entry changed
+    std::filesystem::path path;                 // the entry changed
     std::optional<std::filesystem::path> from;  // a rename's source
-    Entry before;                              // `path` before (nothing: it did not exist)
+    Entry before;                               // `path` before (nothing: it did not exist)
   };
 
-  Status CountWrite();  // needs mu_
-  Entry Snapshot(const std::filesystem::path& path);  // needs mu_
+  Status CountWrite();                                              // needs mu_
+  Entry Snapshot(const std::filesystem::path& path);                // needs mu_
   void Restore(const std::filesystem::path& path, const Entry& e);  // needs mu_
   void Synced(const std::filesystem::path& path, size_t size);
 
@@ -71,7 +71,7 @@ class FaultInjectionEnv : public Env {
   int writes_ = 0;
   bool hit_ = false;
   std::map<std::filesystem::path, size_t> synced_;  // files written since: bytes made durable
-  std::vector<DirOp> pending_;                     // directory changes not synced yet
+  std::vector<DirOp> pending_;                      // directory changes not synced yet
 };
 
 }  // namespace skiff::testing

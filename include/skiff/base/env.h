@@ -51,7 +51,8 @@ class Env {
   // Whether `path` exists (a symlink counts when its target exists).
   virtual bool FileExists(const std::filesystem::path& path) = 0;
   // Makes `link` a symlink to `target`, replacing what was at `link`.
-  virtual Status Symlink(const std::filesystem::path& target, const std::filesystem::path& link) = 0;
+  virtual Status Symlink(const std::filesystem::path& target,
+                         const std::filesystem::path& link) = 0;
 };
 
 // The real file system; lives for the whole process.

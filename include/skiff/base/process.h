@@ -20,9 +20,9 @@ struct SpawnOptions {
   // File descriptors handed to the child: {fd in this process, fd number in the child}.
   // Every other fd above 2 is closed in the child.
   std::vector<std::pair<int, int>> pass_fds;
-  int stdin_fd = -1;   // -1: /dev/null
-  int stdout_fd = -1;  // -1: /dev/null
-  int stderr_fd = -1;  // -1: /dev/null
+  int stdin_fd = -1;         // -1: /dev/null
+  int stdout_fd = -1;        // -1: /dev/null
+  int stderr_fd = -1;        // -1: /dev/null
   bool new_session = false;  // setsid(): the child survives its parent's session
   std::string cwd;           // empty: inherit
   // cgroup.procs files (v1 or v2) the child moves itself into before exec, so that

@@ -58,13 +58,13 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-#define SKIFF_DEFINE_ERROR_CTOR(Name)                                               \
-  inline Status Name##Error(std::string message) {                                  \
-    return Status(Code::k##Name, std::move(message));                               \
-  }                                                                                 \
-  template <typename... Args>                                                       \
-  Status Name##Error(fmt::format_string<Args...> f, Args&&... args) {               \
-    return Status(Code::k##Name, fmt::format(f, std::forward<Args>(args)...));      \
+#define SKIFF_DEFINE_ERROR_CTOR(Name)                                          \
+  inline Status Name##Error(std::string message) {                             \
+    return Status(Code::k##Name, std::move(message));                          \
+  }                                                                            \
+  template <typename... Args>                                                  \
+  Status Name##Error(fmt::format_string<Args...> f, Args&&... args) {          \
+    return Status(Code::k##Name, fmt::format(f, std::forward<Args>(args)...)); \
   }
 
 SKIFF_DEFINE_ERROR_CTOR(InvalidArgument)
@@ -89,24 +89,33 @@ Status ErrnoError(int err, std::string_view what);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(const T& value) : v_(value) {}             // NOLINT(google-explicit-constructor)
-  Result(T&& value) : v_(std::move(value)) {}       // NOLINT(google-explicit-constructor)
-  Result(Status status) : v_(std::move(status)) {   // NOLINT(google-explicit-constructor)
+  Result(const T& value) : v_(value) {}            // NOLINT(google-explicit-constructor)
+  Result(T&& value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) {
       CheckFailed(__FILE__, __LINE__, "Result constructed from an ok Status");
     }
   }
   template <typename U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, Status>)
-  Result(U&& value) : v_(T(std::forward<U>(value))) {}  // NOLINT
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Status>) Result(U&& value)
+      : v_(T(std::forward<U>(value))) {}  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
 
-  T& value() & { Check(); return std::get<T>(v_); }
-  const T& value() const& { Check(); return std::get<T>(v_); }
-  T&& value() && { Check(); return std::get<T>(std::move(v_)); }
+  T& value() & {
+    Check();
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    Check();
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    Check();
+    return std::get<T>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
@@ -126,7 +135,9 @@ class [[nodiscard]] Result {
 namespace internal {
 inline Status ToStatus(const Status& s) { return s; }
 template <typename T>
-Status ToStatus(const Result<T>& r) { return r.status(); }
+Status ToStatus(const Result<T>& r) {
+  return r.status();
+}
 }  // namespace internal
 
 }  // namespace skiff
@@ -135,10 +146,10 @@ Status ToStatus(const Result<T>& r) { return r.status(); }
 #define SKIFF_CONCAT(a, b) SKIFF_CONCAT_INNER(a, b)
 
 // Returns the error from a Status or Result expression.
-#define SKIFF_TRY(expr)                                                       \
-  do {                                                                        \
-    ::skiff::Status skiff_try_st_ = ::skiff::internal::ToStatus((expr));      \
-    if (!skiff_try_st_.ok()) return skiff_try_st_;                            \
+#define SKIFF_TRY(expr)                                                  \
+  do {                                                                   \
+    ::skiff::Status skiff_try_st_ = ::skiff::internal::ToStatus((expr)); \
+    if (!skiff_try_st_.ok()) return skiff_try_st_;                       \
   } while (0)
 
 // `SKIFF_ASSIGN_OR_RETURN(auto x, Foo());` declares x from Foo()'s value, or returns its error.
@@ -150,9 +161,9 @@ Status ToStatus(const Result<T>& r) { return r.status(); }
   lhs = std::move(tmp).value()
 
 // Always-on invariant check: crashes with file and line. Never for input-triggered conditions.
-#define SKIFF_CHECK(cond)                                          \
-  do {                                                             \
-    if (!(cond)) ::skiff::CheckFailed(__FILE__, __LINE__, #cond);  \
+#define SKIFF_CHECK(cond)                                         \
+  do {                                                            \
+    if (!(cond)) ::skiff::CheckFailed(__FILE__, __LINE__, #cond); \
   } while (0)
 #ifdef NDEBUG
 #define SKIFF_DCHECK(cond) \

@@ -53,13 +53,13 @@ struct NetworkDef {
   std::string bridge;       // <bridge name=...>; empty: chosen by the daemon (virbrN)
   std::string bridge_stp;   // "", on, off
   std::optional<unsigned> bridge_delay;
-  std::string mac;          // bridge MAC, canonical lower-case, optional
+  std::string mac;  // bridge MAC, canonical lower-case, optional
   std::optional<unsigned> mtu;
-  std::string domain_name;  // <domain name=...>
-  std::string domain_local; // "", yes, no
-  std::string dns_enable;   // "", yes, no
+  std::string domain_name;              // <domain name=...>
+  std::string domain_local;             // "", yes, no
+  std::string dns_enable;               // "", yes, no
   std::string dns_forward_plain_names;  // "", yes, no
-  std::string ipv6;         // <network ipv6=...>: "", yes, no (guest-to-guest ipv6 without an address)
+  std::string ipv6;  // <network ipv6=...>: "", yes, no (guest-to-guest ipv6 without an address)
   std::vector<DnsHost> dns_hosts;
   std::vector<NetworkIp> ips;
   bool operator==(const NetworkDef&) const = default;

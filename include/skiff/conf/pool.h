@@ -1,4 +1,5 @@
-// Storage pool definitions (libvirt <pool type='dir'> and <pool type='fs'>): model, parse, validate, format.
+// Storage pool definitions (libvirt <pool type='dir'> and <pool type='fs'>): model, parse,
+// validate, format.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@
 namespace skiff::conf {
 
 struct Permissions {
-  std::string mode;  // octal text, e.g. "0755"; empty when absent
+  std::string mode;                     // octal text, e.g. "0755"; empty when absent
   std::optional<int64_t> owner, group;  // -1 allowed (libvirt: "unchanged")
   std::string label;
   bool empty() const { return mode.empty() && !owner && !group && label.empty(); }
@@ -26,7 +27,7 @@ struct PoolDef {
   std::string source_device;
   std::string source_format;  // fs: "auto" when absent
   std::string name;
-  Uuid uuid;  // generated when absent
+  Uuid uuid;                                             // generated when absent
   uint64_t capacity = 0, allocation = 0, available = 0;  // bytes, informational
   std::string target_path;  // normalised: duplicate and trailing '/' removed
   Permissions permissions;

@@ -12,10 +12,10 @@
 namespace skiff::conf {
 
 struct SnapshotDisk {
-  std::string name;      // target dev (vda) or source path
-  std::string snapshot;  // "", no, internal, external, manual
-  std::string type;      // external: "", file, block
-  std::string source;    // external: the new overlay's path
+  std::string name;         // target dev (vda) or source path
+  std::string snapshot;     // "", no, internal, external, manual
+  std::string type;         // external: "", file, block
+  std::string source;       // external: the new overlay's path
   std::string driver_type;  // external overlay format
   bool operator==(const SnapshotDisk&) const = default;
 };

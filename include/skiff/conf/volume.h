@@ -20,12 +20,12 @@ struct VolumeBacking {
 
 struct VolumeDef {
   std::string name;
-  std::string key;        // informational (libvirt: the path)
-  uint64_t capacity = 0;  // bytes; 0 only with a backing store (inherits its size)
+  std::string key;                     // informational (libvirt: the path)
+  uint64_t capacity = 0;               // bytes; 0 only with a backing store (inherits its size)
   std::optional<uint64_t> allocation;  // bytes
   std::string target_path;
-  std::string format;     // raw, qcow2, iso; empty means raw
-  std::string compat;     // qcow2: "", 0.10, 1.1
+  std::string format;                    // raw, qcow2, iso; empty means raw
+  std::string compat;                    // qcow2: "", 0.10, 1.1
   std::optional<uint64_t> cluster_size;  // qcow2, bytes
   bool lazy_refcounts = false;
   Permissions permissions;

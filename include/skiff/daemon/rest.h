@@ -79,7 +79,7 @@ class Api {
 void AddDomainRoutes(Api& api);
 void AddObjectRoutes(Api& api);  // pools, volumes
 void AddNetworkRoutes(Api& api);
-void AddHostRoutes(Api& api);    // version, capabilities, host-validate, events
+void AddHostRoutes(Api& api);  // version, capabilities, host-validate, events
 void AddJobRoutes(Api& api);
 void AddStorageRoutes(Api& api);  // pool machinery and volumes (storage.cc)
 

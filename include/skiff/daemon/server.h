@@ -26,7 +26,7 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   // PUT .../volumes/{vol}/data (vol-upload) carries raw bytes, up to this many per request.
   size_t max_data_body_bytes = (8 << 20) + 4096;
-  int read_timeout_ms = 30000;    // a client that sends nothing for this long is dropped
+  int read_timeout_ms = 30000;  // a client that sends nothing for this long is dropped
   int workers = 8;
 };
 

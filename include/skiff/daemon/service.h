@@ -173,8 +173,7 @@ class Service {
   Status StartPool(const std::string& ref);
   Status DestroyPool(const std::string& ref);
   // dir: mkdir the target; fs: also mkfs on the device as `mode` allows.
-  Status BuildPool(const std::string& ref,
-                   storage::BuildMode mode = storage::BuildMode::kDefault);
+  Status BuildPool(const std::string& ref, storage::BuildMode mode = storage::BuildMode::kDefault);
   Status DeletePool(const std::string& ref);  // removes the (empty) target directory
   Result<PoolDetails> PoolInfo(const std::string& ref);
   Result<std::vector<storage::VolumeInfo>> ListVolumes(const std::string& pool);
@@ -246,7 +245,7 @@ class Service {
   void LoadNetworksAndPools();
   Result<std::shared_ptr<PoolObj>> FindPool(const std::string& ref);
   Result<std::shared_ptr<PoolObj>> FindActivePool(const std::string& ref);
-  void LoadPoolState();       // active markers and pool autostart
+  void LoadPoolState();        // active markers and pool autostart
   Status EnsureDefaultPool();  // `default` at ROOT/var/lib/skiff/images, once
   // Name of a running domain with a disk on `path` (any mode), or empty.
   std::string RunningDomainUsing(const std::string& path);
@@ -259,8 +258,8 @@ class Service {
   EventBus& events_;
   JobManager jobs_;
 
-  std::mutex mu_;  // guards the maps and next_id_
-  std::map<std::string, std::shared_ptr<DomainObj>> domains_;        // by name
+  std::mutex mu_;                                              // guards the maps and next_id_
+  std::map<std::string, std::shared_ptr<DomainObj>> domains_;  // by name
   std::map<Uuid, std::shared_ptr<DomainObj>> domains_by_uuid_;
   std::map<std::string, std::shared_ptr<PoolObj>> pools_;
   // Image files held by running domains: path -> {domain, writes it}. Guarded by mu_.

@@ -19,8 +19,16 @@
 namespace skiff::hypervisor {
 
 // libvirt's virDomainState and its reasons, with the same numbers (domstats prints them).
-enum class DomainState { kNoState = 0, kRunning = 1, kBlocked = 2, kPaused = 3, kShutdown = 4,
-                         kShutoff = 5, kCrashed = 6, kPmSuspended = 7 };
+enum class DomainState {
+  kNoState = 0,
+  kRunning = 1,
+  kBlocked = 2,
+  kPaused = 3,
+  kShutdown = 4,
+  kShutoff = 5,
+  kCrashed = 6,
+  kPmSuspended = 7
+};
 
 // A tap made for one guest interface, handed to the hypervisor at start.
 struct GuestTap {
@@ -33,7 +41,7 @@ struct StartOptions {
   bool paused = false;
   // One per <interface type='network'|'bridge'>: QEMU gets the fds (-netdev tap,fd=N).
   std::vector<GuestTap> taps;
-  std::string restore_from;  // a save file to load the guest's state from; empty: boot
+  std::string restore_from;     // a save file to load the guest's state from; empty: boot
   uint64_t restore_offset = 0;  // where the state starts in it (after the daemon's header)
   // Files of the disks of type volume, by target dev, resolved by the daemon.
   std::map<std::string, std::string> volume_paths;
@@ -62,7 +70,7 @@ struct RuntimeStats {
 };
 
 struct InterfaceAddress {
-  std::string name;      // tap device, e.g. vnet0
+  std::string name;  // tap device, e.g. vnet0
   std::string mac;
   std::string protocol;  // ipv4 | ipv6
   std::string address;   // 192.168.122.10/24
@@ -70,11 +78,11 @@ struct InterfaceAddress {
 
 // One vCPU of a running guest, as `virsh vcpuinfo` shows it.
 struct VcpuRuntime {
-  unsigned vcpu = 0;         // cpu-index
-  int thread_id = 0;         // host thread
-  int cpu = -1;              // host CPU it ran on last
+  unsigned vcpu = 0;  // cpu-index
+  int thread_id = 0;  // host thread
+  int cpu = -1;       // host CPU it ran on last
   uint64_t cpu_time_ns = 0;
-  std::string affinity;      // the host CPUs it may run on: "0-3"
+  std::string affinity;  // the host CPUs it may run on: "0-3"
 };
 
 // Why a running domain stopped, reported by the driver on its own thread.

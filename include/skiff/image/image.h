@@ -23,8 +23,8 @@ enum class Allocation {
 
 struct BlockStatus {
   Allocation allocation = Allocation::kUnallocated;
-  uint64_t length = 0;                   // bytes from the queried offset with this status
-  std::optional<uint64_t> host_offset;   // where the bytes live in the file, when they do
+  uint64_t length = 0;                  // bytes from the queried offset with this status
+  std::optional<uint64_t> host_offset;  // where the bytes live in the file, when they do
   bool compressed = false;
 };
 
@@ -111,7 +111,7 @@ struct CreateOptions {
   bool open_backing = true;  // -u: trust the name, do not open the backing file
   Preallocation preallocation = Preallocation::kOff;
   // qcow2 only.
-  int version = 3;                 // compat=1.1 (3) or 0.10 (2)
+  int version = 3;  // compat=1.1 (3) or 0.10 (2)
   uint32_t cluster_size = 65536;
   uint32_t refcount_bits = 16;
   bool lazy_refcounts = false;

@@ -21,7 +21,8 @@ struct IsoEntry {
 Result<std::vector<IsoEntry>> ListIso(const std::string& iso_path);
 
 // Copies the file at `path_in_iso` ("/user-data") to `dest`.
-Status ExtractIsoFile(const std::string& iso_path, const std::string& path_in_iso, const std::string& dest);
+Status ExtractIsoFile(const std::string& iso_path, const std::string& path_in_iso,
+                      const std::string& dest);
 
 struct IsoCreateOptions {
   std::string volume_id = "cidata";
@@ -30,6 +31,7 @@ struct IsoCreateOptions {
 };
 
 // Writes an ISO image holding the contents of `source_dir`.
-Status CreateIso(const std::string& out_path, const std::string& source_dir, const IsoCreateOptions& options);
+Status CreateIso(const std::string& out_path, const std::string& source_dir,
+                 const IsoCreateOptions& options);
 
 }  // namespace skiff::image

@@ -37,7 +37,8 @@ struct CheckReport {
 };
 
 // Checks (and with `repair`, repairs) an image. raw images give kUnsupported.
-Result<CheckReport> CheckImage(const std::string& path, const std::string& format, RepairMode repair);
+Result<CheckReport> CheckImage(const std::string& path, const std::string& format,
+                               RepairMode repair);
 // qemu-img check's exit code for a report: 0 clean, 2 corruptions, 3 leaks only.
 int CheckExitCode(const CheckReport& r);
 std::string FormatCheckHuman(const CheckReport& r);
@@ -78,7 +79,8 @@ struct ConvertOptions {
   bool unsafe_cache = true;
   ProgressFn progress;
 };
-Status ConvertImage(const std::string& source, const std::string& target, const ConvertOptions& opts);
+Status ConvertImage(const std::string& source, const std::string& target,
+                    const ConvertOptions& opts);
 
 // ---- compare ----
 struct CompareResult {

@@ -52,8 +52,7 @@ struct ArgvContext {
 //    a volume disk without a path in ctx.volume_paths.
 // Always: -no-user-config -nodefaults, -accel kvm|tcg, -machine, -cpu, -m, -smp,
 // -display none unless graphics, -blockdev/-device per disk, -netdev tap,fd=N.
-Result<std::vector<std::string>> BuildQemuArgv(const conf::DomainDef& def,
-                                               const ArgvContext& ctx);
+Result<std::vector<std::string>> BuildQemuArgv(const conf::DomainDef& def, const ArgvContext& ctx);
 
 // What QMP needs to hot-plug one disk into a running QEMU. The node names and the
 // device id are the ones BuildQemuArgv gives the disk at boot (file-vdb, fmt-vdb,
@@ -62,7 +61,7 @@ struct DiskHotplug {
   nlohmann::json blockdev;  // blockdev-add: the format node with its file node nested
   nlohmann::json device;    // device_add
   std::string device_id;
-  std::string node_name;    // the top (format) node
+  std::string node_name;  // the top (format) node
 };
 // `path` is the disk's resolved source (file, block device or volume). Buses: virtio
 // (virtio-blk-pci, placed on `pci_bus` when not empty: a pcie-root-port on q35)

@@ -41,10 +41,10 @@ Result<std::string> CapabilitiesXml();
 enum class CheckResult { kPass, kWarn, kFail };
 
 struct HostCheck {
-  std::string area;     // "QEMU", "NET", "CGROUP"
-  std::string what;     // "Checking if device /dev/kvm exists"
+  std::string area;  // "QEMU", "NET", "CGROUP"
+  std::string what;  // "Checking if device /dev/kvm exists"
   CheckResult result = CheckResult::kPass;
-  std::string note;     // why not, and what to do
+  std::string note;  // why not, and what to do
 };
 
 // `skiff host-validate`: /dev/kvm and its usability, hardware virtualization,

@@ -31,9 +31,9 @@ struct QemuStatus {
   std::filesystem::path qmp_socket;
   std::filesystem::path console_socket;  // may be empty
   std::filesystem::path log_file;
-  std::filesystem::path pid_file;        // may be empty
-  int64_t start_time_ms = 0;             // unix time (ms) when QEMU was spawned
-  std::vector<std::string> taps;         // tap devices handed to this QEMU
+  std::filesystem::path pid_file;  // may be empty
+  int64_t start_time_ms = 0;       // unix time (ms) when QEMU was spawned
+  std::vector<std::string> taps;   // tap devices handed to this QEMU
   bool operator==(const QemuStatus&) const = default;
 };
 
@@ -48,9 +48,9 @@ Result<QemuStatus> ParseQemuStatus(std::string_view text);
 
 // How QEMU ended.
 struct QemuExit {
-  bool reaped = false;   // true when we collected the wait status (it was our child)
-  int exit_code = -1;    // when reaped and it exited normally
-  int term_signal = 0;   // when reaped and killed by a signal
+  bool reaped = false;  // true when we collected the wait status (it was our child)
+  int exit_code = -1;   // when reaped and it exited normally
+  int term_signal = 0;  // when reaped and killed by a signal
   // From QEMU's last SHUTDOWN event, when one came: "guest-shutdown",
   // "host-qmp-quit", "host-signal", "guest-reset", ... and whether the guest asked.
   std::string shutdown_reason;
@@ -80,7 +80,7 @@ struct QemuStartOptions {
   std::filesystem::path pid_file;        // optional; written with QEMU's pid
   // Extra fds for QEMU: {fd here, fd number in QEMU} (taps, -incoming fd:N).
   std::vector<std::pair<int, int>> pass_fds;
-  std::vector<std::string> taps;         // recorded in status() only
+  std::vector<std::string> taps;  // recorded in status() only
   // cgroup.procs files QEMU joins before exec (see SpawnOptions::cgroup_procs).
   std::vector<std::filesystem::path> cgroup_procs;
   bool start_paused = false;

@@ -27,7 +27,7 @@ namespace skiff::qemu {
 struct QmpEvent {
   std::string name;
   nlohmann::json data = nlohmann::json::object();
-  int64_t seconds = 0;       // QEMU's timestamp
+  int64_t seconds = 0;  // QEMU's timestamp
   int64_t microseconds = 0;
 };
 
@@ -96,9 +96,9 @@ class QmpClient {
 
   // As Execute, and passes `fd` to QEMU with the command (SCM_RIGHTS), as `getfd`
   // and `add-fd` expect. The caller keeps its own copy of `fd`.
-  Result<nlohmann::json> ExecuteWithFd(const std::string& cmd, const nlohmann::json& args,
-                                       int fd,
-                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  Result<nlohmann::json> ExecuteWithFd(
+      const std::string& cmd, const nlohmann::json& args, int fd,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // Registers interest in the next event `name` whose data satisfies `filter`
   // (null: any). Register before the command that triggers the event, then Wait().
@@ -124,7 +124,7 @@ class QmpClient {
     nlohmann::json value;     // the "return" value
     std::string error_class;  // set for a QMP error reply
     std::string error_desc;
-    Status failure;           // transport/parse failure or QMP error
+    Status failure;  // transport/parse failure or QMP error
   };
 
   QmpClient(UniqueFd fd, QmpClientOptions options);

@@ -175,8 +175,7 @@ struct QomProperty {
   std::string type;
 };
 Result<std::vector<QomProperty>> QomList(QmpClient& qmp, const std::string& path);
-Result<nlohmann::json> QomGet(QmpClient& qmp, const std::string& path,
-                              const std::string& property);
+Result<nlohmann::json> QomGet(QmpClient& qmp, const std::string& path, const std::string& property);
 // The devices the command line or device_add made (/machine/peripheral), by id,
 // with their QOM type: {"pci.1": "pcie-root-port", "net0": "virtio-net-pci"}.
 Result<std::map<std::string, std::string>> PeripheralDevices(QmpClient& qmp);

@@ -12,12 +12,12 @@
 #include <chrono>
 #include <ctime>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
+#include "daemon/definitions.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
-#include "daemon/definitions.h"
 #include "skiff/net/mac.h"
 #include "skiff/net/subnet.h"
 
@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 struct NetworkDriver::Net {
   std::mutex mu;
-  bool removed = false;                 // dropped from the registry
-  conf::NetworkDef def;                 // the persistent definition (or the transient one)
+  bool removed = false;                  // dropped from the registry
+  conf::NetworkDef def;                  // the persistent definition (or the transient one)
   std::optional<conf::NetworkDef> live;  // while active: what it was started from
   bool persistent = true;
   bool autostart = false;
@@ -45,8 +45,7 @@ constexpr int kMaxRestarts = 5;          // dnsmasq restarts ...
 constexpr int64_t kRestartWindowS = 60;  // ... within this many seconds, then give up
 
 bool HasRules(const net::NetworkPlan& p) {
-  return p.mode == net::Mode::kNat || p.mode == net::Mode::kRoute ||
-         p.mode == net::Mode::kIsolated;
+  return p.mode == net::Mode::kNat || p.mode == net::Mode::kRoute || p.mode == net::Mode::kIsolated;
 }
 
 int64_t NowS() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -64,11 +63,21 @@ Result<net::NetworkPlan> PlanFromDef(const conf::NetworkDef& d) {
   net::NetworkPlan p;
   p.name = d.name;
   switch (d.forward) {
-    case conf::ForwardMode::kNone: p.mode = net::Mode::kIsolated; break;
-    case conf::ForwardMode::kNat: p.mode = net::Mode::kNat; break;
-    case conf::ForwardMode::kRoute: p.mode = net::Mode::kRoute; break;
-    case conf::ForwardMode::kOpen: p.mode = net::Mode::kOpen; break;
-    case conf::ForwardMode::kBridge: p.mode = net::Mode::kBridge; break;
+    case conf::ForwardMode::kNone:
+      p.mode = net::Mode::kIsolated;
+      break;
+    case conf::ForwardMode::kNat:
+      p.mode = net::Mode::kNat;
+      break;
+    case conf::ForwardMode::kRoute:
+      p.mode = net::Mode::kRoute;
+      break;
+    case conf::ForwardMode::kOpen:
+      p.mode = net::Mode::kOpen;
+      break;
+    case conf::ForwardMode::kBridge:
+      p.mode = net::Mode::kBridge;
+      break;
   }
   p.uplink = d.forward_dev;
   p.bridge = d.bridge;
@@ -143,7 +152,8 @@ conf::NetworkDef DefFromDefaultPlan(const net::NetworkPlan& p, const Uuid& uuid)
     conf::NetworkIp ip;
     ip.address = p.ipv4->addr.ToString();
     ip.netmask = p.ipv4->MaskString();
-    for (const auto& r : p.dhcp_ranges) ip.dhcp_ranges.push_back({r.start.ToString(), r.end.ToString()});
+    for (const auto& r : p.dhcp_ranges)
+      ip.dhcp_ranges.push_back({r.start.ToString(), r.end.ToString()});
     d.ips.push_back(std::move(ip));
   }
   return d;
@@ -176,8 +186,11 @@ void NetworkDriver::Wake() {
 
 void NetworkDriver::Emit(const std::string& name, const std::string& event,
                          const std::string& detail) {
-  events_.Publish({{"type", "lifecycle"}, {"kind", "network"}, {"name", name},
-                   {"event", event}, {"detail", detail}});
+  events_.Publish({{"type", "lifecycle"},
+                   {"kind", "network"},
+                   {"name", name},
+                   {"event", event},
+                   {"detail", detail}});
 }
 
 NetworkSummary NetworkDriver::Summarize(const Net& n) const {
@@ -219,12 +232,12 @@ Status NetworkDriver::Load() {
   std::error_code ec;
   LoadDefinitionFiles(env_, paths_.networks_dir, "network", conf::ParseNetworkXml,
                       [&](conf::NetworkDef def, const fs::path&) {
-    auto n = std::make_shared<Net>();
-    n->def = std::move(def);
-    n->autostart = HasAutostartLink(env_, paths_.networks_dir, n->def.name);
-    std::lock_guard l(mu_);
-    networks_[n->def.name] = n;
-  });
+                        auto n = std::make_shared<Net>();
+                        n->def = std::move(def);
+                        n->autostart = HasAutostartLink(env_, paths_.networks_dir, n->def.name);
+                        std::lock_guard l(mu_);
+                        networks_[n->def.name] = n;
+                      });
   // Networks that were active when the daemon stopped (transient ones only live here).
   for (const auto& entry : env_.ListDir(status_dir_).value_or(std::vector<std::string>{})) {
     const fs::path file = status_dir_ / entry;
@@ -234,8 +247,7 @@ Status NetworkDriver::Load() {
     auto def = text.ok() ? conf::ParseNetworkXml(*text, file.string())
                          : Result<conf::NetworkDef>(text.status());
     if (!def.ok()) {
-      spdlog::error("dropping status of network '{}': {}", file.string(),
-                    def.status().ToString());
+      spdlog::error("dropping status of network '{}': {}", file.string(), def.status().ToString());
       (void)env_.RemoveFile(file);
       continue;
     }
@@ -456,8 +468,8 @@ void NetworkDriver::DefineDefaultNetwork() {
   auto mark = [&] {
     Status st = env_.CreateDirs(marker.parent_path());
     if (st.ok()) {
-      st = WriteFileAtomic(env_, marker, "skiffd defined the default network once; it is yours now\n",
-                           0644);
+      st = WriteFileAtomic(env_, marker,
+                           "skiffd defined the default network once; it is yours now\n", 0644);
     }
     if (!st.ok()) spdlog::error("default network: {}", st.ToString());
   };
@@ -496,8 +508,8 @@ void NetworkDriver::DefineDefaultNetwork() {
   auto n = std::make_shared<Net>();
   n->def = std::move(def);
   n->autostart = true;
-  spdlog::info("defined network 'default' on {} (bridge {}), autostarted",
-               subnet->NetworkString(), n->def.bridge);
+  spdlog::info("defined network 'default' on {} (bridge {}), autostarted", subnet->NetworkString(),
+               n->def.bridge);
   networks_["default"] = n;
   mark();
   Emit("default", "defined", "added");
@@ -812,8 +824,8 @@ std::vector<InterfaceAddress> NetworkDriver::Addresses(const conf::DomainDef& de
     auto it = cache.find(nic.source);
     if (it == cache.end()) {
       auto leases = Leases(nic.source, "");
-      it = cache.emplace(nic.source, leases.ok() ? std::move(*leases)
-                                                 : std::vector<NetworkLease>{}).first;
+      it = cache.emplace(nic.source, leases.ok() ? std::move(*leases) : std::vector<NetworkLease>{})
+               .first;
     }
     for (const auto& l : it->second) {
       if (l.lease.mac != nic.mac) continue;

@@ -116,7 +116,8 @@ TEST_F(NetworkDriverTest, DefineFillsBridgeAndMacThenStartsAndDestroys) {
   // A second network gets the next free bridge name.
   std::string other = kNat;
   other.replace(other.find("lab"), 3, "lab2");
-  for (size_t at; (at = other.find("10.213.5.")) != std::string::npos;) other.replace(at, 9, "10.213.7.");
+  for (size_t at; (at = other.find("10.213.5.")) != std::string::npos;)
+    other.replace(at, 9, "10.213.7.");
   auto s2 = d->Define(other, "lab2.xml");
   ASSERT_TRUE(s2.ok()) << s2.status().ToString();
   EXPECT_EQ(s2->bridge, "virbr1");
@@ -155,8 +156,9 @@ TEST_F(NetworkDriverTest, RestartedDaemonAdoptsRunningNetworkWithoutStartingItAg
     ASSERT_TRUE(d->Load().ok());
     ASSERT_TRUE(d->Define(kNat, "lab.xml").ok());
     ASSERT_TRUE(d->Start("lab").ok());
-    ASSERT_TRUE(d->Create(std::string(kNat).replace(std::string(kNat).find("lab"), 3, "tmp"),
-                          "tmp.xml").ok());
+    ASSERT_TRUE(
+        d->Create(std::string(kNat).replace(std::string(kNat).find("lab"), 3, "tmp"), "tmp.xml")
+            .ok());
   }
   // The fake backend still has both up; starting them again would fail (bridge exists).
   auto d = MakeDriver();
@@ -281,7 +283,9 @@ TEST_F(NetworkDriverTest, BridgeModeNeedsABridgeName) {
   }
   EXPECT_NE(s.status().message().find("lan"), std::string::npos) << s.status().ToString();
   ASSERT_TRUE(d->Define("<network><name>lan</name><forward mode='bridge'/>"
-                        "<bridge name='br0'/></network>", "lan.xml").ok());
+                        "<bridge name='br0'/></network>",
+                        "lan.xml")
+                  .ok());
   ASSERT_TRUE(d->Start("lan").ok());
   conf::DomainDef g = Guest("network", "lan");
   auto taps = d->PrepareInterfaces(g);

@@ -125,9 +125,7 @@ class FakeNetworkBackend : public NetworkBackend {
     return HasLinkLocked(name) || taps_.count(name) > 0;
   }
 
-  Result<std::vector<net::Ipv4Net>> HostPrefixes() override {
-    return std::vector<net::Ipv4Net>{};
-  }
+  Result<std::vector<net::Ipv4Net>> HostPrefixes() override { return std::vector<net::Ipv4Net>{}; }
 
  private:
   bool HasLinkLocked(const std::string& name) {
@@ -141,7 +139,7 @@ class FakeNetworkBackend : public NetworkBackend {
   std::mutex mu_;
   std::map<std::string, net::NetworkPlan> active_;
   std::map<std::string, int> dnsmasq_pid_;
-  std::map<std::string, std::string> taps_;  // tap -> bridge
+  std::map<std::string, std::string> taps_;                          // tap -> bridge
   std::map<std::string, std::map<std::string, net::Lease>> leases_;  // network -> mac -> lease
   int next_pid_ = 5000;
   int next_tap_ = 0;

@@ -149,12 +149,12 @@ Response Stats(Service& s, const Request& r, const Params& p) {
   api::DomainStats j;
   FillSummary(sum, j);
   j.stats = {{"state.state", static_cast<int>(sum.status.state())},
-                {"state.reason", sum.status.reason()},
-                {"cpu.time", st.cpu_time_ns},
-                {"balloon.current", st.balloon_current_kib},
-                {"balloon.maximum", st.balloon_maximum_kib},
-                {"vcpu.current", st.vcpus_current},
-                {"vcpu.maximum", st.vcpus_maximum}};
+             {"state.reason", sum.status.reason()},
+             {"cpu.time", st.cpu_time_ns},
+             {"balloon.current", st.balloon_current_kib},
+             {"balloon.maximum", st.balloon_maximum_kib},
+             {"vcpu.current", st.vcpus_current},
+             {"vcpu.maximum", st.vcpus_maximum}};
   nlohmann::json& out = j.stats;
   out["block.count"] = st.blocks.size();
   for (size_t i = 0; i < st.blocks.size(); ++i) {
@@ -208,8 +208,7 @@ Response SetMemory(Service& s, const Request& r, const Params& p) {
 Response SetVcpus(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetVcpusRequest>(r));  // count <= 4096
-  TRY_RESPONSE(
-      s.SetVcpus(p.at("id"), static_cast<unsigned>(req.count), req.maximum, ToScope(req)));
+  TRY_RESPONSE(s.SetVcpus(p.at("id"), static_cast<unsigned>(req.count), req.maximum, ToScope(req)));
   return Ok();
 }
 
@@ -268,8 +267,8 @@ Response PinEmulator(Service& s, const Request& r, const Params& p) {
 Response AttachDisk(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::AttachDiskRequest>(r));
-  DiskRequest d{req.source, req.target, req.bus,  req.driver,
-                req.subdriver, req.type, req.mode, req.cache};
+  DiskRequest d{req.source,    req.target, req.bus,  req.driver,
+                req.subdriver, req.type,   req.mode, req.cache};
   TRY_RESPONSE(s.AttachDisk(p.at("id"), d, ToScope(req)));
   return EmptyResponse(201);
 }

@@ -12,16 +12,15 @@
 #include "skiff/daemon/rest.h"
 
 // Early returns of an error Response from a Status or Result expression.
-#define TRY_RESPONSE(expr)                                  \
-  do {                                                      \
+#define TRY_RESPONSE(expr)                                   \
+  do {                                                       \
     ::skiff::Status st_ = ::skiff::internal::ToStatus(expr); \
-    if (!st_.ok()) return ErrorResponse(st_);               \
+    if (!st_.ok()) return ErrorResponse(st_);                \
   } while (0)
-#define ASSIGN_OR_RESPONSE(lhs, expr) \
-  ASSIGN_OR_RESPONSE_IMPL(SKIFF_CONCAT(r_, __LINE__), lhs, expr)
-#define ASSIGN_OR_RESPONSE_IMPL(tmp, lhs, expr)       \
-  auto tmp = (expr);                                  \
-  if (!tmp.ok()) return ErrorResponse(tmp.status());  \
+#define ASSIGN_OR_RESPONSE(lhs, expr) ASSIGN_OR_RESPONSE_IMPL(SKIFF_CONCAT(r_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RESPONSE_IMPL(tmp, lhs, expr)      \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return ErrorResponse(tmp.status()); \
   lhs = std::move(tmp).value()
 
 namespace skiff::daemon {

@@ -42,7 +42,7 @@ Response Capabilities(Service& s, const Request& r, const Params&) {
   }
   utsname u{};
   ::uname(&u);
-  struct sysinfo si{};
+  struct sysinfo si {};
   ::sysinfo(&si);
   auto kvm = qemu::ProbeKvm();
   const auto& q = Qemu();

@@ -7,8 +7,8 @@ namespace skiff::daemon {
 namespace {
 
 nlohmann::json PoolJson(const PoolSummary& p) {
-  return api::PoolSummary{p.name,       p.uuid.ToString(), p.active, p.autostart,
-                          p.persistent, p.type,            p.target};
+  return api::PoolSummary{p.name, p.uuid.ToString(), p.active, p.autostart, p.persistent,
+                          p.type, p.target};
 }
 
 }  // namespace

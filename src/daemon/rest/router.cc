@@ -141,9 +141,9 @@ Response Api::Handle(const Request& req) {
       return ErrorResponse(PermissionDeniedError("{} is not allowed to use the api", req.peer));
     }
     if (r.write && req.role != Role::kAdmin) {
-      return ErrorResponse(PermissionDeniedError(
-          "{} has read-only access; {} {} needs root (or an admin token)", req.peer, req.method,
-          req.path));
+      return ErrorResponse(
+          PermissionDeniedError("{} has read-only access; {} {} needs root (or an admin token)",
+                                req.peer, req.method, req.path));
     }
     try {
       return r.handler(service_, req, params);
@@ -154,8 +154,9 @@ Response Api::Handle(const Request& req) {
     }
   }
   if (path_known) {
-    return ErrorResponse(Status(Code::kInvalidArgument,
-                                fmt::format("method {} is not allowed on {}", req.method, req.path)));
+    return ErrorResponse(
+        Status(Code::kInvalidArgument,
+               fmt::format("method {} is not allowed on {}", req.method, req.path)));
   }
   return ErrorResponse(NotFoundError("no such api route: {} {}", req.method, req.path));
 }

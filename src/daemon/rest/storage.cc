@@ -66,8 +66,8 @@ Response Info(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(PoolDetails d, s.PoolInfo(p.at("name")));
   const auto& sm = d.summary;
   api::PoolInfo out;
-  static_cast<api::PoolSummary&>(out) = {sm.name,       sm.uuid.ToString(), sm.active, sm.autostart,
-                                         sm.persistent, sm.type,            sm.target};
+  static_cast<api::PoolSummary&>(out) = {
+      sm.name, sm.uuid.ToString(), sm.active, sm.autostart, sm.persistent, sm.type, sm.target};
   out.capacity = d.stats.capacity;
   out.allocation = d.stats.allocation;
   out.available = d.stats.available;
@@ -88,8 +88,8 @@ Response CreateVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::CreateVolumeRequest>(r));
   if (req.clone_of) {
-    ASSIGN_OR_RESPONSE(auto v, s.CloneVolume(req.clone_of->pool, req.clone_of->volume,
-                                             p.at("name"), req.xml));
+    ASSIGN_OR_RESPONSE(
+        auto v, s.CloneVolume(req.clone_of->pool, req.clone_of->volume, p.at("name"), req.xml));
     return JsonResponse(ToApi(v), 201);
   }
   ASSIGN_OR_RESPONSE(auto v, s.CreateVolume(p.at("name"), req.xml, req.prealloc_metadata));
@@ -158,9 +158,11 @@ Response GetData(Service& s, const Request& r, const Params& p) {
   uint64_t offset = q.offset;
   uint64_t length = q.length.value_or(kMaxDataChunk);
   if (length > kMaxDataChunk) {
-    return ErrorResponse(InvalidArgumentError("length {} exceeds {} bytes per request", length, kMaxDataChunk));
+    return ErrorResponse(
+        InvalidArgumentError("length {} exceeds {} bytes per request", length, kMaxDataChunk));
   }
-  ASSIGN_OR_RESPONSE(std::string data, s.ReadVolumeBytes(p.at("name"), p.at("vol"), offset, length));
+  ASSIGN_OR_RESPONSE(std::string data,
+                     s.ReadVolumeBytes(p.at("name"), p.at("vol"), offset, length));
   Response resp;
   resp.body = std::move(data);
   resp.content_type = "application/octet-stream";
@@ -173,7 +175,8 @@ Response GetData(Service& s, const Request& r, const Params& p) {
 Response PutData(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::VolumeWriteQuery>(r));
   if (r.body.size() > kMaxDataChunk) {
-    return ErrorResponse(InvalidArgumentError("upload piece of {} bytes exceeds {}", r.body.size(), kMaxDataChunk));
+    return ErrorResponse(
+        InvalidArgumentError("upload piece of {} bytes exceeds {}", r.body.size(), kMaxDataChunk));
   }
   TRY_RESPONSE(
       s.WriteVolume(p.at("name"), p.at("vol"), q.offset, r.body, 0, q.truncate, q.final_size));

@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
   FakeQmpServer server(qmp);
   server.OnCommand("query-status", [&](FakeQmpServer& s, const FakeQmpServer::Command& c) {
     bool r = running;
-    s.Reply(c, json{{"running", r}, {"singlestep", false}, {"status", r ? "running" : (paused ? "prelaunch" : "paused")}});
+    s.Reply(c, json{{"running", r},
+                    {"singlestep", false},
+                    {"status", r ? "running" : (paused ? "prelaunch" : "paused")}});
   });
   server.OnCommand("cont", [&](FakeQmpServer& s, const FakeQmpServer::Command& c) {
     running = true;

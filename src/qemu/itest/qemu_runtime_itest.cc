@@ -3,8 +3,8 @@
 // Needs $SKIFF_BUILD_DIR/guest/{vmlinuz,initrd.img} (or $SKIFF_GUEST_DIR); with
 // CI=true a missing guest fails the test instead of skipping it.
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,8 +50,8 @@ class QemuRuntimeTest : public ::testing::Test {
     kernel_ = GuestDir() / "vmlinuz";
     initrd_ = GuestDir() / "initrd.img";
     if (!std::filesystem::exists(kernel_) || !std::filesystem::exists(initrd_)) {
-      std::string why = "test guest missing in " + GuestDir().string() +
-                        " (cmake --build build --target guest)";
+      std::string why =
+          "test guest missing in " + GuestDir().string() + " (cmake --build build --target guest)";
       if (InCi()) FAIL() << why;
       GTEST_SKIP() << why;
     }
@@ -65,16 +65,41 @@ class QemuRuntimeTest : public ::testing::Test {
   // The command line the argv builder produces, in its essentials.
   std::vector<std::string> Argv(std::vector<std::string> extra = {}) {
     std::vector<std::string> a = {
-        qemu_, "-name", "guest=vm,debug-threads=on", "-S", "-accel", "tcg", "-machine", "q35",
-        "-nodefaults", "-no-user-config", "-m", "256", "-smp", "1,maxcpus=2",
-        "-display", "none", "-nic", "none",
-        "-kernel", kernel_.string(), "-initrd", initrd_.string(), "-append", "console=ttyS0",
-        "-chardev", "socket,id=monitor,path=" + Qmp().string() + ",server=on,wait=off",
-        "-mon", "chardev=monitor,id=monitor,mode=control",
-        "-chardev", "socket,id=serial0,path=" + Console().string() +
-                        ",server=on,wait=off,logfile=" + Log().string() + ",logappend=on",
-        "-serial", "chardev:serial0",
-        "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"};
+        qemu_,
+        "-name",
+        "guest=vm,debug-threads=on",
+        "-S",
+        "-accel",
+        "tcg",
+        "-machine",
+        "q35",
+        "-nodefaults",
+        "-no-user-config",
+        "-m",
+        "256",
+        "-smp",
+        "1,maxcpus=2",
+        "-display",
+        "none",
+        "-nic",
+        "none",
+        "-kernel",
+        kernel_.string(),
+        "-initrd",
+        initrd_.string(),
+        "-append",
+        "console=ttyS0",
+        "-chardev",
+        "socket,id=monitor,path=" + Qmp().string() + ",server=on,wait=off",
+        "-mon",
+        "chardev=monitor,id=monitor,mode=control",
+        "-chardev",
+        "socket,id=serial0,path=" + Console().string() +
+            ",server=on,wait=off,logfile=" + Log().string() + ",logappend=on",
+        "-serial",
+        "chardev:serial0",
+        "-device",
+        "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -91,8 +116,7 @@ class QemuRuntimeTest : public ::testing::Test {
   }
 
   // Waits until `marker` appears in the log after `from` bytes.
-  bool WaitForLog(const std::string& marker, size_t from = 0,
-                  std::chrono::seconds timeout = 120s) {
+  bool WaitForLog(const std::string& marker, size_t from = 0, std::chrono::seconds timeout = 120s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       auto text = ReadFile(Log());
@@ -268,8 +292,8 @@ TEST_F(QemuRuntimeTest, SaveToFileAndRestore) {
     ASSERT_TRUE(f);
     ASSERT_EQ(::write(f.get(), "SKIFFHDR", 8), 8);  // callers may put a header first
     std::vector<MigrationProgress> seen;
-    Status s = SaveState((*p)->qmp(), f.get(), {},
-                         [&](const MigrationProgress& m) { seen.push_back(m); });
+    Status s =
+        SaveState((*p)->qmp(), f.get(), {}, [&](const MigrationProgress& m) { seen.push_back(m); });
     ASSERT_TRUE(s.ok()) << s.ToString();
     ASSERT_FALSE(seen.empty());
     EXPECT_EQ(seen.back().status, "completed");
@@ -372,7 +396,10 @@ TEST_F(QemuRuntimeTest, NicHotplugWithPassedFd) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
   UniqueFd ours(sv[0]), theirs(sv[1]);
   json netdev = {{"type", "socket"}, {"id", "net1"}};
-  json dev = {{"driver", "virtio-net-pci"}, {"id", "nic1"}, {"netdev", "net1"}, {"bus", "rp1"},
+  json dev = {{"driver", "virtio-net-pci"},
+              {"id", "nic1"},
+              {"netdev", "net1"},
+              {"bus", "rp1"},
               {"mac", "52:54:00:12:34:56"}};
   Status s = AttachNic((*p)->qmp(), theirs.get(), netdev, dev);
   ASSERT_TRUE(s.ok()) << s.ToString();
