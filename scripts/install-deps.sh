@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   # toolchain
-  build-essential cmake pkg-config git clang libclang-rt-14-dev
+  build-essential cmake pkg-config git clang libclang-rt-14-dev clang-format clang-tidy
   # libraries (DESIGN.md)
   libboost-dev libboost-system-dev libpugixml-dev nlohmann-json3-dev libcli11-dev
   libfmt-dev libspdlog-dev libnl-route-3-dev libnftables-dev liburing-dev

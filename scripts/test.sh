@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs dependencies, builds Skiff (warnings fatal), the
-# sanitizer build (ASan + UBSan) and the fuzzers, builds the test guest, then
+# Runs every test: installs dependencies, builds Skiff (warnings fatal), lints it
+# (tools/lint.sh), the sanitizer build (ASan + UBSan) and the fuzzers, builds the test guest, then
 # runs the unit and golden tests under the sanitizers and finally the whole
 # suite (unit, golden, interop, integration, fuzz) with CTest.
 # Usage: scripts/test.sh            (as root; CI runs exactly this)
@@ -16,6 +16,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSKIFF_WERROR=ON \
   -DSKIFF_FUZZ_BUILD_DIR="$src/build-fuzz" >/dev/null
 cmake --build build -j"$jobs"
 cmake --build build --target guest
+
+echo "== lint (clang-format on the tree, clang-tidy on files changed since .ci/lint-base)"
+bash tools/lint.sh build
 
 echo "== sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSKIFF_SANITIZE=ON -DSKIFF_WERROR=ON >/dev/null

@@ -32,6 +32,7 @@ namespace {
 
 // The OpenSSL functions the client calls, resolved from libssl (and libcrypto, its
 // dependency) at run time. Typed from the headers, so a mismatch fails to compile.
+// clang-format off
 #define SKIFF_OPENSSL_FUNCTIONS(X)                                                                \
   X(TLS_client_method)                                                                            \
   X(SSL_CTX_new) X(SSL_CTX_free) X(SSL_CTX_ctrl) X(SSL_CTX_set_verify)                            \
@@ -40,6 +41,7 @@ namespace {
               X(SSL_write) X(SSL_get_error) X(SSL_get_verify_result) X(ERR_get_error)             \
                   X(ERR_error_string_n) X(X509_verify_cert_error_string)                          \
                       X(X509_VERIFY_PARAM_set1_host) X(X509_VERIFY_PARAM_set1_ip_asc)
+// clang-format on
 
 struct OpenSsl {
 #define SKIFF_OPENSSL_MEMBER(f) decltype(&::f) f = nullptr;

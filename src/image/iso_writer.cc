@@ -24,11 +24,13 @@ namespace {
 std::mutex iso_mu;  // libisofs keeps global state between iso_init and iso_finish
 
 // The libisofs functions we call, typed from the header (a mismatch fails to compile).
+// clang-format off
 #define SKIFF_ISOFS_FUNCTIONS(X)                                                                   \
   X(iso_init)                                                                                      \
   X(iso_finish) X(iso_error_to_msg) X(iso_image_new) X(iso_image_get_root) X(iso_tree_add_dir_rec) \
       X(iso_write_opts_new) X(iso_write_opts_set_rockridge) X(iso_write_opts_set_joliet)           \
           X(iso_image_create_burn_source) X(iso_write_opts_free) X(iso_image_unref)
+// clang-format on
 
 struct IsoFs {
 #define SKIFF_ISOFS_MEMBER(f) decltype(&::f) f = nullptr;
