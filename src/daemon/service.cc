@@ -737,24 +737,29 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
     if (!held.first->status.active()) return NotRunning(held.first->def.name);
     name = held.first->def.name;
   }
-  return jobs_.Start("save", name, [this, name, file, paused](const JobControl& job) -> Status {
-    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
-    auto& [obj, lock] = held;
-    if (!obj->status.active()) return NotRunning(name);
-    SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
-                              paused.value_or(obj->status.state() == DomainState::kPaused)));
-    Status st = hv_.Save(name, file, job);
-    if (!st.ok()) {
-      (void)RemoveFileIfExists(file);
-      return st;
-    }
-    MarkStopped(*obj, ShutoffReason::kSaved);
-    if (!obj->persistent) {
-      lock.unlock();
-      Forget(obj);
-    }
-    return Status::Ok();
+  return jobs_.Start("save", name, [this, name, file, paused](const JobControl& job) {
+    return RunSave(name, file, paused, job);
   });
+}
+
+Status Service::RunSave(const std::string& name, const std::string& file,
+                        std::optional<bool> paused, const JobControl& job) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
+  auto& [obj, lock] = held;
+  if (!obj->status.active()) return NotRunning(name);
+  SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
+                            paused.value_or(obj->status.state() == DomainState::kPaused)));
+  Status st = hv_.Save(name, file, job);
+  if (!st.ok()) {
+    (void)RemoveFileIfExists(file);
+    return st;
+  }
+  MarkStopped(*obj, ShutoffReason::kSaved);
+  if (!obj->persistent) {
+    lock.unlock();
+    Forget(obj);
+  }
+  return Status::Ok();
 }
 
 Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool> paused) {
@@ -769,21 +774,11 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
     name = held.first->def.name;
   }
   std::string file = (paths_.save_dir / (name + ".save")).string();
-  return jobs_.Start(
-      "managedsave", name, [this, name, file, paused](const JobControl& job) -> Status {
-        SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
-        auto& [obj, lock] = held;
-        if (!obj->status.active()) return NotRunning(name);
-        SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
-                                  paused.value_or(obj->status.state() == DomainState::kPaused)));
-        Status st = hv_.Save(name, file, job);
-        if (!st.ok()) {
-          (void)RemoveFileIfExists(file);
-          return st;
-        }
-        MarkStopped(*obj, ShutoffReason::kSaved);
-        return Status::Ok();
-      });
+  // Transient domains were refused above; one undefined while the job waited is
+  // forgotten by RunSave, as every stopped transient domain is.
+  return jobs_.Start("managedsave", name, [this, name, file, paused](const JobControl& job) {
+    return RunSave(name, file, paused, job);
+  });
 }
 
 Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<bool> want_paused) {

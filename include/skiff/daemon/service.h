@@ -231,6 +231,11 @@ class Service {
   void MarkActive(DomainObj& obj, DomainStatus status, const std::string& event,
                   const std::string& detail);
   Status HandlePanic(const std::string& name);
+  // The body of a save or managed-save job: header, the driver's Save, then the
+  // domain is shut off (saved); a transient one is forgotten. On failure the
+  // file goes and the guest keeps running.
+  Status RunSave(const std::string& name, const std::string& file, std::optional<bool> paused,
+                 const JobControl& job);
   Status ChangeSettings(DomainObj& o, const Scope& scope,
                         const std::function<Status(conf::DomainDef&, bool live)>& edit,
                         const std::function<Status()>& apply_live);
