@@ -78,11 +78,6 @@ const OpenSsl* LoadOpenSsl(std::string* error) {
   return &ssl;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 class ClientImpl : public Client {
  public:
   ClientImpl(UniqueFd fd, std::string host, std::string token, const OpenSsl* o, SSL_CTX* ctx,
@@ -229,10 +224,10 @@ class ClientImpl : public Client {
       start = end + 2;
       size_t colon = line.find(':');
       if (colon == std::string::npos) continue;
-      std::string name = Lower(line.substr(0, colon));
+      std::string name = AsciiLower(line.substr(0, colon));
       std::string value(Trim(line.substr(colon + 1)));
       if (name == "content-length") length = std::atoll(value.c_str());
-      if (name == "transfer-encoding" && Lower(value).find("chunked") != std::string::npos) {
+      if (name == "transfer-encoding" && AsciiLower(value).find("chunked") != std::string::npos) {
         chunked = true;
       }
     }

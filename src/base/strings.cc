@@ -10,6 +10,12 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 std::string XmlEscape(std::string_view text, bool attribute) {
   std::string out;
   out.reserve(text.size());

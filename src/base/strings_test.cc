@@ -12,6 +12,12 @@ TEST(Strings, TrimRemovesWhiteSpaceAtBothEnds) {
   EXPECT_EQ(Trim("x"), "x");
 }
 
+TEST(Strings, AsciiLowerChangesLettersOnly) {
+  EXPECT_EQ(AsciiLower("52:54:00:AB:cD:0f"), "52:54:00:ab:cd:0f");
+  EXPECT_EQ(AsciiLower("Transfer-Encoding"), "transfer-encoding");
+  EXPECT_EQ(AsciiLower(""), "");
+}
+
 TEST(Strings, XmlEscapeQuotesOnlyInAttributes) {
   EXPECT_EQ(XmlEscape("a<b>&'\""), "a&lt;b&gt;&amp;&apos;&quot;");
   EXPECT_EQ(XmlEscape("a<b>&'\"", /*attribute=*/false), "a&lt;b&gt;&amp;'\"");

@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
@@ -12,15 +11,11 @@
 
 #include <fmt/format.h>
 
+#include "skiff/base/strings.h"
 #include "skiff/qemu/qmp_commands.h"
 
 namespace skiff::qemu {
 namespace {
-
-std::string LowerMac(std::string mac) {
-  for (char& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return mac;
-}
 
 std::string SlotName(const PciDevice& dev) {
   return dev.function ? fmt::format("{:#x}.{:#x}", dev.slot, dev.function)
@@ -73,7 +68,7 @@ Result<std::map<std::string, std::string>> ReadPciLayout(int fd, const conf::Dom
     if (key.rfind("mac:", 0) == 0) {
       const auto& nics = def.devices.interfaces;
       for (size_t i = 0; i < nics.size(); ++i) {
-        if (LowerMac(nics[i].mac) == key.substr(4)) out[fmt::format("net{}", i)] = addr;
+        if (AsciiLower(nics[i].mac) == key.substr(4)) out[fmt::format("net{}", i)] = addr;
       }
     } else {
       out[key] = addr.get<std::string>();

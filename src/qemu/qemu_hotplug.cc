@@ -1,12 +1,12 @@
 // Hot-plug of disks and NICs into a running guest (libvirt: qemu_hotplug.c): the
 // QemuDriver methods and the steps they share (a free root port on q35, the
 // SCSI controller a SCSI disk needs, the NIC's ids from its MAC).
-#include <cctype>
 
 #include <fmt/format.h>
 
 #include "qemu/qemu_address.h"
 #include "qemu/qemu_driver.h"
+#include "skiff/base/strings.h"
 #include "skiff/qemu/argv.h"
 #include "skiff/qemu/qmp_commands.h"
 
@@ -23,16 +23,11 @@ Status HotplugHint(Status st) {
                                "free pcie-root-port controller on q35)");
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // The id of a hot-plugged NIC's device, from its MAC ("net-525400a1b2c3"); its
 // netdev is "host" + the device id, as for the boot-time net0/hostnet0.
 std::string HotplugNicId(const std::string& mac) {
   std::string id = "net-";
-  for (char c : Lower(mac)) {
+  for (char c : AsciiLower(mac)) {
     if (c != ':') id += c;
   }
   return id;
@@ -43,7 +38,7 @@ Result<std::string> FindNicDevice(QmpClient& qmp, const std::string& mac) {
   SKIFF_ASSIGN_OR_RETURN(auto devices, PeripheralDevices(qmp));
   for (const auto& [id, type] : devices) {
     auto m = DeviceMac(qmp, id);
-    if (m.ok() && *m == Lower(mac)) return id;
+    if (m.ok() && *m == AsciiLower(mac)) return id;
   }
   return NotFoundError("no network device with mac {} in qemu", mac);
 }

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <thread>
+
+#include "skiff/base/strings.h"
 
 namespace skiff::qemu {
 namespace {
@@ -524,10 +525,7 @@ Result<std::map<std::string, std::string>> PeripheralDevices(QmpClient& qmp) {
 Result<std::string> DeviceMac(QmpClient& qmp, const std::string& id) {
   SKIFF_ASSIGN_OR_RETURN(json mac, QomGet(qmp, "/machine/peripheral/" + id, "mac"));
   if (!mac.is_string()) return NotFoundError("device '{}' has no mac address", id);
-  std::string m = mac.get<std::string>();
-  std::transform(m.begin(), m.end(), m.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return m;
+  return AsciiLower(mac.get<std::string>());
 }
 
 namespace {

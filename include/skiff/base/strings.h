@@ -9,6 +9,9 @@ namespace skiff {
 // `s` without leading and trailing white space (isspace: blank, tab, CR, LF, ...).
 std::string_view Trim(std::string_view s);
 
+// `s` with A-Z as a-z (MAC addresses, HTTP header names); other bytes unchanged.
+std::string AsciiLower(std::string_view s);
+
 // `text` with XML's special characters as entities. In an attribute (the default;
 // Skiff writes attributes in single quotes) both quotes are escaped; in element
 // text only &, < and >.
