@@ -783,16 +783,8 @@ Result<DomainDef> ParseDomainElem(Elem root) {
   SKIFF_ASSIGN_OR_RETURN(
       def.type, ReadEnum<DomainType>(root, "type", kDomainTypeNames, std::nullopt, "domain type"));
   root.Attr("id");  // run-time id of a live domain
-  Elem name = root.Child("name");
-  if (!name || name.Text().empty()) return root.Error("missing <name>");
-  def.name = name.Text();
-  if (Elem u = root.Child("uuid")) {
-    auto uuid = Uuid::Parse(u.Text());
-    if (!uuid.ok()) return u.Error("invalid uuid '{}'", u.Text());
-    def.uuid = *uuid;
-  } else {
-    def.uuid = Uuid::Generate();
-  }
+  SKIFF_ASSIGN_OR_RETURN(def.name, ReadObjectName(root));
+  SKIFF_ASSIGN_OR_RETURN(def.uuid, ReadObjectUuid(root));
   if (auto t = root.ChildText("title")) def.title = *t;
   if (Elem d = root.Child("description")) def.description = d.node().child_value();
   if (Elem m = root.Child("metadata")) {

@@ -36,6 +36,59 @@ std::string Replace(std::string s, std::string_view from, std::string_view to) {
   return s;
 }
 
+TEST(DomainParse, NamesThatCannotNameFilesAreRefused) {
+  auto parse = [](const std::string& name) {
+    return ParseDomainXml("<domain type='qemu'>\n  <name>" + name +
+                              "</name><memory>1024</memory><vcpu>1</vcpu>"
+                              "<os><type>hvm</type></os></domain>",
+                          "n.xml");
+  };
+  struct Case {
+    std::string name, error;
+  } cases[] = {
+      {std::string(81, 'a'), "/domain/name: <name> is 81 bytes long; names are at most 80 bytes"},
+      {"..", "/domain/name: <name> must not be '..'"},
+      {".", "/domain/name: <name> must not be '.'"},
+      {"a/b", "/domain/name: <name> must not contain '/'"},
+      {"a\tb", "/domain/name: <name> must not contain control characters (found 0x09)"},
+      {"a&#127;b", "/domain/name: <name> must not contain control characters (found 0x7f)"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.name);
+    ASSERT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr(c.error));
+  }
+  EXPECT_TRUE(parse(std::string(80, 'a')).ok());
+  EXPECT_TRUE(parse("web-01.example_x y").ok());  // libvirt allows spaces and dots
+}
+
+TEST(DomainParse, DeepNestingIsRefusedNotFollowed) {
+  // 30,000 levels of <metadata> once overflowed the stack (issue 23 item 8).
+  std::string deep;
+  for (int i = 0; i < 30000; ++i) deep += "<a>";
+  for (int i = 0; i < 30000; ++i) deep += "</a>";
+  auto r = ParseDomainXml(
+      "<domain type='qemu'>\n<name>d</name><memory>1024</memory>"
+      "<vcpu>1</vcpu><os><type>hvm</type></os>\n<metadata>" +
+          deep + "</metadata></domain>",
+      "deep.xml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("deep.xml:3:"));
+  EXPECT_THAT(r.status().message(), HasSubstr("xml nests elements more than 256 deep"));
+  // 200 levels of the user's metadata are kept.
+  std::string ok;
+  for (int i = 0; i < 200; ++i) ok += "<a>";
+  for (int i = 0; i < 200; ++i) ok += "</a>";
+  auto fine = ParseDomainXml(
+      "<domain type='qemu'><name>d</name><memory>1024</memory>"
+      "<vcpu>1</vcpu><os><type>hvm</type></os><metadata>" +
+          ok + "</metadata></domain>",
+      "ok.xml");
+  EXPECT_TRUE(fine.ok()) << fine.status().ToString();
+}
+
 TEST(DomainParse, Minimal) {
   auto r = ParseDomainXml(kMinimal, "vm1.xml");
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -16,16 +16,8 @@ Result<NetworkDef> ParseNetworkElem(const Elem& root) {
     if (*v6 != "yes" && *v6 != "no") return root.Error("invalid ipv6 '{}'", *v6);
     n.ipv6 = *v6;
   }
-  Elem name = root.Child("name");
-  if (!name || name.Text().empty()) return root.Error("missing <name>");
-  n.name = name.Text();
-  if (Elem u = root.Child("uuid")) {
-    auto uuid = Uuid::Parse(u.Text());
-    if (!uuid.ok()) return u.Error("invalid uuid '{}'", u.Text());
-    n.uuid = *uuid;
-  } else {
-    n.uuid = Uuid::Generate();
-  }
+  SKIFF_ASSIGN_OR_RETURN(n.name, ReadObjectName(root));
+  SKIFF_ASSIGN_OR_RETURN(n.uuid, ReadObjectUuid(root));
   if (Elem f = root.Child("forward")) {
     auto mode = f.Attr("mode");
     if (!mode) {

@@ -14,16 +14,8 @@ Result<PoolDef> ParsePoolElem(const Elem& root) {
     return root.Unsupported("unsupported pool type '{}' (supported: dir, fs)", *type);
   }
   p.type = *type;
-  Elem name = root.Child("name");
-  if (!name || name.Text().empty()) return root.Error("missing <name>");
-  p.name = name.Text();
-  if (Elem u = root.Child("uuid")) {
-    auto uuid = Uuid::Parse(u.Text());
-    if (!uuid.ok()) return u.Error("invalid uuid '{}'", u.Text());
-    p.uuid = *uuid;
-  } else {
-    p.uuid = Uuid::Generate();
-  }
+  SKIFF_ASSIGN_OR_RETURN(p.name, ReadObjectName(root));
+  SKIFF_ASSIGN_OR_RETURN(p.uuid, ReadObjectUuid(root));
   if (Elem c = root.Child("capacity")) {
     SKIFF_ASSIGN_OR_RETURN(p.capacity, c.SizeBytes());
   }

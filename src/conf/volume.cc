@@ -9,9 +9,7 @@ namespace {
 Result<VolumeDef> ParseVolumeElem(const Elem& root) {
   VolumeDef v;
   SKIFF_ASSIGN_OR_RETURN(std::string type, root.EnumAttr("type", {"file"}));
-  Elem name = root.Child("name");
-  if (!name || name.Text().empty()) return root.Error("missing <name>");
-  v.name = name.Text();
+  SKIFF_ASSIGN_OR_RETURN(v.name, ReadObjectName(root));
   if (auto k = root.ChildText("key")) v.key = *k;
   if (Elem s = root.Child("source")) {
     if (s.node().first_child() && s.node().first_child().type() == pugi::node_element) {

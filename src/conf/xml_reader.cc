@@ -153,6 +153,32 @@ Result<uint64_t> Elem::SizeBytes(std::string_view default_unit) const {
 
 // ---- XmlDoc ----
 
+Result<std::string> ReadObjectName(const Elem& root) {
+  Elem elem = root.Child("name");
+  if (!elem || elem.Text().empty()) return root.Error("missing <name>");
+  std::string name = elem.Text();
+  if (name.size() > kMaxNameBytes) {
+    return elem.Error("<name> is {} bytes long; names are at most {} bytes", name.size(),
+                      kMaxNameBytes);
+  }
+  if (name == "." || name == "..") return elem.Error("<name> must not be '{}'", name);
+  for (unsigned char c : name) {
+    if (c == '/') return elem.Error("<name> must not contain '/'");
+    if (c < 0x20 || c == 0x7f) {
+      return elem.Error("<name> must not contain control characters (found 0x{:02x})", c);
+    }
+  }
+  return name;
+}
+
+Result<Uuid> ReadObjectUuid(const Elem& root) {
+  Elem u = root.Child("uuid");
+  if (!u) return Uuid::Generate();
+  auto uuid = Uuid::Parse(u.Text());
+  if (!uuid.ok()) return u.Error("invalid uuid '{}'", u.Text());
+  return *uuid;
+}
+
 Result<std::unique_ptr<XmlDoc>> XmlDoc::Parse(std::string_view xml, std::string_view source) {
   auto doc = std::make_unique<XmlDoc>();
   doc->source_ = std::string(source);
@@ -176,6 +202,22 @@ Result<std::unique_ptr<XmlDoc>> XmlDoc::Parse(std::string_view xml, std::string_
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return InvalidArgumentError("{}: xml syntax error: {}", doc->PositionOfOffset(res.offset),
                                 reason);
+  }
+  // The readers and the checks after them recurse over the tree; a hostile
+  // document thousands of elements deep would overflow their stack. pugixml's own
+  // parser and this walk are iterative.
+  struct DepthCheck : pugi::xml_tree_walker {
+    pugi::xml_node deepest;
+    bool for_each(pugi::xml_node& n) override {
+      if (depth() < kMaxXmlDepth) return true;
+      deepest = n;
+      return false;
+    }
+  } check;
+  doc->doc_.traverse(check);
+  if (check.deepest) {
+    return InvalidArgumentError("{}: xml nests elements more than {} deep",
+                                doc->PositionOfOffset(check.deepest.offset_debug()), kMaxXmlDepth);
   }
   return doc;
 }

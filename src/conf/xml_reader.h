@@ -15,8 +15,18 @@
 
 #include "skiff/base/status.h"
 #include "skiff/base/strings.h"  // XmlEscape
+#include "skiff/base/uuid.h"
 
 namespace skiff::conf {
+
+// How deep elements may nest in any XML Skiff reads (libvirt's documents need
+// about 10; <metadata> is the user's, and gets the rest).
+inline constexpr int kMaxXmlDepth = 256;
+
+// The longest name of a domain, network, pool or volume, in bytes. Names become
+// file names and parts of unix socket paths (at most 107 bytes:
+// /run/skiff/domains/NAME.console), as in libvirt, whose own names are as short.
+inline constexpr size_t kMaxNameBytes = 80;
 
 class XmlDoc;
 
@@ -105,6 +115,13 @@ class XmlDoc {
   std::unordered_set<const void*> seen_nodes_;
   std::unordered_set<const void*> seen_attrs_;
 };
+
+// The <name> child of `root` (a domain, network, pool or volume): present, at most
+// kMaxNameBytes, without '/' or control characters, and not "." or "..", since it
+// names the object's files. Errors name the element's line.
+Result<std::string> ReadObjectName(const Elem& root);
+// The <uuid> child of `root`, or a new random one when it has none.
+Result<Uuid> ReadObjectUuid(const Elem& root);
 
 // A small indented XML writer producing libvirt-like output.
 class XmlWriter {
