@@ -697,8 +697,9 @@ int CmdEvent(const Args& a, api::Client& c) {
         std::printf("event 'job' for %s '%s': %s %d%%\n", j.kind.c_str(), j.object.c_str(),
                     j.state.c_str(), j.progress);
       } else {
-        std::printf("event 'lifecycle' for %s '%s': %s %s\n", ev->kind.c_str(), ev->name.c_str(),
-                    ev->event.c_str(), ev->detail.c_str());
+        std::printf("event 'lifecycle' for %s '%s': %s %s\n", ev->kind.value_or("").c_str(),
+                    ev->name.value_or("").c_str(), ev->event.value_or("").c_str(),
+                    ev->detail.value_or("").c_str());
       }
     }
     std::fflush(stdout);

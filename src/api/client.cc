@@ -160,6 +160,9 @@ class ClientImpl : public Client {
         n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
         if (n < 0) {
           if (errno == EINTR) continue;
+          // The daemon stopped reading (a body over its limit, say) and may have
+          // answered why: the caller reads that answer, or finds the connection closed.
+          if (errno == EPIPE || errno == ECONNRESET) return Status::Ok();
           return ErrnoError(errno, "write to daemon").WithContext("connection lost");
         }
       }

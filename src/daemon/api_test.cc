@@ -544,6 +544,22 @@ TEST_F(ApiTest, NetworksAndPoolsAreStored) {
       "<pool type='dir'><name>p3</name><target><path>/var/lib/p3</path></target></pool>";
   EXPECT_EQ(Code(Call("POST", "/v1/pools", {{"xml", p3}, {"persistent", false}})), "unsupported");
   EXPECT_EQ(Call("GET", "/v1/pools/p3").status, 404);
+  // A second pool on p2's directory (here spelt with a trailing slash) is refused.
+  std::string p4 = "<pool type='dir'><name>p4</name><target><path>" +
+                   (dir_.path() / "p2").string() + "/</path></target></pool>";
+  auto clash = Call("POST", "/v1/pools", {{"xml", p4}});
+  EXPECT_EQ(clash.status, 409) << clash.body;
+  EXPECT_EQ(Body(clash)["error"]["message"], "storage pool 'p4': target '" +
+                                                 (dir_.path() / "p2").string() +
+                                                 "' is already used by pool 'p2'");
+  EXPECT_EQ(Call("GET", "/v1/pools/p4").status, 404);
+  // Names that cannot name a file are a 400 naming the element.
+  auto bad = Call("POST", "/v1/pools",
+                  {{"xml",
+                    "<pool type='dir'><name>..</name><target><path>/x</path></target>"
+                    "</pool>"}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("<name> must not be '..'"), std::string::npos) << bad.body;
 }
 
 // Found by rest_body_fuzz: an error naming a path with invalid UTF-8 threw from json::dump.

@@ -17,13 +17,14 @@ void EventBus::Unsubscribe(uint64_t id) {
   sinks_.erase(id);
 }
 
-void EventBus::Publish(nlohmann::json event) {
+void EventBus::Publish(api::Event event) {
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::system_clock::now().time_since_epoch());
   std::lock_guard l(mu_);
-  event["seq"] = ++seq_;
-  event["time"] = now.count();
-  for (auto& [id, sink] : sinks_) sink(event);
+  event.seq = ++seq_;
+  event.time = static_cast<uint64_t>(now.count());
+  const nlohmann::json j = event;
+  for (auto& [id, sink] : sinks_) sink(j);
 }
 
 size_t EventBus::SubscriberCountForTest() {

@@ -19,14 +19,19 @@ void JobManager::StopAll() {
   for (auto& t : threads) t.join();
 }
 
-nlohmann::json JobManager::Describe(const Job& j) {
-  nlohmann::json out = {{"id", j.id},
-                        {"kind", j.kind},
-                        {"object", j.object},
-                        {"state", j.state},
-                        {"progress", j.progress}};
-  if (!j.result.ok()) out["error"] = api::ErrorBody(j.result)["error"];
+api::Job JobManager::Describe(const Job& j) {
+  api::Job out{j.id, j.kind, j.object, j.state, j.progress, std::nullopt};
+  if (!j.result.ok()) {
+    out.error = api::ErrorInfo{std::string(api::ErrorId(j.result.code())), j.result.message()};
+  }
   return out;
+}
+
+void JobManager::Announce(api::Job job) {
+  api::Event e;
+  e.type = "job";
+  e.job = std::move(job);
+  events_.Publish(std::move(e));
 }
 
 uint64_t JobManager::Start(std::string kind, std::string object,
@@ -50,22 +55,22 @@ uint64_t JobManager::Start(std::string kind, std::string object,
   j->object = std::move(object);
   uint64_t id = j->id;
   jobs_[id] = std::move(job);
-  events_.Publish({{"type", "job"}, {"job", Describe(*j)}});
+  Announce(Describe(*j));
   j->thread = std::thread([this, j, work = std::move(work)] {
     JobControl control;
     control.cancelled = &j->cancel;
     control.progress = [this, j](int p) {
-      nlohmann::json d;
+      api::Job d;
       {
         std::lock_guard g(mu_);
         if (p == j->progress) return;
         j->progress = p;
         d = Describe(*j);
       }
-      events_.Publish({{"type", "job"}, {"job", d}});
+      Announce(std::move(d));
     };
     Status st = work(control);
-    nlohmann::json d;
+    api::Job d;
     {
       std::lock_guard g(mu_);
       j->result = st;
@@ -78,21 +83,21 @@ uint64_t JobManager::Start(std::string kind, std::string object,
       d = Describe(*j);
     }
     cv_.notify_all();
-    events_.Publish({{"type", "job"}, {"job", d}});
+    Announce(std::move(d));
   });
   return id;
 }
 
-Result<nlohmann::json> JobManager::Get(uint64_t id) {
+Result<api::Job> JobManager::Get(uint64_t id) {
   std::lock_guard l(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return NotFoundError("job {} not found", id);
   return Describe(*it->second);
 }
 
-std::vector<nlohmann::json> JobManager::List() {
+std::vector<api::Job> JobManager::List() {
   std::lock_guard l(mu_);
-  std::vector<nlohmann::json> out;
+  std::vector<api::Job> out;
   for (auto& [id, j] : jobs_) out.push_back(Describe(*j));
   return out;
 }

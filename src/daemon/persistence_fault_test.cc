@@ -8,6 +8,8 @@
 
 #include <filesystem>
 
+#include "daemon/network/driver.h"
+#include "daemon/storage/driver.h"
 #include "skiff/base/fs.h"
 #include "skiff/daemon/service.h"
 #include "skiff/fake/fake_hypervisor.h"
@@ -30,10 +32,15 @@ std::string NetworkXml(const std::string& name) {
          "<ip address='10.99.0.1' netmask='255.255.255.0'/></network>";
 }
 
+std::string PoolXml(const std::string& name, const std::string& dir) {
+  return "<pool type='dir'><name>" + name + "</name><target><path>" + dir +
+         "</path></target></pool>";
+}
+
 // What one round asked for, and whether each request said it succeeded.
 struct Round {
   bool redefine_a = false, define_b = false, undefine_c = false, autostart_a_off = false;
-  bool define_net = false;
+  bool define_net = false, define_pool = false;
 };
 
 // Does the round's requests on a daemon whose disk fails from write `n` on.
@@ -48,7 +55,9 @@ Round RunRound(const std::filesystem::path& root, FaultInjectionEnv& env, int n)
   r.define_b = s.DefineDomain(DomainXml("b", 128), "b.xml").ok();
   r.undefine_c = s.UndefineDomain("c", {}).ok();
   r.autostart_a_off = s.SetAutostart("a", false).ok();
-  r.define_net = s.DefineNetwork(NetworkXml("lab"), "lab.xml").ok();
+  r.define_net = s.networks().Define(NetworkXml("lab"), "lab.xml").ok();
+  r.define_pool =
+      s.storage().DefinePool(PoolXml("images", (root / "images").string()), "images.xml").ok();
   return r;
 }
 
@@ -88,16 +97,18 @@ TEST(PersistenceFaults, DefinitionsSurviveWholeOrNotAtAll) {
     EXPECT_EQ(s.GetDomain("b").ok(), r.define_b);
     EXPECT_EQ(s.GetDomain("c").ok(), !r.undefine_c);
     EXPECT_EQ(a->summary.autostart, !r.autostart_a_off);
-    EXPECT_EQ(s.GetNetwork("lab").ok(), r.define_net);
+    EXPECT_EQ(s.networks().Get("lab").ok(), r.define_net);
+    EXPECT_EQ(s.storage().GetPool("images").ok(), r.define_pool);
     // Every definition file left is whole: it parses (Load skips and logs others);
     // temp files of interrupted writes were cleaned at start.
-    for (const auto& dir : {"domains", "networks"}) {
+    for (const std::string dir : {"domains", "networks", "pools"}) {
       for (const auto& e : std::filesystem::directory_iterator(root / "etc/skiff" / dir)) {
         EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
         if (e.path().extension() != ".xml" || !e.is_regular_file()) continue;
         const std::string name = e.path().stem().string();
-        EXPECT_TRUE(std::string(dir) == "domains" ? s.GetDomain(name).ok()
-                                                  : s.GetNetwork(name).ok())
+        EXPECT_TRUE(dir == "domains"    ? s.GetDomain(name).ok()
+                    : dir == "networks" ? s.networks().Get(name).ok()
+                                        : s.storage().GetPool(name).ok())
             << e.path() << " is not a whole definition";
       }
     }

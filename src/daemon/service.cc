@@ -13,6 +13,7 @@
 #include "daemon/domain_obj.h"
 #include "daemon/network/driver.h"
 #include "daemon/save_file.h"
+#include "daemon/storage/driver.h"
 #include "skiff/base/fs.h"
 
 namespace skiff::daemon {
@@ -43,8 +44,16 @@ Status Paths::Create() const {
 
 namespace {
 
-bool AllDigits(const std::string& s) {
-  return !s.empty() && s.size() < 9 && std::all_of(s.begin(), s.end(), ::isdigit);
+// Whether a definition's text names its UUID (a redefinition without one keeps it).
+bool HasUuid(const std::string& xml) { return xml.find("<uuid") != std::string::npos; }
+
+// Makes the registry's new domain objects: persistent (define) or transient.
+auto NewDomain(bool persistent) {
+  return [persistent] {
+    auto obj = std::make_shared<Service::DomainObj>();
+    obj->persistent = persistent;
+    return obj;
+  };
 }
 
 fs::path XmlPath(const fs::path& dir, const std::string& name) { return dir / (name + ".xml"); }
@@ -61,6 +70,8 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
     network_options.default_network = DefaultNetwork::kAuto;
   }
   net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options, env_);
+  disks_ = std::make_unique<DiskUsage>();
+  storage_ = std::make_unique<StorageDriver>(paths_, events_, *disks_, env_);
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
@@ -75,44 +86,12 @@ Service::~Service() {
 
 // ---------------------------------------------------------------- lookup
 
-std::shared_ptr<Service::DomainObj> Service::FindLocked(const std::string& ref) {
-  auto it = domains_.find(ref);
-  if (it != domains_.end()) return it->second;
-  if (auto u = Uuid::Parse(ref); u.ok()) {
-    auto ut = domains_by_uuid_.find(*u);
-    if (ut != domains_by_uuid_.end()) return ut->second;
-  }
-  if (AllDigits(ref)) {
-    int id = std::stoi(ref);
-    for (auto& [n, o] : domains_) {
-      // The id is read without the object's lock: a stale match is re-checked by Acquire.
-      if (o->id == id && id > 0) return o;
-    }
-  }
-  return nullptr;
-}
-
 Result<std::pair<std::shared_ptr<Service::DomainObj>, Service::Lock>> Service::Acquire(
     const std::string& ref) {
-  std::shared_ptr<DomainObj> obj;
-  {
-    std::lock_guard l(mu_);
-    obj = FindLocked(ref);
-  }
-  if (!obj) return NotFoundError("domain '{}' not found", ref);
-  Lock lock(obj->mu);
-  if (obj->removed) return NotFoundError("domain '{}' not found", ref);
-  return std::make_pair(std::move(obj), std::move(lock));
+  return domains_.Acquire(ref);
 }
 
-void Service::Forget(const std::shared_ptr<DomainObj>& obj) {
-  std::lock_guard l(mu_);
-  obj->removed = true;
-  auto it = domains_.find(obj->def.name);
-  if (it != domains_.end() && it->second == obj) domains_.erase(it);
-  auto ut = domains_by_uuid_.find(obj->def.uuid);
-  if (ut != domains_by_uuid_.end() && ut->second == obj) domains_by_uuid_.erase(ut);
-}
+void Service::Forget(const std::shared_ptr<DomainObj>& obj) { domains_.Remove(obj); }
 
 DomainSummary Service::Summarize(const DomainObj& o) {
   DomainSummary s;
@@ -128,12 +107,9 @@ DomainSummary Service::Summarize(const DomainObj& o) {
 }
 
 void Service::Emit(const DomainObj& o, const std::string& event, const std::string& detail) {
-  events_.Publish({{"type", "lifecycle"},
-                   {"kind", "domain"},
-                   {"name", o.def.name},
-                   {"uuid", o.def.uuid.ToString()},
-                   {"event", event},
-                   {"detail", detail}});
+  auto e = api::Event::Lifecycle("domain", o.def.name, event, detail);
+  e.uuid = o.def.uuid.ToString();
+  events_.Publish(std::move(e));
 }
 
 // ---------------------------------------------------------------- persistence
@@ -163,7 +139,7 @@ void Service::RemoveLiveStatus(const std::string& name) {
 }
 
 void Service::LoadDomains() {
-  for (const auto& dir : {paths_.domains_dir, paths_.run_domains, paths_.pools_dir}) {
+  for (const auto& dir : {paths_.domains_dir, paths_.run_domains}) {
     RemoveStaleTempFiles(env_, dir);
   }
   LoadDefinitionFiles(
@@ -172,18 +148,14 @@ void Service::LoadDomains() {
         if (def.name != file.stem().string()) {
           spdlog::warn("domain definition '{}' names domain '{}'", file.string(), def.name);
         }
-        std::lock_guard l(mu_);
-        if (domains_.count(def.name) || domains_by_uuid_.count(def.uuid)) {
-          spdlog::error(
-              "skipping domain definition '{}': name or uuid already used (the file is kept)",
-              file.string());
-          return;
-        }
         auto obj = std::make_shared<DomainObj>();
         obj->def = std::move(def);
         obj->autostart = HasAutostartLink(env_, paths_.domains_dir, obj->def.name);
-        domains_[obj->def.name] = obj;
-        domains_by_uuid_[obj->def.uuid] = obj;
+        if (!domains_.Add(obj).ok()) {
+          spdlog::error(
+              "skipping domain definition '{}': name or uuid already used (the file is kept)",
+              file.string());
+        }
       });
   // Re-attach the domains that were running when the daemon stopped.
   std::vector<std::string> reattached;
@@ -205,12 +177,8 @@ void Service::LoadDomains() {
       continue;
     }
     Status a = hv_.Attach(*def);
-    std::shared_ptr<DomainObj> obj;
-    {
-      std::lock_guard l(mu_);
-      auto it = domains_.find(name);
-      if (it != domains_.end()) obj = it->second;
-    }
+    std::shared_ptr<DomainObj> obj = domains_.Find(name);
+    if (obj && obj->def.name != name) obj = nullptr;  // a UUID or id that looks like a name
     if (!a.ok()) {
       spdlog::info("domain '{}' stopped while skiffd was down: {}", name, a.ToString());
       RemoveLiveStatus(name);
@@ -227,11 +195,11 @@ void Service::LoadDomains() {
     obj->pid = st.value("pid", 0);
     SetStatus(*obj, DomainStatus::FromStatusFile(st.value("state", 1), st.value("reason", 1),
                                                  st.value("reason_name", "booted")));
-    std::lock_guard l(mu_);
-    if (fresh) {
-      domains_[name] = obj;
-      domains_by_uuid_[obj->def.uuid] = obj;
+    if (Status added = fresh ? domains_.Add(obj) : Status::Ok(); !added.ok()) {
+      spdlog::error("running domain '{}' not re-attached: {}", name, added.ToString());
+      continue;
     }
+    std::lock_guard l(mu_);
     next_id_ = std::max(next_id_, obj->id.load() + 1);
     spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id.load(), obj->pid);
     reattached.push_back(name);
@@ -244,38 +212,28 @@ void Service::LoadDomains() {
 Status Service::Load() {
   SKIFF_TRY(paths_.Create());
   LoadDomains();
-  LoadNetworksAndPools();
-  // Networks are adopted or autostarted before autostart domains need them.
+  storage_->LoadDefinitions();
+  // Networks and pools are adopted or autostarted before autostart domains need them.
   if (Status st = net_->Load(); !st.ok()) spdlog::error("networks: {}", st.ToString());
-  LoadPoolState();
-  if (Status st = EnsureDefaultPool(); !st.ok()) {
-    spdlog::error("cannot set up the default storage pool: {}", st.ToString());
-  }
+  storage_->Activate();
   std::vector<std::string> autostart;
-  {
-    std::lock_guard l(mu_);
-    for (auto& [name, o] : domains_) {
-      if (o->autostart && !o->status.active()) autostart.push_back(name);
-    }
+  for (auto& o : domains_.List()) {
+    std::lock_guard l(o->mu);
+    if (!o->removed && o->autostart && !o->status.active()) autostart.push_back(o->def.name);
   }
   for (const auto& name : autostart) {
     auto r = StartDomain(name, false);
     if (!r.ok()) spdlog::error("autostart of domain '{}' failed: {}", name, r.status().ToString());
   }
   spdlog::info("loaded {} domains, {} networks, {} pools", domains_.size(), net_->List().size(),
-               pools_.size());
+               storage_->size());
   return Status::Ok();
 }
 
 // ---------------------------------------------------------------- queries
 
 std::vector<DomainSummary> Service::ListDomains() {
-  std::vector<std::shared_ptr<DomainObj>> objs;
-  {
-    std::lock_guard l(mu_);
-    objs.reserve(domains_.size());
-    for (auto& [n, o] : domains_) objs.push_back(o);
-  }
+  std::vector<std::shared_ptr<DomainObj>> objs = domains_.List();
   std::vector<DomainSummary> out;
   out.reserve(objs.size());
   for (auto& o : objs) {
@@ -388,12 +346,7 @@ Result<std::vector<InterfaceAddress>> Service::DomainAddresses(const std::string
 Result<std::string> Service::NetworkDiagram(const std::string& ref, bool svg) {
   // Tap -> guest names from the running domains, taken before the network's lock.
   std::map<std::string, std::string> guests;
-  std::vector<std::shared_ptr<DomainObj>> objs;
-  {
-    std::lock_guard l(mu_);
-    for (auto& [n, o] : domains_) objs.push_back(o);
-  }
-  for (auto& o : objs) {
+  for (auto& o : domains_.List()) {
     std::lock_guard l(o->mu);
     if (o->removed || !o->live) continue;
     for (const auto& nic : o->live->devices.interfaces) {
@@ -414,42 +367,12 @@ Result<std::string> Service::ConsoleSocket(const std::string& ref) {
 
 Result<DomainSummary> Service::DefineDomain(const std::string& xml, const std::string& source) {
   SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def, conf::ParseDomainXml(xml, source));
-  std::shared_ptr<DomainObj> obj;
-  bool fresh = false;
-  {
-    std::lock_guard l(mu_);
-    auto byname = domains_.find(def.name);
-    auto byuuid = domains_by_uuid_.find(def.uuid);
-    if (byname != domains_.end()) {
-      if (byname->second->def.uuid != def.uuid) {
-        if (xml.find("<uuid") == std::string::npos) {
-          // No uuid in the input: redefine keeps the existing one, as libvirt does.
-          def.uuid = byname->second->def.uuid;
-        } else {
-          return AlreadyExistsError("domain '{}' already exists with uuid {}", def.name,
-                                    byname->second->def.uuid.ToString());
-        }
-      }
-      obj = byname->second;
-    } else if (byuuid != domains_by_uuid_.end()) {
-      return AlreadyExistsError("domain '{}' is already defined with uuid {}",
-                                byuuid->second->def.name, def.uuid.ToString());
-    } else {
-      obj = std::make_shared<DomainObj>();
-      fresh = true;
-      obj->def = def;
-      domains_[def.name] = obj;
-      domains_by_uuid_[def.uuid] = obj;
-    }
-  }
-  Lock lock(obj->mu);
-  if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile; retry", def.name);
+  // No uuid in the input: a redefinition keeps the existing one, as libvirt does.
+  SKIFF_ASSIGN_OR_RETURN(auto slot, domains_.FindOrAdd(def, HasUuid(xml), NewDomain(true)));
+  auto& [obj, fresh, lock] = slot;
   Status st = WriteDefinition(def);
   if (!st.ok()) {
-    if (fresh) {
-      lock.unlock();
-      Forget(obj);
-    }
+    if (fresh) Forget(obj);
     return st;
   }
   obj->def = std::move(def);
@@ -496,12 +419,24 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
     (void)WriteLiveStatus(*obj);
     return Status::Ok();
   }
-  lock.unlock();
   Forget(obj);
   return Status::Ok();
 }
 
 // ---------------------------------------------------------------- life cycle
+
+void Service::TrackDisks(const std::string& domain, const conf::DomainDef* running_def) {
+  std::vector<std::pair<std::string, bool>> files;
+  const std::vector<conf::DiskDef> none;
+  for (const auto& d : running_def ? running_def->devices.disks : none) {
+    std::string path = d.source_path;
+    if (d.type == conf::DiskType::kVolume) {
+      path = storage_->ResolveVolume(d.source_pool, d.source_volume).value_or("");
+    }
+    if (!path.empty()) files.emplace_back(path, !d.readonly && !d.shareable);
+  }
+  disks_->Set(domain, files);
+}
 
 Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
                                            const std::string& restore_from) {
@@ -513,7 +448,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   opts.restore_from = restore_from;
   for (const auto& d : o.def.devices.disks) {
     if (d.type != conf::DiskType::kVolume) continue;
-    auto path = ResolveVolume(d.source_pool, d.source_volume);
+    auto path = storage_->ResolveVolume(d.source_pool, d.source_volume);
     if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", d.target_dev));
     opts.volume_paths[d.target_dev] = *path;
   }
@@ -523,7 +458,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
         d.type == conf::DiskType::kVolume ? opts.volume_paths[d.target_dev] : d.source_path;
     if (path.empty()) continue;
     bool writes = !d.readonly && !d.shareable;
-    std::string other = writes ? RunningDomainUsing(path) : RunningDomainWriting(path);
+    std::string other = writes ? disks_->User(path) : disks_->Writer(path);
     if (!other.empty() && other != o.def.name) {
       return FailedPreconditionError("disk '{}': image '{}' is in use by running domain '{}'",
                                      d.target_dev, path, other);
@@ -579,32 +514,8 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
 Result<DomainSummary> Service::CreateDomain(const std::string& xml, const std::string& source,
                                             bool paused) {
   SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def, conf::ParseDomainXml(xml, source));
-  std::shared_ptr<DomainObj> obj;
-  bool fresh = false;
-  {
-    std::lock_guard l(mu_);
-    auto byname = domains_.find(def.name);
-    auto byuuid = domains_by_uuid_.find(def.uuid);
-    if (byname != domains_.end()) {
-      if (byname->second->def.uuid != def.uuid && xml.find("<uuid") != std::string::npos) {
-        return AlreadyExistsError("domain '{}' already exists with uuid {}", def.name,
-                                  byname->second->def.uuid.ToString());
-      }
-      obj = byname->second;
-    } else if (byuuid != domains_by_uuid_.end()) {
-      return AlreadyExistsError("domain '{}' is already defined with uuid {}",
-                                byuuid->second->def.name, def.uuid.ToString());
-    } else {
-      obj = std::make_shared<DomainObj>();
-      obj->def = def;
-      obj->persistent = false;
-      fresh = true;
-      domains_[def.name] = obj;
-      domains_by_uuid_[def.uuid] = obj;
-    }
-  }
-  Lock lock(obj->mu);
-  if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile; retry", def.name);
+  SKIFF_ASSIGN_OR_RETURN(auto slot, domains_.FindOrAdd(def, HasUuid(xml), NewDomain(false)));
+  auto& [obj, fresh, lock] = slot;
   if (!fresh) {
     // Starting a defined domain from new XML runs that XML and keeps the definition.
     if (obj->status.active()) {
@@ -620,7 +531,6 @@ Result<DomainSummary> Service::CreateDomain(const std::string& xml, const std::s
   }
   auto r = StartLocked(*obj, paused, "");
   if (!r.ok()) {
-    lock.unlock();
     Forget(obj);
   }
   return r;
@@ -677,7 +587,6 @@ Status Service::DestroyDomain(const std::string& ref) {
   SKIFF_TRY(hv_.Destroy(obj->def.name));
   MarkStopped(*obj, ShutoffReason::kDestroyed);
   if (!obj->persistent) {
-    lock.unlock();
     Forget(obj);
   }
   return Status::Ok();
@@ -756,7 +665,6 @@ Status Service::RunSave(const std::string& name, const std::string& file,
   }
   MarkStopped(*obj, ShutoffReason::kSaved);
   if (!obj->persistent) {
-    lock.unlock();
     Forget(obj);
   }
   return Status::Ok();
@@ -789,36 +697,17 @@ Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<b
   std::string name = def.name;
   return jobs_.Start("restore", name, [this, def, file, paused](const JobControl& job) -> Status {
     job.progress(10);
-    std::shared_ptr<DomainObj> obj;
-    bool fresh = false;
-    {
-      std::lock_guard l(mu_);
-      auto it = domains_.find(def.name);
-      if (it != domains_.end()) {
-        obj = it->second;
-      } else if (domains_by_uuid_.count(def.uuid)) {
-        return AlreadyExistsError("uuid {} is used by another domain", def.uuid.ToString());
-      } else {
-        obj = std::make_shared<DomainObj>();
-        obj->def = def;
-        obj->persistent = false;
-        fresh = true;
-        domains_[def.name] = obj;
-        domains_by_uuid_[def.uuid] = obj;
-      }
-    }
-    Lock lock(obj->mu);
-    if (obj->removed) return UnavailableError("domain '{}' was undefined meanwhile", def.name);
+    // A domain of the same name is restored into (keeping its uuid), as libvirt does.
+    conf::DomainDef key = def;
+    SKIFF_ASSIGN_OR_RETURN(auto slot, domains_.FindOrAdd(key, false, NewDomain(false)));
+    auto& [obj, fresh, lock] = slot;
     conf::DomainDef saved = obj->def;
     obj->def = def;
     obj->def.uuid = saved.uuid;
     auto r = StartLocked(*obj, paused, file);
     if (!fresh) obj->def = std::move(saved);
     if (!r.ok()) {
-      if (fresh) {
-        lock.unlock();
-        Forget(obj);
-      }
+      if (fresh) Forget(obj);
       return r.status();
     }
     if (!fresh) (void)WriteLiveStatus(*obj);

@@ -2,6 +2,7 @@
 // detach-device) on the running guest and/or the persistent definition.
 #include "daemon/domain_obj.h"
 #include "daemon/network/driver.h"
+#include "daemon/storage/driver.h"
 #include "skiff/conf/mac.h"
 
 namespace skiff::daemon {
@@ -95,7 +96,7 @@ Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const 
   if (live) {
     conf::DiskDef plugged = disk;
     if (disk.type == conf::DiskType::kVolume) {
-      auto path = ResolveVolume(disk.source_pool, disk.source_volume);
+      auto path = storage_->ResolveVolume(disk.source_pool, disk.source_volume);
       if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", disk.target_dev));
       plugged.source_path = *path;  // for QEMU only: the definition keeps pool and volume
     }

@@ -4,10 +4,15 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <regex>
 
 #include "skiff/base/fd.h"
@@ -28,6 +33,26 @@ Result<QemuBinary> ParseQemuVersion(const std::string& path, const std::string& 
   b.micro = std::atoi(m[3].str().c_str());
   b.version = fmt::format("{}.{}.{}", b.major, b.minor, b.micro);
   return b;
+}
+
+const Result<QemuBinary>& InstalledQemu() {
+  static std::once_flag once;
+  static std::optional<Result<QemuBinary>> q;
+  std::call_once(once, [] { q.emplace(FindQemu()); });
+  return *q;
+}
+
+HostFacts ProbeHostFacts() {
+  HostFacts f;
+  utsname u{};
+  if (::uname(&u) == 0) {
+    f.arch = u.machine;
+    f.kernel_release = u.release;
+  }
+  f.cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  struct sysinfo si {};
+  if (::sysinfo(&si) == 0) f.memory_kib = static_cast<uint64_t>(si.totalram) * si.mem_unit / 1024;
+  return f;
 }
 
 Result<QemuBinary> FindQemu() {

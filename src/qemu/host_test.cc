@@ -47,4 +47,20 @@ TEST(ParseQemuVersion, Debian) {
 }
 
 }  // namespace
+TEST(ProbeHostFacts, AgreesWithProcAndUname) {
+  auto f = ProbeHostFacts();
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  meminfo >> key >> kib;
+  ASSERT_EQ(key, "MemTotal:");
+  EXPECT_EQ(f.memory_kib / 1024, kib / 1024);  // sysinfo and meminfo round alike to the MiB
+  std::ifstream osrelease("/proc/sys/kernel/osrelease");
+  std::string release;
+  osrelease >> release;
+  EXPECT_EQ(f.kernel_release, release);
+  EXPECT_EQ(f.arch, "x86_64");
+  EXPECT_GE(f.cpus, 1);
+}
+
 }  // namespace skiff::qemu

@@ -511,6 +511,15 @@ struct JobReply {
   }
 };
 
+// GET /v1/jobs.
+struct JobList {
+  std::vector<Job> jobs;
+  template <typename V>
+  void Visit(V& v) {
+    v("jobs", jobs);
+  }
+};
+
 struct JobWaitQuery {
   bool wait = false;  // block until the job ends
   template <typename V>
@@ -519,23 +528,41 @@ struct JobWaitQuery {
   }
 };
 
-// One event of GET /v1/events: type "lifecycle" (kind, name, event, detail) or
-// "job" (job).
+// One event of GET /v1/events: type "lifecycle" (kind, name, uuid for domains,
+// event, detail) or "job" (job). The daemon numbers them (seq, from 1) and stamps
+// them with the time (unix ms) as it publishes them.
 struct Event {
   std::string type;
-  std::string kind;  // domain, network, pool
-  std::string name;
-  std::string event;  // defined, started, stopped, ...
-  std::string detail;
+  std::optional<std::string> kind;  // domain, network, pool
+  std::optional<std::string> name;
+  std::optional<std::string> uuid;
+  std::optional<std::string> event;  // defined, started, stopped, ...
+  std::optional<std::string> detail;
   std::optional<Job> job;
+  uint64_t seq = 0;
+  uint64_t time = 0;
   template <typename V>
   void Visit(V& v) {
     v("type", type);
     v("kind", kind);
     v("name", name);
+    v("uuid", uuid);
     v("event", event);
     v("detail", detail);
     v("job", job);
+    v("seq", seq);
+    v("time", time);
+  }
+
+  static Event Lifecycle(std::string kind, std::string name, std::string event,
+                         std::string detail) {
+    Event e;
+    e.type = "lifecycle";
+    e.kind = std::move(kind);
+    e.name = std::move(name);
+    e.event = std::move(event);
+    e.detail = std::move(detail);
+    return e;
   }
 };
 

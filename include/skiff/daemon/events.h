@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "skiff/api/types.h"
+
 namespace skiff::daemon {
 
 class EventBus {
@@ -20,9 +22,9 @@ class EventBus {
   uint64_t Subscribe(Sink sink);
   void Unsubscribe(uint64_t id);
 
-  // Stamps `event` with a sequence number ("seq") and a time ("time", unix ms),
-  // then hands it to every sink.
-  void Publish(nlohmann::json event);
+  // Stamps `event` with a sequence number (seq) and a time (unix ms), then hands
+  // its JSON to every sink.
+  void Publish(api::Event event);
 
   size_t SubscriberCountForTest();
 

@@ -13,8 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "skiff/api/types.h"
 #include "skiff/base/status.h"
 #include "skiff/daemon/events.h"
 #include "skiff/daemon/hypervisor.h"
@@ -35,10 +34,10 @@ class JobManager {
   uint64_t Start(std::string kind, std::string object,
                  std::function<Status(const JobControl&)> work);
 
-  // {"id","kind","object","state":"running|completed|failed|cancelled","progress",
-  //  "error":{code,message}?}. kNotFound for an unknown id.
-  Result<nlohmann::json> Get(uint64_t id);
-  std::vector<nlohmann::json> List();
+  // The job as the API shows it (state running, completed, failed or cancelled;
+  // the error of one that failed). kNotFound for an unknown id.
+  Result<api::Job> Get(uint64_t id);
+  std::vector<api::Job> List();
   // Asks a running job to stop. kFailedPrecondition when it already ended.
   Status Cancel(uint64_t id);
   // Blocks until the job ends; returns its outcome.
@@ -54,7 +53,8 @@ class JobManager {
     std::atomic<bool> cancel{false};
     std::thread thread;
   };
-  nlohmann::json Describe(const Job& j);  // needs mu_
+  api::Job Describe(const Job& j);  // needs mu_
+  void Announce(api::Job job);      // a "job" event
 
   EventBus& events_;
   std::mutex mu_;

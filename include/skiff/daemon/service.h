@@ -1,10 +1,12 @@
-// START HERE. daemon::Service is the core of skiffd: it owns the object registry
-// (domains, networks, pools), persists definitions, tracks running state, and runs
-// every action the REST layer asks for on a Hypervisor (QEMU or the fake).
+// START HERE. daemon::Service is the core of skiffd: it owns the domain registry,
+// persists definitions, tracks running state, and runs every action the REST layer
+// asks for on a Hypervisor (QEMU or the fake). Networks and storage pools are
+// drivers of their own that it owns and hands out (networks(), storage()).
 //
 // Threads: any worker thread may call any method. Each object has its own lock, so
 // actions on one domain serialise and actions on different domains run in parallel.
-// The registry's own lock is held only to look objects up, add or remove them.
+// Domains, networks and pools share one registry idiom, ObjectRegistry<T>
+// (object_registry.h), whose own lock is a leaf.
 //
 // Where things are (src/daemon/):
 //   service.cc            domain registry, persistence, life cycle (define, start, stop,
@@ -13,9 +15,10 @@
 //   service_devices.cc    attach/detach of disks, interfaces, device XML
 //   service_policy.cc     what a guest does on its own: exits, <on_poweroff>, pauses,
 //                         panics and <on_crash>
-//   service_objects.cc    network and pool definitions; service_storage.cc pools and
-//                         volumes; network/ the virtual network driver
-//   domain_obj.h          the registry's domain object; save_file.h the save file format
+//   network/driver.h      virtual networks: registry, bridges, dnsmasq, taps
+//   storage/driver.h      storage pools and volumes
+//   domain_obj.h          the registry's domain object; save_file.h the save file format;
+//                         disk_usage.h which running domain holds which image
 // The values taken and returned: service_types.h; state and reason: domain_state.h.
 #pragma once
 
@@ -37,30 +40,16 @@
 #include "skiff/daemon/hypervisor.h"
 #include "skiff/daemon/jobs.h"
 #include "skiff/daemon/network.h"
+#include "skiff/daemon/object_registry.h"
+#include "skiff/daemon/paths.h"
 #include "skiff/daemon/service_types.h"
 #include "skiff/storage/pool.h"
 
 namespace skiff::daemon {
 
+class DiskUsage;
 class NetworkDriver;
-
-// Where state lives under the root (DESIGN.md "Processes and state").
-struct Paths {
-  explicit Paths(const std::filesystem::path& root = "/");
-  std::filesystem::path root;
-  std::filesystem::path domains_dir;    // ROOT/etc/skiff/domains
-  std::filesystem::path autostart_dir;  // ROOT/etc/skiff/domains/autostart
-  std::filesystem::path networks_dir;   // ROOT/etc/skiff/networks
-  std::filesystem::path pools_dir;      // ROOT/etc/skiff/pools
-  std::filesystem::path run_dir;        // ROOT/run/skiff
-  std::filesystem::path run_domains;    // ROOT/run/skiff/domains: live status
-  std::filesystem::path lib_dir;        // ROOT/var/lib/skiff
-  std::filesystem::path save_dir;       // ROOT/var/lib/skiff/save: managed save
-  std::filesystem::path dump_dir;       // ROOT/var/lib/skiff/dump: <on_crash>coredump-*
-  std::filesystem::path log_dir;        // ROOT/var/log/skiff
-  std::filesystem::path socket;         // ROOT/run/skiff/skiffd.sock
-  Status Create() const;                // mkdir -p all of the above
-};
+class StorageDriver;
 
 class Service {
  public:
@@ -145,64 +134,12 @@ class Service {
   // The guest comes back paused or running as `paused` says, else as it was saved.
   Result<uint64_t> RestoreDomain(const std::string& file, std::optional<bool> paused);
 
-  // --- virtual networks (NetworkDriver). `ref` is a name or a UUID. ---
-  std::vector<NetworkSummary> ListNetworks();
-  Result<NetworkSummary> DefineNetwork(const std::string& xml, const std::string& source);
-  // Starts a transient network from XML (net-create).
-  Result<NetworkSummary> CreateNetwork(const std::string& xml, const std::string& source);
-  Result<NetworkSummary> GetNetwork(const std::string& ref);
-  Result<NetworkDetails> NetworkInfo(const std::string& ref);
-  Result<std::string> NetworkXml(const std::string& ref, bool inactive = false);
-  Status UndefineNetwork(const std::string& ref);
-  Status SetNetworkAutostart(const std::string& ref, bool enabled);
-  Result<NetworkSummary> StartNetwork(const std::string& ref);
-  Status DestroyNetwork(const std::string& ref);
-  Result<std::vector<NetworkLease>> NetworkLeases(const std::string& ref, const std::string& mac);
+  // Virtual networks (src/daemon/network/) and storage pools and volumes
+  // (src/daemon/storage/): drivers of their own, which the Service owns.
+  NetworkDriver& networks() { return *net_; }
+  StorageDriver& storage() { return *storage_; }
   // Text or SVG, with the running guests' names on their taps.
   Result<std::string> NetworkDiagram(const std::string& ref, bool svg);
-
-  // --- storage pools: definitions stored, listed and dumped. ---
-  std::vector<PoolSummary> ListPools();
-  Result<PoolSummary> DefinePool(const std::string& xml, const std::string& source);
-  Result<PoolSummary> GetPool(const std::string& ref);
-  Result<std::string> PoolXml(const std::string& ref);
-  Status UndefinePool(const std::string& ref);
-  Status SetPoolAutostart(const std::string& ref, bool enabled);
-
-  // --- pool and volume machinery (service_storage.cc) ---
-  Status StartPool(const std::string& ref);
-  Status DestroyPool(const std::string& ref);
-  // dir: mkdir the target; fs: also mkfs on the device as `mode` allows.
-  Status BuildPool(const std::string& ref, storage::BuildMode mode = storage::BuildMode::kDefault);
-  Status DeletePool(const std::string& ref);  // removes the (empty) target directory
-  Result<PoolDetails> PoolInfo(const std::string& ref);
-  Result<std::vector<storage::VolumeInfo>> ListVolumes(const std::string& pool);
-  Result<storage::VolumeInfo> GetVolume(const std::string& pool, const std::string& vol);
-  Result<std::string> VolumeXml(const std::string& pool, const std::string& vol);
-  // The pool and volume whose file is `path` (vol-name, vol-info by key or path).
-  Result<std::pair<std::string, storage::VolumeInfo>> FindVolumeByPath(const std::string& path);
-  // The file behind pool/vol; the pool must be active. Used for disks of type volume.
-  Result<std::string> ResolveVolume(const std::string& pool, const std::string& vol);
-  Result<storage::VolumeInfo> CreateVolume(const std::string& pool, const std::string& xml,
-                                           bool prealloc_metadata);
-  // vol-clone / vol-create-from: a copy of src_pool/src_vol in dst_pool named by `xml`.
-  Result<storage::VolumeInfo> CloneVolume(const std::string& src_pool, const std::string& src_vol,
-                                          const std::string& dst_pool, const std::string& xml);
-  // Delete, wipe and resize refuse a volume that a running domain uses.
-  Status DeleteVolume(const std::string& pool, const std::string& vol);
-  Status WipeVolume(const std::string& pool, const std::string& vol);
-  Status ResizeVolume(const std::string& pool, const std::string& vol, uint64_t capacity,
-                      bool shrink);
-  // vol-download / vol-upload, one piece at a time: the data extents of the file,
-  // its raw bytes, and writes. The first upload piece (`truncate_first`) empties
-  // the file; `final_size` ends the upload.
-  Result<VolumeExtents> VolumeDataExtents(const std::string& pool, const std::string& vol,
-                                          uint64_t offset, uint64_t length);
-  Result<std::string> ReadVolumeBytes(const std::string& pool, const std::string& vol,
-                                      uint64_t offset, uint64_t length);
-  Status WriteVolume(const std::string& pool, const std::string& vol, uint64_t offset,
-                     std::string_view data, uint64_t zero_length, bool truncate_first,
-                     std::optional<uint64_t> final_size);
 
   // Called by the hypervisor when a guest stops on its own.
   void OnDomainExit(const std::string& name, ExitReason reason);
@@ -211,14 +148,13 @@ class Service {
   void OnGuestEvent(const std::string& name, const GuestEvent& ev);
 
   struct DomainObj;
-  struct PoolObj;
 
  private:
   using Lock = std::unique_lock<std::mutex>;
   // Finds `ref` and locks it; kNotFound when absent or removed meanwhile.
   Result<std::pair<std::shared_ptr<DomainObj>, Lock>> Acquire(const std::string& ref);
-  std::shared_ptr<DomainObj> FindLocked(const std::string& ref);  // needs mu_
-  void Forget(const std::shared_ptr<DomainObj>& obj);             // takes mu_
+  // Drops a domain from the registry; call it with the domain's lock held.
+  void Forget(const std::shared_ptr<DomainObj>& obj);
   Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
   // attach-disk and attach-device: `disk` into the live and/or persistent definition.
   Status AttachDiskLocked(DomainObj& obj, const conf::DiskDef& disk, const Scope& scope);
@@ -247,15 +183,6 @@ class Service {
   void Emit(const DomainObj& obj, const std::string& event, const std::string& detail);
   DomainSummary Summarize(const DomainObj& obj);
   void LoadDomains();
-  void LoadNetworksAndPools();
-  Result<std::shared_ptr<PoolObj>> FindPool(const std::string& ref);
-  Result<std::shared_ptr<PoolObj>> FindActivePool(const std::string& ref);
-  void LoadPoolState();        // active markers and pool autostart
-  Status EnsureDefaultPool();  // `default` at ROOT/var/lib/skiff/images, once
-  // Name of a running domain with a disk on `path` (any mode), or empty.
-  std::string RunningDomainUsing(const std::string& path);
-  // Name of a running domain writing `path` (not readonly, not shareable), or empty.
-  std::string RunningDomainWriting(const std::string& path);
 
   Paths paths_;
   Env& env_;
@@ -263,20 +190,18 @@ class Service {
   EventBus& events_;
   JobManager jobs_;
 
-  std::mutex mu_;                                              // guards the maps and next_id_
-  std::map<std::string, std::shared_ptr<DomainObj>> domains_;  // by name
-  std::map<Uuid, std::shared_ptr<DomainObj>> domains_by_uuid_;
-  std::map<std::string, std::shared_ptr<PoolObj>> pools_;
-  // Image files held by running domains: path -> {domain, writes it}. Guarded by mu_.
-  std::multimap<std::string, std::pair<std::string, bool>> disks_in_use_;
-  // Paths of the disks of `def` (volumes resolved through their pools), with
-  // whether the domain writes them.
-  std::vector<std::pair<std::string, bool>> DiskPaths(const conf::DomainDef& def);
+  // Records the image files of a running domain (volumes resolved through their
+  // pools) in disks_, or drops them (`running_def` null).
   void TrackDisks(const std::string& domain, const conf::DomainDef* running_def);
+
+  ObjectRegistry<DomainObj> domains_{"domain"};
+  std::mutex mu_;  // guards next_id_
   int next_id_ = 1;
 
+  std::unique_ptr<DiskUsage> disks_;                     // image files held by running domains
   std::unique_ptr<NetworkBackend> own_network_backend_;  // when none was given
   std::unique_ptr<NetworkDriver> net_;
+  std::unique_ptr<StorageDriver> storage_;
 };
 
 }  // namespace skiff::daemon

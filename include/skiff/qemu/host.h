@@ -1,6 +1,7 @@
 // Host probes: which QEMU is installed, and whether KVM is usable here.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -17,6 +18,10 @@ struct QemuBinary {
 // Finds qemu-system-x86_64 ($SKIFF_QEMU overrides) and asks it for its version.
 Result<QemuBinary> FindQemu();
 
+// FindQemu's answer, asked once per process (asking costs a process; the answer
+// does not change while the daemon runs).
+const Result<QemuBinary>& InstalledQemu();
+
 // Parses the first line of `qemu-system-x86_64 --version`.
 Result<QemuBinary> ParseQemuVersion(const std::string& path, const std::string& output);
 
@@ -31,6 +36,16 @@ struct KvmStatus {
 // paravirtual nested kvm_pvm, and opens `dev_kvm` to check its API version.
 KvmStatus ProbeKvm(const std::filesystem::path& sys_root = "/",
                    const std::filesystem::path& dev_kvm = "/dev/kvm");
+
+// The host facts `skiff capabilities` shows: uname's machine and release, the
+// online CPUs and the memory.
+struct HostFacts {
+  std::string arch;            // x86_64
+  long cpus = 0;               // online
+  uint64_t memory_kib = 0;     // total
+  std::string kernel_release;  // 6.1.0-...
+};
+HostFacts ProbeHostFacts();
 
 // One line for humans: "usable (kvm_amd)" or "not usable: ...".
 std::string DescribeKvm(const KvmStatus& status);

@@ -186,11 +186,7 @@ void NetworkDriver::Wake() {
 
 void NetworkDriver::Emit(const std::string& name, const std::string& event,
                          const std::string& detail) {
-  events_.Publish({{"type", "lifecycle"},
-                   {"kind", "network"},
-                   {"name", name},
-                   {"event", event},
-                   {"detail", detail}});
+  events_.Publish(api::Event::Lifecycle("network", name, event, detail));
 }
 
 NetworkSummary NetworkDriver::Summarize(const Net& n) const {
@@ -204,25 +200,8 @@ Status NetworkDriver::WriteStatus(const Net& n) {
                          conf::FormatNetworkXml(*n.live), 0600);
 }
 
-std::shared_ptr<NetworkDriver::Net> NetworkDriver::Find(const std::string& ref) {
-  std::lock_guard l(mu_);
-  auto it = networks_.find(ref);
-  if (it != networks_.end()) return it->second;
-  if (auto u = Uuid::Parse(ref); u.ok()) {
-    for (auto& [name, n] : networks_) {
-      if (n->def.uuid == *u) return n;
-    }
-  }
-  return nullptr;
-}
-
-Result<std::pair<std::shared_ptr<NetworkDriver::Net>, std::unique_lock<std::mutex>>>
-NetworkDriver::Acquire(const std::string& ref) {
-  auto n = Find(ref);
-  if (!n) return NotFoundError("network '{}' not found", ref);
-  std::unique_lock lock(n->mu);
-  if (n->removed) return NotFoundError("network '{}' not found", ref);
-  return std::make_pair(std::move(n), std::move(lock));
+Result<ObjectRegistry<NetworkDriver::Net>::Held> NetworkDriver::Acquire(const std::string& ref) {
+  return networks_.Acquire(ref);
 }
 
 Status NetworkDriver::Load() {
@@ -231,12 +210,14 @@ Status NetworkDriver::Load() {
   RemoveStaleTempFiles(env_, status_dir_);
   std::error_code ec;
   LoadDefinitionFiles(env_, paths_.networks_dir, "network", conf::ParseNetworkXml,
-                      [&](conf::NetworkDef def, const fs::path&) {
+                      [&](conf::NetworkDef def, const fs::path& file) {
                         auto n = std::make_shared<Net>();
                         n->def = std::move(def);
                         n->autostart = HasAutostartLink(env_, paths_.networks_dir, n->def.name);
-                        std::lock_guard l(mu_);
-                        networks_[n->def.name] = n;
+                        if (Status st = networks_.Add(n); !st.ok()) {
+                          spdlog::error("skipping network definition '{}': {} (the file is kept)",
+                                        file.string(), st.ToString());
+                        }
                       });
   // Networks that were active when the daemon stopped (transient ones only live here).
   for (const auto& entry : env_.ListDir(status_dir_).value_or(std::vector<std::string>{})) {
@@ -251,29 +232,23 @@ Status NetworkDriver::Load() {
       (void)env_.RemoveFile(file);
       continue;
     }
-    std::shared_ptr<Net> n;
-    {
-      std::lock_guard l(mu_);
-      auto it = networks_.find(def->name);
-      if (it != networks_.end()) {
-        n = it->second;
-      } else {
-        n = std::make_shared<Net>();
-        n->def = *def;
-        n->persistent = false;
-        networks_[def->name] = n;
-      }
+    auto slot = networks_.FindOrAdd(*def, false, [] {
+      auto n = std::make_shared<Net>();
+      n->persistent = false;  // running, without a definition: transient
+      return n;
+    });
+    if (!slot.ok()) {
+      spdlog::error("dropping status of network '{}': {}", file.string(), slot.status().ToString());
+      (void)env_.RemoveFile(file);
+      continue;
     }
+    std::shared_ptr<Net> n = slot->obj;
     n->live = std::move(*def);
+    slot->lock.unlock();
     Adopt(n);
   }
   DefineDefaultNetwork();
-  std::vector<std::shared_ptr<Net>> all;
-  {
-    std::lock_guard l(mu_);
-    for (auto& [name, n] : networks_) all.push_back(n);
-  }
-  for (auto& n : all) {
+  for (auto& n : networks_.List()) {
     std::lock_guard l(n->mu);
     if (!n->autostart || n->live || n->removed) continue;
     Status st = StartLocked(*n);
@@ -294,11 +269,7 @@ void NetworkDriver::Adopt(const std::shared_ptr<Net>& np) {
     spdlog::error("network '{}' is no longer active: {}", name, why);
     n.live.reset();
     (void)env_.RemoveFile(status_dir_ / (name + ".xml"));
-    if (!n.persistent) {
-      n.removed = true;
-      std::lock_guard r(mu_);
-      networks_.erase(name);
-    }
+    if (!n.persistent) networks_.Remove(np);
   };
   auto plan = PlanFromDef(*n.live);
   if (!plan.ok()) return forget(plan.status().ToString());
@@ -388,11 +359,7 @@ void NetworkDriver::OnDnsmasqExit(const std::shared_ptr<Net>& np, pid_t pid) {
 
 void NetworkDriver::WatchLoop() {
   while (!stop_) {
-    std::vector<std::shared_ptr<Net>> nets;
-    {
-      std::lock_guard l(mu_);
-      for (auto& [name, n] : networks_) nets.push_back(n);
-    }
+    std::vector<std::shared_ptr<Net>> nets = networks_.List();
     struct Watched {
       std::shared_ptr<Net> net;
       pid_t pid;
@@ -436,17 +403,18 @@ Status NetworkDriver::FillDefaults(conf::NetworkDef& def, const conf::NetworkDef
   if (def.bridge.empty() && previous && !previous->bridge.empty()) def.bridge = previous->bridge;
   if (def.mac.empty() && previous && !previous->mac.empty()) def.mac = previous->mac;
   if (def.mac.empty()) def.mac = net::GenerateMac();
-  for (auto& [name, n] : networks_) {
-    if (name != def.name && !def.bridge.empty() && n->def.bridge == def.bridge) {
+  const auto all = networks_.List();  // their `def`s change only under define_mu_, held here
+  for (auto& n : all) {
+    if (n->def.name != def.name && !def.bridge.empty() && n->def.bridge == def.bridge) {
       return AlreadyExistsError("network '{}': bridge name '{}' is already used by network '{}'",
-                                def.name, def.bridge, name);
+                                def.name, def.bridge, n->def.name);
     }
   }
   if (!def.bridge.empty()) return Status::Ok();
   for (int i = 0; i < 256; ++i) {
     std::string cand = "virbr" + std::to_string(i);
     bool used = false;
-    for (auto& [name, n] : networks_) used = used || n->def.bridge == cand;
+    for (auto& n : all) used = used || n->def.bridge == cand;
     if (used) continue;
     auto exists = backend_.LinkExists(cand);
     if (exists.ok() && *exists) continue;
@@ -473,14 +441,14 @@ void NetworkDriver::DefineDefaultNetwork() {
     }
     if (!st.ok()) spdlog::error("default network: {}", st.ToString());
   };
-  std::lock_guard l(mu_);
-  if (networks_.count("default")) return mark();
+  std::lock_guard d(define_mu_);
+  if (networks_.Contains("default")) return mark();
   auto prefixes = backend_.HostPrefixes();
   if (!prefixes.ok()) {
     spdlog::error("default network not defined: {}", prefixes.status().ToString());
     return;
   }
-  for (auto& [name, n] : networks_) {
+  for (auto& n : networks_.List()) {
     for (const auto& ip : n->def.ips) {
       auto a = net::Ipv4Addr::Parse(ip.address);
       if (a.ok() && ip.family != "ipv6") {
@@ -510,19 +478,17 @@ void NetworkDriver::DefineDefaultNetwork() {
   n->autostart = true;
   spdlog::info("defined network 'default' on {} (bridge {}), autostarted", subnet->NetworkString(),
                n->def.bridge);
-  networks_["default"] = n;
+  if (Status added = networks_.Add(n); !added.ok()) {
+    spdlog::error("default network: {}", added.ToString());
+    return;
+  }
   mark();
   Emit("default", "defined", "added");
 }
 
 std::vector<NetworkSummary> NetworkDriver::List() {
-  std::vector<std::shared_ptr<Net>> all;
-  {
-    std::lock_guard l(mu_);
-    for (auto& [name, n] : networks_) all.push_back(n);
-  }
   std::vector<NetworkSummary> out;
-  for (auto& n : all) {
+  for (auto& n : networks_.List()) {
     std::lock_guard l(n->mu);
     if (!n->removed) out.push_back(Summarize(*n));
   }
@@ -559,33 +525,22 @@ Result<std::string> NetworkDriver::Xml(const std::string& ref, bool inactive) {
 
 Result<NetworkSummary> NetworkDriver::Define(const std::string& xml, const std::string& source) {
   SKIFF_ASSIGN_OR_RETURN(conf::NetworkDef def, conf::ParseNetworkXml(xml, source));
-  std::lock_guard l(mu_);
-  auto it = networks_.find(def.name);
-  for (auto& [name, n] : networks_) {
-    if (n->def.uuid == def.uuid && name != def.name) {
-      return AlreadyExistsError("network '{}' is already defined with uuid {}", name,
-                                def.uuid.ToString());
-    }
-  }
-  std::shared_ptr<Net> n = it != networks_.end() ? it->second : nullptr;
-  std::unique_lock<std::mutex> nl;
-  if (n) nl = std::unique_lock(n->mu);
-  if (n && n->def.uuid != def.uuid) {
-    if (xml.find("<uuid") != std::string::npos) {
-      return AlreadyExistsError("network '{}' already exists with uuid {}", def.name,
-                                n->def.uuid.ToString());
-    }
-    def.uuid = n->def.uuid;
-  }
-  SKIFF_TRY(FillDefaults(def, n ? &n->def : nullptr));
+  std::lock_guard d(define_mu_);
+  // No uuid in the input: a redefinition keeps the existing one, as libvirt does.
+  SKIFF_ASSIGN_OR_RETURN(auto slot, networks_.FindOrAdd(def, xml.find("<uuid") != std::string::npos,
+                                                        [] { return std::make_shared<Net>(); }));
+  auto& [n, fresh, lock] = slot;
+  auto fail = [&](Status st) {
+    if (fresh) networks_.Remove(n);
+    return st;
+  };
+  if (Status st = FillDefaults(def, fresh ? nullptr : &n->def); !st.ok()) return fail(st);
   auto plan = PlanFromDef(def);
-  if (!plan.ok() && plan.status().code() != Code::kUnsupported) return plan.status();
-  SKIFF_TRY(WriteDefinitionFile(env_, paths_.networks_dir, def.name, conf::FormatNetworkXml(def)));
-  bool fresh = !n;
-  if (fresh) n = std::make_shared<Net>();
+  if (!plan.ok() && plan.status().code() != Code::kUnsupported) return fail(plan.status());
+  Status st = WriteDefinitionFile(env_, paths_.networks_dir, def.name, conf::FormatNetworkXml(def));
+  if (!st.ok()) return fail(st);
   n->def = std::move(def);
   n->persistent = true;
-  networks_[n->def.name] = n;
   spdlog::info("network '{}' defined", n->def.name);
   Emit(n->def.name, "defined", fresh ? "added" : "updated");
   return Summarize(*n);
@@ -593,31 +548,22 @@ Result<NetworkSummary> NetworkDriver::Define(const std::string& xml, const std::
 
 Result<NetworkSummary> NetworkDriver::Create(const std::string& xml, const std::string& source) {
   SKIFF_ASSIGN_OR_RETURN(conf::NetworkDef def, conf::ParseNetworkXml(xml, source));
-  auto n = std::make_shared<Net>();
-  std::unique_lock nl(n->mu);
-  {
-    std::lock_guard l(mu_);
-    auto it = networks_.find(def.name);
-    if (it != networks_.end()) {
-      return AlreadyExistsError("network '{}' already exists", def.name);
-    }
-    for (auto& [name, o] : networks_) {
-      if (o->def.uuid == def.uuid) {
-        return AlreadyExistsError("network '{}' is already defined with uuid {}", name,
-                                  def.uuid.ToString());
-      }
-    }
-    SKIFF_TRY(FillDefaults(def, nullptr));
-    n->def = std::move(def);
+  std::unique_lock d(define_mu_);
+  SKIFF_ASSIGN_OR_RETURN(auto slot, networks_.FindOrAdd(def, false, [] {
+    auto n = std::make_shared<Net>();
     n->persistent = false;
-    networks_[n->def.name] = n;
+    return n;
+  }));
+  auto& [n, fresh, lock] = slot;
+  if (!fresh) return AlreadyExistsError("network '{}' already exists", def.name);
+  Status st = FillDefaults(def, nullptr);
+  if (st.ok()) {
+    n->def = std::move(def);
+    d.unlock();
+    st = StartLocked(*n);
   }
-  Status st = StartLocked(*n);
   if (!st.ok()) {
-    n->removed = true;
-    nl.unlock();
-    std::lock_guard l(mu_);
-    networks_.erase(n->def.name);
+    networks_.Remove(n);
     return st;
   }
   return Summarize(*n);
@@ -639,11 +585,7 @@ Status NetworkDriver::Undefine(const std::string& ref) {
     n->persistent = false;  // stays up as a transient network until destroyed
     return Status::Ok();
   }
-  n->removed = true;
-  lock.unlock();
-  std::lock_guard l(mu_);
-  auto it = networks_.find(name);
-  if (it != networks_.end() && it->second == n) networks_.erase(it);
+  networks_.Remove(n);
   return Status::Ok();
 }
 
@@ -711,14 +653,7 @@ Status NetworkDriver::Destroy(const std::string& ref) {
   auto& [n, lock] = held;
   if (!n->live) return FailedPreconditionError("network '{}' is not active", n->def.name);
   Status st = StopLocked(*n);
-  if (!n->persistent) {
-    n->removed = true;
-    std::string name = n->def.name;
-    lock.unlock();
-    std::lock_guard l(mu_);
-    auto it = networks_.find(name);
-    if (it != networks_.end() && it->second == n) networks_.erase(it);
-  }
+  if (!n->persistent) networks_.Remove(n);
   return st;
 }
 

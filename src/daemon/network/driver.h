@@ -6,8 +6,8 @@
 // networks after a daemon restart, and makes guests' taps.
 //
 // Threads: any thread may call any method. Each network has its own lock; the
-// registry lock is held only to find, add and remove networks. Lock order:
-// a domain's lock (Service) before a network's lock; never the other way.
+// registry's lock is a leaf (ObjectRegistry). Lock order: a domain's lock
+// (Service), then define_mu_, then a network's lock; never the other way.
 #pragma once
 
 #include <sys/types.h>
@@ -30,6 +30,7 @@
 #include "skiff/daemon/events.h"
 #include "skiff/daemon/hypervisor.h"
 #include "skiff/daemon/network.h"
+#include "skiff/daemon/object_registry.h"
 #include "skiff/daemon/service.h"
 
 namespace skiff::daemon {
@@ -103,9 +104,7 @@ class NetworkDriver {
   struct Net;
 
  private:
-  std::shared_ptr<Net> Find(const std::string& ref);
-  Result<std::pair<std::shared_ptr<Net>, std::unique_lock<std::mutex>>> Acquire(
-      const std::string& ref);
+  Result<ObjectRegistry<Net>::Held> Acquire(const std::string& ref);
   Status StartLocked(Net& n);
   Status StopLocked(Net& n);
   void Adopt(const std::shared_ptr<Net>& n);
@@ -126,8 +125,10 @@ class NetworkDriver {
   NetworkOptions options_;
   std::filesystem::path status_dir_;  // ROOT/run/skiff/networks
 
-  std::mutex mu_;  // guards networks_
-  std::map<std::string, std::shared_ptr<Net>> networks_;
+  ObjectRegistry<Net> networks_{"network"};
+  // Serialises Define, Create and the default network's definition: they read
+  // every network's bridge, and only they change a network's `def`.
+  std::mutex define_mu_;
 
   UniqueFd wake_fd_;  // eventfd: the watcher rebuilds its set of pidfds
   std::atomic<bool> stop_{false};

@@ -309,7 +309,7 @@ Response DetachInterface(Service& s, const Request& r, const Params& p) {
 // The 202 answer of an operation that runs as job `id`.
 Response JobAccepted(Service& s, uint64_t id) {
   ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(id));
-  return JsonResponse({{"job", j}}, 202);
+  return JsonResponse(api::JobReply{std::move(j)}, 202);
 }
 
 Response Save(Service& s, const Request& r, const Params& p) {

@@ -1,13 +1,7 @@
 // REST handlers for the host: version, capabilities, host-validate, and the event stream.
-#include <sys/sysinfo.h>
-#include <sys/utsname.h>
-#include <unistd.h>
-
-#include <mutex>
-
+#include "skiff/qemu/host.h"
 #include "daemon/rest/fields.h"
 #include "skiff/daemon/rest.h"
-#include "skiff/qemu/host.h"
 #include "skiff/qemu/host_caps.h"
 
 namespace skiff::daemon {
@@ -15,24 +9,15 @@ namespace {
 
 constexpr int kApiVersion = 1;
 
-// Asking QEMU for its version costs a process; the answer does not change.
-const Result<qemu::QemuBinary>& Qemu() {
-  static std::once_flag once;
-  static std::optional<Result<qemu::QemuBinary>> q;
-  std::call_once(once, [] { q.emplace(qemu::FindQemu()); });
-  return *q;
-}
-
 Response Version(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  const auto& q = Qemu();
+  const auto& q = qemu::InstalledQemu();
   return JsonResponse(api::Version{SKIFF_DAEMON_VERSION, kApiVersion, s.hypervisor().Describe(),
                                    q.ok() ? q->version : ""});
 }
 
 // ?format=xml: libvirt's <capabilities>, as the qemu module writes it (it asks QEMU
-// for its machine types). TODO(api): the JSON's host facts (uname, sysinfo) belong
-// with the qemu module's probes too.
+// for its machine types); JSON: the qemu module's host probes.
 Response Capabilities(Service& s, const Request& r, const Params&) {
   ASSIGN_OR_RESPONSE(auto query, ParseRequestQuery<api::CapabilitiesQuery>(r));
   if (query.format == "xml") {
@@ -40,15 +25,11 @@ Response Capabilities(Service& s, const Request& r, const Params&) {
     ASSIGN_OR_RESPONSE(xml.xml, qemu::CapabilitiesXml());
     return JsonResponse(xml);
   }
-  utsname u{};
-  ::uname(&u);
-  struct sysinfo si {};
-  ::sysinfo(&si);
+  const qemu::HostFacts host = qemu::ProbeHostFacts();
   auto kvm = qemu::ProbeKvm();
-  const auto& q = Qemu();
+  const auto& q = qemu::InstalledQemu();
   api::Capabilities out;
-  out.host = {u.machine, ::sysconf(_SC_NPROCESSORS_ONLN),
-              static_cast<uint64_t>(si.totalram) * si.mem_unit / 1024, u.release};
+  out.host = {host.arch, host.cpus, host.memory_kib, host.kernel_release};
   out.kvm = {kvm.usable, kvm.module, kvm.reason};
   out.qemu = {q.ok() ? q->path : "", q.ok() ? q->version : "", q.ok() ? "" : q.status().message()};
   api::GuestCaps hvm{"hvm", "x86_64", {"pc", "q35"}, {"qemu"}};

@@ -14,7 +14,7 @@ Result<uint64_t> JobId(const Params& p) {
 
 Response ListJobs(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  return JsonResponse({{"jobs", s.jobs().List()}});
+  return JsonResponse(api::JobList{s.jobs().List()});
 }
 
 Response GetJob(Service& s, const Request& r, const Params& p) {

@@ -1,4 +1,5 @@
 // REST handlers for /v1/networks: definitions, life cycle, DHCP leases, diagrams.
+#include "daemon/network/driver.h"
 #include "daemon/rest/definitions.h"
 #include "skiff/daemon/rest.h"
 
@@ -22,7 +23,7 @@ nlohmann::json NetJson(const NetworkSummary& n) {
 
 Response GetNetwork(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto d, s.NetworkInfo(p.at("name")));
+  ASSIGN_OR_RESPONSE(auto d, s.networks().Get(p.at("name")));
   api::NetworkInfo out;
   FillSummary(d.summary, out);
   out.mode = d.mode;
@@ -34,20 +35,20 @@ Response GetNetwork(Service& s, const Request& r, const Params& p) {
 Response StartNetwork(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
-  ASSIGN_OR_RESPONSE(auto n, s.StartNetwork(p.at("name")));
+  ASSIGN_OR_RESPONSE(auto n, s.networks().Start(p.at("name")));
   return JsonResponse(NetJson(n));
 }
 
 Response DestroyNetwork(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
-  TRY_RESPONSE(s.DestroyNetwork(p.at("name")));
+  TRY_RESPONSE(s.networks().Destroy(p.at("name")));
   return EmptyResponse();
 }
 
 Response NetworkLeases(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::LeasesQuery>(r));
-  ASSIGN_OR_RESPONSE(auto leases, s.NetworkLeases(p.at("name"), q.mac));
+  ASSIGN_OR_RESPONSE(auto leases, s.networks().Leases(p.at("name"), q.mac));
   api::LeaseList out;
   for (const auto& l : leases) {
     bool v6 = l.lease.ip.find(':') != std::string::npos;
@@ -73,20 +74,20 @@ void AddNetworkRoutes(Api& api) {
   k.collection = "networks";
   k.default_source = "network.xml";
   k.to_json = NetJson;
-  k.list = [](Service& s) { return s.ListNetworks(); };
+  k.list = [](Service& s) { return s.networks().List(); };
   k.define = [](Service& s, const std::string& xml, const std::string& src) {
-    return s.DefineNetwork(xml, src);
+    return s.networks().Define(xml, src);
   };
   k.create = [](Service& s, const std::string& xml, const std::string& src) {
-    return s.CreateNetwork(xml, src);
+    return s.networks().Create(xml, src);
   };
-  k.start = [](Service& s, const std::string& name) { return s.StartNetwork(name); };
+  k.start = [](Service& s, const std::string& name) { return s.networks().Start(name); };
   k.xml = [](Service& s, const std::string& name, bool inactive) {
-    return s.NetworkXml(name, inactive);
+    return s.networks().Xml(name, inactive);
   };
-  k.undefine = [](Service& s, const std::string& name) { return s.UndefineNetwork(name); };
+  k.undefine = [](Service& s, const std::string& name) { return s.networks().Undefine(name); };
   k.autostart = [](Service& s, const std::string& name, bool on) {
-    return s.SetNetworkAutostart(name, on);
+    return s.networks().SetAutostart(name, on);
   };
   AddDefinitionRoutes(api, std::move(k));  // GET /v1/networks/{name} is GetNetwork's
   api.Add("GET", "/v1/networks/{name}", R, GetNetwork);

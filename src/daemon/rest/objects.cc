@@ -1,6 +1,7 @@
 // REST routes for pool definitions (/v1/pools); pool machinery and volumes are in
 // rest/storage.cc.
 #include "daemon/rest/definitions.h"
+#include "daemon/storage/driver.h"
 #include "skiff/daemon/rest.h"
 
 namespace skiff::daemon {
@@ -18,19 +19,19 @@ void AddObjectRoutes(Api& api) {
   k.collection = "pools";
   k.default_source = "pool.xml";
   k.to_json = PoolJson;
-  k.list = [](Service& s) { return s.ListPools(); };
+  k.list = [](Service& s) { return s.storage().ListPools(); };
   k.define = [](Service& s, const std::string& xml, const std::string& src) {
-    return s.DefinePool(xml, src);
+    return s.storage().DefinePool(xml, src);
   };
   k.start = [](Service& s, const std::string& name) -> Result<PoolSummary> {
-    SKIFF_TRY(s.StartPool(name));
-    return s.GetPool(name);
+    SKIFF_TRY(s.storage().StartPool(name));
+    return s.storage().GetPool(name);
   };
-  k.get = [](Service& s, const std::string& name) { return s.GetPool(name); };
-  k.xml = [](Service& s, const std::string& name, bool) { return s.PoolXml(name); };
-  k.undefine = [](Service& s, const std::string& name) { return s.UndefinePool(name); };
+  k.get = [](Service& s, const std::string& name) { return s.storage().GetPool(name); };
+  k.xml = [](Service& s, const std::string& name, bool) { return s.storage().PoolXml(name); };
+  k.undefine = [](Service& s, const std::string& name) { return s.storage().UndefinePool(name); };
   k.autostart = [](Service& s, const std::string& name, bool on) {
-    return s.SetPoolAutostart(name, on);
+    return s.storage().SetPoolAutostart(name, on);
   };
   AddDefinitionRoutes(api, std::move(k));
 }

@@ -1,6 +1,7 @@
 // REST handlers for pool machinery (start, destroy, build, delete, refresh, info)
 // and volumes (/v1/pools/{name}/volumes/...), including upload and download of raw bytes.
 #include "daemon/rest/fields.h"
+#include "daemon/storage/driver.h"
 #include "skiff/base/size.h"
 #include "skiff/daemon/rest.h"
 #include "skiff/storage/pool.h"
@@ -32,13 +33,13 @@ api::Volume ToApi(const storage::VolumeInfo& v) {
   return out;
 }
 
-using PoolAction = Status (Service::*)(const std::string&);
+using PoolAction = Status (StorageDriver::*)(const std::string&);
 
 Handler Action(PoolAction fn) {
   return [fn](Service& s, const Request& r, const Params& p) -> Response {
     TRY_RESPONSE(CheckQuery(r, {}));
     TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
-    TRY_RESPONSE((s.*fn)(p.at("name")));
+    TRY_RESPONSE((s.storage().*fn)(p.at("name")));
     return EmptyResponse();
   };
 }
@@ -50,20 +51,20 @@ Response Build(Service& s, const Request& r, const Params& p) {
   auto mode = req.overwrite      ? storage::BuildMode::kOverwrite
               : req.no_overwrite ? storage::BuildMode::kNoOverwrite
                                  : storage::BuildMode::kDefault;
-  TRY_RESPONSE(s.BuildPool(p.at("name"), mode));
+  TRY_RESPONSE(s.storage().BuildPool(p.at("name"), mode));
   return EmptyResponse();
 }
 
 Response Refresh(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
-  ASSIGN_OR_RESPONSE(auto vols, s.ListVolumes(p.at("name")));
+  ASSIGN_OR_RESPONSE(auto vols, s.storage().ListVolumes(p.at("name")));
   return JsonResponse(api::RefreshReply{vols.size()});
 }
 
 Response Info(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(PoolDetails d, s.PoolInfo(p.at("name")));
+  ASSIGN_OR_RESPONSE(PoolDetails d, s.storage().PoolInfo(p.at("name")));
   const auto& sm = d.summary;
   api::PoolInfo out;
   static_cast<api::PoolSummary&>(out) = {
@@ -76,7 +77,7 @@ Response Info(Service& s, const Request& r, const Params& p) {
 
 Response ListVolumes(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto vols, s.ListVolumes(p.at("name")));
+  ASSIGN_OR_RESPONSE(auto vols, s.storage().ListVolumes(p.at("name")));
   api::VolumeList out;
   for (const auto& v : vols) out.volumes.push_back(ToApi(v));
   return JsonResponse(out);
@@ -88,24 +89,25 @@ Response CreateVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::CreateVolumeRequest>(r));
   if (req.clone_of) {
-    ASSIGN_OR_RESPONSE(
-        auto v, s.CloneVolume(req.clone_of->pool, req.clone_of->volume, p.at("name"), req.xml));
+    ASSIGN_OR_RESPONSE(auto v, s.storage().CloneVolume(req.clone_of->pool, req.clone_of->volume,
+                                                       p.at("name"), req.xml));
     return JsonResponse(ToApi(v), 201);
   }
-  ASSIGN_OR_RESPONSE(auto v, s.CreateVolume(p.at("name"), req.xml, req.prealloc_metadata));
+  ASSIGN_OR_RESPONSE(auto v,
+                     s.storage().CreateVolume(p.at("name"), req.xml, req.prealloc_metadata));
   return JsonResponse(ToApi(v), 201);
 }
 
 Response GetVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto v, s.GetVolume(p.at("name"), p.at("vol")));
+  ASSIGN_OR_RESPONSE(auto v, s.storage().GetVolume(p.at("name"), p.at("vol")));
   return JsonResponse(ToApi(v));
 }
 
 // GET /v1/volumes?path=P: the volume whose path (or key) is P, for vol-name/vol-info by path.
 Response VolumeByPath(Service& s, const Request& r, const Params&) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::VolumeByPathQuery>(r));
-  ASSIGN_OR_RESPONSE(auto pv, s.FindVolumeByPath(q.path));
+  ASSIGN_OR_RESPONSE(auto pv, s.storage().FindVolumeByPath(q.path));
   api::LocatedVolume out;
   FillVolume(pv.second, out);
   out.pool = pv.first;
@@ -115,27 +117,27 @@ Response VolumeByPath(Service& s, const Request& r, const Params&) {
 Response VolumeXml(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   api::XmlReply out;
-  ASSIGN_OR_RESPONSE(out.xml, s.VolumeXml(p.at("name"), p.at("vol")));
+  ASSIGN_OR_RESPONSE(out.xml, s.storage().VolumeXml(p.at("name"), p.at("vol")));
   return JsonResponse(out);
 }
 
 Response DeleteVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  TRY_RESPONSE(s.DeleteVolume(p.at("name"), p.at("vol")));
+  TRY_RESPONSE(s.storage().DeleteVolume(p.at("name"), p.at("vol")));
   return EmptyResponse();
 }
 
 Response WipeVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   TRY_RESPONSE(ParseRequestBody<api::Empty>(r));
-  TRY_RESPONSE(s.WipeVolume(p.at("name"), p.at("vol")));
+  TRY_RESPONSE(s.storage().WipeVolume(p.at("name"), p.at("vol")));
   return EmptyResponse();
 }
 
 Response ResizeVolume(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::ResizeVolumeRequest>(r));
-  TRY_RESPONSE(s.ResizeVolume(p.at("name"), p.at("vol"), req.capacity, req.shrink));
+  TRY_RESPONSE(s.storage().ResizeVolume(p.at("name"), p.at("vol"), req.capacity, req.shrink));
   return EmptyResponse();
 }
 
@@ -143,8 +145,9 @@ Response ResizeVolume(Service& s, const Request& r, const Params& p) {
 // the ranges of the volume's file that hold data (SEEK_DATA/SEEK_HOLE); the rest are holes.
 Response Extents(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::ExtentsQuery>(r));
-  ASSIGN_OR_RESPONSE(VolumeExtents e, s.VolumeDataExtents(p.at("name"), p.at("vol"), q.offset,
-                                                          q.length.value_or(UINT64_MAX)));
+  ASSIGN_OR_RESPONSE(VolumeExtents e,
+                     s.storage().VolumeDataExtents(p.at("name"), p.at("vol"), q.offset,
+                                                   q.length.value_or(UINT64_MAX)));
   api::Extents out;
   out.size = e.file_size;
   for (const auto& [o, l] : e.extents) out.extents.emplace_back(o, l);
@@ -162,7 +165,7 @@ Response GetData(Service& s, const Request& r, const Params& p) {
         InvalidArgumentError("length {} exceeds {} bytes per request", length, kMaxDataChunk));
   }
   ASSIGN_OR_RESPONSE(std::string data,
-                     s.ReadVolumeBytes(p.at("name"), p.at("vol"), offset, length));
+                     s.storage().ReadVolumeBytes(p.at("name"), p.at("vol"), offset, length));
   Response resp;
   resp.body = std::move(data);
   resp.content_type = "application/octet-stream";
@@ -178,8 +181,8 @@ Response PutData(Service& s, const Request& r, const Params& p) {
     return ErrorResponse(
         InvalidArgumentError("upload piece of {} bytes exceeds {}", r.body.size(), kMaxDataChunk));
   }
-  TRY_RESPONSE(
-      s.WriteVolume(p.at("name"), p.at("vol"), q.offset, r.body, 0, q.truncate, q.final_size));
+  TRY_RESPONSE(s.storage().WriteVolume(p.at("name"), p.at("vol"), q.offset, r.body, 0, q.truncate,
+                                       q.final_size));
   return EmptyResponse();
 }
 
@@ -187,10 +190,10 @@ Response PutData(Service& s, const Request& r, const Params& p) {
 
 void AddStorageRoutes(Api& api) {
   const bool R = false, W = true;
-  api.Add("POST", "/v1/pools/{name}/start", W, Action(&Service::StartPool));
-  api.Add("POST", "/v1/pools/{name}/destroy", W, Action(&Service::DestroyPool));
+  api.Add("POST", "/v1/pools/{name}/start", W, Action(&StorageDriver::StartPool));
+  api.Add("POST", "/v1/pools/{name}/destroy", W, Action(&StorageDriver::DestroyPool));
   api.Add("POST", "/v1/pools/{name}/build", W, Build);
-  api.Add("POST", "/v1/pools/{name}/delete", W, Action(&Service::DeletePool));
+  api.Add("POST", "/v1/pools/{name}/delete", W, Action(&StorageDriver::DeletePool));
   api.Add("POST", "/v1/pools/{name}/refresh", W, Refresh);
   api.Add("GET", "/v1/pools/{name}/info", R, Info);
   api.Add("GET", "/v1/pools/{name}/volumes", R, ListVolumes);
