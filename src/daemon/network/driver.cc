@@ -529,7 +529,8 @@ Result<NetworkSummary> NetworkDriver::Define(const std::string& xml, const std::
   // No uuid in the input: a redefinition keeps the existing one, as libvirt does.
   SKIFF_ASSIGN_OR_RETURN(auto slot, networks_.FindOrAdd(def, xml.find("<uuid") != std::string::npos,
                                                         [] { return std::make_shared<Net>(); }));
-  auto& [n, fresh, lock] = slot;
+  const std::shared_ptr<Net>& n = slot.obj;  // locked: slot.lock
+  const bool fresh = slot.fresh;
   auto fail = [&](Status st) {
     if (fresh) networks_.Remove(n);
     return st;
