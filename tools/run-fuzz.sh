@@ -9,9 +9,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$work/artifacts"
 [[ -d $seeds ]] && cp -r "$seeds"/. "$work/corpus/" 2>/dev/null || true
+# The fuzzer's failure must not end the script (set -e) before its reproducer is kept.
+status=0
 "$fuzzer" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=1048576 \
-  -artifact_prefix="$work/artifacts/" -print_final_stats=1 "$work/corpus" 2>&1 | tail -25
-status=${PIPESTATUS[0]}
+  -artifact_prefix="$work/artifacts/" -print_final_stats=1 "$work/corpus" >"$work/log" 2>&1 ||
+  status=$?
+tail -25 "$work/log"
 if ls "$work/artifacts"/* >/dev/null 2>&1; then
   mkdir -p /tmp/skiff-fuzz-artifacts
   cp "$work/artifacts"/* /tmp/skiff-fuzz-artifacts/
