@@ -299,6 +299,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   }
   // Pinning and console relay before the vCPUs first run.
   Status setup = vm->res->Setup(def, *vm->proc, ViewerSocket(def.name));
+  if (setup.ok() && !restore) setup = SetInitialBalloon(vm->proc->qmp(), def);
   if (setup.ok() && !restore && !options.paused) setup = qemu::Resume(vm->proc->qmp());
   if (!setup.ok()) {
     {
@@ -312,6 +313,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   }
   if (restore) {
     Status st = RestoreState(vm->proc->qmp(), state_fd.get());
+    if (st.ok()) st = SetInitialBalloon(vm->proc->qmp(), def);
     if (st.ok() && !options.paused) st = qemu::Resume(vm->proc->qmp());
     if (!st.ok()) {
       {

@@ -180,6 +180,17 @@ Status SetBalloon(QmpClient& qmp, uint64_t bytes) {
   return qmp.Execute("balloon", json{{"value", static_cast<int64_t>(bytes)}}).status();
 }
 
+Status SetInitialBalloon(QmpClient& qmp, const conf::DomainDef& def) {
+  const auto& balloon = def.devices.memballoon;
+  if (!balloon || balloon->model != "virtio") return Status::Ok();
+  if (def.current_memory_kib == 0 || def.current_memory_kib >= def.memory_kib) {
+    return Status::Ok();
+  }
+  return SetBalloon(qmp, def.current_memory_kib * 1024)
+      .WithContext(
+          fmt::format("set the balloon to <currentMemory> {} KiB", def.current_memory_kib));
+}
+
 Result<uint64_t> QueryBalloon(QmpClient& qmp) {
   SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-balloon"));
   int64_t actual = IntOr(r, "actual", -1);

@@ -104,6 +104,24 @@ TEST_F(QmpCommandsTest, Balloon) {
   EXPECT_EQ(SetBalloon(qmp(), 0).code(), Code::kInvalidArgument);
 }
 
+TEST_F(QmpCommandsTest, InitialBalloonIsCurrentMemory) {
+  server_.ReturnFor("balloon", json::object());
+  conf::DomainDef def;
+  def.memory_kib = 512 * 1024;
+  def.current_memory_kib = 256 * 1024;
+  def.devices.memballoon = conf::MemballoonDef{};
+  ASSERT_TRUE(SetInitialBalloon(qmp(), def).ok());
+  EXPECT_EQ(Sent(), std::vector<std::string>{"balloon"});
+  EXPECT_EQ(server_.commands().back().args["value"], int64_t{256} << 20);
+  // Nothing to do at the maximum, or without a virtio balloon.
+  def.current_memory_kib = def.memory_kib;
+  ASSERT_TRUE(SetInitialBalloon(qmp(), def).ok());
+  def.current_memory_kib = 128 * 1024;
+  def.devices.memballoon->model = "none";
+  ASSERT_TRUE(SetInitialBalloon(qmp(), def).ok());
+  EXPECT_EQ(Sent().size(), 1u);
+}
+
 TEST_F(QmpCommandsTest, BalloonWithoutDevice) {
   server_.ErrorFor("balloon", "DeviceNotActive", "No balloon device has been activated");
   Status s = SetBalloon(qmp(), 1 << 20);

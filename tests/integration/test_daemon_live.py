@@ -28,7 +28,10 @@ NAME = "live1"
 def guest_xml(kernel, initrd, disk):
     # machine 'pc' with ACPI: its PCI bus takes hot-plugged devices (q35 needs root
     # ports), and ACPI tells the guest about new devices and vCPUs.
-    return domain_xml(NAME, kernel, initrd, vcpu="<vcpu current='1'>2</vcpu>", machine="pc",
+    # 256 MiB maximum, started at <currentMemory> 192 MiB as libvirt starts it.
+    return domain_xml(NAME, kernel, initrd, machine="pc",
+                      vcpu="<currentMemory unit='MiB'>192</currentMemory>\n"
+                           "  <vcpu current='1'>2</vcpu>",
                       cmdline="skiff.counter=1 skiff.nodhcp=1",
                       head="  <features><acpi/></features>\n",
                       devices=disk_xml("vda", file=disk))  # no <memballoon>: added by default
@@ -76,6 +79,15 @@ def guest():
         yield g
 
 
+def test_the_guest_starts_at_its_current_memory(guest):
+    # The balloon takes the guest to <currentMemory> at start (issue 25 item 3).
+    assert wait_until(lambda: guest.stats("--balloon").get("balloon.current") == "196608", 60), \
+        guest.stats("--balloon")
+    assert guest.stats("--balloon").get("balloon.maximum") == "262144"
+    info = guest.d.skiff("dominfo", NAME).stdout
+    assert "Max memory:     262144 KiB" in info and "Used memory:    196608 KiB" in info, info
+
+
 def test_save_and_restore_keep_the_guest_counting(guest):
     d, save = guest.d, guest.root / "live1.save"
     before = guest.counters()[-1]
@@ -106,6 +118,9 @@ def test_save_and_restore_keep_the_guest_counting(guest):
     assert after[0] >= last and after[0] <= last + 3, (last, after)
     assert "SKIFF-GUEST-READY" not in guest.text(mark)
     guest.wait(rf"^SKIFF-COUNTER {after[0] + 2}\b", since=mark, timeout=30)
+    # It keeps the memory it had when saved.
+    assert wait_until(lambda: guest.stats("--balloon").get("balloon.current") == "196608", 60), \
+        guest.stats("--balloon")
 
     # A file that is not a save file is refused, naming it.
     r = d.skiff("restore", str(guest.root / "g.xml"), check=False)

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "skiff/base/status.h"
+#include "skiff/conf/domain.h"
 #include "skiff/qemu/qmp_client.h"
 
 namespace skiff::qemu {
@@ -49,6 +50,10 @@ Status Quit(QmpClient& qmp, std::chrono::milliseconds timeout = std::chrono::sec
 // balloon: sets the guest's target memory in bytes. kFailedPrecondition
 // (DeviceNotActive) when the domain has no balloon device.
 Status SetBalloon(QmpClient& qmp, uint64_t bytes);
+// Before a guest first runs (started or restored): its balloon target is
+// <currentMemory> when that is below <memory> and it has a virtio balloon, as
+// libvirt's qemuProcessSetupBalloon does; otherwise nothing is sent.
+Status SetInitialBalloon(QmpClient& qmp, const conf::DomainDef& def);
 // query-balloon: the guest's current memory ("actual") in bytes.
 Result<uint64_t> QueryBalloon(QmpClient& qmp);
 
