@@ -143,6 +143,13 @@ int CmdCreate(const std::vector<std::string>& argv) {
   }
   Status st = CreateImage(a->pos[0], o);
   if (!st.ok()) return Err(st);
+  if (!o.size_given) {
+    // The image took its backing file's size; say what it got, as qemu-img does.
+    OpenOptions oo;
+    oo.format = o.format;
+    auto made = OpenImage(a->pos[0], oo);
+    if (made.ok()) o.size = (*made)->size();
+  }
   if (!a->has("q")) {
     std::string line = fmt::format("Formatting '{}', fmt={}", a->pos[0], o.format);
     if (o.format == "qcow2") {

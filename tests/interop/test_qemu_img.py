@@ -200,6 +200,17 @@ def test_create_with_backing_and_info(tmp_path):
     assert err.returncode == 1 and err.stderr.startswith("error: ")
 
 
+def test_create_with_backing_prints_the_backing_size(tmp_path):
+    # Without a size the image takes its backing file's; both tools say so (issue 25 item 4).
+    qemu_img("create", "-q", "-f", "qcow2", tmp_path / "base.qcow2", "10M")
+    ours = skiff("create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "ours.qcow2",
+                 cwd=tmp_path).stdout
+    theirs = qemu_img("create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "theirs.qcow2",
+                      cwd=tmp_path).stdout
+    assert "size=10485760" in theirs
+    assert ours == theirs.replace("theirs.qcow2", "ours.qcow2")
+
+
 def test_resize_grow_and_shrink(tmp_path, source_raw):
     img = tmp_path / "r.qcow2"
     skiff("convert", "-O", "qcow2", "-o", "cluster_size=4k", source_raw, img)
