@@ -199,7 +199,7 @@ int CmdDomName(const Args& a, api::Client& c) {
 
 int CmdDumpXml(const Args& a, api::Client& c) {
   api::XmlReply r;
-  std::string q = api::ToQuery(api::XmlQuery{a.has("inactive")});
+  std::string q = api::ToQuery(api::DomainXmlQuery{a.has("inactive"), a.has("security-info")});
   if (!GetOrFail(c, routes::Domain(a.get("domain"), "xml") + q, &r)) return 1;
   std::fputs(r.xml.c_str(), stdout);
   return 0;
@@ -207,7 +207,9 @@ int CmdDumpXml(const Args& a, api::Client& c) {
 
 int CmdEdit(const Args& a, api::Client& c) {
   std::string dom = a.get("domain");
-  return EditXml(c, "Domain", dom, routes::Domain(dom, "xml") + api::ToQuery(api::XmlQuery{true}),
+  // As virsh edit: the whole definition, secrets included, comes back unchanged.
+  return EditXml(c, "Domain", dom,
+                 routes::Domain(dom, "xml") + api::ToQuery(api::DomainXmlQuery{true, true}),
                  std::string(routes::kDomains));
 }
 

@@ -264,11 +264,14 @@ Result<DomainInfo> Service::GetDomain(const std::string& ref) {
   return info;
 }
 
-Result<std::string> Service::DomainXml(const std::string& ref, bool inactive) {
+Result<std::string> Service::DomainXml(const std::string& ref, bool inactive, bool secure) {
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
   DomainObj& o = *held.first;
-  if (o.live && !inactive) return conf::FormatDomainXml(*o.live);
-  return conf::FormatDomainXml(o.def);
+  const conf::DomainDef& def = o.live && !inactive ? *o.live : o.def;
+  if (secure) return conf::FormatDomainXml(def);
+  conf::DomainDef shown = def;
+  for (auto& g : shown.devices.graphics) g.passwd.clear();
+  return conf::FormatDomainXml(shown);
 }
 
 namespace {

@@ -45,6 +45,18 @@ struct XmlQuery {
   }
 };
 
+// GET /v1/domains/{id}/xml. `security_info` (virsh dumpxml --security-info, an
+// admin's only) includes graphics passwords, which are left out otherwise.
+struct DomainXmlQuery {
+  bool inactive = false;
+  bool security_info = false;
+  template <typename V>
+  void Visit(V& v) {
+    v("inactive", inactive);
+    v("security_info", security_info);
+  }
+};
+
 // {"xml"}: a definition's XML (dumpxml and friends).
 struct XmlReply {
   std::string xml;

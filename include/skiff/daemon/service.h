@@ -87,7 +87,8 @@ class Service {
   Status ResetDomain(const std::string& ref);
   Status SuspendDomain(const std::string& ref);
   Status ResumeDomain(const std::string& ref);
-  Result<std::string> DomainXml(const std::string& ref, bool inactive);
+  // Graphics passwords only with `secure` (virsh dumpxml --security-info).
+  Result<std::string> DomainXml(const std::string& ref, bool inactive, bool secure = false);
   Status SetAutostart(const std::string& ref, bool enabled);
   Result<RuntimeStats> DomainStats(const std::string& ref, DomainSummary* summary);
   Result<std::vector<conf::DiskDef>> DomainDisks(const std::string& ref, bool inactive);

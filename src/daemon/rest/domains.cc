@@ -120,9 +120,13 @@ Response StartDomain(Service& s, const Request& r, const Params& p) {
 }
 
 Response GetXml(Service& s, const Request& r, const Params& p) {
-  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::XmlQuery>(r));
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::DomainXmlQuery>(r));
+  if (q.security_info && r.role != Role::kAdmin) {
+    return ErrorResponse(PermissionDeniedError(
+        "{} has read-only access; dumpxml --security-info needs root (or an admin token)", r.peer));
+  }
   api::XmlReply out;
-  ASSIGN_OR_RESPONSE(out.xml, s.DomainXml(p.at("id"), q.inactive));
+  ASSIGN_OR_RESPONSE(out.xml, s.DomainXml(p.at("id"), q.inactive, q.security_info));
   return JsonResponse(out);
 }
 

@@ -15,6 +15,16 @@ using json = nlohmann::json;
 // allows PUT bodies up to ServerOptions::max_data_body_bytes on .../data routes).
 constexpr uint64_t kMaxDataChunk = 8 << 20;
 
+// Files on Linux end before 2^63 bytes (off_t); offsets and sizes past 2^62 are
+// refused as input errors before they reach a system call.
+constexpr uint64_t kMaxFileOffset = uint64_t{1} << 62;
+
+Status CheckFileOffset(const char* field, uint64_t value) {
+  if (value <= kMaxFileOffset) return Status::Ok();
+  return InvalidArgumentError("{} {} is past the largest file offset ({})", field, value,
+                              kMaxFileOffset);
+}
+
 // The volume's fields in `out` (a Volume or a struct derived from it).
 void FillVolume(const storage::VolumeInfo& v, api::Volume& out) {
   out.name = v.name;
@@ -145,6 +155,7 @@ Response ResizeVolume(Service& s, const Request& r, const Params& p) {
 // the ranges of the volume's file that hold data (SEEK_DATA/SEEK_HOLE); the rest are holes.
 Response Extents(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::ExtentsQuery>(r));
+  TRY_RESPONSE(CheckFileOffset("offset", q.offset));
   ASSIGN_OR_RESPONSE(VolumeExtents e,
                      s.storage().VolumeDataExtents(p.at("name"), p.at("vol"), q.offset,
                                                    q.length.value_or(UINT64_MAX)));
@@ -164,6 +175,7 @@ Response GetData(Service& s, const Request& r, const Params& p) {
     return ErrorResponse(
         InvalidArgumentError("length {} exceeds {} bytes per request", length, kMaxDataChunk));
   }
+  TRY_RESPONSE(CheckFileOffset("offset", offset));
   ASSIGN_OR_RESPONSE(std::string data,
                      s.storage().ReadVolumeBytes(p.at("name"), p.at("vol"), offset, length));
   Response resp;
@@ -181,6 +193,8 @@ Response PutData(Service& s, const Request& r, const Params& p) {
     return ErrorResponse(
         InvalidArgumentError("upload piece of {} bytes exceeds {}", r.body.size(), kMaxDataChunk));
   }
+  TRY_RESPONSE(CheckFileOffset("offset", q.offset));
+  if (q.final_size) TRY_RESPONSE(CheckFileOffset("final_size", *q.final_size));
   TRY_RESPONSE(s.storage().WriteVolume(p.at("name"), p.at("vol"), q.offset, r.body, 0, q.truncate,
                                        q.final_size));
   return EmptyResponse();
