@@ -204,6 +204,8 @@ void Service::LoadDomains() {
     spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id.load(), obj->pid);
     reattached.push_back(name);
   }
+  // QEMUs of ours that no domain explains are stopped, stale run files go.
+  hv_.ReapOrphans();
   // What the guests did while the daemon was down (the driver reports it as events,
   // handled once the registry is complete).
   for (const auto& name : reattached) hv_.Recheck(name);

@@ -5,9 +5,12 @@
 #include "qemu/qemu_driver.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <optional>
 #include <set>
@@ -18,6 +21,8 @@
 #include "qemu/vcpu_pin.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
+#include "skiff/base/size.h"
+#include "skiff/base/strings.h"
 #include "skiff/conf/cpuset.h"
 #include "skiff/qemu/argv.h"
 #include "skiff/qemu/host.h"
@@ -135,6 +140,59 @@ std::filesystem::path QemuDriver::StatusFile(const std::string& name) const {
 
 std::filesystem::path QemuDriver::ViewerSocket(const std::string& name) const {
   return paths_.run_dir / (name + ".console");
+}
+
+namespace {
+
+// The files a running domain has in the run directory besides the daemon's own.
+constexpr std::array<std::string_view, 5> kRunFileSuffixes = {".pid", ".qmp", ".serial", ".console",
+                                                              ".qemu.json"};
+
+// Whether `pid` is a QEMU that serves `qmp_socket` (it is ours, not a reused pid).
+bool ServesQmpSocket(pid_t pid, const std::string& qmp_socket) {
+  auto cmdline = ReadFile(fmt::format("/proc/{}/cmdline", pid));
+  return cmdline.ok() && cmdline->find(qmp_socket) != std::string::npos;
+}
+
+}  // namespace
+
+void QemuDriver::ReapOrphans() {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(paths_.run_dir, ec)) {
+    const std::string file = e.path().filename().string();
+    for (std::string_view suffix : kRunFileSuffixes) {
+      if (file.size() > suffix.size() && file.ends_with(suffix)) {
+        names.insert(file.substr(0, file.size() - suffix.size()));
+      }
+    }
+  }
+  for (const auto& name : names) {
+    {
+      std::lock_guard l(mu_);
+      if (vms_.count(name)) continue;  // attached: its files are in use
+    }
+    auto pid_text = ReadFile(paths_.run_dir / (name + ".pid"));
+    auto pid = pid_text.ok() ? ParseUint(std::string(Trim(*pid_text))) : Result<uint64_t>(0);
+    const std::string qmp = (paths_.run_dir / (name + ".qmp")).string();
+    if (pid.ok() && *pid > 1 && *pid < (1u << 22) &&
+        ServesQmpSocket(static_cast<pid_t>(*pid), qmp)) {
+      // It holds the domain's pid file lock and its disks while nothing watches it.
+      spdlog::warn(
+          "domain '{}': killing QEMU {} that no domain state explains (skiffd was "
+          "stopped while starting it)",
+          name, *pid);
+      UniqueFd pidfd = PidfdOpen(static_cast<pid_t>(*pid));
+      ::kill(static_cast<pid_t>(*pid), SIGKILL);
+      if (pidfd) {
+        pollfd p{pidfd.get(), POLLIN, 0};
+        (void)::poll(&p, 1, 10000);
+      }
+    }
+    for (std::string_view suffix : kRunFileSuffixes) {
+      (void)RemoveFileIfExists(paths_.run_dir / (name + std::string(suffix)));
+    }
+  }
 }
 
 void QemuDriver::Bury(std::shared_ptr<Vm> vm) {

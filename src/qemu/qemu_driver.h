@@ -65,6 +65,7 @@ class QemuDriver : public hypervisor::Hypervisor {
   void SetGuestEventCallback(GuestEventCallback cb) override;
   Status DumpMemory(const std::string& name, const std::string& path) override;
   void Recheck(const std::string& name) override;
+  void ReapOrphans() override;
 
  private:
   struct Vm {

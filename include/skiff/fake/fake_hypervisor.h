@@ -56,6 +56,8 @@ class FakeHypervisor : public hypervisor::Hypervisor {
   Status DumpMemory(const std::string& name, const std::string& path) override;
   // Reports the guest's state as it is (running or paused), as the QEMU driver does.
   void Recheck(const std::string& name) override;
+  // The fake's guests live in its memory and die with it: none is ever orphaned.
+  void ReapOrphans() override {}
   void SetExitCallback(ExitCallback cb) override;
   void SetGuestEventCallback(GuestEventCallback cb) override;
 

@@ -169,6 +169,12 @@ class Hypervisor {
   // error, panicked, resumed by hand).
   virtual void Recheck(const std::string& name) = 0;
 
+  // Once the daemon has attached every domain it knows to be running: stops the
+  // guests of this driver that no domain explains (the daemon was killed between
+  // spawning one and recording it) and removes the run files of domains that are
+  // not running, so that the next start finds nothing in its way.
+  virtual void ReapOrphans() = 0;
+
   // Called (from any thread) when a running guest stops on its own: shutdown from
   // inside, crash, QEMU killed. Set once, before the first Start.
   using ExitCallback = std::function<void(const std::string& name, ExitReason reason)>;
