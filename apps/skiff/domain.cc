@@ -640,6 +640,19 @@ int CmdManagedSave(const Args& a, api::Client& c) {
   return 0;
 }
 
+int CmdManagedSaveRemove(const Args& a, api::Client& c) {
+  std::string dom = a.get("domain");
+  api::ManagedSaveRemoved r;
+  if (!CallOrFail(c, "DELETE", routes::Domain(dom, "managedsave"), nullptr, &r)) return 1;
+  // virsh's words.
+  if (r.removed) {
+    std::printf("Removed managedsave image for domain '%s'\n", dom.c_str());
+  } else {
+    std::printf("Domain '%s' has no manage save image; removal skipped\n", dom.c_str());
+  }
+  return 0;
+}
+
 // Copies bytes between the terminal and the console socket until Ctrl-] or EOF.
 int Console(const std::string& dom, api::Client& c) {
   api::ConsoleReply r;
@@ -846,6 +859,10 @@ const VerbDef kDomainVerbs[] = {
      "managed save of a domain state",
      {{"domain"}, 1, kJobFlags, {}},
      CmdManagedSave},
+    {"managedsave-remove",
+     "remove the managed save of a domain",
+     {{"domain"}, 1, {}, {}},
+     CmdManagedSaveRemove},
     {"event",
      "print lifecycle events and job progress",
      {{}, 0, {"all", "loop", "json"}, {"count"}},

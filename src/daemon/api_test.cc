@@ -474,6 +474,22 @@ TEST_F(ApiTest, RestoreComesBackInTheSavedStateUnlessTold) {
   // managedsave --paused of a running guest: start brings it back paused.
   ASSERT_EQ(wait(Call("POST", "/v1/domains/a/managedsave", {{"paused", true}})), "completed");
   EXPECT_EQ(Body(Call("POST", "/v1/domains/a/start"))["state"], "paused");
+  // The image is written under a temp name and renamed when whole: none is left.
+  ASSERT_EQ(wait(Call("POST", "/v1/domains/a/managedsave")), "completed");
+  const auto save_dir = dir_.path() / "var/lib/skiff/save";
+  for (const auto& e : std::filesystem::directory_iterator(save_dir)) {
+    EXPECT_EQ(e.path().filename(), "a.save");
+  }
+  // managedsave-remove: the image goes, and the next start boots afresh.
+  auto removed = Call("DELETE", "/v1/domains/a/managedsave");
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  EXPECT_EQ(Body(removed)["removed"], true);
+  EXPECT_EQ(Body(Call("DELETE", "/v1/domains/a/managedsave"))["removed"], false);
+  EXPECT_FALSE(std::filesystem::exists(save_dir / "a.save"));
+  auto started = Body(Call("POST", "/v1/domains/a/start"));
+  EXPECT_EQ(started["state"], "running");
+  EXPECT_EQ(started["reason"], "booted");
+  EXPECT_EQ(Call("DELETE", "/v1/domains/zz/managedsave").status, 404);
 }
 
 TEST_F(ApiTest, JobsCanBeCancelled) {

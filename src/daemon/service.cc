@@ -2,6 +2,9 @@
 // devices and lifecycle policy: service_tuning.cc, service_devices.cc, service_policy.cc).
 #include "skiff/daemon/service.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <system_error>
@@ -14,6 +17,7 @@
 #include "daemon/network/driver.h"
 #include "daemon/save_file.h"
 #include "daemon/storage/driver.h"
+#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 
 namespace skiff::daemon {
@@ -139,7 +143,7 @@ void Service::RemoveLiveStatus(const std::string& name) {
 }
 
 void Service::LoadDomains() {
-  for (const auto& dir : {paths_.domains_dir, paths_.run_domains}) {
+  for (const auto& dir : {paths_.domains_dir, paths_.run_domains, paths_.save_dir}) {
     RemoveStaleTempFiles(env_, dir);
   }
   LoadDefinitionFiles(
@@ -203,6 +207,13 @@ void Service::LoadDomains() {
     next_id_ = std::max(next_id_, obj->id.load() + 1);
     spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id.load(), obj->pid);
     reattached.push_back(name);
+    // A running guest has moved on from any managed save image (a daemon killed
+    // after the image was complete but before the guest stopped): starting from it
+    // later would roll the guest's memory back behind its disks.
+    if (const fs::path managed = paths_.save_dir / (name + ".save"); env_.FileExists(managed)) {
+      spdlog::warn("domain '{}' is running: its managed save image is stale and is removed", name);
+      (void)RemoveFileDurably(env_, managed);
+    }
   }
   // QEMUs of ours that no domain explains are stopped, stale run files go.
   hv_.ReapOrphans();
@@ -661,11 +672,23 @@ Status Service::RunSave(const std::string& name, const std::string& file,
   SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
   auto& [obj, lock] = held;
   if (!obj->status.active()) return NotRunning(name);
-  SKIFF_TRY(WriteSaveHeader(file, obj->live ? *obj->live : obj->def,
+  // The image is written under a temp name and becomes FILE only once whole and
+  // durable: a daemon killed mid-save leaves no image that a start or restore
+  // would take for one (the temp file goes at the next start, for managed saves).
+  const fs::path part = file + fmt::format(".tmp.{}", ::getpid());
+  SKIFF_TRY(WriteSaveHeader(part.string(), obj->live ? *obj->live : obj->def,
                             paused.value_or(obj->status.state() == DomainState::kPaused)));
-  Status st = hv_.Save(name, file, job);
+  Status st = hv_.Save(name, part.string(), job);
+  if (st.ok()) {
+    // The state QEMU wrote is durable before the name says the image is whole.
+    UniqueFd fd(::open(part.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd || ::fsync(fd.get()) != 0)
+      st = ErrnoError(errno, fmt::format("sync '{}'", part.string()));
+  }
+  if (st.ok()) st = env_.RenameFile(part, file);
+  if (st.ok()) st = env_.SyncDir(fs::path(file).parent_path());
   if (!st.ok()) {
-    (void)RemoveFileIfExists(file);
+    (void)env_.RemoveFile(part);
     return st;
   }
   MarkStopped(*obj, ShutoffReason::kSaved);
@@ -692,6 +715,15 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
   return jobs_.Start("managedsave", name, [this, name, file, paused](const JobControl& job) {
     return RunSave(name, file, paused, job);
   });
+}
+
+Result<bool> Service::RemoveManagedSave(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  const fs::path managed = paths_.save_dir / (held.first->def.name + ".save");
+  if (!env_.FileExists(managed)) return false;
+  SKIFF_TRY(RemoveFileDurably(env_, managed));
+  spdlog::info("domain '{}': managed save image removed", held.first->def.name);
+  return true;
 }
 
 Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<bool> want_paused) {

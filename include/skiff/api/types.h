@@ -523,6 +523,16 @@ struct JobReply {
   }
 };
 
+// DELETE /v1/domains/{id}/managedsave (managedsave-remove): whether there was an
+// image to remove.
+struct ManagedSaveRemoved {
+  bool removed = false;
+  template <typename V>
+  void Visit(V& v) {
+    v("removed", removed);
+  }
+};
+
 // GET /v1/jobs.
 struct JobList {
   std::vector<Job> jobs;

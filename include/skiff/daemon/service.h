@@ -132,6 +132,9 @@ class Service {
   Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file,
                               std::optional<bool> paused = std::nullopt);
   Result<uint64_t> ManagedSave(const std::string& ref, std::optional<bool> paused = std::nullopt);
+  // managedsave-remove: deletes the domain's managed save image; false when it has
+  // none. Its next start boots afresh.
+  Result<bool> RemoveManagedSave(const std::string& ref);
   // The guest comes back paused or running as `paused` says, else as it was saved.
   Result<uint64_t> RestoreDomain(const std::string& file, std::optional<bool> paused);
 

@@ -330,6 +330,12 @@ Response ManagedSave(Service& s, const Request& r, const Params& p) {
   return JobAccepted(s, job);
 }
 
+Response RemoveManagedSave(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(bool removed, s.RemoveManagedSave(p.at("id")));
+  return JsonResponse(api::ManagedSaveRemoved{removed});
+}
+
 Response Restore(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SaveRequest>(r));
@@ -381,6 +387,7 @@ void AddDomainRoutes(Api& api) {
   api.Add("POST", "/v1/domains/{id}/emulatorpin", W, PinEmulator);
   api.Add("POST", "/v1/domains/{id}/save", W, Save);
   api.Add("POST", "/v1/domains/{id}/managedsave", W, ManagedSave);
+  api.Add("DELETE", "/v1/domains/{id}/managedsave", W, RemoveManagedSave);
   api.Add("GET", "/v1/domains/{id}/console", W, Console);
 }
 
