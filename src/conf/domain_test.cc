@@ -67,7 +67,7 @@ TEST(DomainParse, NamesThatCannotNameFilesAreRefused) {
       {std::string(81, 'a'), "/domain/name: <name> is 81 bytes long; names are at most 80 bytes"},
       {"..", "/domain/name: <name> must not be '..'"},
       {".", "/domain/name: <name> must not be '.'"},
-      {"a/b", "/domain/name: <name> must not contain '/'"},
+      {"a/b", "/domain/name: <name> 'a/b' must not contain '/'"},
       {"a\tb", "/domain/name: <name> must not contain control characters (found 0x09)"},
       {"a&#127;b", "/domain/name: <name> must not contain control characters (found 0x7f)"},
   };

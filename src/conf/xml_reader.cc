@@ -163,7 +163,7 @@ Result<std::string> ReadObjectName(const Elem& root) {
   }
   if (name == "." || name == "..") return elem.Error("<name> must not be '{}'", name);
   for (unsigned char c : name) {
-    if (c == '/') return elem.Error("<name> must not contain '/'");
+    if (c == '/') return elem.Error("<name> '{}' must not contain '/'", name);
     if (c < 0x20 || c == 0x7f) {
       return elem.Error("<name> must not contain control characters (found 0x{:02x})", c);
     }
