@@ -81,29 +81,27 @@ TEST(DomainParse, NamesThatCannotNameFilesAreRefused) {
   EXPECT_TRUE(parse("web-01.example_x y").ok());  // libvirt allows spaces and dots
 }
 
-TEST(DomainParse, DeepNestingIsRefusedNotFollowed) {
-  // 30,000 levels of <metadata> once overflowed the stack (issue 23 item 8).
-  std::string deep;
-  for (int i = 0; i < 30000; ++i) deep += "<a>";
-  for (int i = 0; i < 30000; ++i) deep += "</a>";
-  auto r = ParseDomainXml(
+// A domain whose <metadata> nests `depth` elements, from `source`.
+Result<DomainDef> ParseWithMetadataDepth(int depth, const std::string& source) {
+  std::string nested;
+  for (int i = 0; i < depth; ++i) nested += "<a>";
+  for (int i = 0; i < depth; ++i) nested += "</a>";
+  return ParseDomainXml(
       "<domain type='qemu'>\n<name>d</name><memory>1024</memory>"
       "<vcpu>1</vcpu><os><type>hvm</type></os>\n<metadata>" +
-          deep + "</metadata></domain>",
-      "deep.xml");
+          nested + "</metadata></domain>",
+      source);
+}
+
+TEST(DomainParse, DeepNestingIsRefusedNotFollowed) {
+  // 30,000 levels of <metadata> once overflowed the stack (issue 23 item 8).
+  auto r = ParseWithMetadataDepth(30000, "deep.xml");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
   EXPECT_THAT(r.status().message(), HasSubstr("deep.xml:3:"));
   EXPECT_THAT(r.status().message(), HasSubstr("xml nests elements more than 256 deep"));
   // 200 levels of the user's metadata are kept.
-  std::string ok;
-  for (int i = 0; i < 200; ++i) ok += "<a>";
-  for (int i = 0; i < 200; ++i) ok += "</a>";
-  auto fine = ParseDomainXml(
-      "<domain type='qemu'><name>d</name><memory>1024</memory>"
-      "<vcpu>1</vcpu><os><type>hvm</type></os><metadata>" +
-          ok + "</metadata></domain>",
-      "ok.xml");
+  auto fine = ParseWithMetadataDepth(200, "ok.xml");
   EXPECT_TRUE(fine.ok()) << fine.status().ToString();
 }
 
