@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 
 #include "skiff/base/env.h"
 #include "skiff/base/status.h"
+#include "skiff/daemon/object_registry.h"
 
 namespace skiff::daemon {
 
@@ -69,6 +71,27 @@ inline std::filesystem::path AutostartLink(const std::filesystem::path& dir,
 
 inline bool HasAutostartLink(Env& env, const std::filesystem::path& dir, const std::string& name) {
   return env.FileExists(AutostartLink(dir, name));
+}
+
+// Loads every stored definition in `dir` into `registry` as a persistent object
+// (Obj has `def` and `autostart`), with its autostart link read; a file whose name
+// or UUID another file already holds is logged on one line and kept. This is the
+// one loading loop domains, networks and pools share.
+template <typename Obj, typename Parse>
+void LoadDefinitionsInto(Env& env, const std::filesystem::path& dir, std::string_view kind,
+                         Parse parse, ObjectRegistry<Obj>& registry) {
+  LoadDefinitionFiles(env, dir, kind, parse, [&](auto def, const std::filesystem::path& file) {
+    if (def.name != file.stem().string()) {
+      spdlog::warn("{} definition '{}' names {} '{}'", kind, file.string(), kind, def.name);
+    }
+    auto obj = std::make_shared<Obj>();
+    obj->def = std::move(def);
+    obj->autostart = HasAutostartLink(env, dir, obj->def.name);
+    if (Status st = registry.Add(obj); !st.ok()) {
+      spdlog::error("skipping {} definition '{}': {} (the file is kept)", kind, file.string(),
+                    st.ToString());
+    }
+  });
 }
 
 // Makes (enabled) or removes the autostart link of definition `name` in `dir`,

@@ -1,6 +1,4 @@
-// The registry's domain objects and the helpers every service_*.cc file shares:
-// service.cc (registry, persistence, life cycle), service_tuning.cc,
-// service_devices.cc, service_policy.cc.
+// The registry's domain object, and the small rules every domain action shares.
 #pragma once
 
 #include <atomic>
@@ -9,19 +7,21 @@
 #include <string>
 #include <utility>
 
+#include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
-#include "skiff/daemon/service.h"
+#include "skiff/daemon/domain_state.h"
+#include "skiff/daemon/service_types.h"
 
 namespace skiff::daemon {
 
-struct Service::DomainObj {
+struct DomainObj {
   std::mutex mu;
   bool removed = false;  // dropped from the registry; lookups that race with it fail
   conf::DomainDef def;   // the persistent definition (or, transient, the started one)
   std::optional<conf::DomainDef> live;  // while running
   bool persistent = true;
   bool autostart = false;
-  DomainStatus status;      // set by SetStatus only
+  DomainStatus status;      // set by DomainCore::SetStatus only
   std::atomic<int> id{-1};  // also read by id lookups without the object's lock
   int pid = 0;
 };

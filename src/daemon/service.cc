@@ -1,5 +1,5 @@
-// Service: the registry of domains, their persistence and their life cycle (tuning,
-// devices and lifecycle policy: service_tuning.cc, service_devices.cc, service_policy.cc).
+// Service: the life cycle of domains (define, start, stop, save, restore); the registry
+// and persistence they share are DomainCore (domain_core.h), policy service_policy.cc.
 #include "skiff/daemon/service.h"
 
 #include <fcntl.h>
@@ -13,7 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/definitions.h"
-#include "daemon/domain_obj.h"
+#include "daemon/disk_usage.h"
+#include "daemon/domain_core.h"
 #include "daemon/network/driver.h"
 #include "daemon/save_file.h"
 #include "daemon/storage/driver.h"
@@ -54,13 +55,11 @@ bool HasUuid(const std::string& xml) { return xml.find("<uuid") != std::string::
 // Makes the registry's new domain objects: persistent (define) or transient.
 auto NewDomain(bool persistent) {
   return [persistent] {
-    auto obj = std::make_shared<Service::DomainObj>();
+    auto obj = std::make_shared<DomainObj>();
     obj->persistent = persistent;
     return obj;
   };
 }
-
-fs::path XmlPath(const fs::path& dir, const std::string& name) { return dir / (name + ".xml"); }
 
 }  // namespace
 
@@ -76,6 +75,9 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
   net_ = std::make_unique<NetworkDriver>(paths_, *network_backend, events_, network_options, env_);
   disks_ = std::make_unique<DiskUsage>();
   storage_ = std::make_unique<StorageDriver>(paths_, events_, *disks_, env_);
+  core_ = std::make_unique<DomainCore>(paths_, env_, hv_, events_, *net_, *storage_, *disks_);
+  tuning_ = std::make_unique<DomainTuning>(*core_);
+  devices_ = std::make_unique<DomainDevices>(*core_);
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
@@ -88,79 +90,11 @@ Service::~Service() {
   jobs_.StopAll();
 }
 
-// ---------------------------------------------------------------- lookup
-
-Result<std::pair<std::shared_ptr<Service::DomainObj>, Service::Lock>> Service::Acquire(
-    const std::string& ref) {
-  return domains_.Acquire(ref);
-}
-
-void Service::Forget(const std::shared_ptr<DomainObj>& obj) { domains_.Remove(obj); }
-
-DomainSummary Service::Summarize(const DomainObj& o) {
-  DomainSummary s;
-  s.id = o.id;
-  s.name = o.def.name;
-  s.uuid = o.def.uuid;
-  s.status = o.status;
-  s.persistent = o.persistent;
-  s.autostart = o.autostart;
-  std::error_code ec;
-  s.managed_save = fs::exists(paths_.save_dir / (o.def.name + ".save"), ec);
-  return s;
-}
-
-void Service::Emit(const DomainObj& o, const std::string& event, const std::string& detail) {
-  auto e = api::Event::Lifecycle("domain", o.def.name, event, detail);
-  e.uuid = o.def.uuid.ToString();
-  events_.Publish(std::move(e));
-}
-
-// ---------------------------------------------------------------- persistence
-
-Status Service::WriteDefinition(const conf::DomainDef& def) {
-  return WriteDefinitionFile(env_, paths_.domains_dir, def.name, conf::FormatDomainXml(def))
-      .WithContext(fmt::format("save definition of domain '{}'", def.name));
-}
-
-Status Service::WriteLiveStatus(const DomainObj& o) {
-  const conf::DomainDef& d = o.live ? *o.live : o.def;
-  SKIFF_TRY(
-      WriteFileAtomic(env_, XmlPath(paths_.run_domains, d.name), conf::FormatDomainXml(d), 0600));
-  nlohmann::json j = {{"id", o.id.load()},
-                      {"pid", o.pid},
-                      {"state", static_cast<int>(o.status.state())},
-                      {"reason", o.status.reason()},
-                      {"reason_name", o.status.reason_name()},
-                      {"persistent", o.persistent}};
-  return WriteFileAtomic(env_, paths_.run_domains / (d.name + ".status.json"), j.dump() + "\n",
-                         0600);
-}
-
-void Service::RemoveLiveStatus(const std::string& name) {
-  (void)env_.RemoveFile(XmlPath(paths_.run_domains, name));
-  (void)env_.RemoveFile(paths_.run_domains / (name + ".status.json"));
-}
-
 void Service::LoadDomains() {
   for (const auto& dir : {paths_.domains_dir, paths_.run_domains, paths_.save_dir}) {
     RemoveStaleTempFiles(env_, dir);
   }
-  LoadDefinitionFiles(
-      env_, paths_.domains_dir, "domain", conf::ParseDomainXml,
-      [&](conf::DomainDef def, const fs::path& file) {
-        if (def.name != file.stem().string()) {
-          spdlog::warn("domain definition '{}' names domain '{}'", file.string(), def.name);
-        }
-        auto obj = std::make_shared<DomainObj>();
-        obj->def = std::move(def);
-        obj->autostart = HasAutostartLink(env_, paths_.domains_dir, obj->def.name);
-        if (!domains_.Add(obj).ok()) {
-          spdlog::error(
-              "skipping domain definition '{}': name or uuid already used (the file is kept)",
-              file.string());
-        }
-      });
+  LoadDefinitionsInto(env_, paths_.domains_dir, "domain", conf::ParseDomainXml, core_->domains());
   // Re-attach the domains that were running when the daemon stopped.
   std::vector<std::string> reattached;
   for (const auto& entry : env_.ListDir(paths_.run_domains).value_or(std::vector<std::string>{})) {
@@ -177,15 +111,15 @@ void Service::LoadDomains() {
     if (!def.ok() || !st.is_object()) {
       spdlog::error("dropping live status of domain '{}': {}", name,
                     def.ok() ? "status file is unreadable" : def.status().ToString());
-      RemoveLiveStatus(name);
+      core_->RemoveLiveStatus(name);
       continue;
     }
     Status a = hv_.Attach(*def);
-    std::shared_ptr<DomainObj> obj = domains_.Find(name);
+    std::shared_ptr<DomainObj> obj = core_->domains().Find(name);
     if (obj && obj->def.name != name) obj = nullptr;  // a UUID or id that looks like a name
     if (!a.ok()) {
       spdlog::info("domain '{}' stopped while skiffd was down: {}", name, a.ToString());
-      RemoveLiveStatus(name);
+      core_->RemoveLiveStatus(name);
       continue;
     }
     bool fresh = !obj;
@@ -197,14 +131,13 @@ void Service::LoadDomains() {
     obj->live = std::move(*def);
     obj->id = st.value("id", -1);
     obj->pid = st.value("pid", 0);
-    SetStatus(*obj, DomainStatus::FromStatusFile(st.value("state", 1), st.value("reason", 1),
-                                                 st.value("reason_name", "booted")));
-    if (Status added = fresh ? domains_.Add(obj) : Status::Ok(); !added.ok()) {
+    core_->SetStatus(*obj, DomainStatus::FromStatusFile(st.value("state", 1), st.value("reason", 1),
+                                                        st.value("reason_name", "booted")));
+    if (Status added = fresh ? core_->domains().Add(obj) : Status::Ok(); !added.ok()) {
       spdlog::error("running domain '{}' not re-attached: {}", name, added.ToString());
       continue;
     }
-    std::lock_guard l(mu_);
-    next_id_ = std::max(next_id_, obj->id.load() + 1);
+    core_->SeenId(obj->id.load());
     spdlog::info("re-attached running domain '{}' (id {}, pid {})", name, obj->id.load(), obj->pid);
     reattached.push_back(name);
     // A running guest has moved on from any managed save image (a daemon killed
@@ -230,7 +163,7 @@ Status Service::Load() {
   if (Status st = net_->Load(); !st.ok()) spdlog::error("networks: {}", st.ToString());
   storage_->Activate();
   std::vector<std::string> autostart;
-  for (auto& o : domains_.List()) {
+  for (auto& o : core_->domains().List()) {
     std::lock_guard l(o->mu);
     if (!o->removed && o->autostart && !o->status.active()) autostart.push_back(o->def.name);
   }
@@ -238,29 +171,29 @@ Status Service::Load() {
     auto r = StartDomain(name, false);
     if (!r.ok()) spdlog::error("autostart of domain '{}' failed: {}", name, r.status().ToString());
   }
-  spdlog::info("loaded {} domains, {} networks, {} pools", domains_.size(), net_->List().size(),
-               storage_->size());
+  spdlog::info("loaded {} domains, {} networks, {} pools", core_->domains().size(),
+               net_->List().size(), storage_->size());
   return Status::Ok();
 }
 
 // ---------------------------------------------------------------- queries
 
 std::vector<DomainSummary> Service::ListDomains() {
-  std::vector<std::shared_ptr<DomainObj>> objs = domains_.List();
+  std::vector<std::shared_ptr<DomainObj>> objs = core_->domains().List();
   std::vector<DomainSummary> out;
   out.reserve(objs.size());
   for (auto& o : objs) {
     std::lock_guard l(o->mu);
-    if (!o->removed) out.push_back(Summarize(*o));
+    if (!o->removed) out.push_back(core_->Summarize(*o));
   }
   return out;
 }
 
 Result<DomainInfo> Service::GetDomain(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
   DomainInfo info;
-  info.summary = Summarize(o);
+  info.summary = core_->Summarize(o);
   const conf::DomainDef& d = o.live ? *o.live : o.def;
   info.os_type = d.os.type;
   info.vcpus = d.current_vcpus.value_or(d.vcpus);
@@ -278,7 +211,7 @@ Result<DomainInfo> Service::GetDomain(const std::string& ref) {
 }
 
 Result<std::string> Service::DomainXml(const std::string& ref, bool inactive, bool secure) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
   const conf::DomainDef& def = o.live && !inactive ? *o.live : o.def;
   if (secure) return conf::FormatDomainXml(def);
@@ -309,9 +242,9 @@ NetIoStats TapStats(const std::string& tap) {
 }  // namespace
 
 Result<RuntimeStats> Service::DomainStats(const std::string& ref, DomainSummary* summary) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
-  *summary = Summarize(o);
+  *summary = core_->Summarize(o);
   RuntimeStats s;
   const conf::DomainDef& d = o.live ? *o.live : o.def;
   s.vcpus_maximum = d.vcpus;
@@ -327,42 +260,10 @@ Result<RuntimeStats> Service::DomainStats(const std::string& ref, DomainSummary*
   return s;
 }
 
-Result<std::vector<conf::DiskDef>> Service::DomainDisks(const std::string& ref, bool inactive) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  return (o.live && !inactive ? *o.live : o.def).devices.disks;
-}
-
-Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> Service::DomainInterfaces(
-    const std::string& ref, bool inactive) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  bool live = o.live && !inactive;
-  std::vector<std::pair<std::string, conf::InterfaceDef>> out;
-  int i = 0;
-  for (const auto& nic : (live ? *o.live : o.def).devices.interfaces) {
-    std::string dev = "-";
-    if (live && nic.type != conf::InterfaceType::kUser) {
-      dev = nic.target_dev.empty() ? fmt::format("vnet{}", i) : nic.target_dev;
-    }
-    out.emplace_back(dev, nic);
-    ++i;
-  }
-  return out;
-}
-
-Result<std::vector<InterfaceAddress>> Service::DomainAddresses(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
-  DomainObj& o = *held.first;
-  if (!o.status.active()) return NotRunning(o.def.name);
-  // From the DHCP leases of the guest's networks, matched by MAC (virsh's --source lease).
-  return net_->Addresses(o.live ? *o.live : o.def);
-}
-
 Result<std::string> Service::NetworkDiagram(const std::string& ref, bool svg) {
   // Tap -> guest names from the running domains, taken before the network's lock.
   std::map<std::string, std::string> guests;
-  for (auto& o : domains_.List()) {
+  for (auto& o : core_->domains().List()) {
     std::lock_guard l(o->mu);
     if (o->removed || !o->live) continue;
     for (const auto& nic : o->live->devices.interfaces) {
@@ -373,7 +274,7 @@ Result<std::string> Service::NetworkDiagram(const std::string& ref, bool svg) {
 }
 
 Result<std::string> Service::ConsoleSocket(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
   if (!o.status.active()) return NotRunning(o.def.name);
   return hv_.ConsoleSocket(o.def.name);
@@ -384,23 +285,23 @@ Result<std::string> Service::ConsoleSocket(const std::string& ref) {
 Result<DomainSummary> Service::DefineDomain(const std::string& xml, const std::string& source) {
   SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def, conf::ParseDomainXml(xml, source));
   // No uuid in the input: a redefinition keeps the existing one, as libvirt does.
-  SKIFF_ASSIGN_OR_RETURN(auto slot, domains_.FindOrAdd(def, HasUuid(xml), NewDomain(true)));
+  SKIFF_ASSIGN_OR_RETURN(auto slot, core_->domains().FindOrAdd(def, HasUuid(xml), NewDomain(true)));
   auto& [obj, fresh, lock] = slot;
-  Status st = WriteDefinition(def);
+  Status st = core_->WriteDefinition(def);
   if (!st.ok()) {
-    if (fresh) Forget(obj);
+    if (fresh) core_->Forget(obj);
     return st;
   }
   obj->def = std::move(def);
   obj->persistent = true;
-  if (obj->status.active()) (void)WriteLiveStatus(*obj);
+  if (obj->status.active()) (void)core_->WriteLiveStatus(*obj);
   spdlog::info("domain '{}' defined", obj->def.name);
-  Emit(*obj, "defined", fresh ? "added" : "updated");
-  return Summarize(*obj);
+  core_->Emit(*obj, "defined", fresh ? "added" : "updated");
+  return core_->Summarize(*obj);
 }
 
 Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& options) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   auto& [obj, lock] = held;
   if (!obj->persistent) {
     return FailedPreconditionError("cannot undefine transient domain '{}'", obj->def.name);
@@ -429,30 +330,17 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
   }
   obj->autostart = false;
   spdlog::info("domain '{}' undefined", obj->def.name);
-  Emit(*obj, "undefined", "removed");
+  core_->Emit(*obj, "undefined", "removed");
   if (obj->status.active()) {
     obj->persistent = false;  // keeps running as a transient domain
-    (void)WriteLiveStatus(*obj);
+    (void)core_->WriteLiveStatus(*obj);
     return Status::Ok();
   }
-  Forget(obj);
+  core_->Forget(obj);
   return Status::Ok();
 }
 
 // ---------------------------------------------------------------- life cycle
-
-void Service::TrackDisks(const std::string& domain, const conf::DomainDef* running_def) {
-  std::vector<std::pair<std::string, bool>> files;
-  const std::vector<conf::DiskDef> none;
-  for (const auto& d : running_def ? running_def->devices.disks : none) {
-    std::string path = d.source_path;
-    if (d.type == conf::DiskType::kVolume) {
-      path = storage_->ResolveVolume(d.source_pool, d.source_volume).value_or("");
-    }
-    if (!path.empty()) files.emplace_back(path, !d.readonly && !d.shareable);
-  }
-  disks_->Set(domain, files);
-}
 
 Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
                                            const std::string& restore_from) {
@@ -474,7 +362,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
         d.type == conf::DiskType::kVolume ? opts.volume_paths[d.target_dev] : d.source_path;
     if (path.empty()) continue;
     bool writes = !d.readonly && !d.shareable;
-    std::string other = writes ? disks_->User(path) : disks_->Writer(path);
+    std::string other = core_->DiskHolder(path, writes);
     if (!other.empty() && other != o.def.name) {
       return FailedPreconditionError("disk '{}': image '{}' is in use by running domain '{}'",
                                      d.target_dev, path, other);
@@ -508,29 +396,27 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   }
   int pid = *started;
   if (from_managed) (void)RemoveFileIfExists(managed);
-  {
-    std::lock_guard l(mu_);
-    o.id = next_id_++;
-  }
+  o.id = core_->NextId();
   o.pid = pid;
   o.live = std::move(live);
-  TrackDisks(o.def.name, &*o.live);
+  core_->TrackDisks(o.def.name, &*o.live);
   bool restored = !opts.restore_from.empty();
-  SetStatus(o, paused     ? DomainStatus::Paused(PausedReason::kUser)
-               : restored ? DomainStatus::Running(RunningReason::kRestored)
-                          : DomainStatus::Running(RunningReason::kBooted));
-  Status st = WriteLiveStatus(o);
+  core_->SetStatus(o, paused     ? DomainStatus::Paused(PausedReason::kUser)
+                      : restored ? DomainStatus::Running(RunningReason::kRestored)
+                                 : DomainStatus::Running(RunningReason::kBooted));
+  Status st = core_->WriteLiveStatus(o);
   if (!st.ok()) spdlog::error("domain '{}': {}", o.def.name, st.ToString());
   spdlog::info("domain '{}' started (id {}, pid {})", o.def.name, o.id.load(), pid);
-  Emit(o, "started", restored ? "restored" : "booted");
-  if (paused) Emit(o, "suspended", "paused");
-  return Summarize(o);
+  core_->Emit(o, "started", restored ? "restored" : "booted");
+  if (paused) core_->Emit(o, "suspended", "paused");
+  return core_->Summarize(o);
 }
 
 Result<DomainSummary> Service::CreateDomain(const std::string& xml, const std::string& source,
                                             bool paused) {
   SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def, conf::ParseDomainXml(xml, source));
-  SKIFF_ASSIGN_OR_RETURN(auto slot, domains_.FindOrAdd(def, HasUuid(xml), NewDomain(false)));
+  SKIFF_ASSIGN_OR_RETURN(auto slot,
+                         core_->domains().FindOrAdd(def, HasUuid(xml), NewDomain(false)));
   auto& [obj, fresh, lock] = slot;
   if (!fresh) {
     // Starting a defined domain from new XML runs that XML and keeps the definition.
@@ -542,41 +428,19 @@ Result<DomainSummary> Service::CreateDomain(const std::string& xml, const std::s
     obj->def = def;
     auto r = StartLocked(*obj, paused, "");
     obj->def = std::move(saved);
-    if (r.ok()) (void)WriteLiveStatus(*obj);
+    if (r.ok()) (void)core_->WriteLiveStatus(*obj);
     return r;
   }
   auto r = StartLocked(*obj, paused, "");
   if (!r.ok()) {
-    Forget(obj);
+    core_->Forget(obj);
   }
   return r;
 }
 
 Result<DomainSummary> Service::StartDomain(const std::string& ref, bool paused) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   return StartLocked(*held.first, paused, "");
-}
-
-void Service::SetStatus(DomainObj& o, DomainStatus status) { o.status = status; }
-
-void Service::MarkStopped(DomainObj& o, ShutoffReason reason) {
-  SetStatus(o, DomainStatus::Shutoff(reason));
-  const std::string why(o.status.reason_name());
-  o.id = -1;
-  o.pid = 0;
-  if (o.live) net_->ReleaseInterfaces(*o.live);
-  o.live.reset();
-  TrackDisks(o.def.name, nullptr);
-  RemoveLiveStatus(o.def.name);
-  spdlog::info("domain '{}' stopped ({})", o.def.name, why);
-  Emit(o, "stopped", why);
-}
-
-void Service::MarkActive(DomainObj& o, DomainStatus status, const std::string& event,
-                         const std::string& detail) {
-  SetStatus(o, status);
-  (void)WriteLiveStatus(o);
-  Emit(o, event, detail);
 }
 
 // A request whose outcome the guest reports later (or that changes no state): the
@@ -584,11 +448,11 @@ void Service::MarkActive(DomainObj& o, DomainStatus status, const std::string& e
 Status Service::RequestOnRunning(const std::string& ref,
                                  Status (Hypervisor::*op)(const std::string&), const char* event,
                                  const char* detail) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
   if (!o.status.active()) return NotRunning(o.def.name);
   SKIFF_TRY((hv_.*op)(o.def.name));
-  Emit(o, event, detail);
+  core_->Emit(o, event, detail);
   return Status::Ok();
 }
 
@@ -597,13 +461,13 @@ Status Service::ShutdownDomain(const std::string& ref) {
 }
 
 Status Service::DestroyDomain(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   auto& [obj, lock] = held;
   if (!obj->status.active()) return NotRunning(obj->def.name);
   SKIFF_TRY(hv_.Destroy(obj->def.name));
-  MarkStopped(*obj, ShutoffReason::kDestroyed);
+  core_->MarkStopped(*obj, ShutoffReason::kDestroyed);
   if (!obj->persistent) {
-    Forget(obj);
+    core_->Forget(obj);
   }
   return Status::Ok();
 }
@@ -617,29 +481,29 @@ Status Service::ResetDomain(const std::string& ref) {
 }
 
 Status Service::SuspendDomain(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
   if (!o.status.active()) return NotRunning(o.def.name);
   if (o.status.state() == DomainState::kPaused) return Status::Ok();
   SKIFF_TRY(hv_.Suspend(o.def.name));
-  MarkActive(o, DomainStatus::Paused(PausedReason::kUser), "suspended", "paused");
+  core_->MarkActive(o, DomainStatus::Paused(PausedReason::kUser), "suspended", "paused");
   return Status::Ok();
 }
 
 Status Service::ResumeDomain(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
   if (!o.status.active()) return NotRunning(o.def.name);
   if (o.status.state() != DomainState::kPaused) {
     return FailedPreconditionError("domain '{}' is not paused", o.def.name);
   }
   SKIFF_TRY(hv_.Resume(o.def.name));
-  MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
+  core_->MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
   return Status::Ok();
 }
 
 Status Service::SetAutostart(const std::string& ref, bool enabled) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   DomainObj& o = *held.first;
   if (!o.persistent) {
     return FailedPreconditionError("cannot set autostart for transient domain '{}'", o.def.name);
@@ -658,7 +522,7 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
   }
   std::string name;
   {
-    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+    SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
     if (!held.first->status.active()) return NotRunning(held.first->def.name);
     name = held.first->def.name;
   }
@@ -669,7 +533,7 @@ Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& 
 
 Status Service::RunSave(const std::string& name, const std::string& file,
                         std::optional<bool> paused, const JobControl& job) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(name));
   auto& [obj, lock] = held;
   if (!obj->status.active()) return NotRunning(name);
   // The image is written under a temp name and becomes FILE only once whole and
@@ -691,9 +555,9 @@ Status Service::RunSave(const std::string& name, const std::string& file,
     (void)env_.RemoveFile(part);
     return st;
   }
-  MarkStopped(*obj, ShutoffReason::kSaved);
+  core_->MarkStopped(*obj, ShutoffReason::kSaved);
   if (!obj->persistent) {
-    Forget(obj);
+    core_->Forget(obj);
   }
   return Status::Ok();
 }
@@ -701,7 +565,7 @@ Status Service::RunSave(const std::string& name, const std::string& file,
 Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool> paused) {
   std::string name;
   {
-    SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+    SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
     if (!held.first->status.active()) return NotRunning(held.first->def.name);
     if (!held.first->persistent) {
       return FailedPreconditionError("cannot do managed save for transient domain '{}'",
@@ -718,7 +582,7 @@ Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool
 }
 
 Result<bool> Service::RemoveManagedSave(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
   const fs::path managed = paths_.save_dir / (held.first->def.name + ".save");
   if (!env_.FileExists(managed)) return false;
   SKIFF_TRY(RemoveFileDurably(env_, managed));
@@ -736,7 +600,7 @@ Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<b
     job.progress(10);
     // A domain of the same name is restored into (keeping its uuid), as libvirt does.
     conf::DomainDef key = def;
-    SKIFF_ASSIGN_OR_RETURN(auto slot, domains_.FindOrAdd(key, false, NewDomain(false)));
+    SKIFF_ASSIGN_OR_RETURN(auto slot, core_->domains().FindOrAdd(key, false, NewDomain(false)));
     auto& [obj, fresh, lock] = slot;
     conf::DomainDef saved = obj->def;
     obj->def = def;
@@ -744,10 +608,10 @@ Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<b
     auto r = StartLocked(*obj, paused, file);
     if (!fresh) obj->def = std::move(saved);
     if (!r.ok()) {
-      if (fresh) Forget(obj);
+      if (fresh) core_->Forget(obj);
       return r.status();
     }
-    if (!fresh) (void)WriteLiveStatus(*obj);
+    if (!fresh) (void)core_->WriteLiveStatus(*obj);
     return Status::Ok();
   });
 }

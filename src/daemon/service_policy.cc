@@ -1,10 +1,12 @@
 // Service: lifecycle policy, what happens when a guest acts on its own: it stops
 // (<on_poweroff>), pauses or resumes, resets, or panics (<on_crash>, run as a job).
+#include "skiff/daemon/service.h"
+
 #include <ctime>
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/domain_obj.h"
+#include "daemon/domain_core.h"
 #include "skiff/base/fs.h"
 
 namespace skiff::daemon {
@@ -12,7 +14,7 @@ namespace skiff::daemon {
 namespace fs = std::filesystem;
 
 void Service::OnDomainExit(const std::string& name, ExitReason why) {
-  auto held = Acquire(name);
+  auto held = core_->Acquire(name);
   if (!held.ok()) return;
   auto& [obj, lock] = *held;
   if (!obj->status.active()) return;
@@ -21,7 +23,7 @@ void Service::OnDomainExit(const std::string& name, ExitReason why) {
   const conf::LifecycleAction on_poweroff = (obj->live ? *obj->live : obj->def).on_poweroff;
   switch (why) {
     case ExitReason::kShutdown:
-      MarkStopped(*obj, ShutoffReason::kShutdown);
+      core_->MarkStopped(*obj, ShutoffReason::kShutdown);
       if (on_poweroff == conf::LifecycleAction::kRestart) {
         spdlog::info("domain '{}' powered off; on_poweroff=restart starts it again", name);
         auto started = StartLocked(*obj, false, "");
@@ -31,26 +33,26 @@ void Service::OnDomainExit(const std::string& name, ExitReason why) {
       }
       break;
     case ExitReason::kDestroyed:
-      MarkStopped(*obj, ShutoffReason::kDestroyed);
+      core_->MarkStopped(*obj, ShutoffReason::kDestroyed);
       break;
     case ExitReason::kCrashed:
-      MarkStopped(*obj, ShutoffReason::kCrashed);
+      core_->MarkStopped(*obj, ShutoffReason::kCrashed);
       break;
     case ExitReason::kSaved:
-      MarkStopped(*obj, ShutoffReason::kSaved);
+      core_->MarkStopped(*obj, ShutoffReason::kSaved);
       break;
     case ExitReason::kFailed:
-      MarkStopped(*obj, ShutoffReason::kFailed);
+      core_->MarkStopped(*obj, ShutoffReason::kFailed);
       break;
   }
   if (!obj->persistent) {
     lock.unlock();
-    Forget(obj);
+    core_->Forget(obj);
   }
 }
 
 void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
-  auto held = Acquire(name);
+  auto held = core_->Acquire(name);
   if (!held.ok()) return;
   DomainObj& o = *held->first;
   switch (ev.kind) {
@@ -58,16 +60,16 @@ void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
       // The daemon's own suspend (and save, start) already set the state it wanted.
       if (o.status.state() != DomainState::kRunning) return;
       spdlog::warn("domain '{}' was paused by the hypervisor ({})", name, ev.detail);
-      MarkActive(o, DomainStatus::Paused(PausedReasonFromDetail(ev.detail)), "suspended",
-                 ev.detail);
+      core_->MarkActive(o, DomainStatus::Paused(PausedReasonFromDetail(ev.detail)), "suspended",
+                        ev.detail);
       return;
     case GuestEvent::Kind::kResumed:
       if (o.status.state() != DomainState::kPaused) return;
-      MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
+      core_->MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
       return;
     case GuestEvent::Kind::kReset:
       // A reset the daemon asked for was announced by its request already.
-      if (ev.detail == "guest" && o.status.active()) Emit(o, "rebooted", "guest");
+      if (ev.detail == "guest" && o.status.active()) core_->Emit(o, "rebooted", "guest");
       return;
     case GuestEvent::Kind::kPanicked:
       // <on_crash> runs as a job: its dump, destroy or reset need the driver's
@@ -80,13 +82,13 @@ void Service::OnGuestEvent(const std::string& name, const GuestEvent& ev) {
 // As libvirt's qemu driver: the domain is "crashed (panicked)" first, then <on_crash>
 // runs; a dump that fails leaves it crashed, its QEMU kept.
 Status Service::HandlePanic(const std::string& name) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(name));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(name));
   auto& [obj, lock] = held;
   DomainObj& o = *obj;
   if (!o.status.active() || o.status.state() == DomainState::kCrashed) return Status::Ok();
   const conf::LifecycleAction action = (o.live ? *o.live : o.def).on_crash;
   spdlog::warn("domain '{}' crashed (guest panic); on_crash={}", name, conf::ToString(action));
-  MarkActive(o, DomainStatus::Crashed(CrashedReason::kPanicked), "crashed", "panicked");
+  core_->MarkActive(o, DomainStatus::Crashed(CrashedReason::kPanicked), "crashed", "panicked");
   if (action == conf::LifecycleAction::kCoredumpDestroy ||
       action == conf::LifecycleAction::kCoredumpRestart) {
     // libvirt's auto-dump name: ID-NAME-TIMESTAMP, in the dump directory.
@@ -108,10 +110,10 @@ Status Service::HandlePanic(const std::string& name) {
     case conf::LifecycleAction::kDestroy:
     case conf::LifecycleAction::kCoredumpDestroy: {
       SKIFF_TRY(hv_.Destroy(name));
-      MarkStopped(o, ShutoffReason::kCrashed);
+      core_->MarkStopped(o, ShutoffReason::kCrashed);
       if (!o.persistent) {
         lock.unlock();
-        Forget(obj);
+        core_->Forget(obj);
       }
       return Status::Ok();
     }
@@ -124,7 +126,7 @@ Status Service::HandlePanic(const std::string& name) {
         spdlog::error("domain '{}': restart after crash failed: {}", name, st.ToString());
         return st;
       }
-      MarkActive(o, DomainStatus::Running(RunningReason::kCrashed), "resumed", "unpaused");
+      core_->MarkActive(o, DomainStatus::Running(RunningReason::kCrashed), "resumed", "unpaused");
       return Status::Ok();
     }
     case conf::LifecycleAction::kPreserve:

@@ -38,8 +38,6 @@ class ObjectRegistry {
   // `kind` names the objects in errors: "domain", "network", "storage pool".
   explicit ObjectRegistry(std::string kind) : kind_(std::move(kind)) {}
 
-  const std::string& kind() const { return kind_; }
-
   // By name, then UUID, then (T with an id) numeric id; null when absent.
   Ptr Find(const std::string& ref) const {
     std::lock_guard l(mu_);

@@ -208,17 +208,7 @@ Status NetworkDriver::Load() {
   SKIFF_TRY(env_.CreateDirs(paths_.networks_dir));
   RemoveStaleTempFiles(env_, paths_.networks_dir);
   RemoveStaleTempFiles(env_, status_dir_);
-  std::error_code ec;
-  LoadDefinitionFiles(env_, paths_.networks_dir, "network", conf::ParseNetworkXml,
-                      [&](conf::NetworkDef def, const fs::path& file) {
-                        auto n = std::make_shared<Net>();
-                        n->def = std::move(def);
-                        n->autostart = HasAutostartLink(env_, paths_.networks_dir, n->def.name);
-                        if (Status st = networks_.Add(n); !st.ok()) {
-                          spdlog::error("skipping network definition '{}': {} (the file is kept)",
-                                        file.string(), st.ToString());
-                        }
-                      });
+  LoadDefinitionsInto(env_, paths_.networks_dir, "network", conf::ParseNetworkXml, networks_);
   // Networks that were active when the daemon stopped (transient ones only live here).
   for (const auto& entry : env_.ListDir(status_dir_).value_or(std::vector<std::string>{})) {
     const fs::path file = status_dir_ / entry;

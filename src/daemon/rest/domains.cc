@@ -177,7 +177,7 @@ Response Stats(Service& s, const Request& r, const Params& p) {
 
 Response Disks(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::XmlQuery>(r));
-  ASSIGN_OR_RESPONSE(auto disks, s.DomainDisks(p.at("id"), q.inactive));
+  ASSIGN_OR_RESPONSE(auto disks, s.devices().Disks(p.at("id"), q.inactive));
   api::DiskList out;
   for (const auto& d : disks) out.disks.push_back(ToApi(d));
   return JsonResponse(out);
@@ -185,7 +185,7 @@ Response Disks(Service& s, const Request& r, const Params& p) {
 
 Response Interfaces(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::XmlQuery>(r));
-  ASSIGN_OR_RESPONSE(auto nics, s.DomainInterfaces(p.at("id"), q.inactive));
+  ASSIGN_OR_RESPONSE(auto nics, s.devices().Interfaces(p.at("id"), q.inactive));
   api::InterfaceList out;
   for (const auto& [dev, n] : nics) {
     out.interfaces.push_back({dev, std::string(conf::ToString(n.type)), n.source,
@@ -196,7 +196,7 @@ Response Interfaces(Service& s, const Request& r, const Params& p) {
 
 Response Addresses(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(auto addrs, s.DomainAddresses(p.at("id")));
+  ASSIGN_OR_RESPONSE(auto addrs, s.devices().Addresses(p.at("id")));
   api::AddressList out;
   for (const auto& a : addrs) out.addresses.push_back({a.name, a.mac, a.protocol, a.address});
   return JsonResponse(out);
@@ -205,27 +205,28 @@ Response Addresses(Service& s, const Request& r, const Params& p) {
 Response SetMemory(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetMemoryRequest>(r));
-  TRY_RESPONSE(s.SetMemory(p.at("id"), req.kib, req.maximum, ToScope(req)));
+  TRY_RESPONSE(s.tuning().SetMemory(p.at("id"), req.kib, req.maximum, ToScope(req)));
   return Ok();
 }
 
 Response SetVcpus(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetVcpusRequest>(r));  // count <= 4096
-  TRY_RESPONSE(s.SetVcpus(p.at("id"), static_cast<unsigned>(req.count), req.maximum, ToScope(req)));
+  TRY_RESPONSE(
+      s.tuning().SetVcpus(p.at("id"), static_cast<unsigned>(req.count), req.maximum, ToScope(req)));
   return Ok();
 }
 
 Response GetVcpus(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(VcpuCounts c, s.VcpuCount(p.at("id")));
+  ASSIGN_OR_RESPONSE(VcpuCounts c, s.tuning().VcpuCount(p.at("id")));
   api::VcpuInfo out;
   out.maximum_config = c.maximum_config;
   out.current_config = c.current_config;
   if (c.maximum_live) {
     out.maximum_live = c.maximum_live;
     out.current_live = c.current_live;
-    auto vcpus = s.DomainVcpus(p.at("id"));  // fails when it stopped meanwhile
+    auto vcpus = s.tuning().Vcpus(p.at("id"));  // fails when it stopped meanwhile
     out.vcpus.emplace();
     for (const auto& v : vcpus.ok() ? *vcpus : std::vector<VcpuRuntime>{}) {
       out.vcpus->push_back({v.vcpu, v.thread_id, v.cpu, v.cpu_time_ns, v.affinity});
@@ -237,34 +238,35 @@ Response GetVcpus(Service& s, const Request& r, const Params& p) {
 Response GetSchedInfo(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::Scope>(r));
   api::SchedInfo out;
-  ASSIGN_OR_RESPONSE(out.cpu_shares, s.CpuShares(p.at("id"), ToScope(q)));
+  ASSIGN_OR_RESPONSE(out.cpu_shares, s.tuning().CpuShares(p.at("id"), ToScope(q)));
   return JsonResponse(out);
 }
 
 Response SetSchedInfo(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetSchedInfoRequest>(r));
-  TRY_RESPONSE(s.SetCpuShares(p.at("id"), req.cpu_shares, ToScope(req)));
+  TRY_RESPONSE(s.tuning().SetCpuShares(p.at("id"), req.cpu_shares, ToScope(req)));
   return Ok();
 }
 
 Response GetPinning(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::Scope>(r));
-  ASSIGN_OR_RESPONSE(CpuPinning pins, s.Pinning(p.at("id"), ToScope(q)));
+  ASSIGN_OR_RESPONSE(CpuPinning pins, s.tuning().Pinning(p.at("id"), ToScope(q)));
   return JsonResponse(api::Pinning{pins.vcpus, pins.emulator});
 }
 
 Response PinVcpu(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::PinVcpuRequest>(r));  // vcpu <= 16383
-  TRY_RESPONSE(s.PinVcpu(p.at("id"), static_cast<unsigned>(req.vcpu), req.cpuset, ToScope(req)));
+  TRY_RESPONSE(
+      s.tuning().PinVcpu(p.at("id"), static_cast<unsigned>(req.vcpu), req.cpuset, ToScope(req)));
   return Ok();
 }
 
 Response PinEmulator(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::PinEmulatorRequest>(r));
-  TRY_RESPONSE(s.PinEmulator(p.at("id"), req.cpuset, ToScope(req)));
+  TRY_RESPONSE(s.tuning().PinEmulator(p.at("id"), req.cpuset, ToScope(req)));
   return Ok();
 }
 
@@ -273,13 +275,13 @@ Response AttachDisk(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::AttachDiskRequest>(r));
   DiskRequest d{req.source,    req.target, req.bus,  req.driver,
                 req.subdriver, req.type,   req.mode, req.cache};
-  TRY_RESPONSE(s.AttachDisk(p.at("id"), d, ToScope(req)));
+  TRY_RESPONSE(s.devices().AttachDisk(p.at("id"), d, ToScope(req)));
   return EmptyResponse(201);
 }
 
 Response DetachDisk(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::Scope>(r));
-  TRY_RESPONSE(s.DetachDisk(p.at("id"), p.at("target"), ToScope(q)));
+  TRY_RESPONSE(s.devices().DetachDisk(p.at("id"), p.at("target"), ToScope(q)));
   return Ok();
 }
 
@@ -289,10 +291,10 @@ Response Device(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::DeviceRequest>(r));
   if (req.detach) {
-    TRY_RESPONSE(s.DetachDevice(p.at("id"), req.xml, req.source, ToScope(req)));
+    TRY_RESPONSE(s.devices().DetachDevice(p.at("id"), req.xml, req.source, ToScope(req)));
     return Ok();
   }
-  TRY_RESPONSE(s.AttachDevice(p.at("id"), req.xml, req.source, ToScope(req)));
+  TRY_RESPONSE(s.devices().AttachDevice(p.at("id"), req.xml, req.source, ToScope(req)));
   return EmptyResponse(201);
 }
 
@@ -300,13 +302,13 @@ Response AttachInterface(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::AttachInterfaceRequest>(r));
   InterfaceRequest n{req.type, req.source, req.model, req.mac, req.target};
-  TRY_RESPONSE(s.AttachInterface(p.at("id"), n, ToScope(req)));
+  TRY_RESPONSE(s.devices().AttachInterface(p.at("id"), n, ToScope(req)));
   return EmptyResponse(201);
 }
 
 Response DetachInterface(Service& s, const Request& r, const Params& p) {
   ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::DetachInterfaceQuery>(r));
-  TRY_RESPONSE(s.DetachInterface(p.at("id"), q.type, q.mac, ToScope(q)));
+  TRY_RESPONSE(s.devices().DetachInterface(p.at("id"), q.type, q.mac, ToScope(q)));
   return Ok();
 }
 

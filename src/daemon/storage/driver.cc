@@ -48,16 +48,7 @@ void StorageDriver::Emit(const std::string& name, const char* event, const char*
 
 void StorageDriver::LoadDefinitions() {
   RemoveStaleTempFiles(env_, paths_.pools_dir);
-  LoadDefinitionFiles(env_, paths_.pools_dir, "pool", conf::ParsePoolXml,
-                      [&](conf::PoolDef def, const fs::path& file) {
-                        auto o = std::make_shared<Pool>();
-                        o->def = std::move(def);
-                        o->autostart = HasAutostartLink(env_, paths_.pools_dir, o->def.name);
-                        if (Status st = pools_.Add(o); !st.ok()) {
-                          spdlog::error("skipping pool definition '{}': {} (the file is kept)",
-                                        file.string(), st.ToString());
-                        }
-                      });
+  LoadDefinitionsInto(env_, paths_.pools_dir, "pool", conf::ParsePoolXml, pools_);
 }
 
 void StorageDriver::Activate() {

@@ -1,6 +1,8 @@
-// Service: device changes (attach and detach of disks and interfaces, attach-device and
+// DomainDevices: device changes (attach and detach of disks and interfaces, attach-device and
 // detach-device) on the running guest and/or the persistent definition.
-#include "daemon/domain_obj.h"
+#include "skiff/daemon/domain_devices.h"
+
+#include "daemon/domain_core.h"
 #include "daemon/network/driver.h"
 #include "daemon/storage/driver.h"
 #include "skiff/conf/mac.h"
@@ -18,8 +20,9 @@ std::string BusForTarget(const std::string& target) {
 
 }  // namespace
 
-Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainDevices::AttachDisk(const std::string& ref, const DiskRequest& req,
+                                 const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   if (req.target.empty()) return InvalidArgumentError("disk target is required");
   conf::DiskDef disk;
@@ -63,7 +66,8 @@ Status Service::AttachDisk(const std::string& ref, const DiskRequest& req, const
   return AttachDiskLocked(o, disk, scope);
 }
 
-Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const Scope& scope) {
+Status DomainDevices::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk,
+                                       const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
   auto add = [&](conf::DomainDef d, bool running) -> Result<conf::DomainDef> {
@@ -96,24 +100,25 @@ Status Service::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk, const 
   if (live) {
     conf::DiskDef plugged = disk;
     if (disk.type == conf::DiskType::kVolume) {
-      auto path = storage_->ResolveVolume(disk.source_pool, disk.source_volume);
+      auto path = core_.storage().ResolveVolume(disk.source_pool, disk.source_volume);
       if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", disk.target_dev));
       plugged.source_path = *path;  // for QEMU only: the definition keeps pool and volume
     }
-    SKIFF_TRY(hv_.AttachDisk(o.def.name, plugged));
+    SKIFF_TRY(core_.hv().AttachDisk(o.def.name, plugged));
     o.live = std::move(new_live);
-    (void)WriteLiveStatus(o);
+    (void)core_.WriteLiveStatus(o);
   }
   if (config) {
-    SKIFF_TRY(WriteDefinition(*new_config));
+    SKIFF_TRY(core_.WriteDefinition(*new_config));
     o.def = std::move(*new_config);
   }
-  Emit(o, "device-added", disk.target_dev);
+  core_.Emit(o, "device-added", disk.target_dev);
   return Status::Ok();
 }
 
-Status Service::DetachDisk(const std::string& ref, const std::string& target, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainDevices::DetachDisk(const std::string& ref, const std::string& target,
+                                 const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
   auto [live, config] = sc;
@@ -136,23 +141,23 @@ Status Service::DetachDisk(const std::string& ref, const std::string& target, co
   if (live) {
     conf::DiskDef disk = o.live->devices.disks[*li];
     dev = disk.target_dev;
-    SKIFF_TRY(hv_.DetachDisk(o.def.name, disk));
+    SKIFF_TRY(core_.hv().DetachDisk(o.def.name, disk));
     o.live->devices.disks.erase(o.live->devices.disks.begin() + static_cast<long>(*li));
-    (void)WriteLiveStatus(o);
+    (void)core_.WriteLiveStatus(o);
   }
   if (config) {
     conf::DomainDef d = o.def;
     dev = d.devices.disks[*ci].target_dev;
     d.devices.disks.erase(d.devices.disks.begin() + static_cast<long>(*ci));
-    SKIFF_TRY(WriteDefinition(d));
+    SKIFF_TRY(core_.WriteDefinition(d));
     o.def = std::move(d);
   }
-  Emit(o, "device-removed", dev);
+  core_.Emit(o, "device-removed", dev);
   return Status::Ok();
 }
 
-Status Service::AttachDevice(const std::string& ref, const std::string& xml,
-                             const std::string& source, const Scope& scope) {
+Status DomainDevices::AttachDevice(const std::string& ref, const std::string& xml,
+                                   const std::string& source, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
                          conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
   if (dev.interface) {
@@ -165,12 +170,12 @@ Status Service::AttachDevice(const std::string& ref, const std::string& xml,
     req.target = n.target_dev;
     return AttachInterface(ref, req, scope);
   }
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   return AttachDiskLocked(*held.first, *dev.disk, scope);
 }
 
-Status Service::DetachDevice(const std::string& ref, const std::string& xml,
-                             const std::string& source, const Scope& scope) {
+Status DomainDevices::DetachDevice(const std::string& ref, const std::string& xml,
+                                   const std::string& source, const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(conf::DeviceDef dev,
                          conf::ParseDeviceXml(xml, source.empty() ? "device.xml" : source));
   if (dev.interface) {
@@ -180,9 +185,9 @@ Status Service::DetachDevice(const std::string& ref, const std::string& xml,
   return DetachDisk(ref, dev.disk->target_dev, scope);
 }
 
-Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& req,
-                                const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainDevices::AttachInterface(const std::string& ref, const InterfaceRequest& req,
+                                      const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   conf::InterfaceDef nic;
   if (req.type == "network")
@@ -233,28 +238,28 @@ Status Service::AttachInterface(const std::string& ref, const InterfaceRequest& 
     conf::DomainDef one;
     one.name = o.def.name;
     one.devices.interfaces = {nic};
-    SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, net_->PrepareInterfaces(one));
+    SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, core_.net().PrepareInterfaces(one));
     GuestTap tap = taps.taps.empty() ? GuestTap{} : taps.taps[0];
-    Status st = hv_.AttachInterface(o.def.name, one.devices.interfaces[0], tap);
+    Status st = core_.hv().AttachInterface(o.def.name, one.devices.interfaces[0], tap);
     if (!st.ok()) {
-      net_->ReleaseInterfaces(one);
+      core_.net().ReleaseInterfaces(one);
       return st;
     }
     new_live->devices.interfaces.back() = one.devices.interfaces[0];
     o.live = std::move(new_live);
-    (void)WriteLiveStatus(o);
+    (void)core_.WriteLiveStatus(o);
   }
   if (config) {
-    SKIFF_TRY(WriteDefinition(*new_config));
+    SKIFF_TRY(core_.WriteDefinition(*new_config));
     o.def = std::move(*new_config);
   }
-  Emit(o, "device-added", nic.mac);
+  core_.Emit(o, "device-added", nic.mac);
   return Status::Ok();
 }
 
-Status Service::DetachInterface(const std::string& ref, const std::string& type,
-                                const std::string& mac, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainDevices::DetachInterface(const std::string& ref, const std::string& type,
+                                      const std::string& mac, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   std::string want_mac;
   if (!mac.empty()) {
@@ -289,22 +294,56 @@ Status Service::DetachInterface(const std::string& ref, const std::string& type,
   }
   if (live) {
     conf::InterfaceDef nic = o.live->devices.interfaces[*li];
-    SKIFF_TRY(hv_.DetachInterface(o.def.name, nic));
+    SKIFF_TRY(core_.hv().DetachInterface(o.def.name, nic));
     conf::DomainDef one;
     one.name = o.def.name;
     one.devices.interfaces = {nic};
-    net_->ReleaseInterfaces(one);
+    core_.net().ReleaseInterfaces(one);
     o.live->devices.interfaces.erase(o.live->devices.interfaces.begin() + static_cast<long>(*li));
-    (void)WriteLiveStatus(o);
+    (void)core_.WriteLiveStatus(o);
   }
   if (config) {
     conf::DomainDef d = o.def;
     d.devices.interfaces.erase(d.devices.interfaces.begin() + static_cast<long>(*ci));
-    SKIFF_TRY(WriteDefinition(d));
+    SKIFF_TRY(core_.WriteDefinition(d));
     o.def = std::move(d);
   }
-  Emit(o, "device-removed", want_mac.empty() ? type : want_mac);
+  core_.Emit(o, "device-removed", want_mac.empty() ? type : want_mac);
   return Status::Ok();
+}
+
+// ---------------------------------------------------------------- queries
+
+Result<std::vector<conf::DiskDef>> DomainDevices::Disks(const std::string& ref, bool inactive) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
+  DomainObj& o = *held.first;
+  return (o.live && !inactive ? *o.live : o.def).devices.disks;
+}
+
+Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> DomainDevices::Interfaces(
+    const std::string& ref, bool inactive) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
+  DomainObj& o = *held.first;
+  bool live = o.live && !inactive;
+  std::vector<std::pair<std::string, conf::InterfaceDef>> out;
+  int i = 0;
+  for (const auto& nic : (live ? *o.live : o.def).devices.interfaces) {
+    std::string dev = "-";
+    if (live && nic.type != conf::InterfaceType::kUser) {
+      dev = nic.target_dev.empty() ? fmt::format("vnet{}", i) : nic.target_dev;
+    }
+    out.emplace_back(dev, nic);
+    ++i;
+  }
+  return out;
+}
+
+Result<std::vector<InterfaceAddress>> DomainDevices::Addresses(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!o.status.active()) return NotRunning(o.def.name);
+  // From the DHCP leases of the guest's networks, matched by MAC (virsh's --source lease).
+  return core_.net().Addresses(o.live ? *o.live : o.def);
 }
 
 }  // namespace skiff::daemon

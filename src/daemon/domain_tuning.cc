@@ -1,41 +1,19 @@
-// Service: tuning of a domain's resources with virsh's --live/--config (memory,
+// DomainTuning: tuning of a domain's resources with virsh's --live/--config (memory,
 // vcpus, cpu shares, vcpu and emulator pinning).
+#include "skiff/daemon/domain_tuning.h"
+
 #include <unistd.h>
 
 #include <algorithm>
 
-#include "daemon/domain_obj.h"
+#include "daemon/domain_core.h"
 #include "skiff/conf/cpuset.h"
 
 namespace skiff::daemon {
 
-// A settings change with virsh's --live/--config: `edit` changes the live definition
-// (before `apply_live` does it on the guest; an error there changes nothing) and a
-// copy of the persistent one, which is validated and written before it is kept.
-Status Service::ChangeSettings(DomainObj& o, const Scope& scope,
-                               const std::function<Status(conf::DomainDef&, bool live)>& edit,
-                               const std::function<Status()>& apply_live) {
-  SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, o.status.active(), o.persistent, o.def.name));
-  auto [live, config] = sc;
-  if (live) {
-    conf::DomainDef d = *o.live;
-    SKIFF_TRY(edit(d, true));
-    SKIFF_TRY(apply_live());
-    *o.live = std::move(d);
-    (void)WriteLiveStatus(o);
-  }
-  if (config) {
-    conf::DomainDef d = o.def;
-    SKIFF_TRY(edit(d, false));
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
-    o.def = std::move(d);
-  }
-  return Status::Ok();
-}
-
-Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainTuning::SetMemory(const std::string& ref, uint64_t kib, bool maximum,
+                               const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   if (kib == 0) return InvalidArgumentError("memory size must be greater than zero");
   bool active = o.status.active();
@@ -51,11 +29,11 @@ Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, co
     d.memory_kib = kib;
     if (d.current_memory_kib > kib || d.current_memory_kib == 0) d.current_memory_kib = kib;
     SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
+    SKIFF_TRY(core_.WriteDefinition(d));
     o.def = std::move(d);
     return Status::Ok();
   }
-  return ChangeSettings(
+  return core_.ChangeSettings(
       o, scope,
       [kib](conf::DomainDef& d, bool) -> Status {
         if (kib > d.memory_kib) {
@@ -65,11 +43,12 @@ Status Service::SetMemory(const std::string& ref, uint64_t kib, bool maximum, co
         d.current_memory_kib = kib;
         return Status::Ok();
       },
-      [&] { return hv_.SetMemory(o.def.name, kib); });
+      [&] { return core_.hv().SetMemory(o.def.name, kib); });
 }
 
-Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainTuning::SetVcpus(const std::string& ref, unsigned count, bool maximum,
+                              const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   if (count == 0) return InvalidArgumentError("vcpu count must be greater than zero");
   bool active = o.status.active();
@@ -83,7 +62,7 @@ Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, c
     if (d.current_vcpus && *d.current_vcpus > count) d.current_vcpus = count;
     if (d.current_vcpus == d.vcpus) d.current_vcpus.reset();
     SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(WriteDefinition(d));
+    SKIFF_TRY(core_.WriteDefinition(d));
     o.def = std::move(d);
     return Status::Ok();
   }
@@ -93,16 +72,16 @@ Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, c
     if (count > o.live->vcpus) {
       return InvalidArgumentError("requested vcpus {} exceed the maximum {}", count, o.live->vcpus);
     }
-    Status st = hv_.SetVcpus(o.def.name, count);
+    Status st = core_.hv().SetVcpus(o.def.name, count);
     unsigned now = count;
     if (!st.ok()) {
       // An unplug may have removed some vCPUs before one was not released.
-      auto stats = hv_.Stats(o.def.name);
+      auto stats = core_.hv().Stats(o.def.name);
       if (!stats.ok() || stats->vcpus_current == 0) return st;
       now = stats->vcpus_current;
     }
     o.live->current_vcpus = now == o.live->vcpus ? std::nullopt : std::optional<unsigned>(now);
-    (void)WriteLiveStatus(o);
+    (void)core_.WriteLiveStatus(o);
     SKIFF_TRY(st);
   }
   if (config) {
@@ -111,7 +90,7 @@ Status Service::SetVcpus(const std::string& ref, unsigned count, bool maximum, c
     }
     conf::DomainDef d = o.def;
     d.current_vcpus = count == d.vcpus ? std::nullopt : std::optional<unsigned>(count);
-    SKIFF_TRY(WriteDefinition(d));
+    SKIFF_TRY(core_.WriteDefinition(d));
     o.def = std::move(d);
   }
   return Status::Ok();
@@ -171,8 +150,8 @@ void SetPin(conf::DomainDef& d, unsigned vcpu, const std::string& cpuset) {
 
 }  // namespace
 
-Result<VcpuCounts> Service::VcpuCount(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Result<VcpuCounts> DomainTuning::VcpuCount(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   VcpuCounts c;
   c.maximum_config = o.def.vcpus;
@@ -180,56 +159,56 @@ Result<VcpuCounts> Service::VcpuCount(const std::string& ref) {
   if (o.status.active() && o.live) {
     c.maximum_live = o.live->vcpus;
     c.current_live = o.live->current_vcpus.value_or(o.live->vcpus);
-    auto st = hv_.Stats(o.def.name);
+    auto st = core_.hv().Stats(o.def.name);
     if (st.ok() && st->vcpus_current) c.current_live = st->vcpus_current;
   }
   return c;
 }
 
-Result<std::vector<VcpuRuntime>> Service::DomainVcpus(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Result<std::vector<VcpuRuntime>> DomainTuning::Vcpus(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   if (!o.status.active()) return NotRunning(o.def.name);
-  return hv_.Vcpus(o.def.name);
+  return core_.hv().Vcpus(o.def.name);
 }
 
-Result<uint64_t> Service::CpuShares(const std::string& ref, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Result<uint64_t> DomainTuning::CpuShares(const std::string& ref, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, o.status.active(), o.def.name));
-  if (live) return hv_.CpuShares(o.def.name);
+  if (live) return core_.hv().CpuShares(o.def.name);
   return o.def.cputune && o.def.cputune->shares ? *o.def.cputune->shares : 0;
 }
 
-Status Service::SetCpuShares(const std::string& ref, uint64_t shares, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainTuning::SetCpuShares(const std::string& ref, uint64_t shares, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   if (shares < 2 || shares > 262144) {
     return InvalidArgumentError("cpu_shares {} is out of range 2..262144", shares);
   }
-  return ChangeSettings(
+  return core_.ChangeSettings(
       o, scope,
       [shares](conf::DomainDef& d, bool) {
         if (!d.cputune) d.cputune.emplace();
         d.cputune->shares = shares;
         return Status::Ok();
       },
-      [&] { return hv_.SetCpuShares(o.def.name, shares); });
+      [&] { return core_.hv().SetCpuShares(o.def.name, shares); });
 }
 
-Result<CpuPinning> Service::Pinning(const std::string& ref, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Result<CpuPinning> DomainTuning::Pinning(const std::string& ref, const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   SKIFF_ASSIGN_OR_RETURN(bool live, QueryLive(scope, o.status.active(), o.def.name));
   return PinningOf(live && o.live ? *o.live : o.def);
 }
 
-Status Service::PinVcpu(const std::string& ref, unsigned vcpu, const std::string& cpuset,
-                        const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainTuning::PinVcpu(const std::string& ref, unsigned vcpu, const std::string& cpuset,
+                             const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
-  return ChangeSettings(
+  return core_.ChangeSettings(
       o, scope,
       [vcpu, &cpus](conf::DomainDef& d, bool live) -> Status {
         if (vcpu >= d.vcpus) {
@@ -239,21 +218,22 @@ Status Service::PinVcpu(const std::string& ref, unsigned vcpu, const std::string
         SetPin(d, vcpu, cpus);
         return Status::Ok();
       },
-      [&] { return hv_.PinVcpu(o.def.name, vcpu, cpus); });
+      [&] { return core_.hv().PinVcpu(o.def.name, vcpu, cpus); });
 }
 
-Status Service::PinEmulator(const std::string& ref, const std::string& cpuset, const Scope& scope) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, Acquire(ref));
+Status DomainTuning::PinEmulator(const std::string& ref, const std::string& cpuset,
+                                 const Scope& scope) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   DomainObj& o = *held.first;
   SKIFF_ASSIGN_OR_RETURN(std::string cpus, NormalCpuset(cpuset));
-  return ChangeSettings(
+  return core_.ChangeSettings(
       o, scope,
       [&cpus](conf::DomainDef& d, bool) {
         if (!d.cputune) d.cputune.emplace();
         d.cputune->emulatorpin = cpus;
         return Status::Ok();
       },
-      [&] { return hv_.PinEmulator(o.def.name, cpus); });
+      [&] { return core_.hv().PinEmulator(o.def.name, cpus); });
 }
 
 }  // namespace skiff::daemon

@@ -1,0 +1,132 @@
+// DomainDevices: attach and detach of disks and interfaces (and attach-device XML)
+// on the running guest and/or the definition, against FakeHypervisor.
+#include <algorithm>
+
+#include "daemon/service_test_fixture.h"
+
+namespace skiff::daemon {
+namespace {
+
+using DevicesTest = ServiceTest;
+
+std::vector<std::string> Targets(const Result<std::vector<conf::DiskDef>>& disks) {
+  std::vector<std::string> out;
+  if (disks.ok()) {
+    for (const auto& d : *disks) out.push_back(d.target_dev);
+  }
+  return out;
+}
+
+TEST_F(DevicesTest, DiskIntoTheDefinitionOfAStoppedDomain) {
+  Define("a");
+  DiskRequest req;
+  req.source = "/var/lib/x/data.img";
+  req.target = "vdb";
+  ASSERT_TRUE(service_->devices().AttachDisk("a", req, kCurrent).ok());
+  EXPECT_EQ(Targets(service_->devices().Disks("a", true)),
+            (std::vector<std::string>{"vda", "vdb"}));
+  auto dup = service_->devices().AttachDisk("a", req, kConfig);
+  EXPECT_EQ(dup.code(), Code::kAlreadyExists) << dup.ToString();
+  EXPECT_EQ(service_->devices().AttachDisk("a", req, kLive).code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(service_->devices().DetachDisk("a", "vdb", kConfig).ok());
+  EXPECT_EQ(Targets(service_->devices().Disks("a", true)), (std::vector<std::string>{"vda"}));
+  EXPECT_EQ(service_->devices().DetachDisk("a", "vdz", kConfig).code(), Code::kNotFound);
+  auto file = ReadFile(dir_.path() / "etc/skiff/domains/a.xml");
+  ASSERT_TRUE(file.ok());
+  EXPECT_FALSE(Has(*file, "data.img"));
+}
+
+TEST_F(DevicesTest, DiskRequestsAreChecked) {
+  Define("a");
+  DiskRequest req;
+  req.source = "/var/lib/x/d.img";
+  EXPECT_EQ(service_->devices().AttachDisk("a", req, kConfig).code(),
+            Code::kInvalidArgument);  // no target
+  req.target = "sdb";
+  req.bus = "floppy";
+  EXPECT_EQ(service_->devices().AttachDisk("a", req, kConfig).code(), Code::kInvalidArgument);
+  req.bus.clear();
+  req.mode = "sometimes";
+  EXPECT_EQ(service_->devices().AttachDisk("a", req, kConfig).code(), Code::kInvalidArgument);
+  req.mode = "readonly";
+  req.type = "cdrom";
+  ASSERT_TRUE(service_->devices().AttachDisk("a", req, kConfig).ok());
+  auto disks = service_->devices().Disks("a", true).value();
+  ASSERT_EQ(disks.size(), 2u);
+  EXPECT_EQ(disks[1].bus, conf::DiskBus::kScsi);  // from the sd prefix
+  EXPECT_TRUE(disks[1].readonly);
+}
+
+TEST_F(DevicesTest, LiveDiskOnTheRunningGuestOnly) {
+  DefineAndStart("a");
+  DiskRequest req;
+  req.source = "/var/lib/x/hot.img";
+  req.target = "vdc";
+  ASSERT_TRUE(service_->devices().AttachDisk("a", req, kCurrent).ok());
+  EXPECT_EQ(Targets(service_->devices().Disks("a", false)),
+            (std::vector<std::string>{"vda", "vdc"}));
+  EXPECT_EQ(Targets(service_->devices().Disks("a", true)), (std::vector<std::string>{"vda"}));
+  ASSERT_TRUE(
+      service_->devices().DetachDisk("a", "/var/lib/x/hot.img", kLive).ok());  // by source too
+  EXPECT_EQ(Targets(service_->devices().Disks("a", false)), (std::vector<std::string>{"vda"}));
+  auto seen = Seen();
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "device-added/vdc"), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "device-removed/vdc"), seen.end());
+}
+
+TEST_F(DevicesTest, InterfacesLiveAndConfig) {
+  DefineAndStart("a");
+  InterfaceRequest req;
+  req.type = "network";
+  req.source = "default";
+  req.mac = "52:54:00:AA:BB:CC";
+  ASSERT_TRUE(service_->devices().AttachInterface("a", req, kBoth).ok());
+  EXPECT_EQ(service_->devices().Interfaces("a", false)->size(), 2u);
+  EXPECT_EQ(service_->devices().Interfaces("a", true)->size(), 2u);
+  // Two of type network now: detach needs the MAC.
+  auto several = service_->devices().DetachInterface("a", "network", "", kLive);
+  EXPECT_EQ(several.code(), Code::kInvalidArgument) << several.ToString();
+  ASSERT_TRUE(service_->devices().DetachInterface("a", "network", "52:54:00:aa:bb:cc", kBoth).ok());
+  EXPECT_EQ(service_->devices().Interfaces("a", false)->size(), 1u);
+  EXPECT_EQ(service_->devices().Interfaces("a", true)->size(), 1u);
+  EXPECT_EQ(service_->devices().DetachInterface("a", "bridge", "", kLive).code(), Code::kNotFound);
+  req.type = "vhostuser";
+  EXPECT_EQ(service_->devices().AttachInterface("a", req, kLive).code(), Code::kInvalidArgument);
+  req.type = "bridge";
+  req.source.clear();
+  EXPECT_EQ(service_->devices().AttachInterface("a", req, kLive).code(), Code::kInvalidArgument);
+  req.type = "user";
+  req.model = "ne2000";
+  EXPECT_EQ(service_->devices().AttachInterface("a", req, kLive).code(), Code::kInvalidArgument);
+}
+
+TEST_F(DevicesTest, DeviceXmlForDisksAndInterfaces) {
+  Define("a");
+  ASSERT_TRUE(service_->devices()
+                  .AttachDevice("a",
+                                "<disk type='file' device='disk'><source file='/var/lib/x/e.img'/>"
+                                "<target dev='vde' bus='virtio'/></disk>",
+                                "disk.xml", kConfig)
+                  .ok());
+  EXPECT_EQ(Targets(service_->devices().Disks("a", true)),
+            (std::vector<std::string>{"vda", "vde"}));
+  ASSERT_TRUE(service_->devices()
+                  .AttachDevice("a",
+                                "<interface type='user'><mac address='52:54:00:00:00:09'/>"
+                                "</interface>",
+                                "", kConfig)
+                  .ok());
+  EXPECT_EQ(service_->devices().Interfaces("a", true)->size(), 2u);
+  ASSERT_TRUE(service_->devices()
+                  .DetachDevice("a", "<disk type='file'><target dev='vde'/></disk>", "", kConfig)
+                  .ok());
+  ASSERT_TRUE(service_->devices().DetachDevice("a", "<interface type='user'/>", "", kConfig).ok());
+  EXPECT_EQ(Targets(service_->devices().Disks("a", true)), (std::vector<std::string>{"vda"}));
+  EXPECT_EQ(service_->devices().Interfaces("a", true)->size(), 1u);
+  auto bad = service_->devices().AttachDevice("a", "<disk", "bad.xml", kConfig);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(Has(bad.ToString(), "bad.xml")) << bad.ToString();
+}
+
+}  // namespace
+}  // namespace skiff::daemon
