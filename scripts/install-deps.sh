@@ -14,7 +14,7 @@ PKGS=(
   # run time
   qemu-system-x86 qemu-utils dnsmasq-base nftables iproute2
   # test guest and tests
-  busybox-static cpio xz-utils zstd kmod e2fsprogs python3 python3-pytest
+  busybox-static cpio xz-utils zstd kmod e2fsprogs python3 python3-pytest python3-cryptography
 )
 
 missing=()

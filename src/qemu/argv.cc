@@ -757,11 +757,10 @@ class Builder {
       const auto& g = gs[i];
       std::string listen = g.listen.empty() ? "127.0.0.1" : g.listen;
       bool v6 = listen.find(':') != std::string::npos;
-      std::string secret;
-      if (!g.passwd.empty()) {
-        secret = fmt::format("{}{}-secret", ToString(g.type), i);
-        Add("-object", fmt::format("secret,id={},data={},format=raw", secret, Esc(g.passwd)));
-      }
+      // A password never reaches the command line (any local user can read
+      // /proc/PID/cmdline): QEMU starts asking for one, and the driver sets it
+      // over QMP before the guest first runs (SetGraphicsPasswords), as libvirt does.
+      const bool has_passwd = !g.passwd.empty();
       if (g.type == conf::GraphicsType::kVnc) {
         std::string host = v6 ? "[" + listen + "]" : listen;
         auto chosen = ctx_.graphics_ports.find(i);
@@ -769,7 +768,7 @@ class Builder {
                         : chosen != ctx_.graphics_ports.end()
                             ? fmt::format("{}:{}", host, chosen->second - 5900)
                             : host + ":0,to=99";
-        if (!secret.empty()) v += ",password-secret=" + secret;
+        if (has_passwd) v += ",password=on";
         Add("-vnc", v);
       } else {
         int port = g.port;
@@ -791,7 +790,9 @@ class Builder {
           }
           s += fmt::format(",tls-port={},x509-dir={}", g.tls_port, Esc(ctx_.spice_x509_dir));
         }
-        s += secret.empty() ? ",disable-ticketing=on" : ",password-secret=" + secret;
+        // With a password, SPICE keeps ticketing on and refuses every client
+        // until set_password gives it one.
+        if (!has_passwd) s += ",disable-ticketing=on";
         Add("-spice", s);
       }
       if (!g.keymap.empty()) Add("-k", g.keymap);

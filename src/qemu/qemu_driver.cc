@@ -357,6 +357,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   }
   // Pinning and console relay before the vCPUs first run.
   Status setup = vm->res->Setup(def, *vm->proc, ViewerSocket(def.name));
+  if (setup.ok()) setup = SetGraphicsPasswords(vm->proc->qmp(), def);
   if (setup.ok() && !restore) setup = SetInitialBalloon(vm->proc->qmp(), def);
   if (setup.ok() && !restore && !options.paused) setup = qemu::Resume(vm->proc->qmp());
   if (!setup.ok()) {

@@ -191,6 +191,21 @@ Status SetInitialBalloon(QmpClient& qmp, const conf::DomainDef& def) {
           fmt::format("set the balloon to <currentMemory> {} KiB", def.current_memory_kib));
 }
 
+Status SetGraphicsPasswords(QmpClient& qmp, const conf::DomainDef& def) {
+  const auto& gs = def.devices.graphics;
+  for (size_t i = 0; i < gs.size(); ++i) {
+    if (gs[i].passwd.empty()) continue;
+    const std::string protocol(conf::ToString(gs[i].type));
+    Status st =
+        qmp.Execute("set_password", json{{"protocol", protocol}, {"password", gs[i].passwd}})
+            .status();
+    // The message names the display, never the password.
+    if (!st.ok())
+      return st.WithContext(fmt::format("set the {} password of graphics {}", protocol, i));
+  }
+  return Status::Ok();
+}
+
 Result<uint64_t> QueryBalloon(QmpClient& qmp) {
   SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-balloon"));
   int64_t actual = IntOr(r, "actual", -1);

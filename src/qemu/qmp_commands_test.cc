@@ -122,6 +122,26 @@ TEST_F(QmpCommandsTest, InitialBalloonIsCurrentMemory) {
   EXPECT_EQ(Sent().size(), 1u);
 }
 
+TEST_F(QmpCommandsTest, GraphicsPasswordsAreSetOverQmp) {
+  conf::DomainDef def;
+  def.devices.graphics.resize(3);
+  def.devices.graphics[0].passwd = "s3cr,et";
+  def.devices.graphics[1].type = conf::GraphicsType::kSpice;  // no password: nothing sent
+  def.devices.graphics[2].type = conf::GraphicsType::kSpice;
+  def.devices.graphics[2].passwd = "sp1ce";
+  server_.ReturnFor("set_password", json::object());
+  ASSERT_TRUE(SetGraphicsPasswords(qmp(), def).ok());
+  ASSERT_EQ(Sent(), (std::vector<std::string>{"set_password", "set_password"}));
+  EXPECT_EQ(server_.commands()[1].args, (json{{"protocol", "vnc"}, {"password", "s3cr,et"}}));
+  EXPECT_EQ(server_.commands()[2].args, (json{{"protocol", "spice"}, {"password", "sp1ce"}}));
+  // A refusal names the display and never the password.
+  server_.ErrorFor("set_password", "GenericError", "Could not set password");
+  Status s = SetGraphicsPasswords(qmp(), def);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("vnc password of graphics 0"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("s3cr"), std::string::npos) << s.message();
+}
+
 TEST_F(QmpCommandsTest, BalloonWithoutDevice) {
   server_.ErrorFor("balloon", "DeviceNotActive", "No balloon device has been activated");
   Status s = SetBalloon(qmp(), 1 << 20);

@@ -54,6 +54,10 @@ Status SetBalloon(QmpClient& qmp, uint64_t bytes);
 // <currentMemory> when that is below <memory> and it has a virtio balloon, as
 // libvirt's qemuProcessSetupBalloon does; otherwise nothing is sent.
 Status SetInitialBalloon(QmpClient& qmp, const conf::DomainDef& def);
+// Before a guest first runs (started or restored): set_password for every
+// <graphics> with a passwd, which BuildQemuArgv keeps off the command line
+// (VNC with password=on and SPICE with ticketing start refusing every client).
+Status SetGraphicsPasswords(QmpClient& qmp, const conf::DomainDef& def);
 // query-balloon: the guest's current memory ("actual") in bytes.
 Result<uint64_t> QueryBalloon(QmpClient& qmp);
 

@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
     s.Reply(c, json::object());
     s.SendEvent("RESUME");
   });
+  server.OnCommand("set_password", [&](FakeQmpServer& s, const FakeQmpServer::Command& c) {
+    s.Reply(c, json::object());
+  });
   server.OnCommand("stop", [&](FakeQmpServer& s, const FakeQmpServer::Command& c) {
     running = false;
     s.Reply(c, json::object());
