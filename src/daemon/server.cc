@@ -41,6 +41,9 @@ struct Shared {
   ServerOptions options;
   asio::thread_pool workers;
   std::vector<BearerToken> tokens;
+  // Open sessions, and TCP sessions whose token has not been checked yet (sessions
+  // may end on a worker thread).
+  std::atomic<int> clients{0}, anonymous{0};
   Shared(Api& a, EventBus& e, const ServerOptions& o)
       : api(a), events(e), options(o), workers(static_cast<size_t>(std::max(1, o.workers))) {}
 };
@@ -88,10 +91,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         stream_(std::move(stream)),
         role_(role),
         peer_(std::move(peer)),
-        needs_token_(needs_token) {}
+        needs_token_(needs_token),
+        anonymous_(needs_token) {
+    ++shared_.clients;
+    if (anonymous_) ++shared_.anonymous;
+  }
 
   ~Session() {
     if (sub_id_) shared_.events.Unsubscribe(sub_id_);
+    --shared_.clients;
+    if (anonymous_) --shared_.anonymous;
   }
 
   void Start() {
@@ -135,6 +144,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
             return;
           }
           const auto& h = self->parser_->get();
+          // The token is checked on the head, before any of the body is read: an
+          // unauthenticated client costs no more than its headers.
+          if (self->needs_token_ && !self->Authenticate(h[http::field::authorization])) return;
           std::string_view target(h.target().data(), h.target().size());
           target = target.substr(0, target.find('?'));
           bool data = h.method() == http::verb::put && target.ends_with("/data");
@@ -184,22 +196,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       SendRaw(400, ErrorText(st), !keep_alive_);
       return;
     }
-    if (needs_token_) {
-      auto auth = msg[http::field::authorization];
-      std::string given(auth.data(), auth.size());
-      req.role = Role::kNone;
-      if (given.rfind("Bearer ", 0) == 0) {
-        given = given.substr(7);
-        for (const auto& t : shared_.tokens) {
-          if (ConstantTimeEqual(t.value, given)) req.role = t.role;
-        }
-      }
-      if (req.role == Role::kNone) {
-        spdlog::warn("{}: refused: missing or wrong bearer token", peer_);
-        SendRaw(401, ErrorText(PermissionDeniedError("missing or wrong bearer token")), true);
-        return;
-      }
-    }
+    if (needs_token_) req.role = token_role_;
     auto self = this->shared_from_this();
     asio::post(shared_.workers, [self, req = std::move(req)]() mutable {
       Response resp = self->shared_.api.Handle(req);
@@ -214,6 +211,29 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         }
       });
     });
+  }
+
+  // The role of this request's bearer token; a missing or wrong one is answered
+  // 401 and the connection closed (returns false).
+  bool Authenticate(beast::string_view header) {
+    std::string given(header.data(), header.size());
+    token_role_ = Role::kNone;
+    if (given.rfind("Bearer ", 0) == 0) {
+      given = given.substr(7);
+      for (const auto& t : shared_.tokens) {
+        if (ConstantTimeEqual(t.value, given)) token_role_ = t.role;
+      }
+    }
+    if (token_role_ == Role::kNone) {
+      spdlog::warn("{}: refused: missing or wrong bearer token", peer_);
+      SendRaw(401, ErrorText(PermissionDeniedError("missing or wrong bearer token")), true);
+      return false;
+    }
+    if (anonymous_) {
+      anonymous_ = false;
+      --shared_.anonymous;
+    }
+    return true;
   }
 
   void SendRaw(int status, std::string body, bool close,
@@ -290,6 +310,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Role role_;
   std::string peer_;
   bool needs_token_;
+  bool anonymous_;                 // counted in Shared::anonymous
+  Role token_role_ = Role::kNone;  // of the request being read (TCP)
   bool keep_alive_ = true;
   size_t body_limit_hit_ = 0;  // the limit a request's Content-Length exceeded
   beast::flat_buffer buffer_;
@@ -402,15 +424,20 @@ class ServerImpl : public Server {
           peer = fmt::format("uid {}", cred.uid);
           const auto& o = shared_.options;
           if (cred.uid == 0) {
-            role = Role::kAdmin;
+            role = Role::kAdmin;  // admitted even past max_clients
           } else if (o.have_read_group &&
                      (cred.gid == o.socket_gid || ProcessInGroup(cred.pid, o.socket_gid))) {
             role = Role::kReadOnly;
           }
         }
-        std::make_shared<Session<UnixStream>>(shared_, UnixStream(std::move(sock)), role, peer,
-                                              false)
-            ->Start();
+        if (role != Role::kAdmin && shared_.clients >= shared_.options.max_clients) {
+          RefuseOverLimit(sock, peer, "max_clients", shared_.options.max_clients);
+        } else {
+          refusing_ = false;
+          std::make_shared<Session<UnixStream>>(shared_, UnixStream(std::move(sock)), role, peer,
+                                                false)
+              ->Start();
+        }
       } else {
         spdlog::warn("accept on unix socket: {}", ec.message());
       }
@@ -425,15 +452,36 @@ class ServerImpl : public Server {
         beast::error_code e2;
         auto ep = sock.remote_endpoint(e2);
         std::string peer = fmt::format("tls {}:{}", ep.address().to_string(), ep.port());
-        std::make_shared<Session<TlsStream>>(
-            shared_, TlsStream(beast::tcp_stream(std::move(sock)), ssl_), Role::kNone, peer, true)
-            ->Start();
+        const auto& o = shared_.options;
+        if (shared_.clients >= o.max_clients) {
+          RefuseOverLimit(sock, peer, "max_clients", o.max_clients);
+        } else if (shared_.anonymous >= o.max_anonymous_clients) {
+          RefuseOverLimit(sock, peer, "max_anonymous_clients", o.max_anonymous_clients);
+        } else {
+          refusing_ = false;
+          std::make_shared<Session<TlsStream>>(
+              shared_, TlsStream(beast::tcp_stream(std::move(sock)), ssl_), Role::kNone, peer, true)
+              ->Start();
+        }
       }
       AcceptTcp();
     });
   }
 
+  // Closes a connection past a limit; logged once per burst (the first refusal
+  // after one was admitted), so that a flood does not flood the log too.
+  template <typename Socket>
+  void RefuseOverLimit(Socket& sock, const std::string& peer, const char* limit, int value) {
+    if (!refusing_) {
+      spdlog::warn("{}: refused: {} ({}) connections open", peer, limit, value);
+      refusing_ = true;
+    }
+    beast::error_code ec;
+    sock.close(ec);
+  }
+
   asio::io_context ioc_{1};
+  bool refusing_ = false;  // io thread
   Shared shared_;
   asio::ssl::context ssl_;
   asio::signal_set signals_;

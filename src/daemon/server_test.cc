@@ -5,6 +5,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <poll.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
 #include <thread>
 
 #include "skiff/api/client.h"
@@ -29,6 +36,7 @@ class ServerTest : public ::testing::Test {
     o.unix_path = (dir_.path() / "s.sock").string();
     o.read_timeout_ms = 2000;
     o.max_body_bytes = 64 * 1024;
+    o.max_anonymous_clients = max_anonymous_;
     if (tls) {
       cert_ = (dir_.path() / "cert.pem").string();
       std::string key = (dir_.path() / "key.pem").string();
@@ -85,7 +93,50 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<Server> server_;
   std::thread thread_;
   std::string uri_, cert_;
+  int max_anonymous_ = 20;
 };
+
+namespace asio = boost::asio;
+
+// Sends `head` over TLS to the test's server (no certificate check) and returns
+// what comes back until the server closes.
+std::string TlsExchange(int port, const std::string& head) {
+  asio::io_context ioc;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_verify_mode(asio::ssl::verify_none);
+  asio::ssl::stream<asio::ip::tcp::socket> s(ioc, ctx);
+  s.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  s.handshake(asio::ssl::stream_base::client);
+  asio::write(s, asio::buffer(head));
+  std::string out;
+  char buf[4096];
+  boost::system::error_code ec;
+  while (true) {
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+// A plain TCP connection to `port` that sends nothing.
+int IdleTcp(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  return fd;
+}
+
+// Whether the server closed `fd` within `ms` milliseconds.
+bool ClosedWithin(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, ms) <= 0) return false;
+  char c;
+  return ::read(fd, &c, 1) <= 0;
+}
 
 TEST_F(ServerTest, UnixSocketServesJsonAndKeepsAlive) {
   StartServer(false);
@@ -231,6 +282,47 @@ TEST_F(ServerTest, TlsNeedsTheRightToken) {
   EXPECT_EQ(reply.find("HTTP/1.1 200"), std::string::npos);
   EXPECT_EQ(reply.find("domains"), std::string::npos);
   ::close(fd);
+}
+
+TEST_F(ServerTest, TokenIsCheckedOnTheHeadersBeforeAnyBody) {
+  StartServer(true);
+  // An 8 MiB upload announced without a token: refused at once, the body never
+  // read (the server's read timeout is 2 s; a server waiting for the body would
+  // answer nothing before it).
+  auto start = std::chrono::steady_clock::now();
+  std::string reply = TlsExchange(server_->tcp_port(),
+                                  "PUT /v1/storage/pools/p/volumes/v/data HTTP/1.1\r\nHost: x\r\n"
+                                  "Content-Length: 8388608\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 401", 0), 0U) << reply;
+  EXPECT_NE(reply.find("bearer token"), std::string::npos) << reply;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+}
+
+TEST_F(ServerTest, AnonymousConnectionsAreCappedAndRootStillGetsIn) {
+  max_anonymous_ = 2;
+  StartServer(true);
+  const int port = server_->tcp_port();
+  int a = IdleTcp(port);
+  int b = IdleTcp(port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both accepted
+  int c = IdleTcp(port);
+  EXPECT_TRUE(ClosedWithin(c, 1000)) << "a third anonymous connection was kept";
+  EXPECT_FALSE(ClosedWithin(a, 0));
+  // The local admin is not affected.
+  auto local = api::Client::Connect(uri_);
+  ASSERT_TRUE(local.ok());
+  EXPECT_TRUE((*local)->Call("GET", "/v1/domains").ok());
+  // Once the idle ones are gone, a client with a token gets in.
+  ::close(a);
+  ::close(b);
+  ::close(c);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  api::ClientOptions good;
+  good.ca_file = cert_;
+  good.token = "0123456789abcdef0123";
+  auto t = api::Client::Connect("tls://127.0.0.1:" + std::to_string(port), good);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_TRUE((*t)->Call("GET", "/v1/domains").ok());
 }
 
 TEST_F(ServerTest, TcpWithoutTlsIsRefused) {

@@ -27,6 +27,13 @@ struct ServerOptions {
   // PUT .../volumes/{vol}/data (vol-upload) carries raw bytes, up to this many per request.
   size_t max_data_body_bytes = (8 << 20) + 4096;
   int read_timeout_ms = 30000;  // a client that sends nothing for this long is dropped
+  // Connections, as libvirt's max_clients and max_anonymous_clients: past
+  // max_clients a new connection is closed at once; a TCP client counts as
+  // anonymous from accept until its first request's token is checked, and past
+  // max_anonymous_clients new TCP connections are closed at once. root on the
+  // unix socket is always admitted (the local admin keeps a way in).
+  int max_clients = 5000;
+  int max_anonymous_clients = 20;
   int workers = 8;
 };
 
