@@ -8,6 +8,7 @@
 #include <string>
 
 #include "skiff/base/log.h"
+#include "skiff/base/size.h"
 #include "skiff/daemon/network.h"
 #include "skiff/daemon/rest.h"
 #include "skiff/daemon/server.h"
@@ -29,6 +30,9 @@ static int PrintVersion() {
 int main(int argc, char** argv) {
   CLI::App app{"skiffd: the Skiff virtualization daemon"};
   std::string root = "/", group = "skiff", tls_cert, tls_key, token_file;
+  std::string log_max_size = "2M";
+  unsigned log_max_files = 3;
+  int max_clients = 5000, max_anonymous_clients = 20;
   std::vector<std::string> listen;
   bool version = false, fake = false, verbose = false, log_stderr = false;
   bool default_net = false, no_default_net = false;
@@ -44,9 +48,26 @@ int main(int argc, char** argv) {
   app.add_flag("--default-network", default_net,
                "define the 'default' NAT network on the first start even when --root is not /");
   app.add_flag("--no-default-network", no_default_net, "never define the 'default' network");
+  app.add_option("--max-clients", max_clients,
+                 "connections served at once (default 5000; root on the unix socket always)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-anonymous-clients", max_anonymous_clients,
+                 "tcp connections not yet past their token check (default 20)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--domain-log-max-size", log_max_size,
+                 "rotate a domain's console log past this size (default 2M, as virtlogd)");
+  app.add_option("--domain-log-max-files", log_max_files,
+                 "console log files kept per domain, the live one included (default 3)")
+      ->check(CLI::Range(1U, 100U));
   app.add_flag("--fake-hypervisor", fake, "")->group("");  // hidden: tests only
   CLI11_PARSE(app, argc, argv);
   if (version) return PrintVersion();
+  auto log_max_bytes = skiff::ParseSize(log_max_size);
+  if (!log_max_bytes.ok() || *log_max_bytes < 4096) {
+    std::fprintf(stderr, "error: --domain-log-max-size '%s': expected a size of 4K or more\n",
+                 log_max_size.c_str());
+    return 1;
+  }
 
   sd::Paths paths(root);
   if (auto st = paths.Create(); !st.ok()) {
@@ -60,6 +81,8 @@ int main(int argc, char** argv) {
   so.tls_cert = tls_cert;
   so.tls_key = tls_key;
   so.token_file = token_file;
+  so.max_clients = max_clients;
+  so.max_anonymous_clients = max_anonymous_clients;
   if (struct group* g = ::getgrnam(group.c_str())) {
     so.socket_gid = g->gr_gid;
     so.have_read_group = true;
@@ -83,7 +106,10 @@ int main(int argc, char** argv) {
   if (fake) {
     hv = std::make_unique<skiff::fake::FakeHypervisor>();
   } else {
-    hv = skiff::qemu::MakeQemuDriver({.run_dir = paths.run_domains, .log_dir = paths.log_dir});
+    hv = skiff::qemu::MakeQemuDriver({.run_dir = paths.run_domains,
+                                      .log_dir = paths.log_dir,
+                                      .log_max_bytes = *log_max_bytes,
+                                      .log_max_files = log_max_files});
   }
   sd::EventBus events;
   auto net_backend = fake ? sd::MakeFakeNetworkBackend() : sd::MakeHostNetworkBackend(paths);

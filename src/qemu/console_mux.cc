@@ -58,9 +58,13 @@ bool Flush(int fd, std::string& buf) {
 
 Result<std::unique_ptr<ConsoleMux>> ConsoleMux::Start(const fs::path& qemu_socket,
                                                       const fs::path& viewer_socket,
-                                                      std::chrono::milliseconds connect_timeout) {
+                                                      std::chrono::milliseconds connect_timeout,
+                                                      const fs::path& log_file,
+                                                      const LogLimits& log_limits) {
   std::unique_ptr<ConsoleMux> m(new ConsoleMux());
   m->viewer_socket_ = viewer_socket;
+  m->log_file_ = log_file;
+  m->log_limits_ = log_limits;
   SKIFF_ASSIGN_OR_RETURN(sockaddr_un qa, Addr(qemu_socket));
   SKIFF_ASSIGN_OR_RETURN(sockaddr_un va, Addr(viewer_socket));
 
@@ -124,6 +128,18 @@ void ConsoleMux::RemoveSocket() {
   }
 }
 
+void ConsoleMux::CheckLog(size_t bytes_read) {
+  if (log_file_.empty()) return;
+  since_check_ += bytes_read;
+  if (since_check_ < LogLimits::kCheckEvery) return;
+  since_check_ = 0;
+  auto rotated = RotateLogIfLarge(log_file_, log_limits_);
+  if (!rotated.ok() && !log_warned_) {
+    log_warned_ = true;  // once: the guest may print on
+    spdlog::warn("console {}: {}", viewer_socket_.string(), rotated.status().ToString());
+  }
+}
+
 void ConsoleMux::Loop() {
   struct Viewer {
     UniqueFd fd;
@@ -153,6 +169,7 @@ void ConsoleMux::Loop() {
       ssize_t n = ::read(qemu_.get(), buf, sizeof buf);
       if (n > 0) {
         for (auto& v : viewers) v.out.append(buf, static_cast<size_t>(n));
+        CheckLog(static_cast<size_t>(n));
       } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         qemu_gone = true;
       }

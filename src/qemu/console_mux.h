@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "qemu/console_log.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/status.h"
 
@@ -19,8 +20,10 @@ namespace skiff::qemu {
 // connected viewer; what any viewer types goes to QEMU (all viewers may type, as
 // on a shared terminal). A viewer that does not keep up (more than 1 MiB
 // unsent) is disconnected rather than stalling the guest or the others. The
-// console log is QEMU's business (chardev logfile): it records every byte
-// whether or not anybody watches.
+// console log is written by QEMU (chardev logfile): it records every byte
+// whether or not anybody watches; the relay, which sees every byte too, keeps
+// it within its LogLimits (RotateLogIfLarge after each LogLimits::kCheckEvery
+// bytes of output). While no relay runs (skiffd is down) the log is not capped.
 //
 // One thread per console, blocked in poll(); stopped by the destructor. When
 // QEMU closes the console (it exited) all viewers are disconnected and the
@@ -29,11 +32,13 @@ class ConsoleMux {
  public:
   // Connects to `qemu_socket` (retrying for up to `connect_timeout` while QEMU is
   // coming up) and listens on `viewer_socket` (replacing a stale socket file
-  // left by a previous daemon; mode 0600). kUnavailable when QEMU's socket does
-  // not accept, kIo when the viewer socket cannot be made.
+  // left by a previous daemon; mode 0600). `log_file` (may be empty) is the log
+  // QEMU writes the console to, kept within `log_limits`. kUnavailable when
+  // QEMU's socket does not accept, kIo when the viewer socket cannot be made.
   static Result<std::unique_ptr<ConsoleMux>> Start(
       const std::filesystem::path& qemu_socket, const std::filesystem::path& viewer_socket,
-      std::chrono::milliseconds connect_timeout = std::chrono::seconds(5));
+      std::chrono::milliseconds connect_timeout = std::chrono::seconds(5),
+      const std::filesystem::path& log_file = {}, const LogLimits& log_limits = {});
 
   ~ConsoleMux();  // stops the thread, disconnects viewers, removes the viewer socket
   ConsoleMux(const ConsoleMux&) = delete;
@@ -48,7 +53,13 @@ class ConsoleMux {
  private:
   ConsoleMux() = default;
   void Loop();
-  void RemoveSocket();  // unless another relay has bound the path since
+  void RemoveSocket();               // unless another relay has bound the path since
+  void CheckLog(size_t bytes_read);  // relay thread
+
+  std::filesystem::path log_file_;
+  LogLimits log_limits_;
+  uint64_t since_check_ = 0;
+  bool log_warned_ = false;
 
   ino_t socket_ino_ = 0;
   std::filesystem::path viewer_socket_;

@@ -1,6 +1,7 @@
 // ConsoleMux against a fake QEMU console (a unix socket server in the test).
 #include "qemu/console_mux.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -104,6 +105,33 @@ TEST(ConsoleMux, TwoViewersSeeOutputAndBothMayType) {
   WaitViewers(**mux, 1);
   Send(qemu.get(), "bye");
   EXPECT_EQ(ReadUntil(b.get(), "bye"), "bye");
+}
+
+TEST(ConsoleMux, KeepsTheConsoleLogWithinItsLimits) {
+  testing::TempDir tmp;
+  UniqueFd qemu_listen = Listen(tmp / "qemu.sock");
+  const fs::path log = tmp / "d.log";
+  auto mux = ConsoleMux::Start(tmp / "qemu.sock", tmp / "d.console", std::chrono::seconds(5), log,
+                               LogLimits{.max_bytes = 8192, .max_files = 2});
+  ASSERT_TRUE(mux.ok()) << mux.status().ToString();
+  UniqueFd qemu(::accept(qemu_listen.get(), nullptr, nullptr));
+  ASSERT_TRUE(qemu);
+  // As QEMU does: every byte to the log (O_APPEND) and to the console socket.
+  UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  const std::string chunk(4096, 'g');
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(::write(log_fd.get(), chunk.data(), chunk.size()), 4096);
+    Send(qemu.get(), chunk);
+  }
+  // 48 KiB printed: the relay rotated at least once, so the live log holds what
+  // came after the last check, not everything.
+  for (int i = 0; i < 200 && !fs::exists(tmp / "d.log.1"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(tmp / "d.log.1"));
+  EXPECT_LT(fs::file_size(log), 48U << 10);
+  EXPECT_GT(fs::file_size(tmp / "d.log.1"), 8192U);
+  EXPECT_FALSE(fs::exists(tmp / "d.log.2"));  // two files in all
 }
 
 TEST(ConsoleMux, QemuExitDisconnectsViewersAndRemovesTheSocket) {

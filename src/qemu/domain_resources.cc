@@ -53,7 +53,8 @@ Result<std::vector<std::filesystem::path>> DomainResources::Prepare(const conf::
 }
 
 Status DomainResources::Setup(const conf::DomainDef& def, qemu::QemuProcess& proc,
-                              const std::filesystem::path& viewer_socket) {
+                              const std::filesystem::path& viewer_socket,
+                              const LogLimits& log_limits) {
   if (WantsPinning(def)) {
     SKIFF_ASSIGN_OR_RETURN(auto cpus, qemu::QueryCpusFast(proc.qmp()));
     std::vector<VcpuThread> threads;
@@ -62,23 +63,14 @@ Status DomainResources::Setup(const conf::DomainDef& def, qemu::QemuProcess& pro
         ApplyPinning(proc.pid(), def, threads).WithContext(fmt::format("domain '{}'", def.name)));
   }
 
-  const auto& qemu_console = proc.status().console_socket;
-  if (!qemu_console.empty() && qemu_console != viewer_socket) {
-    auto mux = ConsoleMux::Start(qemu_console, viewer_socket);
-    if (!mux.ok()) {
-      // The guest runs without an interactive console; its output still goes to the log.
-      spdlog::warn("domain '{}': no console relay: {}", def.name, mux.status().ToString());
-    } else {
-      std::lock_guard l(mu_);
-      if (!released_) console_ = std::move(*mux);
-    }
-  }
+  StartConsole(def, proc, viewer_socket, std::chrono::seconds(5), log_limits);
   return Status::Ok();
 }
 
 void DomainResources::Adopt(const conf::DomainDef& def, qemu::QemuProcess& proc,
                             const CgroupManager& cgroups,
-                            const std::filesystem::path& viewer_socket) {
+                            const std::filesystem::path& viewer_socket,
+                            const LogLimits& log_limits) {
   if (cgroups.mode() != CgroupMode::kNone) {
     auto cg = cgroups.FindForProcess(def.name, proc.pid());
     if (cg.ok()) {
@@ -88,16 +80,30 @@ void DomainResources::Adopt(const conf::DomainDef& def, qemu::QemuProcess& proc,
       spdlog::info("domain '{}': {}", def.name, cg.status().message());
     }
   }
+  StartConsole(def, proc, viewer_socket, std::chrono::seconds(2), log_limits);
+}
+
+void DomainResources::StartConsole(const conf::DomainDef& def, qemu::QemuProcess& proc,
+                                   const std::filesystem::path& viewer_socket,
+                                   std::chrono::milliseconds timeout, const LogLimits& log_limits) {
   const auto& qemu_console = proc.status().console_socket;
-  if (!qemu_console.empty() && qemu_console != viewer_socket) {
-    auto mux = ConsoleMux::Start(qemu_console, viewer_socket, std::chrono::seconds(2));
-    if (!mux.ok()) {
-      spdlog::warn("domain '{}': no console relay: {}", def.name, mux.status().ToString());
-    } else {
-      std::lock_guard l(mu_);
-      if (!released_) console_ = std::move(*mux);
+  if (qemu_console.empty() || qemu_console == viewer_socket) return;
+  // A log that outgrew its limit while no relay watched (skiffd was down) is
+  // rotated now.
+  const auto& log = proc.status().log_file;
+  if (!log.empty()) {
+    if (auto r = RotateLogIfLarge(log, log_limits); !r.ok()) {
+      spdlog::warn("domain '{}': {}", def.name, r.status().ToString());
     }
   }
+  auto mux = ConsoleMux::Start(qemu_console, viewer_socket, timeout, log, log_limits);
+  if (!mux.ok()) {
+    // The guest runs without an interactive console; its output still goes to the log.
+    spdlog::warn("domain '{}': no console relay: {}", def.name, mux.status().ToString());
+    return;
+  }
+  std::lock_guard l(mu_);
+  if (!released_) console_ = std::move(*mux);
 }
 
 void DomainResources::Release() {

@@ -3,6 +3,7 @@
 // keeps one per running domain.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "qemu/cgroup.h"
+#include "qemu/console_log.h"
 #include "qemu/console_mux.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
@@ -30,15 +32,16 @@ class DomainResources {
 
   // For a QEMU just started in that cgroup (still paused, its vCPUs not run yet):
   // pins its threads and starts relaying its console (QEMU's socket in the
-  // process status) on `viewer_socket`. On error whatever was set up is
-  // released again by Release(); the caller kills QEMU.
+  // process status) on `viewer_socket`, keeping its console log within
+  // `log_limits`. On error whatever was set up is released again by Release();
+  // the caller kills QEMU.
   Status Setup(const conf::DomainDef& def, qemu::QemuProcess& proc,
-               const std::filesystem::path& viewer_socket);
+               const std::filesystem::path& viewer_socket, const LogLimits& log_limits);
 
   // For a QEMU found again after a daemon restart: finds its cgroup and
   // reconnects the console relay. Problems are logged, never fatal.
   void Adopt(const conf::DomainDef& def, qemu::QemuProcess& proc, const CgroupManager& cgroups,
-             const std::filesystem::path& viewer_socket);
+             const std::filesystem::path& viewer_socket, const LogLimits& log_limits);
 
   // QEMU has exited: disconnects the console viewers and removes the cgroup.
   // Idempotent; Setup/Adopt after it set up nothing. Any thread.
@@ -50,6 +53,12 @@ class DomainResources {
   std::optional<DomainCgroup> cgroup() const;
 
  private:
+  // The console relay (when QEMU has a console socket); a failure is logged: the
+  // guest runs on without an interactive console, its output still logged.
+  void StartConsole(const conf::DomainDef& def, qemu::QemuProcess& proc,
+                    const std::filesystem::path& viewer_socket, std::chrono::milliseconds timeout,
+                    const LogLimits& log_limits);
+
   mutable std::mutex mu_;
   bool released_ = false;
   std::optional<DomainCgroup> cgroup_;

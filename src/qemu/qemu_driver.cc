@@ -144,6 +144,11 @@ std::filesystem::path QemuDriver::ViewerSocket(const std::string& name) const {
 
 namespace {
 
+LogLimits LogLimitsOf(const DriverPaths& paths) {
+  return LogLimits{.max_bytes = paths.log_max_bytes,
+                   .max_files = std::max(1U, paths.log_max_files)};
+}
+
 // The files a running domain has in the run directory besides the daemon's own.
 constexpr std::array<std::string_view, 5> kRunFileSuffixes = {".pid", ".qmp", ".serial", ".console",
                                                               ".qemu.json"};
@@ -356,7 +361,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
     vm->proc = std::move(*proc);
   }
   // Pinning and console relay before the vCPUs first run.
-  Status setup = vm->res->Setup(def, *vm->proc, ViewerSocket(def.name));
+  Status setup = vm->res->Setup(def, *vm->proc, ViewerSocket(def.name), LogLimitsOf(paths_));
   if (setup.ok()) setup = SetGraphicsPasswords(vm->proc->qmp(), def);
   if (setup.ok() && !restore) setup = SetInitialBalloon(vm->proc->qmp(), def);
   if (setup.ok() && !restore && !options.paused) setup = qemu::Resume(vm->proc->qmp());
@@ -428,7 +433,7 @@ Status QemuDriver::Attach(const conf::DomainDef& def) {
     std::lock_guard l(mu_);
     vm->proc = std::move(*proc);
   }
-  vm->res->Adopt(def, *vm->proc, cgroups_, ViewerSocket(def.name));
+  vm->res->Adopt(def, *vm->proc, cgroups_, ViewerSocket(def.name), LogLimitsOf(paths_));
   return Status::Ok();
 }
 

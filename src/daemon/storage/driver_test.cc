@@ -116,8 +116,8 @@ TEST_F(StorageDriverTest, AVolumeARunningDomainHoldsIsNotDeletedWipedOrResized) 
   ASSERT_TRUE(path.ok());
   EXPECT_EQ(*path, (target / "v.img").string());
   disks_.Set("g1", {{*path, true}});
-  for (Status st : {driver_->DeleteVolume("a", "v.img"), driver_->WipeVolume("a", "v.img"),
-                    driver_->ResizeVolume("a", "v.img", 2 << 20, false)}) {
+  for (const Status& st : {driver_->DeleteVolume("a", "v.img"), driver_->WipeVolume("a", "v.img"),
+                           driver_->ResizeVolume("a", "v.img", 2 << 20, false)}) {
     EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
     EXPECT_NE(st.ToString().find("in use by running domain 'g1'"), std::string::npos)
         << st.ToString();

@@ -86,14 +86,15 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def daemon_session(prefix):
-    """A skiffd on a fresh root (a temporary directory named `prefix`...). Afterwards
+def daemon_session(prefix, *extra):
+    """A skiffd on a fresh root (a temporary directory named `prefix`...), started
+    with the options `extra`. Afterwards
     every running domain is destroyed, the daemon stopped, any QEMU whose pid a test
     added to `d.pids` killed if it is still there, and the root removed."""
     root = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
     d = None
     try:
-        d = Daemon(root)
+        d = Daemon(root, *extra)
         yield d
     finally:
         if d is not None:
