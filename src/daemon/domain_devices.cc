@@ -2,6 +2,7 @@
 // detach-device) on the running guest and/or the persistent definition.
 #include "skiff/daemon/domain_devices.h"
 
+#include "daemon/disk_format.h"
 #include "daemon/domain_core.h"
 #include "daemon/network/driver.h"
 #include "daemon/storage/driver.h"
@@ -52,6 +53,10 @@ Status DomainDevices::AttachDisk(const std::string& ref, const DiskRequest& req,
   }
   disk.driver.name = "qemu";
   disk.driver.type = req.subdriver.empty() ? "raw" : req.subdriver;
+  if (req.subdriver.empty()) {
+    // raw unless the image says otherwise: then the caller names its format.
+    SKIFF_TRY(CheckUnnamedDiskFormat(disk, disk.source_path, /*hotplug=*/true));
+  }
   disk.driver.cache = req.cache;
   if (req.mode == "readonly")
     disk.readonly = true;

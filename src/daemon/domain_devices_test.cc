@@ -130,3 +130,53 @@ TEST_F(DevicesTest, DeviceXmlForDisksAndInterfaces) {
 
 }  // namespace
 }  // namespace skiff::daemon
+
+namespace skiff::daemon {
+namespace {
+
+// A file whose first bytes are the magic of a VMware VMDK (QEMU's probe: "KDMV").
+std::string WriteVmdk(const std::filesystem::path& p) {
+  std::string head("KDMV\x01\x00\x00\x00", 8);
+  head.resize(4096, '\0');
+  EXPECT_TRUE(WriteFileAtomic(p, head, 0600).ok());
+  return p.string();
+}
+
+TEST_F(DevicesTest, AForeignImageWithoutANamedFormatIsRefusedNotTakenForRaw) {
+  Define("a");
+  DiskRequest req;
+  req.source = WriteVmdk(dir_.path() / "disk.vmdk");
+  req.target = "vdb";
+  Status st = service_->devices().AttachDisk("a", req, kConfig);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("is a vmdk image"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("--subdriver vmdk"), std::string::npos) << st.message();
+  EXPECT_EQ(Targets(service_->devices().Disks("a", true)), (std::vector<std::string>{"vda"}));
+  // Named, it is the caller's choice.
+  req.subdriver = "vmdk";
+  EXPECT_TRUE(service_->devices().AttachDisk("a", req, kConfig).ok());
+  // A raw image (no known magic) needs no name.
+  std::string raw(4096, 'r');
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() / "plain.img", raw, 0600).ok());
+  DiskRequest plain;
+  plain.source = (dir_.path() / "plain.img").string();
+  plain.target = "vdc";
+  EXPECT_TRUE(service_->devices().AttachDisk("a", plain, kConfig).ok());
+}
+
+TEST_F(DevicesTest, ADomainDiskWithoutAFormatIsProbedAtStart) {
+  const std::string path = WriteVmdk(dir_.path() / "boot.vmdk");
+  auto xml = Xml("v");
+  const std::string from = "/var/lib/x/v.img";
+  xml.replace(xml.find(from), from.size(), path);
+  ASSERT_TRUE(service_->DefineDomain(xml, "v.xml").ok());
+  auto r = service_->StartDomain("v", false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("<driver name='qemu' type='vmdk'/>"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(StatusOf("v").state(), DomainState::kShutoff);
+}
+
+}  // namespace
+}  // namespace skiff::daemon

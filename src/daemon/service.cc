@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/definitions.h"
+#include "daemon/disk_format.h"
 #include "daemon/disk_usage.h"
 #include "daemon/domain_core.h"
 #include "daemon/network/driver.h"
@@ -361,6 +362,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
     std::string path =
         d.type == conf::DiskType::kVolume ? opts.volume_paths[d.target_dev] : d.source_path;
     if (path.empty()) continue;
+    if (d.driver.type.empty()) SKIFF_TRY(CheckUnnamedDiskFormat(d, path, /*hotplug=*/false));
     bool writes = !d.readonly && !d.shareable;
     std::string other = core_->DiskHolder(path, writes);
     if (!other.empty() && other != o.def.name) {
