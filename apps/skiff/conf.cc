@@ -130,6 +130,8 @@ int DomxmlToNative(const GlobalOptions&, const std::vector<std::string>& args) {
     ctx.emulator = q->path;
     ctx.qemu_major = q->major;
     ctx.qemu_minor = q->minor;
+    ctx.sandbox =
+        qemu::QemuHasSandbox(def->devices.emulator.empty() ? q->path : def->devices.emulator);
   }
   qemu::KvmStatus kvm = qemu::ProbeKvm();
   ctx.kvm_usable = kvm.usable;

@@ -85,6 +85,9 @@ class Builder {
     if (!ctx_.incoming.empty()) Add("-incoming", ctx_.incoming);
     if (!ctx_.pidfile.empty()) Add("-pidfile", ctx_.pidfile);
     if (ctx_.daemonize) Add("-daemonize");
+    if (ctx_.sandbox) {
+      Add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    }
     Add("-msg", "timestamp=on");
     return std::move(argv_);
   }

@@ -11,9 +11,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <regex>
+
+#include <spdlog/spdlog.h>
 
 #include "skiff/base/fd.h"
 #include "skiff/base/process.h"
@@ -65,6 +68,19 @@ Result<QemuBinary> FindQemu() {
   SKIFF_ASSIGN_OR_RETURN(RunResult rr, RunCommand({path, "--version"}, std::chrono::seconds(20)));
   if (!rr.ok()) return UnavailableError("'{} --version' failed: {}", path, rr.err);
   return ParseQemuVersion(path, rr.out);
+}
+
+bool QemuHasSandbox(const std::string& path) {
+  static std::mutex mu;
+  static std::map<std::string, bool> known;
+  std::lock_guard l(mu);
+  auto it = known.find(path);
+  if (it != known.end()) return it->second;
+  auto rr = RunCommand({path, "-sandbox", "on", "-machine", "help"}, std::chrono::seconds(20));
+  bool has = rr.ok() && rr->ok();
+  if (!has) spdlog::warn("'{}' has no seccomp sandbox (-sandbox): QEMU runs without it", path);
+  known[path] = has;
+  return has;
 }
 
 KvmStatus ProbeKvm(const std::filesystem::path& sys_root, const std::filesystem::path& dev_kvm) {

@@ -291,6 +291,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   ctx.qemu_major = bin.major;
   ctx.qemu_minor = bin.minor;
   ctx.emulator = bin.path;
+  ctx.sandbox = QemuHasSandbox(def.devices.emulator.empty() ? bin.path : def.devices.emulator);
   ctx.kvm_usable = kvm.usable;
   ctx.kvm_reason = kvm.reason;
   ctx.qmp_socket = (paths_.run_dir / (def.name + ".qmp")).string();

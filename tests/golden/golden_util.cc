@@ -38,6 +38,7 @@ qemu::ArgvContext CaseContext(const std::string& case_name, const conf::DomainDe
   ctx.qemu_major = 7;
   ctx.qemu_minor = 2;
   ctx.emulator = qemu::kDefaultEmulator;
+  ctx.sandbox = true;  // as libvirt's expected command lines (seccomp_sandbox = 1)
   ctx.kvm_usable = case_name.rfind("nokvm-", 0) != 0;
   if (!ctx.kvm_usable) {
     ctx.kvm_reason = "only kvm_pvm is loaded (paravirtual nested kvm cannot run stock guests)";

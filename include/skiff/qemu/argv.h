@@ -43,6 +43,12 @@ struct ArgvContext {
   // saved QEMU had it, hot-plugged ones included.
   std::map<std::string, std::string> pci_addrs;
   bool daemonize = false;  // -daemonize
+  // QEMU's seccomp filter, as libvirt sets it (seccomp_sandbox = 1): -sandbox
+  // on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny. QEMU
+  // may then not fork or exec, gain privileges or change scheduling; Skiff hands it
+  // every fd it needs and pins its threads from outside. Off only for a QEMU built
+  // without seccomp (QemuHasSandbox).
+  bool sandbox = false;
 };
 
 // Builds the argv; argv[0] is the emulator (<emulator>, else ctx.emulator, else

@@ -18,6 +18,11 @@ struct QemuBinary {
 // Finds qemu-system-x86_64 ($SKIFF_QEMU overrides) and asks it for its version.
 Result<QemuBinary> FindQemu();
 
+// Whether the QEMU at `path` was built with seccomp (-sandbox): it parses the
+// option before anything else, so `-sandbox on -machine help` fails at once
+// without it. Asked once per path and remembered.
+bool QemuHasSandbox(const std::string& path);
+
 // FindQemu's answer, asked once per process (asking costs a process; the answer
 // does not change while the daemon runs).
 const Result<QemuBinary>& InstalledQemu();
