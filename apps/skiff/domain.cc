@@ -640,6 +640,28 @@ int CmdManagedSave(const Args& a, api::Client& c) {
   return 0;
 }
 
+int CmdManagedSaveDumpXml(const Args& a, api::Client& c) {
+  api::XmlReply r;
+  std::string q = api::ToQuery(api::ManagedSaveXmlQuery{a.has("security-info")});
+  if (!GetOrFail(c, routes::Domain(a.get("domain"), "managedsave") + q, &r)) return 1;
+  std::fputs(r.xml.c_str(), stdout);
+  return 0;
+}
+
+int CmdManagedSaveDefine(const Args& a, api::Client& c) {
+  std::string dom = a.get("domain");
+  std::string file = a.get("xml");
+  api::ManagedSaveDefineRequest req;
+  static_cast<api::RunningOrPaused&>(req) = RunningOrPausedOf(a);
+  if (!ReadInputFile(file, &req.xml)) return 1;
+  req.source = std::filesystem::path(file).filename().string();
+  nlohmann::json answer;
+  if (!CallOrFail(c, "PUT", routes::Domain(dom, "managedsave"), req, &answer)) return 1;
+  // virsh's words.
+  std::printf("Managed save state file of domain '%s' updated.\n", dom.c_str());
+  return 0;
+}
+
 int CmdManagedSaveRemove(const Args& a, api::Client& c) {
   std::string dom = a.get("domain");
   api::ManagedSaveRemoved r;
@@ -863,6 +885,14 @@ const VerbDef kDomainVerbs[] = {
      "remove the managed save of a domain",
      {{"domain"}, 1, {}, {}},
      CmdManagedSaveRemove},
+    {"managedsave-dumpxml",
+     "domain information of a managed save state file in XML",
+     {{"domain"}, 1, {"security-info"}, {}},
+     CmdManagedSaveDumpXml},
+    {"managedsave-define",
+     "redefine the XML for a domain's managed save state file",
+     {{"domain", "xml"}, 2, {"running", "paused"}, {}},
+     CmdManagedSaveDefine},
     {"event",
      "print lifecycle events and job progress",
      {{}, 0, {"all", "loop", "json"}, {"count"}},

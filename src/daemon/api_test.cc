@@ -436,6 +436,50 @@ TEST_F(ApiTest, SaveRestoreManagedSaveJobs) {
   EXPECT_EQ(Call("GET", "/v1/jobs/abc").status, 404);
 }
 
+TEST_F(ApiTest, ManagedSaveDumpxmlAndDefine) {
+  std::string def = DomainXml("a");
+  def.insert(def.find("</devices>"), "<graphics type='vnc' autoport='yes' passwd='s3cret'/>");
+  ASSERT_EQ(Call("POST", "/v1/domains", {{"xml", def}}).status, 201);
+  EXPECT_EQ(Code(Call("GET", "/v1/domains/a/managedsave")), "not_found");
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  auto r = Call("POST", "/v1/domains/a/managedsave");
+  ASSERT_EQ(r.status, 202) << r.body;
+  Call("GET", "/v1/jobs/" + std::to_string(Body(r)["job"]["id"].get<uint64_t>()) + "?wait=true");
+  // What it restores; the password only for --security-info.
+  std::string xml = Body(Call("GET", "/v1/domains/a/managedsave"))["xml"];
+  EXPECT_NE(xml.find("<name>a</name>"), std::string::npos) << xml;
+  EXPECT_EQ(xml.find("s3cret"), std::string::npos) << xml;
+  EXPECT_NE(Body(Call("GET", "/v1/domains/a/managedsave?security_info=true"))["xml"]
+                .get<std::string>()
+                .find("s3cret"),
+            std::string::npos);
+  // A new title and paused: kept, and the password the XML left out stays.
+  std::string titled = xml;
+  titled.insert(titled.find("</name>") + 7, "<title>moved</title>");
+  r = Call("PUT", "/v1/domains/a/managedsave", {{"xml", titled}, {"paused", true}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string now = Body(Call("GET", "/v1/domains/a/managedsave?security_info=true"))["xml"];
+  EXPECT_NE(now.find("<title>moved</title>"), std::string::npos) << now;
+  EXPECT_NE(now.find("s3cret"), std::string::npos) << now;
+  // More memory is hardware the saved guest does not have: refused, nothing changed.
+  std::string bigger = xml;
+  size_t m = bigger.find("<memory unit='KiB'>") + 19;
+  bigger.replace(m, bigger.find('<', m) - m, "4194304");
+  r = Call("PUT", "/v1/domains/a/managedsave", {{"xml", bigger}, {"source", "big.xml"}});
+  EXPECT_EQ(Code(r), "invalid_argument");
+  EXPECT_NE(r.body.find("changes the saved guest's hardware"), std::string::npos) << r.body;
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a/managedsave?security_info=true"))["xml"], now);
+  // Bad XML names its source.
+  r = Call("PUT", "/v1/domains/a/managedsave", {{"xml", "<domain>"}, {"source", "bad.xml"}});
+  EXPECT_EQ(Code(r), "invalid_argument");
+  EXPECT_NE(r.body.find("bad.xml"), std::string::npos) << r.body;
+  // The start restores it, paused as redefined.
+  ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["state"], "paused");
+  EXPECT_EQ(Body(Call("GET", "/v1/domains/a"))["managed_save"], false);
+  EXPECT_EQ(Code(Call("GET", "/v1/domains/a/managedsave")), "not_found");
+}
+
 TEST_F(ApiTest, RestoreComesBackInTheSavedStateUnlessTold) {
   Define("a");
   ASSERT_EQ(Call("POST", "/v1/domains/a/start").status, 200);

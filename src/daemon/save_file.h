@@ -37,4 +37,18 @@ Result<SaveHeader> ReadSaveHeader(const std::string& file);
 // the hypervisor appends the state. Errors name `file`.
 Status WriteSaveHeader(const std::string& file, const conf::DomainDef& def, bool paused);
 
+// Replaces the header of the save file `file`, its state kept byte for byte: a
+// copy with the new header is written beside it (FILE.tmp.PID; copy_file_range,
+// so a reflink where the filesystem has them), synced and renamed over it, so
+// that a crash leaves the old file or the new one. Errors name `file`.
+Status RewriteSaveHeader(const std::string& file, const conf::DomainDef& def, bool paused);
+
+// Whether `next` may replace `saved` as the definition a save image restores
+// (virsh save-image-define, managedsave-define): the guest's hardware must stay
+// as QEMU saved it. Name and uuid must match; what may differ is what the guest
+// cannot see: disk and interface sources, graphics (listen, port, password),
+// title, description and metadata. kInvalidArgument naming `file` otherwise.
+Status CheckSaveCompatible(const conf::DomainDef& saved, const conf::DomainDef& next,
+                           const std::string& file);
+
 }  // namespace skiff::daemon

@@ -67,6 +67,73 @@ TEST(SaveFileTest, RoundTripKeepsDefinitionPausedAndStateOffset) {
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
+TEST(SaveFileTest, RewriteReplacesTheHeaderAndKeepsTheStateByteForByte) {
+  testing::TempDir dir;
+  const auto file = dir / "web.save";
+  ASSERT_TRUE(WriteSaveHeader(file.string(), Def(), false).ok());
+  std::string state("QEVM\x01", 5);
+  for (int i = 0; i < 100000; ++i) state += static_cast<char>(i * 7);
+  std::ofstream(file, std::ios::binary | std::ios::app) << state;
+  conf::DomainDef next = Def();
+  next.title = "moved";
+  ASSERT_TRUE(RewriteSaveHeader(file.string(), next, true).ok());
+  auto h = ReadSaveHeader(file.string());
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->def.title, "moved");
+  EXPECT_TRUE(h->paused);
+  auto text = ReadFile(file);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->substr(h->state_offset), state);
+  // Nothing left beside it.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
+                          std::filesystem::directory_iterator()),
+            1);
+  // Not a save file: an error naming it, the file untouched.
+  Write(dir / "junk", "junk");
+  Status st = RewriteSaveHeader((dir / "junk").string(), next, false);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find("junk"), std::string::npos);
+  EXPECT_EQ(ReadFile(dir / "junk").value_or(""), "junk");
+}
+
+TEST(SaveFileTest, OnlyWhatTheGuestCannotSeeMayChange) {
+  const conf::DomainDef saved = Def();
+  auto with = [&](const std::string& devices) {
+    std::string xml = kXml;
+    xml.insert(xml.find("</domain>"), "<devices>" + devices + "</devices>");
+    auto d = conf::ParseDomainXml(xml, "new.xml");
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    return *d;
+  };
+  const std::string disk_a =
+      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+      "<source file='/old/web.qcow2'/><target dev='vda' bus='virtio'/></disk>";
+  std::string disk_b = disk_a;
+  disk_b.replace(disk_b.find("/old/"), 5, "/new/");
+  conf::DomainDef a = with(disk_a);
+  EXPECT_TRUE(CheckSaveCompatible(a, with(disk_b), "f.save").ok());
+  conf::DomainDef titled = a;
+  titled.title = "t";
+  titled.description = "d";
+  EXPECT_TRUE(CheckSaveCompatible(a, titled, "f.save").ok());
+  // The guest would see these.
+  conf::DomainDef more_memory = a;
+  more_memory.memory_kib *= 2;
+  Status st = CheckSaveCompatible(a, more_memory, "f.save");
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("changes the saved guest's hardware"), std::string::npos);
+  EXPECT_NE(st.message().find("f.save"), std::string::npos);
+  std::string bus = disk_a;
+  bus.replace(bus.find("virtio"), 6, "sata");
+  bus.replace(bus.find("vda"), 3, "sda");
+  EXPECT_FALSE(CheckSaveCompatible(a, with(bus), "f.save").ok());
+  conf::DomainDef renamed = a;
+  renamed.name = "other";
+  EXPECT_NE(CheckSaveCompatible(a, renamed, "f.save").message().find("holds domain 'web'"),
+            std::string::npos);
+  EXPECT_FALSE(CheckSaveCompatible(saved, conf::DomainDef(), "f.save").ok());
+}
+
 TEST(SaveFileTest, MissingFileIsNotFound) {
   testing::TempDir dir;
   auto h = ReadSaveHeader((dir / "absent.save").string());

@@ -211,14 +211,22 @@ Result<DomainInfo> Service::GetDomain(const std::string& ref) {
   return info;
 }
 
-Result<std::string> Service::DomainXml(const std::string& ref, bool inactive, bool secure) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
-  DomainObj& o = *held.first;
-  const conf::DomainDef& def = o.live && !inactive ? *o.live : o.def;
+namespace {
+
+// A definition as dumpxml shows it: graphics passwords only for `secure` callers.
+std::string ShownXml(const conf::DomainDef& def, bool secure) {
   if (secure) return conf::FormatDomainXml(def);
   conf::DomainDef shown = def;
   for (auto& g : shown.devices.graphics) g.passwd.clear();
   return conf::FormatDomainXml(shown);
+}
+
+}  // namespace
+
+Result<std::string> Service::DomainXml(const std::string& ref, bool inactive, bool secure) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
+  DomainObj& o = *held.first;
+  return ShownXml(o.live && !inactive ? *o.live : o.def, secure);
 }
 
 namespace {
@@ -590,6 +598,37 @@ Result<bool> Service::RemoveManagedSave(const std::string& ref) {
   SKIFF_TRY(RemoveFileDurably(env_, managed));
   spdlog::info("domain '{}': managed save image removed", held.first->def.name);
   return true;
+}
+
+Result<std::string> Service::ManagedSaveXml(const std::string& ref, bool secure) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
+  const fs::path managed = paths_.save_dir / (held.first->def.name + ".save");
+  if (!env_.FileExists(managed)) {
+    return NotFoundError("domain '{}' has no managed save image", held.first->def.name);
+  }
+  SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(managed.string()));
+  return ShownXml(h.def, secure);
+}
+
+Status Service::DefineManagedSave(const std::string& ref, const std::string& xml,
+                                  const std::string& source, std::optional<bool> paused) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
+  const std::string name = held.first->def.name;
+  const fs::path managed = paths_.save_dir / (name + ".save");
+  if (!env_.FileExists(managed))
+    return NotFoundError("domain '{}' has no managed save image", name);
+  SKIFF_ASSIGN_OR_RETURN(conf::DomainDef next,
+                         conf::ParseDomainXml(xml, source.empty() ? "<request>" : source));
+  SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(managed.string()));
+  auto& gs = next.devices.graphics;
+  for (size_t i = 0; i < gs.size() && i < h.def.devices.graphics.size(); ++i) {
+    const auto& old = h.def.devices.graphics[i];
+    if (gs[i].passwd.empty() && gs[i].type == old.type) gs[i].passwd = old.passwd;
+  }
+  SKIFF_TRY(CheckSaveCompatible(h.def, next, managed.string()));
+  SKIFF_TRY(RewriteSaveHeader(managed.string(), next, paused.value_or(h.paused)));
+  spdlog::info("domain '{}': managed save image redefined", name);
+  return Status::Ok();
 }
 
 Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<bool> want_paused) {

@@ -139,10 +139,31 @@ def test_managedsave_then_start_resumes_and_removes_the_image(guest):
     assert re.search(rf"^\s*-\s+{NAME}\s+shut off", d.skiff("list", "--all").stdout, re.M)
     last = max(guest.counters())
 
+    # managedsave-dumpxml shows what the image restores; managedsave-define points
+    # its disk somewhere else (a hard link: the same disk under a new name, as
+    # after moving images) but refuses a change the saved guest would see.
+    saved_xml = d.skiff("managedsave-dumpxml", NAME).stdout
+    disk = str(guest.root / "vda.raw")
+    moved = str(guest.root / "vda-moved.raw")
+    assert f"<source file='{disk}'/>" in saved_xml, saved_xml
+    os.link(disk, moved)
+    bigger = guest.root / "bigger.xml"
+    bigger.write_text(re.sub(r"<memory unit='KiB'>\d+</memory>",
+                             "<memory unit='KiB'>524288</memory>", saved_xml))
+    r = d.skiff("managedsave-define", NAME, str(bigger), check=False)
+    assert r.returncode == 1 and "changes the saved guest's hardware" in r.stderr, r.stderr
+    assert d.skiff("managedsave-dumpxml", NAME).stdout == saved_xml
+    redefined = guest.root / "moved.xml"
+    redefined.write_text(saved_xml.replace(disk, moved))
+    out = d.skiff("managedsave-define", NAME, str(redefined)).stdout
+    assert f"Managed save state file of domain '{NAME}' updated." in out
+    assert moved in d.skiff("managedsave-dumpxml", NAME).stdout
+
     mark = guest.size()
     d.skiff("start", NAME)
     guest.pids.append(guest.qemu_pid())
     assert guest.state() == "running (restored)"
+    assert f"<source file='{moved}'/>" in d.skiff("dumpxml", NAME).stdout
     guest.wait(r"^SKIFF-COUNTER \d+", since=mark, timeout=60)
     after = guest.counters(mark)
     assert last <= after[0] <= last + 3, (last, after)

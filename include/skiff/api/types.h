@@ -525,6 +525,29 @@ struct JobReply {
 
 // DELETE /v1/domains/{id}/managedsave (managedsave-remove): whether there was an
 // image to remove.
+// GET /v1/domains/{id}/managedsave (managedsave-dumpxml): graphics passwords only
+// with security_info, which needs an admin.
+struct ManagedSaveXmlQuery {
+  bool security_info = false;
+  template <typename V>
+  void Visit(V& v) {
+    v("security_info", security_info);
+  }
+};
+
+// PUT /v1/domains/{id}/managedsave (managedsave-define): the definition the managed
+// save image restores, and whether it comes back paused or running (neither: as saved).
+struct ManagedSaveDefineRequest : RunningOrPaused {
+  std::string xml;
+  std::string source;  // the file name, for errors
+  template <typename V>
+  void Visit(V& v) {
+    v("xml", xml, kRequired);
+    v("source", source);
+    RunningOrPaused::Visit(v);
+  }
+};
+
 struct ManagedSaveRemoved {
   bool removed = false;
   template <typename V>

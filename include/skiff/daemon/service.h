@@ -102,6 +102,16 @@ class Service {
   // managedsave-remove: deletes the domain's managed save image; false when it has
   // none. Its next start boots afresh.
   Result<bool> RemoveManagedSave(const std::string& ref);
+  // managedsave-dumpxml: the definition the managed save image restores (graphics
+  // passwords only with `secure`); kNotFound when the domain has none.
+  Result<std::string> ManagedSaveXml(const std::string& ref, bool secure);
+  // managedsave-define: the image restores `xml` instead, which may change only
+  // what the guest cannot see (CheckSaveCompatible); `paused`, when given, is the
+  // state it comes back in. A graphics password the new XML leaves out is kept
+  // (managedsave-dumpxml shows none without --security-info). `source` names the
+  // XML in errors.
+  Status DefineManagedSave(const std::string& ref, const std::string& xml,
+                           const std::string& source, std::optional<bool> paused);
   // The guest comes back paused or running as `paused` says, else as it was saved.
   Result<uint64_t> RestoreDomain(const std::string& file, std::optional<bool> paused);
 

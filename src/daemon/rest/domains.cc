@@ -338,6 +338,26 @@ Response RemoveManagedSave(Service& s, const Request& r, const Params& p) {
   return JsonResponse(api::ManagedSaveRemoved{removed});
 }
 
+Response GetManagedSaveXml(Service& s, const Request& r, const Params& p) {
+  ASSIGN_OR_RESPONSE(auto q, ParseRequestQuery<api::ManagedSaveXmlQuery>(r));
+  if (q.security_info && r.role != Role::kAdmin) {
+    return ErrorResponse(PermissionDeniedError(
+        "{} has read-only access; managedsave-dumpxml --security-info needs root (or an admin "
+        "token)",
+        r.peer));
+  }
+  api::XmlReply out;
+  ASSIGN_OR_RESPONSE(out.xml, s.ManagedSaveXml(p.at("id"), q.security_info));
+  return JsonResponse(out);
+}
+
+Response DefineManagedSave(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::ManagedSaveDefineRequest>(r));
+  TRY_RESPONSE(s.DefineManagedSave(p.at("id"), req.xml, req.source, req.want_paused()));
+  return Ok();
+}
+
 Response Restore(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SaveRequest>(r));
@@ -390,6 +410,8 @@ void AddDomainRoutes(Api& api) {
   api.Add("POST", "/v1/domains/{id}/save", W, Save);
   api.Add("POST", "/v1/domains/{id}/managedsave", W, ManagedSave);
   api.Add("DELETE", "/v1/domains/{id}/managedsave", W, RemoveManagedSave);
+  api.Add("GET", "/v1/domains/{id}/managedsave", R, GetManagedSaveXml);
+  api.Add("PUT", "/v1/domains/{id}/managedsave", W, DefineManagedSave);
   api.Add("GET", "/v1/domains/{id}/console", W, Console);
 }
 
