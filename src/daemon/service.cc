@@ -552,15 +552,20 @@ Status Service::RunSave(const std::string& name, const std::string& file,
   const fs::path part = file + fmt::format(".tmp.{}", ::getpid());
   SKIFF_TRY(WriteSaveHeader(part.string(), obj->live ? *obj->live : obj->def,
                             paused.value_or(obj->status.state() == DomainState::kPaused)));
-  Status st = hv_.Save(name, part.string(), job);
-  if (st.ok()) {
+  // Named FILE while the guest still exists (before QEMU is stopped): at no
+  // moment is the guest gone and its image not whole under its name.
+  auto commit = [&]() -> Status {
     // The state QEMU wrote is durable before the name says the image is whole.
     UniqueFd fd(::open(part.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd || ::fsync(fd.get()) != 0)
-      st = ErrnoError(errno, fmt::format("sync '{}'", part.string()));
-  }
-  if (st.ok()) st = env_.RenameFile(part, file);
-  if (st.ok()) st = env_.SyncDir(fs::path(file).parent_path());
+    if (!fd || ::fsync(fd.get()) != 0) {
+      return ErrnoError(errno, fmt::format("sync '{}'", part.string()));
+    }
+    SKIFF_TRY(env_.RenameFile(part, file));
+    Status synced = env_.SyncDir(fs::path(file).parent_path());
+    if (!synced.ok()) (void)env_.RemoveFile(file);  // the guest runs on: no image
+    return synced;
+  };
+  Status st = hv_.Save(name, part.string(), job, commit);
   if (!st.ok()) {
     (void)env_.RemoveFile(part);
     return st;

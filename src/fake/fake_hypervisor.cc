@@ -272,7 +272,8 @@ Status FakeHypervisor::DetachInterface(const std::string& name, const conf::Inte
 }
 
 Status FakeHypervisor::Save(const std::string& name, const std::string& path,
-                            const hypervisor::JobControl& job) {
+                            const hypervisor::JobControl& job,
+                            const std::function<Status()>& commit) {
   int step_ms;
   {
     std::lock_guard l(mu_);
@@ -288,6 +289,7 @@ Status FakeHypervisor::Save(const std::string& name, const std::string& path,
   // Appended after the daemon's header, as QEMU's state is.
   SKIFF_ASSIGN_OR_RETURN(std::string header, ReadFile(path));
   SKIFF_TRY(WriteFileAtomic(path, header + std::string(kSaveMagic) + name + "\n", 0600));
+  SKIFF_TRY(commit());
   std::lock_guard l(mu_);
   vms_.erase(name);
   return Status::Ok();

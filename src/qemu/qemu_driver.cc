@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -149,51 +151,94 @@ LogLimits LogLimitsOf(const DriverPaths& paths) {
                    .max_files = std::max(1U, paths.log_max_files)};
 }
 
+// Written before QEMU is spawned and removed once its status file explains it (or
+// the start failed): a daemon that finds one was killed in between.
+constexpr std::string_view kStartingSuffix = ".starting";
 // The files a running domain has in the run directory besides the daemon's own.
-constexpr std::array<std::string_view, 5> kRunFileSuffixes = {".pid", ".qmp", ".serial", ".console",
-                                                              ".qemu.json"};
+constexpr std::array<std::string_view, 6> kRunFileSuffixes = {
+    ".pid", ".qmp", ".serial", ".console", ".qemu.json", kStartingSuffix};
 
-// Whether `pid` is a QEMU that serves `qmp_socket` (it is ours, not a reused pid).
-bool ServesQmpSocket(pid_t pid, const std::string& qmp_socket) {
-  auto cmdline = ReadFile(fmt::format("/proc/{}/cmdline", pid));
-  return cmdline.ok() && cmdline->find(qmp_socket) != std::string::npos;
+// The QEMUs running under `run_dir`, by domain name: every process whose command
+// line has a QMP socket there (path=RUN_DIR/NAME.qmp, commas doubled in NAME as
+// QEMU's option syntax wants). Pid files are not enough: a daemon killed right
+// after spawning QEMU leaves one that has not written its pid file yet.
+std::map<std::string, std::vector<pid_t>> QemusUnder(const std::filesystem::path& run_dir) {
+  std::map<std::string, std::vector<pid_t>> out;
+  const std::string prefix = "path=" + run_dir.string() + "/";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid_name = e.path().filename().string();
+    auto pid = ParseUint(pid_name);
+    if (!pid.ok() || *pid <= 1 || *pid >= (1u << 22)) continue;
+    auto cmdline = ReadFile(e.path() / "cmdline");
+    if (!cmdline.ok()) continue;
+    size_t at = cmdline->find(prefix);
+    if (at == std::string::npos) continue;
+    const size_t begin = at + prefix.size();
+    size_t end = cmdline->find(".qmp", begin);
+    while (end != std::string::npos && end + 4 < cmdline->size() && (*cmdline)[end + 4] != ',' &&
+           (*cmdline)[end + 4] != '\0') {
+      end = cmdline->find(".qmp", end + 4);
+    }
+    if (end == std::string::npos) continue;
+    std::string name = cmdline->substr(begin, end - begin);
+    for (size_t i = name.find(",,"); i != std::string::npos; i = name.find(",,", i + 1)) {
+      name.erase(i, 1);
+    }
+    out[name].push_back(static_cast<pid_t>(*pid));
+  }
+  return out;
+}
+
+void KillAndWait(pid_t pid) {
+  UniqueFd pidfd = PidfdOpen(pid);
+  ::kill(pid, SIGKILL);
+  if (pidfd) {
+    pollfd p{pidfd.get(), POLLIN, 0};
+    (void)::poll(&p, 1, 10000);
+  }
 }
 
 }  // namespace
 
 void QemuDriver::ReapOrphans() {
-  std::set<std::string> names;
+  std::set<std::string> names, starting;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(paths_.run_dir, ec)) {
     const std::string file = e.path().filename().string();
     for (std::string_view suffix : kRunFileSuffixes) {
       if (file.size() > suffix.size() && file.ends_with(suffix)) {
         names.insert(file.substr(0, file.size() - suffix.size()));
+        if (suffix == kStartingSuffix) starting.insert(file.substr(0, file.size() - suffix.size()));
       }
     }
   }
-  for (const auto& name : names) {
-    {
-      std::lock_guard l(mu_);
-      if (vms_.count(name)) continue;  // attached: its files are in use
-    }
-    auto pid_text = ReadFile(paths_.run_dir / (name + ".pid"));
-    auto pid = pid_text.ok() ? ParseUint(std::string(Trim(*pid_text))) : Result<uint64_t>(0);
-    const std::string qmp = (paths_.run_dir / (name + ".qmp")).string();
-    if (pid.ok() && *pid > 1 && *pid < (1u << 22) &&
-        ServesQmpSocket(static_cast<pid_t>(*pid), qmp)) {
-      // It holds the domain's pid file lock and its disks while nothing watches it.
-      spdlog::warn(
-          "domain '{}': killing QEMU {} that no domain state explains (skiffd was "
-          "stopped while starting it)",
-          name, *pid);
-      UniqueFd pidfd = PidfdOpen(static_cast<pid_t>(*pid));
-      ::kill(static_cast<pid_t>(*pid), SIGKILL);
-      if (pidfd) {
-        pollfd p{pidfd.get(), POLLIN, 0};
-        (void)::poll(&p, 1, 10000);
+  auto attached = [&](const std::string& name) {
+    std::lock_guard l(mu_);
+    return vms_.count(name) != 0;
+  };
+  // A start the previous daemon did not finish (its marker is there) may have a
+  // QEMU that has not exec'd yet: look again for a moment.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        (starting.empty() ? std::chrono::milliseconds(0) : std::chrono::seconds(2));
+  while (true) {
+    for (const auto& [name, pids] : QemusUnder(paths_.run_dir)) {
+      if (attached(name)) continue;
+      for (pid_t pid : pids) {
+        // It holds the domain's pid file lock and its disks while nothing watches it.
+        spdlog::warn(
+            "domain '{}': killing QEMU {} that no domain state explains (skiffd was "
+            "stopped while starting it)",
+            name, pid);
+        KillAndWait(pid);
       }
+      names.insert(name);
     }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (const auto& name : names) {
+    if (attached(name)) continue;  // its files are in use
     for (std::string_view suffix : kRunFileSuffixes) {
       (void)RemoveFileIfExists(paths_.run_dir / (name + std::string(suffix)));
     }
@@ -314,6 +359,15 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
     taps.push_back(t.name);
   }
   SKIFF_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(def, ctx));
+  // Until the status file below explains the QEMU, this marker says a start is
+  // under way: a daemon killed in between finds it and looks for the QEMU
+  // (ReapOrphans), even one that has not written its pid file yet.
+  const std::filesystem::path marker = paths_.run_dir / (def.name + std::string(kStartingSuffix));
+  SKIFF_TRY(WriteFileAtomic(marker, "", 0600));
+  struct RemoveMarker {
+    const std::filesystem::path& path;
+    ~RemoveMarker() { (void)RemoveFileIfExists(path); }
+  } remove_marker{marker};
 
   QemuStartOptions so;
   so.argv = std::move(argv);
@@ -625,7 +679,8 @@ Status QemuDriver::SetCpuShares(const std::string& name, uint64_t shares) {
   return cg->Apply(l).WithContext(fmt::format("domain '{}'", name));
 }
 
-Status QemuDriver::Save(const std::string& name, const std::string& path, const JobControl& job) {
+Status QemuDriver::Save(const std::string& name, const std::string& path, const JobControl& job,
+                        const std::function<Status()>& commit) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
   // Appended after the header the daemon wrote; QEMU writes from the fd's offset.
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
@@ -648,9 +703,16 @@ Status QemuDriver::Save(const std::string& name, const std::string& path, const 
       job.progress(static_cast<int>(std::min<uint64_t>(99, done * 100 / p.total)));
     }
   };
+  SKIFF_ASSIGN_OR_RETURN(RunStatus before, QueryStatus(vm->proc->qmp()));
   st = SaveState(vm->proc->qmp(), fd.get(), so, progress);
   if (st.ok() && ::fdatasync(fd.get()) != 0) {
     st = ErrnoError(errno, fmt::format("sync save file '{}'", path));
+  }
+  // The image is named while QEMU still holds the guest: killed here, the daemon
+  // leaves a whole image and a QEMU that the next daemon adopts.
+  if (st.ok()) {
+    st = commit();
+    if (!st.ok() && before.running) (void)qemu::Resume(vm->proc->qmp());
   }
   if (!st.ok()) {
     // Leave the file as it was (the header only); the guest keeps running.

@@ -59,7 +59,8 @@ class QemuDriver : public hypervisor::Hypervisor {
   Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
                          const GuestTap& tap) override;
   Status DetachInterface(const std::string& name, const conf::InterfaceDef& nic) override;
-  Status Save(const std::string& name, const std::string& path, const JobControl& job) override;
+  Status Save(const std::string& name, const std::string& path, const JobControl& job,
+              const std::function<Status()>& commit) override;
   Result<std::string> ConsoleSocket(const std::string& name) override;
   void SetExitCallback(ExitCallback cb) override;
   void SetGuestEventCallback(GuestEventCallback cb) override;

@@ -49,8 +49,8 @@ class FakeHypervisor : public hypervisor::Hypervisor {
   Status AttachInterface(const std::string& name, const conf::InterfaceDef& nic,
                          const hypervisor::GuestTap& tap) override;
   Status DetachInterface(const std::string& name, const conf::InterfaceDef& nic) override;
-  Status Save(const std::string& name, const std::string& path,
-              const hypervisor::JobControl& job) override;
+  Status Save(const std::string& name, const std::string& path, const hypervisor::JobControl& job,
+              const std::function<Status()>& commit) override;
   Result<std::string> ConsoleSocket(const std::string& name) override;
   // Writes a small file standing for the guest's memory (kAlreadyExists if `path` exists).
   Status DumpMemory(const std::string& name, const std::string& path) override;

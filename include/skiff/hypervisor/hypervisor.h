@@ -153,9 +153,13 @@ class Hypervisor {
   virtual Status DetachInterface(const std::string& name, const conf::InterfaceDef& nic) = 0;
 
   // Appends the guest's state to the file `path` (which holds the daemon's header)
-  // and stops the guest; no exit notice follows. On failure (or cancel: kCancelled)
-  // the guest keeps running and the file is left as it was.
-  virtual Status Save(const std::string& name, const std::string& path, const JobControl& job) = 0;
+  // and stops the guest; no exit notice follows. `commit` runs once the state is
+  // whole and durable in `path` and before the guest is stopped (the daemon names
+  // the image there), so that no moment exists where the guest is gone and its
+  // image is not. On failure of either (or cancel: kCancelled) the guest keeps
+  // running (as it was) and Save returns the error.
+  virtual Status Save(const std::string& name, const std::string& path, const JobControl& job,
+                      const std::function<Status()>& commit) = 0;
 
   // The unix socket of the domain's serial console, for `skiff console`.
   virtual Result<std::string> ConsoleSocket(const std::string& name) = 0;
