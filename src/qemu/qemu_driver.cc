@@ -170,6 +170,10 @@ std::map<std::string, std::vector<pid_t>> QemusUnder(const std::filesystem::path
     const std::string pid_name = e.path().filename().string();
     auto pid = ParseUint(pid_name);
     if (!pid.ok() || *pid <= 1 || *pid >= (1u << 22)) continue;
+    // Only a QEMU: never a shell or a tool that happens to name the socket.
+    std::error_code exe_ec;
+    const auto exe = std::filesystem::read_symlink(e.path() / "exe", exe_ec);
+    if (exe_ec || exe.filename().string().find("qemu") == std::string::npos) continue;
     auto cmdline = ReadFile(e.path() / "cmdline");
     if (!cmdline.ok()) continue;
     size_t at = cmdline->find(prefix);
@@ -682,6 +686,8 @@ Status QemuDriver::SetCpuShares(const std::string& name, uint64_t shares) {
 Status QemuDriver::Save(const std::string& name, const std::string& path, const JobControl& job,
                         const std::function<Status()>& commit) {
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  // Whether the guest runs now: it runs on if the image cannot be named.
+  SKIFF_ASSIGN_OR_RETURN(RunStatus before, QueryStatus(vm->proc->qmp()));
   // Appended after the header the daemon wrote; QEMU writes from the fd's offset.
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(errno, fmt::format("open save file '{}'", path));
@@ -703,7 +709,6 @@ Status QemuDriver::Save(const std::string& name, const std::string& path, const 
       job.progress(static_cast<int>(std::min<uint64_t>(99, done * 100 / p.total)));
     }
   };
-  SKIFF_ASSIGN_OR_RETURN(RunStatus before, QueryStatus(vm->proc->qmp()));
   st = SaveState(vm->proc->qmp(), fd.get(), so, progress);
   if (st.ok() && ::fdatasync(fd.get()) != 0) {
     st = ErrnoError(errno, fmt::format("sync save file '{}'", path));
