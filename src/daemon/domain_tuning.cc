@@ -11,6 +11,18 @@
 
 namespace skiff::daemon {
 
+Status DomainTuning::ChangeMaximum(DomainObj& o,
+                                   const std::function<void(conf::DomainDef&)>& change) {
+  // Only the definition: a running guest keeps the maximum it was started with.
+  return core_.ChangeSettings(
+      o, Scope{false, true},
+      [&](conf::DomainDef& d, bool) {
+        change(d);
+        return Status::Ok();
+      },
+      [] { return Status::Ok(); });
+}
+
 Status DomainTuning::SetMemory(const std::string& ref, uint64_t kib, bool maximum,
                                const Scope& scope) {
   SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
@@ -22,16 +34,10 @@ Status DomainTuning::SetMemory(const std::string& ref, uint64_t kib, bool maximu
       return FailedPreconditionError(
           "cannot resize the maximum memory of running domain '{}'; use --config", o.def.name);
     }
-    SKIFF_ASSIGN_OR_RETURN(auto sc,
-                           ResolveScope(Scope{false, true}, active, o.persistent, o.def.name));
-    (void)sc;
-    conf::DomainDef d = o.def;
-    d.memory_kib = kib;
-    if (d.current_memory_kib > kib || d.current_memory_kib == 0) d.current_memory_kib = kib;
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(core_.WriteDefinition(d));
-    o.def = std::move(d);
-    return Status::Ok();
+    return ChangeMaximum(o, [kib](conf::DomainDef& d) {
+      d.memory_kib = kib;
+      if (d.current_memory_kib > kib || d.current_memory_kib == 0) d.current_memory_kib = kib;
+    });
   }
   return core_.ChangeSettings(
       o, scope,
@@ -57,14 +63,11 @@ Status DomainTuning::SetVcpus(const std::string& ref, unsigned count, bool maxim
       return FailedPreconditionError(
           "cannot change the maximum vcpus of running domain '{}'; use --config", o.def.name);
     }
-    conf::DomainDef d = o.def;
-    d.vcpus = count;
-    if (d.current_vcpus && *d.current_vcpus > count) d.current_vcpus = count;
-    if (d.current_vcpus == d.vcpus) d.current_vcpus.reset();
-    SKIFF_TRY(conf::ValidateDomain(d));
-    SKIFF_TRY(core_.WriteDefinition(d));
-    o.def = std::move(d);
-    return Status::Ok();
+    return ChangeMaximum(o, [count](conf::DomainDef& d) {
+      d.vcpus = count;
+      if (d.current_vcpus && *d.current_vcpus > count) d.current_vcpus = count;
+      if (d.current_vcpus == d.vcpus) d.current_vcpus.reset();
+    });
   }
   SKIFF_ASSIGN_OR_RETURN(auto sc, ResolveScope(scope, active, o.persistent, o.def.name));
   auto [live, config] = sc;

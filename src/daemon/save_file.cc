@@ -87,8 +87,8 @@ Status WriteSaveHeader(const std::string& file, const conf::DomainDef& def, bool
   return WriteFileAtomic(file, HeaderLine(def, paused), 0600);
 }
 
-Status RewriteSaveHeader(const std::string& file, const conf::DomainDef& def, bool paused) {
-  SKIFF_ASSIGN_OR_RETURN(SaveHeader old, ReadSaveHeader(file));
+Status RewriteSaveHeader(const std::string& file, const SaveHeader& old, const conf::DomainDef& def,
+                         bool paused) {
   UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in.valid()) return ErrnoError(errno, fmt::format("open '{}'", file));
   struct stat st {};

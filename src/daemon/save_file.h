@@ -40,8 +40,11 @@ Status WriteSaveHeader(const std::string& file, const conf::DomainDef& def, bool
 // Replaces the header of the save file `file`, its state kept byte for byte: a
 // copy with the new header is written beside it (FILE.tmp.PID; copy_file_range,
 // so a reflink where the filesystem has them), synced and renamed over it, so
-// that a crash leaves the old file or the new one. Errors name `file`.
-Status RewriteSaveHeader(const std::string& file, const conf::DomainDef& def, bool paused);
+// that a crash leaves the old file or the new one. `old` is the header read
+// from `file` (ReadSaveHeader): its state starts at old.state_offset. Errors
+// name `file`.
+Status RewriteSaveHeader(const std::string& file, const SaveHeader& old, const conf::DomainDef& def,
+                         bool paused);
 
 // Whether `next` may replace `saved` as the definition a save image restores
 // (virsh save-image-define, managedsave-define): the guest's hardware must stay

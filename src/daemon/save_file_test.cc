@@ -76,7 +76,9 @@ TEST(SaveFileTest, RewriteReplacesTheHeaderAndKeepsTheStateByteForByte) {
   std::ofstream(file, std::ios::binary | std::ios::app) << state;
   conf::DomainDef next = Def();
   next.title = "moved";
-  ASSERT_TRUE(RewriteSaveHeader(file.string(), next, true).ok());
+  auto before = ReadSaveHeader(file.string());
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  ASSERT_TRUE(RewriteSaveHeader(file.string(), *before, next, true).ok());
   auto h = ReadSaveHeader(file.string());
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   EXPECT_EQ(h->def.title, "moved");
@@ -88,12 +90,11 @@ TEST(SaveFileTest, RewriteReplacesTheHeaderAndKeepsTheStateByteForByte) {
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
                           std::filesystem::directory_iterator()),
             1);
-  // Not a save file: an error naming it, the file untouched.
-  Write(dir / "junk", "junk");
-  Status st = RewriteSaveHeader((dir / "junk").string(), next, false);
+  // A file gone in between: an error naming it, nothing left beside it.
+  Status st = RewriteSaveHeader((dir / "gone.save").string(), *before, next, false);
   EXPECT_FALSE(st.ok());
-  EXPECT_NE(st.ToString().find("junk"), std::string::npos);
-  EXPECT_EQ(ReadFile(dir / "junk").value_or(""), "junk");
+  EXPECT_NE(st.ToString().find("gone.save"), std::string::npos) << st.ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir / "gone.save"));
 }
 
 TEST(SaveFileTest, OnlyWhatTheGuestCannotSeeMayChange) {

@@ -631,7 +631,7 @@ Status Service::DefineManagedSave(const std::string& ref, const std::string& xml
     if (gs[i].passwd.empty() && gs[i].type == old.type) gs[i].passwd = old.passwd;
   }
   SKIFF_TRY(CheckSaveCompatible(h.def, next, managed.string()));
-  SKIFF_TRY(RewriteSaveHeader(managed.string(), next, paused.value_or(h.paused)));
+  SKIFF_TRY(RewriteSaveHeader(managed.string(), h, next, paused.value_or(h.paused)));
   spdlog::info("domain '{}': managed save image redefined", name);
   return Status::Ok();
 }

@@ -55,11 +55,13 @@ qemu::ArgvContext CaseContext(const std::string& case_name, const conf::DomainDe
   }
   for (size_t i = 0; i < def.devices.graphics.size(); ++i) {
     const auto& g = def.devices.graphics[i];
-    if (g.autoport && g.type == conf::GraphicsType::kSpice) ctx.graphics_ports[i] = 5900 + static_cast<int>(i);
+    if (g.autoport && g.type == conf::GraphicsType::kSpice)
+      ctx.graphics_ports[i] = 5900 + static_cast<int>(i);
   }
   for (const auto& d : def.devices.disks) {
     if (d.type == conf::DiskType::kVolume) {
-      ctx.volume_paths[d.target_dev] = "/var/lib/skiff/pools/" + d.source_pool + "/" + d.source_volume;
+      ctx.volume_paths[d.target_dev] =
+          "/var/lib/skiff/pools/" + d.source_pool + "/" + d.source_volume;
     }
   }
   return ctx;

@@ -4,15 +4,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "skiff/base/status.h"
+#include "skiff/conf/domain.h"
 #include "skiff/daemon/service_types.h"
 
 namespace skiff::daemon {
 
 class DomainCore;
+struct DomainObj;
 
 class DomainTuning {
  public:
@@ -38,6 +41,10 @@ class DomainTuning {
   Status PinEmulator(const std::string& ref, const std::string& cpuset, const Scope& scope);
 
  private:
+  // setmaxmem / setvcpus --maximum: `change` applied to the definition alone,
+  // validated and written (a transient domain has none to change).
+  Status ChangeMaximum(DomainObj& o, const std::function<void(conf::DomainDef&)>& change);
+
   DomainCore& core_;
 };
 
