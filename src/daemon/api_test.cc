@@ -782,6 +782,101 @@ TEST_F(ApiTest, ParallelRequestsOnManyDomains) {
 namespace skiff::daemon {
 namespace {
 
+// Every input error is the caller's: a 4xx whose message names what was wrong,
+// never a 500 (issue 23 item 12). Each row: method, target, body, a word the
+// message must hold.
+TEST_F(ApiTest, InputErrorsAre4xxNamingTheField) {
+  Define("web1");
+  const std::string long_name(300, 'n');
+  auto domain = [](const std::string& inner) {
+    return "<domain type='qemu'>" + inner +
+           "<os><type arch='x86_64' machine='q35'>hvm</type></os></domain>";
+  };
+  struct Case {
+    std::string method, target;
+    json body;
+    std::string names;
+  };
+  const std::vector<Case> cases = {
+      {"POST",
+       "/v1/domains",
+       {{"xml", domain("<name>" + long_name + "</name><memory>1</memory>")}},
+       "name"},
+      {"POST",
+       "/v1/domains",
+       {{"xml", domain("<name>m</name><memory unit='EiB'>99999</memory>")}},
+       "memory"},
+      {"POST",
+       "/v1/domains",
+       {{"xml", domain("<name>v</name><memory>1024</memory><vcpu>99999999999</vcpu>")}},
+       "vcpu"},
+      {"POST", "/v1/domains/web1/memory", {{"kib", -1}}, "kib"},
+      {"POST",
+       "/v1/domains/web1/memory",
+       {{"kib", 18446744073709551615ull}, {"config", true}},
+       "memory"},
+      {"POST", "/v1/domains/web1/vcpus", {{"count", 1u << 30}}, "vcpu"},
+      {"POST", "/v1/domains/web1/schedinfo", {{"cpu_shares", "many"}}, "cpu_shares"},
+      {"POST", "/v1/domains/web1/vcpupin", {{"vcpu", 99999}, {"cpuset", "0"}}, "vcpu"},
+      {"POST",
+       "/v1/domains/web1/vcpupin",
+       {{"vcpu", 0}, {"cpuset", "0-99999999999"}, {"config", true}},
+       "cpuset"},
+      {"POST", "/v1/domains/web1/emulatorpin", {{"cpuset", "abc"}, {"config", true}}, "cpuset"},
+      {"POST",
+       "/v1/domains/web1/disks",
+       {{"source", "relative.img"}, {"target", "vdb"}, {"config", true}},
+       "relative.img"},
+      {"POST",
+       "/v1/domains/web1/disks",
+       {{"source", "/x.img"}, {"target", long_name}, {"config", true}},
+       "target"},
+      {"POST",
+       "/v1/domains/web1/interfaces",
+       {{"type", "network"}, {"source", "default"}, {"mac", "zz:zz"}, {"config", true}},
+       "mac"},
+      {"DELETE", "/v1/domains/web1/interfaces?type=network&mac=zz&config=true", nullptr, "mac"},
+      {"POST", "/v1/domains/web1/save", {{"file", "relative.save"}}, "relative.save"},
+      {"POST",
+       "/v1/domains/restore",
+       {{"file", (dir_.path() / "none.save").string()}},
+       "none.save"},
+      {"GET", "/v1/domains/web1/xml?inactive=maybe", nullptr, "inactive"},
+      {"GET", "/v1/jobs/99999999999999999999999", nullptr, "job"},
+      {"POST",
+       "/v1/networks",
+       {{"xml", "<network><name>" + long_name + "</name></network>"}},
+       "name"},
+      {"POST",
+       "/v1/networks",
+       {{"xml", "<network><name>n</name><ip address='300.1.1.1' prefix='24'/></network>"}},
+       "300.1.1.1"},
+      {"POST",
+       "/v1/pools",
+       {{"xml", "<pool type='dir'><name>p</name><target><path>rel</path></target></pool>"}},
+       "rel"},
+      {"POST",
+       "/v1/pools/default/volumes",
+       {{"xml", "<volume><name>big</name><capacity unit='EiB'>99999</capacity></volume>"}},
+       "capacity"},
+      {"POST",
+       "/v1/pools/default/volumes",
+       {{"xml", "<volume><name>" + long_name + "</name><capacity>1</capacity></volume>"}},
+       "name"},
+      {"POST", "/v1/pools/default/volumes/none.img/resize", {{"capacity", "1G"}}, "capacity"},
+      {"GET", "/v1/volumes?path=relative", nullptr, "relative"},
+  };
+  for (const auto& c : cases) {
+    auto r = Call(c.method, c.target, c.body);
+    EXPECT_GE(r.status, 400) << c.method << " " << c.target << ": " << r.body;
+    EXPECT_LT(r.status, 500) << c.method << " " << c.target << ": " << r.body;
+    EXPECT_NE(r.body.find(c.names), std::string::npos)
+        << c.method << " " << c.target << ": the error names no '" << c.names << "': " << r.body;
+  }
+  // Nothing of it was kept.
+  EXPECT_EQ(Body(Call("GET", "/v1/domains"))["domains"].size(), 1u);
+}
+
 TEST(ApiDocTest, EveryRouteIsDocumented) {
   auto doc = ReadFile(testing::SourceDir() / "docs/api.md");
   ASSERT_TRUE(doc.ok()) << doc.status().ToString();

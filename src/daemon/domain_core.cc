@@ -36,7 +36,7 @@ DomainSummary DomainCore::Summarize(const DomainObj& o) const {
   s.persistent = o.persistent;
   s.autostart = o.autostart;
   std::error_code ec;
-  s.managed_save = fs::exists(paths_.save_dir / (o.def.name + ".save"), ec);
+  s.managed_save = fs::exists(paths_.managed_save(o.def.name), ec);
   return s;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -25,6 +26,21 @@ struct DomainObj {
   std::atomic<int> id{-1};  // also read by id lookups without the object's lock
   int pid = 0;
 };
+
+// A new registry object for `define` (persistent) or `create`/`restore` (transient).
+inline std::shared_ptr<DomainObj> NewDomainObj(bool persistent) {
+  auto obj = std::make_shared<DomainObj>();
+  obj->persistent = persistent;
+  return obj;
+}
+
+// A definition as dumpxml shows it: graphics passwords only for `secure` callers.
+inline std::string ShownXml(const conf::DomainDef& def, bool secure) {
+  if (secure) return conf::FormatDomainXml(def);
+  conf::DomainDef shown = def;
+  for (auto& g : shown.devices.graphics) g.passwd.clear();
+  return conf::FormatDomainXml(shown);
+}
 
 inline Status NotRunning(const std::string& name) {
   return FailedPreconditionError("domain '{}' is not running", name);

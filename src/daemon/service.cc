@@ -1,9 +1,7 @@
-// Service: the life cycle of domains (define, start, stop, save, restore); the registry
-// and persistence they share are DomainCore (domain_core.h), policy service_policy.cc.
+// Service: the life cycle of domains (define, start, stop); the registry and
+// persistence they share are DomainCore (domain_core.h), policy service_policy.cc,
+// save and restore DomainSaves (domain_saves.cc).
 #include "skiff/daemon/service.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,7 +17,6 @@
 #include "daemon/network/driver.h"
 #include "daemon/save_file.h"
 #include "daemon/storage/driver.h"
-#include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
 
 namespace skiff::daemon {
@@ -55,11 +52,7 @@ bool HasUuid(const std::string& xml) { return xml.find("<uuid") != std::string::
 
 // Makes the registry's new domain objects: persistent (define) or transient.
 auto NewDomain(bool persistent) {
-  return [persistent] {
-    auto obj = std::make_shared<DomainObj>();
-    obj->persistent = persistent;
-    return obj;
-  };
+  return [persistent] { return NewDomainObj(persistent); };
 }
 
 }  // namespace
@@ -79,6 +72,10 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
   core_ = std::make_unique<DomainCore>(paths_, env_, hv_, events_, *net_, *storage_, *disks_);
   tuning_ = std::make_unique<DomainTuning>(*core_);
   devices_ = std::make_unique<DomainDevices>(*core_);
+  saves_ = std::make_unique<DomainSaves>(
+      *core_, jobs_, [this](DomainObj& o, bool paused, const std::string& restore_from) {
+        return StartLocked(o, paused, restore_from);
+      });
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
@@ -144,7 +141,7 @@ void Service::LoadDomains() {
     // A running guest has moved on from any managed save image (a daemon killed
     // after the image was complete but before the guest stopped): starting from it
     // later would roll the guest's memory back behind its disks.
-    if (const fs::path managed = paths_.save_dir / (name + ".save"); env_.FileExists(managed)) {
+    if (const fs::path managed = paths_.managed_save(name); env_.FileExists(managed)) {
       spdlog::warn("domain '{}' is running: its managed save image is stale and is removed", name);
       (void)RemoveFileDurably(env_, managed);
     }
@@ -210,18 +207,6 @@ Result<DomainInfo> Service::GetDomain(const std::string& ref) {
   }
   return info;
 }
-
-namespace {
-
-// A definition as dumpxml shows it: graphics passwords only for `secure` callers.
-std::string ShownXml(const conf::DomainDef& def, bool secure) {
-  if (secure) return conf::FormatDomainXml(def);
-  conf::DomainDef shown = def;
-  for (auto& g : shown.devices.graphics) g.passwd.clear();
-  return conf::FormatDomainXml(shown);
-}
-
-}  // namespace
 
 Result<std::string> Service::DomainXml(const std::string& ref, bool inactive, bool secure) {
   SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
@@ -316,7 +301,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
     return FailedPreconditionError("cannot undefine transient domain '{}'", obj->def.name);
   }
   std::error_code ec;
-  fs::path managed = paths_.save_dir / (obj->def.name + ".save");
+  fs::path managed = paths_.managed_save(obj->def.name);
   if (fs::exists(managed, ec) && !options.managed_save) {
     return FailedPreconditionError(
         "domain '{}' has a managed save image; use --managed-save to remove it", obj->def.name);
@@ -378,7 +363,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
                                      d.target_dev, path, other);
     }
   }
-  fs::path managed = paths_.save_dir / (o.def.name + ".save");
+  fs::path managed = paths_.managed_save(o.def.name);
   std::error_code ec;
   bool from_managed = restore_from.empty() && fs::exists(managed, ec);
   if (from_managed) opts.restore_from = managed.string();
@@ -521,145 +506,6 @@ Status Service::SetAutostart(const std::string& ref, bool enabled) {
   SKIFF_TRY(SetAutostartLink(env_, paths_.domains_dir, o.def.name, enabled));
   o.autostart = enabled;
   return Status::Ok();
-}
-
-// ---------------------------------------------------------------- save / restore (jobs)
-
-Result<uint64_t> Service::SaveDomain(const std::string& ref, const std::string& file,
-                                     std::optional<bool> paused) {
-  if (file.empty() || file[0] != '/') {
-    return InvalidArgumentError("save file '{}' must be an absolute path", file);
-  }
-  std::string name;
-  {
-    SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
-    if (!held.first->status.active()) return NotRunning(held.first->def.name);
-    name = held.first->def.name;
-  }
-  return jobs_.Start("save", name, [this, name, file, paused](const JobControl& job) {
-    return RunSave(name, file, paused, job);
-  });
-}
-
-Status Service::RunSave(const std::string& name, const std::string& file,
-                        std::optional<bool> paused, const JobControl& job) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(name));
-  auto& [obj, lock] = held;
-  if (!obj->status.active()) return NotRunning(name);
-  // The image is written under a temp name and becomes FILE only once whole and
-  // durable: a daemon killed mid-save leaves no image that a start or restore
-  // would take for one (the temp file goes at the next start, for managed saves).
-  const fs::path part = file + fmt::format(".tmp.{}", ::getpid());
-  SKIFF_TRY(WriteSaveHeader(part.string(), obj->live ? *obj->live : obj->def,
-                            paused.value_or(obj->status.state() == DomainState::kPaused)));
-  // Named FILE while the guest still exists (before QEMU is stopped): at no
-  // moment is the guest gone and its image not whole under its name.
-  auto commit = [&]() -> Status {
-    // The state QEMU wrote is durable before the name says the image is whole.
-    UniqueFd fd(::open(part.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd || ::fsync(fd.get()) != 0) {
-      return ErrnoError(errno, fmt::format("sync '{}'", part.string()));
-    }
-    SKIFF_TRY(env_.RenameFile(part, file));
-    Status synced = env_.SyncDir(fs::path(file).parent_path());
-    if (!synced.ok()) (void)env_.RemoveFile(file);  // the guest runs on: no image
-    return synced;
-  };
-  Status st = hv_.Save(name, part.string(), job, commit);
-  if (!st.ok()) {
-    (void)env_.RemoveFile(part);
-    return st;
-  }
-  core_->MarkStopped(*obj, ShutoffReason::kSaved);
-  if (!obj->persistent) {
-    core_->Forget(obj);
-  }
-  return Status::Ok();
-}
-
-Result<uint64_t> Service::ManagedSave(const std::string& ref, std::optional<bool> paused) {
-  std::string name;
-  {
-    SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
-    if (!held.first->status.active()) return NotRunning(held.first->def.name);
-    if (!held.first->persistent) {
-      return FailedPreconditionError("cannot do managed save for transient domain '{}'",
-                                     held.first->def.name);
-    }
-    name = held.first->def.name;
-  }
-  std::string file = (paths_.save_dir / (name + ".save")).string();
-  // Transient domains were refused above; one undefined while the job waited is
-  // forgotten by RunSave, as every stopped transient domain is.
-  return jobs_.Start("managedsave", name, [this, name, file, paused](const JobControl& job) {
-    return RunSave(name, file, paused, job);
-  });
-}
-
-Result<bool> Service::RemoveManagedSave(const std::string& ref) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
-  const fs::path managed = paths_.save_dir / (held.first->def.name + ".save");
-  if (!env_.FileExists(managed)) return false;
-  SKIFF_TRY(RemoveFileDurably(env_, managed));
-  spdlog::info("domain '{}': managed save image removed", held.first->def.name);
-  return true;
-}
-
-Result<std::string> Service::ManagedSaveXml(const std::string& ref, bool secure) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
-  const fs::path managed = paths_.save_dir / (held.first->def.name + ".save");
-  if (!env_.FileExists(managed)) {
-    return NotFoundError("domain '{}' has no managed save image", held.first->def.name);
-  }
-  SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(managed.string()));
-  return ShownXml(h.def, secure);
-}
-
-Status Service::DefineManagedSave(const std::string& ref, const std::string& xml,
-                                  const std::string& source, std::optional<bool> paused) {
-  SKIFF_ASSIGN_OR_RETURN(auto held, core_->Acquire(ref));
-  const std::string name = held.first->def.name;
-  const fs::path managed = paths_.save_dir / (name + ".save");
-  if (!env_.FileExists(managed))
-    return NotFoundError("domain '{}' has no managed save image", name);
-  SKIFF_ASSIGN_OR_RETURN(conf::DomainDef next,
-                         conf::ParseDomainXml(xml, source.empty() ? "<request>" : source));
-  SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(managed.string()));
-  auto& gs = next.devices.graphics;
-  for (size_t i = 0; i < gs.size() && i < h.def.devices.graphics.size(); ++i) {
-    const auto& old = h.def.devices.graphics[i];
-    if (gs[i].passwd.empty() && gs[i].type == old.type) gs[i].passwd = old.passwd;
-  }
-  SKIFF_TRY(CheckSaveCompatible(h.def, next, managed.string()));
-  SKIFF_TRY(RewriteSaveHeader(managed.string(), h, next, paused.value_or(h.paused)));
-  spdlog::info("domain '{}': managed save image redefined", name);
-  return Status::Ok();
-}
-
-Result<uint64_t> Service::RestoreDomain(const std::string& file, std::optional<bool> want_paused) {
-  SKIFF_ASSIGN_OR_RETURN(SaveHeader h, ReadSaveHeader(file));
-  // As virsh: the state it was saved in, unless --running or --paused says otherwise.
-  const bool paused = want_paused.value_or(h.paused);
-  conf::DomainDef def = std::move(h.def);
-  std::string name = def.name;
-  return jobs_.Start("restore", name, [this, def, file, paused](const JobControl& job) -> Status {
-    job.progress(10);
-    // A domain of the same name is restored into (keeping its uuid), as libvirt does.
-    conf::DomainDef key = def;
-    SKIFF_ASSIGN_OR_RETURN(auto slot, core_->domains().FindOrAdd(key, false, NewDomain(false)));
-    auto& [obj, fresh, lock] = slot;
-    conf::DomainDef saved = obj->def;
-    obj->def = def;
-    obj->def.uuid = saved.uuid;
-    auto r = StartLocked(*obj, paused, file);
-    if (!fresh) obj->def = std::move(saved);
-    if (!r.ok()) {
-      if (fresh) core_->Forget(obj);
-      return r.status();
-    }
-    if (!fresh) (void)core_->WriteLiveStatus(*obj);
-    return Status::Ok();
-  });
 }
 
 }  // namespace skiff::daemon

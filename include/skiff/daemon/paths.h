@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include "skiff/base/status.h"
 
@@ -22,6 +23,10 @@ struct Paths {
   std::filesystem::path log_dir;        // ROOT/var/log/skiff
   std::filesystem::path socket;         // ROOT/run/skiff/skiffd.sock
   Status Create() const;                // mkdir -p all of the above
+  // A domain's managed save image: save_dir/NAME.save.
+  std::filesystem::path managed_save(const std::string& domain) const {
+    return save_dir / (domain + ".save");
+  }
 };
 
 }  // namespace skiff::daemon

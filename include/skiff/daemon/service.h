@@ -1,8 +1,8 @@
 // START HERE. daemon::Service is the core of skiffd: the REST layer asks it for
 // every action, which it runs on a Hypervisor (QEMU or the fake). It runs the
-// domains' life cycle itself and hands out the rest: tuning(), devices() (classes
-// acting on the same domain registry, DomainCore) and the network and storage
-// drivers, networks() and storage().
+// domains' life cycle itself and hands out the rest: tuning(), devices(), saves()
+// (classes acting on the same domain registry, DomainCore) and the network and
+// storage drivers, networks() and storage().
 //
 // Threads: any worker thread may call any method. Each object has its own lock, so
 // actions on one domain serialise and actions on different domains run in parallel.
@@ -10,11 +10,12 @@
 // (object_registry.h), whose own lock is a leaf.
 //
 // Where things are (src/daemon/):
-//   service.cc            life cycle (define, start, stop, save and restore jobs)
+//   service.cc            life cycle (define, start, stop)
 //   domain_core.h         what every domain action shares: the registry, persistence,
 //                         the one place state changes, events
 //   domain_tuning.h       tuning(): memory, vcpus, cpu shares, pinning (--live/--config)
 //   domain_devices.h      devices(): attach/detach of disks, interfaces, device XML
+//   domain_saves.h        saves(): save, restore, managed save (jobs)
 //   service_policy.cc     what a guest does on its own: exits, <on_poweroff>, pauses,
 //                         panics and <on_crash>
 //   network/driver.h      virtual networks: registry, bridges, dnsmasq, taps
@@ -34,6 +35,7 @@
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
 #include "skiff/daemon/domain_devices.h"
+#include "skiff/daemon/domain_saves.h"
 #include "skiff/daemon/domain_state.h"
 #include "skiff/daemon/domain_tuning.h"
 #include "skiff/daemon/events.h"
@@ -93,31 +95,11 @@ class Service {
   Status SetAutostart(const std::string& ref, bool enabled);
   Result<RuntimeStats> DomainStats(const std::string& ref, DomainSummary* summary);
   Result<std::string> ConsoleSocket(const std::string& ref);
-  // Long operations: each returns a job id at once.
-  // `paused` (virsh save --paused/--running) is the state the file records for the
-  // restore; by default the domain's own.
-  Result<uint64_t> SaveDomain(const std::string& ref, const std::string& file,
-                              std::optional<bool> paused = std::nullopt);
-  Result<uint64_t> ManagedSave(const std::string& ref, std::optional<bool> paused = std::nullopt);
-  // managedsave-remove: deletes the domain's managed save image; false when it has
-  // none. Its next start boots afresh.
-  Result<bool> RemoveManagedSave(const std::string& ref);
-  // managedsave-dumpxml: the definition the managed save image restores (graphics
-  // passwords only with `secure`); kNotFound when the domain has none.
-  Result<std::string> ManagedSaveXml(const std::string& ref, bool secure);
-  // managedsave-define: the image restores `xml` instead, which may change only
-  // what the guest cannot see (CheckSaveCompatible); `paused`, when given, is the
-  // state it comes back in. A graphics password the new XML leaves out is kept
-  // (managedsave-dumpxml shows none without --security-info). `source` names the
-  // XML in errors.
-  Status DefineManagedSave(const std::string& ref, const std::string& xml,
-                           const std::string& source, std::optional<bool> paused);
-  // The guest comes back paused or running as `paused` says, else as it was saved.
-  Result<uint64_t> RestoreDomain(const std::string& file, std::optional<bool> paused);
-
-  // A domain's resources (--live/--config) and its devices: classes of their own.
+  // A domain's resources (--live/--config), its devices, its saves (save, restore,
+  // managed save: jobs): classes of their own.
   DomainTuning& tuning() { return *tuning_; }
   DomainDevices& devices() { return *devices_; }
+  DomainSaves& saves() { return *saves_; }
   // Virtual networks (src/daemon/network/) and storage pools and volumes
   // (src/daemon/storage/): drivers of their own, which the Service owns.
   NetworkDriver& networks() { return *net_; }
@@ -134,11 +116,6 @@ class Service {
  private:
   Result<DomainSummary> StartLocked(DomainObj& obj, bool paused, const std::string& restore_from);
   Status HandlePanic(const std::string& name);
-  // The body of a save or managed-save job: header, the driver's Save, then the
-  // domain is shut off (saved); a transient one is forgotten. On failure the
-  // file goes and the guest keeps running.
-  Status RunSave(const std::string& name, const std::string& file, std::optional<bool> paused,
-                 const JobControl& job);
   Status RequestOnRunning(const std::string& ref, Status (Hypervisor::*op)(const std::string&),
                           const char* event, const char* detail);
   void LoadDomains();
@@ -155,6 +132,7 @@ class Service {
   std::unique_ptr<DomainCore> core_;  // the registry of domains and what acts on it
   std::unique_ptr<DomainTuning> tuning_;
   std::unique_ptr<DomainDevices> devices_;
+  std::unique_ptr<DomainSaves> saves_;
 };
 
 }  // namespace skiff::daemon

@@ -321,20 +321,20 @@ Response JobAccepted(Service& s, uint64_t id) {
 Response Save(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SaveRequest>(r));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.SaveDomain(p.at("id"), req.file, req.want_paused()));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.saves().Save(p.at("id"), req.file, req.want_paused()));
   return JobAccepted(s, job);
 }
 
 Response ManagedSave(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::ManagedSaveRequest>(r));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.ManagedSave(p.at("id"), req.want_paused()));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.saves().ManagedSave(p.at("id"), req.want_paused()));
   return JobAccepted(s, job);
 }
 
 Response RemoveManagedSave(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
-  ASSIGN_OR_RESPONSE(bool removed, s.RemoveManagedSave(p.at("id")));
+  ASSIGN_OR_RESPONSE(bool removed, s.saves().RemoveManagedSave(p.at("id")));
   return JsonResponse(api::ManagedSaveRemoved{removed});
 }
 
@@ -347,21 +347,21 @@ Response GetManagedSaveXml(Service& s, const Request& r, const Params& p) {
         r.peer));
   }
   api::XmlReply out;
-  ASSIGN_OR_RESPONSE(out.xml, s.ManagedSaveXml(p.at("id"), q.security_info));
+  ASSIGN_OR_RESPONSE(out.xml, s.saves().ManagedSaveXml(p.at("id"), q.security_info));
   return JsonResponse(out);
 }
 
 Response DefineManagedSave(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::ManagedSaveDefineRequest>(r));
-  TRY_RESPONSE(s.DefineManagedSave(p.at("id"), req.xml, req.source, req.want_paused()));
+  TRY_RESPONSE(s.saves().DefineManagedSave(p.at("id"), req.xml, req.source, req.want_paused()));
   return Ok();
 }
 
 Response Restore(Service& s, const Request& r, const Params&) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SaveRequest>(r));
-  ASSIGN_OR_RESPONSE(uint64_t job, s.RestoreDomain(req.file, req.want_paused()));
+  ASSIGN_OR_RESPONSE(uint64_t job, s.saves().Restore(req.file, req.want_paused()));
   return JobAccepted(s, job);
 }
 
