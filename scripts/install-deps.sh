@@ -13,6 +13,8 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # run time
   qemu-system-x86 qemu-utils dnsmasq-base nftables iproute2
+  # UEFI firmware (<os firmware="efi">) and the TPM emulator (<tpm> backend emulator)
+  ovmf swtpm
   # test guest and tests
   busybox-static cpio xz-utils zstd kmod e2fsprogs python3 python3-pytest python3-cryptography
 )

@@ -137,7 +137,8 @@ int DomxmlToNative(const GlobalOptions&, const std::vector<std::string>& args) {
   ctx.kvm_usable = kvm.usable;
   ctx.kvm_reason = kvm.reason;
   std::filesystem::path r(root);
-  ctx.qmp_socket = (r / "run/skiff" / (def->name + ".qmp")).string();
+  ctx.qmp_socket = (r / "run/skiff/domains" / (def->name + ".qmp")).string();
+  qemu::PreviewStartContext(*def, r, ctx);
   int fd = 3;
   for (size_t i = 0; i < def->devices.interfaces.size(); ++i) {
     if (def->devices.interfaces[i].type != conf::InterfaceType::kUser) ctx.tap_fds[i] = fd++;

@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
   } else {
     hv = skiff::qemu::MakeQemuDriver({.run_dir = paths.run_domains,
                                       .log_dir = paths.log_dir,
+                                      .lib_dir = paths.lib_dir,
                                       .log_max_bytes = *log_max_bytes,
                                       .log_max_files = log_max_files});
   }

@@ -66,7 +66,7 @@ void WriteCpu(XmlWriter& w, const CpuDef& c) {
 }
 
 void WriteOs(XmlWriter& w, const OsDef& os) {
-  w.Open("os");
+  w.Open("os", {{"firmware", os.firmware}});
   w.Text("type", os.type, {{"arch", os.arch}, {"machine", os.machine}});
   if (os.loader) {
     w.Text("loader", os.loader->path,
@@ -81,17 +81,31 @@ void WriteOs(XmlWriter& w, const OsDef& os) {
   for (BootDevice b : os.boot) w.Empty("boot", {{"dev", std::string(ToString(b))}});
   if (os.bootmenu)
     w.Empty("bootmenu", {{"enable", YesNo(os.bootmenu)}, {"timeout", Opt(os.bootmenu_timeout_ms)}});
+  if (!os.smbios_mode.empty()) w.Empty("smbios", {{"mode", os.smbios_mode}});
   if (os.reboot_timeout_ms)
     w.Empty("bios", {{"rebootTimeout", std::to_string(*os.reboot_timeout_ms)}});
   w.Close("os");
 }
 
 void WriteFeatures(XmlWriter& w, const Features& f) {
-  if (!f.acpi && !f.apic && !f.pae && !f.vmport && !f.pmu) return;
+  if (!f.acpi && !f.apic && !f.pae && !f.vmport && !f.pmu && !f.hyperv) return;
   w.Open("features");
   if (f.acpi) w.Empty("acpi");
   if (f.apic) w.Empty("apic", {{"eoi", OnOff(f.apic_eoi)}});
   if (f.pae) w.Empty("pae");
+  if (f.hyperv) {
+    const HypervFeatures& h = *f.hyperv;
+    if (h.flags.empty()) {
+      w.Empty("hyperv", {{"mode", h.mode}});
+    } else {
+      w.Open("hyperv", {{"mode", h.mode}});
+      for (const HypervFlag& x : h.flags) {
+        w.Empty(x.name,
+                {{"state", x.on ? "on" : "off"}, {"retries", Opt(x.retries)}, {"value", x.value}});
+      }
+      w.Close("hyperv");
+    }
+  }
   if (f.pmu) w.Empty("pmu", {{"state", OnOff(f.pmu)}});
   if (f.vmport) w.Empty("vmport", {{"state", OnOff(f.vmport)}});
   w.Close("features");
@@ -160,12 +174,13 @@ void WriteDisk(XmlWriter& w, const DiskDef& d) {
 void WriteController(XmlWriter& w, const ControllerDef& c) {
   std::initializer_list<std::pair<std::string_view, std::string>> attrs = {
       {"type", c.type}, {"index", Num(c.index)}, {"model", c.model}, {"ports", Opt(c.ports)}};
-  if (c.model_name.empty() && !c.chassis && !c.port && c.address.empty()) {
+  if (c.model_name.empty() && !c.chassis && !c.port && !c.master_startport && c.address.empty()) {
     w.Empty("controller", attrs);
     return;
   }
   w.Open("controller", attrs);
   if (!c.model_name.empty()) w.Empty("model", {{"name", c.model_name}});
+  if (c.master_startport) w.Empty("master", {{"startport", Num(*c.master_startport)}});
   if (c.chassis || c.port) {
     char port[16] = "";
     if (c.port) std::snprintf(port, sizeof(port), "0x%x", *c.port);
@@ -216,12 +231,13 @@ void WriteGraphics(XmlWriter& w, const GraphicsDef& g) {
       {"listen", g.listen},
       {"keymap", g.keymap},
       {"passwd", g.passwd}};
-  if (g.listen.empty()) {
+  if (g.listen.empty() && g.image_compression.empty()) {
     w.Empty("graphics", attrs);
     return;
   }
   w.Open("graphics", attrs);
-  w.Empty("listen", {{"type", "address"}, {"address", g.listen}});
+  if (!g.listen.empty()) w.Empty("listen", {{"type", "address"}, {"address", g.listen}});
+  if (!g.image_compression.empty()) w.Empty("image", {{"compression", g.image_compression}});
   w.Close("graphics");
 }
 
@@ -235,6 +251,62 @@ void WriteVideo(XmlWriter& w, const VideoDef& v) {
                     {"primary", v.primary ? "yes" : ""}});
   WriteAddress(w, v.address);
   w.Close("video");
+}
+
+// <NAME attrs...> holding only an <address>, or empty without one.
+void WriteWithAddress(XmlWriter& w, std::string_view name,
+                      std::initializer_list<std::pair<std::string_view, std::string>> attrs,
+                      const DeviceAddress& address) {
+  if (address.empty()) {
+    w.Empty(name, attrs);
+    return;
+  }
+  w.Open(name, attrs);
+  WriteAddress(w, address);
+  w.Close(name);
+}
+
+void WriteSysinfo(XmlWriter& w, const SysinfoDef& s) {
+  w.Open("sysinfo", {{"type", "smbios"}});
+  const std::pair<const char*, const SysinfoDef::Entries*> blocks[] = {{"bios", &s.bios},
+                                                                       {"system", &s.system},
+                                                                       {"baseBoard", &s.base_board},
+                                                                       {"chassis", &s.chassis}};
+  for (const auto& [elem, entries] : blocks) {
+    if (entries->empty()) continue;
+    w.Open(elem);
+    for (const auto& [name, value] : *entries) w.Text("entry", value, {{"name", name}});
+    w.Close(elem);
+  }
+  if (!s.oem_strings.empty()) {
+    w.Open("oemStrings");
+    for (const auto& v : s.oem_strings) w.Text("entry", v);
+    w.Close("oemStrings");
+  }
+  w.Close("sysinfo");
+}
+
+void WriteFilesystem(XmlWriter& w, const FilesystemDef& f) {
+  w.Open("filesystem", {{"type", "mount"}, {"accessmode", f.accessmode}});
+  if (!f.driver.empty()) w.Empty("driver", {{"type", f.driver}});
+  w.Empty("source", {{"dir", f.source_dir}});
+  w.Empty("target", {{"dir", f.target_dir}});
+  if (f.readonly) w.Empty("readonly");
+  WriteAddress(w, f.address);
+  w.Close("filesystem");
+}
+
+void WriteTpm(XmlWriter& w, const TpmDef& t) {
+  w.Open("tpm", {{"model", t.model}});
+  if (t.backend == "passthrough") {
+    w.Open("backend", {{"type", t.backend}});
+    w.Empty("device", {{"path", t.device_path}});
+    w.Close("backend");
+  } else {
+    w.Empty("backend", {{"type", t.backend}, {"version", t.version}});
+  }
+  WriteAddress(w, t.address);
+  w.Close("tpm");
 }
 
 }  // namespace
@@ -267,6 +339,17 @@ std::string FormatDomainXml(const DomainDef& def) {
     }
     w.Close("memtune");
   }
+  if (def.memory_backing) {
+    const MemoryBackingDef& b = *def.memory_backing;
+    if (b.source_type.empty() && b.access_mode.empty()) {
+      w.Empty("memoryBacking");
+    } else {
+      w.Open("memoryBacking");
+      if (!b.source_type.empty()) w.Empty("source", {{"type", b.source_type}});
+      if (!b.access_mode.empty()) w.Empty("access", {{"mode", b.access_mode}});
+      w.Close("memoryBacking");
+    }
+  }
   w.Text("vcpu", Num(def.vcpus),
          {{"placement", def.vcpu_placement},
           {"cpuset", def.vcpu_cpuset},
@@ -293,6 +376,7 @@ std::string FormatDomainXml(const DomainDef& def) {
     }
     w.Close("numatune");
   }
+  if (def.sysinfo) WriteSysinfo(w, *def.sysinfo);
   WriteOs(w, def.os);
   WriteFeatures(w, def.features);
   if (def.cpu) WriteCpu(w, *def.cpu);
@@ -313,6 +397,7 @@ std::string FormatDomainXml(const DomainDef& def) {
   if (!d.emulator.empty()) w.Text("emulator", d.emulator);
   for (const auto& x : d.disks) WriteDisk(w, x);
   for (const auto& x : d.controllers) WriteController(w, x);
+  for (const auto& x : d.filesystems) WriteFilesystem(w, x);
   for (const auto& x : d.interfaces) WriteInterface(w, x);
   for (const auto& x : d.serials) WriteCharDev(w, "serial", x);
   for (const auto& x : d.consoles) WriteCharDev(w, "console", x);
@@ -328,7 +413,18 @@ std::string FormatDomainXml(const DomainDef& def) {
       w.Close("input");
     }
   }
+  for (const auto& x : d.tpms) WriteTpm(w, x);
   for (const auto& x : d.graphics) WriteGraphics(w, x);
+  for (const auto& x : d.sounds) {
+    if (!x.audio_id && x.address.empty()) {
+      w.Empty("sound", {{"model", x.model}});
+      continue;
+    }
+    w.Open("sound", {{"model", x.model}});
+    if (x.audio_id) w.Empty("audio", {{"id", Num(*x.audio_id)}});
+    WriteAddress(w, x.address);
+    w.Close("sound");
+  }
   for (const auto& x : d.videos) WriteVideo(w, x);
   for (const auto& x : d.watchdogs) {
     std::initializer_list<std::pair<std::string_view, std::string>> a = {
@@ -342,6 +438,9 @@ std::string FormatDomainXml(const DomainDef& def) {
     }
   }
   for (const auto& a : d.audios) w.Empty("audio", {{"id", Num(a.id)}, {"type", a.type}});
+  for (const auto& x : d.redirdevs) {
+    WriteWithAddress(w, "redirdev", {{"bus", "usb"}, {"type", "spicevmc"}}, x.address);
+  }
   if (d.memballoon) {
     const MemballoonDef& m = *d.memballoon;
     std::initializer_list<std::pair<std::string_view, std::string>> a = {

@@ -217,6 +217,7 @@ Result<NumaTune> ParseNumaTune(const Elem& e) {
 
 Result<OsDef> ParseOs(const Elem& e) {
   OsDef os;
+  SKIFF_ASSIGN_OR_RETURN(os.firmware, e.EnumAttr("firmware", {"efi", "bios"}));
   Elem t = e.Child("type");
   if (!t) return e.Error("missing <type>");
   os.type = t.Text();
@@ -246,6 +247,10 @@ Result<OsDef> ParseOs(const Elem& e) {
     if (!os.bootmenu) return m.Error("bootmenu needs enable='yes|no'");
     SKIFF_ASSIGN_OR_RETURN(os.bootmenu_timeout_ms, ReadUnsigned(m, "timeout", 65535));
   }
+  if (Elem sm = e.Child("smbios")) {
+    SKIFF_ASSIGN_OR_RETURN(os.smbios_mode, sm.EnumAttr("mode", {"emulate", "host", "sysinfo"}));
+    if (os.smbios_mode.empty()) return sm.Error("smbios needs mode='emulate|host|sysinfo'");
+  }
   if (Elem b = e.Child("bios")) {
     if (auto rt = b.Attr("rebootTimeout")) {
       int v = 0;
@@ -260,6 +265,52 @@ Result<OsDef> ParseOs(const Elem& e) {
     }
   }
   return os;
+}
+
+// The enlightenments QEMU 7.2 has a property for (hv-NAME), as libvirt names them.
+constexpr std::array<std::string_view, 15> kHypervFlags = {
+    "relaxed",         "vapic",    "spinlocks", "vpindex",   "runtime",
+    "synic",           "stimer",   "reset",     "vendor_id", "frequencies",
+    "reenlightenment", "tlbflush", "ipi",       "evmcs",     "avic"};
+
+Result<HypervFeatures> ParseHyperv(const Elem& e) {
+  HypervFeatures h;
+  SKIFF_ASSIGN_OR_RETURN(h.mode, e.EnumAttr("mode", {"custom", "passthrough"}));
+  for (pugi::xml_node n = e.node().first_child(); n; n = n.next_sibling()) {
+    if (n.type() != pugi::node_element) continue;
+    std::string_view name = n.name();
+    Elem x = e.Child(name);  // the first of its name; a repeated one is refused below
+    if (std::find(kHypervFlags.begin(), kHypervFlags.end(), name) == kHypervFlags.end()) {
+      return x.Unsupported("unsupported hyperv feature <{}> (supported: {})", name,
+                           EnumList(kHypervFlags));
+    }
+    if (std::any_of(h.flags.begin(), h.flags.end(),
+                    [&](const HypervFlag& f) { return f.name == name; })) {
+      return x.Error("hyperv feature <{}> given twice", name);
+    }
+    HypervFlag f;
+    f.name = std::string(name);
+    SKIFF_ASSIGN_OR_RETURN(auto state, x.OnOffAttr("state"));
+    if (!state) return x.Error("hyperv feature <{}> needs state='on|off'", name);
+    f.on = *state;
+    if (name == "spinlocks") {
+      SKIFF_ASSIGN_OR_RETURN(f.retries, ReadUnsigned(x, "retries"));
+      if (f.on && (!f.retries || *f.retries < 4095)) {
+        return x.Error("hyperv spinlocks need retries='N' of at least 4095");
+      }
+    } else if (name == "vendor_id") {
+      f.value = x.Attr("value").value_or("");
+      if (f.on && (f.value.empty() || f.value.size() > 12)) {
+        return x.Error("hyperv vendor_id needs a value of 1 to 12 characters");
+      }
+    } else if (name == "stimer") {
+      if (Elem d = x.Child("direct")) {
+        return d.Unsupported("hyperv stimer <direct> is not supported");
+      }
+    }
+    h.flags.push_back(std::move(f));
+  }
+  return h;
 }
 
 Result<Features> ParseFeatures(const Elem& e) {
@@ -277,6 +328,9 @@ Result<Features> ParseFeatures(const Elem& e) {
   if (Elem p = e.Child("pmu")) {
     SKIFF_ASSIGN_OR_RETURN(f.pmu, p.OnOffAttr("state"));
     if (!f.pmu) return p.Error("pmu needs state='on|off'");
+  }
+  if (Elem h = e.Child("hyperv")) {
+    SKIFF_ASSIGN_OR_RETURN(f.hyperv, ParseHyperv(h));
   }
   return f;
 }
@@ -448,7 +502,8 @@ Result<ControllerDef> ParseController(const Elem& e) {
     models = {"pci-root",       "pcie-root",         "pci-bridge",
               "pcie-root-port", "dmi-to-pci-bridge", "pcie-to-pci-bridge"};
   } else if (c.type == "usb") {
-    models = {"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "qemu-xhci", "nec-xhci", "none"};
+    models = {"piix3-uhci", "piix4-uhci", "ehci",      "ich9-ehci1", "ich9-uhci1",
+              "ich9-uhci2", "ich9-uhci3", "qemu-xhci", "nec-xhci",   "none"};
   } else if (c.type == "scsi") {
     models = {"virtio-scsi"};
   } else if (c.type == "ide") {
@@ -468,6 +523,13 @@ Result<ControllerDef> ParseController(const Elem& e) {
   if (!idx && (c.model == "pci-root" || c.model == "pcie-root")) c.index = 0;
   SKIFF_ASSIGN_OR_RETURN(c.ports, ReadUnsigned(e, "ports", 255));
   if (Elem m = e.Child("model")) c.model_name = m.Attr("name").value_or("");
+  if (Elem m = e.Child("master")) {
+    if (c.type != "usb" || c.model.rfind("ich9-uhci", 0) != 0) {
+      return m.Error("<master> is only for ich9-uhci companion controllers");
+    }
+    SKIFF_ASSIGN_OR_RETURN(c.master_startport, ReadUnsigned(m, "startport", 14));
+    if (!c.master_startport) return m.Error("master needs startport");
+  }
   if (Elem t = e.Child("target")) {
     SKIFF_ASSIGN_OR_RETURN(c.chassis, ReadUnsigned(t, "chassis", 255));
     SKIFF_ASSIGN_OR_RETURN(c.port, ReadUnsigned(t, "port", 255));
@@ -552,6 +614,10 @@ Result<CharDevDef> ParseCharDev(const Elem& e, CharKind kind) {
         SKIFF_ASSIGN_OR_RETURN(c.target_type, t.EnumAttr("type", {"virtio"}));
         if (c.target_type.empty()) return t.Error("channel target needs type='virtio'");
         c.target_name = t.Attr("name").value_or("");
+        // libvirt's name for the SPICE agent's port.
+        if (c.type == CharSourceType::kSpicevmc && c.target_name.empty()) {
+          c.target_name = "com.redhat.spice.0";
+        }
         t.Attr("state");  // run-time agent state
         break;
       }
@@ -559,6 +625,9 @@ Result<CharDevDef> ParseCharDev(const Elem& e, CharKind kind) {
     SKIFF_ASSIGN_OR_RETURN(c.target_port, ReadUnsigned(t, "port", 255));
   } else if (kind == CharKind::kChannel) {
     return e.Error("channel without <target>");
+  }
+  if (c.type == CharSourceType::kSpicevmc && kind != CharKind::kChannel) {
+    return e.Unsupported("a spicevmc character device is only supported as a <channel>");
   }
   if (Elem a = e.Child("alias")) a.MarkSubtree();
   SKIFF_ASSIGN_OR_RETURN(c.address, ReadAddress(e));
@@ -598,6 +667,12 @@ Result<GraphicsDef> ParseGraphics(const Elem& e) {
   }
   g.passwd = e.Attr("passwd").value_or("");
   g.keymap = e.Attr("keymap").value_or("");
+  if (Elem im = e.Child("image")) {
+    if (g.type != GraphicsType::kSpice) return im.Unsupported("<image> is only for spice graphics");
+    SKIFF_ASSIGN_OR_RETURN(
+        g.image_compression,
+        im.EnumAttr("compression", {"auto_glz", "auto_lz", "quic", "glz", "lz", "off"}));
+  }
   return g;
 }
 
@@ -686,6 +761,99 @@ Result<PanicDef> ParsePanic(const Elem& e) {
   return p;
 }
 
+Result<FilesystemDef> ParseFilesystem(const Elem& e) {
+  FilesystemDef f;
+  SKIFF_ASSIGN_OR_RETURN(std::string type, e.EnumAttr("type", {"mount"}));
+  SKIFF_ASSIGN_OR_RETURN(f.accessmode,
+                         e.EnumAttr("accessmode", {"passthrough", "mapped", "squash"}));
+  if (Elem dr = e.Child("driver")) {
+    SKIFF_ASSIGN_OR_RETURN(f.driver, dr.EnumAttr("type", {"path", "virtiofs"}));
+    dr.Attr("queue");  // virtiofs queue size: QEMU's default is kept
+  }
+  if (f.driver == "virtiofs" && !f.accessmode.empty() && f.accessmode != "passthrough") {
+    return e.Error("virtiofs supports only accessmode='passthrough'");
+  }
+  Elem src = e.Child("source");
+  if (!src) return e.Error("filesystem without <source dir=.../>");
+  f.source_dir = src.Attr("dir").value_or("");
+  if (f.source_dir.empty() || f.source_dir[0] != '/') {
+    return src.Error("filesystem source dir '{}' must be an absolute path", f.source_dir);
+  }
+  Elem tgt = e.Child("target");
+  if (!tgt) return e.Error("filesystem without <target dir=.../>");
+  f.target_dir = tgt.Attr("dir").value_or("");
+  if (f.target_dir.empty() || f.target_dir.size() > 36 ||
+      f.target_dir.find_first_of(",=\n") != std::string::npos) {
+    return tgt.Error("filesystem target dir '{}' must be a mount tag of 1 to 36 characters",
+                     f.target_dir);
+  }
+  f.readonly = static_cast<bool>(e.Child("readonly"));
+  if (f.readonly && f.driver == "virtiofs") {
+    return e.Unsupported("a read-only virtiofs filesystem is not supported");
+  }
+  SKIFF_ASSIGN_OR_RETURN(f.address, ReadAddress(e));
+  if (Elem a = e.Child("alias")) a.MarkSubtree();
+  return f;
+}
+
+Result<TpmDef> ParseTpm(const Elem& e) {
+  TpmDef t;
+  SKIFF_ASSIGN_OR_RETURN(std::string model, e.EnumAttr("model", {"tpm-tis", "tpm-crb"}));
+  if (!model.empty()) t.model = model;
+  Elem b = e.Child("backend");
+  if (!b) return e.Error("tpm without <backend>");
+  SKIFF_ASSIGN_OR_RETURN(t.backend, b.EnumAttr("type", {"emulator", "passthrough"}));
+  if (t.backend.empty()) return b.Error("tpm backend needs type='emulator|passthrough'");
+  if (t.backend == "emulator") {
+    SKIFF_ASSIGN_OR_RETURN(t.version, b.EnumAttr("version", {"1.2", "2.0"}));
+    if (t.version == "1.2" && t.model == "tpm-crb") {
+      return b.Error("a tpm-crb TPM needs version 2.0");
+    }
+  } else {
+    Elem dev = b.Child("device");
+    t.device_path = dev ? dev.Attr("path").value_or("") : "";
+    if (t.device_path.empty()) return b.Error("tpm passthrough needs <device path=.../>");
+  }
+  SKIFF_ASSIGN_OR_RETURN(t.address, ReadAddress(e));
+  if (Elem a = e.Child("alias")) a.MarkSubtree();
+  return t;
+}
+
+Result<SysinfoDef> ParseSysinfo(const Elem& e) {
+  SKIFF_ASSIGN_OR_RETURN(std::string type, e.EnumAttr("type", {"smbios"}));
+  if (type.empty()) return e.Error("sysinfo needs type='smbios'");
+  SysinfoDef s;
+  struct Block {
+    const char* elem;
+    std::vector<std::string_view> names;
+    SysinfoDef::Entries* out;
+  };
+  const Block blocks[] = {
+      {"bios", {"vendor", "version", "date", "release"}, &s.bios},
+      {"system",
+       {"manufacturer", "product", "version", "serial", "uuid", "sku", "family"},
+       &s.system},
+      {"baseBoard",
+       {"manufacturer", "product", "version", "serial", "asset", "location"},
+       &s.base_board},
+      {"chassis", {"manufacturer", "version", "serial", "asset", "sku"}, &s.chassis},
+  };
+  for (const Block& b : blocks) {
+    Elem x = e.Child(b.elem);
+    if (!x) continue;
+    for (const Elem& en : x.Children("entry")) {
+      SKIFF_ASSIGN_OR_RETURN(std::string name, en.EnumAttr("name", b.names));
+      if (name.empty()) return en.Error("sysinfo entry needs a name");
+      std::string value = en.Text();
+      b.out->emplace_back(std::move(name), std::move(value));
+    }
+  }
+  if (Elem o = e.Child("oemStrings")) {
+    for (const Elem& en : o.Children("entry")) s.oem_strings.push_back(en.Text());
+  }
+  return s;
+}
+
 Status ParseDevices(const Elem& e, DevicesDef& d) {
   if (auto em = e.ChildText("emulator")) d.emulator = *em;
   for (const Elem& x : e.Children("disk")) {
@@ -749,6 +917,38 @@ Status ParseDevices(const Elem& e, DevicesDef& d) {
   for (const Elem& x : e.Children("panic")) {
     SKIFF_ASSIGN_OR_RETURN(auto v, ParsePanic(x));
     d.panics.push_back(std::move(v));
+  }
+  for (const Elem& x : e.Children("sound")) {
+    SoundDef v;
+    SKIFF_ASSIGN_OR_RETURN(v.model, x.EnumAttr("model", {"ich6", "ich9", "ac97", "es1370", "usb"}));
+    if (v.model.empty()) return x.Error("sound needs a model");
+    if (Elem a = x.Child("audio")) {
+      SKIFF_ASSIGN_OR_RETURN(v.audio_id, ReadUnsigned(a, "id", 255));
+      if (!v.audio_id) return a.Error("sound <audio> needs an id");
+    }
+    if (Elem c = x.Child("codec")) {
+      return c.Unsupported("sound <codec> is not supported (the card's default duplex codec is)");
+    }
+    SKIFF_ASSIGN_OR_RETURN(v.address, ReadAddress(x));
+    if (Elem a = x.Child("alias")) a.MarkSubtree();
+    d.sounds.push_back(std::move(v));
+  }
+  for (const Elem& x : e.Children("redirdev")) {
+    SKIFF_ASSIGN_OR_RETURN(std::string bus, x.EnumAttr("bus", {"usb"}));
+    SKIFF_ASSIGN_OR_RETURN(std::string type, x.EnumAttr("type", {"spicevmc"}));
+    if (type.empty()) return x.Error("redirdev needs type='spicevmc'");
+    RedirdevDef v;
+    SKIFF_ASSIGN_OR_RETURN(v.address, ReadAddress(x));
+    if (Elem a = x.Child("alias")) a.MarkSubtree();
+    d.redirdevs.push_back(std::move(v));
+  }
+  for (const Elem& x : e.Children("filesystem")) {
+    SKIFF_ASSIGN_OR_RETURN(auto v, ParseFilesystem(x));
+    d.filesystems.push_back(std::move(v));
+  }
+  for (const Elem& x : e.Children("tpm")) {
+    SKIFF_ASSIGN_OR_RETURN(auto v, ParseTpm(x));
+    d.tpms.push_back(std::move(v));
   }
   return Status::Ok();
 }
@@ -821,6 +1021,19 @@ Result<DomainDef> ParseDomainElem(Elem root) {
       }
     }
     def.memtune = t;
+  }
+  if (Elem mb = root.Child("memoryBacking")) {
+    MemoryBackingDef b;
+    if (Elem src = mb.Child("source")) {
+      SKIFF_ASSIGN_OR_RETURN(b.source_type, src.EnumAttr("type", {"anonymous", "memfd", "file"}));
+    }
+    if (Elem acc = mb.Child("access")) {
+      SKIFF_ASSIGN_OR_RETURN(b.access_mode, acc.EnumAttr("mode", {"shared", "private"}));
+    }
+    def.memory_backing = b;
+  }
+  if (Elem si = root.Child("sysinfo")) {
+    SKIFF_ASSIGN_OR_RETURN(def.sysinfo, ParseSysinfo(si));
   }
   if (Elem v = root.Child("vcpu")) {
     SKIFF_ASSIGN_OR_RETURN(def.vcpus, TextUnsigned(v, "vcpu count"));

@@ -399,6 +399,64 @@ TEST(DomainParse, UsbDisk) {
   EXPECT_THAT(cd.status().message(), HasSubstr("cannot use bus 'usb'"));
 }
 
+// Issue 25: what virt-install writes for Windows, SPICE, UEFI, TPM, shared folders
+// and SMBIOS reads, round-trips, and each element's bad values are refused by name.
+TEST(DomainParse, VirtInstallDevicesAndTheirErrors) {
+  const std::string spice =
+      "<graphics type='spice' port='-1' tlsPort='-1' autoport='yes'>"
+      "<image compression='off'/></graphics>";
+  std::string xml = Replace(kMinimal, "<os>", "<os firmware='efi'>");
+  xml = Replace(xml, "</os>",
+                "<smbios mode='sysinfo'/></os><sysinfo type='smbios'><system>"
+                "<entry name='serial'>ds=nocloud</entry></system></sysinfo>"
+                "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
+                "<features><hyperv><relaxed state='on'/><spinlocks state='on' retries='8191'/>"
+                "</hyperv></features>");
+  xml = Replace(xml, "</devices>",
+                "<channel type='spicevmc'><target type='virtio'/></channel>" + spice +
+                    "<sound model='ich9'/><redirdev bus='usb' type='spicevmc'/>"
+                    "<controller type='usb' model='ich9-ehci1'/>"
+                    "<controller type='usb' model='ich9-uhci1'><master startport='0'/></controller>"
+                    "<filesystem type='mount'><driver type='virtiofs'/><source dir='/srv'/>"
+                    "<target dir='t'/></filesystem>"
+                    "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>"
+                    "</devices>");
+  auto d = ParseDomainXml(xml, "v.xml");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->os.firmware, "efi");
+  EXPECT_EQ(d->os.smbios_mode, "sysinfo");
+  ASSERT_TRUE(d->sysinfo);
+  EXPECT_EQ(d->sysinfo->system.at(0).second, "ds=nocloud");
+  ASSERT_TRUE(d->features.hyperv);
+  EXPECT_EQ(d->features.hyperv->flags.at(1).retries, 8191u);
+  EXPECT_EQ(d->devices.channels.at(0).target_name, "com.redhat.spice.0");
+  EXPECT_EQ(d->devices.controllers.at(1).index, 0u);  // the companion joins its EHCI
+  EXPECT_EQ(d->devices.tpms.at(0).model, "tpm-crb");
+  auto again = ParseDomainXml(FormatDomainXml(*d), "again.xml");
+  ASSERT_TRUE(again.ok()) << again.status().ToString() << FormatDomainXml(*d);
+  EXPECT_TRUE(*again == *d) << FormatDomainXml(*d);
+
+  const std::pair<std::string, std::string> bad[] = {
+      {Replace(xml, "retries='8191'", "retries='12'"), "retries='N' of at least 4095"},
+      {Replace(xml, "<relaxed state='on'/>", "<evil state='on'/>"),
+       "unsupported hyperv feature <evil>"},
+      {Replace(xml, "<relaxed state='on'/>", "<relaxed/>"), "needs state='on|off'"},
+      {Replace(xml, "<sound model='ich9'/>", "<sound model='sb16'/>"), "sb16"},
+      {Replace(xml, "<master startport='0'/>", "<master/>"), "master needs startport"},
+      {Replace(xml, "version='2.0'", "version='1.2'"), "tpm-crb TPM needs version 2.0"},
+      {Replace(xml, "<source dir='/srv'/>", "<source dir='srv'/>"), "must be an absolute path"},
+      {Replace(xml, "<access mode='shared'/>", ""), "virtiofs needs shared guest memory"},
+      {Replace(xml, spice, "<graphics type='vnc'/>"), "spicevmc channel needs spice graphics"},
+      {Replace(xml, "<system>", "<system><entry name='colour'>x</entry>"), "colour"},
+      {Replace(xml, "firmware='efi'", "firmware='coreboot'"), "coreboot"},
+  };
+  for (const auto& [text, want] : bad) {
+    auto r = ParseDomainXml(text, "v.xml");
+    ASSERT_FALSE(r.ok()) << want;
+    EXPECT_THAT(r.status().message(), HasSubstr(want));
+  }
+}
+
 TEST(Mac, ParseAndGenerate) {
   EXPECT_EQ(*ParseMac("52:54:0:a:B:c"), "52:54:00:0a:0b:0c");
   EXPECT_FALSE(ParseMac("01:00:5e:00:00:01").ok());  // multicast

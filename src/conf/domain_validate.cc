@@ -1,5 +1,7 @@
 // Cross-element checks on a DomainDef: ranges, duplicates, and what Skiff can run.
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "skiff/conf/cpuset.h"
 #include "skiff/conf/domain.h"
@@ -283,10 +285,16 @@ Status CheckInterfaces(const DomainDef& def, std::set<unsigned>& boot_orders) {
 
 Status CheckControllers(const DomainDef& def) {
   const DevicesDef& dv = def.devices;
-  std::set<std::pair<std::string, unsigned>> ctrls;
+  std::set<std::tuple<std::string, unsigned, std::string>> ctrls;
   for (size_t i = 0; i < dv.controllers.size(); ++i) {
     const ControllerDef& c = dv.controllers[i];
-    if (!ctrls.insert({c.type, c.index}).second) {
+    // An ICH9 EHCI and its UHCI companions are one USB2 controller: they share an index.
+    const bool usb2 = c.type == "usb" && c.model.rfind("ich9-", 0) == 0;
+    if (!ctrls.insert({c.type, c.index, usb2 ? c.model : ""}).second ||
+        (usb2 && ctrls.count({c.type, c.index, ""})) ||
+        (!usb2 && std::any_of(ctrls.begin(), ctrls.end(), [&](const auto& k) {
+          return std::get<0>(k) == c.type && std::get<1>(k) == c.index && !std::get<2>(k).empty();
+        }))) {
       return InvalidArgumentError("{}: duplicate controller type '{}' index {}",
                                   DevPath("controller", i), c.type, c.index);
     }
@@ -440,6 +448,85 @@ Status CheckWatchdogsAndPanics(const DomainDef& def) {
   return Status::Ok();
 }
 
+bool UsbPresent(const DevicesDef& dv) {
+  for (const auto& c : dv.controllers) {
+    if (c.type == "usb" && c.index == 0) return c.model != "none";
+  }
+  return true;
+}
+
+// What a SPICE client, sound, shared folders and a TPM need of the rest.
+Status CheckGuestServices(const DomainDef& def) {
+  const DevicesDef& dv = def.devices;
+  const bool spice = std::any_of(dv.graphics.begin(), dv.graphics.end(), [](const GraphicsDef& g) {
+    return g.type == GraphicsType::kSpice;
+  });
+  for (size_t i = 0; i < dv.channels.size(); ++i) {
+    if (dv.channels[i].type == CharSourceType::kSpicevmc && !spice) {
+      return InvalidArgumentError("{}: a spicevmc channel needs spice graphics",
+                                  DevPath("channel", i));
+    }
+  }
+  for (size_t i = 0; i < dv.redirdevs.size(); ++i) {
+    if (!spice) {
+      return InvalidArgumentError("{}: a spicevmc redirdev needs spice graphics",
+                                  DevPath("redirdev", i));
+    }
+    if (!UsbPresent(dv)) {
+      return InvalidArgumentError("{}: usb redirection needs a usb controller",
+                                  DevPath("redirdev", i));
+    }
+  }
+  for (size_t i = 0; i < dv.sounds.size(); ++i) {
+    const SoundDef& snd = dv.sounds[i];
+    if (snd.model == "usb" && !UsbPresent(dv)) {
+      return InvalidArgumentError("{}: sound model 'usb' needs a usb controller",
+                                  DevPath("sound", i));
+    }
+    if (snd.audio_id && std::none_of(dv.audios.begin(), dv.audios.end(),
+                                     [&](const AudioDef& a) { return a.id == *snd.audio_id; })) {
+      return InvalidArgumentError("{}: no <audio id='{}'> for this sound card",
+                                  DevPath("sound", i, "audio"), *snd.audio_id);
+    }
+  }
+  bool shared_memory = def.memory_backing && def.memory_backing->access_mode == "shared";
+  if (def.cpu && !def.cpu->numa.empty()) {
+    shared_memory = std::all_of(def.cpu->numa.begin(), def.cpu->numa.end(),
+                                [](const NumaCell& c) { return c.mem_access == "shared"; }) ||
+                    (shared_memory &&
+                     std::none_of(def.cpu->numa.begin(), def.cpu->numa.end(),
+                                  [](const NumaCell& c) { return c.mem_access == "private"; }));
+  }
+  std::set<std::string> tags;
+  for (size_t i = 0; i < dv.filesystems.size(); ++i) {
+    const FilesystemDef& f = dv.filesystems[i];
+    if (!tags.insert(f.target_dir).second) {
+      return InvalidArgumentError("{}: duplicate filesystem target '{}'",
+                                  DevPath("filesystem", i, "target"), f.target_dir);
+    }
+    if (f.driver == "virtiofs" && !shared_memory) {
+      return InvalidArgumentError(
+          "{}: virtiofs needs shared guest memory (<memoryBacking><access mode='shared'/>)",
+          DevPath("filesystem", i));
+    }
+  }
+  if (def.memory_backing && def.memory_backing->source_type == "file") {
+    return UnsupportedError("/domain/memoryBacking/source: type 'file' is not supported");
+  }
+  if (dv.tpms.size() > 1) {
+    return UnsupportedError("{}: only one tpm is supported", DevPath("tpm", 1));
+  }
+  if (def.os.smbios_mode == "sysinfo" && !def.sysinfo) {
+    return InvalidArgumentError("/domain/os/smbios: mode 'sysinfo' needs a <sysinfo> element");
+  }
+  if (def.features.hyperv && def.features.hyperv->mode == "passthrough" &&
+      def.type != DomainType::kKvm) {
+    return InvalidArgumentError(
+        "/domain/features/hyperv: mode 'passthrough' needs <domain type='kvm'>");
+  }
+  return Status::Ok();
+}
+
 // Each class of device in turn; the first error wins.
 Status CheckDevices(const DomainDef& def) {
   std::set<unsigned> boot_orders;
@@ -454,6 +541,7 @@ Status CheckDevices(const DomainDef& def) {
   SKIFF_TRY(CheckSerialsAndChannels(def.devices));
   SKIFF_TRY(CheckDisplays(def.devices));
   SKIFF_TRY(CheckWatchdogsAndPanics(def));
+  SKIFF_TRY(CheckGuestServices(def));
   return Status::Ok();
 }
 

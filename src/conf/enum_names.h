@@ -41,7 +41,8 @@ inline constexpr std::array<std::string_view, 3> kInterfaceTypeNames = {"network
                                                                         "user"};
 inline constexpr std::array<std::string_view, 4> kNicModelNames = {"virtio", "e1000", "e1000e",
                                                                    "rtl8139"};
-inline constexpr std::array<std::string_view, 4> kCharSourceNames = {"pty", "unix", "file", "null"};
+inline constexpr std::array<std::string_view, 5> kCharSourceNames = {"pty", "unix", "file", "null",
+                                                                     "spicevmc"};
 inline constexpr std::array<std::string_view, 2> kGraphicsTypeNames = {"vnc", "spice"};
 inline constexpr std::array<std::string_view, 6> kVideoModelNames = {"none", "vga",    "cirrus",
                                                                      "qxl",  "virtio", "bochs"};

@@ -66,6 +66,7 @@ class Builder {
     SKIFF_TRY(Memory());
     Add("-uuid", def_.uuid.ToString());
     SKIFF_TRY(Firmware());
+    Smbios();
     SKIFF_TRY(Clock());
     Lifecycle();
     SKIFF_TRY(Controllers());
@@ -76,8 +77,11 @@ class Builder {
     SKIFF_TRY(Inputs());
     SKIFF_TRY(Graphics());
     SKIFF_TRY(Videos());
-    for (const auto& a : def_.devices.audios)
-      Add("-audiodev", fmt::format("{},id=audio{}", a.type, a.id));
+    Audio();
+    SKIFF_TRY(Sounds());
+    Redirdevs();
+    SKIFF_TRY(Filesystems());
+    SKIFF_TRY(Tpms());
     Watchdog();
     Balloon();
     Rngs();
@@ -127,9 +131,24 @@ class Builder {
     for (const auto& t : def_.clock.timers) {
       if (t.name == "hpet" && t.present) opts += *t.present ? ",hpet=on" : ",hpet=off";
     }
+    if (SecureBoot()) opts += ",smm=on";
+    if (RamBackend()) opts += ",memory-backend=pc.ram";
     Add("-machine", opts);
+    if (SecureBoot()) Add("-global", "driver=cfi.pflash01,property=secure,value=on");
     Add("-accel", Kvm() ? "kvm" : "tcg");
     return Status::Ok();
+  }
+
+  bool SecureBoot() const {
+    if (def_.os.loader) return def_.os.loader->secure == "yes";
+    return def_.os.firmware == "efi" && ctx_.efi.secure;
+  }
+  // Guest RAM from a memory backend of its own (<memoryBacking> without NUMA cells,
+  // whose backends are per cell): -machine memory-backend=pc.ram.
+  bool RamBackend() const {
+    const auto& mb = def_.memory_backing;
+    if (!mb || (mb->source_type.empty() && mb->access_mode.empty())) return false;
+    return !def_.cpu || def_.cpu->numa.empty();
   }
 
   Status Cpu() {
@@ -175,6 +194,23 @@ class Builder {
       extra += *def_.features.apic_eoi ? ",kvm-pv-eoi=on" : ",kvm-pv-eoi=off";
     for (const auto& t : def_.clock.timers) {
       if (t.name == "kvmclock" && t.present) extra += *t.present ? ",kvmclock=on" : ",kvmclock=off";
+      if (t.name == "hypervclock" && t.present)
+        extra += *t.present ? ",hv-time=on" : ",hv-time=off";
+    }
+    if (const auto& hv = def_.features.hyperv) {
+      if (hv->mode == "passthrough") extra += ",hv-passthrough=on";
+      for (const auto& f : hv->flags) {
+        std::string name = f.name == "vendor_id" ? "vendor-id" : f.name;
+        if (!f.on) {
+          if (f.name != "spinlocks" && f.name != "vendor_id") extra += ",hv-" + name + "=off";
+        } else if (f.name == "spinlocks") {
+          extra += fmt::format(",hv-spinlocks={:#x}", f.retries.value_or(0x1fff));
+        } else if (f.name == "vendor_id") {
+          extra += ",hv-vendor-id=" + Esc(f.value);
+        } else {
+          extra += ",hv-" + name + "=on";
+        }
+      }
     }
     Add("-cpu", Esc(model) + extra);
     return Status::Ok();
@@ -194,6 +230,15 @@ class Builder {
                        AlignMiB(*def_.max_memory_kib));
     }
     Add("-m", m);
+    if (RamBackend()) {
+      const auto& mb = *def_.memory_backing;
+      bool memfd = mb.source_type == "memfd" || mb.access_mode == "shared";
+      std::string obj =
+          fmt::format("{},id=pc.ram,size={}", memfd ? "memory-backend-memfd" : "memory-backend-ram",
+                      total * 1024);
+      if (mb.access_mode == "shared") obj += ",share=on";
+      Add("-object", obj);
+    }
     // SMP
     unsigned n = def_.vcpus;
     std::string smp = def_.current_vcpus ? fmt::format("{},maxcpus={}", *def_.current_vcpus, n)
@@ -210,11 +255,15 @@ class Builder {
     if (cells && !cells->empty()) {
       for (size_t i = 0; i < cells->size(); ++i) {
         const auto& c = (*cells)[i];
-        std::string backend =
-            c.mem_access == "shared" ? "memory-backend-memfd" : "memory-backend-ram";
+        // A cell without memAccess takes <memoryBacking><access mode=...>.
+        const auto& mb = def_.memory_backing;
+        const bool shared =
+            c.mem_access == "shared" || (c.mem_access.empty() && mb && mb->access_mode == "shared");
+        const bool memfd = shared || (mb && mb->source_type == "memfd");
+        std::string backend = memfd ? "memory-backend-memfd" : "memory-backend-ram";
         std::string obj =
             fmt::format("{},id=ram-node{},size={}", backend, c.id, AlignMiB(c.memory_kib) * 1024);
-        if (c.mem_access == "shared") obj += ",share=on";
+        if (shared) obj += ",share=on";
         if (def_.numatune) {
           for (const auto& mn : def_.numatune->memnodes) {
             if (mn.cellid != c.id) continue;
@@ -254,6 +303,17 @@ class Builder {
 
   Status Firmware() {
     const conf::OsDef& os = def_.os;
+    if (os.firmware == "efi" && !os.loader) {
+      if (ctx_.efi.code.empty()) {
+        return FailedPreconditionError(
+            "domain '{}': <os firmware='efi'> needs UEFI firmware for QEMU, and no firmware "
+            "descriptor under /usr/share/qemu/firmware offers one for machine '{}' (install "
+            "the ovmf package)",
+            def_.name, def_.os.machine.empty() ? "pc" : def_.os.machine);
+      }
+      Add("-drive", "if=pflash,format=raw,unit=0,file=" + Esc(ctx_.efi.code) + ",readonly=on");
+      Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(ctx_.efi.nvram));
+    }
     if (os.loader) {
       if (os.loader->type == "pflash") {
         std::string ro = os.loader->readonly == "no" ? "off" : "on";
@@ -278,6 +338,23 @@ class Builder {
     }
     if (!boot.empty()) Add("-boot", boot);
     return Status::Ok();
+  }
+
+  // -smbios from <sysinfo> (mode sysinfo) or the host's tables (mode host).
+  void Smbios() {
+    const conf::SysinfoDef* si = nullptr;
+    if (def_.os.smbios_mode == "sysinfo" && def_.sysinfo) si = &*def_.sysinfo;
+    if (def_.os.smbios_mode == "host") si = &ctx_.host_sysinfo;
+    if (!si) return;
+    const std::pair<int, const conf::SysinfoDef::Entries*> blocks[] = {
+        {0, &si->bios}, {1, &si->system}, {2, &si->base_board}, {3, &si->chassis}};
+    for (const auto& [type, entries] : blocks) {
+      std::string v = fmt::format("type={}", type);
+      // QEMU's -smbios keys are libvirt's entry names.
+      for (const auto& [name, value] : *entries) v += "," + name + "=" + Esc(value);
+      if (!entries->empty()) Add("-smbios", v);
+    }
+    for (const auto& oem : si->oem_strings) Add("-smbios", "type=11,value=" + Esc(oem));
   }
 
   Status Clock() {
@@ -428,7 +505,14 @@ class Builder {
       dev = "usb-ehci";
     else if (model == "ich9-ehci1")
       dev = "ich9-usb-ehci1";
-    else if (model == "qemu-xhci")
+    else if (model.rfind("ich9-uhci", 0) == 0 && model.size() == 10) {
+      // A companion of the ICH9 EHCI of its index: UHCI N serves ports 2(N-1) and up.
+      const int n = model.back() - '0';
+      std::string master = c.index == 0 ? "usb" : fmt::format("usb{}", c.index);
+      Add("-device", fmt::format("ich9-usb-uhci{},masterbus={}.0,firstport={}", n, master,
+                                 c.master_startport.value_or(2 * (n - 1))));
+      return Status::Ok();
+    } else if (model == "qemu-xhci")
       dev = "qemu-xhci";
     else if (model == "nec-xhci")
       dev = "nec-usb-xhci";
@@ -644,6 +728,8 @@ class Builder {
       case conf::CharSourceType::kUnix:
         return "socket,id=" + id + ",path=" + Esc(c.path) +
                (c.mode == "connect" ? ",server=off" : ",server=on,wait=off");
+      case conf::CharSourceType::kSpicevmc:
+        return "spicevmc,id=" + id + ",name=vdagent";
     }
     return "null,id=" + id;
   }
@@ -796,6 +882,7 @@ class Builder {
         // With a password, SPICE keeps ticketing on and refuses every client
         // until set_password gives it one.
         if (!has_passwd) s += ",disable-ticketing=on";
+        if (!g.image_compression.empty()) s += ",image-compression=" + g.image_compression;
         Add("-spice", s);
       }
       if (!g.keymap.empty()) Add("-k", g.keymap);
@@ -849,6 +936,96 @@ class Builder {
         dev += fmt::format(",max_outputs={}", *v.heads);
       }
       Add("-device", dev);
+    }
+    return Status::Ok();
+  }
+
+  // <audio> backends; sound cards without any get libvirt's default, spice with a
+  // SPICE display, else none.
+  void Audio() {
+    const auto& dv = def_.devices;
+    for (const auto& a : dv.audios) Add("-audiodev", fmt::format("{},id=audio{}", a.type, a.id));
+    if (dv.audios.empty() && !dv.sounds.empty()) {
+      bool spice = std::any_of(dv.graphics.begin(), dv.graphics.end(),
+                               [](const auto& g) { return g.type == conf::GraphicsType::kSpice; });
+      Add("-audiodev", spice ? "spice,id=audio1" : "none,id=audio1");
+    }
+  }
+
+  Status Sounds() {
+    const auto& dv = def_.devices;
+    for (size_t i = 0; i < dv.sounds.size(); ++i) {
+      const auto& snd = dv.sounds[i];
+      unsigned audio = snd.audio_id.value_or(dv.audios.empty() ? 1 : dv.audios.front().id);
+      std::string id = fmt::format("sound{}", i);
+      if (snd.model == "ich6" || snd.model == "ich9") {
+        Add("-device",
+            fmt::format("{},id={}", snd.model == "ich9" ? "ich9-intel-hda" : "intel-hda", id));
+        Add("-device",
+            fmt::format("hda-duplex,id={}-codec0,bus={}.0,cad=0,audiodev=audio{}", id, id, audio));
+      } else if (snd.model == "ac97" || snd.model == "es1370") {
+        Add("-device", fmt::format("{},id={},audiodev=audio{}",
+                                   snd.model == "ac97" ? "AC97" : "ES1370", id, audio));
+      } else if (snd.model == "usb") {
+        if (!has_usb_) return InvalidArgumentError("sound {}: usb audio needs a usb controller", i);
+        Add("-device", fmt::format("usb-audio,id={},audiodev=audio{},bus=usb.0", id, audio));
+      } else {
+        return UnsupportedError("domain '{}': sound model '{}'", def_.name, snd.model);
+      }
+    }
+    return Status::Ok();
+  }
+
+  void Redirdevs() {
+    for (size_t i = 0; i < def_.devices.redirdevs.size(); ++i) {
+      Add("-chardev", fmt::format("spicevmc,id=charredir{},name=usbredir", i));
+      Add("-device", fmt::format("usb-redir,chardev=charredir{},id=redir{},bus=usb.0", i, i));
+    }
+  }
+
+  Status Filesystems() {
+    const auto& fss = def_.devices.filesystems;
+    for (size_t i = 0; i < fss.size(); ++i) {
+      const auto& f = fss[i];
+      if (f.driver == "virtiofs") {
+        auto sock = ctx_.virtiofs_sockets.find(i);
+        if (sock == ctx_.virtiofs_sockets.end()) {
+          return FailedPreconditionError(
+              "filesystem '{}': virtiofs needs a virtiofsd, which the daemon starts with the "
+              "domain",
+              f.target_dir);
+        }
+        Add("-chardev", fmt::format("socket,id=chr-vu-fs{},path={}", i, Esc(sock->second)));
+        Add("-device", fmt::format("vhost-user-fs-pci,id=fs{},chardev=chr-vu-fs{},tag={}", i, i,
+                                   Esc(f.target_dir)));
+        continue;
+      }
+      std::string model = f.accessmode == "mapped"   ? "mapped"
+                          : f.accessmode == "squash" ? "none"
+                                                     : "passthrough";
+      std::string fsdev =
+          fmt::format("local,security_model={},id=fsdev-fs{},path={}", model, i, Esc(f.source_dir));
+      if (f.readonly) fsdev += ",readonly=on";
+      Add("-fsdev", fsdev);
+      Add("-device", fmt::format("virtio-9p-pci,id=fs{},fsdev=fsdev-fs{},mount_tag={}", i, i,
+                                 Esc(f.target_dir)));
+    }
+    return Status::Ok();
+  }
+
+  Status Tpms() {
+    for (const auto& t : def_.devices.tpms) {
+      if (t.backend == "passthrough") {
+        Add("-tpmdev", "passthrough,id=tpm-tpm0,path=" + Esc(t.device_path));
+      } else {
+        if (ctx_.tpm_socket.empty()) {
+          return FailedPreconditionError(
+              "tpm: an emulated TPM needs swtpm, which the daemon starts with the domain");
+        }
+        Add("-chardev", "socket,id=chrtpm,path=" + Esc(ctx_.tpm_socket));
+        Add("-tpmdev", "emulator,id=tpm-tpm0,chardev=chrtpm");
+      }
+      Add("-device", fmt::format("{},tpmdev=tpm-tpm0,id=tpm0", t.model));
     }
     return Status::Ok();
   }

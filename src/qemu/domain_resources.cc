@@ -106,16 +106,25 @@ void DomainResources::StartConsole(const conf::DomainDef& def, qemu::QemuProcess
   if (!released_) console_ = std::move(*mux);
 }
 
+void DomainResources::KeepHelpers(std::unique_ptr<GuestHelpers> helpers) {
+  std::lock_guard l(mu_);
+  if (released_) return;  // QEMU is gone already: `helpers` stop as it goes
+  helpers_ = std::move(helpers);
+}
+
 void DomainResources::Release() {
   std::unique_ptr<ConsoleMux> console;
+  std::unique_ptr<GuestHelpers> helpers;
   std::optional<DomainCgroup> cg;
   {
     std::lock_guard l(mu_);
     released_ = true;
     console.swap(console_);
+    helpers.swap(helpers_);
     cg.swap(cgroup_);
   }
   console.reset();
+  helpers.reset();  // stops what QEMU's exit did not end
   if (cg) {
     Status st = cg->Remove();
     if (!st.ok()) spdlog::warn("{}", st.ToString());

@@ -14,6 +14,7 @@
 #include "qemu/cgroup.h"
 #include "qemu/console_log.h"
 #include "qemu/console_mux.h"
+#include "qemu/guest_helpers.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
 #include "skiff/qemu/qemu_process.h"
@@ -43,7 +44,10 @@ class DomainResources {
   void Adopt(const conf::DomainDef& def, qemu::QemuProcess& proc, const CgroupManager& cgroups,
              const std::filesystem::path& viewer_socket, const LogLimits& log_limits);
 
-  // QEMU has exited: disconnects the console viewers and removes the cgroup.
+  // The helpers (swtpm, virtiofsd) started for this QEMU: stopped by Release().
+  void KeepHelpers(std::unique_ptr<GuestHelpers> helpers);
+  // QEMU has exited: disconnects the console viewers, stops the helpers and
+  // removes the cgroup.
   // Idempotent; Setup/Adopt after it set up nothing. Any thread.
   void Release();
 
@@ -63,6 +67,7 @@ class DomainResources {
   bool released_ = false;
   std::optional<DomainCgroup> cgroup_;
   std::unique_ptr<ConsoleMux> console_;
+  std::unique_ptr<GuestHelpers> helpers_;
 };
 
 }  // namespace skiff::qemu

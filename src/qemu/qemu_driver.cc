@@ -4,9 +4,12 @@
 // save and memory dumps. Hot-plug is in qemu_hotplug.cc.
 #include "qemu/qemu_driver.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +22,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "qemu/firmware.h"
+#include "qemu/guest_helpers.h"
 #include "qemu/qemu_address.h"
 #include "qemu/vcpu_pin.h"
 #include "skiff/base/fd.h"
@@ -309,6 +314,47 @@ QemuCallbacks QemuDriver::Callbacks(const std::string& name,
   return cb;
 }
 
+namespace {
+
+// Whether nothing listens on `port` of `addr` (a bind there succeeds).
+bool PortFree(const std::string& addr, int port) {
+  const bool v6 = addr.find(':') != std::string::npos;
+  UniqueFd s(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) return false;
+  if (v6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    if (::inet_pton(AF_INET6, addr.c_str(), &a.sin6_addr) != 1) return false;
+    return ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, addr.c_str(), &a.sin_addr) != 1) return false;
+  return ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+}
+
+}  // namespace
+
+// SPICE cannot pick its own port: each SPICE display with autoport gets the first
+// free one from 5900 up, as libvirt's remote display port range (VNC's QEMU picks).
+Status QemuDriver::ChooseSpicePorts(const conf::DomainDef& def, ArgvContext& ctx) {
+  int next = 5900;
+  const auto& gs = def.devices.graphics;
+  for (size_t i = 0; i < gs.size(); ++i) {
+    if (gs[i].type != conf::GraphicsType::kSpice || !gs[i].autoport) continue;
+    const std::string listen = gs[i].listen.empty() ? "127.0.0.1" : gs[i].listen;
+    while (next <= 65535 && !PortFree(listen, next)) ++next;
+    if (next > 65535) {
+      return UnavailableError("domain '{}': no free port for its spice display on {}", def.name,
+                              listen);
+    }
+    ctx.graphics_ports[i] = next++;
+  }
+  return Status::Ok();
+}
+
 Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& options) {
   {
     std::lock_guard l(mu_);
@@ -353,6 +399,21 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   if (restore) ctx.incoming = "defer";
   ctx.pci_addrs = std::move(pci_addrs);
   SKIFF_TRY(MakeDirs(paths_.log_dir / "domains"));
+  SKIFF_TRY(ChooseSpicePorts(def, ctx));
+  if (def.os.firmware == "efi" && !def.os.loader) {
+    // Without a descriptor BuildQemuArgv says what is missing.
+    if (auto fw = FindEfiFirmware(def)) {
+      SKIFF_ASSIGN_OR_RETURN(ctx.efi.nvram, PrepareNvram(*fw, paths_.lib_dir / "nvram", def.name));
+      ctx.efi.code = fw->code;
+      ctx.efi.secure = fw->requires_smm;
+    }
+  }
+  if (def.os.smbios_mode == "host") ctx.host_sysinfo = ReadHostSysinfo();
+  // swtpm, virtiofsd: running before QEMU connects to them; stopped again if the
+  // start fails (their destructor), else with the domain's resources.
+  auto helpers = std::make_unique<GuestHelpers>();
+  SKIFF_TRY(helpers->Start(def, {paths_.run_dir, paths_.lib_dir, paths_.log_dir / "domains"}, ctx)
+                .WithContext(fmt::format("start domain '{}'", def.name)));
   // Taps: fd numbers from 100 up in QEMU, clear of stdio and whatever else it inherits.
   std::vector<std::pair<int, int>> pass_fds;
   std::vector<std::string> taps;
@@ -419,6 +480,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
     std::lock_guard l(mu_);
     vm->proc = std::move(*proc);
   }
+  vm->res->KeepHelpers(std::move(helpers));
   // Pinning and console relay before the vCPUs first run.
   Status setup = vm->res->Setup(def, *vm->proc, ViewerSocket(def.name), LogLimitsOf(paths_));
   if (setup.ok()) setup = SetGraphicsPasswords(vm->proc->qmp(), def);

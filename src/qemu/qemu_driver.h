@@ -69,6 +69,7 @@ class QemuDriver : public hypervisor::Hypervisor {
   void ReapOrphans() override;
 
  private:
+  static Status ChooseSpicePorts(const conf::DomainDef& def, ArgvContext& ctx);
   struct Vm {
     std::unique_ptr<QemuProcess> proc;
     std::shared_ptr<std::atomic<bool>> callback_done = std::make_shared<std::atomic<bool>>(false);

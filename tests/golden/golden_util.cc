@@ -58,6 +58,20 @@ qemu::ArgvContext CaseContext(const std::string& case_name, const conf::DomainDe
     if (g.autoport && g.type == conf::GraphicsType::kSpice)
       ctx.graphics_ports[i] = 5900 + static_cast<int>(i);
   }
+  // What the driver settles at start, fixed here as Debian 12's packages give it
+  // (ovmf's secure-boot firmware for q35, swtpm and virtiofsd sockets beside QMP).
+  if (def.os.firmware == "efi") {
+    ctx.efi.code = def.IsQ35() ? "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+                               : "/usr/share/OVMF/OVMF_CODE_4M.fd";
+    ctx.efi.nvram = "/var/lib/skiff/nvram/" + def.name + "_VARS.fd";
+    ctx.efi.secure = def.IsQ35();
+  }
+  if (!def.devices.tpms.empty()) ctx.tpm_socket = "/run/skiff/" + def.name + ".swtpm.sock";
+  for (size_t i = 0; i < def.devices.filesystems.size(); ++i) {
+    if (def.devices.filesystems[i].driver == "virtiofs") {
+      ctx.virtiofs_sockets[i] = "/run/skiff/" + def.name + ".fs" + std::to_string(i) + ".sock";
+    }
+  }
   for (const auto& d : def.devices.disks) {
     if (d.type == conf::DiskType::kVolume) {
       ctx.volume_paths[d.target_dev] =

@@ -30,7 +30,7 @@ enum class DiskDevice { kDisk, kCdrom };
 enum class DiskBus { kVirtio, kSata, kScsi, kIde, kUsb };
 enum class InterfaceType { kNetwork, kBridge, kUser };
 enum class NicModel { kVirtio, kE1000, kE1000e, kRtl8139 };
-enum class CharSourceType { kPty, kUnix, kFile, kNull };
+enum class CharSourceType { kPty, kUnix, kFile, kNull, kSpicevmc };
 enum class GraphicsType { kVnc, kSpice };
 enum class VideoModel { kNone, kVga, kCirrus, kQxl, kVirtio, kBochs };
 enum class InputType { kMouse, kKeyboard, kTablet };
@@ -135,6 +135,7 @@ struct LoaderDef {
 };
 
 struct OsDef {
+  std::string firmware;  // <os firmware=...>: "", efi, bios (efi: chosen at start, as libvirt)
   std::string type = "hvm";
   std::string arch;     // x86_64 or i686; empty means the host's (x86_64)
   std::string machine;  // pc, q35, pc-i440fx-7.2, pc-q35-7.2, ...; empty means pc
@@ -145,14 +146,48 @@ struct OsDef {
   std::optional<bool> bootmenu;
   std::optional<unsigned> bootmenu_timeout_ms;
   std::optional<int> reboot_timeout_ms;
+  std::string smbios_mode;  // <smbios mode=...>: "", emulate, host, sysinfo
   bool operator==(const OsDef&) const = default;
+};
+
+// One enlightenment of <features><hyperv>: <NAME state='on|off'/> (spinlocks
+// with retries=, vendor_id with value=), in document order.
+struct HypervFlag {
+  std::string name;  // relaxed, vapic, spinlocks, vpindex, runtime, synic, stimer, ...
+  bool on = true;
+  std::optional<unsigned> retries;  // spinlocks
+  std::string value;                // vendor_id
+  bool operator==(const HypervFlag&) const = default;
+};
+
+struct HypervFeatures {
+  std::string mode;  // "", custom, passthrough
+  std::vector<HypervFlag> flags;
+  bool operator==(const HypervFeatures&) const = default;
 };
 
 struct Features {
   bool acpi = false, apic = false, pae = false;
   std::optional<bool> apic_eoi;  // <apic eoi='on|off'/>: KVM paravirtual end-of-interrupt
   std::optional<bool> vmport, pmu;
+  std::optional<HypervFeatures> hyperv;  // Windows guests' enlightenments
   bool operator==(const Features&) const = default;
+};
+
+// <sysinfo type='smbios'>: what the guest's SMBIOS tables say (with <os><smbios
+// mode='sysinfo'/>). Entries in document order, as <entry name=...>value</entry>.
+struct SysinfoDef {
+  using Entries = std::vector<std::pair<std::string, std::string>>;
+  Entries bios, system, base_board, chassis;
+  std::vector<std::string> oem_strings;
+  bool operator==(const SysinfoDef&) const = default;
+};
+
+// <memoryBacking>: where guest RAM comes from.
+struct MemoryBackingDef {
+  std::string source_type;  // "", anonymous, memfd, file
+  std::string access_mode;  // "", shared, private
+  bool operator==(const MemoryBackingDef&) const = default;
 };
 
 struct ClockTimer {
@@ -212,9 +247,10 @@ struct ControllerDef {
   std::string type;  // pci, usb, ide, sata, scsi, virtio-serial
   unsigned index = 0;
   std::string model;  // pci-root, pcie-root, pcie-root-port, qemu-xhci, virtio-scsi, ...
-  std::optional<unsigned> ports;          // usb (xhci) and virtio-serial
-  std::string model_name;                 // <model name=.../> (pci controllers)
-  std::optional<unsigned> chassis, port;  // <target chassis= port=/> (pci controllers)
+  std::optional<unsigned> ports;             // usb (xhci) and virtio-serial
+  std::string model_name;                    // <model name=.../> (pci controllers)
+  std::optional<unsigned> chassis, port;     // <target chassis= port=/> (pci controllers)
+  std::optional<unsigned> master_startport;  // <master startport=/>: a USB2 companion's first port
   DeviceAddress address;
   bool operator==(const ControllerDef&) const = default;
 };
@@ -253,6 +289,7 @@ struct GraphicsDef {
   std::string listen;  // address, default 127.0.0.1
   std::string passwd;
   std::string keymap;
+  std::string image_compression;  // spice <image compression=...>: "", auto_glz, ..., off
   bool operator==(const GraphicsDef&) const = default;
 };
 
@@ -305,8 +342,45 @@ struct PanicDef {
 
 struct AudioDef {
   unsigned id = 1;
-  std::string type = "none";  // none | spice (sound cards are not supported, so no other backend)
+  std::string type = "none";  // none | spice
   bool operator==(const AudioDef&) const = default;
+};
+
+// <sound model=...>: a sound card, played through an <audio> backend (the first
+// one, or, with none defined, spice when there is a SPICE display, else none).
+struct SoundDef {
+  std::string model;                 // ich6, ich9, ac97, es1370, usb
+  std::optional<unsigned> audio_id;  // <audio id=...> inside <sound>
+  DeviceAddress address;
+  bool operator==(const SoundDef&) const = default;
+};
+
+// <redirdev bus='usb' type='spicevmc'/>: a USB device of the SPICE client's host.
+struct RedirdevDef {
+  DeviceAddress address;
+  bool operator==(const RedirdevDef&) const = default;
+};
+
+// <filesystem type='mount'>: a host directory shared with the guest, over 9p
+// (driver path, the default) or virtiofs (a virtiofsd beside QEMU).
+struct FilesystemDef {
+  std::string driver;      // "", path, virtiofs
+  std::string accessmode;  // "", passthrough, mapped, squash
+  std::string source_dir;
+  std::string target_dir;  // the mount tag
+  bool readonly = false;
+  DeviceAddress address;
+  bool operator==(const FilesystemDef&) const = default;
+};
+
+// <tpm>: a TPM, emulated by swtpm (backend emulator) or the host's (passthrough).
+struct TpmDef {
+  std::string model = "tpm-tis";     // tpm-tis, tpm-crb
+  std::string backend = "emulator";  // emulator, passthrough
+  std::string version;               // emulator: "", 1.2, 2.0 ("" is 2.0 for tpm-crb)
+  std::string device_path;           // passthrough: /dev/tpm0
+  DeviceAddress address;
+  bool operator==(const TpmDef&) const = default;
 };
 
 struct DevicesDef {
@@ -325,6 +399,10 @@ struct DevicesDef {
   std::vector<WatchdogDef> watchdogs;
   std::vector<AudioDef> audios;
   std::vector<PanicDef> panics;
+  std::vector<SoundDef> sounds;
+  std::vector<RedirdevDef> redirdevs;
+  std::vector<FilesystemDef> filesystems;
+  std::vector<TpmDef> tpms;
   bool operator==(const DevicesDef&) const = default;
 };
 
@@ -339,7 +417,9 @@ struct DomainDef {
   uint64_t current_memory_kib = 0;         // <currentMemory>; equals memory_kib when absent
   std::optional<uint64_t> max_memory_kib;  // <maxMemory>
   unsigned max_memory_slots = 0;
-  std::optional<MemTune> memtune;         // <memtune>
+  std::optional<MemTune> memtune;  // <memtune>
+  std::optional<MemoryBackingDef> memory_backing;
+  std::optional<SysinfoDef> sysinfo;
   unsigned vcpus = 1;                     // <vcpu>
   std::optional<unsigned> current_vcpus;  // <vcpu current=...>
   std::string vcpu_placement;             // "", static, auto

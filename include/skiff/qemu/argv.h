@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,7 +50,29 @@ struct ArgvContext {
   // every fd it needs and pins its threads from outside. Off only for a QEMU built
   // without seccomp (QemuHasSandbox).
   bool sandbox = false;
+  // <os firmware='efi'> without a <loader>: the firmware the driver chose from
+  // QEMU's firmware descriptors (/usr/share/qemu/firmware) and the domain's own
+  // NVRAM file (copied from the descriptor's template). Empty: none found.
+  struct Efi {
+    std::string code, nvram;
+    bool secure = false;  // secure boot: needs SMM and a secure flash
+  } efi;
+  // <smbios mode='host'>: the host's BIOS and system blocks (no UUID), from
+  // /sys/class/dmi/id (ReadHostSysinfo).
+  conf::SysinfoDef host_sysinfo;
+  // Sockets of the helpers the driver started: swtpm's for a <tpm> emulator, and
+  // virtiofsd's per <filesystem> index with driver virtiofs.
+  std::string tpm_socket;
+  std::map<size_t, std::string> virtiofs_sockets;
 };
+
+// What the driver settles at start, settled as it would be on this host for a
+// daemon with state root `root`, but without starting or writing anything (for
+// domxml-to-native): the UEFI firmware and the NVRAM path, the host's SMBIOS
+// values, the sockets swtpm and virtiofsd would listen on, and port 5900 up for
+// autoport SPICE displays.
+void PreviewStartContext(const conf::DomainDef& def, const std::filesystem::path& root,
+                         ArgvContext& ctx);
 
 // Builds the argv; argv[0] is the emulator (<emulator>, else ctx.emulator, else
 // /usr/bin/qemu-system-x86_64). Errors:

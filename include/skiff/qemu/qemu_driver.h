@@ -18,6 +18,9 @@ struct DriverPaths {
   std::filesystem::path run_dir;
   // QEMU's own log of each domain goes to LOG_DIR/domains/NAME.log (ROOT/var/log/skiff).
   std::filesystem::path log_dir;
+  // Per-domain state kept across starts (ROOT/var/lib/skiff): UEFI variable
+  // stores (nvram/NAME_VARS.fd) and emulated TPMs (swtpm/UUID).
+  std::filesystem::path lib_dir;
   // Each console log is rotated past log_max_bytes, keeping log_max_files files
   // (NAME.log, NAME.log.1, ...), as libvirt's virtlogd (max_size, max_backups).
   uint64_t log_max_bytes = 2 << 20;
