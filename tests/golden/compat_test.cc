@@ -65,6 +65,8 @@ std::string Render(const std::vector<FolderReport>& reports) {
       "(parse, format, parse gives the same model; formatting is stable) and, for domains,\n"
       "gives a QEMU command line. Refused files are listed by reason; many of them are\n"
       "libvirt's own negative tests or describe devices Skiff does not support.\n\n"
+      "What virt-install writes (tests/compat/virtinst/, all of it defined and started in\n"
+      "CI) and where Skiff runs it differently from libvirt: docs/virt-install.md.\n\n"
       "| folder | files | accepted | refused |\n|---|---:|---:|---:|\n";
   for (const auto& r : reports) {
     md += fmt::format("| {} | {} | {} | {} |\n", r.folder, r.files, r.accepted, r.files - r.accepted);
