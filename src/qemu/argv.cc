@@ -509,8 +509,9 @@ class Builder {
       // A companion of the ICH9 EHCI of its index: UHCI N serves ports 2(N-1) and up.
       const int n = model.back() - '0';
       std::string master = c.index == 0 ? "usb" : fmt::format("usb{}", c.index);
-      Add("-device", fmt::format("ich9-usb-uhci{},masterbus={}.0,firstport={}", n, master,
-                                 c.master_startport.value_or(2 * (n - 1))));
+      // An id of its own (libvirt gives none) lets a restore pin its PCI slot.
+      Add("-device", fmt::format("ich9-usb-uhci{},masterbus={}.0,firstport={},id={}-uhci{}", n,
+                                 master, c.master_startport.value_or(2 * (n - 1)), master, n));
       return Status::Ok();
     } else if (model == "qemu-xhci")
       dev = "qemu-xhci";

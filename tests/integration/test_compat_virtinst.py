@@ -164,3 +164,31 @@ def test_corpus_is_what_the_issue_asks_for():
                  "bus=sata", "bus=scsi", "bridge=br0", "network=isolated", "--boot uefi",
                  "--tpm", "--sysinfo", "shareable=on", "--filesystem", "--rng", "--watchdog"):
         assert word in text, word
+
+
+@pytest.mark.parametrize("doc", ["generic-pc.xml", "win10-cdrom.2.xml", "tpm-emulator.xml",
+                                 "fedora-9p-share.xml"])
+def test_saved_and_restored_with_its_devices(host, doc):
+    # USB companions, sound, USB redirection, SPICE, the TPM's state and a 9p
+    # share come back where the saved QEMU had them.
+    d = host
+    text = localize((CORPUS / doc).read_text(), d)
+    name = re.search(r"<name>([^<]+)</name>", text).group(1)
+    path = d.root / ("save-" + doc)
+    path.write_text(text)
+    d.skiff("define", str(path))
+    try:
+        d.skiff("start", name)
+        save = d.root / f"{name}.save"
+        d.skiff("save", name, str(save))
+        assert d.skiff("domstate", name).stdout.strip() == "shut off"
+        d.skiff("restore", str(save))
+        assert wait_until(lambda: d.skiff("domstate", name).stdout.strip() == "running", 60)
+        cmdline = qemu_cmdline(d, name)
+        for element, device in QEMU_DEVICES:
+            if re.search(element, text):
+                assert device in cmdline, f"{doc}: restored without {device}"
+        d.skiff("destroy", name)
+    finally:
+        d.skiff("destroy", name, check=False)
+        d.skiff("undefine", name, check=False)
