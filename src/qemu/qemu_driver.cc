@@ -345,6 +345,12 @@ Status QemuDriver::ChooseSpicePorts(const conf::DomainDef& def, ArgvContext& ctx
   for (size_t i = 0; i < gs.size(); ++i) {
     if (gs[i].type != conf::GraphicsType::kSpice || !gs[i].autoport) continue;
     const std::string listen = gs[i].listen.empty() ? "127.0.0.1" : gs[i].listen;
+    in6_addr probe{};
+    if (::inet_pton(listen.find(':') != std::string::npos ? AF_INET6 : AF_INET, listen.c_str(),
+                    &probe) != 1) {
+      return InvalidArgumentError("domain '{}': graphics {}: spice listen '{}' is not an address",
+                                  def.name, i, listen);
+    }
     while (next <= 65535 && !PortFree(listen, next)) ++next;
     if (next > 65535) {
       return UnavailableError("domain '{}': no free port for its spice display on {}", def.name,
