@@ -44,15 +44,16 @@ Result<bool> Check(const std::string& xml, const std::string& name, P parse, F f
   std::string out = format(*def);
   auto again = parse(out, name);
   EXPECT_TRUE(again.ok()) << name << ": formatted xml does not parse: " << again.status().ToString()
-                          << "\n" << out;
+                          << "\n"
+                          << out;
   if (again.ok()) {
     EXPECT_TRUE(*again == *def) << name << ": round trip changed the definition";
     EXPECT_EQ(format(*again), out) << name << ": formatting is not stable";
   }
   if constexpr (std::is_same_v<std::decay_t<decltype(*def)>, conf::DomainDef>) {
     auto argv = qemu::BuildQemuArgv(*def, CaseContext("corpus", *def));
-    EXPECT_TRUE(argv.ok()) << name << ": accepted but no qemu command line: "
-                           << argv.status().ToString();
+    EXPECT_TRUE(argv.ok()) << name
+                           << ": accepted but no qemu command line: " << argv.status().ToString();
   }
   return true;
 }
@@ -69,11 +70,13 @@ std::string Render(const std::vector<FolderReport>& reports) {
       "CI) and where Skiff runs it differently from libvirt: docs/virt-install.md.\n\n"
       "| folder | files | accepted | refused |\n|---|---:|---:|---:|\n";
   for (const auto& r : reports) {
-    md += fmt::format("| {} | {} | {} | {} |\n", r.folder, r.files, r.accepted, r.files - r.accepted);
+    md +=
+        fmt::format("| {} | {} | {} | {} |\n", r.folder, r.files, r.accepted, r.files - r.accepted);
   }
   for (const auto& r : reports) {
     if (r.reasons.empty()) continue;
-    md += fmt::format("\n## {}: refusals\n\n| count | reason | files |\n|---:|---|---|\n", r.folder);
+    md +=
+        fmt::format("\n## {}: refusals\n\n| count | reason | files |\n|---:|---|---|\n", r.folder);
     std::vector<std::pair<std::string, std::vector<std::string>>> sorted(r.reasons.begin(),
                                                                          r.reasons.end());
     std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
@@ -84,7 +87,8 @@ std::string Render(const std::vector<FolderReport>& reports) {
       for (size_t i = 0; i < files.size() && i < 4; ++i) list += (i ? ", " : "") + files[i];
       if (files.size() > 4) list += fmt::format(", … (+{})", files.size() - 4);
       std::string esc = reason;
-      for (size_t p = 0; (p = esc.find('|', p)) != std::string::npos; p += 2) esc.replace(p, 1, "\\|");
+      for (size_t p = 0; (p = esc.find('|', p)) != std::string::npos; p += 2)
+        esc.replace(p, 1, "\\|");
       md += fmt::format("| {} | {} | {} |\n", files.size(), esc, list);
     }
   }
@@ -116,7 +120,8 @@ TEST(Compat, LibvirtCorpus) {
       if (folder == "network") r = Check(xml, name, conf::ParseNetworkXml, conf::FormatNetworkXml);
       if (folder == "pool") r = Check(xml, name, conf::ParsePoolXml, conf::FormatPoolXml);
       if (folder == "volume") r = Check(xml, name, conf::ParseVolumeXml, conf::FormatVolumeXml);
-      if (folder == "snapshot") r = Check(xml, name, conf::ParseSnapshotXml, conf::FormatSnapshotXml);
+      if (folder == "snapshot")
+        r = Check(xml, name, conf::ParseSnapshotXml, conf::FormatSnapshotXml);
       ++rep.files;
       if (r.ok()) {
         ++rep.accepted;

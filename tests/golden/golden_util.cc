@@ -61,8 +61,8 @@ qemu::ArgvContext CaseContext(const std::string& case_name, const conf::DomainDe
   // What the driver settles at start, fixed here as Debian 12's packages give it
   // (ovmf's secure-boot firmware for q35, swtpm and virtiofsd sockets beside QMP).
   if (def.os.firmware == "efi") {
-    ctx.efi.code = def.IsQ35() ? "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
-                               : "/usr/share/OVMF/OVMF_CODE_4M.fd";
+    ctx.efi.code =
+        def.IsQ35() ? "/usr/share/OVMF/OVMF_CODE_4M.ms.fd" : "/usr/share/OVMF/OVMF_CODE_4M.fd";
     ctx.efi.nvram = "/var/lib/skiff/nvram/" + def.name + "_VARS.fd";
     ctx.efi.secure = def.IsQ35();
   }

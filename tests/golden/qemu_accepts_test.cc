@@ -63,16 +63,19 @@ TEST(QemuAccepts, SampleOfGoldenCommandLines) {
     // Not runnable here: KVM, host devices, firmware/kernel files we cannot fake, and
     // helpers (swtpm, virtiofsd) QEMU must talk to (tests/integration/test_compat_virtinst.py
     // runs those with the real helpers).
-    if (text.find("-accel kvm") != std::string::npos || text.find("host_device") != std::string::npos ||
+    if (text.find("-accel kvm") != std::string::npos ||
+        text.find("host_device") != std::string::npos ||
         text.find("host_cdrom") != std::string::npos || text.find("-kernel") != std::string::npos ||
         text.find("-bios") != std::string::npos || text.find("pflash") != std::string::npos ||
-        text.find("-spice") != std::string::npos || text.find("qemu-system-i386") != std::string::npos ||
+        text.find("-spice") != std::string::npos ||
+        text.find("qemu-system-i386") != std::string::npos ||
         text.find("host-nodes") != std::string::npos || text.find("chrtpm") != std::string::npos ||
         text.find("vhost-user-fs") != std::string::npos) {
       continue;
     }
     SCOPED_TRACE(c.filename().string());
-    std::string t = std::regex_replace(text, std::regex("/var/lib/skiff/"), (tmp / "lib").string() + "/");
+    std::string t =
+        std::regex_replace(text, std::regex("/var/lib/skiff/"), (tmp / "lib").string() + "/");
     t = std::regex_replace(t, std::regex("/run/skiff/"), (tmp / "run").string() + "/");
     t = std::regex_replace(t, std::regex("/var/log/skiff/"), (tmp / "log").string() + "/");
     t = std::regex_replace(t, std::regex("-netdev tap,fd=[0-9]+,"), "-netdev user,");
@@ -81,7 +84,8 @@ TEST(QemuAccepts, SampleOfGoldenCommandLines) {
     // Create every image the command line opens: qcow2 when a qcow2 node sits on it.
     std::smatch m;
     std::regex file_node("driver=file,filename=([^,]+),node-name=(file-[a-z0-9-]+)");
-    for (auto it = std::sregex_iterator(t.begin(), t.end(), file_node); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(t.begin(), t.end(), file_node);
+         it != std::sregex_iterator(); ++it) {
       fs::path p = (*it)[1].str();
       std::string node = (*it)[2].str();
       fs::create_directories(p.parent_path());
@@ -119,7 +123,8 @@ TEST(QemuAccepts, SampleOfGoldenCommandLines) {
       if (w == pid) {
         ADD_FAILURE() << runs[i].name << ": qemu exited (status " << status
                       << ") instead of waiting under -S:\n"
-                      << ReadAll(tmp / (runs[i].name + ".stderr")) << "\nargv:\n" << runs[i].text;
+                      << ReadAll(tmp / (runs[i].name + ".stderr")) << "\nargv:\n"
+                      << runs[i].text;
       } else {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
