@@ -449,11 +449,6 @@ Result<DiskDef> ParseDisk(const Elem& e) {
 // A controller without index= until AssignControllerIndexes gives it one.
 constexpr unsigned kUnassignedIndex = ~0u;
 
-bool IsUsb2Companion(const ControllerDef& c) {
-  return c.type == "usb" && (c.model == "ich9-ehci1" || c.model == "ich9-uhci1" ||
-                             c.model == "ich9-uhci2" || c.model == "ich9-uhci3");
-}
-
 // libvirt's virDomainAssignControllerIndexes: a controller without index= takes
 // the lowest index its type does not use, in document order; a USB2 companion
 // (ich9-uhciN after an ich9-ehci1) joins the index of the USB2 controller just
@@ -462,7 +457,7 @@ void AssignControllerIndexes(std::vector<ControllerDef>& ctrls) {
   for (size_t i = 0; i < ctrls.size(); ++i) {
     ControllerDef& c = ctrls[i];
     if (c.index != kUnassignedIndex) continue;
-    if (IsUsb2Companion(c)) {
+    if (c.IsIch9Usb2()) {
       const ControllerDef* prev = nullptr;
       for (size_t j = i; j-- > 0;) {
         if (ctrls[j].type == "usb") {
@@ -470,7 +465,7 @@ void AssignControllerIndexes(std::vector<ControllerDef>& ctrls) {
           break;
         }
       }
-      if (prev && IsUsb2Companion(*prev)) {
+      if (prev && prev->IsIch9Usb2()) {
         const bool taken = std::any_of(ctrls.begin(), ctrls.end(), [&](const ControllerDef& o) {
           return o.type == "usb" && o.index == prev->index && o.model == c.model;
         });
@@ -524,7 +519,7 @@ Result<ControllerDef> ParseController(const Elem& e) {
   SKIFF_ASSIGN_OR_RETURN(c.ports, ReadUnsigned(e, "ports", 255));
   if (Elem m = e.Child("model")) c.model_name = m.Attr("name").value_or("");
   if (Elem m = e.Child("master")) {
-    if (c.type != "usb" || c.model.rfind("ich9-uhci", 0) != 0) {
+    if (!c.IsIch9Usb2() || c.model == "ich9-ehci1") {
       return m.Error("<master> is only for ich9-uhci companion controllers");
     }
     SKIFF_ASSIGN_OR_RETURN(c.master_startport, ReadUnsigned(m, "startport", 14));

@@ -1,7 +1,6 @@
 // Cross-element checks on a DomainDef: ranges, duplicates, and what Skiff can run.
 #include <algorithm>
 #include <set>
-#include <tuple>
 
 #include "skiff/conf/cpuset.h"
 #include "skiff/conf/domain.h"
@@ -285,16 +284,16 @@ Status CheckInterfaces(const DomainDef& def, std::set<unsigned>& boot_orders) {
 
 Status CheckControllers(const DomainDef& def) {
   const DevicesDef& dv = def.devices;
-  std::set<std::tuple<std::string, unsigned, std::string>> ctrls;
   for (size_t i = 0; i < dv.controllers.size(); ++i) {
     const ControllerDef& c = dv.controllers[i];
-    // An ICH9 EHCI and its UHCI companions are one USB2 controller: they share an index.
-    const bool usb2 = c.type == "usb" && c.model.rfind("ich9-", 0) == 0;
-    if (!ctrls.insert({c.type, c.index, usb2 ? c.model : ""}).second ||
-        (usb2 && ctrls.count({c.type, c.index, ""})) ||
-        (!usb2 && std::any_of(ctrls.begin(), ctrls.end(), [&](const auto& k) {
-          return std::get<0>(k) == c.type && std::get<1>(k) == c.index && !std::get<2>(k).empty();
-        }))) {
+    // One controller per type and index, except that an ICH9 EHCI and its UHCI
+    // companions (one of each model) share theirs.
+    const bool taken = std::any_of(
+        dv.controllers.begin(), dv.controllers.begin() + i, [&](const ControllerDef& o) {
+          return o.type == c.type && o.index == c.index &&
+                 !(o.IsIch9Usb2() && c.IsIch9Usb2() && o.model != c.model);
+        });
+    if (taken) {
       return InvalidArgumentError("{}: duplicate controller type '{}' index {}",
                                   DevPath("controller", i), c.type, c.index);
     }
@@ -314,11 +313,16 @@ Status CheckControllers(const DomainDef& def) {
   return Status::Ok();
 }
 
-Status CheckInputs(const DevicesDef& dv) {
-  bool usb = true;
+// Whether the domain has USB bus 0 (a usb controller 0 of model 'none' says it has none).
+bool UsbPresent(const DevicesDef& dv) {
   for (const auto& c : dv.controllers) {
-    if (c.type == "usb" && c.index == 0 && c.model == "none") usb = false;
+    if (c.type == "usb" && c.index == 0) return c.model != "none";
   }
+  return true;
+}
+
+Status CheckInputs(const DevicesDef& dv) {
+  const bool usb = UsbPresent(dv);
   for (size_t i = 0; i < dv.inputs.size(); ++i) {
     const InputDef& in = dv.inputs[i];
     if (in.type == InputType::kTablet && in.bus == InputBus::kPs2) {
@@ -446,13 +450,6 @@ Status CheckWatchdogsAndPanics(const DomainDef& def) {
     }
   }
   return Status::Ok();
-}
-
-bool UsbPresent(const DevicesDef& dv) {
-  for (const auto& c : dv.controllers) {
-    if (c.type == "usb" && c.index == 0) return c.model != "none";
-  }
-  return true;
 }
 
 // What a SPICE client, sound, shared folders and a TPM need of the rest.

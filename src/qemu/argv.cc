@@ -301,6 +301,13 @@ class Builder {
     return Status::Ok();
   }
 
+  // Flash firmware: the code (unit 0) and, when there is one, the variable store.
+  void Pflash(const std::string& code, bool readonly, const std::string& nvram) {
+    Add("-drive", "if=pflash,format=raw,unit=0,file=" + Esc(code) +
+                      (readonly ? ",readonly=on" : ",readonly=off"));
+    if (!nvram.empty()) Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(nvram));
+  }
+
   Status Firmware() {
     const conf::OsDef& os = def_.os;
     if (os.firmware == "efi" && !os.loader) {
@@ -311,15 +318,11 @@ class Builder {
             "the ovmf package)",
             def_.name, def_.os.machine.empty() ? "pc" : def_.os.machine);
       }
-      Add("-drive", "if=pflash,format=raw,unit=0,file=" + Esc(ctx_.efi.code) + ",readonly=on");
-      Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(ctx_.efi.nvram));
+      Pflash(ctx_.efi.code, true, ctx_.efi.nvram);
     }
     if (os.loader) {
       if (os.loader->type == "pflash") {
-        std::string ro = os.loader->readonly == "no" ? "off" : "on";
-        Add("-drive",
-            "if=pflash,format=raw,unit=0,file=" + Esc(os.loader->path) + ",readonly=" + ro);
-        if (!os.nvram.empty()) Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(os.nvram));
+        Pflash(os.loader->path, os.loader->readonly != "no", os.nvram);
       } else {
         Add("-bios", os.loader->path);
       }
@@ -505,7 +508,7 @@ class Builder {
       dev = "usb-ehci";
     else if (model == "ich9-ehci1")
       dev = "ich9-usb-ehci1";
-    else if (model.rfind("ich9-uhci", 0) == 0 && model.size() == 10) {
+    else if (c.IsIch9Usb2() && model != "ich9-ehci1") {
       // A companion of the ICH9 EHCI of its index: UHCI N serves ports 2(N-1) and up.
       const int n = model.back() - '0';
       std::string master = c.index == 0 ? "usb" : fmt::format("usb{}", c.index);

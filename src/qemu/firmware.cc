@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "qemu/guest_helpers.h"
 #include "skiff/base/fs.h"
 #include "skiff/qemu/argv.h"
 
@@ -85,9 +86,13 @@ std::optional<EfiFirmware> FindEfiFirmware(const conf::DomainDef& def,
   return std::nullopt;
 }
 
+fs::path NvramPath(const fs::path& dir, const std::string& domain) {
+  return dir / (domain + "_VARS.fd");
+}
+
 Result<std::string> PrepareNvram(const EfiFirmware& fw, const fs::path& dir,
                                  const std::string& domain) {
-  const fs::path nvram = dir / (domain + "_VARS.fd");
+  const fs::path nvram = NvramPath(dir, domain);
   std::error_code ec;
   if (fs::exists(nvram, ec)) return nvram.string();
   SKIFF_TRY(MakeDirs(dir, 0755));
@@ -122,17 +127,17 @@ void PreviewStartContext(const conf::DomainDef& def, const fs::path& root, ArgvC
   if (def.os.firmware == "efi" && !def.os.loader) {
     if (auto fw = FindEfiFirmware(def)) {
       ctx.efi.code = fw->code;
-      ctx.efi.nvram = (root / "var/lib/skiff/nvram" / (def.name + "_VARS.fd")).string();
+      ctx.efi.nvram = NvramPath(root / "var/lib/skiff/nvram", def.name).string();
       ctx.efi.secure = fw->requires_smm;
     }
   }
   if (def.os.smbios_mode == "host") ctx.host_sysinfo = ReadHostSysinfo();
   for (const auto& t : def.devices.tpms) {
-    if (t.backend == "emulator") ctx.tpm_socket = (run / (def.name + ".swtpm.sock")).string();
+    if (t.backend == "emulator") ctx.tpm_socket = SwtpmSocket(run, def.name).string();
   }
   for (size_t i = 0; i < def.devices.filesystems.size(); ++i) {
     if (def.devices.filesystems[i].driver == "virtiofs") {
-      ctx.virtiofs_sockets[i] = (run / fmt::format("{}.fs{}.sock", def.name, i)).string();
+      ctx.virtiofs_sockets[i] = VirtiofsSocket(run, def.name, i).string();
     }
   }
   int port = 5900;

@@ -34,7 +34,10 @@ std::optional<EfiFirmware> FindEfiFirmware(
     const conf::DomainDef& def,
     const std::vector<std::filesystem::path>& dirs = DefaultFirmwareDirs());
 
-// The domain's own NVRAM (the UEFI variable store): DIR/NAME_VARS.fd, copied
+// Where domain `domain` keeps its NVRAM under `dir`: DIR/NAME_VARS.fd.
+std::filesystem::path NvramPath(const std::filesystem::path& dir, const std::string& domain);
+
+// The domain's own NVRAM (the UEFI variable store): NvramPath, copied
 // from the firmware's template on first use (whole, or not at all), kept
 // across starts.
 Result<std::string> PrepareNvram(const EfiFirmware& fw, const std::filesystem::path& dir,

@@ -18,6 +18,14 @@ namespace skiff::qemu {
 
 namespace fs = std::filesystem;
 
+fs::path SwtpmSocket(const fs::path& run_dir, const std::string& domain) {
+  return run_dir / (domain + ".swtpm.sock");
+}
+
+fs::path VirtiofsSocket(const fs::path& run_dir, const std::string& domain, size_t index) {
+  return run_dir / fmt::format("{}.fs{}.sock", domain, index);
+}
+
 std::string SwtpmBinary() { return FindProgram("swtpm"); }
 
 std::string VirtiofsdBinary() {
@@ -106,7 +114,7 @@ Status GuestHelpers::Start(const conf::DomainDef& def, const HelperPaths& paths,
       const fs::path state =
           paths.state_dir / "swtpm" / def.uuid.ToString() / (tpm2 ? "tpm2" : "tpm1.2");
       SKIFF_TRY(MakeDirs(state, 0700));
-      const fs::path sock = paths.run_dir / (def.name + ".swtpm.sock");
+      const fs::path sock = SwtpmSocket(paths.run_dir, def.name);
       const fs::path log = paths.log_dir / (def.name + ".swtpm.log");
       std::vector<std::string> argv = {
           swtpm,        "socket",
@@ -131,7 +139,7 @@ Status GuestHelpers::Start(const conf::DomainDef& def, const HelperPaths& paths,
         return InvalidArgumentError("domain '{}': filesystem source dir '{}' is not a directory",
                                     def.name, f.source_dir);
       }
-      const fs::path sock = paths.run_dir / fmt::format("{}.fs{}.sock", def.name, i);
+      const fs::path sock = VirtiofsSocket(paths.run_dir, def.name, i);
       const fs::path log = paths.log_dir / (def.name + ".virtiofsd.log");
       SKIFF_ASSIGN_OR_RETURN(
           ctx.virtiofs_sockets[i],

@@ -23,6 +23,12 @@ struct HelperPaths {
   std::filesystem::path log_dir;    // LOG/NAME.swtpm.log, LOG/NAME.virtiofsd.log
 };
 
+// The sockets the helpers of domain `domain` listen on under `run_dir`: swtpm's,
+// and virtiofsd's for <filesystem> number `index`.
+std::filesystem::path SwtpmSocket(const std::filesystem::path& run_dir, const std::string& domain);
+std::filesystem::path VirtiofsSocket(const std::filesystem::path& run_dir,
+                                     const std::string& domain, size_t index);
+
 // Where the helpers are; empty when not installed.
 std::string SwtpmBinary();
 std::string VirtiofsdBinary();

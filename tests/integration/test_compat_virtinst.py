@@ -112,9 +112,14 @@ def localize(text, d):
     return text
 
 
-def qemu_cmdline(d, name):
+def assert_devices_running(d, name, text, doc):
+    """Every device of QEMU_DEVICES that `text` asks for is on the command line of
+    domain `name`'s running QEMU."""
     pid = int((d.root / f"run/skiff/domains/{name}.pid").read_text().split()[0])
-    return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    for element, device in QEMU_DEVICES:
+        if re.search(element, text):
+            assert device in cmdline, f"{doc}: {element} gave no {device}: {cmdline}"
 
 
 def run_document(d, xml, transient):
@@ -136,10 +141,7 @@ def run_document(d, xml, transient):
         assert d.skiff("dumpxml", name, "--inactive").stdout == stored
         d.skiff("start", name)
     assert wait_until(lambda: d.skiff("domstate", name).stdout.strip() == "running", 30)
-    cmdline = qemu_cmdline(d, name)
-    for element, device in QEMU_DEVICES:
-        if re.search(element, text):
-            assert device in cmdline, f"{xml.name}: {element} gave no {device}: {cmdline}"
+    assert_devices_running(d, name, text, xml.name)
     d.skiff("destroy", name)
     if not transient:
         d.skiff("undefine", name)
@@ -184,10 +186,7 @@ def test_saved_and_restored_with_its_devices(host, doc):
         assert d.skiff("domstate", name).stdout.strip() == "shut off"
         d.skiff("restore", str(save))
         assert wait_until(lambda: d.skiff("domstate", name).stdout.strip() == "running", 60)
-        cmdline = qemu_cmdline(d, name)
-        for element, device in QEMU_DEVICES:
-            if re.search(element, text):
-                assert device in cmdline, f"{doc}: restored without {device}"
+        assert_devices_running(d, name, text, doc + " (restored)")
         d.skiff("destroy", name)
     finally:
         d.skiff("destroy", name, check=False)

@@ -252,6 +252,12 @@ struct ControllerDef {
   std::optional<unsigned> chassis, port;     // <target chassis= port=/> (pci controllers)
   std::optional<unsigned> master_startport;  // <master startport=/>: a USB2 companion's first port
   DeviceAddress address;
+  // An ICH9 EHCI (ich9-ehci1) or one of its UHCI companions (ich9-uhci1..3): the
+  // members of one USB2 controller, which share an index.
+  bool IsIch9Usb2() const {
+    return type == "usb" && (model == "ich9-ehci1" || model == "ich9-uhci1" ||
+                             model == "ich9-uhci2" || model == "ich9-uhci3");
+  }
   bool operator==(const ControllerDef&) const = default;
 };
 
