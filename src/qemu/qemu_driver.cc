@@ -37,6 +37,11 @@
 
 namespace skiff::qemu {
 
+namespace {
+// The run file of a save in progress (QemuDriver::SavingFile).
+constexpr std::string_view kSavingSuffix = ".saving";
+}  // namespace
+
 QemuDriver::QemuDriver(DriverPaths paths) : paths_(std::move(paths)) {
   ev_thread_ = std::thread([this] { DispatchLoop(); });
 }
@@ -97,6 +102,21 @@ void QemuDriver::Queue(const std::string& name, GuestEvent ev) {
 void QemuDriver::Recheck(const std::string& name) {
   auto vm = Find(name);
   if (!vm.ok()) return;
+  // A save the killed daemon did not see end: the guest goes back to the state it
+  // was in before it (the daemon has dropped any image that save named).
+  if (auto saving = ReadFile(SavingFile(name)); saving.ok()) {
+    auto j = nlohmann::json::parse(*saving, nullptr, false);
+    const bool resume = j.is_object() && j.value("resume", false);
+    Status a = AbandonSave((*vm)->proc->qmp(), resume);
+    if (a.ok()) {
+      spdlog::warn("domain '{}': a save was cut off by a daemon restart; the guest is {}", name,
+                   resume ? "running again" : "still paused");
+    } else {
+      spdlog::error("domain '{}': ending a save cut off by a daemon restart: {}", name,
+                    a.ToString());
+    }
+    (void)RemoveFileIfExists(SavingFile(name));
+  }
   auto st = QueryStatus((*vm)->proc->qmp());
   if (!st.ok()) {
     spdlog::warn("domain '{}': query-status after re-attach: {}", name, st.status().ToString());
@@ -145,6 +165,10 @@ std::filesystem::path QemuDriver::StatusFile(const std::string& name) const {
   return paths_.run_dir / (name + ".qemu.json");
 }
 
+std::filesystem::path QemuDriver::SavingFile(const std::string& name) const {
+  return paths_.run_dir / (name + std::string(kSavingSuffix));
+}
+
 std::filesystem::path QemuDriver::ViewerSocket(const std::string& name) const {
   return paths_.run_dir / (name + ".console");
 }
@@ -160,8 +184,8 @@ LogLimits LogLimitsOf(const DriverPaths& paths) {
 // the start failed): a daemon that finds one was killed in between.
 constexpr std::string_view kStartingSuffix = ".starting";
 // The files a running domain has in the run directory besides the daemon's own.
-constexpr std::array<std::string_view, 6> kRunFileSuffixes = {
-    ".pid", ".qmp", ".serial", ".console", ".qemu.json", kStartingSuffix};
+constexpr std::array<std::string_view, 7> kRunFileSuffixes = {
+    ".pid", ".qmp", ".serial", ".console", ".qemu.json", kStartingSuffix, kSavingSuffix};
 
 // The QEMUs running under `run_dir`, by domain name: every process whose command
 // line has a QMP socket there (path=RUN_DIR/NAME.qmp, commas doubled in NAME as
@@ -756,6 +780,15 @@ Status QemuDriver::Save(const std::string& name, const std::string& path, const 
   SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
   // Whether the guest runs now: it runs on if the image cannot be named.
   SKIFF_ASSIGN_OR_RETURN(RunStatus before, QueryStatus(vm->proc->qmp()));
+  // Kept while the save runs: a daemon killed meanwhile finds it at Recheck and
+  // takes the guest back to where it was (AbandonSave), as libvirt recovers an
+  // interrupted save job.
+  const std::filesystem::path saving = SavingFile(name);
+  SKIFF_TRY(WriteFileAtomic(saving, nlohmann::json{{"resume", before.running}}.dump(), 0600));
+  struct RemoveSaving {
+    const std::filesystem::path& path;
+    ~RemoveSaving() { (void)RemoveFileIfExists(path); }
+  } remove_saving{saving};
   // Appended after the header the daemon wrote; QEMU writes from the fd's offset.
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(errno, fmt::format("open save file '{}'", path));

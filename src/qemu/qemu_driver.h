@@ -98,6 +98,8 @@ class QemuDriver : public hypervisor::Hypervisor {
   void Queue(const std::string& name, GuestEvent ev);
   void Bury(std::shared_ptr<Vm> vm);  // needs mu_; frees finished processes
   std::filesystem::path StatusFile(const std::string& name) const;
+  // NAME.saving: present while Save runs, with whether the guest ran before it.
+  std::filesystem::path SavingFile(const std::string& name) const;
   // Where console viewers connect (the daemon's relay; QEMU's own is NAME.serial).
   std::filesystem::path ViewerSocket(const std::string& name) const;
 

@@ -462,6 +462,32 @@ Status SaveState(QmpClient& qmp, int fd, const SaveOptions& options,
   return Status::Ok();
 }
 
+Status AbandonSave(QmpClient& qmp, bool resume, std::chrono::milliseconds timeout,
+                   std::chrono::milliseconds poll_interval) {
+  const auto deadline = Clock::now() + timeout;
+  bool cancel_sent = false;
+  for (;;) {
+    SKIFF_ASSIGN_OR_RETURN(MigrationProgress p, QueryMigrate(qmp));
+    // No migration (an empty answer), or one that has ended either way.
+    if (p.status.empty() || p.status == "none" || p.status == "completed" || p.status == "failed" ||
+        p.status == "cancelled") {
+      break;
+    }
+    if (!cancel_sent) {
+      SKIFF_TRY(qmp.Execute("migrate_cancel").status().WithContext("abandoned save"));
+      cancel_sent = true;
+    }
+    if (Clock::now() >= deadline) {
+      return UnavailableError("abandoned save: migration still '{}' after {} ms", p.status,
+                              timeout.count());
+    }
+    std::this_thread::sleep_for(poll_interval);
+  }
+  if (!resume) return Status::Ok();
+  SKIFF_ASSIGN_OR_RETURN(RunStatus st, QueryStatus(qmp));
+  return st.running ? Status::Ok() : Resume(qmp);
+}
+
 Status RestoreState(QmpClient& qmp, int fd, std::chrono::milliseconds timeout,
                     const ProgressCallback& progress) {
   if (fd < 0) return InvalidArgumentError("restore: invalid fd {}", fd);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include <gtest/gtest.h>
@@ -514,6 +515,47 @@ TEST_F(QmpCommandsTest, SaveStateCancelledByFlagCancelsAndResumes) {
   ASSERT_GE(names.size(), 2u);
   EXPECT_EQ(names[names.size() - 2], "migrate_cancel");
   EXPECT_EQ(names.back(), "cont");
+}
+
+TEST_F(QmpCommandsTest, AbandonSaveCancelsWaitsAndResumes) {
+  // A daemon killed mid-save left the migration running: it is cancelled, and the
+  // guest resumed only once the migration has ended.
+  server_.ReturnFor("migrate_cancel", json::object());
+  server_.ReturnFor("query-status", json{{"status", "paused"}, {"running", false}});
+  server_.ReturnFor("cont", json::object());
+  int polls = 0;
+  server_.OnCommand("query-migrate", [&polls](FakeQmpServer& s, const Cmd& c) {
+    const char* states[] = {"active", "cancelling", "cancelled"};
+    s.Reply(c, json{{"status", states[std::min(polls++, 2)]}});
+  });
+  Status s = AbandonSave(qmp(), true, 5s, 1ms);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"query-migrate", "migrate_cancel", "query-migrate",
+                                              "query-migrate", "query-status", "cont"}));
+}
+
+TEST_F(QmpCommandsTest, AbandonSaveAfterCompletionResumesTheGuestItPaused) {
+  server_.ReturnFor("query-migrate", json{{"status", "completed"}});
+  server_.ReturnFor("query-status", json{{"status", "postmigrate"}, {"running", false}});
+  server_.ReturnFor("cont", json::object());
+  ASSERT_TRUE(AbandonSave(qmp(), true, 5s, 1ms).ok());
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"query-migrate", "query-status", "cont"}));
+}
+
+TEST_F(QmpCommandsTest, AbandonSaveOfAPausedGuestLeavesItPaused) {
+  server_.ReturnFor("query-migrate", json::object());  // no migration at all
+  ASSERT_TRUE(AbandonSave(qmp(), false, 5s, 1ms).ok());
+  EXPECT_EQ(Sent(), (std::vector<std::string>{"query-migrate"}));
+}
+
+TEST_F(QmpCommandsTest, AbandonSaveGivesUpOnAMigrationThatDoesNotEnd) {
+  server_.ReturnFor("migrate_cancel", json::object());
+  server_.ReturnFor("query-migrate", json{{"status", "cancelling"}});
+  Status s = AbandonSave(qmp(), true, 20ms, 2ms);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_EQ(s.message().rfind("abandoned save: migration still 'cancelling' after 20 ms", 0), 0u)
+      << s.message();
+  for (const auto& n : Sent()) EXPECT_NE(n, "cont");
 }
 
 TEST_F(QmpCommandsTest, RestoreStateUsesMigrateIncoming) {

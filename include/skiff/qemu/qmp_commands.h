@@ -152,6 +152,15 @@ struct SaveOptions {
 Status SaveState(QmpClient& qmp, int fd, const SaveOptions& options = {},
                  const ProgressCallback& progress = nullptr);
 
+// Ends a save whose caller is gone (the daemon was killed during SaveState): a
+// migration that still runs is cancelled (migrate_cancel) and waited for until it
+// has ended, then, when `resume` (the guest ran before the save), the guest is
+// resumed. One that completed left QEMU paused ("postmigrate"); cont takes the
+// guest back as well. kUnavailable when the migration has not ended by `timeout`.
+Status AbandonSave(QmpClient& qmp, bool resume,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                   std::chrono::milliseconds poll_interval = std::chrono::milliseconds(100));
+
 // Loads state saved by SaveState into a QEMU started with "-incoming defer" (and
 // -S / start_paused): passes `fd` (positioned at the state) with getfd, runs
 // migrate-incoming "fd:NAME" and polls query-migrate until "completed". QEMU is
