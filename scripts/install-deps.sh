@@ -16,7 +16,7 @@ PKGS=(
   # UEFI firmware (<os firmware="efi">) and the TPM emulator (<tpm> backend emulator)
   ovmf swtpm
   # test guest and tests
-  busybox-static cpio xz-utils zstd kmod e2fsprogs python3 python3-pytest python3-cryptography
+  busybox-static cpio xz-utils zstd kmod e2fsprogs xfsprogs python3 python3-pytest python3-cryptography
 )
 
 missing=()

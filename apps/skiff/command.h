@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,6 +22,9 @@ struct ArgSpec {
   size_t required = 0;                  // how many positionals must be present
   std::set<std::string> flags;          // "--all" style, without the dashes
   std::set<std::string> options;        // take a value: "--mode readonly" or "--mode=readonly"
+  // One-letter spellings of options and flags, as virt-clone has them: {"n", "name"}
+  // lets "-n web2" stand for "--name web2".
+  std::map<std::string, std::string> short_names = {};
 };
 
 struct Command {

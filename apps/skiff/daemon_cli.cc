@@ -31,7 +31,10 @@ bool ParseArgs(const std::string& verb, const ArgSpec& spec, const std::vector<s
                Args* out) {
   size_t pos = 0;
   for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
+    std::string a = args[i];
+    if (a.size() == 2 && a[0] == '-' && spec.short_names.count(a.substr(1))) {
+      a = "--" + spec.short_names.at(a.substr(1));
+    }
     if (a.size() > 2 && a.rfind("--", 0) == 0) {
       std::string name = a.substr(2), value;
       bool has_value = false;
@@ -55,6 +58,7 @@ bool ParseArgs(const std::string& verb, const ArgSpec& spec, const std::vector<s
           value = args[++i];
         }
         out->values[name] = value;
+        out->lists[name].push_back(value);
         continue;
       }
       Fail("command '" + verb + "' doesn't support option --" + name);
@@ -141,8 +145,18 @@ bool ReadInputFile(const std::string& path, std::string* out) {
   return true;
 }
 
-bool WaitForJob(api::Client& c, const api::Job& job) {
+bool WaitForJob(api::Client& c, const api::Job& job, bool progress) {
   api::Job j;
+  if (progress && ::isatty(STDOUT_FILENO)) {
+    // The job's percentage, as `skiff img convert -p` shows its own.
+    for (j = job; j.state == "running";) {
+      std::printf("    (%d/100%%)\r", j.progress);
+      std::fflush(stdout);
+      ::usleep(250 * 1000);
+      if (!GetOrFail(c, api::routes::Job(job.id), &j)) return false;
+    }
+    std::printf("%s\r", std::string(20, ' ').c_str());
+  }
   if (!GetOrFail(c, api::routes::Job(job.id) + api::ToQuery(api::JobWaitQuery{true}), &j)) {
     return false;
   }

@@ -20,12 +20,17 @@
 namespace skiff::app {
 
 struct Args {
-  std::map<std::string, std::string> values;  // positionals and options by name
+  std::map<std::string, std::string> values;  // positionals and options by name (the last)
+  std::map<std::string, std::vector<std::string>> lists;  // every value of a repeated option
   std::set<std::string> flags;
   bool has(const std::string& f) const { return flags.count(f) > 0; }
   std::string get(const std::string& k) const {
     auto it = values.find(k);
     return it == values.end() ? "" : it->second;
+  }
+  std::vector<std::string> all(const std::string& k) const {
+    auto it = lists.find(k);
+    return it == lists.end() ? std::vector<std::string>{} : it->second;
   }
 };
 
@@ -117,8 +122,9 @@ bool ReadInputFile(const std::string& path, std::string* out);
 int EditXml(api::Client& c, const std::string& kind, const std::string& name,
             const std::string& get_target, const std::string& define_target);
 
-// Waits for job `job` (polling), returns true when it completed; prints the error.
-bool WaitForJob(api::Client& c, const api::Job& job);
+// Waits for job `job`, returns true when it completed; prints the error. With
+// `progress` and a terminal on stdout, shows the job's percentage while it runs.
+bool WaitForJob(api::Client& c, const api::Job& job, bool progress = false);
 
 void AddDomainCommands(std::vector<Command>& out);
 void AddNetCommands(std::vector<Command>& out);

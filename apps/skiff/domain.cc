@@ -640,6 +640,64 @@ int CmdManagedSave(const Args& a, api::Client& c) {
   return 0;
 }
 
+// virt-clone, with its options and messages.
+int CmdClone(const Args& a, api::Client& c) {
+  const std::string original = a.get("original");
+  if (original.empty()) {
+    return Fail("An original machine name is required, use '--original src_name' and try again.");
+  }
+  if (a.all("file").empty() && !a.has("auto-clone")) {
+    return Fail(
+        "Either --auto-clone or --file is required, use '--auto-clone or --file' and try again.");
+  }
+  if (a.get("name").empty() && !a.has("auto-clone")) {
+    return Fail(
+        "A name is required for the new virtual machine, use '--name NEW_VM_NAME' to specify "
+        "one.");
+  }
+  api::CloneRequest req;
+  req.name = a.get("name");
+  req.uuid = a.get("uuid");
+  for (const auto& f : a.all("file")) req.files.push_back(Absolute(f));
+  req.macs = a.all("mac");
+  if (!a.get("nvram").empty()) req.nvram = Absolute(a.get("nvram"));
+  req.skip_copy = a.all("skip-copy");
+  req.force_copy = a.all("force-copy");
+  req.preserve_data = a.has("preserve-data");
+  req.nonsparse = a.has("nonsparse");
+  req.reflink = a.has("reflink");
+  req.linked = a.has("linked");
+  req.print_xml = a.has("print-xml");
+  json answer;
+  if (!CallOrFail(c, "POST", routes::Domain(original, "clone"), req, &answer)) return 1;
+  api::CloneReply r;
+  if (!ReadAnswer(answer, &r)) return 1;
+  if (req.print_xml) {
+    std::fputs(r.xml.c_str(), stdout);
+    return 0;
+  }
+  const bool quiet = a.has("quiet");
+  for (const auto& f : r.files) {
+    if (quiet || f.how == "kept") continue;
+    std::string name = std::filesystem::path(f.path).filename().string();
+    if (f.how == "overlay") {
+      std::printf("Creating overlay '%s' on the original's disk %s\n", name.c_str(),
+                  f.target.c_str());
+    } else if (f.how == "original") {
+      std::printf("Moving '%s' onto overlay '%s': its disk %s is now the clones' base\n",
+                  original.c_str(), name.c_str(), f.target.c_str());
+    } else {
+      std::printf("Allocating '%s' (%s%s)\n", name.c_str(), FormatSizeHuman(f.bytes).c_str(),
+                  f.how == "reflink" ? ", shared extents" : "");
+    }
+  }
+  std::fflush(stdout);
+  if (!r.job || !WaitForJob(c, *r.job, !quiet))
+    return r.job ? 1 : Fail("the daemon started no job");
+  if (!quiet) std::printf("\nClone '%s' created successfully.\n", r.name.c_str());
+  return 0;
+}
+
 int CmdManagedSaveDumpXml(const Args& a, api::Client& c) {
   api::XmlReply r;
   std::string q = api::ToQuery(api::ManagedSaveXmlQuery{a.has("security-info")});
@@ -877,6 +935,20 @@ const VerbDef kDomainVerbs[] = {
      "restore a domain from a saved state in a file",
      {{"file"}, 1, {"bypass-cache", "running", "paused"}, {}},
      CmdRestore},
+    {"clone",
+     "clone a shut-off or paused domain: new name, UUID, MACs and copies of its disks "
+     "(virt-clone)",
+     {{"original"},
+      0,
+      {"auto-clone", "preserve-data", "nonsparse", "reflink", "linked", "print-xml", "quiet"},
+      {"name", "uuid", "file", "mac", "nvram", "skip-copy", "force-copy"},
+      {{"o", "original"},
+       {"n", "name"},
+       {"u", "uuid"},
+       {"f", "file"},
+       {"m", "mac"},
+       {"q", "quiet"}}},
+     CmdClone},
     {"managedsave",
      "managed save of a domain state",
      {{"domain"}, 1, kJobFlags, {}},

@@ -917,7 +917,7 @@ TEST_F(ApiTest, EveryClientPathIsServed) {
        {"xml",        "start",       "shutdown",  "destroy",     "reboot",    "reset",
         "suspend",    "resume",      "autostart", "stats",       "disks",     "devices",
         "interfaces", "addresses",   "memory",    "vcpus",       "schedinfo", "pinning",
-        "vcpupin",    "emulatorpin", "save",      "managedsave", "console"}) {
+        "vcpupin",    "emulatorpin", "save",      "managedsave", "console",   "clone"}) {
     paths.push_back(routes::Domain("web1", sub));
   }
   for (const char* sub : {"xml", "autostart", "start", "destroy", "leases", "diagram"}) {
@@ -935,6 +935,170 @@ TEST_F(ApiTest, EveryClientPathIsServed) {
     EXPECT_EQ(r.status, 400) << path << ": " << r.body;
     EXPECT_NE(r.body.find("method PATCH is not allowed"), std::string::npos) << path;
   }
+}
+
+// ---------------------------------------------------------------- clone
+
+class CloneTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(img_);
+    // 1 MiB of data, a 3 MiB hole, 1 MiB of data: the copy keeps both.
+    std::string data(1 << 20, 'x');
+    std::ofstream f(img_ / "web.img", std::ios::binary);
+    f << data;
+    f.seekp(4 << 20);
+    f << std::string(1 << 20, 'y');
+    f.close();
+    std::string xml =
+        "<domain type='qemu'><name>web</name><memory unit='MiB'>128</memory>"
+        "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='" +
+        (img_ / "web.img").string() +
+        "'/><target dev='vda' bus='virtio'/></disk>"
+        "<interface type='network'><source network='default'/>"
+        "<mac address='52:54:00:00:00:01'/></interface></devices></domain>";
+    ASSERT_EQ(Call("POST", "/v1/domains", {{"xml", xml}}).status, 201);
+  }
+  json Clone(const json& body, int want) {
+    auto r = Call("POST", api::routes::Domain("web", "clone"), body);
+    EXPECT_EQ(r.status, want) << r.body;
+    return Body(r);
+  }
+  std::string Wait(const json& reply) {
+    auto id = reply["job"]["id"].get<uint64_t>();
+    auto j = Body(Call("GET", "/v1/jobs/" + std::to_string(id) + "?wait=true"));
+    return j["state"].get<std::string>() + (j.contains("error") ? ": " + j["error"].dump() : "");
+  }
+  std::vector<std::string> Files() {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(img_)) {
+      out.push_back(e.path().filename().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::filesystem::path img_ = dir_.path() / "img";
+};
+
+TEST_F(CloneTest, CopiesTheDisksAndDefinesTheClone) {
+  auto r = Clone(json::object(), 202);
+  EXPECT_EQ(r["name"], "web-clone");
+  ASSERT_EQ(r["files"].size(), 1u);
+  EXPECT_EQ(r["files"][0]["path"], (img_ / "web-clone.img").string());
+  EXPECT_EQ(r["files"][0]["how"], "copy");
+  EXPECT_EQ(Wait(r), "completed");
+  EXPECT_EQ(Files(), (std::vector<std::string>{"web-clone.img", "web.img"}));
+  EXPECT_EQ(*ReadFile(img_ / "web-clone.img"), *ReadFile(img_ / "web.img"));
+  auto xml = Body(Call("GET", api::routes::Domain("web-clone", "xml")))["xml"].get<std::string>();
+  EXPECT_NE(xml.find("web-clone.img"), std::string::npos) << xml;
+  EXPECT_EQ(xml.find("52:54:00:00:00:01"), std::string::npos) << xml;
+  EXPECT_NE(Body(Call("GET", "/v1/domains/web-clone"))["uuid"],
+            Body(Call("GET", "/v1/domains/web"))["uuid"]);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "var/lib/skiff/clones/web-clone.json"));
+  // The next one counts on; the clone survives a daemon restart.
+  EXPECT_EQ(Clone(json::object(), 202)["name"], "web-clone1");
+  Restart();
+  EXPECT_EQ(Call("GET", "/v1/domains/web-clone").status, 200);
+  EXPECT_TRUE(std::filesystem::exists(img_ / "web-clone.img"));
+}
+
+TEST_F(CloneTest, PrintXmlAndRefusalsChangeNothing) {
+  auto r = Clone({{"name", "w2"}, {"print_xml", true}}, 200);
+  EXPECT_NE(r["xml"].get<std::string>().find("<name>w2</name>"), std::string::npos);
+  EXPECT_FALSE(r.contains("job"));
+  EXPECT_EQ(Call("GET", "/v1/domains/w2").status, 404);
+  EXPECT_EQ(Clone({{"name", "web"}}, 409)["error"]["message"], "domain 'web' already exists");
+  EXPECT_EQ(Clone({{"files", {"rel.img"}}}, 400)["error"]["message"],
+            "--file: 'rel.img' must be an absolute path");
+  ASSERT_EQ(Call("POST", api::routes::Domain("web", "start")).status, 200);
+  EXPECT_EQ(Clone(json::object(), 409)["error"]["message"],
+            "domain 'web' is running: clone needs it shut off, or paused (skiff suspend)");
+  ASSERT_EQ(Call("POST", api::routes::Domain("web", "suspend")).status, 200);
+  EXPECT_EQ(Clone({{"linked", true}}, 409)["error"]["message"],
+            "domain 'web' is paused: --linked needs it shut off, as its disks become the clone's "
+            "backing files");
+  // Paused, it is copied as it is.
+  EXPECT_EQ(Wait(Clone({{"name", "frozen"}}, 202)), "completed");
+  EXPECT_EQ(Files(), (std::vector<std::string>{"frozen.img", "web.img"}));
+}
+
+TEST_F(CloneTest, AFailedCopyLeavesNoFileAndNoDomain) {
+  std::filesystem::remove(img_ / "web.img");
+  auto r = Clone({{"name", "w3"}}, 202);
+  EXPECT_EQ(Wait(r).rfind("failed", 0), 0u);
+  EXPECT_TRUE(Files().empty());
+  EXPECT_EQ(Call("GET", "/v1/domains/w3").status, 404);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "var/lib/skiff/clones/w3.json"));
+}
+
+TEST_F(CloneTest, ADaemonKilledMidCloneLeavesNothingBehind) {
+  // What a daemon killed while copying left: the journal, a partial copy, and (for
+  // a second clone, killed after renaming) a whole one that was never defined.
+  auto journal = dir_.path() / "var/lib/skiff/clones";
+  std::filesystem::create_directories(journal);
+  auto write = [](const std::filesystem::path& p) { std::ofstream(p) << "half"; };
+  write(img_ / ".w4.img.skiff-clone");
+  write(img_ / "w5.img");
+  json files4 = json::array({{{"partial", (img_ / ".w4.img.skiff-clone").string()},
+                              {"path", (img_ / "w4.img").string()}}});
+  json files5 = json::array({{{"partial", (img_ / ".w5.img.skiff-clone").string()},
+                              {"path", (img_ / "w5.img").string()}}});
+  std::ofstream(journal / "w4.json") << json{{"name", "w4"}, {"uuid", kUuid}, {"files", files4}};
+  std::ofstream(journal / "w5.json") << json{{"name", "w5"}, {"uuid", kUuid}, {"files", files5}};
+  // A third was defined before the kill: its file stays.
+  EXPECT_EQ(Wait(Clone({{"name", "w6"}}, 202)), "completed");
+  auto uuid6 = Body(Call("GET", "/v1/domains/w6"))["uuid"].get<std::string>();
+  json files6 = json::array({{{"partial", (img_ / ".w6.img.skiff-clone").string()},
+                              {"path", (img_ / "w6.img").string()}}});
+  std::ofstream(journal / "w6.json") << json{{"name", "w6"}, {"uuid", uuid6}, {"files", files6}};
+  Restart();
+  EXPECT_EQ(Files(), (std::vector<std::string>{"w6.img", "web.img"}));
+  EXPECT_TRUE(std::filesystem::is_empty(journal));
+  EXPECT_EQ(Call("GET", "/v1/domains/w6").status, 200);
+}
+
+TEST_F(CloneTest, ALinkedCloneMovesTheOriginalOntoAnOverlayOfItsOwn) {
+  auto r = Clone({{"name", "l1"}, {"linked", true}}, 202);
+  ASSERT_EQ(r["files"].size(), 2u);
+  EXPECT_EQ(r["files"][0]["how"], "overlay");
+  EXPECT_EQ(r["files"][1]["how"], "original");
+  EXPECT_EQ(r["files"][1]["path"], (img_ / "web.l1.img").string());
+  EXPECT_EQ(Wait(r), "completed");
+  EXPECT_EQ(Files(), (std::vector<std::string>{"l1.img", "web.img", "web.l1.img"}));
+  for (const char* f : {"l1.img", "web.l1.img"}) {
+    EXPECT_EQ(ReadFile(img_ / f)->substr(0, 4), "QFI\xfb") << f;  // qcow2 overlays
+  }
+  auto xml = Body(Call("GET", api::routes::Domain("web", "xml")))["xml"].get<std::string>();
+  EXPECT_NE(xml.find((img_ / "web.l1.img").string()), std::string::npos) << xml;
+  EXPECT_NE(xml.find("type='qcow2'"), std::string::npos) << xml;
+}
+
+TEST_F(CloneTest, ALinkedCloneCutOffPutsTheOriginalBackOnItsDisk) {
+  // Killed after the original moved onto its overlay, before the clone was defined.
+  std::string before =
+      Body(Call("GET", api::routes::Domain("web", "xml")))["xml"].get<std::string>();
+  std::string after = before;
+  after.replace(after.find("web.img"), 7, "web.l2.img");
+  std::ofstream(img_ / "web.l2.img") << "overlay";
+  std::ofstream(img_ / "l2.img") << "overlay";
+  ASSERT_EQ(Call("POST", "/v1/domains", {{"xml", after}}).status, 201);
+  auto journal = dir_.path() / "var/lib/skiff/clones";
+  std::filesystem::create_directories(journal);
+  json files = json::array();
+  for (const char* f : {"l2.img", "web.l2.img"}) {
+    files.push_back({{"partial", (img_ / ("." + std::string(f) + ".skiff-clone")).string()},
+                     {"path", (img_ / f).string()}});
+  }
+  std::ofstream(journal / "l2.json") << json{{"name", "l2"},
+                                             {"uuid", kUuid},
+                                             {"files", files},
+                                             {"original", "web"},
+                                             {"original_before", before}};
+  Restart();
+  EXPECT_EQ(Body(Call("GET", api::routes::Domain("web", "xml")))["xml"], before);
+  EXPECT_EQ(Files(), (std::vector<std::string>{"web.img"}));
+  EXPECT_EQ(Call("GET", "/v1/domains/l2").status, 404);
 }
 
 }  // namespace

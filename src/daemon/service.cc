@@ -76,6 +76,10 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
       *core_, jobs_, [this](DomainObj& o, bool paused, const std::string& restore_from) {
         return StartLocked(o, paused, restore_from);
       });
+  clones_ = std::make_unique<DomainClones>(
+      *core_, jobs_, [this](const std::string& xml, const std::string& source) {
+        return DefineDomain(xml, source);
+      });
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
@@ -156,6 +160,7 @@ void Service::LoadDomains() {
 Status Service::Load() {
   SKIFF_TRY(paths_.Create());
   LoadDomains();
+  clones_->RecoverInterrupted();
   storage_->LoadDefinitions();
   // Networks and pools are adopted or autostarted before autostart domains need them.
   if (Status st = net_->Load(); !st.ok()) spdlog::error("networks: {}", st.ToString());
@@ -300,6 +305,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
   if (!obj->persistent) {
     return FailedPreconditionError("cannot undefine transient domain '{}'", obj->def.name);
   }
+  SKIFF_TRY(clones_->CheckNotBeingCloned(obj->def.name));
   std::error_code ec;
   fs::path managed = paths_.managed_save(obj->def.name);
   if (fs::exists(managed, ec) && !options.managed_save) {
@@ -341,6 +347,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   if (o.status.active()) {
     return FailedPreconditionError("domain '{}' is already running", o.def.name);
   }
+  SKIFF_TRY(clones_->CheckNotBeingCloned(o.def.name));
   StartOptions opts;
   opts.paused = paused;
   opts.restore_from = restore_from;
@@ -492,6 +499,7 @@ Status Service::ResumeDomain(const std::string& ref) {
   if (o.status.state() != DomainState::kPaused) {
     return FailedPreconditionError("domain '{}' is not paused", o.def.name);
   }
+  SKIFF_TRY(clones_->CheckNotBeingCloned(o.def.name));
   SKIFF_TRY(hv_.Resume(o.def.name));
   core_->MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
   return Status::Ok();

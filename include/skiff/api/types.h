@@ -556,6 +556,69 @@ struct ManagedSaveRemoved {
   }
 };
 
+// POST /v1/domains/{id}/clone (skiff clone, virt-clone's options): lists apply in
+// order, the n-th file to the n-th disk that is copied, the n-th MAC to the n-th
+// interface. `print_xml` plans only: the answer has the XML and no job.
+struct CloneRequest {
+  std::string name;  // empty: ORIG-clone
+  std::string uuid;  // empty: a new one
+  std::vector<std::string> files;
+  std::vector<std::string> macs;
+  std::string nvram;
+  std::vector<std::string> skip_copy;
+  std::vector<std::string> force_copy;
+  bool preserve_data = false;
+  bool nonsparse = false;
+  bool reflink = false;
+  bool linked = false;
+  bool print_xml = false;
+  template <typename V>
+  void Visit(V& v) {
+    v("name", name);
+    v("uuid", uuid);
+    v("files", files);
+    v("macs", macs);
+    v("nvram", nvram);
+    v("skip_copy", skip_copy);
+    v("force_copy", force_copy);
+    v("preserve_data", preserve_data);
+    v("nonsparse", nonsparse);
+    v("reflink", reflink);
+    v("linked", linked);
+    v("print_xml", print_xml);
+  }
+};
+
+// One file of a clone: what becomes of the original's disk `target` (or "nvram").
+struct CloneFile {
+  std::string target;
+  std::string path;    // the clone's file
+  uint64_t bytes = 0;  // what a copy reads (0: nothing copied)
+  std::string how;     // copy, reflink, overlay (--linked), kept (--preserve-data)
+  template <typename V>
+  void Visit(V& v) {
+    v("target", target);
+    v("path", path);
+    v("bytes", bytes);
+    v("how", how);
+  }
+};
+
+// The answer to a clone: 202 with the job that makes it, or 200 with the plan only.
+struct CloneReply {
+  std::string name;
+  std::string xml;
+  std::vector<CloneFile> files;
+  std::optional<Job> job;
+  template <typename V>
+  void Visit(V& v) {
+    v("name", name);
+    v("xml", xml);
+    v("files", files);
+    v("job", job);
+  }
+};
+
 // GET /v1/jobs.
 struct JobList {
   std::vector<Job> jobs;

@@ -1,7 +1,7 @@
 // START HERE. daemon::Service is the core of skiffd: the REST layer asks it for
 // every action, which it runs on a Hypervisor (QEMU or the fake). It runs the
-// domains' life cycle itself and hands out the rest: tuning(), devices(), saves()
-// (classes acting on the same domain registry, DomainCore) and the network and
+// domains' life cycle itself and hands out the rest: tuning(), devices(), saves(),
+// clones() (classes acting on the same domain registry, DomainCore) and the network and
 // storage drivers, networks() and storage().
 //
 // Threads: any worker thread may call any method. Each object has its own lock, so
@@ -16,6 +16,7 @@
 //   domain_tuning.h       tuning(): memory, vcpus, cpu shares, pinning (--live/--config)
 //   domain_devices.h      devices(): attach/detach of disks, interfaces, device XML
 //   domain_saves.h        saves(): save, restore, managed save (jobs)
+//   domain_clones.h       clones(): skiff clone (a job; clone_plan.h decides)
 //   service_policy.cc     what a guest does on its own: exits, <on_poweroff>, pauses,
 //                         panics and <on_crash>
 //   network/driver.h      virtual networks: registry, bridges, dnsmasq, taps
@@ -34,6 +35,7 @@
 #include "skiff/base/env.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
+#include "skiff/daemon/domain_clones.h"
 #include "skiff/daemon/domain_devices.h"
 #include "skiff/daemon/domain_saves.h"
 #include "skiff/daemon/domain_state.h"
@@ -100,6 +102,8 @@ class Service {
   DomainTuning& tuning() { return *tuning_; }
   DomainDevices& devices() { return *devices_; }
   DomainSaves& saves() { return *saves_; }
+  // skiff clone (virt-clone): a job that copies the disks and defines the clone.
+  DomainClones& clones() { return *clones_; }
   // Virtual networks (src/daemon/network/) and storage pools and volumes
   // (src/daemon/storage/): drivers of their own, which the Service owns.
   NetworkDriver& networks() { return *net_; }
@@ -133,6 +137,7 @@ class Service {
   std::unique_ptr<DomainTuning> tuning_;
   std::unique_ptr<DomainDevices> devices_;
   std::unique_ptr<DomainSaves> saves_;
+  std::unique_ptr<DomainClones> clones_;
 };
 
 }  // namespace skiff::daemon

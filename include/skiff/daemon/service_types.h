@@ -43,6 +43,22 @@ struct UndefineOptions {
   bool managed_save = false;
 };
 
+// skiff clone (virt-clone's options; see DomainClones). Lists apply in order: the
+// n-th path to the n-th disk that is copied, the n-th MAC to the n-th interface.
+struct CloneOptions {
+  std::string name;                     // empty: ORIG-clone (--auto-clone)
+  std::string uuid;                     // empty: a new one
+  std::vector<std::string> files;       // paths of the copies; the rest are generated
+  std::vector<std::string> macs;        // "RANDOM" or empty: generated
+  std::string nvram;                    // the clone's NVRAM file (an explicit <nvram> only)
+  std::vector<std::string> skip_copy;   // targets the clone shares with the original
+  std::vector<std::string> force_copy;  // read-only or shareable targets copied anyway
+  bool preserve_data = false;           // `files` exist already: nothing is copied
+  bool nonsparse = false;               // copies fully allocated
+  bool reflink = false;                 // copies share extents with the original (FICLONE)
+  bool linked = false;                  // qcow2 overlays on the original's disks
+};
+
 // Which definition a device or resource change applies to (virsh's --live/--config).
 struct Scope {
   bool live = false;

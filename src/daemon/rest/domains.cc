@@ -332,6 +332,23 @@ Response ManagedSave(Service& s, const Request& r, const Params& p) {
   return JobAccepted(s, job);
 }
 
+Response Clone(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::CloneRequest>(r));
+  CloneOptions o{req.name,      req.uuid,      req.files,      req.macs,
+                 req.nvram,     req.skip_copy, req.force_copy, req.preserve_data,
+                 req.nonsparse, req.reflink,   req.linked};
+  ASSIGN_OR_RESPONSE(auto started, s.clones().Clone(p.at("id"), o, req.print_xml));
+  api::CloneReply out;
+  out.name = started.name;
+  out.xml = started.xml;
+  for (const auto& f : started.files) out.files.push_back({f.target, f.path, f.bytes, f.how});
+  if (started.job == 0) return JsonResponse(out);
+  ASSIGN_OR_RESPONSE(auto j, s.jobs().Get(started.job));
+  out.job = std::move(j);
+  return JsonResponse(out, 202);
+}
+
 Response RemoveManagedSave(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(bool removed, s.saves().RemoveManagedSave(p.at("id")));
@@ -408,6 +425,7 @@ void AddDomainRoutes(Api& api) {
   api.Add("POST", "/v1/domains/{id}/vcpupin", W, PinVcpu);
   api.Add("POST", "/v1/domains/{id}/emulatorpin", W, PinEmulator);
   api.Add("POST", "/v1/domains/{id}/save", W, Save);
+  api.Add("POST", "/v1/domains/{id}/clone", W, Clone);
   api.Add("POST", "/v1/domains/{id}/managedsave", W, ManagedSave);
   api.Add("DELETE", "/v1/domains/{id}/managedsave", W, RemoveManagedSave);
   api.Add("GET", "/v1/domains/{id}/managedsave", R, GetManagedSaveXml);
