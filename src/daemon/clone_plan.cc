@@ -142,7 +142,7 @@ Result<ClonePlan> PlanClone(const conf::DomainDef& original, const CloneOptions&
   ClonePlan plan;
   conf::DomainDef& def = plan.def;
   def = original;
-  if (o.linked) plan.original_after = original;
+  if (o.linked) plan.original_before = plan.original_after = original;
   def.name = o.name.empty() ? GenerateCloneName(original.name, host.name_taken) : o.name;
   if (host.name_taken(def.name)) {
     return AlreadyExistsError("domain '{}' already exists", def.name);

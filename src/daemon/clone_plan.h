@@ -38,8 +38,9 @@ struct CloneFile {
 struct ClonePlan {
   conf::DomainDef def;  // the clone's definition
   std::vector<CloneFile> files;
-  // --linked: the original's definition on its new overlays.
-  std::optional<conf::DomainDef> original_after;
+  // --linked: the original's definition as it was planned from, and on its new
+  // overlays.
+  std::optional<conf::DomainDef> original_before, original_after;
 };
 
 // What the plan asks of the host.

@@ -127,7 +127,10 @@ Result<DomainClones::Started> DomainClones::Clone(const std::string& ref,
   {
     std::lock_guard l(mu_);
     reserved_.insert("name:" + plan.def.name);
-    for (const auto& f : plan.files) reserved_.insert({f.path, f.original_top});
+    for (const auto& f : plan.files) {
+      reserved_.insert(f.path);
+      if (!f.original_top.empty()) reserved_.insert(f.original_top);
+    }
   }
   auto shared_plan = std::make_shared<ClonePlan>(std::move(plan));
   const bool reflink = options.reflink, nonsparse = options.nonsparse;
@@ -187,10 +190,8 @@ Status DomainClones::RunClone(const std::string& original, const ClonePlan& plan
   for (const auto& m : todo) files.push_back({{"partial", m.partial.string()}, {"path", m.path}});
   nlohmann::json jj{{"name", name}, {"uuid", plan.def.uuid.ToString()}, {"files", files}};
   std::string before_xml;
-  if (plan.original_after) {
-    auto held = core_.Acquire(original);
-    if (!held.ok()) return held.status();
-    before_xml = conf::FormatDomainXml(held->first->def);
+  if (plan.original_before) {
+    before_xml = conf::FormatDomainXml(*plan.original_before);
     jj["original"] = original;
     jj["original_before"] = before_xml;
   }

@@ -97,7 +97,9 @@ def localize(text, d):
     text = re.sub(r'dir="/srv(/share)?"', lambda m: f'dir="{srv}{m.group(1) or ""}"', text)
     text = re.sub(r"<kernel>[^<]*</kernel>", f"<kernel>{d.kernel}</kernel>", text)
     text = re.sub(r"<initrd>[^<]*</initrd>", f"<initrd>{d.initrd}</initrd>", text)
-    text = re.sub(r'file="/tmp/virtinst-[^"]*"', f'file="{images}/cloudinit.iso"', text)
+    # virt-install's cloud-init seed: /tmp as a user, /var/lib/libvirt/boot as root.
+    text = re.sub(r'file="(/tmp|/var/lib/libvirt/boot)/virtinst-[^"]*"',
+                  f'file="{images}/cloudinit.iso"', text)
     text = re.sub(r'<interface type="bridge">\s*<source bridge="br0"/>',
                   '<interface type="network">\n      <source network="isolated"/>', text)
     text = text.replace('<cpu mode="host-passthrough"', '<cpu mode="maximum"')
