@@ -117,7 +117,7 @@ Result<DomainClones::Started> DomainClones::Clone(const std::string& ref,
     if (f.copy && !f.linked) {
       std::error_code ec;
       shown.bytes = fs::file_size(f.source, ec);
-      if (options.reflink) shown.how = "reflink";
+      if (options.reflink && f.target != "nvram") shown.how = "reflink";
     }
     out.files.push_back(shown);
     if (!f.original_top.empty()) out.files.push_back({f.target, f.original_top, 0, "original"});
@@ -170,6 +170,7 @@ Status DomainClones::RunClone(const std::string& original, const ClonePlan& plan
   struct Made {
     fs::path partial;
     std::string path, backing, backing_format, source, format;
+    bool share = false;  // FICLONE instead of a copy
   };
   std::vector<Made> todo;
   uint64_t total = 0;
@@ -179,9 +180,12 @@ Status DomainClones::RunClone(const std::string& original, const ClonePlan& plan
       todo.push_back({PartialOf(f.path), f.path, f.source, f.format, "", ""});
       todo.push_back({PartialOf(f.original_top), f.original_top, f.source, f.format, "", ""});
     } else {
-      todo.push_back({PartialOf(f.path), f.path, "", "", f.source, f.format});
+      // The NVRAM is always copied: it is small, and under the state root, which
+      // need not share a file system (or reflinks) with the disks.
+      const bool share = reflink && f.target != "nvram";
+      todo.push_back({PartialOf(f.path), f.path, "", "", f.source, f.format, share});
       std::error_code ec;
-      if (!reflink) total += fs::file_size(f.source, ec);
+      if (!share) total += fs::file_size(f.source, ec);
     }
   }
   // The journal names them before the first is made, with the original's
@@ -222,7 +226,7 @@ Status DomainClones::RunClone(const std::string& original, const ClonePlan& plan
       co.backing_file = m.backing;
       co.backing_format = m.backing_format;
       st = image::CreateImage(m.partial.string(), co);
-    } else if (reflink) {
+    } else if (m.share) {
       st = Reflink(m.source, m.partial);
     } else {
       std::error_code ec;
