@@ -12,26 +12,18 @@ Environment: BENCH_SIZE_MIB (default 2048), BENCH_NO_LIBVIRT=1, BENCH_DIR (defau
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKIFF_BUILD_DIR", "build"))
-BIN = BUILD / "bin"
-MiB = 1 << 20
+from benchlib import MiB, SKIFF, libvirtd, skiffd, timed, write_mixed
+
 SIZE = int(os.environ.get("BENCH_SIZE_MIB", "2048")) * MiB
 
 
 def make_disk(work):
     raw, qcow = work / "src.raw", work / "src.qcow2"
-    with open(raw, "wb") as f:
-        for seg in range(0, SIZE, 64 * MiB):
-            f.seek(seg)
-            f.write(os.urandom(24 * MiB))
-            f.write(bytes(8 * MiB))
-        f.truncate(SIZE)
+    write_mixed(raw, SIZE)
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(qcow)], check=True)
     raw.unlink()
     return qcow
@@ -46,12 +38,6 @@ def domain_xml(name, disk):
 """
 
 
-def timed(cmd, env=None):
-    t = time.monotonic()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.monotonic() - t
-
-
 def same(a, b):
     return subprocess.run(["qemu-img", "compare", str(a), str(b)],
                           capture_output=True).returncode == 0
@@ -61,16 +47,9 @@ def bench_skiff(work, src):
     root, pool = work / "skiffroot", work / "skiffpool"
     pool.mkdir()
     shutil.copyfile(src, pool / "b.qcow2")
-    env = dict(os.environ, SKIFF_URI=f"unix://{root}/run/skiff/skiffd.sock")
-    d = subprocess.Popen([str(BIN / "skiffd"), "--root", str(root)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    sk = [str(BIN / "skiff")]
+    sk = SKIFF
     out = {}
-    try:
-        for _ in range(300):
-            if (root / "run/skiff/skiffd.sock").exists():
-                break
-            time.sleep(0.1)
+    with skiffd(root) as env:
         (work / "b.xml").write_text(domain_xml("b", pool / "b.qcow2"))
         subprocess.run(sk + ["define", str(work / "b.xml")], env=env, check=True,
                        stdout=subprocess.DEVNULL)
@@ -80,49 +59,34 @@ def bench_skiff(work, src):
         out["linked"] = timed(sk + ["clone", "-o", "b", "-n", "l", "--auto-clone", "--linked",
                                     "-q"], env)
         assert same(pool / "b.qcow2", pool / "l.qcow2")
-    finally:
-        d.send_signal(signal.SIGTERM)
-        d.wait(timeout=30)
     return out
 
 
 def bench_libvirt(work, src):
-    if subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0:
-        raise RuntimeError("a libvirtd is already running (someone else's): not touching it")
-    if not shutil.which("libvirtd") or not shutil.which("virt-clone"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "libvirt-daemon-system",
-                        "libvirt-clients", "virtinst"],
-                       check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-                       stdout=subprocess.DEVNULL)
     pool = work / "lvpool"
     pool.mkdir()
     shutil.copyfile(src, pool / "b.qcow2")
-    d = subprocess.Popen(["libvirtd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = "qemu:///system"
-    v = ["virsh", "-q", "-c", uri]
     out = {}
-    try:
-        for _ in range(600):
-            if subprocess.run(v + ["version"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
-        subprocess.run(v + ["pool-create-as", "skiffbench", "dir", "--target", str(pool)],
-                       check=True, stdout=subprocess.DEVNULL)
-        (work / "lb.xml").write_text(domain_xml("skiffbench-b", pool / "b.qcow2"))
-        subprocess.run(v + ["define", str(work / "lb.xml")], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["sync"], check=True)
-        out["full"] = timed(["virt-clone", "--connect", uri, "--original", "skiffbench-b",
-                             "--name", "skiffbench-c", "--file", str(pool / "c.qcow2")])
-        assert same(pool / "b.qcow2", pool / "c.qcow2")
-        out["version"] = subprocess.run(["virt-clone", "--version"], capture_output=True,
-                                        text=True).stdout.strip()
-    finally:
-        for dom in ("skiffbench-b", "skiffbench-c"):
-            subprocess.run(v + ["undefine", dom], capture_output=True)
-        subprocess.run(v + ["pool-destroy", "skiffbench"], capture_output=True)
-        subprocess.run(v + ["pool-undefine", "skiffbench"], capture_output=True)
-        d.send_signal(signal.SIGTERM)
-        d.wait(timeout=30)
+    with libvirtd(("libvirtd", "virt-clone"),
+                  ("libvirt-daemon-system", "libvirt-clients", "virtinst")) as v:
+        try:
+            subprocess.run(v + ["pool-create-as", "skiffbench", "dir", "--target", str(pool)],
+                           check=True, stdout=subprocess.DEVNULL)
+            (work / "lb.xml").write_text(domain_xml("skiffbench-b", pool / "b.qcow2"))
+            subprocess.run(v + ["define", str(work / "lb.xml")], check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run(["sync"], check=True)
+            out["full"] = timed(["virt-clone", "--connect", "qemu:///system", "--original",
+                                 "skiffbench-b", "--name", "skiffbench-c", "--file",
+                                 str(pool / "c.qcow2")])
+            assert same(pool / "b.qcow2", pool / "c.qcow2")
+            out["version"] = subprocess.run(["virt-clone", "--version"], capture_output=True,
+                                            text=True).stdout.strip()
+        finally:
+            for dom in ("skiffbench-b", "skiffbench-c"):
+                subprocess.run(v + ["undefine", dom], capture_output=True)
+            subprocess.run(v + ["pool-destroy", "skiffbench"], capture_output=True)
+            subprocess.run(v + ["pool-undefine", "skiffbench"], capture_output=True)
     return out
 
 

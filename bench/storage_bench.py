@@ -9,32 +9,13 @@ Environment: BENCH_SIZE_MIB (default 1536), BENCH_NO_LIBVIRT=1, BENCH_DIR (defau
 """
 import os
 import pathlib
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKIFF_BUILD_DIR", "build"))
-BIN = BUILD / "bin"
-MiB = 1 << 20
+from benchlib import MiB, SKIFF, libvirtd, skiffd, timed, write_mixed
+
 SIZE = int(os.environ.get("BENCH_SIZE_MIB", "1536")) * MiB
-
-
-def make_image(path):
-    with open(path, "wb") as f:
-        for seg in range(0, SIZE, 64 * MiB):
-            f.seek(seg)
-            f.write(os.urandom(24 * MiB))
-            f.write(bytes(8 * MiB))
-        f.truncate(SIZE)
-
-
-def timed(cmd, env=None):
-    t = time.monotonic()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.monotonic() - t
 
 
 def same(a, b):
@@ -62,17 +43,10 @@ def bench_cp(work, src):
 
 def bench_skiff(work, src):
     root = work / "skiffroot"
-    env = dict(os.environ, SKIFF_URI=f"unix://{root}/run/skiff/skiffd.sock")
-    d = subprocess.Popen([str(BIN / "skiffd"), "--root", str(root)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    sk = [str(BIN / "skiff")]
+    sk = SKIFF
     images = root / "var/lib/skiff/images"
     out = {}
-    try:
-        for _ in range(300):
-            if (root / "run/skiff/skiffd.sock").exists():
-                break
-            time.sleep(0.1)
+    with skiffd(root) as env:
         subprocess.run(sk + ["vol-create-as", "default", "b.raw", "1M"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         out["upload"] = timed(sk + ["vol-upload", "b.raw", str(src), "--pool", "default"], env)
@@ -85,51 +59,37 @@ def bench_skiff(work, src):
         assert same(src, back)
         out["download_alloc"] = du_mib(back)
         back.unlink()
-    finally:
-        d.send_signal(signal.SIGTERM)
-        d.wait(timeout=30)
     return out
 
 
 def bench_libvirt(work, src):
-    if subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0:
-        raise RuntimeError("a libvirtd is already running (someone else's): not touching it")
-    if not shutil.which("libvirtd") or not shutil.which("virsh"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "libvirt-daemon-system", "libvirt-clients"],
-                       check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-                       stdout=subprocess.DEVNULL)
-    d = subprocess.Popen(["libvirtd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    v = ["virsh", "-q", "-c", "qemu:///system"]
     target = work / "lvpool"
     out = {}
-    try:
-        for _ in range(600):
-            if subprocess.run(v + ["version"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.05)
-        subprocess.run(v + ["pool-create-as", "skiffbench", "dir", "--target", str(target), "--build"],
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(v + ["vol-create-as", "skiffbench", "b.raw", "1M"], check=True,
-                       stdout=subprocess.DEVNULL)
-        out["upload"] = timed(v + ["vol-upload", "--sparse", "b.raw", str(src), "--pool", "skiffbench"])
-        assert same(src, target / "b.raw")
-        out["clone"] = timed(v + ["vol-clone", "b.raw", "c.raw", "--pool", "skiffbench"])
-        assert same(src, target / "c.raw")
-        out["alloc"] = du_mib(target / "c.raw")
-        back = work / "virsh-back.raw"
-        out["download"] = timed(v + ["vol-download", "--sparse", "b.raw", str(back), "--pool", "skiffbench"])
-        assert same(src, back)
-        out["download_alloc"] = du_mib(back)
-        back.unlink()
-        out["version"] = subprocess.run(["libvirtd", "--version"], capture_output=True,
-                                        text=True).stdout.strip()
-    finally:
-        for vol in ("b.raw", "c.raw"):
-            subprocess.run(v + ["vol-delete", vol, "--pool", "skiffbench"], capture_output=True)
-        subprocess.run(v + ["pool-destroy", "skiffbench"], capture_output=True)
-        subprocess.run(v + ["pool-undefine", "skiffbench"], capture_output=True)
-        d.send_signal(signal.SIGTERM)
-        d.wait(timeout=30)
+    with libvirtd(("libvirtd", "virsh"), ("libvirt-daemon-system", "libvirt-clients")) as v:
+        try:
+            subprocess.run(v + ["pool-create-as", "skiffbench", "dir", "--target", str(target),
+                                "--build"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(v + ["vol-create-as", "skiffbench", "b.raw", "1M"], check=True,
+                           stdout=subprocess.DEVNULL)
+            out["upload"] = timed(v + ["vol-upload", "--sparse", "b.raw", str(src), "--pool",
+                                       "skiffbench"])
+            assert same(src, target / "b.raw")
+            out["clone"] = timed(v + ["vol-clone", "b.raw", "c.raw", "--pool", "skiffbench"])
+            assert same(src, target / "c.raw")
+            out["alloc"] = du_mib(target / "c.raw")
+            back = work / "virsh-back.raw"
+            out["download"] = timed(v + ["vol-download", "--sparse", "b.raw", str(back), "--pool",
+                                         "skiffbench"])
+            assert same(src, back)
+            out["download_alloc"] = du_mib(back)
+            back.unlink()
+            out["version"] = subprocess.run(["libvirtd", "--version"], capture_output=True,
+                                            text=True).stdout.strip()
+        finally:
+            for vol in ("b.raw", "c.raw"):
+                subprocess.run(v + ["vol-delete", vol, "--pool", "skiffbench"], capture_output=True)
+            subprocess.run(v + ["pool-destroy", "skiffbench"], capture_output=True)
+            subprocess.run(v + ["pool-undefine", "skiffbench"], capture_output=True)
     return out
 
 
@@ -138,7 +98,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="skiff-storage-bench-", dir=base) as work:
         work = pathlib.Path(work)
         src = work / "src.raw"
-        make_image(src)
+        write_mixed(src, SIZE)
         data = du_mib(src)
         load = os.getloadavg()[0]
         subprocess.run(["cat", str(src)], stdout=subprocess.DEVNULL)  # same cache state for all

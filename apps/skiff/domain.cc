@@ -668,10 +668,8 @@ int CmdClone(const Args& a, api::Client& c) {
   req.reflink = a.has("reflink");
   req.linked = a.has("linked");
   req.print_xml = a.has("print-xml");
-  json answer;
-  if (!CallOrFail(c, "POST", routes::Domain(original, "clone"), req, &answer)) return 1;
   api::CloneReply r;
-  if (!ReadAnswer(answer, &r)) return 1;
+  if (!CallOrFail(c, "POST", routes::Domain(original, "clone"), req, &r)) return 1;
   if (req.print_xml) {
     std::fputs(r.xml.c_str(), stdout);
     return 0;

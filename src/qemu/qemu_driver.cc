@@ -40,6 +40,13 @@ namespace skiff::qemu {
 namespace {
 // The run file of a save in progress (QemuDriver::SavingFile).
 constexpr std::string_view kSavingSuffix = ".saving";
+
+// Removes a run file (a start's or a save's marker) when the step it marks ends,
+// however it ends.
+struct RemovedOnExit {
+  const std::filesystem::path& path;
+  ~RemovedOnExit() { (void)RemoveFileIfExists(path); }
+};
 }  // namespace
 
 QemuDriver::QemuDriver(DriverPaths paths) : paths_(std::move(paths)) {
@@ -459,10 +466,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   // (ReapOrphans), even one that has not written its pid file yet.
   const std::filesystem::path marker = paths_.run_dir / (def.name + std::string(kStartingSuffix));
   SKIFF_TRY(WriteFileAtomic(marker, "", 0600));
-  struct RemoveMarker {
-    const std::filesystem::path& path;
-    ~RemoveMarker() { (void)RemoveFileIfExists(path); }
-  } remove_marker{marker};
+  RemovedOnExit remove_marker{marker};
 
   QemuStartOptions so;
   so.argv = std::move(argv);
@@ -785,10 +789,7 @@ Status QemuDriver::Save(const std::string& name, const std::string& path, const 
   // interrupted save job.
   const std::filesystem::path saving = SavingFile(name);
   SKIFF_TRY(WriteFileAtomic(saving, nlohmann::json{{"resume", before.running}}.dump(), 0600));
-  struct RemoveSaving {
-    const std::filesystem::path& path;
-    ~RemoveSaving() { (void)RemoveFileIfExists(path); }
-  } remove_saving{saving};
+  RemovedOnExit remove_saving{saving};
   // Appended after the header the daemon wrote; QEMU writes from the fd's offset.
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(errno, fmt::format("open save file '{}'", path));
