@@ -4,7 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 extern char** environ;
 
@@ -29,6 +35,120 @@ std::vector<std::string> MergedEnv(const std::vector<std::string>& extra) {
   }
   out.insert(out.end(), extra.begin(), extra.end());
   return out;
+}
+
+// The private /dev, settled before fork so that the child only makes system calls.
+struct DevPlan {
+  struct Node {
+    std::string path;
+    mode_t mode = 0;  // type and permissions
+    dev_t rdev = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::string link;  // a symlink's target (then mode/rdev unused)
+  };
+  std::vector<std::string> dirs;    // parents of nodes under /dev, shallow first
+  std::vector<Node> nodes;
+  std::vector<std::string> mounts;  // host mounts under /dev carried over
+};
+
+Result<DevPlan> PlanPrivateDev(const std::vector<std::string>& wanted) {
+  DevPlan plan;
+  std::set<std::string> dirs, seen;
+  for (const auto& path : wanted) {
+    if (path.rfind("/dev/", 0) != 0 || path.size() <= 5 || path.find("/..") != std::string::npos ||
+        path.find("//") != std::string::npos || path.back() == '/') {
+      return InvalidArgumentError("private /dev: '{}' is not a device path under /dev", path);
+    }
+    if (!seen.insert(path).second) continue;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;  // not on this host: QEMU says what it missed
+    DevPlan::Node n{path, st.st_mode, st.st_rdev, st.st_uid, st.st_gid, ""};
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t len = ::readlink(path.c_str(), target, sizeof target - 1);
+      if (len <= 0) continue;
+      n.link.assign(target, static_cast<size_t>(len));
+    } else if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+      return InvalidArgumentError("private /dev: '{}' is not a device node", path);
+    }
+    for (size_t slash = path.find('/', 5); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      dirs.insert(path.substr(0, slash));
+    }
+    plan.nodes.push_back(std::move(n));
+  }
+  plan.dirs.assign(dirs.begin(), dirs.end());  // "/dev/a" sorts before "/dev/a/b"
+  struct stat dev {};
+  if (::stat("/dev", &dev) != 0) return ErrnoError(errno, "private /dev: stat '/dev'");
+  for (const char* m : {"/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/hugepages"}) {
+    struct stat st {};
+    if (::stat(m, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev != dev.st_dev) {
+      plan.mounts.emplace_back(m);
+    }
+  }
+  return plan;
+}
+
+// "/proc/self/fd/N" into `buf` (at least 32 bytes) without the allocator.
+void ProcFdPath(char* buf, int fd) {
+  static constexpr char kPrefix[] = "/proc/self/fd/";
+  std::memcpy(buf, kPrefix, sizeof kPrefix - 1);
+  char digits[12];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0 && n < 11);
+  char* out = buf + sizeof kPrefix - 1;
+  while (n > 0) *out++ = digits[--n];
+  *out = '\0';
+}
+
+// What the child's error pipe carries: {errno, step, index}.
+enum ChildStep : int {
+  kStepExec = 0,
+  kStepCgroup,     // index: cgroup file
+  kStepNamespace,  // index: 0 unshare, 1 make / a slave, 2 tmpfs on /dev
+  kStepDevNode,    // index: plan node
+  kStepDevMount,   // index: plan mount
+  kStepCaps,
+  kStepUser,
+};
+
+std::string DescribeChildStep(const SpawnOptions& o, const DevPlan& plan, int step, int index,
+                              const std::string& prog) {
+  auto in = [](int i, size_t n) { return i >= 0 && static_cast<size_t>(i) < n; };
+  switch (step) {
+    case kStepCgroup:
+      if (in(index, o.cgroup_procs.size())) {
+        return fmt::format("join cgroup '{}'", o.cgroup_procs[static_cast<size_t>(index)]);
+      }
+      break;
+    case kStepNamespace:
+      return index == 0   ? "private /dev: unshare the mount namespace"
+             : index == 1 ? "private /dev: make the host's mounts slaves"
+                          : "private /dev: mount a tmpfs on /dev";
+    case kStepDevNode:
+      if (in(index, plan.nodes.size())) {
+        return fmt::format("private /dev: create '{}'", plan.nodes[static_cast<size_t>(index)].path);
+      }
+      return "private /dev: create its directories";
+    case kStepDevMount:
+      if (in(index, plan.mounts.size())) {
+        return fmt::format("private /dev: carry over '{}'",
+                           plan.mounts[static_cast<size_t>(index)]);
+      }
+      break;
+    case kStepCaps:
+      return "drop capabilities";
+    case kStepUser:
+      if (o.run_as) return fmt::format("run as uid {} gid {}", o.run_as->uid, o.run_as->gid);
+      break;
+    default:
+      break;
+  }
+  return fmt::format("exec '{}'", prog);
 }
 
 }  // namespace
@@ -82,6 +202,18 @@ Result<Child> Spawn(const SpawnOptions& o) {
       return ErrnoError(e, fmt::format("open cgroup file '{}'", f));
     }
   }
+  DevPlan plan;
+  if (o.private_dev) {
+    auto p = PlanPrivateDev(o.dev_nodes);
+    if (!p.ok()) {
+      ::close(err_pipe[0]);
+      ::close(err_pipe[1]);
+      return p.status();
+    }
+    plan = std::move(*p);
+  }
+  std::vector<int> mount_fds(plan.mounts.size(), -1);
+  char fd_path[32];
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
 
   pid_t pid = ::fork();
@@ -93,20 +225,87 @@ Result<Child> Spawn(const SpawnOptions& o) {
     return ErrnoError(e, "fork");
   }
   if (pid == 0) {
-    // The error pipe carries {errno, step}: step -1 is exec, i >= 0 cgroup file i.
-    int step = -1;
+    int step = kStepExec, index = 0;
     auto die = [&](int e) {
-      int msg[2] = {e, step};
+      int msg[3] = {e, step, index};
       (void)!::write(err_pipe[1], msg, sizeof msg);
       ::_exit(127);
     };
     // First of all, so that nothing the child allocates is charged to our cgroup.
     // "0" is the writing process itself (v1 and v2).
+    step = kStepCgroup;
     for (size_t i = 0; i < cgroup_fds.size(); ++i) {
-      step = static_cast<int>(i);
+      index = static_cast<int>(i);
       if (::write(cgroup_fds[i].get(), "0", 1) != 1) die(errno);
     }
-    step = -1;
+    step = kStepExec;
+    if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) die(errno);
+    if (o.private_dev) {
+      step = kStepNamespace;
+      index = 0;
+      if (::unshare(CLONE_NEWNS) != 0) die(errno);
+      index = 1;
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) die(errno);
+      // Held open across the tmpfs that hides them, then bound back in place.
+      step = kStepDevMount;
+      for (size_t i = 0; i < plan.mounts.size(); ++i) {
+        index = static_cast<int>(i);
+        mount_fds[i] = ::open(plan.mounts[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (mount_fds[i] < 0) die(errno);
+      }
+      step = kStepNamespace;
+      index = 2;
+      if (::mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536") != 0) {
+        die(errno);
+      }
+      step = kStepDevNode;
+      index = -1;
+      for (const auto& d : plan.dirs) {
+        if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) die(errno);
+      }
+      for (size_t i = 0; i < plan.nodes.size(); ++i) {
+        const auto& n = plan.nodes[i];
+        index = static_cast<int>(i);
+        if (!n.link.empty()) {
+          if (::symlink(n.link.c_str(), n.path.c_str()) != 0) die(errno);
+          continue;
+        }
+        if (::mknod(n.path.c_str(), n.mode, n.rdev) != 0) die(errno);
+        if (::chown(n.path.c_str(), n.uid, n.gid) != 0) die(errno);
+        if (::chmod(n.path.c_str(), n.mode & 07777) != 0) die(errno);  // past the umask
+      }
+      step = kStepDevMount;
+      for (size_t i = 0; i < plan.mounts.size(); ++i) {
+        index = static_cast<int>(i);
+        if (::mkdir(plan.mounts[i].c_str(), 0755) != 0 && errno != EEXIST) die(errno);
+        ProcFdPath(fd_path, mount_fds[i]);
+        if (::mount(fd_path, plan.mounts[i].c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+          die(errno);
+        }
+        ::close(mount_fds[i]);
+      }
+    }
+    if (o.no_capabilities) {
+      // The bounding set first: emptying it needs CAP_SETPCAP, which the switch
+      // of user below takes away.
+      step = kStepCaps;
+      for (int cap = 0; cap < 64; ++cap) {
+        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) die(errno);
+      }
+      (void)::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    }
+    if (o.run_as) {
+      step = kStepUser;
+      const auto& u = *o.run_as;
+      if (::setgroups(u.groups.size(), u.groups.data()) != 0) die(errno);
+      if (::setresgid(u.gid, u.gid, u.gid) != 0) die(errno);
+      if (::setresuid(u.uid, u.uid, u.uid) != 0) die(errno);
+    }
+    if (o.no_capabilities) {
+      step = kStepCaps;
+      if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(errno);
+    }
+    step = kStepExec;
     if (o.new_session) ::setsid();
     ::signal(SIGPIPE, SIG_DFL);
     sigset_t all;
@@ -132,14 +331,13 @@ Result<Child> Spawn(const SpawnOptions& o) {
       for (auto& [src, dst] : moved) keep = keep || dst == fd;
       if (!keep) ::close(fd);
     }
-    if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) die(errno);
     ::execve(prog.c_str(), argv.data(), envp.data());
     die(errno);
   }
   ::close(err_pipe[1]);
   if (devnull >= 0) ::close(devnull);
   cgroup_fds.clear();
-  int child_err[2] = {0, -1};
+  int child_err[3] = {0, kStepExec, 0};
   ssize_t n;
   do {
     n = ::read(err_pipe[0], child_err, sizeof child_err);
@@ -147,11 +345,8 @@ Result<Child> Spawn(const SpawnOptions& o) {
   ::close(err_pipe[0]);
   if (n == sizeof child_err) {
     ::waitpid(pid, nullptr, 0);
-    if (child_err[1] >= 0 && static_cast<size_t>(child_err[1]) < o.cgroup_procs.size()) {
-      return ErrnoError(child_err[0],
-                        fmt::format("join cgroup '{}'", o.cgroup_procs[child_err[1]]));
-    }
-    return ErrnoError(child_err[0], fmt::format("exec '{}'", prog));
+    return ErrnoError(child_err[0],
+                      DescribeChildStep(o, plan, child_err[1], child_err[2], prog));
   }
   Child c;
   c.pid = pid;

@@ -8,8 +8,31 @@
 
 #include <gtest/gtest.h>
 
+#include "skiff/base/fs.h"
+
 namespace skiff {
 namespace {
+
+// Runs `script` under `o` and returns what it printed (stdout and stderr).
+std::string RunConfined(SpawnOptions o, const std::string& script) {
+  char path[] = "/tmp/skiff-confined-XXXXXX";
+  int fd = ::mkstemp(path);
+  EXPECT_GE(fd, 0);
+  o.argv = {"/bin/sh", "-c", script};
+  o.stdout_fd = fd;
+  o.stderr_fd = fd;
+  auto c = Spawn(o);
+  ::close(fd);
+  std::string out;
+  if (c.ok()) {
+    (void)WaitForExit(c->pid);
+    out = ReadFile(path).value_or("");
+  } else {
+    out = "spawn: " + c.status().ToString();
+  }
+  ::unlink(path);
+  return out;
+}
 
 TEST(RunCommand, CapturesOutputAndExitCode) {
   auto r = RunCommand({"sh", "-c", "echo out; echo err >&2; exit 3"});
@@ -91,6 +114,46 @@ TEST(Spawn, JoinsCgroupFilesBeforeExec) {
   EXPECT_NE(missing.status().message().find("open cgroup file '/nonexistent-skiff"),
             std::string::npos)
       << missing.status().ToString();
+}
+
+// The child's /dev holds what was asked for and the host's /dev/pts and
+// /dev/shm (and /dev/mqueue, /dev/hugepages where the host has them), and the host's /dev is untouched by it.
+TEST(Spawn, PrivateDevHoldsOnlyTheNodesAskedFor) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  SpawnOptions o;
+  o.private_dev = true;
+  o.dev_nodes = {"/dev/null", "/dev/urandom", "/dev/no-such-node-skiff"};
+  std::string out = RunConfined(o, "ls -A /dev | grep -v -e mqueue -e hugepages; stat -c '%F %t:%T %a' /dev/null; "
+                                   "head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo ok");
+  EXPECT_EQ(out, "null\npts\nshm\nurandom\ncharacter special file 1:3 666\n4\nok\n") << out;
+  struct stat st {};
+  EXPECT_EQ(::stat("/dev/zero", &st), 0);  // the host's /dev is as it was
+
+  o.dev_nodes = {"/etc/passwd"};
+  out = RunConfined(o, "true");
+  EXPECT_NE(out.find("'/etc/passwd' is not a device path under /dev"), std::string::npos) << out;
+}
+
+// Switching user leaves no capability, not even in the bounding set, and the
+// program cannot gain any (no_new_privs).
+TEST(Spawn, RunsAsUserWithoutCapabilities) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  SpawnOptions o;
+  o.run_as = SpawnOptions::User{65534, 65534, {65534}};
+  o.no_capabilities = true;
+  std::string out = RunConfined(
+      o, "id -u; id -g; id -G; grep -E '^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs):' "
+         "/proc/self/status | tr -s '\t' ' '");
+  EXPECT_EQ(out,
+            "65534\n65534\n65534\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\n"
+            "CapBnd: 0000000000000000\nCapAmb: 0000000000000000\nNoNewPrivs: 1\n")
+      << out;
+
+  // Even as uid 0: no capability left to use.
+  SpawnOptions root;
+  root.no_capabilities = true;
+  out = RunConfined(root, "id -u; grep -E '^CapEff:' /proc/self/status | tr -s '\t' ' '");
+  EXPECT_EQ(out, "0\nCapEff: 0000000000000000\n") << out;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,26 @@ struct SpawnOptions {
   // cgroup.procs files (v1 or v2) the child moves itself into before exec, so that
   // everything the program allocates is charged there from its first page.
   std::vector<std::string> cgroup_procs;
+  // Confinement, applied after the cgroups and before exec (it needs root).
+  // private_dev: the child gets a mount namespace of its own (host mounts seen as
+  // slaves: nothing it mounts reaches the host) whose /dev is a fresh tmpfs with
+  // only `dev_nodes` (host device paths under /dev, copied with their type,
+  // number, owner and mode; missing ones are skipped) and the host's /dev/pts,
+  // /dev/shm, /dev/mqueue and /dev/hugepages mounts, as libvirt's namespace
+  // feature builds QEMU's /dev.
+  bool private_dev = false;
+  std::vector<std::string> dev_nodes;
+  // run_as: the child switches to this uid, gid and supplementary groups.
+  struct User {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+  };
+  std::optional<User> run_as;
+  // no_capabilities: the capability bounding set is emptied and no_new_privs set,
+  // so that the program holds no capability and can never gain one (not even as
+  // uid 0, not through a set-uid binary).
+  bool no_capabilities = false;
 };
 
 struct Child {
@@ -36,8 +57,10 @@ struct Child {
 };
 
 // Starts a child. Fails with the exec error (e.g. "exec 'qemu-x': no such file or
-// directory") when the program cannot be started, or naming the cgroup file the
-// child could not join; then no child is left. The caller must reap it.
+// directory") when the program cannot be started, naming the cgroup file the
+// child could not join, or the confinement step that failed ("private /dev:
+// mknod '/dev/kvm'", "run as uid 64055"); then no child is left. The caller must
+// reap it.
 Result<Child> Spawn(const SpawnOptions& options);
 
 struct RunResult {
