@@ -19,4 +19,13 @@ namespace skiff::daemon {
 // definition, or --subdriver qcow2 for a hot-plug (`hotplug`).
 Status CheckUnnamedDiskFormat(const conf::DiskDef& disk, const std::string& path, bool hotplug);
 
+// Fills the <backingStore> chain of a qcow2 disk whose definition gives none,
+// from the image headers, top to bottom: QEMU opens each layer through an fd
+// skiffd hands it (it has no right to the paths), so every layer must be known
+// before it starts. A layer whose format its overlay does not record is taken as
+// raw only when it probes as raw; otherwise the error names it and the fix
+// (skiff img rebase -u -F FMT), as a guessed qcow2 could read host files.
+// Errors name the disk and the file.
+Status FillBackingChain(conf::DiskDef& disk, const std::string& path);
+
 }  // namespace skiff::daemon

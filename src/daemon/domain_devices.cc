@@ -109,6 +109,10 @@ Status DomainDevices::AttachDiskLocked(DomainObj& o, const conf::DiskDef& disk,
       if (!path.ok()) return path.status().WithContext(fmt::format("disk '{}'", disk.target_dev));
       plugged.source_path = *path;  // for QEMU only: the definition keeps pool and volume
     }
+    // Each layer goes to QEMU as an fd; the live definition names them, so that
+    // a detach removes them all.
+    SKIFF_TRY(FillBackingChain(plugged, plugged.source_path));
+    new_live->devices.disks.back().backing_chain = plugged.backing_chain;
     SKIFF_TRY(core_.hv().AttachDisk(o.def.name, plugged));
     o.live = std::move(new_live);
     (void)core_.WriteLiveStatus(o);

@@ -387,6 +387,12 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
       live.uuid = o.def.uuid;
     }
   }
+  // QEMU is handed every layer of each disk (it may open no path): the chains
+  // its images record, unless the definition gives them.
+  for (auto& d : live.devices.disks) {
+    auto vp = opts.volume_paths.find(d.target_dev);
+    SKIFF_TRY(FillBackingChain(d, vp != opts.volume_paths.end() ? vp->second : d.source_path));
+  }
   // Taps for the guest's network interfaces: QEMU gets their fds; ours close when
   // `taps` goes out of scope, so the kernel removes them once QEMU is gone.
   SKIFF_ASSIGN_OR_RETURN(PreparedTaps taps, net_->PrepareInterfaces(live));
