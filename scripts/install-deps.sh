@@ -36,4 +36,18 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The user every QEMU runs as (skiffd --qemu-user): no login, no home, no
+# capabilities; in group kvm for /dev/kvm. skiffd hands QEMU its files as open
+# fds, so this user needs no right to any disk image or directory.
+if ! getent passwd skiff-qemu >/dev/null; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: need root to create the user skiff-qemu" >&2
+    exit 1
+  fi
+  getent group kvm >/dev/null || groupadd --system kvm
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --user-group --groups kvm skiff-qemu
+  echo "install-deps: created the user skiff-qemu"
+fi
 echo "install-deps: all dependencies present"

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   CLI::App app{"skiffd: the Skiff virtualization daemon"};
   std::string root = "/", group = "skiff", tls_cert, tls_key, token_file;
   std::string log_max_size = "2M";
+  std::string qemu_user;
   unsigned log_max_files = 3;
   int max_clients = 5000, max_anonymous_clients = 20;
   std::vector<std::string> listen;
@@ -59,6 +60,9 @@ int main(int argc, char** argv) {
   app.add_option("--domain-log-max-files", log_max_files,
                  "console log files kept per domain, the live one included (default 3)")
       ->check(CLI::Range(1U, 100U));
+  app.add_option("--qemu-user", qemu_user,
+                 "user QEMU runs as (default skiff-qemu when it exists, else root; "
+                 "never with capabilities)");
   app.add_flag("--fake-hypervisor", fake, "")->group("");  // hidden: tests only
   CLI11_PARSE(app, argc, argv);
   if (version) return PrintVersion();
@@ -101,6 +105,22 @@ int main(int argc, char** argv) {
     }
   }
 
+  // QEMU's user: skiff-qemu (scripts/install-deps.sh makes it) unless told.
+  std::optional<skiff::SpawnOptions::User> qemu_as;
+  if (!fake && qemu_user != "root") {
+    auto u = skiff::qemu::LookUpUser(qemu_user.empty() ? "skiff-qemu" : qemu_user);
+    if (u.ok()) {
+      qemu_as = *u;
+    } else if (!qemu_user.empty()) {
+      std::fprintf(stderr, "error: --qemu-user: %s\n", u.status().message().c_str());
+      return 1;
+    } else {
+      spdlog::warn(
+          "no user 'skiff-qemu': QEMU runs as root (without capabilities); "
+          "create it with scripts/install-deps.sh or name one with --qemu-user");
+    }
+  }
+
   // The driver: QEMU, or the in-memory fake for tests (--fake-hypervisor).
   std::unique_ptr<skiff::hypervisor::Hypervisor> hv;
   if (fake) {
@@ -110,7 +130,8 @@ int main(int argc, char** argv) {
                                       .log_dir = paths.log_dir,
                                       .lib_dir = paths.lib_dir,
                                       .log_max_bytes = *log_max_bytes,
-                                      .log_max_files = log_max_files});
+                                      .log_max_files = log_max_files,
+                                      .qemu_user = qemu_as});
   }
   sd::EventBus events;
   auto net_backend = fake ? sd::MakeFakeNetworkBackend() : sd::MakeHostNetworkBackend(paths);

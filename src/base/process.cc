@@ -2,10 +2,10 @@
 #include "skiff/base/process.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <grp.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -47,7 +47,7 @@ struct DevPlan {
     gid_t gid = 0;
     std::string link;  // a symlink's target (then mode/rdev unused)
   };
-  std::vector<std::string> dirs;    // parents of nodes under /dev, shallow first
+  std::vector<std::string> dirs;  // parents of nodes under /dev, shallow first
   std::vector<Node> nodes;
   std::vector<std::string> mounts;  // host mounts under /dev carried over
 };
@@ -131,7 +131,8 @@ std::string DescribeChildStep(const SpawnOptions& o, const DevPlan& plan, int st
                           : "private /dev: mount a tmpfs on /dev";
     case kStepDevNode:
       if (in(index, plan.nodes.size())) {
-        return fmt::format("private /dev: create '{}'", plan.nodes[static_cast<size_t>(index)].path);
+        return fmt::format("private /dev: create '{}'",
+                           plan.nodes[static_cast<size_t>(index)].path);
       }
       return "private /dev: create its directories";
     case kStepDevMount:
@@ -345,8 +346,7 @@ Result<Child> Spawn(const SpawnOptions& o) {
   ::close(err_pipe[0]);
   if (n == sizeof child_err) {
     ::waitpid(pid, nullptr, 0);
-    return ErrnoError(child_err[0],
-                      DescribeChildStep(o, plan, child_err[1], child_err[2], prog));
+    return ErrnoError(child_err[0], DescribeChildStep(o, plan, child_err[1], child_err[2], prog));
   }
   Child c;
   c.pid = pid;

@@ -117,14 +117,17 @@ TEST(Spawn, JoinsCgroupFilesBeforeExec) {
 }
 
 // The child's /dev holds what was asked for and the host's /dev/pts and
-// /dev/shm (and /dev/mqueue, /dev/hugepages where the host has them), and the host's /dev is untouched by it.
+// /dev/shm (and /dev/mqueue, /dev/hugepages where the host has them), and the host's /dev is
+// untouched by it.
 TEST(Spawn, PrivateDevHoldsOnlyTheNodesAskedFor) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
   SpawnOptions o;
   o.private_dev = true;
   o.dev_nodes = {"/dev/null", "/dev/urandom", "/dev/no-such-node-skiff"};
-  std::string out = RunConfined(o, "ls -A /dev | grep -v -e mqueue -e hugepages; stat -c '%F %t:%T %a' /dev/null; "
-                                   "head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo ok");
+  std::string out =
+      RunConfined(o,
+                  "ls -A /dev | grep -v -e mqueue -e hugepages; stat -c '%F %t:%T %a' /dev/null; "
+                  "head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo ok");
   EXPECT_EQ(out, "null\npts\nshm\nurandom\ncharacter special file 1:3 666\n4\nok\n") << out;
   struct stat st {};
   EXPECT_EQ(::stat("/dev/zero", &st), 0);  // the host's /dev is as it was
@@ -141,9 +144,10 @@ TEST(Spawn, RunsAsUserWithoutCapabilities) {
   SpawnOptions o;
   o.run_as = SpawnOptions::User{65534, 65534, {65534}};
   o.no_capabilities = true;
-  std::string out = RunConfined(
-      o, "id -u; id -g; id -G; grep -E '^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs):' "
-         "/proc/self/status | tr -s '\t' ' '");
+  std::string out =
+      RunConfined(o,
+                  "id -u; id -g; id -G; grep -E '^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs):' "
+                  "/proc/self/status | tr -s '\t' ' '");
   EXPECT_EQ(out,
             "65534\n65534\n65534\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\n"
             "CapBnd: 0000000000000000\nCapAmb: 0000000000000000\nNoNewPrivs: 1\n")

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -57,7 +58,11 @@ class Builder {
     if (ctx_.start_paused) Add("-S");
     Add("-no-user-config");
     Add("-nodefaults");
-    if (!ctx_.qmp_socket.empty()) {
+    for (const auto& a : ctx_.add_fds) Add("-add-fd", a);
+    if (ctx_.qmp_fd >= 0) {
+      Add("-chardev", fmt::format("socket,id=charmonitor,fd={},server=on,wait=off", ctx_.qmp_fd));
+      Add("-mon", "chardev=charmonitor,id=monitor,mode=control");
+    } else if (!ctx_.qmp_socket.empty()) {
       Add("-chardev", "socket,id=charmonitor,path=" + Esc(ctx_.qmp_socket) + ",server=on,wait=off");
       Add("-mon", "chardev=charmonitor,id=monitor,mode=control");
     }
@@ -98,6 +103,16 @@ class Builder {
 
  private:
   void Add(std::string a) { argv_.push_back(std::move(a)); }
+  // A host file as QEMU is to open it: by the fd skiffd handed over, or by name.
+  const std::string& File(const std::string& path) const {
+    auto it = ctx_.file_aliases.find(path);
+    return it == ctx_.file_aliases.end() ? path : it->second;
+  }
+  // A unix socket chardev: by the fd skiffd handed over, or by path.
+  std::string Socket(const std::string& path) const {
+    auto it = ctx_.socket_fds.find(path);
+    return it == ctx_.socket_fds.end() ? "path=" + Esc(path) : fmt::format("fd={}", it->second);
+  }
   void Add(std::string a, std::string b) {
     if (a == "-device" && !ctx_.pci_addrs.empty()) b += PinnedAddr(b);
     argv_.push_back(std::move(a));
@@ -303,9 +318,9 @@ class Builder {
 
   // Flash firmware: the code (unit 0) and, when there is one, the variable store.
   void Pflash(const std::string& code, bool readonly, const std::string& nvram) {
-    Add("-drive", "if=pflash,format=raw,unit=0,file=" + Esc(code) +
+    Add("-drive", "if=pflash,format=raw,unit=0,file=" + Esc(File(code)) +
                       (readonly ? ",readonly=on" : ",readonly=off"));
-    if (!nvram.empty()) Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(nvram));
+    if (!nvram.empty()) Add("-drive", "if=pflash,format=raw,unit=1,file=" + Esc(File(nvram)));
   }
 
   Status Firmware() {
@@ -324,11 +339,11 @@ class Builder {
       if (os.loader->type == "pflash") {
         Pflash(os.loader->path, os.loader->readonly != "no", os.nvram);
       } else {
-        Add("-bios", os.loader->path);
+        Add("-bios", File(os.loader->path));
       }
     }
-    if (!os.kernel.empty()) Add("-kernel", os.kernel);
-    if (!os.initrd.empty()) Add("-initrd", os.initrd);
+    if (!os.kernel.empty()) Add("-kernel", File(os.kernel));
+    if (!os.initrd.empty()) Add("-initrd", File(os.initrd));
     if (!os.cmdline.empty()) Add("-append", os.cmdline);
     std::string boot;
     if (os.bootmenu) {
@@ -597,7 +612,7 @@ class Builder {
           std::string fmtn = fmt::format("fmt-{}-{}", d.target_dev, b + 1);
           Add("-blockdev", fmt::format("driver={},filename={},node-name={},read-only=on{}",
                                        bs.type == DiskType::kBlock ? "host_device" : "file",
-                                       Esc(bs.path), file, cache));
+                                       Esc(File(bs.path)), file, cache));
           std::string f = fmt::format("driver={},file={},node-name={},read-only=on{}",
                                       bs.format.empty() ? "raw" : bs.format, file, fmtn, cache);
           if (!below.empty()) f += ",backing=" + below;
@@ -622,7 +637,7 @@ class Builder {
         std::string ro = d.readonly || d.device == DiskDevice::kCdrom ? "on" : "off";
         Add("-blockdev",
             fmt::format("driver={},filename={},node-name=file-{},auto-read-only=on{}{}{}", proto,
-                        Esc(path), d.target_dev, discard, cache, aio));
+                        Esc(File(path)), d.target_dev, discard, cache, aio));
         std::string f = fmt::format("driver={},file=file-{},node-name={},read-only={}{}{}",
                                     d.format(), d.target_dev, fmt_node, ro, discard, cache);
         if (!below.empty()) f += ",backing=" + below;
@@ -725,12 +740,12 @@ class Builder {
       case conf::CharSourceType::kNull:
         return "null,id=" + id;
       case conf::CharSourceType::kFile: {
-        std::string s = "file,id=" + id + ",path=" + Esc(c.path);
+        std::string s = "file,id=" + id + ",path=" + Esc(File(c.path));
         if (c.append == "on") s += ",append=on";
         return s;
       }
       case conf::CharSourceType::kUnix:
-        return "socket,id=" + id + ",path=" + Esc(c.path) +
+        return "socket,id=" + id + "," + Socket(c.path) +
                (c.mode == "connect" ? ",server=off" : ",server=on,wait=off");
       case conf::CharSourceType::kSpicevmc:
         return "spicevmc,id=" + id + ",name=vdagent";
@@ -759,8 +774,13 @@ class Builder {
       std::string id = fmt::format("charserial{}", i);
       std::string backend;
       if (i == 0 && !ctx_.console_socket.empty()) {
-        backend = "socket,id=" + id + ",path=" + Esc(ctx_.console_socket) + ",server=on,wait=off";
-        if (!ctx_.log_file.empty()) backend += ",logfile=" + Esc(ctx_.log_file) + ",logappend=on";
+        backend = "socket,id=" + id + "," +
+                  (ctx_.console_fd >= 0 ? fmt::format("fd={}", ctx_.console_fd)
+                                        : "path=" + Esc(ctx_.console_socket)) +
+                  ",server=on,wait=off";
+        if (!ctx_.log_file.empty()) {
+          backend += ",logfile=" + Esc(File(ctx_.log_file)) + ",logappend=on";
+        }
       } else {
         backend = CharBackend(s, id);
       }
@@ -794,12 +814,7 @@ class Builder {
       if (c.type == conf::CharSourceType::kUnix && c.path.empty()) {
         // libvirt generates the path of an unnamed agent socket; ours sits beside QMP.
         conf::CharDevDef named = c;
-        std::string dir = ctx_.qmp_socket.empty()
-                              ? std::string("/run/skiff")
-                              : ctx_.qmp_socket.substr(0, ctx_.qmp_socket.rfind('/'));
-        if (dir.empty()) dir = "/";
-        named.path =
-            fmt::format("{}/{}.{}", dir, def_.name, c.target_name.empty() ? id : c.target_name);
+        named.path = AutoChannelPath(def_, ctx_, i);
         Add("-chardev", CharBackend(named, id));
       } else {
         Add("-chardev", CharBackend(c, id));
@@ -999,7 +1014,7 @@ class Builder {
               "domain",
               f.target_dir);
         }
-        Add("-chardev", fmt::format("socket,id=chr-vu-fs{},path={}", i, Esc(sock->second)));
+        Add("-chardev", fmt::format("socket,id=chr-vu-fs{},{}", i, Socket(sock->second)));
         Add("-device", fmt::format("vhost-user-fs-pci,id=fs{},chardev=chr-vu-fs{},tag={}", i, i,
                                    Esc(f.target_dir)));
         continue;
@@ -1026,7 +1041,7 @@ class Builder {
           return FailedPreconditionError(
               "tpm: an emulated TPM needs swtpm, which the daemon starts with the domain");
         }
-        Add("-chardev", "socket,id=chrtpm,path=" + Esc(ctx_.tpm_socket));
+        Add("-chardev", "socket,id=chrtpm," + Socket(ctx_.tpm_socket));
         Add("-tpmdev", "emulator,id=tpm-tpm0,chardev=chrtpm");
       }
       Add("-device", fmt::format("{},tpmdev=tpm-tpm0,id=tpm0", t.model));
@@ -1138,6 +1153,15 @@ std::string DiskDeviceId(const conf::DiskDef& d) {
   return fmt::format("virtio-disk{}", unit);
 }
 
+std::string AutoChannelPath(const conf::DomainDef& def, const ArgvContext& ctx, size_t channel) {
+  std::string dir = ctx.qmp_socket.empty() ? std::string("/run/skiff")
+                                           : ctx.qmp_socket.substr(0, ctx.qmp_socket.rfind('/'));
+  if (dir.empty()) dir = "/";
+  const auto& c = def.devices.channels.at(channel);
+  return fmt::format("{}/{}.{}", dir, def.name,
+                     c.target_name.empty() ? fmt::format("charchannel{}", channel) : c.target_name);
+}
+
 std::vector<std::string> DiskNodeNames(const conf::DiskDef& d) {
   std::vector<std::string> out = {"fmt-" + d.target_dev, "file-" + d.target_dev};
   for (size_t b = 1; b <= d.backing_chain.size(); ++b) {
@@ -1157,7 +1181,12 @@ Status CheckDiskHotplug(const conf::DiskDef& d, bool unplug) {
 }
 
 Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& path,
-                                     const std::string& pci_bus) {
+                                     const std::string& pci_bus,
+                                     const std::map<std::string, std::string>& aliases) {
+  auto name_of = [&](const std::string& p) {
+    auto it = aliases.find(p);
+    return it == aliases.end() ? p : it->second;
+  };
   if (d.target_dev.size() < 3 || !std::all_of(d.target_dev.begin() + 2, d.target_dev.end(),
                                               [](char c) { return c >= 'a' && c <= 'z'; })) {
     return InvalidArgumentError("disk target '{}' is not a disk name like vdb", d.target_dev);
@@ -1173,7 +1202,7 @@ Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& 
   std::string proto = "file";
   if (d.type == DiskType::kBlock) proto = cd ? "host_cdrom" : "host_device";
   nlohmann::json file = {{"driver", proto},
-                         {"filename", path},
+                         {"filename", name_of(path)},
                          {"node-name", "file-" + d.target_dev},
                          {"auto-read-only", true}};
   nlohmann::json fmtnode = {{"driver", d.format()},
@@ -1181,15 +1210,34 @@ Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& d, const std::string& 
                             {"read-only", ro},
                             {"file", file}};
   const std::string& c = d.driver.cache;
+  std::optional<nlohmann::json> cache;
   if (!c.empty() && c != "default") {
-    nlohmann::json cache = {{"direct", c == "none" || c == "directsync"},
-                            {"no-flush", c == "unsafe"}};
-    fmtnode["cache"] = cache;
-    fmtnode["file"]["cache"] = cache;
+    cache = {{"direct", c == "none" || c == "directsync"}, {"no-flush", c == "unsafe"}};
+    fmtnode["cache"] = *cache;
+    fmtnode["file"]["cache"] = *cache;
   }
   if (d.driver.discard == "unmap") {
     fmtnode["discard"] = "unmap";
     fmtnode["file"]["discard"] = "unmap";
+  }
+  // The backing chain, nested top down: each layer is the `backing` of the one above.
+  nlohmann::json* above = &fmtnode;
+  for (size_t b = 0; b < d.backing_chain.size(); ++b) {
+    const conf::BackingStore& bs = d.backing_chain[b];
+    nlohmann::json layer = {{"driver", bs.format.empty() ? "raw" : bs.format},
+                            {"node-name", fmt::format("fmt-{}-{}", d.target_dev, b + 1)},
+                            {"read-only", true},
+                            {"file",
+                             {{"driver", bs.type == DiskType::kBlock ? "host_device" : "file"},
+                              {"filename", name_of(bs.path)},
+                              {"node-name", fmt::format("file-{}-{}", d.target_dev, b + 1)},
+                              {"read-only", true}}}};
+    if (cache) {
+      layer["cache"] = *cache;
+      layer["file"]["cache"] = *cache;
+    }
+    (*above)["backing"] = std::move(layer);
+    above = &(*above)["backing"];
   }
   DiskHotplug h;
   h.device_id = DiskDeviceId(d);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "skiff/qemu/argv.h"
 
@@ -170,6 +173,66 @@ TEST(Argv, DiskHotplugUsesBootTimeNames) {
   EXPECT_THAT(*argv, Contains(HasSubstr("node-name=file-vdb")));
   EXPECT_EQ(DiskDeviceId(d), "virtio-disk1");
   EXPECT_EQ(DiskNodeNames(d), (std::vector<std::string>{"fmt-vdb", "file-vdb"}));
+}
+
+// A hot-plugged overlay brings its chain nested under the top node, every layer
+// by the fd set QEMU was handed for it; the boot-time node names, so detach finds them.
+TEST(Argv, DiskHotplugNestsTheBackingChainByFdSet) {
+  auto def = Parse("qemu",
+                   "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                   "<source file='/i/top.qcow2'/>"
+                   "<backingStore type='file'><format type='qcow2'/><source file='/i/mid.qcow2'/>"
+                   "<backingStore type='file'><format type='raw'/><source file='/i/base.raw'/>"
+                   "</backingStore></backingStore>"
+                   "<target dev='vdb' bus='virtio'/></disk>");
+  const conf::DiskDef& d = def.devices.disks.at(0);
+  std::map<std::string, std::string> aliases = {{"/i/top.qcow2", "/dev/fdset/3"},
+                                                {"/i/mid.qcow2", "/dev/fdset/2"},
+                                                {"/i/base.raw", "/dev/fdset/1"}};
+  auto h = BuildDiskHotplug(d, "/i/top.qcow2", "", aliases);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->blockdev["file"]["filename"], "/dev/fdset/3");
+  const auto& mid = h->blockdev["backing"];
+  EXPECT_EQ(mid["driver"], "qcow2");
+  EXPECT_EQ(mid["node-name"], "fmt-vdb-1");
+  EXPECT_EQ(mid["read-only"], true);
+  EXPECT_EQ(mid["file"]["filename"], "/dev/fdset/2");
+  EXPECT_EQ(mid["file"]["node-name"], "file-vdb-1");
+  const auto& base = mid["backing"];
+  EXPECT_EQ(base["driver"], "raw");
+  EXPECT_EQ(base["node-name"], "fmt-vdb-2");
+  EXPECT_EQ(base["file"]["filename"], "/dev/fdset/1");
+  EXPECT_FALSE(base.contains("backing"));
+  std::vector<std::string> nodes = DiskNodeNames(d);
+  for (const char* n : {"fmt-vdb-1", "file-vdb-1", "fmt-vdb-2", "file-vdb-2"}) {
+    EXPECT_THAT(nodes, Contains(std::string(n)));
+  }
+}
+
+// At boot QEMU opens no path: each layer is an fd set passed with -add-fd, the
+// sockets are fds it inherits.
+TEST(Argv, BootHandsOverFilesAsFds) {
+  auto def = Parse("qemu",
+                   "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                   "<source file='/i/top.qcow2'/>"
+                   "<backingStore type='file'><format type='raw'/><source file='/i/base.raw'/>"
+                   "</backingStore><target dev='vda' bus='virtio'/></disk>");
+  ArgvContext ctx;
+  ctx.file_aliases = {{"/i/top.qcow2", "/dev/fdset/2"}, {"/i/base.raw", "/dev/fdset/1"}};
+  ctx.add_fds = {"fd=200,set=1,opaque=disk 'vda' ro /i/base.raw",
+                 "fd=201,set=2,opaque=disk 'vda' rw /i/top.qcow2"};
+  ctx.qmp_socket = "/run/skiff/x.qmp";
+  ctx.qmp_fd = 205;
+  auto argv = BuildQemuArgv(def, ctx);
+  ASSERT_TRUE(argv.ok()) << argv.status().ToString();
+  EXPECT_THAT(*argv, Contains(HasSubstr("fd=200,set=1,opaque=disk 'vda' ro /i/base.raw")));
+  EXPECT_THAT(*argv, Contains(HasSubstr("filename=/dev/fdset/1,node-name=file-vda-1")));
+  EXPECT_THAT(*argv, Contains(HasSubstr("filename=/dev/fdset/2,node-name=file-vda")));
+  EXPECT_THAT(*argv, Contains(HasSubstr("fd=205")));
+  for (const auto& a : *argv) {
+    EXPECT_EQ(a.find("/i/top.qcow2,"), std::string::npos) << a;
+    EXPECT_EQ(a.find("x.qmp"), std::string::npos) << a;
+  }
 }
 
 TEST(Argv, DiskHotplugRefusesSataAndIde) {

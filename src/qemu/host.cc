@@ -2,7 +2,9 @@
 #include "skiff/qemu/host.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/kvm.h>
+#include <pwd.h>
 #include <sys/ioctl.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -22,6 +24,24 @@
 #include "skiff/base/process.h"
 
 namespace skiff::qemu {
+
+Result<SpawnOptions::User> LookUpUser(const std::string& name) {
+  std::vector<char> buf(16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  int e = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (e != 0) return ErrnoError(e, fmt::format("look up user '{}'", name));
+  if (!found) return NotFoundError("user '{}' does not exist", name);
+  SpawnOptions::User u{pw.pw_uid, pw.pw_gid, {}};
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  while (::getgrouplist(name.c_str(), pw.pw_gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<size_t>(n));
+  }
+  groups.resize(static_cast<size_t>(n));
+  u.groups = std::move(groups);
+  return u;
+}
 
 Result<QemuBinary> ParseQemuVersion(const std::string& path, const std::string& output) {
   static const std::regex re(R"(QEMU emulator version (\d+)\.(\d+)\.(\d+))");

@@ -25,6 +25,7 @@
 #include "qemu/firmware.h"
 #include "qemu/guest_helpers.h"
 #include "qemu/qemu_address.h"
+#include "qemu/qemu_files.h"
 #include "qemu/vcpu_pin.h"
 #include "skiff/base/fd.h"
 #include "skiff/base/fs.h"
@@ -194,10 +195,11 @@ constexpr std::string_view kStartingSuffix = ".starting";
 constexpr std::array<std::string_view, 7> kRunFileSuffixes = {
     ".pid", ".qmp", ".serial", ".console", ".qemu.json", kStartingSuffix, kSavingSuffix};
 
-// The QEMUs running under `run_dir`, by domain name: every process whose command
-// line has a QMP socket there (path=RUN_DIR/NAME.qmp, commas doubled in NAME as
-// QEMU's option syntax wants). Pid files are not enough: a daemon killed right
-// after spawning QEMU leaves one that has not written its pid file yet.
+// The QEMUs running under `run_dir`, by domain name: every QEMU whose
+// environment names a QMP socket there (SKIFF_QMP_SOCKET=RUN_DIR/NAME.qmp), or,
+// started by an older skiffd, whose command line does (path=RUN_DIR/NAME.qmp,
+// commas doubled in NAME as QEMU's option syntax wants). Pid files are not enough: a daemon killed
+// right after spawning QEMU leaves one that has not written its pid file yet.
 std::map<std::string, std::vector<pid_t>> QemusUnder(const std::filesystem::path& run_dir) {
   std::map<std::string, std::vector<pid_t>> out;
   const std::string prefix = "path=" + run_dir.string() + "/";
@@ -210,6 +212,25 @@ std::map<std::string, std::vector<pid_t>> QemusUnder(const std::filesystem::path
     std::error_code exe_ec;
     const auto exe = std::filesystem::read_symlink(e.path() / "exe", exe_ec);
     if (exe_ec || exe.filename().string().find("qemu") == std::string::npos) continue;
+    // QEMU's environment names its QMP socket (kQmpSocketEnv); one started by an
+    // older skiffd names it on its command line only.
+    auto env = ReadFile(e.path() / "environ");
+    if (env.ok()) {
+      const std::string key = fmt::format("{}={}/", kQmpSocketEnv, run_dir.string());
+      size_t at = env->find(key);
+      while (at != std::string::npos && at != 0 && (*env)[at - 1] != '\0') {
+        at = env->find(key, at + 1);
+      }
+      if (at != std::string::npos) {
+        size_t end = env->find('\0', at);
+        std::string sock = env->substr(
+            at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+        if (sock.size() > 4 && sock.ends_with(".qmp") && sock.find('/') == std::string::npos) {
+          out[sock.substr(0, sock.size() - 4)].push_back(static_cast<pid_t>(*pid));
+          continue;
+        }
+      }
+    }
     auto cmdline = ReadFile(e.path() / "cmdline");
     if (!cmdline.ok()) continue;
     size_t at = cmdline->find(prefix);
@@ -431,7 +452,6 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   ctx.log_file = (paths_.log_dir / "domains" / (def.name + ".log")).string();
   ctx.start_paused = true;
   ctx.volume_paths = options.volume_paths;
-  ctx.pidfile = (paths_.run_dir / (def.name + ".pid")).string();
   // A restore starts QEMU waiting for the state (migrate-incoming below).
   if (restore) ctx.incoming = "defer";
   ctx.pci_addrs = std::move(pci_addrs);
@@ -460,6 +480,11 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
     pass_fds.emplace_back(t.fd, child_fd);
     taps.push_back(t.name);
   }
+  // Every file and socket QEMU uses, opened here: QEMU has no right to any path.
+  QemuFiles files;
+  files.set_reader(paths_.qemu_user);
+  SKIFF_TRY(HandOffFiles(def, ctx, files).WithContext(fmt::format("start domain '{}'", def.name)));
+  pass_fds.insert(pass_fds.end(), files.pass_fds().begin(), files.pass_fds().end());
   SKIFF_ASSIGN_OR_RETURN(std::vector<std::string> argv, BuildQemuArgv(def, ctx));
   // Until the status file below explains the QEMU, this marker says a start is
   // under way: a daemon killed in between finds it and looks for the QEMU
@@ -473,6 +498,22 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
   so.qmp_socket = ctx.qmp_socket;
   so.console_socket = ctx.console_socket;
   so.log_file = ctx.log_file;
+  so.pid_file = paths_.run_dir / (def.name + ".pid");
+  so.private_dev = true;
+  so.dev_nodes = QemuDevNodes(def);
+  // A 9p share is served with the host's file owners (accessmode passthrough
+  // creates files as the guest's users): its QEMU keeps root and capabilities.
+  auto share = std::find_if(def.devices.filesystems.begin(), def.devices.filesystems.end(),
+                            [](const conf::FilesystemDef& f) { return f.driver != "virtiofs"; });
+  if (share == def.devices.filesystems.end()) {
+    so.run_as = paths_.qemu_user;
+    so.no_capabilities = true;
+  } else if (paths_.qemu_user) {
+    spdlog::warn("domain '{}': qemu runs as root, with capabilities: its 9p share '{}' needs them",
+                 def.name, share->target_dir);
+  }
+  so.sockets_handed_over = true;
+  so.close_after_spawn = files.TakeFds();
   so.start_paused = true;  // resumed below, once in its cgroup
   so.pass_fds = std::move(pass_fds);
   so.taps = std::move(taps);
@@ -510,6 +551,7 @@ Result<int> QemuDriver::Start(const conf::DomainDef& def, const StartOptions& op
     }
     return st.WithContext(fmt::format("start domain '{}'", def.name));
   }
+  files.KeepSockets();  // QEMU has them; Bury removes them with its run files
   {
     std::lock_guard l(mu_);
     vm->proc = std::move(*proc);

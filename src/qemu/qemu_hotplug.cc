@@ -6,6 +6,7 @@
 
 #include "qemu/qemu_address.h"
 #include "qemu/qemu_driver.h"
+#include "qemu/qemu_files.h"
 #include "skiff/base/strings.h"
 #include "skiff/qemu/argv.h"
 #include "skiff/qemu/qmp_commands.h"
@@ -93,8 +94,31 @@ Status QemuDriver::AttachDisk(const std::string& name, const conf::DiskDef& disk
   } else if (vm->q35) {
     SKIFF_ASSIGN_OR_RETURN(pci_bus, FreeRootPort(qmp, name));
   }
-  SKIFF_ASSIGN_OR_RETURN(DiskHotplug h, BuildDiskHotplug(disk, disk.source_path, pci_bus));
-  return HotplugHint(qemu::AttachDisk(qmp, h.blockdev, h.device)).WithContext(what);
+  // QEMU opens no path: each layer goes over QMP as an fd set, named by the
+  // disk so that a failed attach or the detach removes them.
+  const std::string owner = fmt::format("disk '{}'", disk.target_dev);
+  std::map<std::string, std::string> aliases;
+  Status st = Status::Ok();
+  if (!disk.source_path.empty()) {
+    const bool ro = disk.readonly || disk.device == conf::DiskDevice::kCdrom;
+    for (const auto& b : disk.backing_chain) {
+      auto set = AddFdSetOverQmp(qmp, b.path, /*writable=*/false, owner);
+      if (!set.ok()) st = set.status();
+      if (!st.ok()) break;
+      aliases[b.path] = *set;
+    }
+    if (st.ok()) {
+      auto set = AddFdSetOverQmp(qmp, disk.source_path, !ro, owner);
+      if (set.ok()) aliases[disk.source_path] = *set;
+      st = set.status();
+    }
+  }
+  if (st.ok()) {
+    auto h = BuildDiskHotplug(disk, disk.source_path, pci_bus, aliases);
+    st = h.ok() ? HotplugHint(qemu::AttachDisk(qmp, h->blockdev, h->device)) : h.status();
+  }
+  if (!st.ok()) RemoveFdSetsOverQmp(qmp, owner);
+  return st.WithContext(what);
 }
 
 Status QemuDriver::DetachDisk(const std::string& name, const conf::DiskDef& disk) {
@@ -111,6 +135,7 @@ Status QemuDriver::DetachDisk(const std::string& name, const conf::DiskDef& disk
   // Nodes BuildQemuArgv added on their own (file and backing layers) outlive the top
   // node; a hot-plugged disk's file node went with it, so "not found" is expected.
   for (size_t i = 1; i < nodes.size(); ++i) (void)BlockdevDel(qmp, nodes[i]);
+  RemoveFdSetsOverQmp(qmp, fmt::format("disk '{}'", disk.target_dev));
   return Status::Ok();
 }
 

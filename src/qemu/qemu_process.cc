@@ -126,6 +126,24 @@ Status GetField(const json& j, const char* key, bool required, T* out) {
 
 }  // namespace
 
+bool ServesQmpSocket(pid_t pid, const std::string& qmp_socket) {
+  auto env = ReadFile(fmt::format("/proc/{}/environ", pid));
+  const std::string entry = fmt::format("{}={}", kQmpSocketEnv, qmp_socket);
+  if (env.ok()) {
+    for (size_t at = env->find(entry); at != std::string::npos; at = env->find(entry, at + 1)) {
+      size_t end = at + entry.size();
+      if ((at == 0 || (*env)[at - 1] == '\0') && (end == env->size() || (*env)[end] == '\0')) {
+        return true;
+      }
+    }
+  }
+  // A QEMU started before sockets were handed over names it on its command line.
+  auto args = ReadCmdline(pid);
+  return args.ok() && std::any_of(args->begin(), args->end(), [&](const std::string& a) {
+           return a.find(qmp_socket) != std::string::npos;
+         });
+}
+
 json QemuStatusToJson(const QemuStatus& s) {
   return json{{"pid", s.pid},
               {"qmp_socket", s.qmp_socket.string()},
@@ -189,8 +207,10 @@ Status PrepareStartPaths(const QemuStartOptions& o) {
     if (!p.empty() && p.has_parent_path()) SKIFF_TRY(MakeDirs(p.parent_path()));
   }
   // A stale socket from a crashed QEMU would let us connect to nothing.
-  RemoveIfSet(o.qmp_socket);
-  RemoveIfSet(o.console_socket);
+  if (!o.sockets_handed_over) {
+    RemoveIfSet(o.qmp_socket);
+    RemoveIfSet(o.console_socket);
+  }
   RemoveIfSet(o.pid_file);
   return Status::Ok();
 }
@@ -223,7 +243,14 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   so.stderr_fd = log.get();
   so.new_session = true;
   for (const auto& f : o.cgroup_procs) so.cgroup_procs.push_back(f.string());
+  so.private_dev = o.private_dev;
+  so.dev_nodes = o.dev_nodes;
+  so.run_as = o.run_as;
+  so.no_capabilities = o.no_capabilities;
+  so.env = o.env;
+  so.env.push_back(fmt::format("{}={}", kQmpSocketEnv, o.qmp_socket.string()));
   auto child = Spawn(so);
+  o.close_after_spawn.clear();
   if (!child.ok()) {
     (void)WriteAll(log.get(), fmt::format("{}: {}\n", Timestamp(), child.status().ToString()),
                    o.log_file.string());
@@ -351,10 +378,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Attach(const QemuStatus& statu
     return FailedPreconditionError("pid {} is '{}', not qemu", status.pid, prog);
   }
   const std::string sock = status.qmp_socket.string();
-  bool has_socket = std::any_of(args->begin(), args->end(), [&](const std::string& a) {
-    return a.find(sock) != std::string::npos;
-  });
-  if (!has_socket) {
+  if (!ServesQmpSocket(status.pid, sock)) {
     return FailedPreconditionError("qemu pid {} does not serve qmp socket '{}'", status.pid, sock);
   }
 

@@ -145,10 +145,10 @@ TEST_F(QemuProcessTest, NoQmpWithinTimeoutKillsIt) {
 }
 
 TEST_F(QemuProcessTest, InvalidOptions) {
+  EXPECT_EQ(QemuProcess::Start(QemuStartOptions{}).status().code(), Code::kInvalidArgument);
   QemuStartOptions o;
-  EXPECT_EQ(QemuProcess::Start(o).status().code(), Code::kInvalidArgument);
   o.argv = {"x"};
-  EXPECT_EQ(QemuProcess::Start(o).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(QemuProcess::Start(std::move(o)).status().code(), Code::kInvalidArgument);
 }
 
 TEST_F(QemuProcessTest, QuitIsNoticedReapedAndCleanedUp) {

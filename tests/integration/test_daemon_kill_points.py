@@ -9,7 +9,6 @@ save left the guest paused beside its save image, and a later start restored
 that stale image, rolling the guest's memory back behind its disks; or it left
 only the image's header, and the domain never started again.
 """
-import pathlib
 import random
 import re
 import subprocess
@@ -18,25 +17,15 @@ import time
 from framework.console import ConsoleLog
 from framework.daemon import daemon_session
 from framework.guest import domain_xml
-from framework.util import SKIFF, pid_alive, require_guest, wait_until
+from framework.host import qemus_serving
+from framework.util import SKIFF, require_guest, wait_until
 
 KILLS = 20
 
 
 def qemus_of(root, name):
     """Pids of the QEMU processes running domain `name` of the daemon at `root`."""
-    qmp = f"{root}/run/skiff/domains/{name}.qmp".encode()
-    pids = []
-    for p in pathlib.Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            cmd = (p / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if qmp in cmd and pid_alive(int(p.name)):
-            pids.append(int(p.name))
-    return pids
+    return qemus_serving(f"{root}/run/skiff/domains/{name}.qmp")
 
 
 def state(d, name):

@@ -64,7 +64,23 @@ struct ArgvContext {
   // virtiofsd's per <filesystem> index with driver virtiofs.
   std::string tpm_socket;
   std::map<size_t, std::string> virtiofs_sockets;
+  // What skiffd opened for QEMU (HandOffFiles, qemu_files.h); empty: QEMU opens
+  // every path itself, as in libvirt's expected command lines. By the path the
+  // definition or this context names: what QEMU is given instead
+  // ("/dev/fdset/3", "/proc/self/fd/204"), the -add-fd values that fill those
+  // sets (given before anything uses them), and sockets passed by number
+  // (-chardev socket,fd=N): QMP's, the console's, and by path unix chardevs,
+  // swtpm's and virtiofsd's.
+  std::map<std::string, std::string> file_aliases;
+  std::vector<std::string> add_fds;
+  int qmp_fd = -1;
+  int console_fd = -1;
+  std::map<std::string, int> socket_fds;
 };
+
+// The socket of an agent <channel type='unix'> without a path (libvirt makes one
+// up): beside the QMP socket, DIR/DOMAIN.TARGET_NAME.
+std::string AutoChannelPath(const conf::DomainDef& def, const ArgvContext& ctx, size_t channel);
 
 // What the driver settles at start, settled as it would be on this host for a
 // daemon with state root `root`, but without starting or writing anything (for
@@ -98,8 +114,12 @@ struct DiskHotplug {
 // (usb-storage on usb.0, the first USB controller).
 // kUnsupported for sata and ide (see CheckDiskHotplug); kInvalidArgument for a
 // target that is not a disk name (vdb) or a disk without a source.
+// The disk's backing chain is nested under the top node (fmt-vdb-1, ...), each
+// layer read-only. `aliases` maps a host path to the name QEMU opens it by
+// (/dev/fdset/S from AddFdSetOverQmp); a path not there is given as is.
 Result<DiskHotplug> BuildDiskHotplug(const conf::DiskDef& disk, const std::string& path,
-                                     const std::string& pci_bus = "");
+                                     const std::string& pci_bus = "",
+                                     const std::map<std::string, std::string>& aliases = {});
 // kUnsupported "disk bus 'sata' cannot be hotplugged" (hotunplugged when `unplug`)
 // for the buses QEMU cannot change while the guest runs (sata, ide).
 Status CheckDiskHotplug(const conf::DiskDef& disk, bool unplug);

@@ -5,9 +5,15 @@
 #include <filesystem>
 #include <string>
 
+#include "skiff/base/process.h"
 #include "skiff/base/status.h"
 
 namespace skiff::qemu {
+
+// The user QEMU runs as (skiffd --qemu-user): its uid, primary gid and the groups
+// it is a member of (kvm, for /dev/kvm). kNotFound naming the user when the
+// system has none of that name.
+Result<SpawnOptions::User> LookUpUser(const std::string& name);
 
 struct QemuBinary {
   std::string path;     // e.g. /usr/bin/qemu-system-x86_64

@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 
+#include "skiff/base/process.h"
 #include "skiff/hypervisor/hypervisor.h"
 
 namespace skiff::qemu {
@@ -25,6 +27,11 @@ struct DriverPaths {
   // (NAME.log, NAME.log.1, ...), as libvirt's virtlogd (max_size, max_backups).
   uint64_t log_max_bytes = 2 << 20;
   unsigned log_max_files = 3;
+  // The user each QEMU runs as (skiffd's --qemu-user, normally skiff-qemu); none:
+  // as skiffd itself. Either way QEMU holds no capability, lives in a mount
+  // namespace of its own whose /dev has only its devices, and opens no host path
+  // itself: skiffd hands it every file and socket (qemu_files.h).
+  std::optional<SpawnOptions::User> qemu_user;
 };
 
 // A driver keeping its files under `paths`. Dropping it detaches: running QEMUs

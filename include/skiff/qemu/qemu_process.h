@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "skiff/base/fd.h"
+#include "skiff/base/process.h"
 #include "skiff/base/status.h"
 #include "skiff/qemu/qmp_client.h"
 
@@ -83,11 +84,33 @@ struct QemuStartOptions {
   std::vector<std::string> taps;  // recorded in status() only
   // cgroup.procs files QEMU joins before exec (see SpawnOptions::cgroup_procs).
   std::vector<std::filesystem::path> cgroup_procs;
+  // Confinement (SpawnOptions): a private /dev with these nodes, the user, no
+  // capabilities; and environment entries ("K=V") added to QEMU's.
+  bool private_dev = false;
+  std::vector<std::string> dev_nodes;
+  std::optional<SpawnOptions::User> run_as;
+  bool no_capabilities = false;
+  std::vector<std::string> env;
+  // QEMU was handed its QMP and console sockets as listening fds (-chardev
+  // socket,fd=N): the socket files are already there and must stay. Otherwise
+  // stale ones are removed before QEMU makes them.
+  bool sockets_handed_over = false;
+  // Our copies of fds in pass_fds, closed once QEMU has its own: a QEMU that dies
+  // then leaves no listening socket open behind it (QMP sees the hang-up).
+  std::vector<UniqueFd> close_after_spawn;
   bool start_paused = false;
   // Until QMP answers; QEMU is killed after that.
   std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
   QemuCallbacks callbacks;
 };
+
+// QEMU's environment names the QMP socket it serves (kQmpSocketEnv=PATH): a QEMU
+// handed its sockets as fds names none on its command line, and a restarted
+// daemon still recognises its own.
+inline constexpr const char* kQmpSocketEnv = "SKIFF_QMP_SOCKET";
+
+// Whether process `pid` names `qmp_socket` in its environment or command line.
+bool ServesQmpSocket(pid_t pid, const std::string& qmp_socket);
 
 // One QEMU process. Exit is noticed at once through a pidfd watched by the
 // object's monitor thread, which reaps it (when it is our child), removes its
@@ -107,7 +130,8 @@ class QemuProcess {
   static Result<std::unique_ptr<QemuProcess>> Start(QemuStartOptions options);
 
   // Reconnects to a QEMU that outlived a daemon restart. Checks that `status.pid`
-  // is alive and is a QEMU whose command line names `status.qmp_socket`
+  // is alive and is a QEMU whose environment (SKIFF_QMP_SOCKET) or command line
+  // names `status.qmp_socket`
   // (kNotFound when the pid is gone, kFailedPrecondition when it is another
   // program), opens a pidfd on it (it is not our child: the exit status is then
   // unknown), connects QMP and negotiates.

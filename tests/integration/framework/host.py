@@ -10,6 +10,24 @@ def qemu_pid(root, name):
     return json.loads((root / f"run/skiff/domains/{name}.qemu.json").read_text())["pid"]
 
 
+def qemus_serving(qmp):
+    """Pids of the live processes that serve QMP socket `qmp`: skiffd names it in
+    QEMU's environment (SKIFF_QMP_SOCKET), as QEMU gets the socket as an fd."""
+    entry = f"SKIFF_QMP_SOCKET={qmp}".encode()
+    pids = []
+    for p in pathlib.Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            env = (p / "environ").read_bytes().split(b"\0")
+            state = (p / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if entry in env and state != "Z":
+            pids.append(int(p.name))
+    return pids
+
+
 def skiff_cgroups(pid, name):
     """The cgroup directories of `pid` that are skiff's cgroup of domain `name`."""
     dirs = []
