@@ -17,6 +17,8 @@ PKGS=(
   ovmf swtpm
   # test guest and tests
   busybox-static cpio xz-utils zstd kmod e2fsprogs xfsprogs python3 python3-pytest python3-cryptography
+  # the AppArmor profile for QEMU is compiled by its parser (tests/interop)
+  apparmor
 )
 
 missing=()

@@ -55,8 +55,8 @@ Result<UniqueFd> UnixSocket(const std::string& path, sockaddr_un* addr) {
 bool ReadableBy(const struct stat& st, const SpawnOptions::User& user) {
   if (user.uid == 0) return true;
   if (st.st_uid == user.uid) return (st.st_mode & S_IRUSR) != 0;
-  bool in_group = st.st_gid == user.gid || std::find(user.groups.begin(), user.groups.end(),
-                                                     st.st_gid) != user.groups.end();
+  bool in_group = st.st_gid == user.gid ||
+                  std::find(user.groups.begin(), user.groups.end(), st.st_gid) != user.groups.end();
   if (in_group) return (st.st_mode & S_IRGRP) != 0;
   return (st.st_mode & S_IROTH) != 0;
 }
@@ -79,10 +79,9 @@ Result<std::string> QemuFiles::AddFdSet(const std::string& path, int flags,
   for (int m : modes) {
     SKIFF_ASSIGN_OR_RETURN(UniqueFd fd, OpenFor(path, m, opaque));
     int n = Pass(std::move(fd));
-    add_fd_args_.push_back(fmt::format("fd={},set={},opaque={}", n, set,
-                                       EscOpt(fmt::format(
-                                           "{} {} {}", opaque,
-                                           (m & O_ACCMODE) == O_RDONLY ? "ro" : "rw", path))));
+    add_fd_args_.push_back(fmt::format(
+        "fd={},set={},opaque={}", n, set,
+        EscOpt(fmt::format("{} {} {}", opaque, (m & O_ACCMODE) == O_RDONLY ? "ro" : "rw", path))));
   }
   std::string alias = fmt::format("/dev/fdset/{}", set);
   aliases_[path] = alias;
@@ -213,10 +212,9 @@ Status HandOffFiles(const conf::DomainDef& def, ArgvContext& ctx, QemuFiles& fil
 }
 
 std::vector<std::string> QemuDevNodes(const conf::DomainDef& def) {
-  std::vector<std::string> out = {"/dev/null",   "/dev/zero",      "/dev/full",
-                                  "/dev/random", "/dev/urandom",   "/dev/ptmx",
-                                  "/dev/kvm",    "/dev/net/tun",   "/dev/vhost-net",
-                                  "/dev/vhost-vsock", "/dev/sev"};
+  std::vector<std::string> out = {"/dev/null",      "/dev/zero",        "/dev/full", "/dev/random",
+                                  "/dev/urandom",   "/dev/ptmx",        "/dev/kvm",  "/dev/net/tun",
+                                  "/dev/vhost-net", "/dev/vhost-vsock", "/dev/sev"};
   auto add = [&](const std::string& p) {
     if (p.rfind("/dev/", 0) == 0 && p.find("/..") == std::string::npos &&
         std::find(out.begin(), out.end(), p) == out.end()) {
