@@ -214,19 +214,12 @@ std::map<std::string, std::vector<pid_t>> QemusUnder(const std::filesystem::path
     if (exe_ec || exe.filename().string().find("qemu") == std::string::npos) continue;
     // QEMU's environment names its QMP socket (kQmpSocketEnv); one started by an
     // older skiffd names it on its command line only.
-    auto env = ReadFile(e.path() / "environ");
-    if (env.ok()) {
-      const std::string key = fmt::format("{}={}/", kQmpSocketEnv, run_dir.string());
-      size_t at = env->find(key);
-      while (at != std::string::npos && at != 0 && (*env)[at - 1] != '\0') {
-        at = env->find(key, at + 1);
-      }
-      if (at != std::string::npos) {
-        size_t end = env->find('\0', at);
-        std::string sock = env->substr(
-            at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
-        if (sock.size() > 4 && sock.ends_with(".qmp") && sock.find('/') == std::string::npos) {
-          out[sock.substr(0, sock.size() - 4)].push_back(static_cast<pid_t>(*pid));
+    if (auto sock = QmpSocketInEnvironment(static_cast<pid_t>(*pid))) {
+      const std::string dir = run_dir.string() + "/";
+      if (sock->starts_with(dir)) {
+        std::string file = sock->substr(dir.size());
+        if (file.size() > 4 && file.ends_with(".qmp") && file.find('/') == std::string::npos) {
+          out[file.substr(0, file.size() - 4)].push_back(static_cast<pid_t>(*pid));
           continue;
         }
       }

@@ -61,7 +61,24 @@ bool ReadableBy(const struct stat& st, const SpawnOptions::User& user) {
   return (st.st_mode & S_IROTH) != 0;
 }
 
+// The fds of one fd set for `flags`: that one, and a read-only one beside a
+// read-write one, as QEMU's block layer reopens images either way.
+std::vector<int> FdSetModes(int flags) {
+  std::vector<int> modes = {flags};
+  if ((flags & O_ACCMODE) == O_RDWR) modes.push_back((flags & ~O_ACCMODE & ~O_CREAT) | O_RDONLY);
+  return modes;
+}
+
+// What query-fdsets shows of one fd: its owner, its mode and the host path.
+std::string FdOpaque(const std::string& owner, int mode, const std::string& path) {
+  return fmt::format("{} {} {}", owner, (mode & O_ACCMODE) == O_RDONLY ? "ro" : "rw", path);
+}
+
 }  // namespace
+
+std::string DiskFdSetOwner(const conf::DiskDef& disk) {
+  return fmt::format("disk '{}'", disk.target_dev);
+}
 
 int QemuFiles::Pass(UniqueFd fd) {
   int child = next_fd_++;
@@ -74,14 +91,11 @@ Result<std::string> QemuFiles::AddFdSet(const std::string& path, int flags,
                                         const std::string& opaque) {
   if (auto it = aliases_.find(path); it != aliases_.end()) return it->second;
   const int set = next_set_++;
-  std::vector<int> modes = {flags};
-  if ((flags & O_ACCMODE) == O_RDWR) modes.push_back((flags & ~O_ACCMODE & ~O_CREAT) | O_RDONLY);
-  for (int m : modes) {
+  for (int m : FdSetModes(flags)) {
     SKIFF_ASSIGN_OR_RETURN(UniqueFd fd, OpenFor(path, m, opaque));
     int n = Pass(std::move(fd));
-    add_fd_args_.push_back(fmt::format(
-        "fd={},set={},opaque={}", n, set,
-        EscOpt(fmt::format("{} {} {}", opaque, (m & O_ACCMODE) == O_RDONLY ? "ro" : "rw", path))));
+    add_fd_args_.push_back(
+        fmt::format("fd={},set={},opaque={}", n, set, EscOpt(FdOpaque(opaque, m, path))));
   }
   std::string alias = fmt::format("/dev/fdset/{}", set);
   aliases_[path] = alias;
@@ -153,7 +167,7 @@ Status HandOffFiles(const conf::DomainDef& def, ArgvContext& ctx, QemuFiles& fil
       path = it == ctx.volume_paths.end() ? "" : it->second;
     }
     if (path.empty()) continue;
-    const std::string what = fmt::format("disk '{}'", d.target_dev);
+    const std::string what = DiskFdSetOwner(d);
     for (const auto& b : d.backing_chain) {
       SKIFF_TRY(files.AddFdSet(b.path, O_RDONLY, what).status());
     }
@@ -232,13 +246,10 @@ std::vector<std::string> QemuDevNodes(const conf::DomainDef& def) {
 
 Result<std::string> AddFdSetOverQmp(QmpClient& qmp, const std::string& path, bool writable,
                                     const std::string& opaque) {
-  std::vector<int> modes = {writable ? O_RDWR : O_RDONLY};
-  if (writable) modes.push_back(O_RDONLY);
   std::optional<int64_t> set;
-  for (int m : modes) {
+  for (int m : FdSetModes(writable ? O_RDWR : O_RDONLY)) {
     SKIFF_ASSIGN_OR_RETURN(UniqueFd fd, OpenFor(path, m, opaque));
-    nlohmann::json args = {
-        {"opaque", fmt::format("{} {} {}", opaque, m == O_RDONLY ? "ro" : "rw", path)}};
+    nlohmann::json args = {{"opaque", FdOpaque(opaque, m, path)}};
     if (set) args["fdset-id"] = *set;
     SKIFF_ASSIGN_OR_RETURN(nlohmann::json r, qmp.ExecuteWithFd("add-fd", args, fd.get()));
     if (!r.is_object() || !r.contains("fdset-id") || !r["fdset-id"].is_number_integer()) {

@@ -91,6 +91,10 @@ Status HandOffFiles(const conf::DomainDef& def, ArgvContext& ctx, QemuFiles& fil
 // those the definition names (rng sources, a passthrough TPM, char devices).
 std::vector<std::string> QemuDevNodes(const conf::DomainDef& def);
 
+// The owner named in the opaque of a disk's fd sets ("disk 'vdb'"), at start
+// and at hot-plug: RemoveFdSetsOverQmp(qmp, DiskFdSetOwner(d)) drops them all.
+std::string DiskFdSetOwner(const conf::DiskDef& disk);
+
 // Hot-plug: passes the fds of one disk layer to a running QEMU over QMP (add-fd)
 // and returns the fd set's path; `writable` as for AddFdSet.
 class QmpClient;

@@ -96,27 +96,22 @@ Status QemuDriver::AttachDisk(const std::string& name, const conf::DiskDef& disk
   }
   // QEMU opens no path: each layer goes over QMP as an fd set, named by the
   // disk so that a failed attach or the detach removes them.
-  const std::string owner = fmt::format("disk '{}'", disk.target_dev);
-  std::map<std::string, std::string> aliases;
-  Status st = Status::Ok();
-  if (!disk.source_path.empty()) {
-    const bool ro = disk.readonly || disk.device == conf::DiskDevice::kCdrom;
-    for (const auto& b : disk.backing_chain) {
-      auto set = AddFdSetOverQmp(qmp, b.path, /*writable=*/false, owner);
-      if (!set.ok()) st = set.status();
-      if (!st.ok()) break;
-      aliases[b.path] = *set;
+  const std::string owner = DiskFdSetOwner(disk);
+  auto attach = [&]() -> Status {
+    std::map<std::string, std::string> aliases;
+    if (!disk.source_path.empty()) {
+      for (const auto& b : disk.backing_chain) {
+        SKIFF_ASSIGN_OR_RETURN(aliases[b.path], AddFdSetOverQmp(qmp, b.path, false, owner));
+      }
+      const bool ro = disk.readonly || disk.device == conf::DiskDevice::kCdrom;
+      SKIFF_ASSIGN_OR_RETURN(aliases[disk.source_path],
+                             AddFdSetOverQmp(qmp, disk.source_path, !ro, owner));
     }
-    if (st.ok()) {
-      auto set = AddFdSetOverQmp(qmp, disk.source_path, !ro, owner);
-      if (set.ok()) aliases[disk.source_path] = *set;
-      st = set.status();
-    }
-  }
-  if (st.ok()) {
-    auto h = BuildDiskHotplug(disk, disk.source_path, pci_bus, aliases);
-    st = h.ok() ? HotplugHint(qemu::AttachDisk(qmp, h->blockdev, h->device)) : h.status();
-  }
+    SKIFF_ASSIGN_OR_RETURN(DiskHotplug h,
+                           BuildDiskHotplug(disk, disk.source_path, pci_bus, aliases));
+    return HotplugHint(qemu::AttachDisk(qmp, h.blockdev, h.device));
+  };
+  Status st = attach();
   if (!st.ok()) RemoveFdSetsOverQmp(qmp, owner);
   return st.WithContext(what);
 }
@@ -135,7 +130,7 @@ Status QemuDriver::DetachDisk(const std::string& name, const conf::DiskDef& disk
   // Nodes BuildQemuArgv added on their own (file and backing layers) outlive the top
   // node; a hot-plugged disk's file node went with it, so "not found" is expected.
   for (size_t i = 1; i < nodes.size(); ++i) (void)BlockdevDel(qmp, nodes[i]);
-  RemoveFdSetsOverQmp(qmp, fmt::format("disk '{}'", disk.target_dev));
+  RemoveFdSetsOverQmp(qmp, DiskFdSetOwner(disk));
   return Status::Ok();
 }
 

@@ -126,17 +126,23 @@ Status GetField(const json& j, const char* key, bool required, T* out) {
 
 }  // namespace
 
-bool ServesQmpSocket(pid_t pid, const std::string& qmp_socket) {
+std::optional<std::string> QmpSocketInEnvironment(pid_t pid) {
   auto env = ReadFile(fmt::format("/proc/{}/environ", pid));
-  const std::string entry = fmt::format("{}={}", kQmpSocketEnv, qmp_socket);
-  if (env.ok()) {
-    for (size_t at = env->find(entry); at != std::string::npos; at = env->find(entry, at + 1)) {
-      size_t end = at + entry.size();
-      if ((at == 0 || (*env)[at - 1] == '\0') && (end == env->size() || (*env)[end] == '\0')) {
-        return true;
-      }
+  if (!env.ok()) return std::nullopt;
+  const std::string key = fmt::format("{}=", kQmpSocketEnv);
+  for (size_t at = 0; at < env->size();) {
+    size_t end = env->find('\0', at);
+    if (end == std::string::npos) end = env->size();
+    if (env->compare(at, key.size(), key) == 0) {
+      return env->substr(at + key.size(), end - at - key.size());
     }
+    at = end + 1;
   }
+  return std::nullopt;
+}
+
+bool ServesQmpSocket(pid_t pid, const std::string& qmp_socket) {
+  if (QmpSocketInEnvironment(pid) == qmp_socket) return true;
   // A QEMU started before sockets were handed over names it on its command line.
   auto args = ReadCmdline(pid);
   return args.ok() && std::any_of(args->begin(), args->end(), [&](const std::string& a) {
@@ -247,7 +253,6 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Start(QemuStartOptions o) {
   so.dev_nodes = o.dev_nodes;
   so.run_as = o.run_as;
   so.no_capabilities = o.no_capabilities;
-  so.env = o.env;
   so.env.push_back(fmt::format("{}={}", kQmpSocketEnv, o.qmp_socket.string()));
   auto child = Spawn(so);
   o.close_after_spawn.clear();

@@ -85,12 +85,11 @@ struct QemuStartOptions {
   // cgroup.procs files QEMU joins before exec (see SpawnOptions::cgroup_procs).
   std::vector<std::filesystem::path> cgroup_procs;
   // Confinement (SpawnOptions): a private /dev with these nodes, the user, no
-  // capabilities; and environment entries ("K=V") added to QEMU's.
+  // capabilities.
   bool private_dev = false;
   std::vector<std::string> dev_nodes;
   std::optional<SpawnOptions::User> run_as;
   bool no_capabilities = false;
-  std::vector<std::string> env;
   // QEMU was handed its QMP and console sockets as listening fds (-chardev
   // socket,fd=N): the socket files are already there and must stay. Otherwise
   // stale ones are removed before QEMU makes them.
@@ -108,6 +107,9 @@ struct QemuStartOptions {
 // handed its sockets as fds names none on its command line, and a restarted
 // daemon still recognises its own.
 inline constexpr const char* kQmpSocketEnv = "SKIFF_QMP_SOCKET";
+
+// The QMP socket process `pid` names in its environment (kQmpSocketEnv), if any.
+std::optional<std::string> QmpSocketInEnvironment(pid_t pid);
 
 // Whether process `pid` names `qmp_socket` in its environment or command line.
 bool ServesQmpSocket(pid_t pid, const std::string& qmp_socket);
