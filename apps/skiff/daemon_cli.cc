@@ -168,7 +168,8 @@ bool WaitForJob(api::Client& c, const api::Job& job, bool progress) {
 }
 
 int EditXml(api::Client& c, const std::string& kind, const std::string& name,
-            const std::string& get_target, const std::string& define_target) {
+            const std::string& get_target, const std::string& define_target,
+            const nlohmann::json& extra) {
   api::XmlReply r;
   if (!GetOrFail(c, get_target, &r)) return 1;
   const std::string& original = r.xml;
@@ -192,7 +193,9 @@ int EditXml(api::Client& c, const std::string& kind, const std::string& name,
   api::DefineRequest req;
   req.xml = *edited;
   req.source = "edited.xml";
-  auto d = c.Call("POST", define_target, req);
+  nlohmann::json body = req;
+  body.update(extra);
+  auto d = c.Call("POST", define_target, body);
   if (!d.ok()) {
     return Fail(d.status().message() + " (the old definition of '" + name + "' is kept)");
   }
@@ -209,6 +212,7 @@ void AddDaemonCommands(std::vector<Command>& out) {
   AddPoolCommands(out);
   AddVolCommands(out);
   AddHostCommands(out);
+  AddSnapshotCommands(out);
 }
 
 Command DaemonVerb(std::string name, std::string help, ArgSpec spec,

@@ -118,9 +118,11 @@ bool ReadInputFile(const std::string& path, std::string* out);
 
 // virsh's edit: GETs {"xml"} from `get_target`, opens it in $VISUAL/$EDITOR (vi),
 // and when it changed POSTs {"xml", "source"} to `define_target`. `kind` is
-// "Domain" or "Network" in the messages. Returns the exit code.
+// "Domain" or "Network" in the messages; `extra` fields join the POSTed request.
+// Returns the exit code.
 int EditXml(api::Client& c, const std::string& kind, const std::string& name,
-            const std::string& get_target, const std::string& define_target);
+            const std::string& get_target, const std::string& define_target,
+            const nlohmann::json& extra = nlohmann::json::object());
 
 // Waits for job `job`, returns true when it completed; prints the error. With
 // `progress` and a terminal on stdout, shows the job's percentage while it runs.
@@ -131,6 +133,7 @@ void AddNetCommands(std::vector<Command>& out);
 void AddPoolCommands(std::vector<Command>& out);
 void AddVolCommands(std::vector<Command>& out);
 void AddHostCommands(std::vector<Command>& out);
+void AddSnapshotCommands(std::vector<Command>& out);  // snapshot.cc
 
 // A verb that parses its arguments, connects to the daemon and runs `fn`.
 Command DaemonVerb(std::string name, std::string help, ArgSpec spec,

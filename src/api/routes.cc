@@ -27,6 +27,12 @@ std::string DomainDisk(std::string_view ref, std::string_view target) {
   return Domain(ref, "disks/" + UrlEncode(target));
 }
 
+std::string DomainSnapshot(std::string_view ref, std::string_view name, std::string_view sub) {
+  std::string path = Domain(ref, "snapshots/" + UrlEncode(name));
+  if (!sub.empty()) path += "/" + std::string(sub);
+  return path;
+}
+
 std::string Network(std::string_view name, std::string_view sub) {
   return Object(kNetworks, name, sub);
 }

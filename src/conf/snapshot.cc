@@ -1,5 +1,6 @@
 // <domainsnapshot> XML: parse, validate, format.
 #include <set>
+#include <sstream>
 
 #include "conf/xml_reader.h"
 #include "skiff/base/size.h"
@@ -45,6 +46,12 @@ Result<SnapshotDef> ParseSnapshotElem(const Elem& root) {
       }
       s.disks.push_back(std::move(sd));
     }
+  }
+  if (Elem dom = root.Child("domain")) {
+    dom.MarkSubtree();
+    std::ostringstream out;
+    dom.node().print(out, "  ", pugi::format_indent);
+    s.domain_xml = out.str();
   }
   return s;
 }
@@ -126,6 +133,15 @@ std::string FormatSnapshotXml(const SnapshotDef& s) {
       w.Close("disk");
     }
     w.Close("disks");
+  }
+  if (!s.domain_xml.empty()) {
+    std::string_view rest = s.domain_xml;
+    while (!rest.empty()) {
+      size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      if (!line.empty()) w.RawLine(line);
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    }
   }
   w.Close("domainsnapshot");
   return w.Take();

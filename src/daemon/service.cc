@@ -33,13 +33,14 @@ Paths::Paths(const fs::path& r) : root(r) {
   lib_dir = root / "var/lib/skiff";
   save_dir = lib_dir / "save";
   dump_dir = lib_dir / "dump";
+  snapshot_dir = lib_dir / "snapshots";
   log_dir = root / "var/log/skiff";
   socket = run_dir / "skiffd.sock";
 }
 
 Status Paths::Create() const {
   for (const auto& d : {domains_dir, autostart_dir, networks_dir, pools_dir, run_domains, save_dir,
-                        dump_dir, lib_dir / "images", log_dir / "domains"}) {
+                        dump_dir, snapshot_dir, lib_dir / "images", log_dir / "domains"}) {
     SKIFF_TRY(MakeDirs(d, 0755));
   }
   return Status::Ok();
@@ -79,6 +80,13 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
   clones_ = std::make_unique<DomainClones>(
       *core_, jobs_, [this](const std::string& xml, const std::string& source) {
         return DefineDomain(xml, source);
+      });
+  snapshots_ = std::make_unique<DomainSnapshots>(
+      *core_, [this](DomainObj& o, bool paused) { return StartLocked(o, paused, ""); },
+      [this](DomainObj& o) -> Status {
+        SKIFF_TRY(hv_.Destroy(o.def.name));
+        core_->MarkStopped(o, ShutoffReason::kFromSnapshot);
+        return Status::Ok();
       });
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
@@ -312,6 +320,15 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
     return FailedPreconditionError(
         "domain '{}' has a managed save image; use --managed-save to remove it", obj->def.name);
   }
+  // As virsh: a domain's snapshots are not dropped silently.
+  if (size_t n = snapshots_->CountLocked(obj->def.name); n > 0) {
+    if (!options.snapshots_metadata) {
+      return FailedPreconditionError(
+          "cannot undefine domain '{}' with {} snapshot(s); use --snapshots-metadata to remove "
+          "their metadata (the images keep the data)",
+          obj->def.name, n);
+    }
+  }
   std::vector<std::string> removed_storage;
   if (options.remove_all_storage) {
     for (const auto& d : obj->def.devices.disks) {
@@ -324,6 +341,10 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
   SKIFF_TRY(RemoveDefinitionFile(env_, paths_.domains_dir, obj->def.name));
   (void)SetAutostartLink(env_, paths_.domains_dir, obj->def.name, false);
   (void)RemoveFileIfExists(managed);
+  if (options.snapshots_metadata) {
+    Status st = snapshots_->RemoveAllMetadataLocked(obj->def.name);
+    if (!st.ok()) spdlog::warn("undefine '{}': {}", obj->def.name, st.ToString());
+  }
   for (const auto& p : removed_storage) {
     Status st = RemoveFileIfExists(p);
     if (!st.ok()) spdlog::warn("undefine '{}': {}", obj->def.name, st.ToString());

@@ -310,6 +310,40 @@ Status FakeHypervisor::DumpMemory(const std::string& name, const std::string& pa
   return WriteAll(fd.get(), "SKIFF-FAKE-CORE\n" + name + "\n", path);
 }
 
+Status FakeHypervisor::SaveSnapshot(const std::string& name, const std::string& tag,
+                                    const std::vector<std::string>& disks) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  (void)vm;
+  if (disks.empty()) return InvalidArgumentError("snapshot '{}': no disk to save it on", tag);
+  if (!snapshots_[name].insert(tag).second) {
+    return AlreadyExistsError("domain '{}': snapshot '{}' exists", name, tag);
+  }
+  return Status::Ok();
+}
+
+Status FakeHypervisor::LoadSnapshot(const std::string& name, const std::string& tag,
+                                    const std::vector<std::string>& disks) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  (void)vm;
+  (void)disks;
+  if (!snapshots_[name].count(tag)) {
+    return FailedPreconditionError("domain '{}': snapshot '{}' not found", name, tag);
+  }
+  return Status::Ok();
+}
+
+Status FakeHypervisor::DeleteSnapshot(const std::string& name, const std::string& tag,
+                                      const std::vector<std::string>& disks) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  (void)vm;
+  (void)disks;
+  snapshots_[name].erase(tag);
+  return Status::Ok();
+}
+
 void FakeHypervisor::Recheck(const std::string& name) {
   std::lock_guard l(mu_);
   auto vm = Find(name);

@@ -896,6 +896,38 @@ Status QemuDriver::DumpMemory(const std::string& name, const std::string& path) 
   return Status::Ok();
 }
 
+namespace {
+
+// The format nodes of the disks `targets` (BuildQemuArgv names them "fmt-vda").
+std::vector<std::string> FormatNodes(const std::vector<std::string>& targets) {
+  std::vector<std::string> nodes;
+  for (const auto& t : targets) nodes.push_back("fmt-" + t);
+  return nodes;
+}
+
+}  // namespace
+
+Status QemuDriver::SaveSnapshot(const std::string& name, const std::string& tag,
+                                const std::vector<std::string>& disks) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  return RunSnapshotJob(vm->proc->qmp(), "save", tag, FormatNodes(disks))
+      .WithContext(fmt::format("domain '{}'", name));
+}
+
+Status QemuDriver::LoadSnapshot(const std::string& name, const std::string& tag,
+                                const std::vector<std::string>& disks) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  return RunSnapshotJob(vm->proc->qmp(), "load", tag, FormatNodes(disks))
+      .WithContext(fmt::format("domain '{}'", name));
+}
+
+Status QemuDriver::DeleteSnapshot(const std::string& name, const std::string& tag,
+                                  const std::vector<std::string>& disks) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  return RunSnapshotJob(vm->proc->qmp(), "delete", tag, FormatNodes(disks))
+      .WithContext(fmt::format("domain '{}'", name));
+}
+
 void QemuDriver::SetExitCallback(ExitCallback cb) {
   std::lock_guard l(mu_);
   exit_cb_ = std::move(cb);

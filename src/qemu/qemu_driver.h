@@ -65,6 +65,12 @@ class QemuDriver : public hypervisor::Hypervisor {
   void SetExitCallback(ExitCallback cb) override;
   void SetGuestEventCallback(GuestEventCallback cb) override;
   Status DumpMemory(const std::string& name, const std::string& path) override;
+  Status SaveSnapshot(const std::string& name, const std::string& tag,
+                      const std::vector<std::string>& disks) override;
+  Status LoadSnapshot(const std::string& name, const std::string& tag,
+                      const std::vector<std::string>& disks) override;
+  Status DeleteSnapshot(const std::string& name, const std::string& tag,
+                        const std::vector<std::string>& disks) override;
   void Recheck(const std::string& name) override;
   void ReapOrphans() override;
 

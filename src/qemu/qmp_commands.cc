@@ -527,6 +527,41 @@ Status DumpGuestMemory(QmpClient& qmp, int fd, std::chrono::milliseconds timeout
   }
 }
 
+Status RunSnapshotJob(QmpClient& qmp, const std::string& kind, const std::string& tag,
+                      const std::vector<std::string>& nodes, std::chrono::milliseconds timeout) {
+  if (kind != "save" && kind != "load" && kind != "delete") {
+    return InvalidArgumentError("unknown snapshot job '{}'", kind);
+  }
+  if (nodes.empty()) return InvalidArgumentError("snapshot '{}': no disk to {} it on", tag, kind);
+  const std::string id = "skiff-snapshot-" + kind;
+  const std::string what = fmt::format("snapshot-{} '{}'", kind, tag);
+  json args{{"job-id", id}, {"tag", tag}, {"devices", nodes}};
+  if (kind != "delete") args["vmstate"] = nodes.front();
+  auto r = qmp.Execute("snapshot-" + kind, args);
+  if (!r.ok()) return r.status().WithContext(what);
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    SKIFF_ASSIGN_OR_RETURN(json jobs, qmp.Execute("query-jobs"));
+    const json* mine = nullptr;
+    if (jobs.is_array()) {
+      for (const auto& j : jobs) {
+        if (StrOr(j, "id") == id) mine = &j;
+      }
+    }
+    if (!mine) return CorruptionError("{}: job '{}' is not listed by query-jobs", what, id);
+    if (StrOr(*mine, "status") == "concluded") {
+      std::string error = StrOr(*mine, "error");
+      (void)qmp.Execute("job-dismiss", json{{"id", id}});
+      if (!error.empty()) return FailedPreconditionError("{}: {}", what, error);
+      return Status::Ok();
+    }
+    if (Clock::now() >= deadline) {
+      return UnavailableError("{} did not complete within {} ms", what, timeout.count());
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
 Status DeviceAdd(QmpClient& qmp, const nlohmann::json& props) {
   return qmp.Execute("device_add", props).status();
 }

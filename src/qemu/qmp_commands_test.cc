@@ -671,5 +671,40 @@ TEST_F(QmpCommandsTest, DeviceAndBackendCommandsSendTheirArguments) {
   EXPECT_FALSE(DeviceDel(qmp(), "sdz").ok());
 }
 
+TEST_F(QmpCommandsTest, SnapshotJobRunsUntilConcludedAndDismisses) {
+  server_.ReturnFor("snapshot-save", json::object());
+  auto polls = std::make_shared<int>(0);
+  server_.OnCommand("query-jobs", [polls](FakeQmpServer& s, const Cmd& c) {
+    std::string status = ++*polls < 3 ? "running" : "concluded";
+    s.Reply(c, json::array({json{{"id", "other"}, {"status", "running"}},
+                            json{{"id", "skiff-snapshot-save"}, {"status", status}}}));
+  });
+  server_.ReturnFor("job-dismiss", json::object());
+  ASSERT_TRUE(RunSnapshotJob(qmp(), "save", "s1", {"fmt-vda", "fmt-vdb"}).ok());
+  auto cmds = server_.commands();
+  ASSERT_GE(cmds.size(), 5u);
+  EXPECT_EQ(cmds[1].name, "snapshot-save");
+  EXPECT_EQ(cmds[1].args["tag"], "s1");
+  EXPECT_EQ(cmds[1].args["vmstate"], "fmt-vda");
+  EXPECT_EQ(cmds[1].args["devices"], json::array({"fmt-vda", "fmt-vdb"}));
+  EXPECT_EQ(cmds.back().name, "job-dismiss");
+  EXPECT_EQ(cmds.back().args["id"], "skiff-snapshot-save");
+}
+
+TEST_F(QmpCommandsTest, SnapshotJobErrorIsReturnedAndDeleteHasNoVmstate) {
+  server_.ReturnFor("snapshot-delete", json::object());
+  server_.ReturnFor("query-jobs", json::array({json{{"id", "skiff-snapshot-delete"},
+                                                    {"status", "concluded"},
+                                                    {"error", "Snapshot 'x' not found"}}}));
+  server_.ReturnFor("job-dismiss", json::object());
+  Status st = RunSnapshotJob(qmp(), "delete", "x", {"fmt-vda"});
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_NE(st.message().find("snapshot-delete 'x': Snapshot 'x' not found"), std::string::npos)
+      << st.message();
+  EXPECT_FALSE(server_.commands()[1].args.contains("vmstate"));
+  EXPECT_EQ(server_.commands().back().name, "job-dismiss");
+  EXPECT_EQ(RunSnapshotJob(qmp(), "load", "x", {}).code(), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace skiff::qemu

@@ -26,6 +26,8 @@ inline constexpr std::string_view kJobs = "/v1/jobs";
 std::string Domain(std::string_view ref, std::string_view sub = "");
 // "/v1/domains/web1/disks/vdb" (detach-disk).
 std::string DomainDisk(std::string_view ref, std::string_view target);
+// "/v1/domains/web1/snapshots/s1", with `sub` ("revert") after it.
+std::string DomainSnapshot(std::string_view ref, std::string_view name, std::string_view sub = "");
 std::string Network(std::string_view name, std::string_view sub = "");
 std::string Pool(std::string_view name, std::string_view sub = "");
 // "/v1/pools/default/volumes".

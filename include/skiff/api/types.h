@@ -556,6 +556,113 @@ struct ManagedSaveRemoved {
   }
 };
 
+// ---- snapshots (virsh snapshot-*) ----
+
+// POST /v1/domains/{id}/snapshots (snapshot-create, snapshot-create-as): `xml` is
+// a <domainsnapshot>; `redefine` (snapshot-edit) changes an existing one's
+// description, and with `current` makes it the current snapshot.
+struct SnapshotCreateRequest {
+  std::string xml;
+  std::string source;  // the file name, for errors
+  bool disk_only = false;
+  bool no_metadata = false;
+  bool redefine = false;
+  bool current = false;
+  template <typename V>
+  void Visit(V& v) {
+    v("xml", xml, kRequired);
+    v("source", source);
+    v("disk_only", disk_only);
+    v("no_metadata", no_metadata);
+    v("redefine", redefine);
+    v("current", current);
+  }
+};
+
+struct SnapshotCreated {
+  std::string name;
+  template <typename V>
+  void Visit(V& v) {
+    v("name", name);
+  }
+};
+
+// GET /v1/domains/{id}/snapshots: every snapshot, oldest first.
+struct Snapshot {
+  std::string name;
+  std::string description;
+  std::string parent;  // "" for a root
+  std::string state;   // running, paused, shutoff
+  std::string memory;  // internal, no
+  std::string location;
+  int64_t creation_time = 0;
+  bool current = false;
+  uint64_t children = 0;
+  uint64_t descendants = 0;
+  template <typename V>
+  void Visit(V& v) {
+    v("name", name);
+    v("description", description);
+    v("parent", parent);
+    v("state", state);
+    v("memory", memory);
+    v("location", location);
+    v("creation_time", creation_time);
+    v("current", current);
+    v("children", children);
+    v("descendants", descendants);
+  }
+};
+
+struct SnapshotList {
+  std::vector<Snapshot> snapshots;
+  template <typename V>
+  void Visit(V& v) {
+    v("snapshots", snapshots);
+  }
+};
+
+// GET /v1/domains/{id}/snapshots/{name} (snapshot-dumpxml): graphics passwords in
+// its <domain> only with security_info, which needs an admin.
+struct SnapshotXmlQuery {
+  bool security_info = false;
+  template <typename V>
+  void Visit(V& v) {
+    v("security_info", security_info);
+  }
+};
+
+// POST /v1/domains/{id}/snapshots/{name}/revert (snapshot-revert).
+struct SnapshotRevertRequest : RunningOrPaused {
+  bool force = false;
+  template <typename V>
+  void Visit(V& v) {
+    RunningOrPaused::Visit(v);
+    v("force", force);
+  }
+};
+
+// DELETE /v1/domains/{id}/snapshots/{name} (snapshot-delete).
+struct SnapshotDeleteQuery {
+  bool children = false;
+  bool children_only = false;
+  bool metadata = false;
+  template <typename V>
+  void Visit(V& v) {
+    v("children", children);
+    v("children_only", children_only);
+    v("metadata", metadata);
+  }
+};
+
+struct SnapshotsDeleted {
+  std::vector<std::string> deleted;
+  template <typename V>
+  void Visit(V& v) {
+    v("deleted", deleted);
+  }
+};
+
 // POST /v1/domains/{id}/clone (skiff clone, virt-clone's options): lists apply in
 // order, the n-th file to the n-th disk that is copied, the n-th MAC to the n-th
 // interface. `print_xml` plans only: the answer has the XML and no job.

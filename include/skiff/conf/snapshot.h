@@ -29,6 +29,9 @@ struct SnapshotDef {
   std::string memory_snapshot;  // "", no, internal, external, manual
   std::string memory_file;      // external
   std::vector<SnapshotDisk> disks;
+  // The domain's definition when the snapshot was taken (libvirt keeps it inside
+  // <domainsnapshot>): its <domain> element as XML, "" when absent.
+  std::string domain_xml;
   bool operator==(const SnapshotDef&) const = default;
 };
 

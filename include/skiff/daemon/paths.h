@@ -20,6 +20,7 @@ struct Paths {
   std::filesystem::path lib_dir;        // ROOT/var/lib/skiff
   std::filesystem::path save_dir;       // ROOT/var/lib/skiff/save: managed save
   std::filesystem::path dump_dir;       // ROOT/var/lib/skiff/dump: <on_crash>coredump-*
+  std::filesystem::path snapshot_dir;   // ROOT/var/lib/skiff/snapshots/DOMAIN/NAME.xml
   std::filesystem::path log_dir;        // ROOT/var/log/skiff
   std::filesystem::path socket;         // ROOT/run/skiff/skiffd.sock
   Status Create() const;                // mkdir -p all of the above
@@ -27,6 +28,8 @@ struct Paths {
   std::filesystem::path managed_save(const std::string& domain) const {
     return save_dir / (domain + ".save");
   }
+  // A domain's snapshot metadata: snapshot_dir/DOMAIN.
+  std::filesystem::path snapshots(const std::string& domain) const { return snapshot_dir / domain; }
 };
 
 }  // namespace skiff::daemon

@@ -77,7 +77,8 @@ class Api {
 
 // Defined in src/daemon/rest/<resource>.cc.
 void AddDomainRoutes(Api& api);
-void AddObjectRoutes(Api& api);  // pools, volumes
+void AddSnapshotRoutes(Api& api);  // /v1/domains/{id}/snapshots
+void AddObjectRoutes(Api& api);    // pools, volumes
 void AddNetworkRoutes(Api& api);
 void AddHostRoutes(Api& api);  // version, capabilities, host-validate, events
 void AddJobRoutes(Api& api);

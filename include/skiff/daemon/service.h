@@ -17,6 +17,7 @@
 //   domain_devices.h      devices(): attach/detach of disks, interfaces, device XML
 //   domain_saves.h        saves(): save, restore, managed save (jobs)
 //   domain_clones.h       clones(): skiff clone (a job; clone_plan.h decides)
+//   domain_snapshots.h    snapshots(): snapshot-create, -list, -revert, -delete
 //   service_policy.cc     what a guest does on its own: exits, <on_poweroff>, pauses,
 //                         panics and <on_crash>
 //   network/driver.h      virtual networks: registry, bridges, dnsmasq, taps
@@ -38,6 +39,7 @@
 #include "skiff/daemon/domain_clones.h"
 #include "skiff/daemon/domain_devices.h"
 #include "skiff/daemon/domain_saves.h"
+#include "skiff/daemon/domain_snapshots.h"
 #include "skiff/daemon/domain_state.h"
 #include "skiff/daemon/domain_tuning.h"
 #include "skiff/daemon/events.h"
@@ -104,6 +106,8 @@ class Service {
   DomainSaves& saves() { return *saves_; }
   // skiff clone (virt-clone): a job that copies the disks and defines the clone.
   DomainClones& clones() { return *clones_; }
+  // Snapshots (virsh snapshot-*): internal qcow2 snapshots and their metadata.
+  DomainSnapshots& snapshots() { return *snapshots_; }
   // Virtual networks (src/daemon/network/) and storage pools and volumes
   // (src/daemon/storage/): drivers of their own, which the Service owns.
   NetworkDriver& networks() { return *net_; }
@@ -138,6 +142,7 @@ class Service {
   std::unique_ptr<DomainDevices> devices_;
   std::unique_ptr<DomainSaves> saves_;
   std::unique_ptr<DomainClones> clones_;
+  std::unique_ptr<DomainSnapshots> snapshots_;
 };
 
 }  // namespace skiff::daemon

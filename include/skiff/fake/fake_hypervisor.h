@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -54,6 +55,13 @@ class FakeHypervisor : public hypervisor::Hypervisor {
   Result<std::string> ConsoleSocket(const std::string& name) override;
   // Writes a small file standing for the guest's memory (kAlreadyExists if `path` exists).
   Status DumpMemory(const std::string& name, const std::string& path) override;
+  // Snapshots live in the fake's memory, by domain name, across restarts of a guest.
+  Status SaveSnapshot(const std::string& name, const std::string& tag,
+                      const std::vector<std::string>& disks) override;
+  Status LoadSnapshot(const std::string& name, const std::string& tag,
+                      const std::vector<std::string>& disks) override;
+  Status DeleteSnapshot(const std::string& name, const std::string& tag,
+                        const std::vector<std::string>& disks) override;
   // Reports the guest's state as it is (running or paused), as the QEMU driver does.
   void Recheck(const std::string& name) override;
   // The fake's guests live in its memory and die with it: none is ever orphaned.
@@ -101,6 +109,7 @@ class FakeHypervisor : public hypervisor::Hypervisor {
   int next_pid_ = 4000;
   Status fail_start_;
   int save_step_ms_ = 5;
+  std::map<std::string, std::set<std::string>> snapshots_;  // domain -> tags
   // The callbacks, guarded by cb_mu_, which is held while one runs: clearing
   // them (the daemon's destructor) waits for a report under way.
   std::mutex cb_mu_;

@@ -161,6 +161,20 @@ class Hypervisor {
   virtual Status Save(const std::string& name, const std::string& path, const JobControl& job,
                       const std::function<Status()>& commit) = 0;
 
+  // Internal snapshots of a running guest (virsh snapshot-create with memory):
+  // `disks` are the target devs (vda, ...) of qcow2 disks; the guest's memory and
+  // device state go into the first. The guest is paused while the snapshot is
+  // written and runs again afterwards if it ran before.
+  virtual Status SaveSnapshot(const std::string& name, const std::string& tag,
+                              const std::vector<std::string>& disks) = 0;
+  // Puts the guest's memory, devices and `disks` back as snapshot `tag` has them.
+  // A paused guest (started paused for this) stays paused; a running one runs on.
+  virtual Status LoadSnapshot(const std::string& name, const std::string& tag,
+                              const std::vector<std::string>& disks) = 0;
+  // Removes snapshot `tag` from the running guest's `disks`.
+  virtual Status DeleteSnapshot(const std::string& name, const std::string& tag,
+                                const std::vector<std::string>& disks) = 0;
+
   // The unix socket of the domain's serial console, for `skiff console`.
   virtual Result<std::string> ConsoleSocket(const std::string& name) = 0;
 

@@ -176,6 +176,16 @@ Status RestoreState(QmpClient& qmp, int fd,
 Status DumpGuestMemory(QmpClient& qmp, int fd,
                        std::chrono::milliseconds timeout = std::chrono::minutes(10));
 
+// Internal snapshots (QEMU's snapshot-save, snapshot-load and snapshot-delete
+// jobs): `kind` is "save", "load" or "delete"; `nodes` are block node names, the
+// first of which holds (or holds) the memory state for save and load. Runs the job
+// as "skiff-snapshot-<kind>", polls query-jobs until it concludes, dismisses it and
+// returns its error (kFailedPrecondition with QEMU's words), kUnavailable after
+// `timeout`.
+Status RunSnapshotJob(QmpClient& qmp, const std::string& kind, const std::string& tag,
+                      const std::vector<std::string>& nodes,
+                      std::chrono::milliseconds timeout = std::chrono::minutes(30));
+
 // ---- devices and the QOM tree (hot-plug and PCI addressing of a live guest) ----
 
 // device_add with `props` (QEMU's device options: "driver", "id", "bus", ...).

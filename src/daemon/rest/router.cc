@@ -119,6 +119,7 @@ Status CheckQuery(const Request& req, const std::vector<std::string>& allowed) {
 
 Api::Api(Service& service) : service_(service) {
   AddDomainRoutes(*this);
+  AddSnapshotRoutes(*this);
   AddObjectRoutes(*this);
   AddNetworkRoutes(*this);
   AddHostRoutes(*this);
