@@ -17,7 +17,7 @@ import subprocess
 
 from framework.console import ConsoleLog
 from framework.daemon import daemon_session
-from framework.guest import disk_xml, domain_xml
+from framework.guest import disk_xml, domain_xml, files_in
 from framework.net import free_test_subnet, link_exists, require_net_prerequisites, sh
 from framework.util import require_guest
 
@@ -36,23 +36,6 @@ def net_xml(name, bridge, prefix):
 
 def pool_xml(path):
     return f"<pool type='dir'><name>p</name><target><path>{path}</path></target></pool>\n"
-
-
-def files_in(image, root):
-    """The files at the top of the ext2 file system in `image` (any format qemu-img
-    reads), with their contents, read by debugfs from a raw copy."""
-    raw = root / "read.raw"
-    subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(raw)], check=True)
-    ls = subprocess.run(["debugfs", "-R", "ls -p /", str(raw)], capture_output=True, text=True,
-                        check=True).stdout
-    names = [f.split("/")[5] for f in ls.split() if f.count("/") >= 6]
-    out = {}
-    for n in names:
-        if n.endswith(".txt"):
-            out[n] = subprocess.run(["debugfs", "-R", f"cat /{n}", str(raw)], capture_output=True,
-                                    text=True, check=True).stdout.strip()
-    raw.unlink()
-    return out
 
 
 def mac_of(d, name):

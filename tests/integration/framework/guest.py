@@ -1,5 +1,7 @@
 """The test guest (build/guest: a kernel and an initrd that print markers on ttyS0)
 as a domain: its domain XML, its disks, and booting it through skiffd."""
+import subprocess
+
 from framework.console import ConsoleLog
 
 
@@ -67,3 +69,20 @@ def boot(d, root, name, xml):
     d.pids.append(g.pid)
     g.wait(r"^SKIFF-GUEST-READY", timeout=150)
     return g
+
+
+def files_in(image, root):
+    """The files at the top of the ext2 file system in `image` (any format qemu-img
+    reads), with their contents, read by debugfs from a raw copy."""
+    raw = root / "read.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(raw)], check=True)
+    ls = subprocess.run(["debugfs", "-R", "ls -p /", str(raw)], capture_output=True, text=True,
+                        check=True).stdout
+    names = [f.split("/")[5] for f in ls.split() if f.count("/") >= 6]
+    out = {}
+    for n in names:
+        if n.endswith(".txt"):
+            out[n] = subprocess.run(["debugfs", "-R", f"cat /{n}", str(raw)], capture_output=True,
+                                    text=True, check=True).stdout.strip()
+    raw.unlink()
+    return out
