@@ -342,7 +342,7 @@ int CmdSnapshotCurrent(const Args& a, api::Client& c) {
     // virsh snapshot-current DOMAIN NAME makes NAME the current snapshot.
     api::XmlReply r;
     const std::string dom = a.get("domain"), name = a.get("snapshotname");
-    if (!GetOrFail(c, routes::DomainSnapshot(dom, name), &r)) return 1;
+    if (!GetOrFail(c, routes::DomainSnapshot(dom, name) + "?security_info=true", &r)) return 1;
     api::SnapshotCreateRequest req;
     req.xml = r.xml;
     req.redefine = req.current = true;
