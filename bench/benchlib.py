@@ -49,6 +49,9 @@ def skiffd(root):
     finally:
         d.send_signal(signal.SIGTERM)
         d.wait(timeout=30)
+        if logd:
+            logd.send_signal(signal.SIGTERM)
+            logd.wait(timeout=30)
 
 
 @contextlib.contextmanager
@@ -63,6 +66,11 @@ def libvirtd(programs, packages):
         subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
                        stdout=subprocess.DEVNULL)
+    # virtlogd keeps the logs of the guests libvirt starts; started by hand as well.
+    logd = None
+    if shutil.which("virtlogd") and subprocess.run(["pgrep", "-x", "virtlogd"],
+                                                    capture_output=True).returncode != 0:
+        logd = subprocess.Popen(["virtlogd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     d = subprocess.Popen(["libvirtd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     v = ["virsh", "-q", "-c", "qemu:///system"]
     try:
@@ -74,3 +82,6 @@ def libvirtd(programs, packages):
     finally:
         d.send_signal(signal.SIGTERM)
         d.wait(timeout=30)
+        if logd:
+            logd.send_signal(signal.SIGTERM)
+            logd.wait(timeout=30)

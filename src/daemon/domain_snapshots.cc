@@ -197,11 +197,29 @@ std::vector<std::string> Targets(const std::vector<SnapDisk>& disks) {
   return t;
 }
 
+std::vector<std::string> Files(const std::vector<SnapDisk>& disks) {
+  std::vector<std::string> p;
+  for (const auto& d : disks) p.push_back(d.path);
+  return p;
+}
+
 bool Contains(const std::vector<image::SnapshotInfo>& snaps, const std::string& name) {
   return std::any_of(snaps.begin(), snaps.end(), [&](const auto& s) { return s.name == name; });
 }
 
 }  // namespace
+
+Status DomainSnapshots::CheckImagesFree(const std::string& domain,
+                                        const std::vector<std::string>& paths) {
+  SKIFF_TRY(busy_(domain));
+  for (const auto& p : paths) {
+    std::string other = core_.DiskHolder(p, /*writes=*/true);
+    if (!other.empty() && other != domain) {
+      return FailedPreconditionError("image '{}' is in use by running domain '{}'", p, other);
+    }
+  }
+  return Status::Ok();
+}
 
 // ------------------------------------------------------------------ create
 
@@ -288,6 +306,7 @@ Result<std::string> DomainSnapshots::CreateLocked(DomainObj& obj, conf::Snapshot
     snap.state = was_running ? "running" : "paused";
     snap.memory_snapshot = "internal";
   } else {
+    SKIFF_TRY(CheckImagesFree(domain, Files(disks)));
     if (!obj.def.os.nvram.empty() && core_.env().FileExists(nvram)) {
       SKIFF_ASSIGN_OR_RETURN(nvram_copy, core_.env().ReadFile(nvram));
       have_nvram = true;
@@ -404,6 +423,7 @@ Status DomainSnapshots::RevertLocked(DomainObj& obj, const conf::SnapshotDef& sn
   // Every image must hold the snapshot before anything changes (a shut-off
   // domain's; a running one's are checked by QEMU when it loads them).
   if (!with_memory) {
+    SKIFF_TRY(CheckImagesFree(domain, Files(disks)));
     for (const auto& d : disks) {
       SKIFF_ASSIGN_OR_RETURN(auto have, image::ListSnapshots(d.path));
       if (!Contains(have, snap.name)) {
@@ -477,7 +497,7 @@ Result<std::vector<std::string>> DomainSnapshots::Delete(const std::string& ref,
   DomainObj& obj = *held.first;
   const std::string domain = obj.def.name;
   Store store{core_.env(), core_.paths().snapshots(domain), domain};
-  SKIFF_ASSIGN_OR_RETURN(conf::SnapshotDef target, store.Get(name));
+  SKIFF_TRY(store.Get(name).status());
   SKIFF_ASSIGN_OR_RETURN(auto all, store.All());
   std::map<std::string, conf::SnapshotDef> by_name;
   for (auto& s : all) by_name[s.name] = s;
@@ -516,6 +536,7 @@ Result<std::vector<std::string>> DomainSnapshots::Delete(const std::string& ref,
           live_targets.push_back(d.target);
           continue;
         }
+        SKIFF_TRY(CheckImagesFree(domain, {d.path}));
         SKIFF_ASSIGN_OR_RETURN(auto have, image::ListSnapshots(d.path));
         if (!Contains(have, n)) continue;  // gone already (an interrupted delete)
         Status st = image::DeleteSnapshot(d.path, n);
@@ -538,7 +559,6 @@ Result<std::vector<std::string>> DomainSnapshots::Delete(const std::string& ref,
     spdlog::info("domain '{}': snapshot '{}' deleted{}", domain, n,
                  options.metadata_only ? " (metadata only)" : "");
   }
-  (void)target;
   return deleted;
 }
 

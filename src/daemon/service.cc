@@ -87,7 +87,8 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
         SKIFF_TRY(hv_.Destroy(o.def.name));
         core_->MarkStopped(o, ShutoffReason::kFromSnapshot);
         return Status::Ok();
-      });
+      },
+      [this](const std::string& domain) { return clones_->CheckNotBeingCloned(domain); });
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });

@@ -24,11 +24,14 @@ Result<std::vector<Qcow2Snapshot>> ParseSnapshotTable(std::span<const uint8_t> t
   std::vector<Qcow2Snapshot> out;
   uint64_t off = 0;
   for (uint32_t i = 0; i < nb; ++i) {
+    // Each entry starts 8-aligned; the last one's padding need not exist (QEMU
+    // does not write it when the table ends the file).
+    off = AlignUp(off, 8);
     auto overrun = [&](const char* what) {
       return CorruptionError("'{}': snapshot table entry {} at 0x{:x}: {} overruns the table", name,
                              i, table_offset + off, what);
     };
-    if (t.size() - off < 40) return overrun("header");
+    if (off > t.size() || t.size() - off < 40) return overrun("header");
     const uint8_t* p = t.data() + off;
     Qcow2Snapshot s;
     s.l1_table_offset = LoadBe64(p);
@@ -55,8 +58,7 @@ Result<std::vector<Qcow2Snapshot>> ParseSnapshotTable(std::span<const uint8_t> t
     if (uint64_t{id_len} + name_len > t.size() - off - strings) return overrun("id and name");
     s.id.assign(reinterpret_cast<const char*>(p + strings), id_len);
     s.name.assign(reinterpret_cast<const char*>(p + strings + id_len), name_len);
-    off += AlignUp(strings + id_len + name_len, 8);
-    if (off > t.size()) return overrun("padding");
+    off += strings + id_len + name_len;
     if (s.l1_table_offset % cluster_size != 0) {
       return CorruptionError("'{}': snapshot '{}' L1 table at 0x{:x} is not cluster-aligned", name,
                              s.name, s.l1_table_offset);
@@ -78,10 +80,12 @@ Result<std::vector<Qcow2Snapshot>> ParseSnapshotTable(std::span<const uint8_t> t
 
 std::vector<uint8_t> SerializeSnapshotTable(const std::vector<Qcow2Snapshot>& snaps) {
   std::vector<uint8_t> out;
+  // As QEMU lays it out: each entry 8-aligned, no padding after the last one (the
+  // table's size in refcounts and checks is QEMU's).
   for (const auto& s : snaps) {
-    size_t at = out.size();
+    size_t at = AlignUp(out.size(), 8);
     uint32_t extra_len = static_cast<uint32_t>(24 + s.extra.size());
-    size_t len = AlignUp(40 + extra_len + s.id.size() + s.name.size(), 8);
+    size_t len = 40 + extra_len + s.id.size() + s.name.size();
     out.resize(at + len, 0);
     uint8_t* p = out.data() + at;
     StoreBe64(p, s.l1_table_offset);

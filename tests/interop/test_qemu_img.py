@@ -99,6 +99,26 @@ def test_internal_snapshots_from_qemu(tmp_path):
     assert sha_raw_export("skiff", img, tmp_path) == expected
 
 
+def test_snapshot_tables_written_in_turns_by_both_tools(tmp_path):
+    """QEMU leaves out the last entry's padding when the table ends the file:
+    Skiff reads such a table, and sizes it as QEMU does when it frees it."""
+    img = tmp_path / "t.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", img, "64M")
+    for i, name in enumerate(["a", "bb", "ccc", "dddd", "eeeee"]):
+        tool = skiff if i % 2 == 0 else qemu_img
+        tool("snapshot", "-c", name, img)
+        qemu_io(img, f"write -P {i + 1} 0 64k")
+        assert skiff("snapshot", "-l", img).stdout == qemu_img("snapshot", "-l", img).stdout
+    skiff("snapshot", "-a", "bb", img)
+    qemu_img("snapshot", "-d", "ccc", img)
+    skiff("snapshot", "-d", "a", img)
+    assert_qemu_clean(img)
+    assert skiff("check", img).returncode == 0
+    assert qemu_io(img, "read -P 1 0 64k").returncode == 0
+    assert [line.split()[1] for line in qemu_img("snapshot", "-l", img).stdout.splitlines()[2:]] \
+        == ["bb", "dddd", "eeeee"]
+
+
 @pytest.fixture
 def source_raw(tmp_path):
     """A raw image with holes, written zeroes, random data and compressible text."""

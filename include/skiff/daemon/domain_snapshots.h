@@ -60,8 +60,10 @@ class DomainSnapshots {
   // The life cycle's start and stop of a locked domain, which a revert shares.
   using StartFn = std::function<Result<DomainSummary>(DomainObj&, bool paused)>;
   using StopFn = std::function<Status(DomainObj&)>;
-  DomainSnapshots(DomainCore& core, StartFn start, StopFn stop)
-      : core_(core), start_(std::move(start)), stop_(std::move(stop)) {}
+  // Whether another job (a clone) reads the domain's disks now: its error if so.
+  using BusyFn = std::function<Status(const std::string& domain)>;
+  DomainSnapshots(DomainCore& core, StartFn start, StopFn stop, BusyFn busy)
+      : core_(core), start_(std::move(start)), stop_(std::move(stop)), busy_(std::move(busy)) {}
 
   // snapshot-create / snapshot-create-as: `xml` is a <domainsnapshot> (from
   // `source`, named in errors). Returns the snapshot's name.
@@ -89,10 +91,14 @@ class DomainSnapshots {
                                    const SnapshotCreateOptions& options);
   Status RevertLocked(DomainObj& obj, const conf::SnapshotDef& snap,
                       const SnapshotRevertOptions& options);
+  // Before Skiff's image engine changes `paths` of `domain`: no clone job reads
+  // them and no other running domain holds them.
+  Status CheckImagesFree(const std::string& domain, const std::vector<std::string>& paths);
 
   DomainCore& core_;
   StartFn start_;
   StopFn stop_;
+  BusyFn busy_;
 };
 
 }  // namespace skiff::daemon
