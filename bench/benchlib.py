@@ -49,9 +49,6 @@ def skiffd(root):
     finally:
         d.send_signal(signal.SIGTERM)
         d.wait(timeout=30)
-        if logd:
-            logd.send_signal(signal.SIGTERM)
-            logd.wait(timeout=30)
 
 
 @contextlib.contextmanager

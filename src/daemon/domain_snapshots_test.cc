@@ -226,6 +226,26 @@ TEST_F(SnapshotsTest, BadRequestsChangeNothing) {
   EXPECT_EQ(Get(vda_), "kept");
 }
 
+TEST_F(SnapshotsTest, AnImageAnotherRunningDomainHoldsIsLeftAlone) {
+  DefineWithDisks("a");
+  Put(vda_, "a-data");
+  // "b" runs on a's disk: a's offline snapshot would write under its feet.
+  std::string xml =
+      "<domain type='qemu'><name>b</name><memory unit='MiB'>128</memory><os><type "
+      "arch='x86_64' machine='q35'>hvm</type></os><devices>" +
+      Disk(vda_, "vda", "qcow2") + "</devices></domain>";
+  ASSERT_TRUE(service_->DefineDomain(xml, "b.xml").ok());
+  ASSERT_TRUE(service_->StartDomain("b", false).ok());
+  auto r = Create("a", Named("s"));
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(Has(r.status().message(), "is in use by running domain 'b'"))
+      << r.status().ToString();
+  EXPECT_TRUE(Tags(vda_).empty());
+  ASSERT_TRUE(service_->DestroyDomain("b").ok());
+  ASSERT_TRUE(Create("a", Named("s")).ok());
+  EXPECT_EQ(Tags(vda_), std::vector<std::string>{"s"});
+}
+
 TEST_F(SnapshotsTest, RunningDomainSnapshotHoldsMemoryAndRevertRestarts) {
   DefineWithDisks("r");
   ASSERT_TRUE(service_->StartDomain("r", false).ok());

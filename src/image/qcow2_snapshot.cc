@@ -110,14 +110,25 @@ std::vector<uint8_t> SerializeSnapshotTable(const std::vector<Qcow2Snapshot>& sn
 Status Qcow2Image::LoadSnapshotsLocked(uint64_t file_size) {
   snapshots_.clear();
   if (header_.nb_snapshots == 0) return Status::Ok();
-  uint64_t avail = std::min(file_size - header_.snapshots_offset, kMaxSnapshotTableBytes);
-  std::vector<uint8_t> raw(avail);
-  SKIFF_TRY(file_.ReadExact(header_.snapshots_offset, raw));
-  uint64_t bytes = 0;
-  SKIFF_ASSIGN_OR_RETURN(
-      snapshots_, ParseSnapshotTable(raw, header_.nb_snapshots, header_.version, cluster_size_,
-                                     file_size, header_.snapshots_offset, path(), &bytes));
-  return Status::Ok();
+  const uint64_t avail = std::min(file_size - header_.snapshots_offset, kMaxSnapshotTableBytes);
+  // The table's size is not recorded: read what its entries usually take and
+  // more only when they overrun it (a table in the middle of a large file would
+  // otherwise cost a 64 MiB read at every open).
+  uint64_t want =
+      std::min<uint64_t>(avail, std::max<uint64_t>(64 * 1024, header_.nb_snapshots * 1024ull));
+  for (;;) {
+    std::vector<uint8_t> raw(want);
+    SKIFF_TRY(file_.ReadExact(header_.snapshots_offset, raw));
+    uint64_t bytes = 0;
+    auto parsed = ParseSnapshotTable(raw, header_.nb_snapshots, header_.version, cluster_size_,
+                                     file_size, header_.snapshots_offset, path(), &bytes);
+    if (parsed.ok()) {
+      snapshots_ = std::move(*parsed);
+      return Status::Ok();
+    }
+    if (want >= avail) return parsed.status();
+    want = std::min(avail, want * 8);
+  }
 }
 
 Status Qcow2Image::WriteSnapshotTableLocked(std::vector<Qcow2Snapshot> snaps) {
