@@ -122,6 +122,27 @@ TEST(Volume, UnitsFormatAndBacking) {
   EXPECT_THAT(zero.status().message(), HasSubstr("capacity must be positive"));
 }
 
+TEST(Snapshot, TheDomainInsideRoundTripsUnchanged) {
+  const std::string xml =
+      "<domainsnapshot><name>s</name><domain type='qemu'><name>g</name>"
+      "<description>line one\n  line two\n</description><memory>1</memory></domain>"
+      "</domainsnapshot>";
+  auto s = ParseSnapshotXml(xml, "s.xml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_NE(s->domain_xml.find("<name>g</name>"), std::string::npos) << s->domain_xml;
+  std::string text = FormatSnapshotXml(*s);
+  EXPECT_NE(text.find("\n  <domain type='qemu'>\n    <name>g</name>"), std::string::npos) << text;
+  // Formatted and parsed again and again, the multi-line text stays as it was.
+  for (int i = 0; i < 3; ++i) {
+    auto again = ParseSnapshotXml(text, "again.xml");
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(*again, *s);
+    EXPECT_EQ(FormatSnapshotXml(*again), text);
+    text = FormatSnapshotXml(*again);
+  }
+  EXPECT_NE(text.find("line one\n  line two\n</description>"), std::string::npos) << text;
+}
+
 TEST(Snapshot, ParseAndValidate) {
   auto s =
       ParseSnapshotXml(R"(<domainsnapshot><name>s1</name><description>before upgrade</description>

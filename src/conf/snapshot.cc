@@ -50,7 +50,7 @@ Result<SnapshotDef> ParseSnapshotElem(const Elem& root) {
   if (Elem dom = root.Child("domain")) {
     dom.MarkSubtree();
     std::ostringstream out;
-    dom.node().print(out, "  ", pugi::format_indent);
+    dom.node().print(out, "  ", pugi::format_indent | pugi::format_attribute_single_quote);
     s.domain_xml = out.str();
   }
   return s;
@@ -135,12 +135,18 @@ std::string FormatSnapshotXml(const SnapshotDef& s) {
     w.Close("disks");
   }
   if (!s.domain_xml.empty()) {
-    std::string_view rest = s.domain_xml;
-    while (!rest.empty()) {
-      size_t nl = rest.find('\n');
-      std::string_view line = rest.substr(0, nl);
-      if (!line.empty()) w.RawLine(line);
-      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    // Printed by pugixml one level down, text nodes verbatim: a multi-line
+    // <description> inside comes back unchanged however often it round-trips.
+    pugi::xml_document doc;
+    if (doc.load_buffer(s.domain_xml.data(), s.domain_xml.size(), pugi::parse_default,
+                        pugi::encoding_utf8)) {
+      std::ostringstream out;
+      doc.document_element().print(out, "  ",
+                                   pugi::format_indent | pugi::format_attribute_single_quote,
+                                   pugi::encoding_utf8, 1);
+      std::string text = out.str();
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      w.RawLine(std::string_view(text).substr(std::min<size_t>(2, text.size())));
     }
   }
   w.Close("domainsnapshot");
