@@ -283,7 +283,8 @@ Result<std::string> DomainSnapshots::CreateLocked(DomainObj& obj, conf::Snapshot
     // The NVRAM is copied while the guest is paused, beside its memory.
     const bool was_running = obj.status.state() == DomainState::kRunning;
     if (was_running && !nvram.empty()) SKIFF_TRY(core_.hv().Suspend(domain));
-    Status st = core_.hv().SaveSnapshot(domain, snap.name, Targets(disks));
+    const Status saved = core_.hv().SaveSnapshot(domain, snap.name, Targets(disks));
+    Status st = saved;
     if (st.ok() && !nvram.empty() && core_.env().FileExists(nvram)) {
       auto data = core_.env().ReadFile(nvram);
       if (data.ok()) {
@@ -298,7 +299,9 @@ Result<std::string> DomainSnapshots::CreateLocked(DomainObj& obj, conf::Snapshot
       if (st.ok()) st = r;
     }
     if (!st.ok()) {
-      if (core_.hv().DeleteSnapshot(domain, snap.name, Targets(disks)).ok()) {
+      // Only a snapshot this request made is taken back (never one of the same
+      // name that QEMU refused to overwrite).
+      if (saved.ok() && core_.hv().DeleteSnapshot(domain, snap.name, Targets(disks)).ok()) {
         spdlog::info("domain '{}': snapshot '{}' taken back", domain, snap.name);
       }
       return st;
@@ -335,7 +338,15 @@ Result<std::string> DomainSnapshots::CreateLocked(DomainObj& obj, conf::Snapshot
     if (d.device != conf::DiskDevice::kDisk) continue;
     snap.disks.push_back({d.target_dev, in.count(d.target_dev) ? "internal" : "no", "", "", ""});
   }
-  snap.domain_xml = conf::FormatDomainXml(def);
+  // The definition the snapshot was taken of; the backing chains that a start
+  // filled in from the images stay out of it (the next start reads them again).
+  conf::DomainDef taken_of = def;
+  for (auto& d : taken_of.devices.disks) {
+    auto it = std::find_if(obj.def.devices.disks.begin(), obj.def.devices.disks.end(),
+                           [&](const conf::DiskDef& p) { return p.target_dev == d.target_dev; });
+    if (it == obj.def.devices.disks.end() || it->backing_chain.empty()) d.backing_chain.clear();
+  }
+  snap.domain_xml = conf::FormatDomainXml(taken_of);
   if (have_nvram) {
     SKIFF_TRY(core_.env().CreateDirs(store.dir));
     SKIFF_TRY(WriteFileAtomic(core_.env(), store.Nvram(snap.name), nvram_copy, 0600));

@@ -254,6 +254,11 @@ TEST_F(SnapshotsTest, RunningDomainSnapshotHoldsMemoryAndRevertRestarts) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].def.state, "running");
   EXPECT_EQ(list[0].def.memory_snapshot, "internal");
+  // A name QEMU already holds (taken with --no-metadata) is refused, and that
+  // snapshot is left alone.
+  ASSERT_TRUE(Create("r", Named("ghost"), {.no_metadata = true}).ok());
+  EXPECT_EQ(Create("r", Named("ghost")).status().code(), Code::kAlreadyExists);
+  EXPECT_TRUE(hv_.LoadSnapshot("r", "ghost", {"vda"}).ok());
   // A memory snapshot of a running domain needs its memory.
   auto no_mem = Create("r", "<domainsnapshot><memory snapshot='no'/></domainsnapshot>");
   EXPECT_EQ(no_mem.status().code(), Code::kUnsupported);
