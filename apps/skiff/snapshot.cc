@@ -172,7 +172,7 @@ int CreateSnapshot(const Args& a, api::Client& c, const std::string& xml,
   }
   if (req.redefine) {
     std::printf("Domain snapshot %s defined\n", r.name.c_str());
-  } else if (!source.empty() && a.has("file")) {
+  } else if (!a.get("file").empty()) {
     std::printf("Domain snapshot %s created from '%s'\n", r.name.c_str(), a.get("file").c_str());
   } else {
     std::printf("Domain snapshot %s created\n", r.name.c_str());

@@ -72,7 +72,26 @@ struct DomainSnapshots::Store {
       return std::pair(a.creation_time.value_or(0), a.name) <
              std::pair(b.creation_time.value_or(0), b.name);
     });
-    return out;
+    // Creation times have whole seconds: within one, a parent still comes before
+    // its children (each pass takes, in that order, those whose parent is out).
+    std::vector<conf::SnapshotDef> ordered;
+    std::set<std::string> known, placed;
+    for (const auto& d : out) known.insert(d.name);
+    while (ordered.size() < out.size()) {
+      size_t before = ordered.size();
+      for (auto& d : out) {
+        if (placed.count(d.name)) continue;
+        if (!d.parent.empty() && known.count(d.parent) && !placed.count(d.parent)) continue;
+        placed.insert(d.name);
+        ordered.push_back(d);
+      }
+      if (ordered.size() == before) {  // a parent cycle (hand-edited files): as sorted
+        for (auto& d : out) {
+          if (placed.insert(d.name).second) ordered.push_back(d);
+        }
+      }
+    }
+    return ordered;
   }
   Result<conf::SnapshotDef> Get(const std::string& name) const {
     SKIFF_TRY(CheckName(name));
