@@ -304,13 +304,21 @@ int CmdSnapshotList(const Args& a, api::Client& c) {
   return 0;
 }
 
-int CmdSnapshotInfo(const Args& a, api::Client& c) {
+// snapshot-info and snapshot-parent: the snapshot PickSnapshot names, found in
+// the domain's listing (in `all`, which must outlive the pointer); null after
+// printing the error.
+const api::Snapshot* PickListed(const Args& a, api::Client& c, std::vector<api::Snapshot>* all) {
   std::string name;
-  if (!PickSnapshot(a, c, &name)) return 1;
+  if (!PickSnapshot(a, c, &name) || !ListSnapshots(c, a.get("domain"), all)) return nullptr;
+  const api::Snapshot* s = Find(*all, name);
+  if (!s) Fail("domain '" + a.get("domain") + "' has no snapshot named '" + name + "'");
+  return s;
+}
+
+int CmdSnapshotInfo(const Args& a, api::Client& c) {
   std::vector<api::Snapshot> all;
-  if (!ListSnapshots(c, a.get("domain"), &all)) return 1;
-  const api::Snapshot* s = Find(all, name);
-  if (!s) return Fail("domain '" + a.get("domain") + "' has no snapshot named '" + name + "'");
+  const api::Snapshot* s = PickListed(a, c, &all);
+  if (!s) return 1;
   auto line = [](const char* k, const std::string& v) { std::printf("%-15s %s\n", k, v.c_str()); };
   line("Name:", s->name);
   line("Domain:", a.get("domain"));
@@ -365,13 +373,10 @@ int CmdSnapshotCurrent(const Args& a, api::Client& c) {
 }
 
 int CmdSnapshotParent(const Args& a, api::Client& c) {
-  std::string name;
-  if (!PickSnapshot(a, c, &name)) return 1;
   std::vector<api::Snapshot> all;
-  if (!ListSnapshots(c, a.get("domain"), &all)) return 1;
-  const api::Snapshot* s = Find(all, name);
-  if (!s) return Fail("domain '" + a.get("domain") + "' has no snapshot named '" + name + "'");
-  if (s->parent.empty()) return Fail("snapshot '" + name + "' has no parent");
+  const api::Snapshot* s = PickListed(a, c, &all);
+  if (!s) return 1;
+  if (s->parent.empty()) return Fail("snapshot '" + s->name + "' has no parent");
   std::printf("%s\n", s->parent.c_str());
   return 0;
 }
