@@ -27,6 +27,7 @@ using namespace skiff::image;
 // long options (--name=value or --name value), positionals.
 struct Args {
   std::map<std::string, std::vector<std::string>> opts;
+  std::vector<std::pair<std::string, std::string>> order;  // every option as given
   std::vector<std::string> pos;
   bool has(const std::string& k) const {
     auto it = opts.find(k);
@@ -66,8 +67,10 @@ Result<Args> Parse(const std::vector<std::string>& in, const std::set<std::strin
           value = in[++i];
         }
         a.opts[name].push_back(value);
+        a.order.emplace_back(name, value);
       } else if (flags.count(name) && !has_value) {
         a.opts[name].push_back("");
+        a.order.emplace_back(name, "");
       } else {
         return InvalidArgumentError("unknown option '--{}'", name);
       }
@@ -83,10 +86,12 @@ Result<Args> Parse(const std::vector<std::string>& in, const std::set<std::strin
             value = in[++i];
           }
           a.opts[name].push_back(value);
+          a.order.emplace_back(name, value);
           break;
         }
         if (!flags.count(name)) return InvalidArgumentError("unknown option '-{}'", name);
         a.opts[name].push_back("");
+        a.order.emplace_back(name, "");
       }
       continue;
     }
@@ -222,8 +227,8 @@ int CmdCheck(const std::vector<std::string>& argv) {
 }
 
 int CmdConvert(const std::vector<std::string>& argv) {
-  auto a =
-      Parse(argv, {"f", "O", "o", "B", "F", "S", "m", "t", "T"}, {"c", "p", "q", "W", "U", "n"});
+  auto a = Parse(argv, {"f", "O", "o", "B", "F", "S", "m", "t", "T"},
+                 {"c", "p", "q", "W", "U", "n", "bitmaps", "skip-broken-bitmaps"});
   if (!a.ok()) return Err(a.status());
   if (a->pos.size() != 2) return Fail("convert: expecting a source and a target filename");
   if (a->has("n")) return Fail("convert: -n (existing target) is not supported");
@@ -235,6 +240,11 @@ int CmdConvert(const std::vector<std::string>& argv) {
     if (!st.ok()) return Err(st);
   }
   o.compress = a->has("c");
+  o.bitmaps = a->has("bitmaps");
+  o.skip_broken_bitmaps = a->has("skip-broken-bitmaps");
+  if (o.skip_broken_bitmaps && !o.bitmaps) {
+    return Fail("convert: --skip-broken-bitmaps needs --bitmaps");
+  }
   o.target_backing = a->get("B");
   o.target_backing_format = a->get("F");
   if (a->has("S")) {
@@ -300,6 +310,78 @@ int CmdSnapshot(const std::vector<std::string>& argv) {
     if (!list->empty()) std::fputs(FormatSnapshotTable(*list).c_str(), stdout);
     return 0;
   }
+  return st.ok() ? 0 : Err(st);
+}
+
+// qemu-img bitmap: the actions run in the order given, all or none; --show
+// (a Skiff extension) prints the ranges a bitmap marks dirty.
+int CmdBitmap(const std::vector<std::string>& argv) {
+  auto a = Parse(argv, {"merge", "g", "granularity", "b", "source-file", "F", "source-format", "f",
+                        "output"},
+                 {"add", "remove", "clear", "enable", "disable", "disabled", "show", "q"});
+  if (!a.ok()) return Err(a.status());
+  if (a->pos.size() != 2) return Fail("bitmap: expecting a filename and a bitmap name");
+  const std::string& file = a->pos[0];
+  const std::string& name = a->pos[1];
+  BitmapEdit edit;
+  edit.format = a->get("f");
+  std::string gran, src_file, src_fmt;
+  for (const auto& [k, v] : a->order) {
+    if (k == "add") {
+      edit.actions.push_back({BitmapActionKind::kAdd, ""});
+    } else if (k == "remove") {
+      edit.actions.push_back({BitmapActionKind::kRemove, ""});
+    } else if (k == "clear") {
+      edit.actions.push_back({BitmapActionKind::kClear, ""});
+    } else if (k == "enable") {
+      edit.actions.push_back({BitmapActionKind::kEnable, ""});
+    } else if (k == "disable" || k == "disabled") {
+      edit.actions.push_back({BitmapActionKind::kDisable, ""});
+    } else if (k == "merge") {
+      edit.actions.push_back({BitmapActionKind::kMerge, v});
+    } else if (k == "g" || k == "granularity") {
+      gran = v;
+    } else if (k == "b" || k == "source-file") {
+      edit.source_file = v;
+    } else if (k == "F" || k == "source-format") {
+      edit.source_format = v;
+    }
+  }
+  auto has_action = [&](BitmapActionKind kind) {
+    return std::any_of(edit.actions.begin(), edit.actions.end(),
+                       [&](const BitmapAction& x) { return x.kind == kind; });
+  };
+  if (a->has("show")) {
+    if (!edit.actions.empty()) return Fail("bitmap: --show cannot be combined with other actions");
+    bool json;
+    if (Status st = OutputFormat(*a, &json); !st.ok()) return Err(st);
+    auto ranges = BitmapDirtyRanges(file, edit.format, name);
+    if (!ranges.ok()) return Err(ranges.status());
+    std::string out = json ? "[" : "";
+    for (size_t i = 0; i < ranges->size(); ++i) {
+      auto [off, len] = (*ranges)[i];
+      out += json ? fmt::format("{}{{ \"start\": {}, \"length\": {}, \"dirty\": true }}",
+                                i == 0 ? "" : ",\n", off, len)
+                  : fmt::format("{:#x} {:#x}\n", off, len);
+    }
+    if (json) out += "]\n";
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  if (!gran.empty()) {
+    if (!has_action(BitmapActionKind::kAdd)) return Fail("bitmap: granularity only supported with --add");
+    auto g = ParseSize(gran);
+    if (!g.ok()) return Fail("bitmap: invalid granularity '" + gran + "'");
+    edit.granularity = *g;
+    if (edit.granularity == 0) return Fail("bitmap: invalid granularity '" + gran + "'");
+  }
+  if (!edit.source_format.empty() && edit.source_file.empty()) {
+    return Fail("bitmap: -F only supported with -b");
+  }
+  if (!edit.source_file.empty() && !has_action(BitmapActionKind::kMerge)) {
+    return Fail("bitmap: merge bitmap source file only supported with --merge");
+  }
+  Status st = EditBitmap(file, name, edit);
   return st.ok() ? 0 : Err(st);
 }
 
@@ -434,10 +516,13 @@ void Usage(FILE* to) {
       "  create [-q] [-f fmt] [-b backing -F backing_fmt] [-u] [-o opts] file [size]\n"
       "  info [-f fmt] [--output=human|json] [--backing-chain] file\n"
       "  check [-f fmt] [--output=human|json] [-r leaks|all] file\n"
-      "  convert [-c] [-p] [-q] [-f fmt] [-O fmt] [-o opts] [-B backing [-F fmt]] [-S size] src "
-      "dst\n"
+      "  convert [-c] [-p] [-q] [--bitmaps [--skip-broken-bitmaps]] [-f fmt] [-O fmt] [-o opts]\n"
+      "          [-B backing [-F fmt]] [-S size] src dst\n"
       "  resize [-f fmt] [--preallocation=mode] [--shrink] file [+|-]size\n"
       "  snapshot [-l | -c name | -a name | -d name] file\n"
+      "  bitmap (--add | --remove | --clear | --enable | --disable | --merge src)... [-g gran]\n"
+      "         [-b src_file [-F src_fmt]] [-f fmt] file bitmap\n"
+      "  bitmap --show [--output=human|json] file bitmap   (a Skiff extension: dirty ranges)\n"
       "  rebase [-f fmt] [-p] [-u] -b backing [-F backing_fmt] file\n"
       "  commit [-f fmt] [-b base] [-d] [-p] file\n"
       "  map [-f fmt] [--output=human|json] [--start-offset=off] [--max-length=len] file\n"
@@ -537,6 +622,7 @@ const std::pair<const char*, int (*)(const std::vector<std::string>&)> kImgVerbs
     {"convert", CmdConvert},
     {"resize", CmdResize},
     {"snapshot", CmdSnapshot},
+    {"bitmap", CmdBitmap},
     {"rebase", CmdRebase},
     {"commit", CmdCommit},
     {"map", CmdMap},

@@ -359,6 +359,18 @@ Status ConvertImage(const std::string& source, const std::string& target,
   so.format = opts.source_format;
   SKIFF_ASSIGN_OR_RETURN(auto src, OpenImage(source, so));
   SKIFF_ASSIGN_OR_RETURN(CreateOptions t, TargetCreateOptions(target, opts, src->size()));
+  auto* qsrc = dynamic_cast<Qcow2Image*>(src.get());
+  if (opts.bitmaps) {
+    // Refused before the target exists, so a refusal leaves nothing behind.
+    if (qsrc == nullptr) {
+      return UnsupportedError("'{}': --bitmaps needs a qcow2 source (this is {})", source,
+                              src->format());
+    }
+    if (t.format != "qcow2" || t.version < 3) {
+      return UnsupportedError("'{}': --bitmaps needs a qcow2 target with compat=1.1", target);
+    }
+    SKIFF_TRY(CheckBitmapsCopyable(*qsrc, opts.skip_broken_bitmaps));
+  }
   SKIFF_TRY(CreateImage(target, t));
   OpenOptions to;
   to.format = t.format;
@@ -369,6 +381,7 @@ Status ConvertImage(const std::string& source, const std::string& target,
   auto* qdst = dynamic_cast<Qcow2Image*>(dst.get());
   const ChunkPlan plan = MakeChunkPlan(opts, qdst, !t.backing_file.empty(), src->size());
   SKIFF_TRY(CopyChunks(plan, *src, *dst, qdst, opts));
+  if (opts.bitmaps) SKIFF_TRY(CopyBitmaps(*qsrc, *qdst, opts.skip_broken_bitmaps));
   SKIFF_TRY(dst->Close());
   return src->Close();
 }

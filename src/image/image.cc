@@ -39,6 +39,18 @@ Result<std::string> ProbeFormat(const std::string& path) {
       path, ForeignFormatTitle(fmt), fmt);
 }
 
+Result<std::unique_ptr<Qcow2Image>> OpenQcow2(const std::string& path, bool writable, bool backing,
+                                              const char* what) {
+  SKIFF_ASSIGN_OR_RETURN(std::string fmt, ProbeFormat(path));
+  if (fmt != "qcow2")
+    return UnsupportedError("'{}': {} needs a qcow2 image (this is {})", path, what, fmt);
+  OpenOptions o;
+  o.format = "qcow2";
+  o.writable = writable;
+  o.open_backing = backing;
+  return Qcow2Image::Open(path, o);
+}
+
 Result<std::unique_ptr<Image>> OpenImageInChain(const std::string& path, const OpenOptions& options,
                                                 std::set<std::string> chain) {
   std::string fmt = options.format;

@@ -48,6 +48,17 @@ Result<nlohmann::json> InfoJson(const Image& img, const std::string& shown_name)
       data["corrupt"] = (h.incompatible_features & kIncompatCorrupt) != 0;
       data["extended-l2"] = h.extended_l2();
     }
+    const auto bitmaps = q->bitmaps();
+    if (!bitmaps.empty()) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& b : bitmaps) {
+        nlohmann::json flags = nlohmann::json::array();
+        if (b.in_use()) flags.push_back("in-use");
+        if (b.enabled()) flags.push_back("auto");
+        arr.push_back({{"flags", flags}, {"name", b.name}, {"granularity", b.granularity()}});
+      }
+      data["bitmaps"] = arr;
+    }
     data["refcount-bits"] = h.refcount_bits();
     j["format-specific"] = {{"type", "qcow2"}, {"data", data}};
     dirty = (h.incompatible_features & kIncompatDirty) != 0;
@@ -122,6 +133,18 @@ std::string InfoHuman(const nlohmann::json& j) {
     if (d.contains("lazy-refcounts")) {
       out += fmt::format("    lazy refcounts: {}\n",
                          d["lazy-refcounts"].get<bool>() ? "true" : "false");
+    }
+    if (d.contains("bitmaps")) {
+      out += "    bitmaps:\n";
+      for (size_t i = 0; i < d["bitmaps"].size(); ++i) {
+        const auto& b = d["bitmaps"][i];
+        out += fmt::format("        [{}]:\n            flags:\n", i);
+        for (size_t k = 0; k < b["flags"].size(); ++k) {
+          out += fmt::format("                [{}]: {}\n", k, b["flags"][k].get<std::string>());
+        }
+        out += fmt::format("            name: {}\n", b["name"].get<std::string>());
+        out += fmt::format("            granularity: {}\n", b["granularity"].get<uint64_t>());
+      }
     }
     out += fmt::format("    refcount bits: {}\n", d["refcount-bits"].get<uint64_t>());
     if (d.contains("corrupt")) {

@@ -72,7 +72,17 @@ Result<MeasureResult> MeasureImage(const CreateOptions& target, const std::strin
       pos += run.length;
     }
     auto* q = dynamic_cast<Qcow2Image*>(src.get());
-    if (q != nullptr && q->header().version >= 3 && target.version >= 3) r.bitmaps = 0;
+    if (q != nullptr && q->header().version >= 3 && target.version >= 3) {
+      // As QEMU counts them: every bitmap fully allocated in target clusters,
+      // its table, and the directory.
+      uint64_t bytes = 0, dir = 0;
+      for (const auto& b : q->bitmaps()) {
+        uint64_t clusters = DivRoundUp(DivRoundUp(DivRoundUp(size, b.granularity()), 8), cs);
+        bytes += clusters * cs + AlignUp(clusters * 8, cs);
+        dir += AlignUp(24 + b.name.size(), 8);
+      }
+      r.bitmaps = bytes + AlignUp(dir, cs);
+    }
   }
   r.fully_allocated = Qcow2FullSize(size, cs, order, target.extended_l2);
   r.required = r.fully_allocated - AlignUp(size, cs) + data;

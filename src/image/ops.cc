@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "image/chain_status.h"
+#include "image/open.h"
 #include "image/qcow2_image.h"
 #include "image/qemu_json.h"
 #include "image/raw_image.h"
@@ -16,18 +17,6 @@
 
 namespace skiff::image {
 namespace {
-
-Result<std::unique_ptr<Qcow2Image>> OpenQcow2(const std::string& path, bool writable, bool backing,
-                                              const char* what) {
-  SKIFF_ASSIGN_OR_RETURN(std::string fmt, ProbeFormat(path));
-  if (fmt != "qcow2")
-    return UnsupportedError("'{}': {} needs a qcow2 image (this is {})", path, what, fmt);
-  OpenOptions o;
-  o.format = "qcow2";
-  o.writable = writable;
-  o.open_backing = backing;
-  return Qcow2Image::Open(path, o);
-}
 
 std::string RealPath(const std::string& p) {
   char buf[PATH_MAX];

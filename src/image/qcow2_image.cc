@@ -64,14 +64,17 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path,
       return FailedPreconditionError(
           "'{}': image is marked corrupt; repair it with 'skiff img check -r all'", path);
     }
-    if (h.has_bitmaps_extension()) {
-      return UnsupportedError(
-          "'{}': writing to images with persistent dirty bitmaps is not supported", path);
-    }
   }
   std::unique_ptr<Qcow2Image> img(new Qcow2Image(std::move(f), std::move(h)));
   img->file_size_at_open_ = file_size;
   SKIFF_TRY(img->LoadMetadata(file_size));
+  {
+    // A read-only open (info, check, a backing file) survives a broken bitmap
+    // directory: check reports it; writing needs it whole.
+    std::lock_guard lk(img->mu_);
+    Status bst = img->LoadBitmapsLocked(file_size, opts.writable);
+    if (!bst.ok() && opts.writable && !opts.repair) return bst;
+  }
 
   if (opts.open_backing && !img->header_.backing_file.empty()) {
     if (static_cast<int>(chain.size()) + 1 >= opts.max_chain_depth) {
@@ -101,8 +104,15 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::Open(const std::string& path,
       img->header_.incompatible_features &= ~kIncompatDirty;
       rewrite = true;
     }
-    if (img->header_.version == 3 && img->header_.autoclear_features != 0) {
-      img->header_.autoclear_features = 0;  // we maintain none of them
+    if (img->bitmaps_stale_) {
+      // Written by a program that does not know bitmaps: they are stale.
+      SetBitmapExtension(img->header_, std::nullopt);
+      rewrite = true;
+    }
+    // Of the autoclear features we maintain only the bitmaps.
+    const uint64_t keep = img->bitmaps_.empty() ? 0 : kAutoclearBitmaps;
+    if (img->header_.version == 3 && (img->header_.autoclear_features & ~keep) != 0) {
+      img->header_.autoclear_features &= keep;
       rewrite = true;
     }
     if (rewrite) SKIFF_TRY(img->WriteHeaderLocked());
@@ -432,6 +442,7 @@ Status Qcow2Image::Write(uint64_t offset, std::span<const uint8_t> buf) {
   std::unique_lock lk(mu_);
   SKIFF_TRY(CheckWritable());
   SKIFF_TRY(MarkDirtyForLazy());
+  SKIFF_TRY(NoteGuestChangeLocked(offset, buf.size()));
   if (extended_l2_) return WriteExtendedLocked(offset, buf);
   // Fast path: every cluster is ours alone (COPIED) and plain data, so the
   // mapping cannot change under us; write without holding the lock. Frees
@@ -693,6 +704,7 @@ Status Qcow2Image::WriteZeroes(uint64_t offset, uint64_t length, bool may_unmap)
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
   SKIFF_TRY(MarkDirtyForLazy());
+  SKIFF_TRY(NoteGuestChangeLocked(offset, length));
   const uint64_t end = offset + length;
   std::vector<uint8_t> zeros;
   auto write_zero_bytes = [&](uint64_t off, uint64_t len) -> Status {
@@ -735,6 +747,7 @@ Status Qcow2Image::Discard(uint64_t offset, uint64_t length) {
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
   SKIFF_TRY(MarkDirtyForLazy());
+  SKIFF_TRY(NoteGuestChangeLocked(offset, length));
   uint64_t first = DivRoundUp(offset, cluster_size_);
   uint64_t end = offset + length == size() ? DivRoundUp(size(), cluster_size_)
                                            : (offset + length) >> cluster_bits_;
@@ -790,6 +803,7 @@ Status Qcow2Image::WriteCompressedClusters(std::span<const CompressedWrite> clus
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
   SKIFF_TRY(MarkDirtyForLazy());
+  for (const auto& c : clusters) SKIFF_TRY(NoteGuestChangeLocked(c.offset, cluster_size_));
   struct Placed {
     L2Slot slot;
     uint64_t wi;
@@ -894,6 +908,7 @@ Status Qcow2Image::Close() {
   Status st;
   if (file_.writable()) {
     st = FlushLocked();
+    if (st.ok()) st = StoreBitmapsLocked();
     if (st.ok() && lazy_ && dirty_set_) {
       st = refcounts_->WriteDirty();
       if (st.ok()) st = file_.Sync();
@@ -996,17 +1011,18 @@ Status Qcow2Image::Resize(uint64_t new_size, bool shrink, Preallocation prealloc
     return InvalidArgumentError("'{}': new size {} is not a multiple of 512", path(), new_size);
   }
   const uint64_t old = header_.size;
+  if (new_size < old && !shrink) {
+    return InvalidArgumentError(
+        "'{}': use --shrink to shrink the image from {} to {} bytes (data beyond the new end is "
+        "lost)",
+        path(), old, new_size);
+  }
   if (new_size < old) {
-    if (!shrink) {
-      return InvalidArgumentError(
-          "'{}': use --shrink to shrink the image from {} to {} bytes (data beyond the new end is "
-          "lost)",
-          path(), old, new_size);
-    }
     if (!snapshots_.empty()) {
       return FailedPreconditionError("'{}': cannot shrink an image with internal snapshots",
                                      path());
     }
+    SKIFF_TRY(ResizeBitmapsLocked(new_size));
     // Drop every cluster past the new end; zero the tail of the boundary cluster.
     uint64_t first = DivRoundUp(new_size, cluster_size_);
     uint64_t end = DivRoundUp(old, cluster_size_);
@@ -1035,12 +1051,18 @@ Status Qcow2Image::Resize(uint64_t new_size, bool shrink, Preallocation prealloc
     SKIFF_TRY(FlushLocked());
     header_.size = new_size;
     SKIFF_TRY(WriteHeaderLocked());
-    return Status::Ok();
+    return StoreBitmapsLocked();
   }
   uint64_t needed = DivRoundUp(new_size, cluster_size_ * l2_entries_);
+  if (needed * 8 > kMaxL1Bytes) {
+    return InvalidArgumentError("'{}': L1 table of {} entries would exceed the 32 MiB limit",
+                                path(), needed);
+  }
+  if (new_size != old) SKIFF_TRY(ResizeBitmapsLocked(new_size));
   SKIFF_TRY(GrowL1Locked(needed));
   header_.size = new_size;
   SKIFF_TRY(WriteHeaderLocked());
+  SKIFF_TRY(StoreBitmapsLocked());
   if (prealloc != Preallocation::kOff && new_size > old) {
     mu_.unlock();
     Status st = Preallocate(old, new_size - old, prealloc);
@@ -1063,6 +1085,7 @@ Status Qcow2Image::MakeEmpty() {
   std::lock_guard lk(mu_);
   SKIFF_TRY(CheckWritable());
   WaitForInflightLocked();
+  SKIFF_TRY(NoteGuestChangeLocked(0, header_.size));
   const uint64_t clusters = DivRoundUp(header_.size, cluster_size_);
   const uint64_t stride = extended_l2_ ? 2 : 1;
   for (uint64_t l1i = 0; l1i < l1_.size() && l1i * l2_entries_ < clusters; ++l1i) {

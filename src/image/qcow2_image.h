@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "image/compression.h"
 #include "image/host_file.h"
+#include "image/qcow2_bitmap.h"
 #include "image/qcow2_header.h"
 #include "image/qcow2_l2_cache.h"
 #include "image/qcow2_refcount.h"
@@ -89,6 +91,24 @@ class Qcow2Image final : public Image {
   Status ApplySnapshot(const std::string& name_or_id);
   Status DeleteSnapshot(const std::string& name_or_id);
 
+  // Persistent dirty bitmaps (qcow2_bitmap.cc). Writable opens load every
+  // consistent bitmap; enabled ones then record guest writes. Edits stay in
+  // memory until StoreBitmaps() or Close() writes them, all at once.
+  std::vector<Qcow2BitmapEntry> bitmaps() const;
+  // A bitmap's content (kFailedPrecondition when it is inconsistent: in use
+  // when the image was last closed).
+  Result<DirtyBitmap> ReadBitmap(const std::string& name);
+  // `granularity` 0 picks QEMU's default for the cluster size.
+  Status AddBitmap(const std::string& name, uint64_t granularity, bool enabled);
+  Status RemoveBitmap(const std::string& name);
+  Status ClearBitmap(const std::string& name);
+  Status SetBitmapEnabled(const std::string& name, bool enabled);
+  // Adds `source`'s dirty ranges to bitmap `target` (both over the same size).
+  Status MergeBitmap(const std::string& target, const DirtyBitmap& source);
+  Status StoreBitmaps();
+  // Forgets edits not stored yet (not possible once writes were tracked).
+  Status DiscardBitmapChanges();
+
   // Consistency check and repair (qcow2_check.cc).
   Result<CheckReport> Check(RepairMode repair);
 
@@ -130,6 +150,25 @@ class Qcow2Image final : public Image {
   Status UpdateRefcountsForL1Locked(const std::vector<uint64_t>& l1, int64_t delta);
   Status FixCopiedFlagsLocked();
   Status LoadSnapshotsLocked(uint64_t file_size);
+  // Bitmaps (qcow2_bitmap.cc).
+  struct LiveBitmap {
+    Qcow2BitmapEntry entry;           // as the file's directory holds it (flags: as edited)
+    std::optional<DirtyBitmap> bits;  // loaded: consistent, on a writable image
+    bool changed = false;             // bits differ from the stored table
+  };
+  Status LoadBitmapsLocked(uint64_t file_size, bool load_data);
+  Result<DirtyBitmap> LoadBitmapDataLocked(const Qcow2BitmapEntry& e);
+  Result<Qcow2BitmapEntry> WriteBitmapDataLocked(const DirtyBitmap& bits, Qcow2BitmapEntry e);
+  Status FreeBitmapTableLocked(const Qcow2BitmapEntry& e);
+  Status WriteBitmapDirectoryLocked(const std::vector<Qcow2BitmapEntry>& dir);
+  bool BitmapsNeedStoreLocked() const;
+  Status StoreBitmapsLocked();
+  Status MarkBitmapsInUseLocked(bool all);
+  // Records a change of guest bytes [offset, offset+length) in enabled bitmaps.
+  Status NoteGuestChangeLocked(uint64_t offset, uint64_t length);
+  Status ResizeBitmapsLocked(uint64_t new_size);
+  LiveBitmap* FindBitmapLocked(const std::string& name);
+  Result<LiveBitmap*> UsableBitmapLocked(const std::string& name);
   Status WriteSnapshotTableLocked(std::vector<Qcow2Snapshot> snaps);
   // Check (qcow2_check.cc): CheckPassLocked runs the steps below it in order.
   struct CheckState;
@@ -167,6 +206,11 @@ class Qcow2Image final : public Image {
   std::unique_ptr<Qcow2Refcounts> refcounts_;
   std::unique_ptr<Qcow2L2Cache> l2_cache_;
   std::vector<Qcow2Snapshot> snapshots_;
+  std::vector<LiveBitmap> bitmaps_;
+  std::vector<Qcow2BitmapEntry> bitmaps_removed_;  // tables to free at the next store
+  bool bitmaps_dirty_ = false;   // the directory differs from the file's
+  bool bitmaps_marked_ = false;  // we marked enabled bitmaps in use in the file
+  bool bitmaps_stale_ = false;   // an extension without its autoclear bit
   std::unique_ptr<Image> backing_;
   bool lazy_ = false;       // lazy refcounts: refcounts written only on close
   bool dirty_set_ = false;  // we set the dirty bit in the file
@@ -183,5 +227,11 @@ class Qcow2Image final : public Image {
   uint64_t decompressed_entry_ = 0;
   std::vector<uint8_t> decompressed_;
 };
+
+// convert --bitmaps: whether every bitmap of `src` can be copied (an
+// inconsistent one cannot, unless `skip_broken`), and the copy itself, which
+// adds each bitmap to `dst` (of the same size) and stores them.
+Status CheckBitmapsCopyable(const Qcow2Image& src, bool skip_broken);
+Status CopyBitmaps(Qcow2Image& src, Qcow2Image& dst, bool skip_broken);
 
 }  // namespace skiff::image

@@ -297,6 +297,13 @@ Status Qcow2Image::ApplySnapshot(const std::string& key) {
   int idx = FindSnapshot(snapshots_, key);
   if (idx < 0) return NotFoundError("'{}': no snapshot '{}'", path(), key);
   const Qcow2Snapshot snap = snapshots_[idx];
+  if (snap.disk_size != 0 && snap.disk_size != header_.size && !bitmaps_.empty()) {
+    return FailedPreconditionError(
+        "'{}': snapshot '{}' has another disk size; remove the image's bitmaps to apply it", path(),
+        key);
+  }
+  // Every guest byte may change: enabled bitmaps take the whole disk.
+  SKIFF_TRY(NoteGuestChangeLocked(0, header_.size));
   SKIFF_TRY(FlushLocked());
   std::vector<uint8_t> raw(uint64_t{snap.l1_size} * 8);
   SKIFF_TRY(file_.ReadExact(snap.l1_table_offset, raw));

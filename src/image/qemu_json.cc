@@ -35,8 +35,32 @@ nlohmann::ordered_json Reorder(const nlohmann::json& v) {
   return nlohmann::ordered_json(v);
 }
 
+// As dump(4), except that QEMU breaks the line in an empty array or object too.
+void Emit(const nlohmann::ordered_json& v, int depth, std::string& out) {
+  if (!v.is_object() && !v.is_array()) {
+    out += v.dump();
+    return;
+  }
+  const bool obj = v.is_object();
+  out += obj ? "{\n" : "[\n";
+  size_t i = 0;
+  for (auto it = v.begin(); it != v.end(); ++it, ++i) {
+    out.append((depth + 1) * 4, ' ');
+    if (obj) out += nlohmann::ordered_json(it.key()).dump() + ": ";
+    Emit(*it, depth + 1, out);
+    if (i + 1 < v.size()) out += ",";
+    out += "\n";
+  }
+  out.append(depth * 4, ' ');
+  out += obj ? "}" : "]";
+}
+
 }  // namespace
 
-std::string QemuJsonText(const nlohmann::json& v) { return Reorder(v).dump(4); }
+std::string QemuJsonText(const nlohmann::json& v) {
+  std::string out;
+  Emit(Reorder(v), 0, out);
+  return out;
+}
 
 }  // namespace skiff::image

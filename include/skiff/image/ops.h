@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "skiff/base/status.h"
@@ -73,6 +74,8 @@ struct ConvertOptions {
   std::string target_backing;         // -B
   std::string target_backing_format;  // -F
   uint64_t sparse_size = 4096;        // -S; 0 writes every byte
+  bool bitmaps = false;               // --bitmaps: copy persistent bitmaps (qcow2 to qcow2)
+  bool skip_broken_bitmaps = false;   // --skip-broken-bitmaps: leave inconsistent ones out
   int threads = 0;                    // 0: one per core
   // -t unsafe (qemu-img convert's default): no fsync of the target. Any other
   // cache mode makes the target durable before convert returns.
@@ -122,6 +125,27 @@ Status CreateSnapshot(const std::string& path, const std::string& name);
 Status ApplySnapshot(const std::string& path, const std::string& name);
 Status DeleteSnapshot(const std::string& path, const std::string& name);
 std::string FormatSnapshotTable(const std::vector<SnapshotInfo>& snaps);
+
+// ---- persistent dirty bitmaps (qcow2 v3) ----
+enum class BitmapActionKind { kAdd, kRemove, kClear, kEnable, kDisable, kMerge };
+struct BitmapAction {
+  BitmapActionKind kind = BitmapActionKind::kAdd;
+  std::string source;  // kMerge: the bitmap merged from
+};
+struct BitmapEdit {
+  std::string format;
+  std::vector<BitmapAction> actions;  // applied in order
+  uint64_t granularity = 0;           // kAdd; 0 is QEMU's default for the cluster size
+  std::string source_file;            // kMerge: the image holding the source (else this one)
+  std::string source_format;
+};
+// Applies `edit` to bitmap `bitmap` of the image at `path`: every action or,
+// when one fails, none (the file is left as it was).
+Status EditBitmap(const std::string& path, const std::string& bitmap, const BitmapEdit& edit);
+// The guest byte ranges a bitmap marks dirty, merged and in order.
+Result<std::vector<std::pair<uint64_t, uint64_t>>> BitmapDirtyRanges(const std::string& path,
+                                                                     const std::string& format,
+                                                                     const std::string& bitmap);
 
 // ---- rebase / commit ----
 // Safe rebase copies every cluster whose content differs between the old and
