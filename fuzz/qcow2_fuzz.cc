@@ -1,4 +1,4 @@
-// libFuzzer target: qcow2 open, reads, block status and check over untrusted
+// libFuzzer target: qcow2 open, reads, block status, bitmaps and check over untrusted
 // bytes. The image lives in a memfd; backing files are never opened.
 #include <sys/mman.h>
 #include <unistd.h>
@@ -37,6 +37,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint64_t len = std::min<uint64_t>(buf.size(), vs - off);
       (void)q.Read(off, std::span<uint8_t>(buf.data(), len));
       (void)q.GetBlockStatus(off, len);
+    }
+    // Bitmap tables and data (the directory was parsed by Open).
+    for (const auto& b : q.bitmaps()) {
+      auto bits = q.ReadBitmap(b.name);
+      if (bits.ok()) (void)bits->DirtyRanges();
     }
     (void)q.Check(RepairMode::kNone);
     (void)q.Close();

@@ -316,9 +316,9 @@ int CmdSnapshot(const std::vector<std::string>& argv) {
 // qemu-img bitmap: the actions run in the order given, all or none; --show
 // (a Skiff extension) prints the ranges a bitmap marks dirty.
 int CmdBitmap(const std::vector<std::string>& argv) {
-  auto a = Parse(argv, {"merge", "g", "granularity", "b", "source-file", "F", "source-format", "f",
-                        "output"},
-                 {"add", "remove", "clear", "enable", "disable", "disabled", "show", "q"});
+  auto a = Parse(
+      argv, {"merge", "g", "granularity", "b", "source-file", "F", "source-format", "f", "output"},
+      {"add", "remove", "clear", "enable", "disable", "disabled", "show", "q"});
   if (!a.ok()) return Err(a.status());
   if (a->pos.size() != 2) return Fail("bitmap: expecting a filename and a bitmap name");
   const std::string& file = a->pos[0];
@@ -369,7 +369,8 @@ int CmdBitmap(const std::vector<std::string>& argv) {
     return 0;
   }
   if (!gran.empty()) {
-    if (!has_action(BitmapActionKind::kAdd)) return Fail("bitmap: granularity only supported with --add");
+    if (!has_action(BitmapActionKind::kAdd))
+      return Fail("bitmap: granularity only supported with --add");
     auto g = ParseSize(gran);
     if (!g.ok()) return Fail("bitmap: invalid granularity '" + gran + "'");
     edit.granularity = *g;

@@ -15,13 +15,15 @@ namespace {
 constexpr uint32_t kBitmapTypeDirtyTracking = 1;
 constexpr uint32_t kBitmapReservedFlags = ~(kBitmapFlagInUse | kBitmapFlagAuto);
 
-uint64_t EntryBytes(uint64_t name_size, uint64_t extra) { return AlignUp(24 + name_size + extra, 8); }
+uint64_t EntryBytes(uint64_t name_size, uint64_t extra) {
+  return AlignUp(24 + name_size + extra, 8);
+}
 }  // namespace
 
 Result<std::optional<Qcow2BitmapExtension>> FindBitmapExtension(const Qcow2Header& h,
-                                                                 uint64_t file_size,
-                                                                 const std::string& name,
-                                                                 bool* stale) {
+                                                                uint64_t file_size,
+                                                                const std::string& name,
+                                                                bool* stale) {
   *stale = false;
   for (const auto& [type, data] : h.other_extensions) {
     if (type != kExtBitmaps) continue;
@@ -63,7 +65,8 @@ Result<std::optional<Qcow2BitmapExtension>> FindBitmapExtension(const Qcow2Heade
 
 void SetBitmapExtension(Qcow2Header& h, const std::optional<Qcow2BitmapExtension>& ext) {
   auto& exts = h.other_extensions;
-  auto it = std::find_if(exts.begin(), exts.end(), [](const auto& e) { return e.first == kExtBitmaps; });
+  auto it =
+      std::find_if(exts.begin(), exts.end(), [](const auto& e) { return e.first == kExtBitmaps; });
   if (!ext) {
     if (it != exts.end()) exts.erase(it);
     h.autoclear_features &= ~kAutoclearBitmaps;
@@ -83,16 +86,14 @@ void SetBitmapExtension(Qcow2Header& h, const std::optional<Qcow2BitmapExtension
   h.autoclear_features |= kAutoclearBitmaps;
 }
 
-uint64_t BitmapTableEntries(uint64_t image_size, uint32_t granularity_bits,
-                            uint64_t cluster_size) {
+uint64_t BitmapTableEntries(uint64_t image_size, uint32_t granularity_bits, uint64_t cluster_size) {
   const uint64_t bits = DivRoundUp(image_size, 1ull << granularity_bits);
   return DivRoundUp(bits, cluster_size * 8);
 }
 
 Result<std::vector<Qcow2BitmapEntry>> ParseBitmapDirectory(std::span<const uint8_t> dir,
                                                            uint32_t nb, uint64_t cluster_size,
-                                                           uint64_t image_size,
-                                                           uint64_t file_size,
+                                                           uint64_t image_size, uint64_t file_size,
                                                            const std::string& name) {
   std::vector<Qcow2BitmapEntry> out;
   uint64_t off = 0;
@@ -138,16 +139,16 @@ Result<std::vector<Qcow2BitmapEntry>> ParseBitmapDirectory(std::span<const uint8
         uint64_t{e.table_size} * cluster_size > kMaxBitmapBytes) {
       return bad(fmt::format("bitmap table of {} entries is invalid", e.table_size));
     }
-    if (e.table_offset == 0 || e.table_offset % cluster_size != 0 ||
-        e.table_offset >= file_size || uint64_t{e.table_size} * 8 > file_size - e.table_offset) {
+    if (e.table_offset == 0 || e.table_offset % cluster_size != 0 || e.table_offset >= file_size ||
+        uint64_t{e.table_size} * 8 > file_size - e.table_offset) {
       return bad(fmt::format(
           "bitmap table at 0x{:x} is not cluster-aligned or lies past the end of the file",
           e.table_offset));
     }
     if (!e.in_use() &&
         image_size > ((uint64_t{e.table_size} * cluster_size * 8) << e.granularity_bits)) {
-      return bad(fmt::format("bitmap table of {} entries is too small for the image",
-                             e.table_size));
+      return bad(
+          fmt::format("bitmap table of {} entries is too small for the image", e.table_size));
     }
     for (const auto& o : out) {
       if (o.name == e.name) return bad("name appears twice in the directory");
@@ -195,8 +196,8 @@ Status ValidateNewBitmap(const std::string& name, uint64_t granularity, uint64_t
   }
   const uint32_t gbits = static_cast<uint32_t>(std::countr_zero(granularity));
   const uint64_t bytes = DivRoundUp(DivRoundUp(image_size, granularity), 8);
-  if (bytes > kMaxBitmapBytes || BitmapTableEntries(image_size, gbits, cluster_size) >
-                                     kMaxBitmapTableEntries) {
+  if (bytes > kMaxBitmapBytes ||
+      BitmapTableEntries(image_size, gbits, cluster_size) > kMaxBitmapTableEntries) {
     return InvalidArgumentError(
         "bitmap '{}': granularity {} needs a {}-byte bitmap (more than {}); use a larger one", name,
         granularity, bytes, kMaxBitmapBytes);
@@ -371,7 +372,8 @@ Result<DirtyBitmap> Qcow2Image::LoadBitmapDataLocked(const Qcow2BitmapEntry& e) 
     const uint64_t entry = LoadBe64(table.data() + i * 8);
     const uint64_t off = entry & kBitmapTableOffsetMask;
     if ((entry & kBitmapTableReservedMask) || (off != 0 && (entry & kBitmapTableAllOnes)) ||
-        off % cluster_size_ != 0 || (off != 0 && off + cluster_size_ > AlignUp(file_size, cluster_size_))) {
+        off % cluster_size_ != 0 ||
+        (off != 0 && off + cluster_size_ > AlignUp(file_size, cluster_size_))) {
       return CorruptionError("'{}': bitmap '{}': table entry {} (0x{:x}) is invalid", path(),
                              e.name, i, entry);
     }
@@ -415,7 +417,8 @@ Status Qcow2Image::FreeBitmapTableLocked(const Qcow2BitmapEntry& e) {
   SKIFF_TRY(file_.ReadExact(e.table_offset, table));
   for (uint32_t i = 0; i < e.table_size; ++i) {
     const uint64_t off = LoadBe64(table.data() + uint64_t{i} * 8) & kBitmapTableOffsetMask;
-    if (off != 0 && off % cluster_size_ == 0) SKIFF_TRY(refcounts_->Add(off / cluster_size_, 1, -1));
+    if (off != 0 && off % cluster_size_ == 0)
+      SKIFF_TRY(refcounts_->Add(off / cluster_size_, 1, -1));
   }
   return refcounts_->Add(e.table_offset / cluster_size_,
                          DivRoundUp(uint64_t{e.table_size} * 8, cluster_size_), -1);
@@ -424,8 +427,8 @@ Status Qcow2Image::FreeBitmapTableLocked(const Qcow2BitmapEntry& e) {
 Status Qcow2Image::WriteBitmapDirectoryLocked(const std::vector<Qcow2BitmapEntry>& dir) {
   bool stale = false;
   SKIFF_ASSIGN_OR_RETURN(uint64_t file_size, file_.Size());
-  auto old = FindBitmapExtension(header_, std::max(file_size, refcounts_->end_cluster() * cluster_size_),
-                                 path(), &stale);
+  auto old = FindBitmapExtension(
+      header_, std::max(file_size, refcounts_->end_cluster() * cluster_size_), path(), &stale);
   std::optional<Qcow2BitmapExtension> ext;
   if (!dir.empty()) {
     std::vector<uint8_t> raw = SerializeBitmapDirectory(dir);
@@ -440,8 +443,14 @@ Status Qcow2Image::WriteBitmapDirectoryLocked(const std::vector<Qcow2BitmapEntry
   }
   SKIFF_TRY(refcounts_->WriteDirty());
   SKIFF_TRY(file_.Sync());
+  // A failed header write leaves the file's header (and ours) as it was; the
+  // new directory's cluster is then only a leak.
+  const Qcow2Header before = header_;
   SetBitmapExtension(header_, ext);
-  SKIFF_TRY(WriteHeaderLocked());
+  if (Status st = WriteHeaderLocked(); !st.ok()) {
+    header_ = before;
+    return st;
+  }
   if (old.ok() && *old) {
     SKIFF_TRY(refcounts_->Add((*old)->directory_offset / cluster_size_,
                               DivRoundUp((*old)->directory_size, cluster_size_), -1));
@@ -451,7 +460,8 @@ Status Qcow2Image::WriteBitmapDirectoryLocked(const std::vector<Qcow2BitmapEntry
 
 bool Qcow2Image::BitmapsNeedStoreLocked() const {
   if (bitmaps_dirty_ || bitmaps_marked_) return true;
-  return std::any_of(bitmaps_.begin(), bitmaps_.end(), [](const LiveBitmap& b) { return b.changed; });
+  return std::any_of(bitmaps_.begin(), bitmaps_.end(),
+                     [](const LiveBitmap& b) { return b.changed; });
 }
 
 Status Qcow2Image::StoreBitmapsLocked() {
@@ -487,7 +497,8 @@ Status Qcow2Image::StoreBitmapsLocked() {
 // them known to be stale rather than silently wrong.
 Status Qcow2Image::MarkBitmapsInUseLocked(bool all) {
   if (bitmaps_dirty_ || bitmaps_marked_ ||
-      std::any_of(bitmaps_.begin(), bitmaps_.end(), [](const LiveBitmap& b) { return b.changed; })) {
+      std::any_of(bitmaps_.begin(), bitmaps_.end(),
+                  [](const LiveBitmap& b) { return b.changed; })) {
     SKIFF_TRY(StoreBitmapsLocked());
   }
   std::vector<Qcow2BitmapEntry> dir;
@@ -581,6 +592,18 @@ Status Qcow2Image::AddBitmap(const std::string& name, uint64_t granularity, bool
   if (header_.version < 3) {
     return FailedPreconditionError("'{}': cannot store dirty bitmaps in qcow2 v2 files", path());
   }
+  {
+    // Refused now rather than when Close writes the header (after allocating
+    // the tables): with 512-byte clusters the v3 header and its feature table
+    // leave no room for the bitmaps extension.
+    Qcow2Header probe = header_;
+    SetBitmapExtension(probe, Qcow2BitmapExtension{1, 1, cluster_size_});
+    if (!SerializeQcow2Header(probe).ok()) {
+      return FailedPreconditionError(
+          "'{}': the {}-byte header cluster has no room for the bitmaps extension", path(),
+          cluster_size_);
+    }
+  }
   if (granularity == 0) granularity = DefaultBitmapGranularity(cluster_size_);
   SKIFF_TRY(ValidateNewBitmap(name, granularity, header_.size, cluster_size_));
   if (FindBitmapLocked(name) != nullptr) {
@@ -622,7 +645,8 @@ Status Qcow2Image::ClearBitmap(const std::string& name) {
 Status Qcow2Image::SetBitmapEnabled(const std::string& name, bool enabled) {
   std::lock_guard lk(mu_);
   SKIFF_ASSIGN_OR_RETURN(LiveBitmap * b, UsableBitmapLocked(name));
-  const uint32_t flags = enabled ? (b->entry.flags | kBitmapFlagAuto) : (b->entry.flags & ~kBitmapFlagAuto);
+  const uint32_t flags =
+      enabled ? (b->entry.flags | kBitmapFlagAuto) : (b->entry.flags & ~kBitmapFlagAuto);
   if (flags != b->entry.flags) {
     b->entry.flags = flags;
     bitmaps_dirty_ = true;

@@ -42,9 +42,9 @@ struct Qcow2BitmapExtension {
 // without the autoclear bit is stale (a program that does not know bitmaps
 // wrote the image): nullopt too, with `*stale` set.
 Result<std::optional<Qcow2BitmapExtension>> FindBitmapExtension(const Qcow2Header& h,
-                                                                 uint64_t file_size,
-                                                                 const std::string& name,
-                                                                 bool* stale);
+                                                                uint64_t file_size,
+                                                                const std::string& name,
+                                                                bool* stale);
 // Replaces (or with nullopt removes) the extension, and sets or clears the
 // autoclear bit to match.
 void SetBitmapExtension(Qcow2Header& h, const std::optional<Qcow2BitmapExtension>& ext);
@@ -71,8 +71,7 @@ uint64_t BitmapTableEntries(uint64_t image_size, uint32_t granularity_bits, uint
 // its table against the file. Errors name the image and the entry.
 Result<std::vector<Qcow2BitmapEntry>> ParseBitmapDirectory(std::span<const uint8_t> dir,
                                                            uint32_t nb, uint64_t cluster_size,
-                                                           uint64_t image_size,
-                                                           uint64_t file_size,
+                                                           uint64_t image_size, uint64_t file_size,
                                                            const std::string& name);
 std::vector<uint8_t> SerializeBitmapDirectory(const std::vector<Qcow2BitmapEntry>& entries);
 

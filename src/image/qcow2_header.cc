@@ -328,7 +328,9 @@ Result<std::vector<uint8_t>> SerializeQcow2Header(const Qcow2Header& h) {
   if (!h.backing_file.empty() && !h.backing_format.empty()) {
     add_ext(kExtBackingFormat, h.backing_format);
   }
-  if (h.version == 3) {
+  // As qemu-img 7.2: no feature name table with clusters of 4 KiB or less (it
+  // would leave little room for other extensions and the backing name).
+  if (h.version == 3 && cs > 4096) {
     std::string table(sizeof(kFeatureTable) / sizeof(kFeatureTable[0]) * 48, '\0');
     size_t i = 0;
     for (const auto& f : kFeatureTable) {

@@ -208,9 +208,9 @@ class Qcow2Image final : public Image {
   std::vector<Qcow2Snapshot> snapshots_;
   std::vector<LiveBitmap> bitmaps_;
   std::vector<Qcow2BitmapEntry> bitmaps_removed_;  // tables to free at the next store
-  bool bitmaps_dirty_ = false;   // the directory differs from the file's
-  bool bitmaps_marked_ = false;  // we marked enabled bitmaps in use in the file
-  bool bitmaps_stale_ = false;   // an extension without its autoclear bit
+  bool bitmaps_dirty_ = false;                     // the directory differs from the file's
+  bool bitmaps_marked_ = false;                    // we marked enabled bitmaps in use in the file
+  bool bitmaps_stale_ = false;                     // an extension without its autoclear bit
   std::unique_ptr<Image> backing_;
   bool lazy_ = false;       // lazy refcounts: refcounts written only on close
   bool dirty_set_ = false;  // we set the dirty bit in the file
