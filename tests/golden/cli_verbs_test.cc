@@ -75,6 +75,19 @@ TEST(CliVerbs, DomxmlToNative) {
   EXPECT_THAT(bad.err, HasSubstr("unsupported format 'xen-xm'"));
 }
 
+// An offline conversion: type='kvm' converts on any host, KVM or not (issue 14).
+TEST(CliVerbs, DomxmlToNativeConvertsKvmDomainsOnAnyHost) {
+  SKIFF_REQUIRE_BINARY();
+  auto r = RunSkiff({"domxml-to-native", "qemu-argv",
+                     (GoldenDir() / "domain2argv" / "cpu-host-passthrough-kvm.xml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(" -accel kvm"));
+  EXPECT_THAT(r.out, HasSubstr(" -cpu host"));
+  if (!r.err.empty()) {
+    EXPECT_THAT(r.err, StartsWith("warning: kvm is not usable on this host ("));
+  }
+}
+
 TEST(CliVerbs, DomxmlToNativeResolvesVolumesThroughPools) {
   SKIFF_REQUIRE_BINARY();
   testing::TempDir root;
