@@ -255,6 +255,85 @@ int CmdDomIfList(const Args& a, api::Client& c) {
   return 0;
 }
 
+// virsh's --human sizes: "10.000 GiB".
+std::string PrettyBytes(uint64_t n) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 6) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.3f} {}", v, kUnits[u]);
+}
+
+// A disk named by its file (as virsh allows) becomes its target: the API takes
+// targets in the path. "" after an error (printed).
+std::string DiskTarget(api::Client& c, const std::string& dom, const std::string& disk) {
+  if (disk.find('/') == std::string::npos) return disk;
+  api::DiskList r;
+  if (!GetOrFail(c, routes::Domain(dom, "disks"), &r)) return "";
+  for (const auto& d : r.disks) {
+    if (d.source == disk) return d.target;
+  }
+  Fail("domain '" + dom + "' has no disk '" + disk + "'");
+  return "";
+}
+
+int CmdDomBlkInfo(const Args& a, api::Client& c) {
+  auto size = [&](uint64_t n) { return a.has("human") ? PrettyBytes(n) : std::to_string(n); };
+  if (a.has("all")) {
+    api::DiskInfoList r;
+    if (!GetOrFail(c, routes::Domain(a.get("domain"), "diskinfo"), &r)) return 1;
+    PrintListing<api::DiskInfo>(
+        a, r.disks, {"Target", "Capacity", "Allocation", "Physical"}, [&](const api::DiskInfo& d) {
+          return std::vector<std::string>{d.target, size(d.capacity), size(d.allocation),
+                                          size(d.physical)};
+        });
+    return 0;
+  }
+  if (a.get("device").empty()) return Fail("domblkinfo: a device (or --all) is required");
+  const std::string target = DiskTarget(c, a.get("domain"), a.get("device"));
+  if (target.empty()) return 1;
+  api::DiskInfo r;
+  if (!GetOrFail(c, routes::DomainDisk(a.get("domain"), target, "info"), &r)) return 1;
+  if (a.has("json")) {
+    PrintJson(r);
+    return 0;
+  }
+  std::printf("%-15s %s\n%-15s %s\n%-15s %s\n\n", "Capacity:", size(r.capacity).c_str(),
+              "Allocation:", size(r.allocation).c_str(), "Physical:", size(r.physical).c_str());
+  return 0;
+}
+
+int CmdBlockResize(const Args& a, api::Client& c) {
+  api::DiskResizeRequest req;
+  const std::string text = a.get("size");
+  if (auto bare = ParseUint(text); bare.ok()) {
+    req.bytes = *bare * 1024;  // a bare number is KiB, as virsh's
+  } else if (auto bytes = ParseSize(text); bytes.ok()) {
+    req.bytes = *bytes;
+  } else {
+    return Fail("blockresize: invalid size '" + text + "'");
+  }
+  const std::string target = DiskTarget(c, a.get("domain"), a.get("path"));
+  if (target.empty()) return 1;
+  if (!CallOrFail(c, "POST", routes::DomainDisk(a.get("domain"), target, "resize"), req, nullptr)) {
+    return 1;
+  }
+  std::printf("Block device '%s' is resized\n\n", a.get("path").c_str());
+  return 0;
+}
+
+int CmdDomBlkError(const Args& a, api::Client& c) {
+  api::DiskErrorList r;
+  if (!GetOrFail(c, routes::Domain(a.get("domain"), "disk-errors"), &r)) return 1;
+  if (r.errors.empty()) std::printf("No errors found\n");
+  for (const auto& e : r.errors) std::printf("%s: %s\n", e.target.c_str(), e.error.c_str());
+  std::printf("\n");
+  return 0;
+}
+
 int CmdDomIfAddr(const Args& a, api::Client& c) {
   api::AddressList r;
   if (!GetOrFail(c, routes::Domain(a.get("domain"), "addresses"), &r)) return 1;
@@ -866,6 +945,15 @@ const VerbDef kDomainVerbs[] = {
      "list all domain blocks",
      {{"domain"}, 1, {"inactive", "details", "json"}, {}},
      CmdDomBlkList},
+    {"domblkinfo",
+     "domain block device size information",
+     {{"domain", "device"}, 1, {"human", "all", "json"}, {}},
+     CmdDomBlkInfo},
+    {"blockresize",
+     "resize block device of domain",
+     {{"domain", "path", "size"}, 3, {}, {}},
+     CmdBlockResize},
+    {"domblkerror", "show errors on block devices", kDomain, CmdDomBlkError},
     {"domiflist",
      "list all domain virtual interfaces",
      {{"domain"}, 1, {"inactive", "json"}, {}},

@@ -23,8 +23,10 @@ std::string Domain(std::string_view ref, std::string_view sub) {
   return Object(kDomains, ref, sub);
 }
 
-std::string DomainDisk(std::string_view ref, std::string_view target) {
-  return Domain(ref, "disks/" + UrlEncode(target));
+std::string DomainDisk(std::string_view ref, std::string_view target, std::string_view sub) {
+  std::string path = Domain(ref, "disks/" + UrlEncode(target));
+  if (!sub.empty()) path += "/" + std::string(sub);
+  return path;
 }
 
 std::string DomainSnapshot(std::string_view ref, std::string_view name, std::string_view sub) {

@@ -90,6 +90,13 @@ void DomainCore::MarkActive(DomainObj& o, DomainStatus status, const std::string
   Emit(o, event, detail);
 }
 
+Result<std::string> DomainCore::DiskPath(const conf::DiskDef& d) {
+  if (d.type == conf::DiskType::kVolume) {
+    return storage_.ResolveVolume(d.source_pool, d.source_volume);
+  }
+  return d.source_path;
+}
+
 void DomainCore::TrackDisks(const std::string& domain, const conf::DomainDef* running_def) {
   std::vector<std::pair<std::string, bool>> files;
   const std::vector<conf::DiskDef> none;

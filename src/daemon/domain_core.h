@@ -72,6 +72,8 @@ class DomainCore {
   // status and announced as `event` with `detail`.
   void MarkActive(DomainObj& obj, DomainStatus status, const std::string& event,
                   const std::string& detail);
+  // The file of disk `d` (a volume's through its pool); "" when it has no media.
+  Result<std::string> DiskPath(const conf::DiskDef& d);
   // Records the image files of a running domain (volumes resolved through their
   // pools), or drops them (`running_def` null).
   void TrackDisks(const std::string& domain, const conf::DomainDef* running_def);

@@ -2,11 +2,15 @@
 // detach-device) on the running guest and/or the persistent definition.
 #include "skiff/daemon/domain_devices.h"
 
+#include <filesystem>
+
 #include "daemon/disk_format.h"
 #include "daemon/domain_core.h"
 #include "daemon/network/driver.h"
 #include "daemon/storage/driver.h"
 #include "skiff/conf/mac.h"
+#include "skiff/image/image.h"
+#include "skiff/image/ops.h"
 
 namespace skiff::daemon {
 
@@ -353,6 +357,105 @@ Result<std::vector<InterfaceAddress>> DomainDevices::Addresses(const std::string
   if (!o.status.active()) return NotRunning(o.def.name);
   // From the DHCP leases of the guest's networks, matched by MAC (virsh's --source lease).
   return core_.net().Addresses(o.live ? *o.live : o.def);
+}
+
+namespace {
+
+// The disk of `def` named by its target or its file.
+Result<const conf::DiskDef*> FindDisk(DomainCore& core, const conf::DomainDef& def,
+                                      const std::string& disk) {
+  for (const auto& d : def.devices.disks) {
+    if (d.target_dev == disk) return &d;
+  }
+  for (const auto& d : def.devices.disks) {
+    auto p = core.DiskPath(d);
+    if (p.ok() && !p->empty() && *p == disk) return &d;
+  }
+  return NotFoundError("domain '{}' has no disk '{}'", def.name, disk);
+}
+
+Result<DomainDevices::BlockInfo> InfoOf(DomainCore& core, const conf::DiskDef& d) {
+  SKIFF_ASSIGN_OR_RETURN(std::string path, core.DiskPath(d));
+  if (path.empty()) {
+    return FailedPreconditionError("disk '{}' has no media", d.target_dev);
+  }
+  image::OpenOptions oo;
+  oo.format = d.format();
+  oo.open_backing = false;
+  SKIFF_ASSIGN_OR_RETURN(auto img, image::OpenImage(path, oo));
+  DomainDevices::BlockInfo info;
+  info.target = d.target_dev;
+  info.capacity = img->size();
+  SKIFF_ASSIGN_OR_RETURN(info.allocation, img->AllocatedFileSize());
+  std::error_code ec;
+  const bool block = std::filesystem::is_block_file(path, ec);
+  const uint64_t len = block ? 0 : std::filesystem::file_size(path, ec);
+  info.physical = block || ec ? info.capacity : len;
+  SKIFF_TRY(img->Close());
+  return info;
+}
+
+}  // namespace
+
+Result<DomainDevices::BlockInfo> DomainDevices::DiskInfo(const std::string& ref,
+                                                         const std::string& disk) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
+  DomainObj& o = *held.first;
+  SKIFF_ASSIGN_OR_RETURN(const conf::DiskDef* d, FindDisk(core_, o.live ? *o.live : o.def, disk));
+  return InfoOf(core_, *d);
+}
+
+Result<std::vector<DomainDevices::BlockInfo>> DomainDevices::DiskInfos(const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
+  DomainObj& o = *held.first;
+  std::vector<BlockInfo> out;
+  for (const auto& d : (o.live ? *o.live : o.def).devices.disks) {
+    SKIFF_ASSIGN_OR_RETURN(std::string path, core_.DiskPath(d));
+    if (path.empty()) continue;
+    SKIFF_ASSIGN_OR_RETURN(BlockInfo info, InfoOf(core_, d));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Status DomainDevices::ResizeDisk(const std::string& ref, const std::string& disk, uint64_t bytes) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
+  DomainObj& o = *held.first;
+  const conf::DomainDef& def = o.live ? *o.live : o.def;
+  SKIFF_ASSIGN_OR_RETURN(const conf::DiskDef* d, FindDisk(core_, def, disk));
+  if (d->device != conf::DiskDevice::kDisk || d->readonly) {
+    return FailedPreconditionError("domain '{}': disk '{}' is a cdrom, floppy or read-only disk",
+                                   def.name, d->target_dev);
+  }
+  if (bytes == 0 || bytes % 512 != 0) {
+    return InvalidArgumentError(
+        "domain '{}': disk '{}': new size {} is not a positive multiple "
+        "of 512 bytes",
+        def.name, d->target_dev, bytes);
+  }
+  SKIFF_ASSIGN_OR_RETURN(BlockInfo info, InfoOf(core_, *d));
+  if (bytes < info.capacity) {
+    return FailedPreconditionError(
+        "domain '{}': disk '{}' is {} bytes; shrinking it to {} would cut off the guest's data",
+        def.name, d->target_dev, info.capacity, bytes);
+  }
+  if (bytes == info.capacity) return Status::Ok();
+  if (o.live) return core_.hv().ResizeDisk(def.name, d->target_dev, bytes);
+  SKIFF_ASSIGN_OR_RETURN(std::string path, core_.DiskPath(*d));
+  if (std::string user = core_.DiskHolder(path, true); !user.empty()) {
+    return FailedPreconditionError("domain '{}': disk '{}' ('{}') is in use by running domain '{}'",
+                                   def.name, d->target_dev, path, user);
+  }
+  return image::ResizeImage(path, d->format(), std::to_string(bytes), false,
+                            image::Preallocation::kOff);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> DomainDevices::DiskErrors(
+    const std::string& ref) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
+  DomainObj& o = *held.first;
+  if (!o.live) return FailedPreconditionError("domain '{}' is not running", o.def.name);
+  return core_.hv().DiskErrors(o.def.name);
 }
 
 }  // namespace skiff::daemon

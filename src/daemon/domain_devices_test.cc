@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "daemon/service_test_fixture.h"
+#include "skiff/image/image.h"
 
 namespace skiff::daemon {
 namespace {
@@ -176,6 +177,93 @@ TEST_F(DevicesTest, ADomainDiskWithoutAFormatIsProbedAtStart) {
   EXPECT_NE(r.status().message().find("<driver name='qemu' type='vmdk'/>"), std::string::npos)
       << r.status().message();
   EXPECT_EQ(StatusOf("v").state(), DomainState::kShutoff);
+}
+
+}  // namespace
+}  // namespace skiff::daemon
+
+namespace skiff::daemon {
+namespace {
+
+// domblkinfo, blockresize and domblkerror on a domain whose vda is a real qcow2
+// image and sdb an empty cdrom.
+class BlockTest : public ServiceTest {
+ protected:
+  void DefineWithImage(const std::string& name) {
+    path_ = (dir_.path() / (name + ".qcow2")).string();
+    image::CreateOptions o;
+    o.format = "qcow2";
+    o.size = 64 << 20;
+    o.size_given = true;
+    ASSERT_TRUE(image::CreateImage(path_, o).ok());
+    std::string xml = "<domain type='qemu'><name>" + name +
+                      "</name><memory unit='MiB'>128</memory>"
+                      "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+                      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                      "<source file='" +
+                      path_ +
+                      "'/><target dev='vda' bus='virtio'/></disk>"
+                      "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/>"
+                      "<readonly/></disk></devices></domain>";
+    auto r = service_->DefineDomain(xml, name + ".xml");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  std::string path_;
+};
+
+TEST_F(BlockTest, InfoComesFromTheImage) {
+  DefineWithImage("a");
+  auto info = service_->devices().DiskInfo("a", "vda");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->target, "vda");
+  EXPECT_EQ(info->capacity, 64u << 20);
+  EXPECT_GT(info->physical, 0u);
+  EXPECT_LT(info->physical, 1u << 20);  // a fresh qcow2: metadata only
+  // The same disk named by its file.
+  auto by_path = service_->devices().DiskInfo("a", path_);
+  ASSERT_TRUE(by_path.ok()) << by_path.status().ToString();
+  EXPECT_EQ(by_path->target, "vda");
+  EXPECT_EQ(service_->devices().DiskInfo("a", "vdz").status().code(), Code::kNotFound);
+  EXPECT_EQ(service_->devices().DiskInfo("a", "sdb").status().code(), Code::kFailedPrecondition);
+  auto all = service_->devices().DiskInfos("a");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 1u);  // the empty cdrom has no sizes
+}
+
+TEST_F(BlockTest, ResizeOfAShutOffDomainGrowsTheImage) {
+  DefineWithImage("a");
+  ASSERT_TRUE(service_->devices().ResizeDisk("a", "vda", 128 << 20).ok());
+  auto img = image::OpenImage(path_, {.format = "qcow2"});
+  ASSERT_TRUE(img.ok());
+  EXPECT_EQ((*img)->size(), 128u << 20);
+  // Shrinking would cut the guest's data off: refused, nothing changes.
+  auto shrink = service_->devices().ResizeDisk("a", "vda", 64 << 20);
+  EXPECT_EQ(shrink.code(), Code::kFailedPrecondition) << shrink.ToString();
+  EXPECT_NE(shrink.message().find("shrinking"), std::string::npos) << shrink.ToString();
+  EXPECT_EQ(service_->devices().ResizeDisk("a", "vda", (128 << 20) + 100).code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(service_->devices().ResizeDisk("a", "sdb", 1 << 20).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(service_->devices().DiskInfo("a", "vda")->capacity, 128u << 20);
+}
+
+TEST_F(BlockTest, ResizeOfARunningDomainGoesThroughTheHypervisor) {
+  DefineWithImage("a");
+  ASSERT_TRUE(service_->StartDomain("a", false).ok());
+  ASSERT_TRUE(service_->devices().ResizeDisk("a", "vda", 96 << 20).ok());
+  EXPECT_EQ(hv_.DiskSizeForTest("a", "vda"), 96u << 20);
+  // QEMU resizes the image while it runs; the daemon does not touch it itself.
+  EXPECT_EQ(service_->devices().DiskInfo("a", "vda")->capacity, 64u << 20);
+}
+
+TEST_F(BlockTest, ErrorsOfARunningDomain) {
+  DefineWithImage("a");
+  EXPECT_EQ(service_->devices().DiskErrors("a").status().code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(service_->StartDomain("a", false).ok());
+  EXPECT_TRUE(service_->devices().DiskErrors("a")->empty());
+  hv_.DiskErrorForTest("a", "vda", "no space");
+  auto errs = service_->devices().DiskErrors("a");
+  ASSERT_TRUE(errs.ok());
+  EXPECT_EQ(*errs, (std::vector<std::pair<std::string, std::string>>{{"vda", "no space"}}));
 }
 
 }  // namespace

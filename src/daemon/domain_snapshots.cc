@@ -126,13 +126,7 @@ struct DomainSnapshots::Store {
 
 namespace {
 
-// The file of disk `d` (a volume's through its pool); "" when it has no media.
-Result<std::string> DiskPath(DomainCore& core, const conf::DiskDef& d) {
-  if (d.type == conf::DiskType::kVolume) {
-    return core.storage().ResolveVolume(d.source_pool, d.source_volume);
-  }
-  return d.source_path;
-}
+Result<std::string> DiskPath(DomainCore& core, const conf::DiskDef& d) { return core.DiskPath(d); }
 
 // The disks of `def` an internal snapshot covers: every writable disk (not
 // cdroms, not read-only ones) unless `request` says snapshot='no' for it. Each

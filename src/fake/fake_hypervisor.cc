@@ -344,6 +344,39 @@ Status FakeHypervisor::DeleteSnapshot(const std::string& name, const std::string
   return Status::Ok();
 }
 
+Status FakeHypervisor::ResizeDisk(const std::string& name, const std::string& target,
+                                  uint64_t bytes) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  bool known = false;
+  for (const auto& d : vm->def.devices.disks) known |= d.target_dev == target;
+  if (!known) return NotFoundError("domain '{}' has no disk '{}'", name, target);
+  vm->disk_sizes[target] = bytes;
+  return Status::Ok();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> FakeHypervisor::DiskErrors(
+    const std::string& name) {
+  std::lock_guard l(mu_);
+  SKIFF_ASSIGN_OR_RETURN(Vm * vm, Find(name));
+  return vm->disk_errors;
+}
+
+uint64_t FakeHypervisor::DiskSizeForTest(const std::string& name, const std::string& target) {
+  std::lock_guard l(mu_);
+  auto vm = Find(name);
+  if (!vm.ok()) return 0;
+  auto it = (*vm)->disk_sizes.find(target);
+  return it == (*vm)->disk_sizes.end() ? 0 : it->second;
+}
+
+void FakeHypervisor::DiskErrorForTest(const std::string& name, const std::string& target,
+                                      const std::string& error) {
+  std::lock_guard l(mu_);
+  auto vm = Find(name);
+  if (vm.ok()) (*vm)->disk_errors.emplace_back(target, error);
+}
+
 void FakeHypervisor::Recheck(const std::string& name) {
   std::lock_guard l(mu_);
   auto vm = Find(name);

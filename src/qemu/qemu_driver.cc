@@ -928,6 +928,28 @@ Status QemuDriver::DeleteSnapshot(const std::string& name, const std::string& ta
       .WithContext(fmt::format("domain '{}'", name));
 }
 
+Status QemuDriver::ResizeDisk(const std::string& name, const std::string& target, uint64_t bytes) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  conf::DiskDef owner;
+  owner.target_dev = target;
+  DropReadOnlyFdsOverQmp(vm->proc->qmp(), DiskFdSetOwner(owner));
+  // The format node ("fmt-vda", see argv.cc): QEMU grows the image and tells the guest.
+  return ResizeBlockNode(vm->proc->qmp(), "fmt-" + target, bytes)
+      .WithContext(fmt::format("domain '{}': disk '{}'", name, target));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> QemuDriver::DiskErrors(
+    const std::string& name) {
+  SKIFF_ASSIGN_OR_RETURN(auto vm, Find(name));
+  SKIFF_ASSIGN_OR_RETURN(auto errs, QueryBlockIoErrors(vm->proc->qmp()));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [node, status] : errs) {
+    std::string target = node.rfind("fmt-", 0) == 0 ? node.substr(4) : node;
+    out.emplace_back(target, status == "nospace" ? "no space" : "unspecified error");
+  }
+  return out;
+}
+
 void QemuDriver::SetExitCallback(ExitCallback cb) {
   std::lock_guard l(mu_);
   exit_cb_ = std::move(cb);

@@ -71,6 +71,9 @@ class QemuDriver : public hypervisor::Hypervisor {
                       const std::vector<std::string>& disks) override;
   Status DeleteSnapshot(const std::string& name, const std::string& tag,
                         const std::vector<std::string>& disks) override;
+  Status ResizeDisk(const std::string& name, const std::string& target, uint64_t bytes) override;
+  Result<std::vector<std::pair<std::string, std::string>>> DiskErrors(
+      const std::string& name) override;
   void Recheck(const std::string& name) override;
   void ReapOrphans() override;
 

@@ -273,4 +273,26 @@ void RemoveFdSetsOverQmp(QmpClient& qmp, const std::string& prefix) {
   }
 }
 
+void DropReadOnlyFdsOverQmp(QmpClient& qmp, const std::string& owner) {
+  auto sets = qmp.Execute("query-fdsets");
+  if (!sets.ok() || !sets->is_array()) return;
+  auto mode_of = [&](const nlohmann::json& f) -> std::string {
+    if (!f.contains("opaque") || !f["opaque"].is_string()) return "";
+    const std::string o = f["opaque"].get<std::string>();
+    if (o.rfind(owner + " ", 0) != 0) return "";
+    return o.substr(owner.size() + 1, 2);
+  };
+  for (const auto& s : *sets) {
+    if (!s.contains("fdset-id") || !s.contains("fds") || !s["fds"].is_array()) continue;
+    bool rw = std::any_of(s["fds"].begin(), s["fds"].end(),
+                          [&](const nlohmann::json& f) { return mode_of(f) == "rw"; });
+    if (!rw) continue;
+    for (const auto& f : s["fds"]) {
+      if (mode_of(f) == "ro" && f.contains("fd")) {
+        (void)qmp.Execute("remove-fd", {{"fdset-id", s["fdset-id"]}, {"fd", f["fd"]}});
+      }
+    }
+  }
+}
+
 }  // namespace skiff::qemu

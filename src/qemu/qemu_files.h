@@ -102,5 +102,11 @@ Result<std::string> AddFdSetOverQmp(QmpClient& qmp, const std::string& path, boo
                                     const std::string& opaque);
 // Removes the fd sets whose opaque starts with `prefix` (a detached disk's).
 void RemoveFdSetsOverQmp(QmpClient& qmp, const std::string& prefix);
+// Closes the read-only fd of each fd set of `owner` that also holds a read-write
+// one. QEMU opened the image through it first; the locks it took stay on that
+// open file as long as the fd set holds it, and keep QEMU from taking new
+// permissions (block_resize: 'Failed to get "write" lock'). QEMU closes it at
+// once only while the guest runs.
+void DropReadOnlyFdsOverQmp(QmpClient& qmp, const std::string& owner);
 
 }  // namespace skiff::qemu

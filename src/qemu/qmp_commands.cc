@@ -527,6 +527,29 @@ Status DumpGuestMemory(QmpClient& qmp, int fd, std::chrono::milliseconds timeout
   }
 }
 
+Status ResizeBlockNode(QmpClient& qmp, const std::string& node, uint64_t bytes) {
+  return qmp.Execute("block_resize", {{"node-name", node}, {"size", bytes}}).status();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> QueryBlockIoErrors(QmpClient& qmp) {
+  SKIFF_ASSIGN_OR_RETURN(json r, qmp.Execute("query-block"));
+  if (!r.is_array()) return CorruptionError("qmp 'query-block': reply is not a list");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& d : r) {
+    if (!d.is_object()) continue;
+    auto io = d.find("io-status");
+    if (io == d.end() || !io->is_string() || *io == "ok") continue;
+    auto ins = d.find("inserted");
+    std::string node;
+    if (ins != d.end() && ins->is_object() && ins->contains("node-name") &&
+        (*ins)["node-name"].is_string()) {
+      node = (*ins)["node-name"].get<std::string>();
+    }
+    out.emplace_back(node, io->get<std::string>());
+  }
+  return out;
+}
+
 Status RunSnapshotJob(QmpClient& qmp, const std::string& kind, const std::string& tag,
                       const std::vector<std::string>& nodes, std::chrono::milliseconds timeout) {
   if (kind != "save" && kind != "load" && kind != "delete") {

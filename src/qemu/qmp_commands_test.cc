@@ -708,3 +708,45 @@ TEST_F(QmpCommandsTest, SnapshotJobErrorIsReturnedAndDeleteHasNoVmstate) {
 
 }  // namespace
 }  // namespace skiff::qemu
+
+namespace skiff::qemu {
+namespace {
+
+TEST_F(QmpCommandsTest, BlockResizeNamesTheFormatNode) {
+  server_.ReturnFor("block_resize", json::object());
+  ASSERT_TRUE(ResizeBlockNode(qmp(), "fmt-vda", 96ull << 20).ok());
+  EXPECT_EQ(server_.commands().back().args["node-name"], "fmt-vda");
+  EXPECT_EQ(server_.commands().back().args["size"], 96ull << 20);
+  server_.ErrorFor("block_resize", "GenericError", "Failed to get \"write\" lock");
+  auto st = ResizeBlockNode(qmp(), "fmt-vda", 1 << 30);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("write\" lock"), std::string::npos) << st.ToString();
+}
+
+// QEMU 7.2's query-block with -blockdev: devices report io-status only when
+// they stop on errors; "ok" is no error; an empty cdrom has no "inserted".
+TEST_F(QmpCommandsTest, BlockIoErrorsFromQueryBlock) {
+  server_.ReturnFor(
+      "query-block",
+      json::array({json{{"device", ""},
+                        {"qdev", "virtio-disk0"},
+                        {"io-status", "nospace"},
+                        {"inserted", {{"node-name", "fmt-vda"}}}},
+                   json{{"device", ""},
+                        {"qdev", "virtio-disk1"},
+                        {"io-status", "ok"},
+                        {"inserted", {{"node-name", "fmt-vdb"}}}},
+                   json{{"device", ""}, {"qdev", "sata0-0-2"}, {"io-status", "failed"}},
+                   json{{"device", ""},
+                        {"qdev", "virtio-disk2"},
+                        {"inserted", {{"node-name", "fmt-vdc"}}}}}));
+  auto errs = QueryBlockIoErrors(qmp());
+  ASSERT_TRUE(errs.ok()) << errs.status().ToString();
+  EXPECT_EQ(*errs, (std::vector<std::pair<std::string, std::string>>{{"fmt-vda", "nospace"},
+                                                                     {"", "failed"}}));
+  server_.ReturnFor("query-block", json::object());
+  EXPECT_EQ(QueryBlockIoErrors(qmp()).status().code(), Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace skiff::qemu

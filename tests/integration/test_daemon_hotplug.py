@@ -2,7 +2,8 @@
 through skiffd: a SCSI disk (the virtio-scsi controller is hot-plugged with it, as
 libvirt does), a storage-pool volume attached with attach-device, a host block
 device (a loop device), and a SATA disk refused with libvirt's message while
-nothing changes. The guest reports its block devices on the console
+nothing changes; blockresize grows a disk the guest sees grow (domblkinfo,
+domblkerror). The guest reports its block devices on the console
 ("SKIFF-BLOCKS: sda vda"). One guest serves all cases, in order.
 
 Runs as root (loop devices); everything (daemon root, QEMU, loop device) is
@@ -15,6 +16,7 @@ import time
 
 import pytest
 
+from framework.console import shell
 from framework.daemon import daemon_session
 from framework.guest import boot, disk_xml, domain_xml
 from framework.host import locked
@@ -170,3 +172,25 @@ def test_usb_disk_is_plugged_on_the_usb_controller(guest):
     d.skiff("detach-disk", NAME, "sdd", "--live")
     assert "sdd" not in d.skiff("dumpxml", NAME).stdout
     assert wait_until(lambda: not locked(img), 10)
+
+
+def test_blockresize_grows_the_disk_the_running_guest_sees(guest):
+    d = guest.d
+    disk = d.root / "vda.raw"
+    info = d.skiff("domblkinfo", NAME, "vda").stdout
+    assert re.search(r"^Capacity:\s+16777216$", info, re.M), info
+    out = d.skiff("blockresize", NAME, "vda", "24M").stdout
+    assert "Block device 'vda' is resized" in out, out
+    # The guest's own kernel sees the new size (QEMU's block_resize, virtio-blk).
+    shell(d, guest, NAME, "echo VDA=$(cat /sys/block/vda/size)-$((3+4))", r"^VDA=49152-7")
+    assert os.path.getsize(disk) == 24 << 20
+    info = d.skiff("domblkinfo", NAME, str(disk)).stdout  # the disk named by its file
+    assert re.search(r"^Capacity:\s+25165824$", info, re.M), info
+    human = d.skiff("domblkinfo", NAME, "vda", "--human").stdout
+    assert re.search(r"^Capacity:\s+24\.000 MiB$", human, re.M), human
+    assert d.skiff("domblkerror", NAME).stdout.strip() == "No errors found"
+    # Shrinking would cut the guest's data off: refused in one line, nothing changes.
+    r = d.skiff("blockresize", NAME, "vda", "8M", check=False)
+    assert r.returncode == 1 and "shrinking" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert os.path.getsize(disk) == 24 << 20

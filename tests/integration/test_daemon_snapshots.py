@@ -15,7 +15,8 @@ Oracles nobody here wrote: the guest's own counter and shell, qemu-img (snapshot
 import re
 import subprocess
 
-from framework.console import ConsoleLog, Viewer
+from framework.console import ConsoleLog
+from framework.console import shell as console_shell
 from framework.daemon import daemon_session
 from framework.guest import disk_xml, domain_xml, files_in
 from framework.util import require_guest
@@ -26,14 +27,7 @@ def counters(log, since=0):
 
 
 def shell(d, log, command, marker):
-    """Runs `command` on the guest's console shell and waits for `marker` (a regex)."""
-    con = Viewer(d, "g")
-    try:
-        since = log.size()
-        con.type(f"\r{command}\r")
-        return log.wait(marker, since=since, timeout=60)
-    finally:
-        con.leave()
+    return console_shell(d, log, "g", command, marker)
 
 
 def qemu_img_tags(image):

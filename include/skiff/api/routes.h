@@ -24,8 +24,8 @@ inline constexpr std::string_view kJobs = "/v1/jobs";
 
 // "/v1/domains/web1", Domain("web1", "start") -> "/v1/domains/web1/start".
 std::string Domain(std::string_view ref, std::string_view sub = "");
-// "/v1/domains/web1/disks/vdb" (detach-disk).
-std::string DomainDisk(std::string_view ref, std::string_view target);
+// "/v1/domains/web1/disks/vdb" (detach-disk), with `sub` ("info", "resize") after it.
+std::string DomainDisk(std::string_view ref, std::string_view target, std::string_view sub = "");
 // "/v1/domains/web1/snapshots/s1", with `sub` ("revert") after it.
 std::string DomainSnapshot(std::string_view ref, std::string_view name, std::string_view sub = "");
 std::string Network(std::string_view name, std::string_view sub = "");

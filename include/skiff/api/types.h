@@ -268,6 +268,58 @@ struct AddressList {
   }
 };
 
+// GET /v1/domains/{id}/disks/{target}/info (domblkinfo); a list from
+// GET /v1/domains/{id}/diskinfo (domblkinfo --all).
+struct DiskInfo {
+  std::string target;
+  uint64_t capacity = 0;    // bytes the guest sees
+  uint64_t allocation = 0;  // bytes the image occupies on the host
+  uint64_t physical = 0;    // the image file's length
+  template <typename V>
+  void Visit(V& v) {
+    v("target", target);
+    v("capacity", capacity);
+    v("allocation", allocation);
+    v("physical", physical);
+  }
+};
+
+struct DiskInfoList {
+  std::vector<DiskInfo> disks;
+  template <typename V>
+  void Visit(V& v) {
+    v("disks", disks);
+  }
+};
+
+// POST /v1/domains/{id}/disks/{target}/resize (blockresize).
+struct DiskResizeRequest {
+  uint64_t bytes = 0;
+  template <typename V>
+  void Visit(V& v) {
+    v("bytes", bytes, kRequired);
+  }
+};
+
+// GET /v1/domains/{id}/disk-errors (domblkerror).
+struct DiskError {
+  std::string target;
+  std::string error;  // "no space", "unspecified error"
+  template <typename V>
+  void Visit(V& v) {
+    v("target", target);
+    v("error", error);
+  }
+};
+
+struct DiskErrorList {
+  std::vector<DiskError> errors;
+  template <typename V>
+  void Visit(V& v) {
+    v("errors", errors);
+  }
+};
+
 // POST /v1/domains/{id}/memory.
 struct SetMemoryRequest : Scope {
   uint64_t kib = 0;

@@ -39,6 +39,25 @@ class DomainDevices {
   // domiflist: interfaces with their tap names when running ("-" otherwise).
   Result<std::vector<std::pair<std::string, conf::InterfaceDef>>> Interfaces(const std::string& ref,
                                                                              bool inactive);
+  // domblkinfo: the sizes of disk `disk` (a target such as vda, or its file), read
+  // from its image: capacity (what the guest sees), allocation (what the file
+  // occupies), physical (the file's length).
+  struct BlockInfo {
+    std::string target;
+    uint64_t capacity = 0;
+    uint64_t allocation = 0;
+    uint64_t physical = 0;
+  };
+  Result<BlockInfo> DiskInfo(const std::string& ref, const std::string& disk);
+  // domblkinfo --all: every disk that has media.
+  Result<std::vector<BlockInfo>> DiskInfos(const std::string& ref);
+  // blockresize: grows disk `disk` to `bytes` (a multiple of 512): through the
+  // hypervisor while the domain runs (the guest sees it at once), with the image
+  // engine while it is shut off. Shrinking is refused (it would cut data off).
+  Status ResizeDisk(const std::string& ref, const std::string& disk, uint64_t bytes);
+  // domblkerror: the running guest's disks whose I/O failed.
+  Result<std::vector<std::pair<std::string, std::string>>> DiskErrors(const std::string& ref);
+
   // domifaddr: addresses from the DHCP leases of the running guest's networks.
   Result<std::vector<InterfaceAddress>> Addresses(const std::string& ref);
 

@@ -62,6 +62,13 @@ class FakeHypervisor : public hypervisor::Hypervisor {
                       const std::vector<std::string>& disks) override;
   Status DeleteSnapshot(const std::string& name, const std::string& tag,
                         const std::vector<std::string>& disks) override;
+  // Records the new size (DiskSizeForTest); refuses an unknown target.
+  Status ResizeDisk(const std::string& name, const std::string& target, uint64_t bytes) override;
+  Result<std::vector<std::pair<std::string, std::string>>> DiskErrors(
+      const std::string& name) override;
+  uint64_t DiskSizeForTest(const std::string& name, const std::string& target);
+  void DiskErrorForTest(const std::string& name, const std::string& target,
+                        const std::string& error);
   // Reports the guest's state as it is (running or paused), as the QEMU driver does.
   void Recheck(const std::string& name) override;
   // The fake's guests live in its memory and die with it: none is ever orphaned.
@@ -93,6 +100,8 @@ class FakeHypervisor : public hypervisor::Hypervisor {
     uint64_t cpu_shares = 1024;
     std::map<unsigned, std::string> pins;  // vcpu -> cpuset ("0-3" when unpinned)
     std::string emulator_pin = "0-3";
+    std::map<std::string, uint64_t> disk_sizes;  // ResizeDisk
+    std::vector<std::pair<std::string, std::string>> disk_errors;
   };
   Result<Vm*> Find(const std::string& name);
   // One report for the notifier thread: an exit or a guest event.

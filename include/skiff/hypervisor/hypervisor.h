@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "skiff/base/status.h"
@@ -174,6 +175,14 @@ class Hypervisor {
   // Removes snapshot `tag` from the running guest's `disks`.
   virtual Status DeleteSnapshot(const std::string& name, const std::string& tag,
                                 const std::vector<std::string>& disks) = 0;
+
+  // Resizes disk `target`'s image to `bytes` while the guest runs, and tells the
+  // guest (virsh blockresize).
+  virtual Status ResizeDisk(const std::string& name, const std::string& target, uint64_t bytes) = 0;
+  // The disks whose I/O failed since the guest started (virsh domblkerror):
+  // {target, "no space" | "unspecified error"}.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> DiskErrors(
+      const std::string& name) = 0;
 
   // The unix socket of the domain's serial console, for `skiff console`.
   virtual Result<std::string> ConsoleSocket(const std::string& name) = 0;

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -182,6 +183,12 @@ Status DumpGuestMemory(QmpClient& qmp, int fd,
 // as "skiff-snapshot-<kind>", polls query-jobs until it concludes, dismisses it and
 // returns its error (kFailedPrecondition with QEMU's words), kUnavailable after
 // `timeout`.
+// block_resize of node `node` to `bytes`.
+Status ResizeBlockNode(QmpClient& qmp, const std::string& node, uint64_t bytes);
+// query-block: the node name and io-status of every device whose I/O failed
+// ("failed" or "nospace"; devices reporting "ok" or none are left out).
+Result<std::vector<std::pair<std::string, std::string>>> QueryBlockIoErrors(QmpClient& qmp);
+
 Status RunSnapshotJob(QmpClient& qmp, const std::string& kind, const std::string& tag,
                       const std::vector<std::string>& nodes,
                       std::chrono::milliseconds timeout = std::chrono::minutes(30));

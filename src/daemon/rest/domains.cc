@@ -202,6 +202,39 @@ Response Addresses(Service& s, const Request& r, const Params& p) {
   return JsonResponse(out);
 }
 
+api::DiskInfo ToApi(const DomainDevices::BlockInfo& b) {
+  return {b.target, b.capacity, b.allocation, b.physical};
+}
+
+Response DiskInfo(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto info, s.devices().DiskInfo(p.at("id"), p.at("target")));
+  return JsonResponse(ToApi(info));
+}
+
+Response DiskInfos(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto infos, s.devices().DiskInfos(p.at("id")));
+  api::DiskInfoList out;
+  for (const auto& b : infos) out.disks.push_back(ToApi(b));
+  return JsonResponse(out);
+}
+
+Response ResizeDisk(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::DiskResizeRequest>(r));
+  TRY_RESPONSE(s.devices().ResizeDisk(p.at("id"), p.at("target"), req.bytes));
+  return Ok();
+}
+
+Response DiskErrors(Service& s, const Request& r, const Params& p) {
+  TRY_RESPONSE(CheckQuery(r, {}));
+  ASSIGN_OR_RESPONSE(auto errs, s.devices().DiskErrors(p.at("id")));
+  api::DiskErrorList out;
+  for (const auto& [target, error] : errs) out.errors.push_back({target, error});
+  return JsonResponse(out);
+}
+
 Response SetMemory(Service& s, const Request& r, const Params& p) {
   TRY_RESPONSE(CheckQuery(r, {}));
   ASSIGN_OR_RESPONSE(auto req, ParseRequestBody<api::SetMemoryRequest>(r));
@@ -411,6 +444,10 @@ void AddDomainRoutes(Api& api) {
   api.Add("GET", "/v1/domains/{id}/disks", R, Disks);
   api.Add("POST", "/v1/domains/{id}/disks", W, AttachDisk);
   api.Add("DELETE", "/v1/domains/{id}/disks/{target}", W, DetachDisk);
+  api.Add("GET", "/v1/domains/{id}/disks/{target}/info", R, DiskInfo);
+  api.Add("POST", "/v1/domains/{id}/disks/{target}/resize", W, ResizeDisk);
+  api.Add("GET", "/v1/domains/{id}/diskinfo", R, DiskInfos);
+  api.Add("GET", "/v1/domains/{id}/disk-errors", R, DiskErrors);
   api.Add("POST", "/v1/domains/{id}/devices", W, Device);
   api.Add("GET", "/v1/domains/{id}/interfaces", R, Interfaces);
   api.Add("POST", "/v1/domains/{id}/interfaces", W, AttachInterface);

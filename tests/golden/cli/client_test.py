@@ -107,7 +107,8 @@ def test_verbs(daemon):
     assert complete(daemon, "skiff ") == sorted(verbs + ["help"])
     assert complete(daemon, "skiff net-") == sorted(v for v in verbs if v.startswith("net-"))
     assert {"net-list", "net-start", "net-dhcp-leases", "net-edit"} <= set(complete(daemon, "skiff net-"))
-    assert complete(daemon, "skiff dom") == ["domblklist", "domid", "domifaddr", "domiflist",
+    assert complete(daemon, "skiff dom") == ["domblkerror", "domblkinfo", "domblklist", "domid",
+                                            "domifaddr", "domiflist",
                                             "dominfo", "domname", "domstate", "domstats",
                                             "domuuid", "domxml-to-native"]
     assert complete(daemon, "skiff -c " + daemon["sock"] + " vol-c") == [

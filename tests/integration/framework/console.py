@@ -89,3 +89,15 @@ class Viewer:
         rc = self.proc.wait(timeout=20)
         self.reader.join(timeout=5)
         return rc
+
+
+def shell(d, log, name, command, marker):
+    """Runs `command` on guest `name`'s console shell and waits for `marker` (a
+    regex) in its console log `log`; returns the match."""
+    con = Viewer(d, name)
+    try:
+        since = log.size()
+        con.type(f"\r{command}\r")
+        return log.wait(marker, since=since, timeout=60)
+    finally:
+        con.leave()
