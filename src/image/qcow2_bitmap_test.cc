@@ -1020,7 +1020,8 @@ TEST(Qcow2Bitmaps, EditBitmapAppliesEveryAction) {
                   {BitmapActionKind::kDisable, ""}};
   ASSERT_TRUE(EditBitmap(p, "dst", edit).ok());
   auto img = Open(p, false);
-  const auto* dst = FindEntry(img->bitmaps(), "dst");
+  const auto entries = img->bitmaps();  // FindEntry points into it
+  const auto* dst = FindEntry(entries, "dst");
   ASSERT_NE(dst, nullptr);
   EXPECT_FALSE(dst->enabled());
   EXPECT_EQ(dst->granularity(), 65536u);
