@@ -77,9 +77,9 @@ Result<MeasureResult> MeasureImage(const CreateOptions& target, const std::strin
       // its table, and the directory.
       uint64_t bytes = 0, dir = 0;
       for (const auto& b : q->bitmaps()) {
-        uint64_t clusters = DivRoundUp(DivRoundUp(DivRoundUp(size, b.granularity()), 8), cs);
+        uint64_t clusters = BitmapTableEntries(size, b.granularity_bits, cs);
         bytes += clusters * cs + AlignUp(clusters * 8, cs);
-        dir += AlignUp(24 + b.name.size(), 8);
+        dir += BitmapDirectoryEntryBytes(b.name.size());
       }
       r.bitmaps = bytes + AlignUp(dir, cs);
     }

@@ -14,11 +14,11 @@ namespace skiff::image {
 namespace {
 constexpr uint32_t kBitmapTypeDirtyTracking = 1;
 constexpr uint32_t kBitmapReservedFlags = ~(kBitmapFlagInUse | kBitmapFlagAuto);
-
-uint64_t EntryBytes(uint64_t name_size, uint64_t extra) {
-  return AlignUp(24 + name_size + extra, 8);
-}
 }  // namespace
+
+uint64_t BitmapDirectoryEntryBytes(uint64_t name_size, uint64_t extra_data_size) {
+  return AlignUp(24 + name_size + extra_data_size, 8);
+}
 
 Result<std::optional<Qcow2BitmapExtension>> FindBitmapExtension(const Qcow2Header& h,
                                                                 uint64_t file_size,
@@ -116,7 +116,7 @@ Result<std::vector<Qcow2BitmapEntry>> ParseBitmapDirectory(std::span<const uint8
     e.granularity_bits = p[17];
     const uint16_t name_size = LoadBe16(p + 18);
     const uint32_t extra = LoadBe32(p + 20);
-    if (EntryBytes(name_size, extra) > dir.size() - off) {
+    if (BitmapDirectoryEntryBytes(name_size, extra) > dir.size() - off) {
       return CorruptionError("'{}': bitmap directory entry {} at offset {} overruns the directory",
                              name, i, off);
     }
@@ -153,7 +153,7 @@ Result<std::vector<Qcow2BitmapEntry>> ParseBitmapDirectory(std::span<const uint8
     for (const auto& o : out) {
       if (o.name == e.name) return bad("name appears twice in the directory");
     }
-    off += EntryBytes(name_size, extra);
+    off += BitmapDirectoryEntryBytes(name_size, extra);
     out.push_back(std::move(e));
   }
   if (out.size() != nb) {
@@ -167,7 +167,7 @@ std::vector<uint8_t> SerializeBitmapDirectory(const std::vector<Qcow2BitmapEntry
   std::vector<uint8_t> out;
   for (const auto& e : entries) {
     size_t at = out.size();
-    out.resize(at + EntryBytes(e.name.size(), 0), 0);
+    out.resize(at + BitmapDirectoryEntryBytes(e.name.size()), 0);
     uint8_t* p = out.data() + at;
     StoreBe64(p, e.table_offset);
     StoreBe32(p + 8, e.table_size);
@@ -496,11 +496,7 @@ Status Qcow2Image::StoreBitmapsLocked() {
 // marked in use in the file, so that a crash before Close stores them leaves
 // them known to be stale rather than silently wrong.
 Status Qcow2Image::MarkBitmapsInUseLocked(bool all) {
-  if (bitmaps_dirty_ || bitmaps_marked_ ||
-      std::any_of(bitmaps_.begin(), bitmaps_.end(),
-                  [](const LiveBitmap& b) { return b.changed; })) {
-    SKIFF_TRY(StoreBitmapsLocked());
-  }
+  SKIFF_TRY(StoreBitmapsLocked());  // pending edits first (it does nothing without them)
   std::vector<Qcow2BitmapEntry> dir;
   for (const auto& b : bitmaps_) {
     Qcow2BitmapEntry e = b.entry;

@@ -62,6 +62,9 @@ struct Qcow2BitmapEntry {
   bool enabled() const { return flags & kBitmapFlagAuto; }
 };
 
+// Bytes one directory entry takes (padded to 8).
+uint64_t BitmapDirectoryEntryBytes(uint64_t name_size, uint64_t extra_data_size = 0);
+
 // Entries of the bitmap table a bitmap of `granularity_bits` needs on an image
 // of `image_size` bytes with `cluster_size` clusters.
 uint64_t BitmapTableEntries(uint64_t image_size, uint32_t granularity_bits, uint64_t cluster_size);

@@ -243,7 +243,7 @@ Status Qcow2Image::CheckBitmapsLocked(CheckState& st) {
           if (d != 0) st.Ref(d, cs, "bitmap data cluster");
         }
       }
-      o += AlignUp(24 + uint64_t{extra} + name_size, 8);
+      o += BitmapDirectoryEntryBytes(name_size, extra);
     }
   }
   return Status::Ok();

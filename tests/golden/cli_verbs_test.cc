@@ -21,12 +21,12 @@ std::string Skiff() {
 }
 
 // The verbs need build/bin/skiff (built by the default target).
-#define SKIFF_REQUIRE_BINARY()                                               \
-  do {                                                                       \
-    if (!fs::exists(Skiff())) {                                              \
-      if (InCi()) FAIL() << "skiff binary missing: " << Skiff();             \
+#define SKIFF_REQUIRE_BINARY()                                                  \
+  do {                                                                          \
+    if (!fs::exists(Skiff())) {                                                 \
+      if (InCi()) FAIL() << "skiff binary missing: " << Skiff();                \
       GTEST_SKIP() << "skiff binary missing (build target skiff): " << Skiff(); \
-    }                                                                        \
+    }                                                                           \
   } while (0)
 
 RunResult RunSkiff(std::vector<std::string> args) {
@@ -95,7 +95,7 @@ TEST(CliVerbs, DomxmlToNativeResolvesVolumesThroughPools) {
   WriteAll(root / "etc/skiff/pools/default.xml",
            "<pool type='dir'><name>default</name><target><path>/srv/pool</path></target></pool>");
   auto r = RunSkiff({"domxml-to-native", "--root", root.path().string(), "qemu-argv",
-                (GoldenDir() / "domain2argv" / "disk-volume.xml").string()});
+                     (GoldenDir() / "domain2argv" / "disk-volume.xml").string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("filename=/srv/pool/guest.qcow2,"));
 }
