@@ -99,6 +99,13 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> BitmapDirtyRanges(const std::
   return bits.DirtyRanges();
 }
 
+Result<std::vector<std::string>> BitmapNames(const std::string& path) {
+  SKIFF_ASSIGN_OR_RETURN(auto img, OpenQcow2(path, false, false, "bitmap"));
+  std::vector<std::string> out;
+  for (const auto& b : img->bitmaps()) out.push_back(b.name);
+  return out;
+}
+
 Status CheckBitmapsCopyable(const Qcow2Image& src, bool skip_broken) {
   if (skip_broken) return Status::Ok();
   for (const auto& b : src.bitmaps()) {

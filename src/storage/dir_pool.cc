@@ -180,6 +180,16 @@ Result<std::string> DirPool::VolumePath(std::string_view name) const {
   return p;
 }
 
+Result<std::string> DirPool::NewVolumePath(std::string_view name) const {
+  SKIFF_TRY(ValidateVolumeName(name));
+  std::string p = PathOf(name);
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) == 0) {
+    return AlreadyExistsError("storage volume '{}' already exists in pool '{}'", name, def_.name);
+  }
+  return p;
+}
+
 Result<VolumeInfo> DirPool::GetVolume(std::string_view name) const {
   SKIFF_ASSIGN_OR_RETURN(std::string p, VolumePath(name));
   return Describe(std::string(name), p);

@@ -147,6 +147,9 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> BitmapDirtyRanges(const std::
                                                                      const std::string& format,
                                                                      const std::string& bitmap);
 
+// The names of a qcow2 image's persistent bitmaps, in the file's order.
+Result<std::vector<std::string>> BitmapNames(const std::string& path);
+
 // ---- rebase / commit ----
 // Safe rebase copies every cluster whose content differs between the old and
 // new backing into the image first; `unsafe` only rewrites the name.

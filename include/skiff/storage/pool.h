@@ -107,6 +107,9 @@ class DirPool {
   Status ResizeVolume(std::string_view name, uint64_t capacity, bool shrink);
   // The file of a volume, for vol-path, vol-upload and vol-download.
   Result<std::string> VolumePath(std::string_view name) const;
+  // Where a new volume `name` would be (a restore writes it there); kAlreadyExists
+  // when there is one.
+  Result<std::string> NewVolumePath(std::string_view name) const;
 
  private:
   std::string PathOf(std::string_view name) const;

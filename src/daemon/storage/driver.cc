@@ -289,6 +289,11 @@ Result<std::string> StorageDriver::ResolveVolume(const std::string& pool, const 
   return storage::DirPool(held.first->def).VolumePath(vol);
 }
 
+Result<std::string> StorageDriver::NewVolumePath(const std::string& pool, const std::string& vol) {
+  SKIFF_ASSIGN_OR_RETURN(auto held, AcquireActive(pool));
+  return storage::DirPool(held.first->def).NewVolumePath(vol);
+}
+
 Result<std::string> StorageDriver::IdleVolumePath(const std::string& pool, const std::string& vol,
                                                   bool writers_only, std::string_view hint) {
   SKIFF_ASSIGN_OR_RETURN(std::string path, ResolveVolume(pool, vol));

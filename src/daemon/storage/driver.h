@@ -61,6 +61,8 @@ class StorageDriver {
   Result<std::pair<std::string, storage::VolumeInfo>> FindVolumeByPath(const std::string& path);
   // The file behind pool/vol; the pool must be active. Used for disks of type volume.
   Result<std::string> ResolveVolume(const std::string& pool, const std::string& vol);
+  // The file a new volume pool/vol would be; kAlreadyExists when it is there.
+  Result<std::string> NewVolumePath(const std::string& pool, const std::string& vol);
   Result<storage::VolumeInfo> CreateVolume(const std::string& pool, const std::string& xml,
                                            bool prealloc_metadata);
   // vol-clone / vol-create-from: a copy of src_pool/src_vol in dst_pool named by `xml`.
