@@ -22,24 +22,50 @@ void Usage(const std::vector<Command>& cmds, FILE* to) {
   for (const auto& c : cmds) std::fprintf(to, "  %-22s %s\n", c.name.c_str(), c.help.c_str());
 }
 
-// virsh's `help VERB`: the verb's one-line help and its arguments.
-int HelpVerb(const std::vector<Command>& cmds, const std::string& verb) {
+void PrintVerbHelp(const std::string& name, const Command& c) {
+  std::string syn = name;
+  if (!c.subcommands.empty()) {
+    syn += " <command>";
+  } else if (c.spec) {
+    for (size_t i = 0; i < c.spec->positional.size(); ++i) {
+      const std::string& p = c.spec->positional[i];
+      syn += i < c.spec->required ? " <" + p + ">" : " [<" + p + ">]";
+    }
+    for (const auto& f : c.spec->flags) syn += " [--" + f + "]";
+    for (const auto& o : c.spec->options) syn += " [--" + o + " <string>]";
+  } else {
+    syn += " ...  (see 'skiff " + name + " --help')";
+  }
+  std::printf("  NAME\n    %s - %s\n\n  SYNOPSIS\n    %s\n\n", name.c_str(), c.help.c_str(),
+              syn.c_str());
+  if (!c.subcommands.empty()) {
+    std::printf("  COMMANDS\n");
+    for (const auto& sub : c.subcommands) {
+      std::printf("    %s - %s\n", sub.name.c_str(), sub.help.c_str());
+    }
+    std::printf("\n");
+  }
+}
+
+// virsh's `help VERB`: the verb's one-line help and its arguments; `help VERB
+// SUB` (or "VERB SUB" as one word) a group verb's subcommand.
+int HelpVerb(const std::vector<Command>& cmds, std::string verb, std::string sub) {
+  if (auto sp = verb.find(' '); sp != std::string::npos && sub.empty()) {
+    sub = verb.substr(sp + 1);
+    verb.resize(sp);
+  }
   for (const auto& c : cmds) {
     if (c.name != verb) continue;
-    std::string syn = c.name;
-    if (c.spec) {
-      for (size_t i = 0; i < c.spec->positional.size(); ++i) {
-        const std::string& p = c.spec->positional[i];
-        syn += i < c.spec->required ? " <" + p + ">" : " [<" + p + ">]";
-      }
-      for (const auto& f : c.spec->flags) syn += " [--" + f + "]";
-      for (const auto& o : c.spec->options) syn += " [--" + o + " <string>]";
-    } else {
-      syn += " ...  (see 'skiff " + c.name + " --help')";
+    if (sub.empty()) {
+      PrintVerbHelp(c.name, c);
+      return 0;
     }
-    std::printf("  NAME\n    %s - %s\n\n  SYNOPSIS\n    %s\n\n", c.name.c_str(), c.help.c_str(),
-                syn.c_str());
-    return 0;
+    for (const auto& s : c.subcommands) {
+      if (s.name != sub) continue;
+      PrintVerbHelp(c.name + " " + s.name, s);
+      return 0;
+    }
+    return Fail("command '" + verb + " " + sub + "' doesn't exist");
   }
   return Fail("command '" + verb + "' doesn't exist");
 }
@@ -57,7 +83,9 @@ int RunCli(int argc, char** argv, const std::vector<Command>& cmds) {
     } else if (a.rfind("--connect=", 0) == 0) {
       g.uri = a.substr(10);
     } else if (a == "-h" || a == "--help" || a == "help") {
-      if (a == "help" && i + 1 < argc) return HelpVerb(cmds, argv[i + 1]);
+      if (a == "help" && i + 1 < argc) {
+        return HelpVerb(cmds, argv[i + 1], i + 2 < argc ? argv[i + 2] : "");
+      }
       Usage(cmds, stdout);
       return 0;
     } else {

@@ -36,6 +36,9 @@ struct Command {
   // The verb's arguments, when it parses them with ParseArgs: `skiff help VERB`
   // prints them and the bash completion reads them from there.
   std::optional<ArgSpec> spec;
+  // A group verb (skiff backup create ...): its subcommands, each named by its
+  // second word. `skiff help VERB SUB` describes one; `run` dispatches.
+  std::vector<Command> subcommands = {};
 };
 
 // Each group appends its commands. Defined in the group's own file. The first three

@@ -213,6 +213,13 @@ void AddDaemonCommands(std::vector<Command>& out) {
   AddVolCommands(out);
   AddHostCommands(out);
   AddSnapshotCommands(out);
+  AddBackupCommands(out);
+}
+
+std::string Absolute(const std::string& p) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.string();
 }
 
 Command DaemonVerb(std::string name, std::string help, ArgSpec spec,

@@ -113,6 +113,9 @@ void PrintListing(const Args& a, const std::vector<T>& items,
   PrintTable(header, rows);
 }
 
+// `p` made absolute against the current directory (paths the daemon reads).
+std::string Absolute(const std::string& p);
+
 // Reads a file for define/create; prints the error and returns false.
 bool ReadInputFile(const std::string& path, std::string* out);
 
@@ -134,6 +137,7 @@ void AddPoolCommands(std::vector<Command>& out);
 void AddVolCommands(std::vector<Command>& out);
 void AddHostCommands(std::vector<Command>& out);
 void AddSnapshotCommands(std::vector<Command>& out);  // snapshot.cc
+void AddBackupCommands(std::vector<Command>& out);    // backup.cc
 
 // A verb that parses its arguments, connects to the daemon and runs `fn`.
 Command DaemonVerb(std::string name, std::string help, ArgSpec spec,

@@ -675,12 +675,6 @@ int CmdDetachInterface(const Args& a, api::Client& c) {
   return 0;
 }
 
-std::string Absolute(const std::string& p) {
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(p, ec);
-  return ec ? p : abs.string();
-}
-
 api::RunningOrPaused RunningOrPausedOf(const Args& a) {
   return {a.has("paused"), a.has("running")};
 }

@@ -83,7 +83,7 @@ Result<DomainClones::Started> DomainClones::Clone(const std::string& ref,
         "backing files",
         original);
   }
-  SKIFF_TRY(CheckNotBeingCloned(original));
+  SKIFF_TRY(busy_.Check(original));
 
   CloneHost host;
   host.name_taken = [this](const std::string& n) {
@@ -134,28 +134,20 @@ Result<DomainClones::Started> DomainClones::Clone(const std::string& ref,
   }
   auto shared_plan = std::make_shared<ClonePlan>(std::move(plan));
   const bool reflink = options.reflink, nonsparse = options.nonsparse;
-  std::lock_guard l(mu_);
+  busy_.Hold(original, "cloned");
   out.job = jobs_.Start("clone", original,
                         [this, original, shared_plan, reflink, nonsparse](const JobControl& job) {
                           Status st = RunClone(original, *shared_plan, reflink, nonsparse, job);
                           Release(original, *shared_plan);
                           return st;
                         });
-  busy_[original] = out.job;
+  busy_.SetJob(original, out.job);
   return out;
 }
 
-Status DomainClones::CheckNotBeingCloned(const std::string& domain) {
-  std::lock_guard l(mu_);
-  auto it = busy_.find(domain);
-  if (it == busy_.end()) return Status::Ok();
-  return FailedPreconditionError("domain '{}' is being cloned (job {}); wait until it ends", domain,
-                                 it->second);
-}
-
 void DomainClones::Release(const std::string& original, const ClonePlan& plan) {
+  busy_.Release(original);
   std::lock_guard l(mu_);
-  busy_.erase(original);
   reserved_.erase("name:" + plan.def.name);
   for (const auto& f : plan.files) {
     reserved_.erase(f.path);

@@ -77,10 +77,11 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
       *core_, jobs_, [this](DomainObj& o, bool paused, const std::string& restore_from) {
         return StartLocked(o, paused, restore_from);
       });
-  clones_ = std::make_unique<DomainClones>(
-      *core_, jobs_, [this](const std::string& xml, const std::string& source) {
-        return DefineDomain(xml, source);
-      });
+  auto define = [this](const std::string& xml, const std::string& source) {
+    return DefineDomain(xml, source);
+  };
+  clones_ = std::make_unique<DomainClones>(*core_, jobs_, busy_, define);
+  backups_ = std::make_unique<DomainBackups>(*core_, jobs_, busy_, define);
   snapshots_ = std::make_unique<DomainSnapshots>(
       *core_, [this](DomainObj& o, bool paused) { return StartLocked(o, paused, ""); },
       [this](DomainObj& o) -> Status {
@@ -88,7 +89,7 @@ Service::Service(Paths paths, Hypervisor& hypervisor, EventBus& events,
         core_->MarkStopped(o, ShutoffReason::kFromSnapshot);
         return Status::Ok();
       },
-      [this](const std::string& domain) { return clones_->CheckNotBeingCloned(domain); });
+      [this](const std::string& domain) { return busy_.Check(domain); });
   hv_.SetExitCallback([this](const std::string& name, ExitReason r) { OnDomainExit(name, r); });
   hv_.SetGuestEventCallback(
       [this](const std::string& name, const GuestEvent& ev) { OnGuestEvent(name, ev); });
@@ -170,6 +171,7 @@ Status Service::Load() {
   SKIFF_TRY(paths_.Create());
   LoadDomains();
   clones_->RecoverInterrupted();
+  backups_->RecoverInterrupted();
   storage_->LoadDefinitions();
   // Networks and pools are adopted or autostarted before autostart domains need them.
   if (Status st = net_->Load(); !st.ok()) spdlog::error("networks: {}", st.ToString());
@@ -314,7 +316,7 @@ Status Service::UndefineDomain(const std::string& ref, const UndefineOptions& op
   if (!obj->persistent) {
     return FailedPreconditionError("cannot undefine transient domain '{}'", obj->def.name);
   }
-  SKIFF_TRY(clones_->CheckNotBeingCloned(obj->def.name));
+  SKIFF_TRY(busy_.Check(obj->def.name));
   std::error_code ec;
   fs::path managed = paths_.managed_save(obj->def.name);
   if (fs::exists(managed, ec) && !options.managed_save) {
@@ -369,7 +371,7 @@ Result<DomainSummary> Service::StartLocked(DomainObj& o, bool paused,
   if (o.status.active()) {
     return FailedPreconditionError("domain '{}' is already running", o.def.name);
   }
-  SKIFF_TRY(clones_->CheckNotBeingCloned(o.def.name));
+  SKIFF_TRY(busy_.Check(o.def.name));
   StartOptions opts;
   opts.paused = paused;
   opts.restore_from = restore_from;
@@ -527,7 +529,7 @@ Status Service::ResumeDomain(const std::string& ref) {
   if (o.status.state() != DomainState::kPaused) {
     return FailedPreconditionError("domain '{}' is not paused", o.def.name);
   }
-  SKIFF_TRY(clones_->CheckNotBeingCloned(o.def.name));
+  SKIFF_TRY(busy_.Check(o.def.name));
   SKIFF_TRY(hv_.Resume(o.def.name));
   core_->MarkActive(o, DomainStatus::Running(RunningReason::kUnpaused), "resumed", "unpaused");
   return Status::Ok();

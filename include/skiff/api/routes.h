@@ -21,6 +21,10 @@ inline constexpr std::string_view kNetworks = "/v1/networks";
 inline constexpr std::string_view kPools = "/v1/pools";
 inline constexpr std::string_view kVolumes = "/v1/volumes";  // ?path=: a volume by path
 inline constexpr std::string_view kJobs = "/v1/jobs";
+// skiff backup: GET ?dir= lists, POST .../verify and .../restore act on a path.
+inline constexpr std::string_view kBackups = "/v1/backups";
+inline constexpr std::string_view kBackupsVerify = "/v1/backups/verify";
+inline constexpr std::string_view kBackupsRestore = "/v1/backups/restore";
 
 // "/v1/domains/web1", Domain("web1", "start") -> "/v1/domains/web1/start".
 std::string Domain(std::string_view ref, std::string_view sub = "");

@@ -748,6 +748,139 @@ struct CloneRequest {
   }
 };
 
+// POST /v1/domains/{id}/backups (skiff backup create): a full backup, or with
+// `incremental` only what changed since the newest backup in `dir`. `dir`
+// empty: the daemon's ROOT/var/lib/skiff/backups/DOMAIN. Retention afterwards
+// with keep_last / keep_daily (0: no rule).
+struct BackupCreateRequest {
+  std::string dir;
+  bool incremental = false;
+  unsigned keep_last = 0;
+  unsigned keep_daily = 0;
+  template <typename V>
+  void Visit(V& v) {
+    v("dir", dir);
+    v("incremental", incremental);
+    v("keep_last", keep_last);
+    v("keep_daily", keep_daily);
+  }
+};
+
+// 202: the backup's id and directory, and the job that writes it.
+struct BackupCreateReply {
+  std::string id;
+  std::string dir;
+  std::string kind;    // full, incremental
+  std::string parent;  // an incremental's
+  Job job;
+  template <typename V>
+  void Visit(V& v) {
+    v("id", id);
+    v("dir", dir);
+    v("kind", kind);
+    v("parent", parent);
+    v("job", job);
+  }
+};
+
+// GET /v1/backups?dir=DIR (skiff backup list).
+struct BackupListQuery {
+  std::string dir;
+  template <typename V>
+  void Visit(V& v) {
+    v("dir", dir);
+  }
+};
+
+// One backup of a directory; `error` says why its manifest cannot be read.
+struct BackupInfo {
+  std::string id;
+  std::string domain;
+  std::string kind;
+  std::string parent;
+  std::string created;  // UTC, "2026-12-07 23:15:00"
+  uint64_t bytes = 0;
+  std::vector<std::string> disks;
+  std::string error;
+  template <typename V>
+  void Visit(V& v) {
+    v("id", id);
+    v("domain", domain);
+    v("kind", kind);
+    v("parent", parent);
+    v("created", created);
+    v("bytes", bytes);
+    v("disks", disks);
+    v("error", error);
+  }
+};
+
+struct BackupList {
+  std::vector<BackupInfo> backups;
+  template <typename V>
+  void Visit(V& v) {
+    v("backups", backups);
+  }
+};
+
+// POST /v1/backups/verify: `path` is one backup or a directory of them.
+struct BackupPathRequest {
+  std::string path;
+  template <typename V>
+  void Visit(V& v) {
+    v("path", path);
+  }
+};
+
+struct BackupVerified {
+  std::string id;
+  std::vector<std::string> problems;  // none: intact
+  template <typename V>
+  void Visit(V& v) {
+    v("id", id);
+    v("problems", problems);
+  }
+};
+
+struct BackupVerifyReply {
+  std::vector<BackupVerified> backups;
+  template <typename V>
+  void Visit(V& v) {
+    v("backups", backups);
+  }
+};
+
+// POST /v1/backups/restore: `path` is one backup, or a directory (its newest, or
+// the newest taken by `at`); the domain comes back as `name` (empty: its own)
+// with its disks as new volumes of `pool` (empty: default).
+struct BackupRestoreRequest {
+  std::string path;
+  std::string name;
+  std::string at;
+  std::string pool;
+  template <typename V>
+  void Visit(V& v) {
+    v("path", path);
+    v("name", name);
+    v("at", at);
+    v("pool", pool);
+  }
+};
+
+struct BackupRestoreReply {
+  std::string name;
+  std::string id;
+  std::vector<std::string> files;
+  Job job;
+  template <typename V>
+  void Visit(V& v) {
+    v("name", name);
+    v("id", id);
+    v("files", files);
+    v("job", job);
+  }
+};
+
 // One file of a clone: what becomes of the original's disk `target` (or "nvram").
 struct CloneFile {
   std::string target;

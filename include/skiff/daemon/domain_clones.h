@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "skiff/base/status.h"
+#include "skiff/daemon/domain_busy.h"
 #include "skiff/daemon/jobs.h"
 #include "skiff/daemon/service_types.h"
 
@@ -32,8 +33,8 @@ class DomainClones {
   // Defines the finished clone (the Service's define).
   using DefineFn =
       std::function<Result<DomainSummary>(const std::string& xml, const std::string& source)>;
-  DomainClones(DomainCore& core, JobManager& jobs, DefineFn define)
-      : core_(core), jobs_(jobs), define_(std::move(define)) {}
+  DomainClones(DomainCore& core, JobManager& jobs, DomainBusy& busy, DefineFn define)
+      : core_(core), jobs_(jobs), busy_(busy), define_(std::move(define)) {}
 
   struct File {
     std::string target;  // vda, ..., or nvram
@@ -52,10 +53,6 @@ class DomainClones {
   // copied as its disks are while it stays paused (not with --linked).
   Result<Started> Clone(const std::string& ref, const CloneOptions& options, bool plan_only);
 
-  // Whether a clone job reads `domain`'s disks now; its start, resume and
-  // undefine are refused meanwhile (call with the domain's lock held).
-  Status CheckNotBeingCloned(const std::string& domain);
-
   // At daemon start (the registry loaded): the files of clone jobs that a killed
   // daemon left unfinished are removed, unless their clone was defined.
   void RecoverInterrupted();
@@ -67,10 +64,10 @@ class DomainClones {
 
   DomainCore& core_;
   JobManager& jobs_;
+  DomainBusy& busy_;  // the originals being read
   DefineFn define_;
-  std::mutex mu_;                         // a leaf: guards the two below
-  std::map<std::string, uint64_t> busy_;  // original -> its clone job
-  std::set<std::string> reserved_;        // names and paths of clones being made
+  std::mutex mu_;                   // a leaf: guards reserved_
+  std::set<std::string> reserved_;  // names and paths of clones being made
 };
 
 }  // namespace skiff::daemon

@@ -82,6 +82,7 @@ void AddObjectRoutes(Api& api);    // pools, volumes
 void AddNetworkRoutes(Api& api);
 void AddHostRoutes(Api& api);  // version, capabilities, host-validate, events
 void AddJobRoutes(Api& api);
+void AddBackupRoutes(Api& api);   // skiff backup (backups.cc)
 void AddStorageRoutes(Api& api);  // pool machinery and volumes (storage.cc)
 
 // JSON shapes shared by handlers.

@@ -36,6 +36,7 @@
 #include "skiff/base/env.h"
 #include "skiff/base/status.h"
 #include "skiff/conf/domain.h"
+#include "skiff/daemon/domain_backups.h"
 #include "skiff/daemon/domain_clones.h"
 #include "skiff/daemon/domain_devices.h"
 #include "skiff/daemon/domain_saves.h"
@@ -106,6 +107,8 @@ class Service {
   DomainSaves& saves() { return *saves_; }
   // skiff clone (virt-clone): a job that copies the disks and defines the clone.
   DomainClones& clones() { return *clones_; }
+  // skiff backup: full and incremental backups of a domain, and their restore.
+  DomainBackups& backups() { return *backups_; }
   // Snapshots (virsh snapshot-*): internal qcow2 snapshots and their metadata.
   DomainSnapshots& snapshots() { return *snapshots_; }
   // Virtual networks (src/daemon/network/) and storage pools and volumes
@@ -141,7 +144,9 @@ class Service {
   std::unique_ptr<DomainTuning> tuning_;
   std::unique_ptr<DomainDevices> devices_;
   std::unique_ptr<DomainSaves> saves_;
+  DomainBusy busy_;  // domains whose disks a clone or backup job reads
   std::unique_ptr<DomainClones> clones_;
+  std::unique_ptr<DomainBackups> backups_;
   std::unique_ptr<DomainSnapshots> snapshots_;
 };
 

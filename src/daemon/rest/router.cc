@@ -124,6 +124,7 @@ Api::Api(Service& service) : service_(service) {
   AddNetworkRoutes(*this);
   AddHostRoutes(*this);
   AddJobRoutes(*this);
+  AddBackupRoutes(*this);
   AddStorageRoutes(*this);
 }
 

@@ -160,6 +160,21 @@ def test_files_and_offline_verbs(daemon):
     assert complete(daemon, "skiff img info gu") == ["guest.xml"]
 
 
+def test_group_verbs(daemon):
+    """skiff backup CREATE|LIST|VERIFY|RESTORE: the subcommand, then its arguments."""
+    assert complete(daemon, "skiff backup ") == ["create", "list", "restore", "verify"]
+    assert complete(daemon, "skiff backup cr") == ["create"]
+    assert complete(daemon, "skiff backup create ") == ["alpha", "beta", "gamma-2"]
+    assert complete(daemon, "skiff backup create alpha --") == [
+        "--incremental", "--keep-daily", "--keep-last", "--quiet", "--to"]
+    assert complete(daemon, "skiff backup restore no") == ["notes.txt"]
+    assert complete(daemon, "skiff backup restore x --na") == ["--name"]
+    text = skiff("help", "backup", "create")
+    assert text.startswith("  NAME\n    backup create - ")
+    assert skiff("help", "backup create") == text
+    assert "  COMMANDS\n    create - " in skiff("help", "backup")
+
+
 def test_cli_describes_every_daemon_verb():
     for verb in verbs_of(skiff("help")):
         text = skiff("help", verb)
