@@ -43,7 +43,8 @@ class BackupsTest : public ServiceTest {
     auto img = image::OpenImage(path, {.format = "", .writable = true});
     ASSERT_TRUE(img.ok()) << img.status().ToString();
     ASSERT_TRUE(
-        (*img)->Write(offset, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()))
+        (*img)
+            ->Write(offset, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()))
             .ok());
     ASSERT_TRUE((*img)->Close().ok());
   }
@@ -131,7 +132,8 @@ TEST_F(BackupsTest, FullAndIncrementalEachRestoreTheirPointInTime) {
 TEST_F(BackupsTest, RefusalsNameTheProblemAndWriteNothing) {
   auto no_parent = Backup(true);
   ASSERT_FALSE(no_parent.ok());
-  EXPECT_TRUE(Has(no_parent.status().message(), "no backup of 'web'")) << no_parent.status().ToString();
+  EXPECT_TRUE(Has(no_parent.status().message(), "no backup of 'web'"))
+      << no_parent.status().ToString();
   auto full = Backup(false);
   ASSERT_TRUE(full.ok());
   // Changes nobody recorded: the bitmap removed behind Skiff's back.
@@ -139,7 +141,8 @@ TEST_F(BackupsTest, RefusalsNameTheProblemAndWriteNothing) {
   ASSERT_TRUE(image::EditBitmap(vda_, "skiff-backup-" + *full, rm).ok());
   auto unknown = Backup(true);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_TRUE(Has(unknown.status().message(), "what changed since backup")) << unknown.status().ToString();
+  EXPECT_TRUE(Has(unknown.status().message(), "what changed since backup"))
+      << unknown.status().ToString();
   // Restore over the existing domain, or from a damaged backup.
   auto over = service_->backups().Restore(store_.string(), {"", "", ""});
   ASSERT_FALSE(over.ok());
@@ -159,7 +162,8 @@ TEST_F(BackupsTest, RefusalsNameTheProblemAndWriteNothing) {
   ASSERT_TRUE(service_->StartDomain("web", false).ok());
   auto running = Backup(false);
   ASSERT_FALSE(running.ok());
-  EXPECT_TRUE(Has(running.status().message(), "domain 'web' is running")) << running.status().ToString();
+  EXPECT_TRUE(Has(running.status().message(), "domain 'web' is running"))
+      << running.status().ToString();
 }
 
 TEST_F(BackupsTest, RawDisksBackUpInFullOnly) {
@@ -206,8 +210,7 @@ TEST_F(BackupsTest, TheNextDaemonRemovesWhatAKilledOneLeft) {
   ASSERT_TRUE(WriteFileAtomic(partial / "vda.qcow2", "half").ok());
   const fs::path journal = dir_.path() / "var/lib/skiff/backup-jobs/web.json";
   fs::create_directories(journal.parent_path());
-  ASSERT_TRUE(
-      WriteFileAtomic(journal, nlohmann::json{{"partial", partial.string()}}.dump()).ok());
+  ASSERT_TRUE(WriteFileAtomic(journal, nlohmann::json{{"partial", partial.string()}}.dump()).ok());
   service_.reset();
   service_ = std::make_unique<Service>(Paths(dir_.path()), hv_, events_);
   ASSERT_TRUE(service_->Load().ok());
