@@ -107,8 +107,8 @@ int CmdRestore(const Args& a, api::Client& c) {
 
 const VerbDef kBackupVerbs[] = {
     {"create",
-     "back up a shut-off domain: its definition, disks (qcow2) and NVRAM; --incremental "
-     "keeps only what changed since the newest backup in the directory",
+     "back up a domain (running or not): its definition, disks (qcow2) and NVRAM; "
+     "--incremental keeps only what changed since the newest backup in the directory",
      {{"domain"}, 1, {"incremental", "quiet"}, {"to", "keep-last", "keep-daily"}},
      CmdCreate},
     {"list", "list the backups in a directory", {{"dir"}, 1, {"json"}, {}}, CmdList},

@@ -99,6 +99,7 @@ struct DomainBackups::Disk {
   uint64_t virtual_size = 0;
   std::vector<std::pair<uint64_t, uint64_t>> changed;  // an incremental's ranges
   std::string parent_file;                             // an incremental's base
+  bool live = false;  // the guest runs: QEMU copies it (Hypervisor::BackupDisks)
 };
 
 Result<DomainBackups::Started> DomainBackups::Create(const std::string& ref,
@@ -106,12 +107,9 @@ Result<DomainBackups::Started> DomainBackups::Create(const std::string& ref,
   SKIFF_ASSIGN_OR_RETURN(auto held, core_.Acquire(ref));
   auto& [obj, lock] = held;
   const conf::DomainDef& def = obj->def;
-  if (obj->status.active()) {
-    return FailedPreconditionError(
-        "domain '{}' is {}: skiff backup needs it shut off (backups of running domains are not "
-        "done yet)",
-        def.name, obj->status.state() == DomainState::kPaused ? "paused" : "running");
-  }
+  // A running (or paused) guest keeps running: QEMU copies its disks as they are
+  // when the backup begins (Hypervisor::BackupDisks).
+  const bool live = obj->status.active();
   SKIFF_TRY(busy_.Check(def.name));
   const fs::path dir =
       o.dir.empty() ? core_.paths().lib_dir / "backups" / def.name : fs::path(o.dir);
@@ -131,7 +129,7 @@ Result<DomainBackups::Started> DomainBackups::Create(const std::string& ref,
     oo.format = format;
     auto img = image::OpenImage(path, oo);
     if (!img.ok()) return img.status().WithContext(fmt::format("disk {}", d.target_dev));
-    Disk disk{d.target_dev, path, format, d.target_dev + ".qcow2", (*img)->size(), {}, {}};
+    Disk disk{d.target_dev, path, format, d.target_dev + ".qcow2", (*img)->size(), {}, {}, live};
     (void)(*img)->Close();
     disks.push_back(std::move(disk));
   }
@@ -173,6 +171,18 @@ Result<DomainBackups::Started> DomainBackups::Create(const std::string& ref,
             disk.target, pm.id);
       }
       disk.parent_file = base->file;
+      if (live) {
+        // QEMU holds the bitmaps of a running guest's disks, and keeps them current.
+        auto names = core_.hv().DiskBitmaps(def.name, disk.target);
+        if (!names.ok() ||
+            std::find(names->begin(), names->end(), BitmapOf(pm.id)) == names->end()) {
+          return FailedPreconditionError(
+              "disk {}: what changed since backup '{}' is not known (QEMU has no bitmap '{}'); "
+              "take a full backup (without --incremental)",
+              disk.target, pm.id, BitmapOf(pm.id));
+        }
+        continue;
+      }
       auto ranges = image::BitmapDirtyRanges(disk.path, "qcow2", BitmapOf(pm.id));
       if (!ranges.ok()) {
         return FailedPreconditionError(
@@ -239,7 +249,53 @@ Status DomainBackups::RunCreate(const std::string& domain, const std::string& xm
   auto progress = [&](uint64_t bytes) {
     if (total > 0) job.progress(static_cast<int>(static_cast<double>(bytes) * 99.0 / total));
   };
+  const bool live = !disks.empty() && disks[0].live;
+  if (live) {
+    // The target files first, then one QEMU transaction copies every disk.
+    std::vector<Hypervisor::DiskBackup> jobs;
+    for (const auto& d : disks) {
+      image::CreateOptions co;
+      co.format = "qcow2";
+      co.size = d.virtual_size;
+      co.size_given = true;
+      if (m.incremental) {
+        co.backing_file = "../" + s.parent + "/" + d.parent_file;
+        co.backing_format = "qcow2";
+      }
+      const std::string file = (partial / d.file).string();
+      if (Status st = image::CreateImage(file, co); !st.ok()) {
+        return undo(st.WithContext(fmt::format("disk {}", d.target)));
+      }
+      jobs.push_back({d.target, file, m.incremental ? BitmapOf(s.parent) : "",
+                      d.format == "qcow2" ? BitmapOf(s.id) : ""});
+    }
+    Status st = core_.hv().BackupDisks(
+        domain, jobs, [&](double frac) { job.progress(static_cast<int>(frac * 99.0)); },
+        [&] { return job.is_cancelled(); });
+    if (!st.ok()) return undo(st);
+    for (const auto& d : disks) {
+      const std::string file = (partial / d.file).string();
+      BackupDisk bd{d.target, d.file, d.path, d.format, d.virtual_size, d.virtual_size};
+      if (m.incremental) {
+        // What the copy holds: the clusters QEMU wrote into the overlay.
+        image::OpenOptions oo;
+        oo.format = "qcow2";
+        oo.open_backing = false;
+        auto img = image::OpenImage(file, oo);
+        bd.copied = 0;
+        if (img.ok()) {
+          auto map = image::MapImage(**img, 0, (*img)->size());
+          for (const auto& e : map.value_or(std::vector<image::MapExtent>{})) {
+            if (e.depth == 0 && e.present) bd.copied += e.length;
+          }
+          (void)(*img)->Close();
+        }
+      }
+      m.disks.push_back(bd);
+    }
+  }
   for (const auto& d : disks) {
+    if (live) break;
     if (job.is_cancelled()) return undo(CancelledError("backup was cancelled"));
     const std::string file = (partial / d.file).string();
     BackupDisk bd{d.target, d.file, d.path, d.format, d.virtual_size, 0};
@@ -298,7 +354,7 @@ Status DomainBackups::RunCreate(const std::string& domain, const std::string& xm
   // place: a daemon killed in between leaves an unused bitmap, never a backup
   // whose changes went unrecorded.
   for (const auto& d : disks) {
-    if (d.format != "qcow2") continue;
+    if (d.format != "qcow2" || d.live) continue;  // QEMU started a live one's
     image::BitmapEdit add;
     add.format = "qcow2";
     add.actions = {{image::BitmapActionKind::kAdd, ""}};
@@ -313,8 +369,13 @@ Status DomainBackups::RunCreate(const std::string& domain, const std::string& xm
   // Older backups' bitmaps are done with: only the newest one's is read.
   for (const auto& d : disks) {
     if (d.format != "qcow2") continue;
-    for (const auto& name : image::BitmapNames(d.path).value_or(std::vector<std::string>{})) {
+    auto names = d.live ? core_.hv().DiskBitmaps(domain, d.target) : image::BitmapNames(d.path);
+    for (const auto& name : names.value_or(std::vector<std::string>{})) {
       if (name.rfind(kBitmapPrefix, 0) != 0 || name == BitmapOf(s.id)) continue;
+      if (d.live) {
+        (void)core_.hv().RemoveDiskBitmap(domain, d.target, name);
+        continue;
+      }
       image::BitmapEdit rm;
       rm.format = "qcow2";
       rm.actions = {{image::BitmapActionKind::kRemove, ""}};

@@ -355,6 +355,29 @@ Status FakeHypervisor::ResizeDisk(const std::string& name, const std::string& ta
   return Status::Ok();
 }
 
+// The fake runs no QEMU whose disks could be copied while they change.
+Status FakeHypervisor::BackupDisks(const std::string& name, const std::vector<DiskBackup>&,
+                                   const std::function<void(double)>&,
+                                   const std::function<bool()>&) {
+  std::lock_guard l(mu_);
+  SKIFF_TRY(Find(name).status());
+  return UnsupportedError("the fake hypervisor backs up no running domain");
+}
+
+Result<std::vector<std::string>> FakeHypervisor::DiskBitmaps(const std::string& name,
+                                                             const std::string&) {
+  std::lock_guard l(mu_);
+  SKIFF_TRY(Find(name).status());
+  return std::vector<std::string>{};
+}
+
+Status FakeHypervisor::RemoveDiskBitmap(const std::string& name, const std::string&,
+                                        const std::string& bitmap) {
+  std::lock_guard l(mu_);
+  SKIFF_TRY(Find(name).status());
+  return NotFoundError("no bitmap '{}'", bitmap);
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> FakeHypervisor::DiskErrors(
     const std::string& name) {
   std::lock_guard l(mu_);

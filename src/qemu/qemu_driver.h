@@ -71,6 +71,13 @@ class QemuDriver : public hypervisor::Hypervisor {
                       const std::vector<std::string>& disks) override;
   Status DeleteSnapshot(const std::string& name, const std::string& tag,
                         const std::vector<std::string>& disks) override;
+  Status BackupDisks(const std::string& name, const std::vector<DiskBackup>& disks,
+                     const std::function<void(double)>& progress,
+                     const std::function<bool()>& cancelled) override;
+  Result<std::vector<std::string>> DiskBitmaps(const std::string& name,
+                                               const std::string& target) override;
+  Status RemoveDiskBitmap(const std::string& name, const std::string& target,
+                          const std::string& bitmap) override;
   Status ResizeDisk(const std::string& name, const std::string& target, uint64_t bytes) override;
   Result<std::vector<std::pair<std::string, std::string>>> DiskErrors(
       const std::string& name) override;

@@ -550,6 +550,65 @@ Result<std::vector<std::pair<std::string, std::string>>> QueryBlockIoErrors(QmpC
   return out;
 }
 
+Status RunBlockJobs(QmpClient& qmp, const json& actions, const std::vector<std::string>& job_ids,
+                    const std::function<void(double)>& progress,
+                    const std::function<bool()>& cancelled) {
+  SKIFF_TRY(qmp.Execute("transaction", json{{"actions", actions}}).status());
+  bool cancel_sent = false;
+  for (;;) {
+    SKIFF_ASSIGN_OR_RETURN(json jobs, qmp.Execute("query-jobs"));
+    uint64_t done = 0, total = 0;
+    size_t concluded = 0;
+    std::string error;
+    for (const auto& id : job_ids) {
+      const json* mine = nullptr;
+      if (jobs.is_array()) {
+        for (const auto& j : jobs) {
+          if (StrOr(j, "id") == id) mine = &j;
+        }
+      }
+      if (!mine) return CorruptionError("job '{}' is not listed by query-jobs", id);
+      done += mine->value("current-progress", uint64_t{0});
+      total += mine->value("total-progress", uint64_t{0});
+      if (StrOr(*mine, "status") == "concluded") {
+        ++concluded;
+        if (error.empty()) error = StrOr(*mine, "error");
+      }
+    }
+    if (progress && total > 0) progress(static_cast<double>(done) / static_cast<double>(total));
+    if (concluded == job_ids.size()) {
+      for (const auto& id : job_ids) (void)qmp.Execute("job-dismiss", json{{"id", id}});
+      if (cancel_sent) return CancelledError("the backup was cancelled");
+      if (!error.empty()) return FailedPreconditionError("{}", error);
+      return Status::Ok();
+    }
+    if (!cancel_sent && cancelled && cancelled()) {
+      for (const auto& id : job_ids) (void)qmp.Execute("job-cancel", json{{"id", id}});
+      cancel_sent = true;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+Result<std::vector<std::string>> QueryPersistentBitmaps(QmpClient& qmp, const std::string& node) {
+  SKIFF_ASSIGN_OR_RETURN(json block, qmp.Execute("query-block"));
+  std::vector<std::string> out;
+  if (!block.is_array()) return out;
+  for (const auto& d : block) {
+    auto ins = d.find("inserted");
+    if (ins == d.end() || !ins->is_object() || StrOr(*ins, "node-name") != node) continue;
+    auto bitmaps = ins->find("dirty-bitmaps");
+    if (bitmaps == ins->end() || !bitmaps->is_array()) continue;
+    for (const auto& b : *bitmaps) {
+      if (!b.is_object() || !b.value("persistent", false) || b.value("inconsistent", false)) {
+        continue;
+      }
+      out.push_back(StrOr(b, "name"));
+    }
+  }
+  return out;
+}
+
 Status RunSnapshotJob(QmpClient& qmp, const std::string& kind, const std::string& tag,
                       const std::vector<std::string>& nodes, std::chrono::milliseconds timeout) {
   if (kind != "save" && kind != "load" && kind != "delete") {

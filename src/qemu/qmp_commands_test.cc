@@ -750,3 +750,68 @@ TEST_F(QmpCommandsTest, BlockIoErrorsFromQueryBlock) {
 
 }  // namespace
 }  // namespace skiff::qemu
+
+namespace skiff::qemu {
+namespace {
+
+// A backup: one transaction, the jobs polled to the end (progress over all of
+// them), dismissed; a job's error fails it.
+TEST_F(QmpCommandsTest, BlockJobsRunAsOneTransaction) {
+  server_.ReturnFor("transaction", json::object());
+  server_.ReturnFor("query-jobs", json::array({json{{"id", "skiff-backup-vda"},
+                                                    {"status", "concluded"},
+                                                    {"current-progress", 3},
+                                                    {"total-progress", 4}},
+                                               json{{"id", "skiff-backup-vdb"},
+                                                    {"status", "concluded"},
+                                                    {"current-progress", 1},
+                                                    {"total-progress", 4}}}));
+  server_.ReturnFor("job-dismiss", json::object());
+  json actions = json::array({json{{"type", "blockdev-backup"}, {"data", {{"sync", "full"}}}}});
+  double seen = -1;
+  Status st = RunBlockJobs(
+      qmp(), actions, {"skiff-backup-vda", "skiff-backup-vdb"}, [&](double f) { seen = f; },
+      [] { return false; });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_DOUBLE_EQ(seen, 0.5);
+  auto cmds = server_.commands();
+  EXPECT_EQ(cmds[1].name, "transaction");
+  EXPECT_EQ(cmds[1].args["actions"], actions);
+  EXPECT_EQ(cmds.back().name, "job-dismiss");
+  EXPECT_EQ(cmds.back().args["id"], "skiff-backup-vdb");
+
+  server_.ReturnFor("query-jobs", json::array({json{{"id", "skiff-backup-vda"},
+                                                    {"status", "concluded"},
+                                                    {"error", "No space left on device"}}}));
+  st = RunBlockJobs(qmp(), actions, {"skiff-backup-vda"}, nullptr, nullptr);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_NE(st.message().find("No space left"), std::string::npos) << st.ToString();
+  server_.ErrorFor("transaction", "GenericError", "Bitmap 'b' already exists");
+  st = RunBlockJobs(qmp(), actions, {"skiff-backup-vda"}, nullptr, nullptr);
+  EXPECT_NE(st.message().find("already exists"), std::string::npos) << st.ToString();
+}
+
+// QEMU 7.2's query-block lists a node's bitmaps under "inserted"; only the
+// persistent and consistent ones count.
+TEST_F(QmpCommandsTest, PersistentBitmapsFromQueryBlock) {
+  server_.ReturnFor(
+      "query-block",
+      json::array(
+          {json{
+               {"device", ""},
+               {"inserted",
+                {{"node-name", "fmt-vda"},
+                 {"dirty-bitmaps",
+                  json::array(
+                      {json{{"name", "skiff-backup-1"}, {"persistent", true}},
+                       json{{"name", "temp"}, {"persistent", false}},
+                       json{{"name", "broken"}, {"persistent", true}, {"inconsistent", true}}})}}}},
+           json{{"device", ""}, {"inserted", {{"node-name", "fmt-vdb"}}}}}));
+  auto names = QueryPersistentBitmaps(qmp(), "fmt-vda");
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  EXPECT_EQ(*names, std::vector<std::string>{"skiff-backup-1"});
+  EXPECT_TRUE(QueryPersistentBitmaps(qmp(), "fmt-vdb")->empty());
+}
+
+}  // namespace
+}  // namespace skiff::qemu

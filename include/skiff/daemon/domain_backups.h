@@ -9,8 +9,10 @@
 // under ROOT/var/lib/skiff/backup-jobs names the hidden directory for the next
 // daemon to remove). A restore reads the chain up to one backup into new volumes
 // of a pool and defines the domain, under its old name or a new one.
-// The domain is shut off while its disks are read (backups of running domains
-// are not done yet); start, resume, undefine and clone wait for the job.
+// A shut-off domain's disks are read by the image engine; start, resume, undefine,
+// snapshots and clone wait for the job. A running (or paused) domain runs on:
+// QEMU copies its disks as they were when the backup began, and keeps the bitmap
+// (Hypervisor::BackupDisks).
 #pragma once
 
 #include <cstdint>

@@ -63,6 +63,13 @@ class FakeHypervisor : public hypervisor::Hypervisor {
   Status DeleteSnapshot(const std::string& name, const std::string& tag,
                         const std::vector<std::string>& disks) override;
   // Records the new size (DiskSizeForTest); refuses an unknown target.
+  Status BackupDisks(const std::string& name, const std::vector<DiskBackup>& disks,
+                     const std::function<void(double)>& progress,
+                     const std::function<bool()>& cancelled) override;
+  Result<std::vector<std::string>> DiskBitmaps(const std::string& name,
+                                               const std::string& target) override;
+  Status RemoveDiskBitmap(const std::string& name, const std::string& target,
+                          const std::string& bitmap) override;
   Status ResizeDisk(const std::string& name, const std::string& target, uint64_t bytes) override;
   Result<std::vector<std::pair<std::string, std::string>>> DiskErrors(
       const std::string& name) override;

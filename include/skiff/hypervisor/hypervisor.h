@@ -184,6 +184,27 @@ class Hypervisor {
   virtual Result<std::vector<std::pair<std::string, std::string>>> DiskErrors(
       const std::string& name) = 0;
 
+  // A backup of the running guest's disks, consistent at the instant it begins
+  // (QEMU's blockdev-backup, one transaction for every disk). Each disk is copied
+  // into `file`, a qcow2 image the caller made at the disk's size: every cluster,
+  // or with `since_bitmap` only those that bitmap marks (`file` is then an overlay
+  // whose backing file QEMU leaves closed). At the same instant the persistent
+  // bitmap `new_bitmap` (none when empty: a raw disk holds none) starts on the
+  // disk; a backup that fails removes it again.
+  // `progress` gets the fraction done; `cancelled` is asked as the jobs run.
+  struct DiskBackup {
+    std::string target, file, since_bitmap, new_bitmap;
+  };
+  virtual Status BackupDisks(const std::string& name, const std::vector<DiskBackup>& disks,
+                             const std::function<void(double)>& progress,
+                             const std::function<bool()>& cancelled) = 0;
+  // The persistent dirty bitmaps QEMU keeps for the running guest's disk `target`
+  // (those it marks inconsistent left out), and the removal of one.
+  virtual Result<std::vector<std::string>> DiskBitmaps(const std::string& name,
+                                                       const std::string& target) = 0;
+  virtual Status RemoveDiskBitmap(const std::string& name, const std::string& target,
+                                  const std::string& bitmap) = 0;
+
   // The unix socket of the domain's serial console, for `skiff console`.
   virtual Result<std::string> ConsoleSocket(const std::string& name) = 0;
 

@@ -189,6 +189,17 @@ Status ResizeBlockNode(QmpClient& qmp, const std::string& node, uint64_t bytes);
 // ("failed" or "nospace"; devices reporting "ok" or none are left out).
 Result<std::vector<std::pair<std::string, std::string>>> QueryBlockIoErrors(QmpClient& qmp);
 
+// Runs `transaction` with `actions` (blockdev-backup and block-dirty-bitmap-add,
+// say), then waits for the jobs `job_ids` it started to conclude, reporting the
+// fraction done of all of them and cancelling them all when `cancelled` says so.
+// Dismisses the jobs; the first job's error fails it.
+Status RunBlockJobs(QmpClient& qmp, const nlohmann::json& actions,
+                    const std::vector<std::string>& job_ids,
+                    const std::function<void(double)>& progress,
+                    const std::function<bool()>& cancelled);
+// The persistent, consistent dirty bitmaps of format node `node` (query-block).
+Result<std::vector<std::string>> QueryPersistentBitmaps(QmpClient& qmp, const std::string& node);
+
 Status RunSnapshotJob(QmpClient& qmp, const std::string& kind, const std::string& tag,
                       const std::vector<std::string>& nodes,
                       std::chrono::milliseconds timeout = std::chrono::minutes(30));
