@@ -92,6 +92,42 @@ Status CopyRanges(const std::string& source, const std::string& format, const st
   return in->Close();
 }
 
+// A backup's disks may only read each other: a full's has no backing file, an
+// incremental's is its parent's disk of the same target. A backup from elsewhere
+// naming any other file (/etc/shadow, another guest's disk) would copy it into
+// the restored domain.
+Status CheckChainLinks(const std::vector<const BackupEntry*>& chain) {
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const BackupManifest& m = chain[i]->manifest;
+    for (const auto& d : m.disks) {
+      std::string want;
+      if (i > 0) {
+        const auto& pd = chain[i - 1]->manifest.disks;
+        auto base = std::find_if(pd.begin(), pd.end(),
+                                 [&](const BackupDisk& b) { return b.target == d.target; });
+        if (base == pd.end()) {
+          return FailedPreconditionError("backup '{}': disk {} is not in its parent '{}'", m.id,
+                                         d.target, m.parent);
+        }
+        want = "../" + m.parent + "/" + base->file;
+      }
+      image::OpenOptions oo;
+      oo.format = "qcow2";
+      oo.open_backing = false;
+      const std::string file = (chain[i]->dir / d.file).string();
+      SKIFF_ASSIGN_OR_RETURN(auto img, image::OpenImage(file, oo));
+      const std::string backing = img->backing_name();
+      (void)img->Close();
+      if (backing != want) {
+        return FailedPreconditionError(
+            "backup '{}': {} names backing file '{}'{}; refused", m.id, d.file, backing,
+            want.empty() ? " (a full backup's disks have none)" : fmt::format(", not '{}'", want));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct DomainBackups::Disk {
@@ -463,6 +499,7 @@ Result<DomainBackups::Restoring> DomainBackups::Restore(const std::string& path,
           problems.size() > 1 ? fmt::format(" (and {} more)", problems.size() - 1) : "");
     }
   }
+  SKIFF_TRY(CheckChainLinks(chain));
   const BackupManifest& top = chain.back()->manifest;
   SKIFF_ASSIGN_OR_RETURN(std::string xml, ReadFile(chain.back()->dir / top.definition, 16 << 20));
   SKIFF_ASSIGN_OR_RETURN(conf::DomainDef def,

@@ -171,6 +171,34 @@ TEST_F(BackupsTest, RefusalsNameTheProblemAndWriteNothing) {
   EXPECT_TRUE(fs::is_empty(dir_.path() / "var/lib/skiff/backup-jobs"));
 }
 
+// A backup (from elsewhere) whose disk names another backing file than its
+// parent's disk is refused before anything is written: the restore would copy
+// that host file into the guest.
+TEST_F(BackupsTest, ADiskThatNamesAnotherBackingFileIsRefused) {
+  auto full = Backup(false);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  const fs::path b = store_ / *full;
+  image::CreateOptions o;
+  o.format = "qcow2";
+  o.backing_file = vda_;  // any host file
+  o.backing_format = "qcow2";
+  ASSERT_TRUE(image::CreateImage((b / "vda.qcow2").string(), o).ok());
+  // Its manifest made to match, as a forger would.
+  auto text = ReadFile(b / "manifest.json");
+  auto m = ParseManifest(*text, "m");
+  ASSERT_TRUE(m.ok());
+  for (auto& f : m->files) {
+    if (f.name == "vda.qcow2") f = *SumFile(b, "vda.qcow2");
+  }
+  ASSERT_TRUE(WriteFileAtomic(b / "manifest.json", ManifestToJson(*m)).ok());
+  auto r = service_->backups().Restore(store_.string(), {"stolen", "", ""});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Has(r.status().message(), "names backing file '" + vda_ + "'"))
+      << r.status().ToString();
+  EXPECT_FALSE(service_->GetDomain("stolen").ok());
+  EXPECT_FALSE(fs::exists(dir_.path() / "var/lib/skiff/images/stolen-vda.qcow2"));
+}
+
 TEST_F(BackupsTest, RawDisksBackUpInFullOnly) {
   const std::string raw = (dir_.path() / "web.raw").string();
   image::CreateOptions o;
