@@ -92,6 +92,8 @@ Result<BackupManifest> ParseManifest(std::string_view text, const std::string& w
     j = json::parse(text);
   } catch (const json::parse_error& e) {
     return InvalidArgumentError("{}: not a manifest: invalid JSON at byte {}", where, e.byte);
+  } catch (const json::exception& e) {  // a number out of range, say
+    return InvalidArgumentError("{}: not a manifest: {}", where, e.what());
   }
   if (!j.is_object()) return InvalidArgumentError("{}: not a manifest: not a JSON object", where);
   Reader r{j, where, Status::Ok()};

@@ -77,6 +77,8 @@ TEST(BackupManifestTest, BadManifestsNameFileAndProblem) {
   };
   EXPECT_NE(err("{\"skiff_backup\": 1, \"id\": ").find("invalid JSON at byte"), std::string::npos);
   EXPECT_NE(err("[]").find("not a JSON object"), std::string::npos);
+  // A number too large for a double: nlohmann's out_of_range, not a parse_error.
+  EXPECT_NE(err(std::string("782e339ab80\0\xfc", 13)).find("not a manifest"), std::string::npos);
   EXPECT_NE(err("{\"skiff_backup\": 9}").find("version 9"), std::string::npos);
   nlohmann::json good = nlohmann::json::parse(ManifestToJson([] {
     BackupManifest m;
